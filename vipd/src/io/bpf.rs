@@ -1,0 +1,1 @@
+//! Loading and attaching the XDP program, and reading/writing its maps.

@@ -1,0 +1,7 @@
+//! vipd: a VRRP (RFC 5798 v3, RFC 3768 v2) failover agent for Linux with an XDP fast path.
+//!
+//! The folders are the architecture (see docs/architecture.md):
+//! - [`proto`]: the sans-IO protocol core (wire codec, receive checks, state machine).
+//! - [`io`]: everything that touches the kernel (XDP/BPF maps, sockets, netlink, ARP).
+pub mod io;
+pub mod proto;

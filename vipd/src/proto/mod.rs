@@ -1,0 +1,11 @@
+//! The VRRP protocol core, sans-IO.
+//!
+//! Nothing in this module performs I/O or reads a clock: no tokio, libc, netlink or aya,
+//! and never `Instant::now()`. Every input carries `now` as a value and every output is a
+//! value ([`action::Action`]) that the driver in `daemon`/`io` performs. That is what makes
+//! each RFC rule unit-testable with a fake clock.
+//!
+//! - [`wire`]: zero-copy views over VRRP v2/v3 adverts, typed accessors, checksum, emit.
+//! - [`validate`]: the RFC 5798 §7.1 receive checks, in order, one error per check.
+//! - [`instance`]: the RFC 5798 §6 state machine for one virtual router.
+pub mod wire;
