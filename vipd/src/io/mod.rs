@@ -1,3 +1,11 @@
 //! Everything that touches the kernel. The protocol core never calls in here; the daemon
 //! performs the core's actions through these modules and feeds results back as inputs.
+//!
+//! - [`bpf`]: the XDP program: load, attach, VIP leases, counters.
+//! - [`socket`]: raw IP protocol 112 sockets for adverts.
+//! - [`netlink`]: VIP add/remove and link watching (rtnetlink).
+//! - [`arp`]: gratuitous and directed ARP over AF_PACKET.
+pub mod arp;
 pub mod bpf;
+pub mod netlink;
+pub mod socket;

@@ -1,0 +1,255 @@
+//! VIP add/remove and link watching over rtnetlink.
+//!
+//! Adding an address that is already there and removing one that is already gone both
+//! succeed: the daemon may repeat either after a crash or a reload, and the kernel's
+//! EEXIST / EADDRNOTAVAIL are not failures for it.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use rtnetlink::packet_core::NetlinkPayload;
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::sys::AsyncSocket as _;
+use rtnetlink::{AddressMessageBuilder, Handle};
+use tokio::sync::mpsc;
+
+/// Errors talking to the kernel over rtnetlink.
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    /// The netlink socket could not be opened.
+    #[error("opening an rtnetlink socket failed: {0}")]
+    Connect(#[source] std::io::Error),
+    /// The interface does not exist.
+    #[error("interface {0:?} not found")]
+    NoSuchInterface(String),
+    /// The kernel refused a request.
+    #[error("{what}: {source}")]
+    Request {
+        /// What was asked, for the log line.
+        what: String,
+        /// The kernel's answer.
+        #[source]
+        source: rtnetlink::Error,
+    },
+}
+
+/// One address on an interface, as `ip addr` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceAddress {
+    /// The address.
+    pub address: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+    /// Its label (IPv4), e.g. `eth0:vip`.
+    pub label: Option<String>,
+}
+
+/// A link went up or down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkEvent {
+    /// Interface index.
+    pub ifindex: u32,
+    /// Interface name, when the kernel included it.
+    pub name: Option<String>,
+    /// Administratively up and carrier present (IFF_UP and IFF_LOWER_UP).
+    pub up: bool,
+}
+
+/// A handle for rtnetlink requests; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+fn errno(err: &rtnetlink::Error) -> Option<i32> {
+    match err {
+        rtnetlink::Error::NetlinkError(msg) => msg.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+impl Netlink {
+    /// Opens a request socket (its connection runs as a tokio task).
+    pub fn connect() -> Result<Self, NetlinkError> {
+        let (connection, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Connect)?;
+        tokio::spawn(connection);
+        Ok(Self { handle })
+    }
+
+    /// The index of the interface called `name`.
+    pub async fn link_index(&self, name: &str) -> Result<u32, NetlinkError> {
+        Ok(self.link_by_name(name).await?.header.index)
+    }
+
+    async fn link_by_name(&self, name: &str) -> Result<LinkMessage, NetlinkError> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute();
+        match links.try_next().await {
+            Ok(Some(link)) => Ok(link),
+            Ok(None) => Err(NetlinkError::NoSuchInterface(name.to_owned())),
+            // ENODEV: the kernel's "no such device".
+            Err(e) if errno(&e) == Some(libc::ENODEV) => {
+                Err(NetlinkError::NoSuchInterface(name.to_owned()))
+            }
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("looking up interface {name}"),
+                source,
+            }),
+        }
+    }
+
+    /// Whether the interface is up with carrier (IFF_UP and IFF_LOWER_UP).
+    pub async fn link_is_up(&self, name: &str) -> Result<bool, NetlinkError> {
+        Ok(link_up(&self.link_by_name(name).await?))
+    }
+
+    /// Adds `address/prefix_len` (with an optional IPv4 label) to interface `ifindex`;
+    /// succeeds if it is already there.
+    pub async fn add_address(
+        &self,
+        ifindex: u32,
+        address: IpAddr,
+        prefix_len: u8,
+        label: Option<&str>,
+    ) -> Result<(), NetlinkError> {
+        let mut request = self.handle.address().add(ifindex, address, prefix_len);
+        if let (Some(label), IpAddr::V4(_)) = (label, address) {
+            request
+                .message_mut()
+                .attributes
+                .push(AddressAttribute::Label(label.to_owned()));
+        }
+        match request.execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("adding {address}/{prefix_len} to ifindex {ifindex}"),
+                source,
+            }),
+        }
+    }
+
+    /// Removes `address/prefix_len` from interface `ifindex`; succeeds if it is not there.
+    pub async fn del_address(
+        &self,
+        ifindex: u32,
+        address: IpAddr,
+        prefix_len: u8,
+    ) -> Result<(), NetlinkError> {
+        let message = address_message(ifindex, address, prefix_len);
+        match self.handle.address().del(message).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL | libc::ENOENT)) => Ok(()),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("removing {address}/{prefix_len} from ifindex {ifindex}"),
+                source,
+            }),
+        }
+    }
+
+    /// Every address on interface `ifindex`.
+    pub async fn addresses(&self, ifindex: u32) -> Result<Vec<InterfaceAddress>, NetlinkError> {
+        let mut stream = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute();
+        let mut out = Vec::new();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(msg)) => out.extend(interface_address(&msg)),
+                Ok(None) => return Ok(out),
+                Err(source) => {
+                    return Err(NetlinkError::Request {
+                        what: format!("listing addresses of ifindex {ifindex}"),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Subscribes to link changes; events arrive on the returned channel.
+    pub fn watch_links() -> Result<mpsc::UnboundedReceiver<LinkEvent>, NetlinkError> {
+        let (mut connection, _, mut messages) =
+            rtnetlink::new_connection().map_err(NetlinkError::Connect)?;
+        let groups = rtnetlink::constants::RTMGRP_LINK;
+        connection
+            .socket_mut()
+            .socket_mut()
+            .bind(&rtnetlink::sys::SocketAddr::new(0, groups))
+            .map_err(NetlinkError::Connect)?;
+        tokio::spawn(connection);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some((message, _)) = messages.next().await {
+                if let NetlinkPayload::InnerMessage(
+                    RouteNetlinkMessage::NewLink(link) | RouteNetlinkMessage::DelLink(link),
+                ) = message.payload
+                {
+                    let event = LinkEvent {
+                        ifindex: link.header.index,
+                        name: link_name(&link),
+                        up: link_up(&link),
+                    };
+                    if tx.send(event).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+fn address_message(ifindex: u32, address: IpAddr, prefix_len: u8) -> AddressMessage {
+    match address {
+        IpAddr::V4(v4) => AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(ifindex)
+            .address(v4, prefix_len)
+            .build(),
+        IpAddr::V6(v6) => AddressMessageBuilder::<Ipv6Addr>::new()
+            .index(ifindex)
+            .address(v6, prefix_len)
+            .build(),
+    }
+}
+
+fn interface_address(msg: &AddressMessage) -> Option<InterfaceAddress> {
+    // IPv4 carries the local address in IFA_LOCAL (IFA_ADDRESS is the peer on p2p links);
+    // IPv6 has only IFA_ADDRESS.
+    let mut local = None;
+    let mut any = None;
+    let mut label = None;
+    for attr in &msg.attributes {
+        match attr {
+            AddressAttribute::Local(a) => local = Some(*a),
+            AddressAttribute::Address(a) => any = Some(*a),
+            AddressAttribute::Label(l) => label = Some(l.clone()),
+            _ => {}
+        }
+    }
+    Some(InterfaceAddress {
+        address: local.or(any)?,
+        prefix_len: msg.header.prefix_len,
+        label,
+    })
+}
+
+fn link_up(link: &LinkMessage) -> bool {
+    link.header.flags.contains(LinkFlags::Up) && link.header.flags.contains(LinkFlags::LowerUp)
+}
+
+fn link_name(link: &LinkMessage) -> Option<String> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(name) => Some(name.clone()),
+        _ => None,
+    })
+}
