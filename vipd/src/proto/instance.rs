@@ -763,3 +763,873 @@ fn address_as_unsigned(address: IpAddr) -> u128 {
         IpAddr::V6(v6) => u128::from(v6),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! One scenario per rule, on a fake clock: `base` is the only real instant; every
+    //! other time is `base + Duration`.
+
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+    const VRID: u8 = 7;
+    const MASTER_ADDRESS: &str = "192.0.2.20";
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("test literal")
+    }
+
+    fn config(priority: u8) -> InstanceConfig {
+        let mut config = InstanceConfig::new(
+            VRID,
+            ip("192.0.2.10"),
+            vec![ip("192.0.2.1"), ip("192.0.2.2")],
+        );
+        config.priority = priority;
+        config
+    }
+
+    fn instance(config: InstanceConfig) -> Instance {
+        Instance::new(config).expect("valid test config")
+    }
+
+    /// An instance after `Startup` at `base`, and the startup actions.
+    fn started(config: InstanceConfig, base: Instant) -> (Instance, Vec<Action>) {
+        let mut instance = instance(config);
+        let actions = instance.handle(base, Input::Startup);
+        (instance, actions)
+    }
+
+    fn advert_from(src: &str, priority: u8, interval: Centiseconds) -> Input {
+        Input::Advert {
+            src: ip(src),
+            advert: AdvertRepr {
+                version: Version::V3,
+                vrid: VRID,
+                priority,
+                max_advert_interval: interval,
+                auth: Auth::None,
+                addresses: vec![ip("192.0.2.1"), ip("192.0.2.2")],
+            },
+        }
+    }
+
+    fn advert(priority: u8) -> Input {
+        advert_from(MASTER_ADDRESS, priority, Centiseconds(100))
+    }
+
+    fn sent_priorities(actions: &[Action]) -> Vec<u8> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::SendAdvert(advert) => Some(advert.priority),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn changes(actions: &[Action]) -> Vec<(State, State, Reason)> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::StateChanged { from, to, reason } => Some((*from, *to, reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The actions that make a master, in order: addresses, advert, announce, state.
+    fn assert_became_master(actions: &[Action], priority: u8, accept: bool, reason: Reason) {
+        assert_eq!(actions.len(), 4, "{actions:?}");
+        assert_eq!(actions[0], Action::AcquireVips { accept });
+        assert_eq!(sent_priorities(&actions[1..2]), vec![priority]);
+        assert_eq!(actions[2], Action::Announce);
+        assert!(
+            matches!(&actions[3], Action::StateChanged { to: State::Master, reason: why, .. } if *why == reason),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn config_defaults_follow_keepalived_and_rfc() {
+        let config = config(100);
+        let defaults = InstanceConfig::new(VRID, config.primary_address, vec![ip("192.0.2.1")]);
+        assert_eq!(defaults.version, Version::V3);
+        assert_eq!(defaults.priority, 100);
+        assert_eq!(defaults.advert_interval, Centiseconds(100));
+        assert!(defaults.preempt);
+        assert_eq!(defaults.preempt_delay, Duration::ZERO);
+        assert!(!defaults.accept_mode);
+        assert_eq!(defaults.initial_state, InitialState::Backup);
+        assert_eq!(defaults.auth, Auth::None);
+        assert!(defaults.validate().is_ok());
+    }
+
+    #[test]
+    fn config_validation_rejects_each_bad_field() {
+        let cases: Vec<(fn(&mut InstanceConfig), ConfigError)> = vec![
+            (|c| c.vrid = 0, ConfigError::VridZero),
+            (|c| c.priority = 0, ConfigError::PriorityZero),
+            (
+                |c| c.advert_interval = Centiseconds(0),
+                ConfigError::AdvertIntervalZero,
+            ),
+            (
+                |c| c.advert_interval = Centiseconds(4096),
+                ConfigError::AdvertIntervalTooLong {
+                    interval: Centiseconds(4096),
+                },
+            ),
+            (
+                |c| {
+                    c.version = Version::V2;
+                    c.primary_address = ip("fe80::1");
+                    c.virtual_addresses = vec![ip("2001:db8::1")];
+                },
+                ConfigError::V2WithIpv6,
+            ),
+            (
+                |c| {
+                    c.version = Version::V2;
+                    c.advert_interval = Centiseconds(150);
+                },
+                ConfigError::V2IntervalNotWholeSeconds {
+                    interval: Centiseconds(150),
+                },
+            ),
+            (
+                |c| c.auth = Auth::SimpleText(*b"secret\0\0"),
+                ConfigError::V3WithAuth,
+            ),
+            (
+                |c| c.primary_address = ip("0.0.0.0"),
+                ConfigError::PrimaryAddressUnspecified,
+            ),
+            (
+                |c| {
+                    c.primary_address = ip("2001:db8::10");
+                    c.virtual_addresses = vec![ip("2001:db8::1")];
+                },
+                ConfigError::Ipv6PrimaryNotLinkLocal {
+                    address: "2001:db8::10".parse().expect("literal"),
+                },
+            ),
+            (
+                |c| c.virtual_addresses.clear(),
+                ConfigError::NoVirtualAddresses,
+            ),
+            (
+                |c| c.virtual_addresses.push(ip("2001:db8::1")),
+                ConfigError::VirtualAddressFamily {
+                    address: ip("2001:db8::1"),
+                },
+            ),
+            (
+                |c| c.preempt_delay = Duration::from_secs(1001),
+                ConfigError::PreemptDelayTooLong {
+                    delay: Duration::from_secs(1001),
+                },
+            ),
+        ];
+        for (break_it, expected) in cases {
+            let mut config = config(100);
+            break_it(&mut config);
+            assert_eq!(Instance::new(config).err(), Some(expected.clone()));
+            assert!(!expected.to_string().is_empty());
+        }
+        // The edges that are fine.
+        let mut config = config(255);
+        config.advert_interval = MAX_ADVERT_INTERVAL;
+        config.preempt_delay = MAX_PREEMPT_DELAY;
+        assert!(config.validate().is_ok());
+        let mut v2 = self::config(100);
+        v2.version = Version::V2;
+        v2.auth = Auth::SimpleText(*b"secret\0\0");
+        assert!(v2.validate().is_ok());
+        let mut v6 = self::config(100);
+        v6.primary_address = ip("fe80::10");
+        v6.virtual_addresses = vec![ip("2001:db8::1")];
+        assert!(v6.validate().is_ok());
+    }
+
+    #[test]
+    fn rfc5798_6_4_1_non_owner_starts_as_backup_with_master_down_interval() {
+        let base = Instant::now();
+        let (instance, actions) = started(config(100), base);
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Initialize, State::Backup, Reason::Startup)]
+        );
+        assert_eq!(
+            actions.len(),
+            1,
+            "a backup sends and acquires nothing: {actions:?}"
+        );
+        assert_eq!(instance.state(), State::Backup);
+        assert_eq!(instance.master_adver_interval(), Centiseconds(100));
+        // 3 × 1 s + (256 − 100) × 1 s / 256.
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(base + Duration::from_nanos(3_609_375_000))
+        );
+        assert_eq!(instance.master_address(), None);
+    }
+
+    #[test]
+    fn rfc5798_6_4_1_owner_goes_master_at_once_with_advert_and_announce() {
+        let base = Instant::now();
+        let (instance, actions) = started(config(255), base);
+        assert_eq!(actions[0], Action::AcquireVips { accept: true });
+        assert_eq!(sent_priorities(&actions), vec![255]);
+        assert_eq!(actions[2], Action::Announce);
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Initialize, State::Master, Reason::Owner)]
+        );
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.poll_timeout(), Some(base + SECOND));
+        assert_eq!(instance.master_address(), Some(ip("192.0.2.10")));
+        // The advert carries our VIPs, VRID and interval.
+        let Action::SendAdvert(sent) = &actions[1] else {
+            panic!("second action is the advert: {actions:?}");
+        };
+        assert_eq!(sent, &instance.advert_repr(255));
+        assert_eq!(sent.addresses, instance.config().virtual_addresses);
+        assert_eq!(sent.vrid, VRID);
+    }
+
+    #[test]
+    fn rfc5798_6_4_1_startup_is_ignored_once_running() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        assert!(instance.handle(base + SECOND, Input::Startup).is_empty());
+        assert_eq!(instance.counters().transitions, 1);
+    }
+
+    #[test]
+    fn rfc5798_6_4_2_master_down_timer_expiry_takes_over() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        let deadline = instance.poll_timeout().expect("master down timer");
+        // Early timeouts fire nothing.
+        assert!(
+            instance
+                .handle(deadline - Duration::from_nanos(1), Input::Timeout)
+                .is_empty()
+        );
+        let actions = instance.handle(deadline, Input::Timeout);
+        assert_became_master(&actions, 100, false, Reason::MasterDown);
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.poll_timeout(), Some(deadline + SECOND));
+        let last = instance.last_transition().expect("transition");
+        assert_eq!(
+            (last.from, last.to, last.at),
+            (State::Backup, State::Master, deadline)
+        );
+    }
+
+    #[test]
+    fn rfc5798_6_4_2_backup_resets_master_down_timer_on_each_advert() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        let mdi = instance.master_down_interval();
+        for second in 1..=10 {
+            let now = base + SECOND * second;
+            assert!(instance.handle(now, advert(150)).is_empty());
+            assert_eq!(instance.poll_timeout(), Some(now + mdi));
+            assert!(instance.handle(now, Input::Timeout).is_empty());
+        }
+        assert_eq!(instance.state(), State::Backup);
+        assert_eq!(instance.master_address(), Some(ip(MASTER_ADDRESS)));
+        assert_eq!(instance.counters().adverts_received, 10);
+    }
+
+    #[test]
+    fn rfc5798_6_4_2_v3_backup_learns_master_adver_interval() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        let now = base + SECOND;
+        let _ = instance.handle(now, advert_from(MASTER_ADDRESS, 150, Centiseconds(20)));
+        assert_eq!(instance.master_adver_interval(), Centiseconds(20));
+        // 3 × 200 ms + 156/256 × 200 ms = 600 ms + 121.875 ms.
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + Duration::from_nanos(721_875_000))
+        );
+        // A zero interval is not learned (it would make Master_Down_Interval a bare skew).
+        let _ = instance.handle(now, advert_from(MASTER_ADDRESS, 150, Centiseconds(0)));
+        assert_eq!(instance.master_adver_interval(), Centiseconds(20));
+        // Becoming master goes back to our own Advertisement_Interval.
+        let deadline = instance.poll_timeout().expect("timer");
+        let _ = instance.handle(deadline, Input::Timeout);
+        assert_eq!(instance.master_adver_interval(), Centiseconds(100));
+    }
+
+    #[test]
+    fn rfc5798_6_4_2_priority_zero_takes_over_after_skew_time() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        let _ = instance.handle(base + SECOND, advert(150));
+        let now = base + SECOND * 2;
+        assert!(instance.handle(now, advert(0)).is_empty());
+        let skew = Duration::from_nanos(609_375_000);
+        assert_eq!(instance.skew_time(), skew);
+        assert_eq!(instance.poll_timeout(), Some(now + skew));
+        assert_eq!(instance.master_address(), None);
+        let actions = instance.handle(now + skew, Input::Timeout);
+        assert_became_master(&actions, 100, false, Reason::PriorityZeroReceived);
+        assert_eq!(instance.counters().priority_zero_received, 1);
+    }
+
+    #[test]
+    fn rfc5798_6_4_2_preempt_backup_discards_lower_priority_and_takes_over() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(200), base);
+        let first_deadline = instance.poll_timeout().expect("timer");
+        // A lower-priority master keeps advertising; none of it resets the timer.
+        let mut now = base;
+        while now + SECOND < first_deadline {
+            now += SECOND;
+            assert!(instance.handle(now, advert(100)).is_empty());
+            assert_eq!(instance.poll_timeout(), Some(first_deadline));
+        }
+        assert_eq!(instance.counters().adverts_discarded, 3);
+        let actions = instance.handle(first_deadline, Input::Timeout);
+        assert_became_master(&actions, 200, false, Reason::MasterDown);
+    }
+
+    #[test]
+    fn rfc5798_6_4_2_equal_priority_master_is_accepted_by_backup() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        // Even with a lower address than ours: §6.4.2 compares priorities only.
+        let now = base + SECOND;
+        let _ = instance.handle(now, advert_from("192.0.2.5", 100, Centiseconds(100)));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn rfc5798_6_4_2_nopreempt_backup_accepts_lower_priority_master() {
+        let base = Instant::now();
+        let mut config = config(200);
+        config.preempt = false;
+        let (mut instance, _) = started(config, base);
+        for second in 1..=30 {
+            let now = base + SECOND * second;
+            let _ = instance.handle(now, advert(100));
+            assert!(instance.handle(now, Input::Timeout).is_empty());
+            assert_eq!(
+                instance.poll_timeout(),
+                Some(now + instance.master_down_interval())
+            );
+        }
+        assert_eq!(instance.state(), State::Backup);
+        assert_eq!(instance.counters().adverts_discarded, 0);
+    }
+
+    #[test]
+    fn preempt_delay_holds_preemption_for_the_delay_after_first_seeing_the_master() {
+        let base = Instant::now();
+        let mut config = config(200);
+        config.preempt_delay = Duration::from_secs(10);
+        let (mut instance, _) = started(config, base);
+        // The lower master is first heard 2 s after startup: the hold runs to 12 s.
+        let mut now = base + SECOND * 2;
+        let _ = instance.handle(now, advert(100));
+        assert_eq!(instance.preempt_hold_until(), Some(base + SECOND * 12));
+        // Adverts every 1 s keep resetting the timer during the hold...
+        let mut last_accepted = now;
+        while now < base + SECOND * 20 {
+            now += SECOND;
+            if let Some(deadline) = instance.poll_timeout()
+                && deadline <= now
+            {
+                break;
+            }
+            let _ = instance.handle(now, advert(100));
+            if now < base + SECOND * 12 {
+                last_accepted = now;
+                assert_eq!(
+                    instance.poll_timeout(),
+                    Some(now + instance.master_down_interval())
+                );
+            }
+        }
+        // ...and from 12 s they are discarded, so we take over one Master_Down_Interval
+        // after the last one accepted (at 11 s).
+        assert_eq!(last_accepted, base + SECOND * 11);
+        let takeover = instance.poll_timeout().expect("timer");
+        assert_eq!(takeover, last_accepted + instance.master_down_interval());
+        assert!(takeover >= base + SECOND * 12);
+        let actions = instance.handle(takeover, Input::Timeout);
+        assert_became_master(&actions, 200, false, Reason::MasterDown);
+        assert_eq!(instance.preempt_hold_until(), None);
+    }
+
+    #[test]
+    fn preempt_delay_restarts_after_hearing_a_master_at_least_as_good() {
+        let base = Instant::now();
+        let mut config = config(200);
+        config.preempt_delay = Duration::from_secs(10);
+        let (mut instance, _) = started(config, base);
+        let _ = instance.handle(base + SECOND, advert(100));
+        assert_eq!(instance.preempt_hold_until(), Some(base + SECOND * 11));
+        let _ = instance.handle(
+            base + SECOND * 2,
+            advert_from("192.0.2.30", 250, Centiseconds(100)),
+        );
+        assert_eq!(instance.preempt_hold_until(), None);
+        let _ = instance.handle(base + SECOND * 3, advert(100));
+        assert_eq!(instance.preempt_hold_until(), Some(base + SECOND * 13));
+    }
+
+    #[test]
+    fn preempt_delay_does_not_delay_takeover_from_a_silent_master() {
+        let base = Instant::now();
+        let mut config = config(200);
+        config.preempt_delay = Duration::from_secs(100);
+        let (mut instance, _) = started(config, base);
+        let _ = instance.handle(base + SECOND, advert(100));
+        let deadline = instance.poll_timeout().expect("timer");
+        assert_eq!(deadline, base + SECOND + instance.master_down_interval());
+        let actions = instance.handle(deadline, Input::Timeout);
+        assert_eq!(instance.state(), State::Master, "{actions:?}");
+    }
+
+    #[test]
+    fn rfc5798_6_4_3_master_sends_advert_every_advertisement_interval() {
+        let base = Instant::now();
+        let mut config = config(255);
+        config.advert_interval = Centiseconds(1);
+        let (mut instance, _) = started(config, base);
+        let mut now = base;
+        for _ in 0..100 {
+            now = instance.poll_timeout().expect("adver timer");
+            let actions = instance.handle(now, Input::Timeout);
+            assert_eq!(actions, vec![Action::SendAdvert(instance.advert_repr(255))]);
+        }
+        assert_eq!(now, base + Duration::from_millis(10) * 100);
+        assert_eq!(instance.counters().adverts_sent, 101);
+        // A late driver gets one advert, not a burst.
+        let late = now + SECOND;
+        assert_eq!(
+            sent_priorities(&instance.handle(late, Input::Timeout)),
+            vec![255]
+        );
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(late + Duration::from_millis(10))
+        );
+    }
+
+    #[test]
+    fn rfc5798_6_4_3_master_answers_priority_zero_with_an_advert_at_once() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(255), base);
+        let now = base + Duration::from_millis(300);
+        let actions = instance.handle(now, advert(0));
+        assert_eq!(sent_priorities(&actions), vec![255]);
+        assert_eq!(actions.len(), 1);
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + SECOND),
+            "Adver_Timer reset"
+        );
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn rfc5798_6_4_3_master_yields_to_higher_priority() {
+        let base = Instant::now();
+        let mut config = config(150);
+        config.initial_state = InitialState::Master;
+        let (mut instance, _) = started(config, base);
+        assert_eq!(instance.state(), State::Master);
+        let now = base + SECOND / 2;
+        let actions = instance.handle(now, advert_from(MASTER_ADDRESS, 200, Centiseconds(50)));
+        assert_eq!(
+            actions,
+            vec![
+                Action::ReleaseVips,
+                Action::StateChanged {
+                    from: State::Master,
+                    to: State::Backup,
+                    reason: Reason::HigherPriorityAdvert,
+                },
+            ]
+        );
+        // Learned the new master's interval and armed Master_Down_Timer with it.
+        assert_eq!(instance.master_adver_interval(), Centiseconds(50));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + timer::master_down_interval(Version::V3, 150, Centiseconds(50)))
+        );
+        assert_eq!(instance.master_address(), Some(ip(MASTER_ADDRESS)));
+    }
+
+    #[test]
+    fn rfc5798_6_4_3_master_discards_lower_priority() {
+        let base = Instant::now();
+        let mut config = config(150);
+        config.initial_state = InitialState::Master;
+        let (mut instance, _) = started(config, base);
+        assert!(instance.handle(base, advert(149)).is_empty());
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.counters().adverts_discarded, 1);
+        assert_eq!(instance.poll_timeout(), Some(base + SECOND));
+    }
+
+    #[test]
+    fn rfc5798_6_4_3_equal_priority_higher_primary_address_wins_ipv4() {
+        let base = Instant::now();
+        // Ours is 192.0.2.10. As text "192.0.2.9" > "192.0.2.10"; as integers it is less.
+        let mut config = config(100);
+        config.initial_state = InitialState::Master;
+        let (mut instance, _) = started(config.clone(), base);
+        assert!(
+            instance
+                .handle(base, advert_from("192.0.2.9", 100, Centiseconds(100)))
+                .is_empty()
+        );
+        assert_eq!(instance.state(), State::Master);
+        let actions = instance.handle(base, advert_from("192.0.2.11", 100, Centiseconds(100)));
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Master, State::Backup, Reason::HigherPriorityAdvert)]
+        );
+        // Our own address does not beat us.
+        let (mut instance, _) = started(config, base);
+        assert!(
+            instance
+                .handle(base, advert_from("192.0.2.10", 100, Centiseconds(100)))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn rfc5798_6_4_3_equal_priority_higher_primary_address_wins_ipv6() {
+        let base = Instant::now();
+        let mut config = config(100);
+        config.primary_address = ip("fe80::1:0");
+        config.virtual_addresses = vec![ip("2001:db8::1")];
+        config.initial_state = InitialState::Master;
+        let (mut instance, _) = started(config, base);
+        // fe80::ffff < fe80::1:0 as a 128-bit integer.
+        assert!(
+            instance
+                .handle(base, advert_from("fe80::ffff", 100, Centiseconds(100)))
+                .is_empty()
+        );
+        assert_eq!(instance.state(), State::Master);
+        let _ = instance.handle(base, advert_from("fe80::1:1", 100, Centiseconds(100)));
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn rfc5798_6_4_3_master_shutdown_sends_priority_zero_and_releases() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(255), base);
+        let now = base + SECOND * 5;
+        let actions = instance.handle(now, Input::Shutdown);
+        assert_eq!(sent_priorities(&actions), vec![0]);
+        assert_eq!(actions[1], Action::ReleaseVips);
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Master, State::Initialize, Reason::Shutdown)]
+        );
+        assert_eq!(instance.poll_timeout(), None);
+        assert_eq!(instance.counters().priority_zero_sent, 1);
+        // Stopped: adverts and repeated shutdowns do nothing.
+        assert!(instance.handle(now, advert(200)).is_empty());
+        assert!(instance.handle(now, Input::Shutdown).is_empty());
+        assert_eq!(instance.state(), State::Initialize);
+    }
+
+    #[test]
+    fn rfc5798_6_4_2_backup_shutdown_stops_silently() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        let actions = instance.handle(base + SECOND, Input::Shutdown);
+        assert_eq!(
+            actions,
+            vec![Action::StateChanged {
+                from: State::Backup,
+                to: State::Initialize,
+                reason: Reason::Shutdown,
+            }]
+        );
+        assert_eq!(instance.poll_timeout(), None);
+        // And it can start again.
+        let _ = instance.handle(base + SECOND * 2, Input::Startup);
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn priority_offset_is_clamped_and_never_touches_the_owner() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        let _ = instance.handle(base, Input::PriorityOffset(-30));
+        assert_eq!(
+            (instance.priority(), instance.effective_priority()),
+            (100, 70)
+        );
+        assert_eq!(instance.priority_offset(), -30);
+        assert_eq!(
+            instance.skew_time(),
+            timer::skew_time(Version::V3, 70, Centiseconds(100))
+        );
+        let _ = instance.handle(base, Input::PriorityOffset(-500));
+        assert_eq!(instance.effective_priority(), 1);
+        let _ = instance.handle(base, Input::PriorityOffset(i32::MAX));
+        assert_eq!(instance.effective_priority(), 254);
+        let _ = instance.handle(base, Input::PriorityOffset(i32::MIN));
+        assert_eq!(instance.effective_priority(), 1);
+
+        let (mut owner, _) = started(config(255), base);
+        let _ = owner.handle(base, Input::PriorityOffset(-50));
+        assert_eq!(owner.effective_priority(), 255);
+    }
+
+    #[test]
+    fn priority_offset_changes_the_advertised_priority_and_the_election() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        let _ = instance.handle(base, Input::PriorityOffset(60));
+        // Now 160: a 150 master is lower, so (preempt) it is discarded and we take over.
+        let _ = instance.handle(base + SECOND, advert(150));
+        assert_eq!(instance.counters().adverts_discarded, 1);
+        let deadline = instance.poll_timeout().expect("timer");
+        let actions = instance.handle(deadline, Input::Timeout);
+        assert_eq!(sent_priorities(&actions), vec![160]);
+        let _ = instance.handle(deadline, Input::PriorityOffset(-20));
+        let next = instance.poll_timeout().expect("timer");
+        assert_eq!(
+            sent_priorities(&instance.handle(next, Input::Timeout)),
+            vec![80]
+        );
+    }
+
+    #[test]
+    fn rfc5798_6_1_accept_mode_is_surfaced_and_always_on_for_the_owner() {
+        let base = Instant::now();
+        for (priority, configured, expected) in
+            [(100, false, false), (100, true, true), (255, false, true)]
+        {
+            let mut config = config(priority);
+            config.accept_mode = configured;
+            config.initial_state = InitialState::Master;
+            let (instance, actions) = started(config, base);
+            assert_eq!(actions[0], Action::AcquireVips { accept: expected });
+            assert_eq!(instance.accept_mode(), expected);
+        }
+    }
+
+    #[test]
+    fn initial_state_master_hint_goes_master_at_once_then_yields() {
+        let base = Instant::now();
+        let mut config = config(100);
+        config.initial_state = InitialState::Master;
+        let (mut instance, actions) = started(config, base);
+        assert_eq!(actions[0], Action::AcquireVips { accept: false });
+        assert_eq!(sent_priorities(&actions), vec![100]);
+        assert_eq!(actions[2], Action::Announce);
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Initialize, State::Master, Reason::InitialStateHint)]
+        );
+        let _ = instance.handle(base + SECOND / 10, advert(101));
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn fault_from_backup_stops_timers_and_clears_to_backup() {
+        let base = Instant::now();
+        let mut config = config(100);
+        config.initial_state = InitialState::Master;
+        let mut instance = instance(config);
+        let _ = instance.handle(base, Input::Startup);
+        let _ = instance.handle(base, advert(200));
+        assert_eq!(instance.state(), State::Backup);
+        let reason = FaultReason::Tracker {
+            name: "chk_haproxy".into(),
+        };
+        let actions = instance.handle(
+            base + SECOND,
+            Input::Fault {
+                reason: reason.clone(),
+            },
+        );
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Backup, State::Fault, Reason::Fault(reason.clone()))]
+        );
+        assert_eq!(actions.len(), 1);
+        assert_eq!(instance.poll_timeout(), None);
+        assert_eq!(instance.fault(), Some(&reason));
+        // In Fault adverts are ignored and further faults only update the reason.
+        assert!(instance.handle(base + SECOND, advert(0)).is_empty());
+        let link = FaultReason::LinkDown;
+        assert!(
+            instance
+                .handle(
+                    base + SECOND,
+                    Input::Fault {
+                        reason: link.clone()
+                    }
+                )
+                .is_empty()
+        );
+        assert_eq!(instance.fault(), Some(&link));
+        // Clearing re-runs §6.4.1 without the MASTER hint: Backup.
+        let now = base + SECOND * 2;
+        let actions = instance.handle(now, Input::FaultCleared);
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Fault, State::Backup, Reason::FaultCleared)]
+        );
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
+        assert_eq!(instance.fault(), None);
+        // Clearing again is a no-op.
+        assert!(instance.handle(now, Input::FaultCleared).is_empty());
+    }
+
+    #[test]
+    fn fault_from_master_sends_priority_zero_and_releases() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(255), base);
+        let actions = instance.handle(
+            base + SECOND,
+            Input::Fault {
+                reason: FaultReason::LinkDown,
+            },
+        );
+        assert_eq!(sent_priorities(&actions), vec![0]);
+        assert_eq!(actions[1], Action::ReleaseVips);
+        assert_eq!(instance.state(), State::Fault);
+        // The owner comes back as master.
+        let actions = instance.handle(base + SECOND * 2, Input::FaultCleared);
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Fault, State::Master, Reason::FaultCleared)]
+        );
+        assert_eq!(actions[0], Action::AcquireVips { accept: true });
+    }
+
+    #[test]
+    fn fault_before_startup_starts_in_fault_and_survives_shutdown() {
+        let base = Instant::now();
+        let mut instance = instance(config(100));
+        assert!(
+            instance
+                .handle(
+                    base,
+                    Input::Fault {
+                        reason: FaultReason::LinkDown
+                    }
+                )
+                .is_empty()
+        );
+        let actions = instance.handle(base, Input::Startup);
+        assert_eq!(
+            changes(&actions),
+            vec![(
+                State::Initialize,
+                State::Fault,
+                Reason::Fault(FaultReason::LinkDown)
+            )]
+        );
+        let _ = instance.handle(base, Input::Shutdown);
+        assert_eq!(instance.state(), State::Initialize);
+        let _ = instance.handle(base, Input::Startup);
+        assert_eq!(instance.state(), State::Fault);
+        // A fault cleared while stopped is remembered too.
+        let _ = instance.handle(base, Input::Shutdown);
+        assert!(instance.handle(base, Input::FaultCleared).is_empty());
+        let _ = instance.handle(base, Input::Startup);
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn rfc3768_v2_uses_whole_second_timers_and_never_learns_the_interval() {
+        let base = Instant::now();
+        let mut config = config(100);
+        config.version = Version::V2;
+        config.advert_interval = Centiseconds(300);
+        config.auth = Auth::SimpleText(*b"secret\0\0");
+        let (mut instance, _) = started(config, base);
+        // 3 × 3 s + (256 − 100) / 256 s.
+        let mdi = Duration::from_secs(9) + Duration::from_nanos(609_375_000);
+        assert_eq!(instance.master_down_interval(), mdi);
+        let now = base + SECOND;
+        let _ = instance.handle(now, advert_from(MASTER_ADDRESS, 150, Centiseconds(100)));
+        assert_eq!(instance.master_adver_interval(), Centiseconds(300));
+        assert_eq!(instance.poll_timeout(), Some(now + mdi));
+        let _ = instance.handle(now, advert(0));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + Duration::from_nanos(609_375_000))
+        );
+        let actions = instance.handle(now + SECOND, Input::Timeout);
+        let Action::SendAdvert(sent) = &actions[1] else {
+            panic!("advert expected: {actions:?}");
+        };
+        assert_eq!(sent.version, Version::V2);
+        assert_eq!(sent.auth, Auth::SimpleText(*b"secret\0\0"));
+        assert_eq!(sent.max_advert_interval, Centiseconds(300));
+    }
+
+    #[test]
+    fn counters_and_last_transition_track_history() {
+        let base = Instant::now();
+        let mut instance = instance(config(100));
+        assert_eq!(instance.last_transition(), None);
+        let _ = instance.handle(base, Input::Startup);
+        let deadline = instance.poll_timeout().expect("timer");
+        let _ = instance.handle(deadline, Input::Timeout);
+        let _ = instance.handle(deadline, advert(200));
+        let counters = *instance.counters();
+        assert_eq!(counters.transitions, 3);
+        assert_eq!(counters.became_master, 1);
+        assert_eq!(counters.adverts_sent, 1);
+        assert_eq!(counters.adverts_received, 1);
+        let last = instance.last_transition().expect("transition");
+        assert_eq!(last.reason, Reason::HigherPriorityAdvert);
+        assert_eq!(last.at, deadline);
+    }
+
+    #[test]
+    fn display_names_states_and_reasons() {
+        let states: Vec<String> = [
+            State::Initialize,
+            State::Backup,
+            State::Master,
+            State::Fault,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(states, ["INIT", "BACKUP", "MASTER", "FAULT"]);
+        let reasons = [
+            Reason::Startup,
+            Reason::Owner,
+            Reason::InitialStateHint,
+            Reason::MasterDown,
+            Reason::PriorityZeroReceived,
+            Reason::HigherPriorityAdvert,
+            Reason::Shutdown,
+            Reason::Fault(FaultReason::LinkDown),
+            Reason::Fault(FaultReason::Tracker { name: "chk".into() }),
+            Reason::FaultCleared,
+        ];
+        let texts: std::collections::HashSet<String> =
+            reasons.iter().map(ToString::to_string).collect();
+        assert_eq!(texts.len(), reasons.len(), "each reason reads differently");
+        assert!(texts.contains("fault: tracker chk"));
+    }
+}
