@@ -144,7 +144,7 @@ impl InstanceConfig {
                 if self.primary_address.is_ipv6() {
                     return Err(ConfigError::V2WithIpv6);
                 }
-                if interval.0 % 100 != 0 {
+                if !interval.0.is_multiple_of(100) {
                     return Err(ConfigError::V2IntervalNotWholeSeconds { interval });
                 }
             }
@@ -867,7 +867,8 @@ mod tests {
 
     #[test]
     fn config_validation_rejects_each_bad_field() {
-        let cases: Vec<(fn(&mut InstanceConfig), ConfigError)> = vec![
+        type Breaker = fn(&mut InstanceConfig);
+        let cases: Vec<(Breaker, ConfigError)> = vec![
             (|c| c.vrid = 0, ConfigError::VridZero),
             (|c| c.priority = 0, ConfigError::PriorityZero),
             (
