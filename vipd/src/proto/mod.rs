@@ -8,4 +8,12 @@
 //! - [`wire`]: zero-copy views over VRRP v2/v3 adverts, typed accessors, checksum, emit.
 //! - [`validate`]: the RFC 5798 §7.1 receive checks, in order, one error per check.
 //! - [`instance`]: the RFC 5798 §6 state machine for one virtual router.
+//! - [`timer`]: timers as data (`enum Timer` + a deadline table) and the §6.1 formulas
+//!   (Skew_Time, Master_Down_Interval).
+//! - [`action`]: the values the state machine returns: actions, states, reasons.
+pub mod action;
+pub mod instance;
+#[cfg(test)]
+mod sim;
+pub mod timer;
 pub mod wire;

@@ -1,0 +1,121 @@
+//! What the state machine asks the driver to do, and why it changed state.
+//!
+//! No I/O, no clock: these are plain values returned by
+//! [`Instance::handle`](super::instance::Instance::handle). The driver performs them in
+//! the order given; a failure to perform one (say, a send error) is logged by the driver
+//! and, where it matters, fed back as an input (a link that went down becomes
+//! [`Input::Fault`](super::instance::Input::Fault)).
+
+use std::fmt;
+
+use super::wire::AdvertRepr;
+
+/// The state of one VRRP instance (RFC 5798 §6.4, plus Fault).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not running: before `Startup` or after `Shutdown` (RFC 5798 §6.4.1).
+    Initialize,
+    /// Monitoring the master, ready to take over (RFC 5798 §6.4.2).
+    Backup,
+    /// Forwarding for the virtual addresses and advertising (RFC 5798 §6.4.3).
+    Master,
+    /// Not in RFC 5798: the link is down or a tracker failed. Like Initialize, the
+    /// instance neither advertises nor watches for a master; it leaves Fault through the
+    /// §6.4.1 startup rules when the fault clears.
+    Fault,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Initialize => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+        })
+    }
+}
+
+/// Why the instance is in Fault. The driver aggregates its sources (link state, trackers)
+/// and reports the first that failed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FaultReason {
+    /// The interface lost carrier or was set down.
+    LinkDown,
+    /// A tracked script, file or interface reported failure.
+    Tracker {
+        /// The tracker's configured name.
+        name: String,
+    },
+}
+
+/// Why a state transition happened; carried by [`Action::StateChanged`] and kept as the
+/// last transition for status output.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Startup as a non-owner: Initialize → Backup (RFC 5798 §6.4.1).
+    Startup,
+    /// Startup as the address owner, priority 255: Initialize → Master (RFC 5798 §6.4.1).
+    Owner,
+    /// Startup with the configured initial state hint `Master` (not in the RFC).
+    InitialStateHint,
+    /// Master_Down_Timer fired in Backup (RFC 5798 §6.4.2).
+    MasterDown,
+    /// Master_Down_Timer fired early because the master sent priority 0 (RFC 5798 §6.4.2).
+    PriorityZeroReceived,
+    /// A master heard a better master and yielded (RFC 5798 §6.4.3).
+    HigherPriorityAdvert,
+    /// `Shutdown` input (RFC 5798 §6.4.2, §6.4.3).
+    Shutdown,
+    /// A fault was reported.
+    Fault(FaultReason),
+    /// The fault cleared; the instance restarted through §6.4.1.
+    FaultCleared,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Startup => f.write_str("startup"),
+            Reason::Owner => f.write_str("address owner"),
+            Reason::InitialStateHint => f.write_str("initial state MASTER"),
+            Reason::MasterDown => f.write_str("master down timer expired"),
+            Reason::PriorityZeroReceived => f.write_str("master sent priority 0"),
+            Reason::HigherPriorityAdvert => f.write_str("higher priority advert"),
+            Reason::Shutdown => f.write_str("shutdown"),
+            Reason::Fault(FaultReason::LinkDown) => f.write_str("fault: link down"),
+            Reason::Fault(FaultReason::Tracker { name }) => write!(f, "fault: tracker {name}"),
+            Reason::FaultCleared => f.write_str("fault cleared"),
+        }
+    }
+}
+
+/// One thing for the driver to do. Perform them in the order returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send this advertisement to the VRRP multicast group (or unicast peers) with TTL /
+    /// hop limit 255 from the primary address. Priority 0 means "master stopping".
+    SendAdvert(AdvertRepr),
+    /// Add every virtual address to the interface and start forwarding for them. With
+    /// `accept` false the driver installs a rule dropping packets addressed to the
+    /// virtual addresses (RFC 5798 §6.4.3, Accept_Mode); the owner always accepts.
+    AcquireVips {
+        /// Accept_Mode in effect: `true` for the owner or when configured.
+        accept: bool,
+    },
+    /// Remove every virtual address and any drop rule installed with them.
+    ReleaseVips,
+    /// Announce the virtual addresses: gratuitous ARP for IPv4, unsolicited Neighbor
+    /// Advertisements for IPv6 (RFC 5798 §6.4.1, §6.4.2). Repeats and refreshes are the
+    /// driver's schedule.
+    Announce,
+    /// The instance moved from `from` to `to`. For logs, notify scripts and metrics.
+    StateChanged {
+        /// State before.
+        from: State,
+        /// State after.
+        to: State,
+        /// Why.
+        reason: Reason,
+    },
+}
