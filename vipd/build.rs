@@ -30,7 +30,9 @@ fn main() -> anyhow::Result<()> {
         }],
         Toolchain::default(),
     )
-    .context("building the XDP program failed: run `cargo xtask setup` (nightly rust-src, bpf-linker)")?;
+    .context(
+        "building the XDP program failed: run `cargo xtask setup` (nightly rust-src, bpf-linker)",
+    )?;
 
     // With AYA_BUILD_SKIP the object is absent; leave an empty one so the crate compiles.
     let object = PathBuf::from(std::env::var("OUT_DIR")?).join("vipd");

@@ -1,0 +1,141 @@
+//! Command-line interface. The doc comments here are the `--help` text.
+
+use std::net::Ipv4Addr;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::io::bpf::AttachMode;
+
+/// vipd: VRRP failover agent for Linux with an XDP fast path.
+#[derive(Debug, Parser)]
+#[command(name = "vipd", version, about, long_about = None)]
+pub struct Cli {
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Answer ARP for static VIPs from XDP, without VRRP (diagnostics, lab use).
+    ///
+    /// Attaches vipd's XDP program to INTERFACE and answers ARP requests for each VIP
+    /// with the interface's MAC (or --mac) at line rate, whether or not the kernel holds
+    /// the address. Prints `ready ...` once attached; on SIGTERM/SIGINT detaches and
+    /// prints the program's counters as one JSON line.
+    ArpResponder(ArpResponderArgs),
+}
+
+/// Arguments of `vipd arp-responder`.
+#[derive(Debug, clap::Args)]
+pub struct ArpResponderArgs {
+    /// Interface to attach to.
+    #[arg(long, short = 'i')]
+    pub interface: String,
+
+    /// IPv4 address to answer for; repeat for several.
+    #[arg(long = "vip", required = true)]
+    pub vips: Vec<Ipv4Addr>,
+
+    /// MAC address to answer with (default: the interface's own).
+    #[arg(long, value_parser = parse_mac)]
+    pub mac: Option<[u8; 6]>,
+
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
+    pub xdp_mode: XdpModeArg,
+}
+
+/// `--xdp-mode` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum XdpModeArg {
+    /// Native where the driver supports it, else generic.
+    Auto,
+    /// Driver mode only.
+    Native,
+    /// Generic (skb) mode only.
+    Generic,
+}
+
+impl From<XdpModeArg> for AttachMode {
+    fn from(mode: XdpModeArg) -> Self {
+        match mode {
+            XdpModeArg::Auto => AttachMode::Auto,
+            XdpModeArg::Native => AttachMode::Native,
+            XdpModeArg::Generic => AttachMode::Generic,
+        }
+    }
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff` (or with `-`).
+pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = text.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return Err(format!(
+            "{text:?} is not a MAC address like 02:00:00:00:00:01"
+        ));
+    }
+    let mut mac = [0u8; 6];
+    for (byte, part) in mac.iter_mut().zip(&parts) {
+        *byte = u8::from_str_radix(part, 16)
+            .ok()
+            .filter(|_| part.len() == 2)
+            .ok_or_else(|| format!("{text:?}: {part:?} is not a hex byte"))?;
+    }
+    Ok(mac)
+}
+
+/// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_round_trips() {
+        let mac = parse_mac("02:00:5e:00:01:07").unwrap();
+        assert_eq!(mac, [0x02, 0x00, 0x5e, 0x00, 0x01, 0x07]);
+        assert_eq!(format_mac(mac), "02:00:5e:00:01:07");
+        assert_eq!(parse_mac("02-00-5E-00-01-07"), Ok(mac));
+    }
+
+    #[test]
+    fn bad_macs_are_rejected_with_a_reason() {
+        for bad in [
+            "",
+            "02:00",
+            "02:00:5e:00:01:zz",
+            "02:00:5e:00:01:070",
+            "1:2:3:4:5:6",
+        ] {
+            let err = parse_mac(bad).unwrap_err();
+            assert!(err.contains(bad) || err.contains("hex"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

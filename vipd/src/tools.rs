@@ -1,0 +1,62 @@
+//! Stand-alone tools built on vipd's pieces (no VRRP election).
+
+use anyhow::Context as _;
+use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
+use vipd_common::LEASE_FOREVER;
+
+use crate::cli::{ArpResponderArgs, format_mac};
+use crate::io::bpf::XdpAttachment;
+
+/// `vipd arp-responder`: attach, answer ARP for static VIPs until SIGTERM/SIGINT, then
+/// detach and print the counters as one JSON line.
+pub async fn arp_responder(args: ArpResponderArgs) -> anyhow::Result<()> {
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+
+    let mut xdp = XdpAttachment::attach(&args.interface, args.xdp_mode.into())
+        .with_context(|| format!("cannot start the ARP responder on {}", args.interface))?;
+    let mac = match args.mac {
+        Some(mac) => mac,
+        None => interface_mac(&args.interface)?,
+    };
+    for vip in &args.vips {
+        xdp.set_vip_lease(*vip, mac, LEASE_FOREVER)
+            .with_context(|| format!("adding VIP {vip} to the XDP map"))?;
+    }
+    let vips: Vec<String> = args.vips.iter().map(|v| v.to_string()).collect();
+    tracing::info!(interface = %args.interface, mode = %xdp.mode(), mac = %format_mac(mac), vips = ?vips, "XDP ARP responder attached");
+    println!(
+        "ready interface={} ifindex={} mode={} mac={} vips={}",
+        args.interface,
+        xdp.ifindex(),
+        xdp.mode(),
+        format_mac(mac),
+        vips.join(",")
+    );
+
+    tokio::select! {
+        _ = sigterm.recv() => {}
+        _ = sigint.recv() => {}
+    }
+
+    let stats = xdp.stats().context("reading XDP counters")?;
+    let summary = json!({
+        "interface": args.interface,
+        "ifindex": xdp.ifindex(),
+        "mode": xdp.mode(),
+        "stats": stats,
+    });
+    drop(xdp); // detaches the program
+    println!("{summary}");
+    Ok(())
+}
+
+/// The MAC address of `interface`, from sysfs.
+pub fn interface_mac(interface: &str) -> anyhow::Result<[u8; 6]> {
+    let path = format!("/sys/class/net/{interface}/address");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    crate::cli::parse_mac(text.trim())
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("parsing {path}"))
+}
