@@ -131,8 +131,7 @@ impl PacketSocket {
                 }
                 return Err(err).context("recvfrom on packet socket");
             }
-            if from.sll_pkttype == libc::PACKET_OUTGOING as u8
-                || from.sll_ifindex as u32 != self.ifindex
+            if from.sll_pkttype == libc::PACKET_OUTGOING || from.sll_ifindex as u32 != self.ifindex
             {
                 continue;
             }

@@ -238,3 +238,47 @@ fn interface_names() -> Vec<String> {
     names.sort();
     names
 }
+
+#[test]
+fn cleanup_stale_removes_namespaces_of_dead_runs_only() -> anyhow::Result<()> {
+    require_root();
+    // A pid that certainly belonged to a process that is gone now: one we reaped.
+    let mut child = std::process::Command::new("true").spawn()?;
+    child.wait()?;
+    let dead_pid = child.id();
+    let stale = format!("vipd-t-stale-{dead_pid}-0");
+    std::process::Command::new("ip")
+        .args(["netns", "add", &stale])
+        .status()?;
+    // Like a vipd left behind by a crashed run; cleanup must kill it too.
+    let leftover = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &stale,
+            "sh",
+            "-c",
+            "sleep 300 >/dev/null 2>&1 </dev/null & echo $!",
+        ])
+        .output()?;
+    let leftover_pid: i32 = String::from_utf8_lossy(&leftover.stdout).trim().parse()?;
+    let live = Netns::new("live")?;
+
+    let deleted = vipd_tests::cleanup_stale()?;
+    assert!(
+        deleted.contains(&stale),
+        "{stale} not cleaned up; deleted {deleted:?}"
+    );
+    assert!(!netns_exists(&stale));
+    assert!(
+        netns_exists(live.name()),
+        "a live run's namespace was deleted"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            !process_exists(leftover_pid)
+        }),
+        "process {leftover_pid} in the stale namespace survived"
+    );
+    Ok(())
+}
