@@ -19,6 +19,13 @@
 //! - [`wait_until`] / [`poll_until`]: bounded polling instead of blind sleeps.
 //! - [`vipd_bin`], [`require_root`], [`cleanup_stale`].
 //!
+//! # Running
+//!
+//! As root, after building vipd (the XDP tests run the real binary):
+//! `cargo build -p vipd && cargo test -p vipd-tests` (or `VIPD_BIN=/path/to/vipd`).
+//! Namespaces are named `vipd-t-<tag>-<pid>-<n>`; a run that was SIGKILLed leaves
+//! them behind, and the next run (or [`cleanup_stale`]) removes them.
+//!
 //! Fallible helpers return [`anyhow::Result`] with errors that name the command, its
 //! exit status and its stderr, so test functions can be `-> anyhow::Result<()>` and `?`
 //! their way through a scenario.

@@ -4,8 +4,8 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, Once};
 
 use anyhow::{Context, bail};
 
@@ -25,6 +25,9 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(0);
 /// /var/run/netns into a shared mount point, and two doing it at once can stack mounts.
 static NETNS_ADD_DEL: Mutex<()> = Mutex::new(());
 
+/// The first namespace a test process creates first sweeps up after crashed runs.
+static SWEEP_STALE: Once = Once::new();
+
 /// A named network namespace that is deleted, with every process still in it, on drop.
 ///
 /// Named `vipd-t-<tag>-<pid>-<n>`. Interfaces inside are created by the topology helpers
@@ -37,10 +40,20 @@ pub struct Netns {
 impl Netns {
     /// Creates a fresh namespace with `lo` up. `tag` (letters, digits, `_`) says what
     /// the namespace plays in the test, e.g. `r1`, `client`, `sw`.
+    ///
+    /// The first call in a process also runs [`cleanup_stale`], so namespaces left by a
+    /// test run that was SIGKILLed (no Drop ran) do not pile up.
     pub fn new(tag: &str) -> anyhow::Result<Netns> {
         if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             bail!("namespace tag {tag:?} must be non-empty letters, digits and '_'");
         }
+        SWEEP_STALE.call_once(|| match cleanup_stale() {
+            Ok(deleted) if !deleted.is_empty() => {
+                eprintln!("vipd-tests: removed stale namespaces {deleted:?}");
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("vipd-tests: sweeping stale namespaces: {e:#}"),
+        });
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let name = format!("{NAME_PREFIX}{tag}-{}-{n}", std::process::id());
         {
@@ -191,8 +204,12 @@ pub fn cleanup_stale() -> anyhow::Result<Vec<String>> {
         if process_alive(owner) {
             continue;
         }
-        delete_namespace(&name)?;
-        deleted.push(name);
+        match delete_namespace(&name) {
+            Ok(()) => deleted.push(name),
+            // Another sweeper (a parallel test process) got there first.
+            Err(_) if !Path::new(NETNS_RUN_DIR).join(&name).exists() => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(deleted)
 }

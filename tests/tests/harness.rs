@@ -242,6 +242,9 @@ fn interface_names() -> Vec<String> {
 #[test]
 fn cleanup_stale_removes_namespaces_of_dead_runs_only() -> anyhow::Result<()> {
     require_root();
+    // First, so that the sweep the process's first `Netns::new` does is over before the
+    // stale namespace exists.
+    let live = Netns::new("live")?;
     // A pid that certainly belonged to a process that is gone now: one we reaped.
     let mut child = std::process::Command::new("true").spawn()?;
     child.wait()?;
@@ -262,7 +265,6 @@ fn cleanup_stale_removes_namespaces_of_dead_runs_only() -> anyhow::Result<()> {
         ])
         .output()?;
     let leftover_pid: i32 = String::from_utf8_lossy(&leftover.stdout).trim().parse()?;
-    let live = Netns::new("live")?;
 
     let deleted = vipd_tests::cleanup_stale()?;
     assert!(
