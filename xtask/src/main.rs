@@ -1,1 +1,198 @@
-fn main() {}
+//! `cargo xtask`: the one entry point a newcomer needs.
+//!
+//! - `setup`: install what is missing (apt packages, nightly rust-src, bpf-linker).
+//! - `build [--release]`, `run -- <vipd args>`: build (and run) vipd with its XDP program.
+//! - `test`: setup, lint, then every test (unit, XDP, netns integration) as root.
+//! - `demo`: setup, build, then a small lab in network namespaces.
+mod demo;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+/// Developer tasks for vipd.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install what building and testing needs (idempotent; apt needs root).
+    Setup,
+    /// Build vipd (and its embedded XDP program).
+    Build {
+        /// Optimised build.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build and run vipd with the given arguments, e.g. `cargo xtask run -- --help`.
+    Run {
+        /// Optimised build.
+        #[arg(long)]
+        release: bool,
+        /// Arguments for vipd.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Run every check: fmt, clippy, unit tests, XDP program tests, netns integration tests.
+    Test {
+        /// Skip `cargo fmt --check` and clippy.
+        #[arg(long)]
+        no_lint: bool,
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(last = true)]
+        cargo_test_args: Vec<String>,
+    },
+    /// Show vipd in a network-namespace lab (needs root; cleans up after itself).
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.task {
+        Task::Setup => setup::setup(),
+        Task::Build { release } => {
+            setup::setup()?;
+            build(release).map(|_| ())
+        }
+        Task::Run { release, args } => {
+            setup::setup()?;
+            let bin = build(release)?;
+            let status = Command::new(&bin)
+                .args(&args)
+                .status()
+                .with_context(|| format!("running {}", bin.display()))?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Task::Test {
+            no_lint,
+            cargo_test_args,
+        } => test(no_lint, &cargo_test_args),
+        Task::Demo => {
+            setup::setup()?;
+            require_root("cargo xtask demo")?;
+            let bin = build(false)?;
+            demo::demo(&bin)
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Builds vipd and returns the binary's path.
+fn build(release: bool) -> anyhow::Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--package", "vipd"]);
+    if release {
+        cmd.arg("--release");
+    }
+    run(&mut cmd).context("building vipd failed")?;
+    let bin = target_dir()
+        .join(if release { "release" } else { "debug" })
+        .join("vipd");
+    if !bin.exists() {
+        bail!("build succeeded but {} is missing", bin.display());
+    }
+    Ok(bin)
+}
+
+fn test(no_lint: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
+    setup::setup()?;
+    require_root("cargo xtask test")?;
+    if !no_lint {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))
+            .context("code is not formatted: run `cargo fmt --all`")?;
+        run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))
+            .context("clippy found problems (see above)")?;
+    }
+    let bin = build(false)?;
+    cleanup_stale_namespaces();
+    run(cargo()
+        .args(["test", "--no-fail-fast"])
+        .args(cargo_test_args)
+        .env("VIPD_BIN", &bin))
+    .context("tests failed (see above)")?;
+    cleanup_stale_namespaces();
+    Ok(())
+}
+
+/// Deletes namespaces left by test runs whose process is gone (names embed the pid).
+fn cleanup_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        if !name.starts_with("vipd-") {
+            continue;
+        }
+        let alive = name
+            .split('-')
+            .filter_map(|part| part.parse::<u32>().ok())
+            .any(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            println!("xtask: removing stale network namespace {name}");
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn require_root(what: &str) -> anyhow::Result<()> {
+    if !is_root() {
+        bail!(
+            "{what} needs root (network namespaces, XDP: CAP_NET_ADMIN + CAP_BPF): run it as root or with `sudo -E`"
+        );
+    }
+    Ok(())
+}
+
+/// Runs a command, echoing it, and fails if it fails.
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("+ {shown}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
 use aya::programs::{ProgramError, Xdp, XdpMode};
-use aya::{Ebpf, EbpfLoader};
+use aya::{Ebpf, EbpfLoader, TestRun as _, TestRunOptions};
 use vipd_common::{Stat, VipKey, VipLease, XDP_PROGRAM, map_names};
 
 /// The XDP object, built from `vipd-ebpf` for bpfel-unknown-none by build.rs.
@@ -93,14 +93,167 @@ pub enum BpfError {
         #[source]
         source: aya::maps::MapError,
     },
+    /// The verifier rejected the program, or it is not an XDP program.
+    #[error("the kernel rejected vipd's XDP program: {source}")]
+    Verify {
+        /// The kernel's answer.
+        #[source]
+        source: ProgramError,
+    },
+    /// BPF_PROG_TEST_RUN failed.
+    #[error("BPF_PROG_TEST_RUN failed: {source}")]
+    TestRun {
+        /// The kernel's answer.
+        #[source]
+        source: ProgramError,
+    },
     /// The object has no map or program of that name (build mismatch).
     #[error("XDP object has no {0}; vipd and vipd-ebpf are out of step, rebuild")]
     Missing(&'static str),
 }
 
-/// vipd's XDP program attached to one interface, with its maps.
-pub struct XdpAttachment {
+/// A loaded (verified) copy of vipd's XDP program with its own maps, not yet attached.
+///
+/// Tests run packet fixtures through it with BPF_PROG_TEST_RUN ([`LoadedXdp::test_run`]);
+/// [`XdpAttachment`] attaches it to an interface.
+pub struct LoadedXdp {
     ebpf: Ebpf,
+}
+
+impl std::fmt::Debug for LoadedXdp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedXdp").finish_non_exhaustive()
+    }
+}
+
+/// The outcome of one BPF_PROG_TEST_RUN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRunOutcome {
+    /// The XDP action the program returned (`XDP_PASS` = 2, `XDP_TX` = 3, ...).
+    pub action: u32,
+    /// The frame as the program left it.
+    pub frame: Vec<u8>,
+}
+
+impl LoadedXdp {
+    /// Loads the embedded object and verifies the program.
+    pub fn load() -> Result<Self, BpfError> {
+        if OBJECT.is_empty() {
+            return Err(BpfError::NoObject);
+        }
+        let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| BpfError::Load {
+            source: Box::new(e),
+        })?;
+        let program = program_mut(&mut ebpf)?;
+        program
+            .load()
+            .map_err(|source| BpfError::Verify { source })?;
+        Ok(Self { ebpf })
+    }
+
+    fn leases(&mut self) -> Result<BpfHashMap<&mut MapData, VipKey, VipLease>, BpfError> {
+        let name = map_names::VIP_LEASES;
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(BpfError::Missing("map VIP_LEASES"))?;
+        BpfHashMap::try_from(map).map_err(|source| BpfError::Map { name, source })
+    }
+
+    /// Makes the program answer ARP for `vip` arriving on `ifindex` with `owner_mac`
+    /// until `lease_expires_ns` (CLOCK_MONOTONIC; [`vipd_common::LEASE_FOREVER`] for
+    /// never).
+    pub fn set_vip_lease(
+        &mut self,
+        ifindex: u32,
+        vip: Ipv4Addr,
+        owner_mac: [u8; 6],
+        lease_expires_ns: u64,
+    ) -> Result<(), BpfError> {
+        let key = VipKey {
+            ifindex,
+            addr_be: vip.octets(),
+        };
+        let lease = VipLease {
+            owner_mac,
+            _pad: [0; 2],
+            lease_expires_ns,
+        };
+        self.leases()?
+            .insert(key, lease, 0)
+            .map_err(|source| BpfError::Map {
+                name: map_names::VIP_LEASES,
+                source,
+            })
+    }
+
+    /// Stops managing `vip` on `ifindex`: ARP for it goes back to the kernel.
+    pub fn remove_vip(&mut self, ifindex: u32, vip: Ipv4Addr) -> Result<(), BpfError> {
+        let key = VipKey {
+            ifindex,
+            addr_be: vip.octets(),
+        };
+        match self.leases()?.remove(&key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(aya::maps::MapError::SyscallError(e))
+                if e.io_error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(())
+            }
+            Err(source) => Err(BpfError::Map {
+                name: map_names::VIP_LEASES,
+                source,
+            }),
+        }
+    }
+
+    /// The program's counters, summed across CPUs, by stable name.
+    pub fn stats(&self) -> Result<BTreeMap<&'static str, u64>, BpfError> {
+        let name = map_names::STATS;
+        let map = self.ebpf.map(name).ok_or(BpfError::Missing("map STATS"))?;
+        let array: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(|source| BpfError::Map { name, source })?;
+        let mut out = BTreeMap::new();
+        for stat in Stat::ALL {
+            let values = array
+                .get(&(stat as u32), 0)
+                .map_err(|source| BpfError::Map { name, source })?;
+            out.insert(stat.name(), values.iter().sum());
+        }
+        Ok(out)
+    }
+
+    /// Runs `frame` through the program once with BPF_PROG_TEST_RUN. The frame arrives
+    /// on the loopback device of the caller's network namespace (ifindex 1). The run
+    /// uses (and updates) this copy's maps.
+    pub fn test_run(&mut self, frame: &[u8]) -> Result<TestRunOutcome, BpfError> {
+        let program = program_mut(&mut self.ebpf)?;
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ..TestRunOptions::default()
+            })
+            .map_err(|source| BpfError::TestRun { source })?;
+        out.truncate(result.data_size_out as usize);
+        Ok(TestRunOutcome {
+            action: result.return_value,
+            frame: out,
+        })
+    }
+}
+
+fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, BpfError> {
+    ebpf.program_mut(XDP_PROGRAM)
+        .ok_or(BpfError::Missing("program vipd_xdp"))?
+        .try_into()
+        .map_err(|source| BpfError::Verify { source })
+}
+
+/// vipd's XDP program attached to one interface, with its maps. Dropping it detaches.
+pub struct XdpAttachment {
+    program: LoadedXdp,
     interface: String,
     ifindex: u32,
     mode: AttachedMode,
@@ -119,28 +272,9 @@ impl std::fmt::Debug for XdpAttachment {
 impl XdpAttachment {
     /// Loads a fresh copy of the program and attaches it to `interface`.
     pub fn attach(interface: &str, mode: AttachMode) -> Result<Self, BpfError> {
-        if OBJECT.is_empty() {
-            return Err(BpfError::NoObject);
-        }
         let ifindex = if_index(interface)?;
-        let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| BpfError::Load {
-            source: Box::new(e),
-        })?;
-        let program: &mut Xdp = ebpf
-            .program_mut(XDP_PROGRAM)
-            .ok_or(BpfError::Missing("program vipd_xdp"))?
-            .try_into()
-            .map_err(|source| BpfError::Attach {
-                interface: interface.to_owned(),
-                mode,
-                source,
-            })?;
-        program.load().map_err(|source| BpfError::Attach {
-            interface: interface.to_owned(),
-            mode,
-            source,
-        })?;
-
+        let mut loaded = LoadedXdp::load()?;
+        let program = program_mut(&mut loaded.ebpf)?;
         let attach = |program: &mut Xdp, how: XdpMode| program.attach_to_if_index(ifindex, how);
         let attached = match mode {
             AttachMode::Native => attach(program, XdpMode::Driver).map(|_| AttachedMode::Native),
@@ -163,7 +297,7 @@ impl XdpAttachment {
         })?;
 
         Ok(Self {
-            ebpf,
+            program: loaded,
             interface: interface.to_owned(),
             ifindex,
             mode: attached,
@@ -185,69 +319,25 @@ impl XdpAttachment {
         self.mode
     }
 
-    fn leases(&mut self) -> Result<BpfHashMap<&mut MapData, VipKey, VipLease>, BpfError> {
-        let name = map_names::VIP_LEASES;
-        let map = self
-            .ebpf
-            .map_mut(name)
-            .ok_or(BpfError::Missing("map VIP_LEASES"))?;
-        BpfHashMap::try_from(map).map_err(|source| BpfError::Map { name, source })
-    }
-
-    /// Makes the program answer ARP for `vip` with `owner_mac` until
-    /// `lease_expires_ns` (CLOCK_MONOTONIC; [`vipd_common::LEASE_FOREVER`] for never).
+    /// See [`LoadedXdp::set_vip_lease`]; for this interface.
     pub fn set_vip_lease(
         &mut self,
         vip: Ipv4Addr,
         owner_mac: [u8; 6],
         lease_expires_ns: u64,
     ) -> Result<(), BpfError> {
-        let key = VipKey {
-            ifindex: self.ifindex,
-            addr_be: vip.octets(),
-        };
-        let lease = VipLease {
-            owner_mac,
-            _pad: [0; 2],
-            lease_expires_ns,
-        };
-        self.leases()?
-            .insert(key, lease, 0)
-            .map_err(|source| BpfError::Map {
-                name: map_names::VIP_LEASES,
-                source,
-            })
+        self.program
+            .set_vip_lease(self.ifindex, vip, owner_mac, lease_expires_ns)
     }
 
-    /// Stops managing `vip`: ARP for it goes back to the kernel.
+    /// See [`LoadedXdp::remove_vip`]; for this interface.
     pub fn remove_vip(&mut self, vip: Ipv4Addr) -> Result<(), BpfError> {
-        let key = VipKey {
-            ifindex: self.ifindex,
-            addr_be: vip.octets(),
-        };
-        match self.leases()?.remove(&key) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-            Err(source) => Err(BpfError::Map {
-                name: map_names::VIP_LEASES,
-                source,
-            }),
-        }
+        self.program.remove_vip(self.ifindex, vip)
     }
 
-    /// The program's counters, summed across CPUs, by stable name.
+    /// See [`LoadedXdp::stats`].
     pub fn stats(&self) -> Result<BTreeMap<&'static str, u64>, BpfError> {
-        let name = map_names::STATS;
-        let map = self.ebpf.map(name).ok_or(BpfError::Missing("map STATS"))?;
-        let array: PerCpuArray<&MapData, u64> =
-            PerCpuArray::try_from(map).map_err(|source| BpfError::Map { name, source })?;
-        let mut out = BTreeMap::new();
-        for stat in Stat::ALL {
-            let values = array
-                .get(&(stat as u32), 0)
-                .map_err(|source| BpfError::Map { name, source })?;
-            out.insert(stat.name(), values.iter().sum());
-        }
-        Ok(out)
+        self.program.stats()
     }
 }
 

@@ -1,0 +1,3 @@
+pub fn demo(_bin: &std::path::Path) -> anyhow::Result<()> {
+    Ok(())
+}
