@@ -32,6 +32,7 @@
 
 pub mod netns;
 pub mod packet;
+pub mod pinger;
 pub mod proc;
 pub mod topo;
 pub mod wait;

@@ -1,3 +1,257 @@
-pub fn demo(_bin: &std::path::Path) -> anyhow::Result<()> {
+//! `cargo xtask demo`: vipd in a small lab of network namespaces, narrated.
+//!
+//! Three routers running vipd (priorities 150/100/50, adverts every 10 ms) and a client
+//! share a bridge. The client pings the VIP every millisecond while the master is killed
+//! (SIGKILL), comes back and preempts, and is stopped gracefully (SIGTERM); the outage
+//! the client saw is printed for each. Then the XDP ARP responder answers arping for a
+//! VIP the kernel does not hold. Everything is removed at the end, also on failure.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use vipd_tests::netns::Netns;
+use vipd_tests::pinger::{PingLog, Pinger};
+use vipd_tests::proc::Proc;
+use vipd_tests::topo::{Lan, add_addr};
+use vipd_tests::{in_netns, poll_until};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+const ROUTERS: [(&str, u8, &str); 3] = [
+    ("r1", 150, "192.0.2.1/24"),
+    ("r2", 100, "192.0.2.2/24"),
+    ("r3", 50, "192.0.2.3/24"),
+];
+const CLIENT_ADDR: &str = "192.0.2.10/24";
+
+struct Router<'a> {
+    name: &'static str,
+    ns: &'a Netns,
+    config: PathBuf,
+    socket: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Router<'_> {
+    fn start(&mut self, bin: &Path) -> anyhow::Result<()> {
+        let bin = bin.to_string_lossy().into_owned();
+        let config = self.config.to_string_lossy().into_owned();
+        let proc = self
+            .ns
+            .spawn(&[&bin, "run", "-c", &config])
+            .with_context(|| format!("starting vipd on {}", self.name))?;
+        self.proc = Some(proc);
+        Ok(())
+    }
+
+    fn state(&self, bin: &Path) -> Option<String> {
+        let out = std::process::Command::new(bin)
+            .args(["status", "--json", "--socket"])
+            .arg(&self.socket)
+            .output()
+            .ok()?;
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        json["instances"][0]["state"].as_str().map(str::to_owned)
+    }
+}
+
+fn say(text: &str) {
+    println!("[demo] {text}");
+}
+
+pub fn demo(bin: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    say("lab: routers r1 (priority 150), r2 (100), r3 (50) and a client on one bridge");
+    say("     VIP 192.0.2.100, VRRPv3, adverts every 10 ms, vipd with XDP off (userspace path)");
+    let lan = Lan::new("demo", 4).context("building the lab (needs root)")?;
+    let dir = tempdir()?;
+    let mut routers = Vec::new();
+    for (i, (name, priority, addr)) in ROUTERS.iter().enumerate() {
+        let ns = lan.member(i);
+        add_addr(ns, "eth0", addr)?;
+        let socket = dir.join(format!("{name}.sock"));
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(&config, router_config(name, *priority, &socket))?;
+        routers.push(Router {
+            name,
+            ns,
+            config,
+            socket,
+            proc: None,
+        });
+    }
+    let client = lan.member(3);
+    add_addr(client, "eth0", CLIENT_ADDR)?;
+
+    for router in &mut routers {
+        router.start(bin)?;
+    }
+    let t0 = Instant::now();
+    wait_for_master(bin, &routers, "r1")?;
+    say(&format!(
+        "election: r1 is MASTER after {} ms (r2 {}, r3 {})",
+        t0.elapsed().as_millis(),
+        routers[1].state(bin).unwrap_or_default(),
+        routers[2].state(bin).unwrap_or_default()
+    ));
+
+    // The client pings the VIP every millisecond for the rest of the demo.
+    let pinger = in_netns(client, || Pinger::open(VIP))?.context("opening the client's ICMP socket")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ping_thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || pinger.run(Duration::from_millis(1), Duration::from_secs(50), &stop))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+
+    say("crash: kill -9 vipd on r1 (the master)");
+    let crash_at = Instant::now();
+    if let Some(p) = routers[0].proc.as_ref() {
+        p.signal(libc::SIGKILL)?;
+    }
+    wait_for_master(bin, &routers, "r2")?;
+    std::thread::sleep(Duration::from_millis(500));
+
+    say("restart: vipd on r1 again; it removes the VIP the crash left behind and preempts");
+    routers[0].proc = None;
+    routers[0].start(bin)?;
+    let restart_at = Instant::now();
+    wait_for_master(bin, &routers, "r1")?;
+    std::thread::sleep(Duration::from_millis(500));
+
+    say("graceful: SIGTERM to vipd on r1 (it sends priority 0 and releases the VIP)");
+    let graceful_at = Instant::now();
+    if let Some(p) = routers[0].proc.as_mut() {
+        let done = p.terminate(Duration::from_secs(3))?;
+        say(&format!("         vipd on r1 exited with {}", done.status));
+    }
+    wait_for_master(bin, &routers, "r2")?;
+    std::thread::sleep(Duration::from_millis(500));
+
+    stop.store(true, Ordering::Relaxed);
+    let log: PingLog = ping_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("pinger thread panicked"))?;
+    let show = |what: &str, at: Instant| match log.outage_around(at) {
+        Some(outage) => say(&format!("{what:<28} client-visible outage {:>6.1} ms", ms(outage))),
+        None => say(&format!("{what:<28} no reply on one side of the event")),
+    };
+    println!();
+    say(&format!("client sent {} pings, got {} replies", log.sent, log.replies.len()));
+    show("crash failover (SIGKILL):", crash_at);
+    show("preemption by restarted r1:", restart_at);
+    show("graceful failover (SIGTERM):", graceful_at);
+    println!();
+
+    for router in &mut routers {
+        if let Some(mut p) = router.proc.take() {
+            let _ = p.terminate(Duration::from_secs(3));
+        }
+    }
+    drop(lan);
+    drop(dir);
+
+    arp_demo(bin)?;
+    say(&format!(
+        "done in {:.1} s; namespaces and processes removed",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(())
+}
+
+/// The XDP ARP responder: answers arping for a VIP that is not on the kernel's interface.
+fn arp_demo(bin: &Path) -> anyhow::Result<()> {
+    say("XDP: vipd's ARP responder on r1's eth0 in generic mode, VIP 192.0.2.100 NOT on the interface");
+    let lan = Lan::new("demoarp", 2)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    add_addr(lan.member(1), "eth0", CLIENT_ADDR)?;
+    let bin = bin.to_string_lossy().into_owned();
+    let mut responder = lan.member(0).spawn(&[
+        &bin,
+        "arp-responder",
+        "--interface",
+        "eth0",
+        "--vip",
+        "192.0.2.100",
+        "--xdp-mode",
+        "generic",
+    ])?;
+    responder.wait_for_line(Duration::from_secs(10), |l| l.starts_with("ready"))?;
+    let arping = lan
+        .member(1)
+        .exec(&["arping", "-c", "3", "-w", "3", "-I", "eth0", "192.0.2.100"])?;
+    for line in String::from_utf8_lossy(&arping.stdout).lines() {
+        say(&format!("  client$ {line}"));
+    }
+    let done = responder.terminate(Duration::from_secs(3))?;
+    let stats = done.stdout.lines().last().unwrap_or_default().to_owned();
+    say(&format!("  XDP counters: {stats}"));
+    if !arping.status.success() {
+        bail!("arping got no reply from the XDP responder");
+    }
+    Ok(())
+}
+
+fn wait_for_master(bin: &Path, routers: &[Router<'_>], name: &str) -> anyhow::Result<()> {
+    let router = routers
+        .iter()
+        .find(|r| r.name == name)
+        .context("no such router")?;
+    poll_until(
+        &format!("{name} to become MASTER"),
+        Duration::from_secs(10),
+        Duration::from_millis(5),
+        || match router.state(bin) {
+            Some(state) if state == "MASTER" => Ok(()),
+            other => Err(other),
+        },
+    )
+}
+
+fn router_config(name: &str, priority: u8, socket: &Path) -> String {
+    format!(
+        r#"[global]
+router_id = "{name}"
+control_socket = "{socket}"
+
+[instance.VI_1]
+interface = "eth0"
+virtual_router_id = 7
+priority = {priority}
+advert_int = "10ms"
+virtual_ipaddress = ["192.0.2.100/24"]
+garp_master_delay = "0s"
+xdp = "off"
+"#,
+        socket = socket.display()
+    )
+}
+
+/// A scratch directory removed on drop, also when the demo fails half way.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> anyhow::Result<TempDir> {
+    let dir = std::env::temp_dir().join(format!("vipd-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(TempDir(dir))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }

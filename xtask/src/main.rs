@@ -140,26 +140,15 @@ fn test(no_lint: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes namespaces left by test runs whose process is gone (names embed the pid).
+/// Deletes namespaces (and what runs in them) left by earlier runs that died.
 fn cleanup_stale_namespaces() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        if !name.starts_with("vipd-") {
-            continue;
+    match vipd_tests::cleanup_stale() {
+        Ok(removed) => {
+            for name in removed {
+                println!("xtask: removed stale network namespace {name}");
+            }
         }
-        let alive = name
-            .split('-')
-            .filter_map(|part| part.parse::<u32>().ok())
-            .any(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
-            println!("xtask: removing stale network namespace {name}");
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
+        Err(e) => println!("xtask: could not sweep stale namespaces: {e:#}"),
     }
 }
 

@@ -1,0 +1,219 @@
+//! A client that pings an address every millisecond or so and records when replies came
+//! back, to measure the outage a client sees during a failover.
+//!
+//! Open the socket inside the client's namespace with [`crate::in_netns`]; it keeps that
+//! namespace, so [`Pinger::run`] can then go on any thread.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const ICMP_ECHO_REQUEST: u8 = 8;
+const ICMP_ECHO_REPLY: u8 = 0;
+
+/// A raw ICMP socket aimed at one address.
+#[derive(Debug)]
+pub struct Pinger {
+    socket: libc::c_int,
+    target: Ipv4Addr,
+    ident: u16,
+}
+
+impl Drop for Pinger {
+    fn drop(&mut self) {
+        // SAFETY: we own the descriptor.
+        unsafe { libc::close(self.socket) };
+    }
+}
+
+/// What a ping run saw.
+#[derive(Clone, Debug, Default)]
+pub struct PingLog {
+    /// When the run started.
+    pub start: Option<Instant>,
+    /// Echo requests sent.
+    pub sent: u64,
+    /// Arrival time of each reply (duplicates dropped), in order.
+    pub replies: Vec<Instant>,
+}
+
+impl PingLog {
+    /// The outage around `event`: from the last reply at or before it to the first reply
+    /// after it. `None` if there was no reply on one side.
+    pub fn outage_around(&self, event: Instant) -> Option<Duration> {
+        let before = self.replies.iter().rev().find(|t| **t <= event)?;
+        let after = self.replies.iter().find(|t| **t > event)?;
+        Some(after.duration_since(*before))
+    }
+
+    /// The longest gap between consecutive replies.
+    pub fn longest_gap(&self) -> Duration {
+        self.replies
+            .windows(2)
+            .map(|w| w[1].duration_since(w[0]))
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for chunk in bytes.chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+impl Pinger {
+    /// Opens a raw ICMP socket (call inside the client's namespace).
+    pub fn open(target: Ipv4Addr) -> io::Result<Self> {
+        // SAFETY: plain socket(2).
+        let socket = unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::IPPROTO_ICMP,
+            )
+        };
+        if socket < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            socket,
+            target,
+            ident: (std::process::id() & 0xffff) as u16,
+        })
+    }
+
+    fn send(&self, seq: u16) -> io::Result<()> {
+        let mut packet = [0u8; 16];
+        packet[0] = ICMP_ECHO_REQUEST;
+        packet[4..6].copy_from_slice(&self.ident.to_be_bytes());
+        packet[6..8].copy_from_slice(&seq.to_be_bytes());
+        let sum = checksum(&packet);
+        packet[2..4].copy_from_slice(&sum.to_be_bytes());
+        let addr = socket_addr(self.target);
+        // SAFETY: valid buffer and sockaddr_in.
+        let n = unsafe {
+            libc::sendto(
+                self.socket,
+                packet.as_ptr().cast(),
+                packet.len(),
+                0,
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as u32,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Drains pending replies; returns the sequence numbers of echo replies for us.
+    fn drain(&self, seqs: &mut Vec<u16>) {
+        let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
+        loop {
+            // SAFETY: valid buffer.
+            let n = unsafe { libc::recv(self.socket, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n <= 0 {
+                return;
+            }
+            // SAFETY: recv initialised the first n bytes.
+            let bytes: &[u8] =
+                unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n as usize) };
+            let Some(ihl) = bytes.first().map(|b| usize::from(b & 0x0f) * 4) else {
+                continue;
+            };
+            let Some(icmp) = bytes.get(ihl..ihl + 8) else {
+                continue;
+            };
+            let src = Ipv4Addr::new(bytes[12], bytes[13], bytes[14], bytes[15]);
+            if icmp[0] == ICMP_ECHO_REPLY
+                && src == self.target
+                && u16::from_be_bytes([icmp[4], icmp[5]]) == self.ident
+            {
+                seqs.push(u16::from_be_bytes([icmp[6], icmp[7]]));
+            }
+        }
+    }
+
+    /// Pings every `interval` until `stop` is set or `limit` has passed (a hard bound),
+    /// recording reply arrival times.
+    pub fn run(&self, interval: Duration, limit: Duration, stop: &Arc<AtomicBool>) -> PingLog {
+        let start = Instant::now();
+        let mut log = PingLog {
+            start: Some(start),
+            ..PingLog::default()
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut seqs = Vec::new();
+        let mut next_send = start;
+        let mut seq: u16 = 0;
+        while !stop.load(Ordering::Relaxed) && start.elapsed() < limit {
+            let now = Instant::now();
+            if now >= next_send {
+                if self.send(seq).is_ok() {
+                    log.sent += 1;
+                }
+                seq = seq.wrapping_add(1);
+                next_send += interval;
+            }
+            seqs.clear();
+            self.drain(&mut seqs);
+            let arrived = Instant::now();
+            for s in &seqs {
+                if seen.insert(*s) {
+                    log.replies.push(arrived);
+                }
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        log
+    }
+}
+
+fn socket_addr(ip: Ipv4Addr) -> libc::sockaddr_in {
+    let addr = SocketAddrV4::new(ip, 0);
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(addr.ip().octets()),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icmp_checksum_of_known_packet() {
+        // Echo request id 1 seq 1, no payload: checksum 0xf7fd.
+        let packet = [8, 0, 0, 0, 0, 1, 0, 1];
+        assert_eq!(checksum(&packet), 0xf7fd);
+    }
+
+    #[test]
+    fn outage_is_measured_across_the_event() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let log = PingLog {
+            start: Some(t0),
+            sent: 5,
+            replies: vec![t0 + ms(1), t0 + ms(2), t0 + ms(40), t0 + ms(41)],
+        };
+        assert_eq!(log.outage_around(t0 + ms(10)), Some(ms(38)));
+        assert_eq!(log.longest_gap(), ms(38));
+        assert_eq!(log.outage_around(t0 + ms(50)), None);
+    }
+}

@@ -1,0 +1,257 @@
+//! The control socket: a Unix stream socket (mode 0600) on which the daemon answers
+//! `vipd status`.
+//!
+//! Protocol: the client writes one request line (`status`), the daemon answers with one
+//! JSON document and closes. Plain and line-based so `socat - UNIX:/run/vipd/vipd.sock`
+//! works too.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// Errors of the control socket.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The socket could not be created.
+    #[error("control socket {path}: {source}")]
+    Bind {
+        /// Socket path.
+        path: PathBuf,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another daemon answers on the socket.
+    #[error("control socket {path} is in use: is another vipd running? (stop it, or set global.control_socket)")]
+    InUse {
+        /// Socket path.
+        path: PathBuf,
+    },
+    /// The client could not reach the daemon.
+    #[error("cannot reach vipd at {path}: {source} (is the daemon running? is the path right? see --socket)")]
+    Connect {
+        /// Socket path.
+        path: PathBuf,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The daemon's answer was not understood.
+    #[error("bad answer from vipd: {0}")]
+    BadAnswer(String),
+}
+
+/// The status of the whole daemon, as `vipd status --json` prints it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    /// vipd version.
+    pub version: String,
+    /// Process id.
+    pub pid: u32,
+    /// Seconds since the daemon started.
+    pub uptime_seconds: f64,
+    /// One entry per VRRP instance.
+    pub instances: Vec<InstanceStatus>,
+    /// XDP programs per interface (empty when XDP is off).
+    #[serde(default)]
+    pub xdp: Vec<XdpStatus>,
+}
+
+/// The status of one XDP attachment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct XdpStatus {
+    /// Interface.
+    pub interface: String,
+    /// `native` or `generic`.
+    pub mode: String,
+    /// Counters summed across CPUs.
+    pub counters: std::collections::BTreeMap<String, u64>,
+}
+
+/// The status of one instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// Instance name.
+    pub name: String,
+    /// Interface.
+    pub interface: String,
+    /// Virtual router id.
+    pub vrid: u8,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// VRRP version (2 or 3).
+    pub version: u8,
+    /// `INIT`, `BACKUP`, `MASTER` or `FAULT`.
+    pub state: String,
+    /// Configured priority.
+    pub priority: u8,
+    /// Priority after tracker weights.
+    pub effective_priority: u8,
+    /// Address of the current master, when known (ours when we are master).
+    pub master_address: Option<String>,
+    /// Our advert source address.
+    pub primary_address: String,
+    /// The virtual addresses.
+    pub virtual_addresses: Vec<String>,
+    /// Advert interval in use, in milliseconds (learned from the master on a v3 backup).
+    pub advert_interval_ms: u64,
+    /// The last transition.
+    pub last_transition: Option<TransitionStatus>,
+    /// Event counters.
+    pub counters: std::collections::BTreeMap<String, u64>,
+}
+
+/// A transition, for status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransitionStatus {
+    /// State before.
+    pub from: String,
+    /// State after.
+    pub to: String,
+    /// Why.
+    pub reason: String,
+    /// Seconds ago.
+    pub seconds_ago: f64,
+    /// Wall-clock time, RFC 3339.
+    pub at: String,
+}
+
+/// A request from a client, with the channel for its answer.
+#[derive(Debug)]
+pub struct ControlRequest {
+    /// Where the daemon sends the status.
+    pub reply: oneshot::Sender<DaemonStatus>,
+}
+
+/// Binds the control socket with mode 0600 and serves requests by forwarding them to
+/// the daemon loop through `requests`. A stale socket file from a dead daemon is
+/// replaced; a live one is an error.
+pub async fn serve(
+    path: &Path,
+    requests: mpsc::Sender<ControlRequest>,
+) -> Result<tokio::task::JoinHandle<()>, ControlError> {
+    let bind_err = |source| ControlError::Bind {
+        path: path.to_owned(),
+        source,
+    };
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(ControlError::InUse {
+                path: path.to_owned(),
+            });
+        }
+        std::fs::remove_file(path).map_err(bind_err)?;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(bind_err)?;
+    }
+    // Create the socket with no group/other access from the first moment.
+    // SAFETY: umask only changes this process's file creation mask.
+    let old_mask = unsafe { libc::umask(0o177) };
+    let listener = UnixListener::bind(path);
+    unsafe { libc::umask(old_mask) };
+    let listener = listener.map_err(bind_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
+
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            // Only root (and our own uid) may ask, whatever the file mode says.
+            let allowed = stream
+                .peer_cred()
+                .map(|cred| cred.uid() == 0 || cred.uid() == unsafe { libc::geteuid() })
+                .unwrap_or(false);
+            let requests = requests.clone();
+            tokio::spawn(async move {
+                if allowed {
+                    let _ = answer(stream, requests).await;
+                } else {
+                    let mut stream = stream;
+                    let _ = stream.write_all(b"{\"error\":\"permission denied\"}\n").await;
+                }
+            });
+        }
+    }))
+}
+
+async fn answer(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    // Bounded read: a client cannot make us buffer more than a short line.
+    BufReader::new(read.take(256)).read_line(&mut line).await?;
+    let reply = match line.trim() {
+        "status" | "" => {
+            let (tx, rx) = oneshot::channel();
+            if requests.send(ControlRequest { reply: tx }).await.is_err() {
+                return Ok(());
+            }
+            match rx.await {
+                Ok(status) => serde_json::to_string(&status).map_err(std::io::Error::other)?,
+                Err(_) => return Ok(()),
+            }
+        }
+        other => serde_json::json!({ "error": format!("unknown request {other:?}; try \"status\"") })
+            .to_string(),
+    };
+    write.write_all(reply.as_bytes()).await?;
+    write.write_all(b"\n").await?;
+    write.shutdown().await
+}
+
+/// Client side: asks the daemon at `path` for its status.
+pub async fn query_status(path: &Path) -> Result<DaemonStatus, ControlError> {
+    let connect_err = |source| ControlError::Connect {
+        path: path.to_owned(),
+        source,
+    };
+    let mut stream = UnixStream::connect(path).await.map_err(connect_err)?;
+    stream.write_all(b"status\n").await.map_err(connect_err)?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .await
+        .map_err(connect_err)?;
+    serde_json::from_str(&answer).map_err(|e| ControlError::BadAnswer(format!("{e}: {answer}")))
+}
+
+/// Renders the status as a table for people.
+pub fn render_table(status: &DaemonStatus) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<10} {:>4} {:<7} {:>8} {:<16} {:<24} {}",
+        "INSTANCE", "INTERFACE", "VRID", "STATE", "PRIORITY", "MASTER", "LAST CHANGE", "VIPS"
+    );
+    for i in &status.instances {
+        let priority = if i.priority == i.effective_priority {
+            i.priority.to_string()
+        } else {
+            format!("{}({})", i.effective_priority, i.priority)
+        };
+        let last = i
+            .last_transition
+            .as_ref()
+            .map(|t| format!("{} {:.1}s ago", t.reason, t.seconds_ago))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<12} {:<10} {:>4} {:<7} {:>8} {:<16} {:<24} {}",
+            i.name,
+            i.interface,
+            i.vrid,
+            i.state,
+            priority,
+            i.master_address.as_deref().unwrap_or("-"),
+            last,
+            i.virtual_addresses.join(",")
+        );
+    }
+    out
+}

@@ -1,0 +1,756 @@
+//! The driver: one task that owns every instance, selects over packets, link events,
+//! timers, signals and control requests, feeds the sans-IO core, and performs the
+//! actions it returns through `io`.
+//!
+//! Only this module (and `io`) reads the clock; the core gets `now` as a value.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::config::{self, AddressFamily, Authentication, Config, InstanceSpec, VrrpVersion};
+use crate::control::{self, ControlRequest, DaemonStatus, InstanceStatus, TransitionStatus};
+use crate::io::arp::ArpSender;
+use crate::io::netlink::{LinkEvent, Netlink, NetlinkError};
+use crate::io::socket::{RxSocketV4, TxSocketV4, VRRP_GROUP_V4};
+use crate::proto::action::{Action, FaultReason, State};
+use crate::proto::instance::{self as core, Input, Instance, InstanceConfig};
+use crate::proto::validate::{self, Expected, RxCounters, RxMeta};
+use crate::proto::wire::{self, AdvertRepr, Auth, Centiseconds, Ipv4Datagram, Packet, Version};
+
+/// Errors that stop the daemon from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// rtnetlink failed.
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    /// The control socket could not be served.
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
+    /// A socket could not be opened.
+    #[error("instance {instance}: {what}: {source} (vipd needs root or CAP_NET_RAW + CAP_NET_ADMIN)")]
+    Socket {
+        /// Instance name.
+        instance: String,
+        /// What was being opened.
+        what: String,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration cannot run on this host.
+    #[error("instance {instance}: {message}")]
+    Setup {
+        /// Instance name.
+        instance: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The protocol core refused the instance's parameters.
+    #[error("instance {instance}: {source}")]
+    Core {
+        /// Instance name.
+        instance: String,
+        /// The core's reason.
+        #[source]
+        source: core::ConfigError,
+    },
+    /// Installing a signal handler failed.
+    #[error("installing signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// A VRRP datagram read from an interface's receive socket.
+struct Received {
+    ifindex: u32,
+    bytes: Vec<u8>,
+}
+
+/// Gratuitous ARP schedule of one master (keepalived's garp_master_* semantics).
+#[derive(Debug, Default)]
+struct GarpSchedule {
+    /// Times at which one round of announcements (every VIP once) is due, earliest first.
+    rounds: Vec<Instant>,
+    /// Next periodic refresh, when `garp_master_refresh` is set.
+    refresh_at: Option<Instant>,
+}
+
+impl GarpSchedule {
+    fn next_deadline(&self) -> Option<Instant> {
+        self.rounds.first().copied().into_iter().chain(self.refresh_at).min()
+    }
+}
+
+/// One configured instance and everything the driver keeps for it.
+struct Slot {
+    spec: InstanceSpec,
+    core: Instance,
+    ifindex: u32,
+    primary: Ipv4Addr,
+    tx: TxSocketV4,
+    destinations: Vec<Ipv4Addr>,
+    /// (ifindex of the VIP's dev, the VIP).
+    vips: Vec<(u32, config::VirtualAddress)>,
+    vip_addresses: Vec<IpAddr>,
+    local_addresses: Vec<IpAddr>,
+    rx: RxCounters,
+    garp: GarpSchedule,
+    holds_vips: bool,
+    last_change: Option<SystemTime>,
+    send_errors: u64,
+    vip_errors: u64,
+    garps_sent: u64,
+    link_up: bool,
+}
+
+impl Slot {
+    fn expected(&self) -> Expected<'_> {
+        let cfg = self.core.config();
+        Expected {
+            version: cfg.version,
+            vrid: cfg.vrid,
+            local_priority: cfg.priority,
+            auth: cfg.auth,
+            advert_interval: cfg.advert_interval,
+            virtual_addresses: &self.vip_addresses,
+        }
+    }
+}
+
+/// The running daemon.
+struct Daemon {
+    slots: Vec<Slot>,
+    by_vrid: HashMap<(u32, u8), usize>,
+    arp: HashMap<u32, ArpSender>,
+    netlink: Netlink,
+    started: Instant,
+    /// Datagrams for VRIDs nobody here configured, per interface.
+    unknown_vrid: HashMap<u32, RxCounters>,
+    /// Datagrams dropped because the daemon loop fell behind.
+    rx_queue_drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// How `run` was asked to start.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Override of the control socket path.
+    pub control_socket: Option<PathBuf>,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError> {
+    let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+
+    hint_nonlocal_bind();
+    let netlink = Netlink::connect()?;
+    let mut links = Netlink::watch_links()?;
+    let rx_queue_drops = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (rx_tx, mut rx_rx) = mpsc::channel::<Received>(4096);
+
+    let mut daemon = Daemon {
+        slots: Vec::new(),
+        by_vrid: HashMap::new(),
+        arp: HashMap::new(),
+        netlink,
+        started: Instant::now(),
+        unknown_vrid: HashMap::new(),
+        rx_queue_drops: rx_queue_drops.clone(),
+    };
+    let mut rx_interfaces: HashMap<u32, String> = HashMap::new();
+    for spec in &config.instances {
+        let slot = daemon.prepare(spec).await?;
+        rx_interfaces.insert(slot.ifindex, slot.spec.interface.clone());
+        daemon
+            .by_vrid
+            .insert((slot.ifindex, slot.spec.virtual_router_id), daemon.slots.len());
+        daemon.slots.push(slot);
+    }
+    for (ifindex, interface) in rx_interfaces {
+        let socket = RxSocketV4::open(&interface, ifindex).map_err(|source| DaemonError::Socket {
+            instance: interface.clone(),
+            what: format!("opening the VRRP receive socket on {interface}"),
+            source,
+        })?;
+        spawn_receiver(socket, ifindex, rx_tx.clone(), rx_queue_drops.clone());
+    }
+
+    let socket_path = options
+        .control_socket
+        .unwrap_or_else(|| config.global.control_socket.clone());
+    let (control_tx, mut control_rx) = mpsc::channel::<ControlRequest>(16);
+    let control_task = control::serve(&socket_path, control_tx).await?;
+
+    // RFC 5798 §6.4.1: leave Initialize on startup (or go to Fault if the link is down).
+    let now = Instant::now();
+    for index in 0..daemon.slots.len() {
+        let input = if daemon.slots[index].link_up {
+            Input::Startup
+        } else {
+            Input::Fault {
+                reason: FaultReason::LinkDown,
+            }
+        };
+        let actions = daemon.slots[index].core.handle(now, input);
+        daemon.perform(index, now, actions).await;
+    }
+    tracing::info!(
+        instances = daemon.slots.len(),
+        control_socket = %socket_path.display(),
+        "vipd running"
+    );
+
+    loop {
+        let deadline = daemon
+            .next_deadline()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = sighup.recv() => {
+                tracing::warn!("SIGHUP: configuration reload is not supported yet; restart vipd to apply changes");
+            }
+            Some(packet) = rx_rx.recv() => {
+                daemon.on_packet(Instant::now(), packet).await;
+            }
+            Some(event) = links.recv() => {
+                daemon.on_link(Instant::now(), event).await;
+            }
+            Some(request) = control_rx.recv() => {
+                let _ = request.reply.send(daemon.status());
+            }
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+        }
+        daemon.on_timers(Instant::now()).await;
+    }
+
+    tracing::info!("shutting down: priority-0 adverts, releasing VIPs");
+    let now = Instant::now();
+    for index in 0..daemon.slots.len() {
+        let actions = daemon.slots[index].core.handle(now, Input::Shutdown);
+        daemon.perform(index, now, actions).await;
+        if daemon.slots[index].holds_vips {
+            daemon.release_vips(index).await;
+        }
+    }
+    control_task.abort();
+    let _ = std::fs::remove_file(&socket_path);
+    tracing::info!("vipd stopped");
+    Ok(())
+}
+
+fn spawn_receiver(
+    socket: RxSocketV4,
+    ifindex: u32,
+    queue: mpsc::Sender<Received>,
+    drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            match socket.recv(&mut buf).await {
+                Ok(len) => {
+                    let packet = Received {
+                        ifindex,
+                        bytes: buf[..len.min(buf.len())].to_vec(),
+                    };
+                    if queue.try_send(packet).is_err() {
+                        drops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(ifindex, error = %e, "VRRP receive failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+}
+
+impl Daemon {
+    /// Resolves an instance's interface and addresses, opens its send socket and removes
+    /// VIPs a crashed earlier run left behind.
+    async fn prepare(&mut self, spec: &InstanceSpec) -> Result<Slot, DaemonError> {
+        let setup = |message: String| DaemonError::Setup {
+            instance: spec.name.clone(),
+            message,
+        };
+        if spec.family != AddressFamily::V4 {
+            return Err(setup(
+                "IPv6 instances are not supported by the daemon yet; use an IPv4 instance".into(),
+            ));
+        }
+        let ifindex = self.netlink.link_index(&spec.interface).await?;
+        let link_up = self.netlink.link_is_up(&spec.interface).await?;
+        let vip_addresses: Vec<IpAddr> = spec.virtual_addresses.iter().map(|v| v.address).collect();
+        let existing = self.netlink.addresses(ifindex).await?;
+        let local_addresses: Vec<IpAddr> = existing
+            .iter()
+            .map(|a| a.address)
+            .filter(|a| !vip_addresses.contains(a))
+            .collect();
+        let primary = match spec.unicast_src_ip {
+            Some(IpAddr::V4(v4)) => v4,
+            Some(IpAddr::V6(_)) => return Err(setup("unicast_src_ip must be IPv4".into())),
+            None => local_addresses
+                .iter()
+                .find_map(|a| match a {
+                    IpAddr::V4(v4) if !v4.is_loopback() => Some(*v4),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    setup(format!(
+                        "{} has no IPv4 address to send adverts from: add one, or set unicast_src_ip",
+                        spec.interface
+                    ))
+                })?,
+        };
+
+        let mut vips = Vec::new();
+        for vip in &spec.virtual_addresses {
+            let dev_index = if vip.dev == spec.interface {
+                ifindex
+            } else {
+                self.netlink.link_index(&vip.dev).await?
+            };
+            vips.push((dev_index, vip.clone()));
+        }
+        // A crashed earlier run may have left our VIPs on the interface. We are not master
+        // yet (the election below decides), so none of them should be there now.
+        for (dev_index, vip) in &vips {
+            let present = self
+                .netlink
+                .addresses(*dev_index)
+                .await?
+                .iter()
+                .any(|a| a.address == vip.address);
+            if present {
+                tracing::warn!(instance = %spec.name, vip = %vip.address, dev = %vip.dev, "removing stale VIP left by an earlier run");
+                self.netlink
+                    .del_address(*dev_index, vip.address, vip.prefix_len)
+                    .await?;
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) = self.arp.entry(*dev_index) {
+                let mac = crate::tools::interface_mac(&vip.dev).map_err(|e| setup(format!("{e:#}")))?;
+                let sender = ArpSender::open(*dev_index, mac).map_err(|source| DaemonError::Socket {
+                    instance: spec.name.clone(),
+                    what: format!("opening an ARP socket on {}", vip.dev),
+                    source,
+                })?;
+                e.insert(sender);
+            }
+        }
+
+        let tx = TxSocketV4::open(&spec.interface, ifindex, primary).map_err(|source| {
+            DaemonError::Socket {
+                instance: spec.name.clone(),
+                what: format!("opening the VRRP send socket on {} from {primary}", spec.interface),
+                source,
+            }
+        })?;
+        let destinations = if spec.unicast_peers.is_empty() {
+            vec![VRRP_GROUP_V4]
+        } else {
+            spec.unicast_peers
+                .iter()
+                .filter_map(|p| match p {
+                    IpAddr::V4(v4) => Some(*v4),
+                    IpAddr::V6(_) => None,
+                })
+                .collect()
+        };
+
+        let core_config = core_config(spec, IpAddr::V4(primary));
+        let core = Instance::new(core_config).map_err(|source| DaemonError::Core {
+            instance: spec.name.clone(),
+            source,
+        })?;
+        let mut local_addresses = local_addresses;
+        if !local_addresses.contains(&IpAddr::V4(primary)) {
+            local_addresses.push(IpAddr::V4(primary));
+        }
+        Ok(Slot {
+            spec: spec.clone(),
+            core,
+            ifindex,
+            primary,
+            tx,
+            destinations,
+            vips,
+            vip_addresses,
+            local_addresses,
+            rx: RxCounters::default(),
+            garp: GarpSchedule::default(),
+            holds_vips: false,
+            last_change: None,
+            send_errors: 0,
+            vip_errors: 0,
+            garps_sent: 0,
+            link_up,
+        })
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .flat_map(|s| s.core.poll_timeout().into_iter().chain(s.garp.next_deadline()))
+            .min()
+    }
+
+    async fn on_packet(&mut self, now: Instant, packet: Received) {
+        let datagram = match Ipv4Datagram::split(&packet.bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!(ifindex = packet.ifindex, error = %e, "not an IPv4 datagram");
+                self.unknown_vrid
+                    .entry(packet.ifindex)
+                    .or_default()
+                    .record_malformed_ip();
+                return;
+            }
+        };
+        let meta = RxMeta::from(&datagram);
+        let slot_index = validate::peek_vrid(datagram.payload)
+            .and_then(|vrid| self.by_vrid.get(&(packet.ifindex, vrid)).copied());
+        let Some(index) = slot_index else {
+            let result = validate::validate(&meta, datagram.payload, &[], |_| None);
+            self.unknown_vrid.entry(packet.ifindex).or_default().record(&result);
+            return;
+        };
+        let slot = &mut self.slots[index];
+        let result = validate::validate(&meta, datagram.payload, &slot.local_addresses, |_| {
+            Some(slot.expected())
+        });
+        slot.rx.record(&result);
+        match result {
+            Ok(accepted) => {
+                if accepted.address_list_mismatch {
+                    tracing::warn!(instance = %slot.spec.name, from = %accepted.sender, "advert's address list differs from our virtual_ipaddress (accepted, RFC 5798 §7.1)");
+                }
+                let actions = slot.core.handle(
+                    now,
+                    Input::Advert {
+                        src: accepted.sender,
+                        advert: accepted.advert,
+                    },
+                );
+                self.perform(index, now, actions).await;
+            }
+            Err(discard) => {
+                tracing::debug!(instance = %slot.spec.name, from = %meta.src, reason = %discard, "advert discarded");
+            }
+        }
+    }
+
+    async fn on_link(&mut self, now: Instant, event: LinkEvent) {
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            let watched = slot.ifindex == event.ifindex
+                || event
+                    .name
+                    .as_ref()
+                    .is_some_and(|n| slot.spec.track_interfaces.contains(n));
+            if !watched || slot.link_up == event.up {
+                continue;
+            }
+            slot.link_up = event.up;
+            tracing::info!(instance = %slot.spec.name, ifindex = event.ifindex, up = event.up, "link state changed");
+            let input = if event.up {
+                Input::FaultCleared
+            } else {
+                Input::Fault {
+                    reason: FaultReason::LinkDown,
+                }
+            };
+            let actions = slot.core.handle(now, input);
+            self.perform(index, now, actions).await;
+        }
+    }
+
+    async fn on_timers(&mut self, now: Instant) {
+        for index in 0..self.slots.len() {
+            // The core may set a new deadline that is already due; bound the loop anyway.
+            for _ in 0..8 {
+                match self.slots[index].core.poll_timeout() {
+                    Some(deadline) if deadline <= now => {
+                        let actions = self.slots[index].core.handle(now, Input::Timeout);
+                        self.perform(index, now, actions).await;
+                    }
+                    _ => break,
+                }
+            }
+            self.run_garp(index, now);
+        }
+    }
+
+    /// Performs the core's actions in order.
+    async fn perform(&mut self, index: usize, now: Instant, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::SendAdvert(advert) => self.send_advert(index, &advert),
+                Action::AcquireVips { accept } => {
+                    if !accept {
+                        tracing::debug!(instance = %self.slots[index].spec.name, "accept_mode off: traffic to the VIPs is not filtered (as keepalived without vrrp_strict)");
+                    }
+                    self.acquire_vips(index).await;
+                }
+                Action::ReleaseVips => self.release_vips(index).await,
+                Action::Announce => self.start_garp(index, now),
+                Action::StateChanged { from, to, reason } => {
+                    let slot = &mut self.slots[index];
+                    slot.last_change = Some(SystemTime::now());
+                    if to != State::Master {
+                        slot.garp = GarpSchedule::default();
+                    }
+                    tracing::info!(
+                        instance = %slot.spec.name,
+                        interface = %slot.spec.interface,
+                        vrid = slot.spec.virtual_router_id,
+                        from = %state_name(from),
+                        to = %state_name(to),
+                        reason = ?reason,
+                        priority = slot.core.effective_priority(),
+                        "state change"
+                    );
+                }
+            }
+        }
+    }
+
+    fn send_advert(&mut self, index: usize, advert: &AdvertRepr) {
+        let slot = &mut self.slots[index];
+        let mut buffer = vec![0u8; advert.buffer_len()];
+        for destination in slot.destinations.clone() {
+            let mut packet = Packet::new_unchecked(&mut buffer[..], wire::AddressFamily::Ipv4);
+            let result = advert
+                .emit(&mut packet, IpAddr::V4(slot.primary), IpAddr::V4(destination))
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|()| slot.tx.send(&buffer, destination));
+            if let Err(e) = result {
+                slot.send_errors += 1;
+                tracing::warn!(instance = %slot.spec.name, %destination, error = %e, "sending advert failed");
+            }
+        }
+    }
+
+    async fn acquire_vips(&mut self, index: usize) {
+        let vips = self.slots[index].vips.clone();
+        for (dev_index, vip) in &vips {
+            if let Err(e) = self
+                .netlink
+                .add_address(*dev_index, vip.address, vip.prefix_len, vip.label.as_deref())
+                .await
+            {
+                self.slots[index].vip_errors += 1;
+                tracing::error!(instance = %self.slots[index].spec.name, vip = %vip.address, error = %e, "adding VIP failed");
+            }
+        }
+        self.slots[index].holds_vips = true;
+    }
+
+    async fn release_vips(&mut self, index: usize) {
+        let vips = self.slots[index].vips.clone();
+        for (dev_index, vip) in &vips {
+            if let Err(e) = self
+                .netlink
+                .del_address(*dev_index, vip.address, vip.prefix_len)
+                .await
+            {
+                self.slots[index].vip_errors += 1;
+                tracing::error!(instance = %self.slots[index].spec.name, vip = %vip.address, error = %e, "removing VIP failed");
+            }
+        }
+        self.slots[index].holds_vips = false;
+    }
+
+    /// A new master announces its VIPs: a burst of `garp_master_repeat` rounds
+    /// `garp_interval` apart now, the same again after `garp_master_delay`, and a round
+    /// every `garp_master_refresh` while master.
+    fn start_garp(&mut self, index: usize, now: Instant) {
+        let slot = &mut self.slots[index];
+        let garp = &slot.spec.garp;
+        let repeat = garp.master_repeat.max(1);
+        let mut rounds = Vec::new();
+        for burst_start in [Some(now), (!garp.master_delay.is_zero()).then(|| now + garp.master_delay)]
+            .into_iter()
+            .flatten()
+        {
+            for i in 0..repeat {
+                rounds.push(burst_start + garp.interval * i);
+            }
+        }
+        rounds.sort();
+        slot.garp = GarpSchedule {
+            rounds,
+            refresh_at: (!garp.master_refresh.is_zero()).then(|| now + garp.master_refresh),
+        };
+        // Directed ARP to the gateways (who-has GW tell VIP): for neighbours that ignore
+        // gratuitous ARP, such as the upstream firewall in the seed setup.
+        for _ in 0..garp.gateway_count {
+            for gateway in &garp.gateways {
+                let IpAddr::V4(gateway) = *gateway else { continue };
+                for (dev_index, vip) in &slot.vips {
+                    let (Some(sender), IpAddr::V4(vip)) = (self.arp.get(dev_index), vip.address) else {
+                        continue;
+                    };
+                    if let Err(e) = sender.directed(vip, gateway) {
+                        tracing::warn!(instance = %slot.spec.name, %gateway, error = %e, "directed ARP failed");
+                    }
+                }
+            }
+        }
+        self.run_garp(index, now);
+    }
+
+    fn run_garp(&mut self, index: usize, now: Instant) {
+        let slot = &mut self.slots[index];
+        let mut due = 0;
+        while slot.garp.rounds.first().is_some_and(|t| *t <= now) {
+            slot.garp.rounds.remove(0);
+            due += 1;
+        }
+        if let Some(refresh) = slot.garp.refresh_at.filter(|t| *t <= now) {
+            due += 1;
+            slot.garp.refresh_at = Some(refresh.max(now) + slot.spec.garp.master_refresh);
+        }
+        if due == 0 || slot.core.state() != State::Master {
+            return;
+        }
+        for _ in 0..due {
+            for (dev_index, vip) in &slot.vips {
+                let (Some(sender), IpAddr::V4(vip)) = (self.arp.get(dev_index), vip.address) else {
+                    continue;
+                };
+                match sender.gratuitous(vip) {
+                    Ok(()) => slot.garps_sent += 1,
+                    Err(e) => tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "gratuitous ARP failed"),
+                }
+            }
+        }
+    }
+
+    fn status(&self) -> DaemonStatus {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        DaemonStatus {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            uptime_seconds: now.duration_since(self.started).as_secs_f64(),
+            instances: self.slots.iter().map(|s| slot_status(s, now, wall)).collect(),
+            xdp: Vec::new(),
+        }
+    }
+}
+
+fn slot_status(slot: &Slot, now: Instant, wall: SystemTime) -> InstanceStatus {
+    let core = &slot.core;
+    let mut counters: std::collections::BTreeMap<String, u64> = slot
+        .rx
+        .iter()
+        .map(|(name, value)| (format!("rx_{name}"), value))
+        .collect();
+    let c = core.counters();
+    for (name, value) in [
+        ("adverts_sent", c.adverts_sent),
+        ("adverts_received", c.adverts_received),
+        ("adverts_discarded_lower_priority", c.adverts_discarded),
+        ("priority_zero_sent", c.priority_zero_sent),
+        ("priority_zero_received", c.priority_zero_received),
+        ("transitions", c.transitions),
+        ("became_master", c.became_master),
+        ("send_errors", slot.send_errors),
+        ("vip_errors", slot.vip_errors),
+        ("garps_sent", slot.garps_sent),
+    ] {
+        counters.insert(name.to_owned(), value);
+    }
+    let master_address = match core.state() {
+        State::Master => Some(slot.primary.to_string()),
+        _ => core.master_address().map(|a| a.to_string()),
+    };
+    InstanceStatus {
+        name: slot.spec.name.clone(),
+        interface: slot.spec.interface.clone(),
+        vrid: slot.spec.virtual_router_id,
+        family: "ipv4".into(),
+        version: core.config().version.number(),
+        state: state_name(core.state()).to_owned(),
+        priority: core.priority(),
+        effective_priority: core.effective_priority(),
+        master_address,
+        primary_address: slot.primary.to_string(),
+        virtual_addresses: slot
+            .spec
+            .virtual_addresses
+            .iter()
+            .map(|v| format!("{}/{}", v.address, v.prefix_len))
+            .collect(),
+        advert_interval_ms: core.master_adver_interval().as_duration().as_millis() as u64,
+        last_transition: core.last_transition().map(|t| {
+            let ago = now.saturating_duration_since(t.at);
+            TransitionStatus {
+                from: state_name(t.from).to_owned(),
+                to: state_name(t.to).to_owned(),
+                reason: format!("{:?}", t.reason),
+                seconds_ago: ago.as_secs_f64(),
+                at: humantime::format_rfc3339_millis(slot.last_change.unwrap_or(wall - ago))
+                    .to_string(),
+            }
+        }),
+        counters,
+    }
+}
+
+/// keepalived's state names, which operators grep for.
+pub fn state_name(state: State) -> &'static str {
+    match state {
+        State::Initialize => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
+    }
+}
+
+/// The core's view of an instance spec.
+pub fn core_config(spec: &InstanceSpec, primary: IpAddr) -> InstanceConfig {
+    let version = match spec.version {
+        VrrpVersion::V2 => Version::V2,
+        VrrpVersion::V3 => Version::V3,
+    };
+    let centis = (spec.advert_interval.as_millis() / 10).min(u128::from(u16::MAX)) as u16;
+    let mut cfg = InstanceConfig::new(
+        spec.virtual_router_id,
+        primary,
+        spec.virtual_addresses.iter().map(|v| v.address).collect(),
+    );
+    cfg.version = version;
+    cfg.priority = spec.priority;
+    cfg.advert_interval = Centiseconds(centis);
+    cfg.preempt = spec.preempt;
+    cfg.preempt_delay = spec.preempt_delay;
+    cfg.accept_mode = spec.accept_mode;
+    cfg.initial_state = match spec.initial_state {
+        config::InitialState::Backup => core::InitialState::Backup,
+        config::InitialState::Master => core::InitialState::Master,
+    };
+    cfg.auth = match &spec.authentication {
+        Some(Authentication::Pass { password }) => Auth::simple_text(password).unwrap_or(Auth::None),
+        None => Auth::None,
+    };
+    cfg
+}
+
+/// The seed setup's pitfall: a service binding the VIP on a backup fails unless
+/// net.ipv4.ip_nonlocal_bind is 1. Say so once.
+fn hint_nonlocal_bind() {
+    if let Ok(value) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_nonlocal_bind")
+        && value.trim() == "0"
+    {
+        tracing::info!("hint: net.ipv4.ip_nonlocal_bind is 0; services that bind a VIP on a backup will fail to start until it is 1 (sysctl -w net.ipv4.ip_nonlocal_bind=1)");
+    }
+}
