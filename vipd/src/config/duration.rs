@@ -94,7 +94,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     // less than a nanosecond cannot be represented.
     let mut place = nanos_per_unit;
     for digit in fraction.bytes().map(|b| u128::from(b - b'0')) {
-        if place % 10 != 0 {
+        if !place.is_multiple_of(10) {
             if digit != 0 {
                 return Err(DurationError::TooPrecise { text: text.into() });
             }
@@ -113,12 +113,12 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
 /// (`"1s"`, `"1.5s"`, `"10ms"`, `"0s"`).
 pub fn format(duration: Duration) -> String {
     let nanos = duration.as_nanos();
-    if nanos % 1_000_000_000 == 0 {
+    if nanos.is_multiple_of(1_000_000_000) {
         format!("{}s", duration.as_secs())
     } else if nanos >= 1_000_000_000 {
         let text = format!("{}.{:09}", duration.as_secs(), duration.subsec_nanos());
         format!("{}s", text.trim_end_matches('0'))
-    } else if nanos % 1_000_000 == 0 {
+    } else if nanos.is_multiple_of(1_000_000) {
         format!("{}ms", nanos / 1_000_000)
     } else {
         let text = format!("0.{:09}", duration.subsec_nanos());
@@ -161,7 +161,8 @@ mod tests {
 
     #[test]
     fn rejected_forms() {
-        let table: &[(&str, fn(&DurationError) -> bool)] = &[
+        type Check = fn(&DurationError) -> bool;
+        let table: &[(&str, Check)] = &[
             ("", |e| matches!(e, DurationError::Empty)),
             ("  ", |e| matches!(e, DurationError::Empty)),
             ("s", |e| matches!(e, DurationError::NotANumber { .. })),
@@ -174,7 +175,9 @@ mod tests {
             ("0.0000000001s", |e| {
                 matches!(e, DurationError::TooPrecise { .. })
             }),
-            ("0.0000001ms", |e| matches!(e, DurationError::TooPrecise { .. })),
+            ("0.0000001ms", |e| {
+                matches!(e, DurationError::TooPrecise { .. })
+            }),
             ("99999999999999999999999999999h", |e| {
                 matches!(e, DurationError::TooLarge { .. })
             }),
@@ -189,7 +192,9 @@ mod tests {
 
     #[test]
     fn format_round_trips() {
-        for text in ["0s", "1s", "1.5s", "10ms", "15ms", "0.0015s", "40.95s", "120s"] {
+        for text in [
+            "0s", "1s", "1.5s", "10ms", "15ms", "0.0015s", "40.95s", "120s",
+        ] {
             let parsed = parse(text).unwrap();
             assert_eq!(format(parsed), text);
             assert_eq!(parse(&format(parsed)), Ok(parsed));

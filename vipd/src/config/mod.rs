@@ -423,7 +423,9 @@ pub enum ErrorKind {
         interval: String,
     },
     /// A VRRPv2 interval that is not whole seconds.
-    #[error("{interval} is not a whole number of seconds, which VRRPv2 requires; use version = 3 for sub-second intervals")]
+    #[error(
+        "{interval} is not a whole number of seconds, which VRRPv2 requires; use version = 3 for sub-second intervals"
+    )]
     IntervalNotSeconds {
         /// The interval as formatted by vipd.
         interval: String,
@@ -454,7 +456,9 @@ pub enum ErrorKind {
         nopreempt: bool,
     },
     /// Authentication configured on a VRRPv3 instance.
-    #[error("authentication is a VRRPv2 feature (RFC 5798 removed it); remove it or set version = 2")]
+    #[error(
+        "authentication is a VRRPv2 feature (RFC 5798 removed it); remove it or set version = 2"
+    )]
     AuthenticationWithV3,
     /// An empty password.
     #[error("auth_pass must not be empty")]
@@ -486,7 +490,9 @@ pub enum ErrorKind {
         count: usize,
     },
     /// Addresses of both families in one instance.
-    #[error("{address} is {found} but this instance's first address is {expected}; use one instance per address family")]
+    #[error(
+        "{address} is {found} but this instance's first address is {expected}; use one instance per address family"
+    )]
     MixedFamilies {
         /// The offending address.
         address: IpAddr,
@@ -508,7 +514,9 @@ pub enum ErrorKind {
         address: IpAddr,
     },
     /// The same VIP in two instances.
-    #[error("{address} is also a virtual address of instance {other}; two routers would fight over it")]
+    #[error(
+        "{address} is also a virtual address of instance {other}; two routers would fight over it"
+    )]
     AddressInTwoInstances {
         /// The address.
         address: IpAddr,
@@ -548,7 +556,9 @@ pub enum ErrorKind {
         reason: String,
     },
     /// Two instances with the same interface, VRID and family.
-    #[error("interface {interface} VRID {vrid} {family} is also used by instance {other}; VRIDs must be unique per interface and family")]
+    #[error(
+        "interface {interface} VRID {vrid} {family} is also used by instance {other}; VRIDs must be unique per interface and family"
+    )]
     DuplicateVrid {
         /// Interface.
         interface: String,
@@ -615,7 +625,9 @@ pub enum WarningKind {
     #[error("garp_gateway_count has no effect without garp_gateways")]
     GatewayCountWithoutGateways,
     /// Priority 255 with `state = BACKUP`.
-    #[error("priority 255 makes this router the address owner, which always starts as MASTER (RFC 5798 §6.4.1); state = BACKUP is ignored")]
+    #[error(
+        "priority 255 makes this router the address owner, which always starts as MASTER (RFC 5798 §6.4.1); state = BACKUP is ignored"
+    )]
     OwnerStartsAsMaster,
     /// A script defined but tracked by no instance.
     #[error("script {name:?} is not tracked by any instance")]

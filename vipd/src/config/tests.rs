@@ -220,7 +220,10 @@ xdp = "Generic"
         ]
     );
     assert_eq!(instance.unicast_src_ip, Some(ip("192.0.2.1")));
-    assert_eq!(instance.unicast_peers, vec![ip("192.0.2.2"), ip("192.0.2.3")]);
+    assert_eq!(
+        instance.unicast_peers,
+        vec![ip("192.0.2.2"), ip("192.0.2.3")]
+    );
     assert_eq!(
         instance.garp,
         GarpSettings {
@@ -326,7 +329,11 @@ fn shipped_examples_parse_cleanly() {
             checked += 1;
         }
     }
-    assert!(checked >= 2, "expected the two-node example in {}", dir.display());
+    assert!(
+        checked >= 2,
+        "expected the two-node example in {}",
+        dir.display()
+    );
 }
 
 #[test]
@@ -397,7 +404,10 @@ fn documentation_mentions_every_key() {
         "xdp",
     ];
     for key in keys {
-        assert!(doc.contains(&format!("`{key}`")), "docs/configuration.md lacks `{key}`");
+        assert!(
+            doc.contains(&format!("`{key}`")),
+            "docs/configuration.md lacks `{key}`"
+        );
     }
 }
 
@@ -411,7 +421,9 @@ fn unknown_instance_key_names_table_key_and_place() {
     assert_eq!(error.key, "instance.VI_1");
     let line = error.to_string();
     assert!(
-        line.starts_with("vipd.toml:5:1: instance.VI_1: unknown field \"prioirty\", expected one of"),
+        line.starts_with(
+            "vipd.toml:5:1: instance.VI_1: unknown field \"prioirty\", expected one of"
+        ),
         "{line}"
     );
     assert!(line.contains("\"priority\""), "{line}");
@@ -422,7 +434,10 @@ fn unknown_keys_are_rejected_everywhere() {
     let cases = [
         ("[global]\nrouterid = \"x\"\n", "global"),
         ("[globals]\n", ""),
-        ("[script.a]\nscript = \"/bin/true\"\nintervall = 1\n", "script.a"),
+        (
+            "[script.a]\nscript = \"/bin/true\"\nintervall = 1\n",
+            "script.a",
+        ),
         (
             &with("authentication = { auth_type = \"PASS\", auth_pas = \"1\" }"),
             "instance.VI_1.authentication",
@@ -544,12 +559,27 @@ xdp = "sometimes"
 #[test]
 fn location_counts_characters_not_bytes() {
     let text = "# é\nx";
-    assert_eq!(Location::from_offset(text, 0), Location { line: 1, column: 1 });
-    assert_eq!(Location::from_offset(text, 3), Location { line: 1, column: 3 });
-    assert_eq!(Location::from_offset(text, 5), Location { line: 2, column: 1 });
-    assert_eq!(Location::from_offset(text, 99), Location { line: 2, column: 2 });
+    assert_eq!(
+        Location::from_offset(text, 0),
+        Location { line: 1, column: 1 }
+    );
+    assert_eq!(
+        Location::from_offset(text, 3),
+        Location { line: 1, column: 3 }
+    );
+    assert_eq!(
+        Location::from_offset(text, 5),
+        Location { line: 2, column: 1 }
+    );
+    assert_eq!(
+        Location::from_offset(text, 99),
+        Location { line: 2, column: 2 }
+    );
     // Inside a multi-byte character: clamped back to its start.
-    assert_eq!(Location::from_offset(text, 3), Location::from_offset(text, 3));
+    assert_eq!(
+        Location::from_offset(text, 3),
+        Location::from_offset(text, 3)
+    );
 }
 
 #[test]
@@ -565,7 +595,14 @@ fn empty_file_has_no_instances() {
 fn vrid_range() {
     for bad in [0, 256, -1] {
         one_error(&BASE.replace("= 7", &format!("= {bad}")), |k| {
-            matches!(k, ErrorKind::OutOfRange { min: 1, max: 255, .. })
+            matches!(
+                k,
+                ErrorKind::OutOfRange {
+                    min: 1,
+                    max: 255,
+                    ..
+                }
+            )
         });
     }
     for good in [1, 255] {
@@ -578,10 +615,20 @@ fn vrid_range() {
 fn priority_range() {
     for bad in [0, 256] {
         one_error(&with(&format!("priority = {bad}")), |k| {
-            matches!(k, ErrorKind::OutOfRange { min: 1, max: 255, .. })
+            matches!(
+                k,
+                ErrorKind::OutOfRange {
+                    min: 1,
+                    max: 255,
+                    ..
+                }
+            )
         });
     }
-    assert_eq!(ok(&with("priority = 255")).config.instances[0].priority, 255);
+    assert_eq!(
+        ok(&with("priority = 255")).config.instances[0].priority,
+        255
+    );
 }
 
 #[test]
@@ -692,7 +739,10 @@ fn preempt_and_nopreempt() {
     assert!(preempt("nopreempt = false"));
     assert!(!preempt("preempt = false\nnopreempt = true"));
     assert!(preempt("preempt = true\nnopreempt = false"));
-    for conflict in ["preempt = true\nnopreempt = true", "preempt = false\nnopreempt = false"] {
+    for conflict in [
+        "preempt = true\nnopreempt = true",
+        "preempt = false\nnopreempt = false",
+    ] {
         one_error(&with(conflict), |k| {
             matches!(k, ErrorKind::PreemptConflict { .. })
         });
@@ -732,15 +782,18 @@ fn authentication_rules() {
         &with("version = 2\nauthentication = { auth_type = \"MD5\", auth_pass = \"1111\" }"),
         |k| matches!(k, ErrorKind::NotOneOf { .. }),
     );
-    one_error(&with("version = 2\nauthentication = { auth_pass = \"\" }"), |k| {
-        matches!(k, ErrorKind::EmptyPassword)
-    });
+    one_error(
+        &with("version = 2\nauthentication = { auth_pass = \"\" }"),
+        |k| matches!(k, ErrorKind::EmptyPassword),
+    );
     one_error(
         &with("version = 2\nauthentication = { auth_type = \"PASS\" }"),
         |k| matches!(k, ErrorKind::Missing { key: "auth_pass" }),
     );
     // auth_type defaults to PASS.
-    let loaded = ok(&with("version = 2\nauthentication = { auth_pass = \"secret\" }"));
+    let loaded = ok(&with(
+        "version = 2\nauthentication = { auth_pass = \"secret\" }",
+    ));
     assert_eq!(
         loaded.config.instances[0].authentication,
         Some(Authentication::Pass {
@@ -791,7 +844,9 @@ fn virtual_ipaddress_count_limit() {
         .map(|i| format!("\"10.0.{}.{}\"", i / 256, i % 256))
         .collect();
     let text = BASE.replace("[\"192.0.2.100\"]", &format!("[{}]", list.join(",")));
-    one_error(&text, |k| matches!(k, ErrorKind::TooManyAddresses { count: 256 }));
+    one_error(&text, |k| {
+        matches!(k, ErrorKind::TooManyAddresses { count: 256 })
+    });
 }
 
 #[test]
@@ -799,7 +854,10 @@ fn vip_syntax_and_prefix() {
     for bad in ["192.0.2", "eth0", "192.0.2.1/"] {
         let text = BASE.replace("192.0.2.100", bad);
         one_error(&text, |k| {
-            matches!(k, ErrorKind::BadAddress { .. } | ErrorKind::BadPrefix { .. })
+            matches!(
+                k,
+                ErrorKind::BadAddress { .. } | ErrorKind::BadPrefix { .. }
+            )
         });
     }
     one_error(&BASE.replace("192.0.2.100", "192.0.2.100/33"), |k| {
@@ -848,7 +906,9 @@ fn vip_dev_and_label_rules() {
     // Label defaults its device to the instance interface.
     let loaded = ok(&entry("label = \"eth0:vip\""));
     assert_eq!(
-        loaded.config.instances[0].virtual_addresses[0].label.as_deref(),
+        loaded.config.instances[0].virtual_addresses[0]
+            .label
+            .as_deref(),
         Some("eth0:vip")
     );
     for bad in ["eth1:vip", "eth0", "eth0:", "eth0vip", "eth0:0123456789a"] {
@@ -906,27 +966,33 @@ fn vip_in_two_instances() {
     let text = format!(
         "{BASE}\n[instance.VI_2]\ninterface = \"eth1\"\nvirtual_router_id = 8\nvirtual_ipaddress = [\"192.0.2.100/24\"]\n"
     );
-    one_error(&text, |k| {
-        matches!(k, ErrorKind::AddressInTwoInstances { other, .. } if other == "VI_1")
-    });
+    one_error(
+        &text,
+        |k| matches!(k, ErrorKind::AddressInTwoInstances { other, .. } if other == "VI_1"),
+    );
 }
 
 #[test]
 fn unicast_rules() {
-    one_error(&with("unicast_src_ip = \"2001:db8::1\"\nunicast_peer = [\"192.0.2.2\"]"), |k| {
-        matches!(k, ErrorKind::FamilyMismatch { .. })
-    });
+    one_error(
+        &with("unicast_src_ip = \"2001:db8::1\"\nunicast_peer = [\"192.0.2.2\"]"),
+        |k| matches!(k, ErrorKind::FamilyMismatch { .. }),
+    );
     one_error(&with("unicast_peer = [\"2001:db8::2\"]"), |k| {
         matches!(k, ErrorKind::FamilyMismatch { .. })
     });
     one_error(&with("unicast_peer = [\"not-an-ip\"]"), |k| {
         matches!(k, ErrorKind::BadAddress { .. })
     });
-    one_error(&with("unicast_src_ip = \"192.0.2.1\"\nunicast_peer = [\"192.0.2.1\"]"), |k| {
-        matches!(k, ErrorKind::PeerIsSelf { .. })
-    });
+    one_error(
+        &with("unicast_src_ip = \"192.0.2.1\"\nunicast_peer = [\"192.0.2.1\"]"),
+        |k| matches!(k, ErrorKind::PeerIsSelf { .. }),
+    );
     let loaded = ok(&with("unicast_peer = [\"192.0.2.2\", \"192.0.2.2\"]"));
-    assert_eq!(loaded.config.instances[0].unicast_peers, vec![ip("192.0.2.2")]);
+    assert_eq!(
+        loaded.config.instances[0].unicast_peers,
+        vec![ip("192.0.2.2")]
+    );
     assert!(matches!(
         loaded.warnings.as_slice(),
         [ConfigWarning {
@@ -945,13 +1011,24 @@ fn unicast_rules() {
 
 #[test]
 fn garp_rules() {
-    for bad in ["garp_master_repeat = 0", "garp_gateway_count = 0", "garp_gateway_count = 256"] {
-        one_error(&with(&format!("{bad}\ngarp_gateways = [\"192.0.2.254\"]")), |k| {
-            matches!(k, ErrorKind::OutOfRange { .. })
-        });
+    for bad in [
+        "garp_master_repeat = 0",
+        "garp_gateway_count = 0",
+        "garp_gateway_count = 256",
+    ] {
+        one_error(
+            &with(&format!("{bad}\ngarp_gateways = [\"192.0.2.254\"]")),
+            |k| matches!(k, ErrorKind::OutOfRange { .. }),
+        );
     }
-    for bad in ["garp_master_delay = \"2h\"", "garp_interval = \"2h\"", "garp_master_refresh = \"2h\""] {
-        one_error(&with(bad), |k| matches!(k, ErrorKind::DurationTooLong { .. }));
+    for bad in [
+        "garp_master_delay = \"2h\"",
+        "garp_interval = \"2h\"",
+        "garp_master_refresh = \"2h\"",
+    ] {
+        one_error(&with(bad), |k| {
+            matches!(k, ErrorKind::DurationTooLong { .. })
+        });
     }
     one_error(&with("garp_gateways = [\"2001:db8::ff\"]"), |k| {
         matches!(k, ErrorKind::FamilyMismatch { .. })
@@ -978,7 +1055,9 @@ fn xdp_modes() {
             want
         );
     }
-    one_error(&with("xdp = \"skb\""), |k| matches!(k, ErrorKind::NotOneOf { .. }));
+    one_error(&with("xdp = \"skb\""), |k| {
+        matches!(k, ErrorKind::NotOneOf { .. })
+    });
 }
 
 #[test]
@@ -1035,12 +1114,15 @@ fn script_rules() {
 
 #[test]
 fn track_script_must_exist_and_unused_scripts_warn() {
-    let error = one_error(&with("track_script = [\"nope\"]"), |k| {
-        matches!(k, ErrorKind::UnknownScript { name } if name == "nope")
-    });
+    let error = one_error(
+        &with("track_script = [\"nope\"]"),
+        |k| matches!(k, ErrorKind::UnknownScript { name } if name == "nope"),
+    );
     assert_eq!(error.location, at(5, 17));
     one_error(
-        &format!("[script.chk]\nscript = \"/bin/true\"\n{BASE}track_script = [{{ name = \"chk\", weight = 300 }}]\n"),
+        &format!(
+            "[script.chk]\nscript = \"/bin/true\"\n{BASE}track_script = [{{ name = \"chk\", weight = 300 }}]\n"
+        ),
         |k| matches!(k, ErrorKind::OutOfRange { .. }),
     );
     let found = warnings(&format!("[script.chk]\nscript = \"/bin/true\"\n\n{BASE}"));
@@ -1055,7 +1137,9 @@ fn track_script_must_exist_and_unused_scripts_warn() {
 
 #[test]
 fn notify_commands() {
-    one_error(&with("notify_master = \"\""), |k| matches!(k, ErrorKind::Empty));
+    one_error(&with("notify_master = \"\""), |k| {
+        matches!(k, ErrorKind::Empty)
+    });
     one_error(&with("notify_fault = \"/x \\\"unterminated\""), |k| {
         matches!(k, ErrorKind::UnterminatedQuote { .. })
     });
@@ -1066,20 +1150,24 @@ fn global_rules() {
     one_error(&format!("[global]\nrouter_id = \" \"\n{BASE}"), |k| {
         matches!(k, ErrorKind::Empty)
     });
-    one_error(&format!("[global]\ncontrol_socket = \"vipd.sock\"\n{BASE}"), |k| {
-        matches!(k, ErrorKind::RelativePath { .. })
-    });
     one_error(
-        &format!("[global]\nnotification_email = [\"a@b\"]\nsmtp_server = \"h\"\nsmtp_port = 0\n{BASE}"),
+        &format!("[global]\ncontrol_socket = \"vipd.sock\"\n{BASE}"),
+        |k| matches!(k, ErrorKind::RelativePath { .. }),
+    );
+    one_error(
+        &format!(
+            "[global]\nnotification_email = [\"a@b\"]\nsmtp_server = \"h\"\nsmtp_port = 0\n{BASE}"
+        ),
         |k| matches!(k, ErrorKind::OutOfRange { .. }),
     );
     one_error(
         &format!("[global]\nsmtp_connect_timeout = 0\n{BASE}"),
         |k| matches!(k, ErrorKind::ZeroDuration),
     );
-    one_error(&format!("[global]\nnotification_email = [\"\"]\n{BASE}"), |k| {
-        matches!(k, ErrorKind::Empty)
-    });
+    one_error(
+        &format!("[global]\nnotification_email = [\"\"]\n{BASE}"),
+        |k| matches!(k, ErrorKind::Empty),
+    );
     let loaded = ok(&format!("[global]\nnotification_email = [\"a@b\"]\n{BASE}"));
     assert_eq!(loaded.config.global.mail, None);
     assert!(matches!(
@@ -1124,7 +1212,10 @@ fn command_line_splitting() {
     let split = validate::split_command_line;
     let words = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     assert_eq!(split("/a b  c"), words(&["/a", "b", "c"]));
-    assert_eq!(split("/a 'b c' \"d \\\" e\""), words(&["/a", "b c", "d \" e"]));
+    assert_eq!(
+        split("/a 'b c' \"d \\\" e\""),
+        words(&["/a", "b c", "d \" e"])
+    );
     assert_eq!(split("/a b\\ c"), words(&["/a", "b c"]));
     assert_eq!(split("/a ''"), words(&["/a", ""]));
     assert_eq!(split("  "), words(&[]));

@@ -106,8 +106,7 @@ fn walk_value(value: &DeValue<'_>, offset: usize, path: &mut Vec<String>) {
         }
         DeValue::Array(array) => {
             for element in array {
-                if element.span().contains(&offset) || contains_offset(element.get_ref(), offset)
-                {
+                if element.span().contains(&offset) || contains_offset(element.get_ref(), offset) {
                     walk_value(element.get_ref(), offset, path);
                     return;
                 }

@@ -263,7 +263,10 @@ impl Checker {
             Some("longer than 15 bytes")
         } else if name == "." || name == ".." {
             Some("reserved")
-        } else if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+        } else if name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+        {
             Some("contains '/', ':' or whitespace")
         } else {
             None
@@ -326,7 +329,10 @@ impl Checker {
             .scripts
             .iter()
             .map(|s| {
-                let weight = s.weight.as_ref().map_or(0, |w| i16::try_from(w.value).unwrap_or(0));
+                let weight = s
+                    .weight
+                    .as_ref()
+                    .map_or(0, |w| i16::try_from(w.value).unwrap_or(0));
                 (s.name.value.as_str(), weight)
             })
             .collect();
@@ -496,8 +502,14 @@ impl Checker {
             let weight = self.int(script.weight.as_ref(), &key("weight"), (-253, 253), Some(0));
             let rise = self.int(script.rise.as_ref(), &key("rise"), (1, 1000), Some(1));
             let fall = self.int(script.fall.as_ref(), &key("fall"), (1, 1000), Some(1));
-            if let (Some(command), Some(interval), Some(timeout), Some(weight), Some(rise), Some(fall)) =
-                (command, interval, timeout, weight, rise, fall)
+            if let (
+                Some(command),
+                Some(interval),
+                Some(timeout),
+                Some(weight),
+                Some(rise),
+                Some(fall),
+            ) = (command, interval, timeout, weight, rise, fall)
             {
                 out.push(TrackScript {
                     name: name.clone(),
@@ -562,11 +574,15 @@ impl Checker {
                 None
             }
         };
-        let advert_interval = version.and_then(|v| self.advert_interval(draft, v, &key("advert_int")));
+        let advert_interval =
+            version.and_then(|v| self.advert_interval(draft, v, &key("advert_int")));
         let initial_state = self.keyword(
             draft.state.as_ref(),
             &key("state"),
-            &[("BACKUP", InitialState::Backup), ("MASTER", InitialState::Master)],
+            &[
+                ("BACKUP", InitialState::Backup),
+                ("MASTER", InitialState::Master),
+            ],
             "MASTER, BACKUP",
             InitialState::Backup,
         );
@@ -600,7 +616,11 @@ impl Checker {
         });
         let unicast_peers = self.unicast_peers(draft, family, unicast_src_ip, &key);
         if let (Some(src), true) = (&draft.unicast_src_ip, draft.unicast_peer.is_empty()) {
-            self.warn(src.at, &key("unicast_src_ip"), WarningKind::UnicastSrcWithoutPeers);
+            self.warn(
+                src.at,
+                &key("unicast_src_ip"),
+                WarningKind::UnicastSrcWithoutPeers,
+            );
         }
         let garp = self.garp(draft, family, &key);
         let track_scripts = self.tracked_scripts(draft, script_weights, &key);
@@ -681,13 +701,13 @@ impl Checker {
         } else {
             let nanos = interval.as_nanos();
             match version {
-                VrrpVersion::V3 if nanos % 10_000_000 != 0 => {
+                VrrpVersion::V3 if !nanos.is_multiple_of(10_000_000) => {
                     Some(ErrorKind::IntervalNotCentiseconds { interval: shown })
                 }
                 VrrpVersion::V3 if nanos / 10_000_000 > MAX_INTERVAL_CS => {
                     Some(ErrorKind::IntervalTooLongV3 { interval: shown })
                 }
-                VrrpVersion::V2 if nanos % 1_000_000_000 != 0 => {
+                VrrpVersion::V2 if !nanos.is_multiple_of(1_000_000_000) => {
                     Some(ErrorKind::IntervalNotSeconds { interval: shown })
                 }
                 VrrpVersion::V2 if nanos / 1_000_000_000 > MAX_INTERVAL_V2_SECS => {
@@ -760,7 +780,11 @@ impl Checker {
         };
         let bytes = pass.value.as_bytes();
         if bytes.is_empty() {
-            self.error(pass.at, &format!("{key}.auth_pass"), ErrorKind::EmptyPassword);
+            self.error(
+                pass.at,
+                &format!("{key}.auth_pass"),
+                ErrorKind::EmptyPassword,
+            );
             return None;
         }
         let kept = &bytes[..bytes.len().min(8)];
@@ -845,7 +869,9 @@ impl Checker {
                 self.error(at, &key, ErrorKind::DuplicateAddress { address });
             }
             let label = match (&vip.label, &dev) {
-                (Some(label), Some(dev)) => self.label(label, dev, this_family, &format!("{key}.label")),
+                (Some(label), Some(dev)) => {
+                    self.label(label, dev, this_family, &format!("{key}.label"))
+                }
                 _ => None,
             };
             if let Some(dev) = dev {
@@ -873,11 +899,14 @@ impl Checker {
         let reason = if family == AddressFamily::V6 {
             Some("cannot be set on an IPv6 address (the kernel has no IPv6 labels)".to_owned())
         } else if text.len() > MAX_IFNAME_LEN {
-            Some(format!("is {} bytes; the kernel allows at most 15", text.len()))
-        } else if !text
+            Some(format!(
+                "is {} bytes; the kernel allows at most 15",
+                text.len()
+            ))
+        } else if text
             .strip_prefix(dev)
             .and_then(|rest| rest.strip_prefix(':'))
-            .is_some_and(|suffix| !suffix.is_empty())
+            .is_none_or(str::is_empty)
         {
             Some(format!(
                 "must be the device name, a colon and a suffix, e.g. \"{dev}:vip1\""
