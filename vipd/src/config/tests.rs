@@ -1229,3 +1229,31 @@ fn load_reports_unreadable_files() {
     assert!(matches!(err, LoadError::Read { .. }));
     assert!(err.to_string().contains("/nonexistent/vipd.toml"), "{err}");
 }
+
+#[test]
+fn one_bad_key_does_not_hide_others() {
+    // A bad interface name must not hide the label rule, and a bad VIP must not hide the
+    // unicast family rule.
+    let text = r#"[instance.VI_1]
+interface = "eth0:x"
+virtual_router_id = 7
+virtual_ipaddress = ["2001:db8::1", "nope", { address = "2001:db8::2", label = "eth0:x:a" }]
+unicast_src_ip = "192.0.2.1"
+unicast_peer = ["192.0.2.2"]
+"#;
+    let found = errors(text);
+    let has = |check: fn(&ErrorKind) -> bool| found.errors.iter().any(|e| check(&e.kind));
+    assert!(
+        has(|k| matches!(k, ErrorKind::BadInterfaceName { .. })),
+        "{found}"
+    );
+    assert!(
+        has(|k| matches!(k, ErrorKind::BadAddress { .. })),
+        "{found}"
+    );
+    assert!(has(|k| matches!(k, ErrorKind::BadLabel { .. })), "{found}");
+    assert!(
+        has(|k| matches!(k, ErrorKind::FamilyMismatch { .. })),
+        "{found}"
+    );
+}

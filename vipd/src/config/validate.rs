@@ -606,10 +606,15 @@ impl Checker {
         let authentication = self.authentication(draft, version, &key("authentication"));
 
         let vips = self.virtual_addresses(draft, interface.as_deref(), version, &key);
-        let family = vips
-            .as_ref()
-            .and_then(|v| v.first())
-            .map(|v| AddressFamily::of(v.address));
+        // The first address that parses sets the family, even when a later entry is bad,
+        // so family errors elsewhere are still found in the same run.
+        let family = draft.virtual_ipaddress.as_ref().and_then(|list| {
+            list.value.iter().find_map(|vip| {
+                let text = vip.address.value.trim();
+                let address = text.split_once('/').map_or(text, |(a, _)| a);
+                address.parse().ok().map(AddressFamily::of)
+            })
+        });
         let unicast_src_ip = draft.unicast_src_ip.as_ref().and_then(|src| {
             let address = self.address(src, &key("unicast_src_ip"))?;
             self.same_family(address, family, src.at, &key("unicast_src_ip"))
@@ -868,7 +873,13 @@ impl Checker {
             if !seen.insert(address) {
                 self.error(at, &key, ErrorKind::DuplicateAddress { address });
             }
-            let label = match (&vip.label, &dev) {
+            // Check the label against the device as written even if that name is bad.
+            let dev_as_written = vip
+                .dev
+                .as_ref()
+                .or(draft.interface.as_ref())
+                .map(|d| d.value.as_str());
+            let label = match (&vip.label, dev_as_written) {
                 (Some(label), Some(dev)) => {
                     self.label(label, dev, this_family, &format!("{key}.label"))
                 }
