@@ -1,6 +1,7 @@
 //! Command-line interface. The doc comments here are the `--help` text.
 
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -38,6 +39,80 @@ pub enum Command {
     /// the address. Prints `ready ...` once attached; on SIGTERM/SIGINT detaches and
     /// prints the program's counters as one JSON line.
     ArpResponder(ArpResponderArgs),
+
+    /// Validate a configuration file and exit.
+    ///
+    /// Prints warnings, then `FILE: OK (N instances)` and exits 0; or prints every error,
+    /// one per line as `FILE:LINE:COL: KEY: MESSAGE`, and exits 1. Exits 2 if the file
+    /// cannot be read.
+    Check(CheckArgs),
+}
+
+/// Arguments of `vipd check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Configuration file (native TOML).
+    #[arg(long = "config", short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// What `vipd check` found, as the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// Valid (warnings allowed): exit 0.
+    Valid,
+    /// Read but invalid: exit 1.
+    Invalid,
+    /// Could not be read: exit 2.
+    Unreadable,
+}
+
+impl CheckOutcome {
+    /// The process exit code.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Valid => 0,
+            Self::Invalid => 1,
+            Self::Unreadable => 2,
+        }
+    }
+}
+
+/// Runs `vipd check`: the report goes to `out` (OK line) and `err` (warnings, errors).
+pub fn check(
+    args: &CheckArgs,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> std::io::Result<CheckOutcome> {
+    use crate::config::{LoadError, load};
+    let file = args.config.display();
+    match load(&args.config) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                writeln!(err, "{warning}")?;
+            }
+            let count = loaded.config.instances.len();
+            let noun = if count == 1 { "instance" } else { "instances" };
+            writeln!(out, "{file}: OK ({count} {noun})")?;
+            Ok(CheckOutcome::Valid)
+        }
+        Err(LoadError::Invalid(invalid)) => {
+            for warning in &invalid.warnings {
+                writeln!(err, "{warning}")?;
+            }
+            for error in &invalid.errors {
+                writeln!(err, "{error}")?;
+            }
+            let count = invalid.errors.len();
+            let noun = if count == 1 { "error" } else { "errors" };
+            writeln!(err, "{file}: {count} {noun}")?;
+            Ok(CheckOutcome::Invalid)
+        }
+        Err(read @ LoadError::Read { .. }) => {
+            writeln!(err, "error: {read}")?;
+            Ok(CheckOutcome::Unreadable)
+        }
+    }
 }
 
 /// Arguments of `vipd arp-responder`.

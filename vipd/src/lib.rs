@@ -3,8 +3,10 @@
 //! The folders are the architecture (see docs/architecture.md):
 //! - [`proto`]: the sans-IO protocol core (wire codec, receive checks, state machine).
 //! - [`io`]: everything that touches the kernel (XDP/BPF maps, sockets, netlink, ARP).
+//! - [`config`]: the configuration model, its validation and the TOML front end.
 //! - [`cli`]: the command line; [`tools`]: stand-alone tools such as the ARP responder.
 pub mod cli;
+pub mod config;
 pub mod io;
 pub mod proto;
 pub mod tools;

@@ -1,18 +1,32 @@
 //! The `vipd` binary: parses the command line and hands over to the library.
+use std::process::ExitCode;
+
 use anyhow::Context as _;
 use clap::Parser as _;
 use vipd::cli::{Cli, Command, LogFormat};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    match cli.command {
+        // No logging and no runtime: check is a pure function of the file.
+        Command::Check(args) => {
+            let outcome = vipd::cli::check(&args, &mut std::io::stdout(), &mut std::io::stderr())
+                .context("writing the check report")?;
+            Ok(outcome.exit_code().into())
+        }
+        Command::ArpResponder(args) => {
+            init_logging(cli.log_format);
+            runtime()?.block_on(vipd::tools::arp_responder(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the tokio runtime")?;
-    match cli.command {
-        Command::ArpResponder(args) => runtime.block_on(vipd::tools::arp_responder(args)),
-    }
+        .context("starting the tokio runtime")
 }
 
 fn init_logging(format: LogFormat) {

@@ -1,0 +1,190 @@
+//! What a front end hands to [`super::validate`]: values as written, loosely typed, each
+//! with the place it was written.
+//!
+//! Integers are `i64` and addresses, durations and keywords are text so that range,
+//! syntax and cross-field rules are checked in one place for every front end, and all
+//! problems are reported together. Absent keys are `None` (or empty lists); defaults are
+//! applied by validation, so they too live in one place.
+
+use super::Location;
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sourced<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written, when the front end knows.
+    pub at: Option<Location>,
+}
+
+impl<T> Sourced<T> {
+    /// A value with a location.
+    pub fn new(value: T, at: Option<Location>) -> Self {
+        Self { value, at }
+    }
+}
+
+/// A whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Draft {
+    /// File name for messages.
+    pub file: String,
+    /// `[global]` / keepalived `global_defs`.
+    pub global: DraftGlobal,
+    /// `[script.NAME]` / keepalived `vrrp_script NAME`.
+    pub scripts: Vec<DraftScript>,
+    /// `[instance.NAME]` / keepalived `vrrp_instance NAME`.
+    pub instances: Vec<DraftInstance>,
+    /// Where the file ends, for "missing" errors with nowhere better to point.
+    pub end: Option<Location>,
+}
+
+/// Daemon-wide settings as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DraftGlobal {
+    /// `router_id`.
+    pub router_id: Option<Sourced<String>>,
+    /// `control_socket`.
+    pub control_socket: Option<Sourced<String>>,
+    /// `notification_email`.
+    pub notification_email: Vec<Sourced<String>>,
+    /// `notification_email_from`.
+    pub notification_email_from: Option<Sourced<String>>,
+    /// `smtp_server`.
+    pub smtp_server: Option<Sourced<String>>,
+    /// `smtp_port`.
+    pub smtp_port: Option<Sourced<i64>>,
+    /// `smtp_connect_timeout`.
+    pub smtp_connect_timeout: Option<Sourced<String>>,
+}
+
+/// A command as written: one line (split like a shell would, without running one) or an
+/// argument vector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DraftCommand {
+    /// `"/usr/bin/foo --bar 'a b'"`.
+    Line(String),
+    /// `["/usr/bin/foo", "--bar", "a b"]`.
+    Argv(Vec<String>),
+}
+
+/// A health-check script as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftScript {
+    /// Its name.
+    pub name: Sourced<String>,
+    /// `script`.
+    pub script: Option<Sourced<DraftCommand>>,
+    /// `interval`.
+    pub interval: Option<Sourced<String>>,
+    /// `timeout`.
+    pub timeout: Option<Sourced<String>>,
+    /// `weight`.
+    pub weight: Option<Sourced<i64>>,
+    /// `rise`.
+    pub rise: Option<Sourced<i64>>,
+    /// `fall`.
+    pub fall: Option<Sourced<i64>>,
+}
+
+/// `authentication` as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftAuthentication {
+    /// `auth_type`.
+    pub auth_type: Option<Sourced<String>>,
+    /// `auth_pass`.
+    pub auth_pass: Option<Sourced<String>>,
+}
+
+/// One `virtual_ipaddress` entry as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftVip {
+    /// `address` (`"192.0.2.1"` or `"192.0.2.1/24"`).
+    pub address: Sourced<String>,
+    /// `dev`.
+    pub dev: Option<Sourced<String>>,
+    /// `label`.
+    pub label: Option<Sourced<String>>,
+}
+
+/// One `track_script` entry as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftTrackedScript {
+    /// The script's name.
+    pub name: Sourced<String>,
+    /// Per-instance weight override.
+    pub weight: Option<Sourced<i64>>,
+}
+
+/// An instance as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
+pub struct DraftInstance {
+    /// The instance name.
+    pub name: Sourced<String>,
+    pub interface: Option<Sourced<String>>,
+    pub virtual_router_id: Option<Sourced<i64>>,
+    pub priority: Option<Sourced<i64>>,
+    pub advert_int: Option<Sourced<String>>,
+    pub version: Option<Sourced<i64>>,
+    pub state: Option<Sourced<String>>,
+    pub preempt: Option<Sourced<bool>>,
+    pub nopreempt: Option<Sourced<bool>>,
+    pub preempt_delay: Option<Sourced<String>>,
+    pub accept_mode: Option<Sourced<bool>>,
+    pub authentication: Option<Sourced<DraftAuthentication>>,
+    pub virtual_ipaddress: Option<Sourced<Vec<DraftVip>>>,
+    pub unicast_src_ip: Option<Sourced<String>>,
+    pub unicast_peer: Vec<Sourced<String>>,
+    pub garp_master_delay: Option<Sourced<String>>,
+    pub garp_master_repeat: Option<Sourced<i64>>,
+    pub garp_interval: Option<Sourced<String>>,
+    pub garp_master_refresh: Option<Sourced<String>>,
+    pub garp_gateways: Vec<Sourced<String>>,
+    pub garp_gateway_count: Option<Sourced<i64>>,
+    pub track_script: Vec<DraftTrackedScript>,
+    pub track_interface: Vec<Sourced<String>>,
+    pub notify_master: Option<Sourced<DraftCommand>>,
+    pub notify_backup: Option<Sourced<DraftCommand>>,
+    pub notify_fault: Option<Sourced<DraftCommand>>,
+    pub notify_stop: Option<Sourced<DraftCommand>>,
+    pub notify: Option<Sourced<DraftCommand>>,
+    pub xdp: Option<Sourced<String>>,
+}
+
+impl DraftInstance {
+    /// An instance with only a name; every key absent.
+    pub fn named(name: Sourced<String>) -> Self {
+        Self {
+            name,
+            interface: None,
+            virtual_router_id: None,
+            priority: None,
+            advert_int: None,
+            version: None,
+            state: None,
+            preempt: None,
+            nopreempt: None,
+            preempt_delay: None,
+            accept_mode: None,
+            authentication: None,
+            virtual_ipaddress: None,
+            unicast_src_ip: None,
+            unicast_peer: Vec::new(),
+            garp_master_delay: None,
+            garp_master_repeat: None,
+            garp_interval: None,
+            garp_master_refresh: None,
+            garp_gateways: Vec::new(),
+            garp_gateway_count: None,
+            track_script: Vec::new(),
+            track_interface: Vec::new(),
+            notify_master: None,
+            notify_backup: None,
+            notify_fault: None,
+            notify_stop: None,
+            notify: None,
+            xdp: None,
+        }
+    }
+}

@@ -1,0 +1,703 @@
+//! Configuration: one validated model, fed by front ends.
+//!
+//! ```text
+//!  vipd.toml ──► toml (serde, deny_unknown_fields) ──┐
+//!                                                    ├─► Draft ──► validate ──► Config
+//!  keepalived.conf ──► (later) keepalived parser ────┘   (every error, with file:line:col)
+//! ```
+//!
+//! A front end only turns syntax into a [`draft::Draft`]: loosely typed values (integers as
+//! `i64`, addresses and durations as text), each with the place it was written. Every
+//! semantic rule lives once, in [`validate`], and collects *all* errors rather than
+//! stopping at the first, plus non-fatal warnings. The daemon consumes only [`Config`],
+//! whose fields are typed and already checked.
+//!
+//! Entry points: [`load`] (a file) and [`parse_toml`] (text). `vipd check` is [`load`]
+//! plus printing.
+
+pub mod draft;
+pub mod duration;
+pub mod toml;
+pub mod validate;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use self::toml::parse_toml;
+
+/// Default control socket path.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vipd/vipd.sock";
+
+/// A validated configuration, ready for the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Daemon-wide settings (keepalived `global_defs`).
+    pub global: Global,
+    /// Health-check scripts that instances can track (keepalived `vrrp_script`), in file
+    /// order.
+    pub scripts: Vec<TrackScript>,
+    /// Virtual router instances (keepalived `vrrp_instance`), in file order.
+    pub instances: Vec<InstanceSpec>,
+}
+
+/// Daemon-wide settings (keepalived `global_defs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    /// Name of this node in logs, mails and status; `None` means the hostname, resolved by
+    /// the daemon at start.
+    pub router_id: Option<String>,
+    /// Unix socket for `vipd status` and metrics.
+    pub control_socket: PathBuf,
+    /// State-change mail settings; `None` when no recipient is configured.
+    pub mail: Option<MailSettings>,
+}
+
+/// Where and how state-change mails are sent (keepalived `notification_email*`,
+/// `smtp_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Sender address.
+    pub from: String,
+    /// SMTP server host name or address.
+    pub smtp_server: String,
+    /// SMTP server port.
+    pub smtp_port: u16,
+    /// Give up connecting to the SMTP server after this long.
+    pub smtp_connect_timeout: Duration,
+}
+
+/// A command run without a shell: `argv[0]` is the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// Program and arguments; never empty.
+    pub argv: Vec<String>,
+}
+
+/// A periodic health check (keepalived `vrrp_script`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackScript {
+    /// Name that instances refer to in `track_script`.
+    pub name: String,
+    /// What to run; exit status 0 means healthy.
+    pub command: Command,
+    /// Time between runs.
+    pub interval: Duration,
+    /// A run that takes longer counts as a failure.
+    pub timeout: Duration,
+    /// Added to the priority while healthy (positive) or while failing (negative); 0
+    /// means a failure puts the instance into FAULT. Range −253..=253.
+    pub weight: i16,
+    /// Consecutive successes before a failing script counts as healthy.
+    pub rise: u32,
+    /// Consecutive failures before a healthy script counts as failing.
+    pub fall: u32,
+}
+
+/// VRRP protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VrrpVersion {
+    /// RFC 3768: IPv4 only, whole-second intervals, optional PASS authentication.
+    V2,
+    /// RFC 5798: IPv4 or IPv6, centisecond intervals, no authentication.
+    V3,
+}
+
+/// State an instance starts in (keepalived `state`). A hint: the election decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitialState {
+    /// Start as backup and wait Master_Down_Interval before taking over.
+    Backup,
+    /// Claim master at once (keepalived semantics); still yields to a higher priority.
+    Master,
+}
+
+/// Address family of an instance: all its addresses share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressFamily {
+    /// IPv4 (VRRP over IP protocol 112 to 224.0.0.18).
+    V4,
+    /// IPv6 (VRRP over next header 112 to ff02::12).
+    V6,
+}
+
+impl AddressFamily {
+    /// The family of `address`.
+    pub fn of(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(_) => Self::V4,
+            IpAddr::V6(_) => Self::V6,
+        }
+    }
+
+    /// Longest prefix length in this family.
+    pub fn max_prefix_len(self) -> u8 {
+        match self {
+            Self::V4 => 32,
+            Self::V6 => 128,
+        }
+    }
+}
+
+impl fmt::Display for AddressFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::V4 => "IPv4",
+            Self::V6 => "IPv6",
+        })
+    }
+}
+
+/// VRRPv2 authentication (RFC 3768 §5.3.6). Deprecated by RFC 5798; kept for keepalived
+/// interoperation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authentication {
+    /// Simple text password, at most 8 bytes (longer ones are truncated, as keepalived
+    /// does).
+    Pass {
+        /// The password bytes, 1..=8 long.
+        password: Vec<u8>,
+    },
+}
+
+/// How the XDP fast path is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native where the driver supports it, else generic, else off with a warning.
+    Auto,
+    /// Driver (native) mode only; failing to attach is an error.
+    Native,
+    /// Generic (skb) mode only.
+    Generic,
+    /// No XDP: adverts via the raw socket only, ARP answered by the kernel.
+    Off,
+}
+
+/// One virtual IP address of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualAddress {
+    /// The address.
+    pub address: IpAddr,
+    /// Prefix length added with it (default /32 or /128).
+    pub prefix_len: u8,
+    /// Interface the address is added to (default: the instance's interface).
+    pub dev: String,
+    /// IPv4 address label (`eth0:vip1`), if any.
+    pub label: Option<String>,
+}
+
+/// Gratuitous ARP / unsolicited NA behaviour after becoming master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GarpSettings {
+    /// Send a second burst this long after becoming master; zero means no second burst
+    /// (keepalived `garp_master_delay`).
+    pub master_delay: Duration,
+    /// Messages per address in each burst (keepalived `garp_master_repeat`).
+    pub master_repeat: u32,
+    /// Gap between messages in a burst (keepalived `garp_interval`).
+    pub interval: Duration,
+    /// Re-announce this often while master; zero means never (keepalived
+    /// `garp_master_refresh`).
+    pub master_refresh: Duration,
+    /// Gateways sent a directed ARP request (who-has GW tell VIP) after takeover, so
+    /// neighbours that ignore gratuitous ARP learn the new MAC.
+    pub gateways: Vec<IpAddr>,
+    /// Directed requests per gateway and VIP.
+    pub gateway_count: u32,
+}
+
+/// A script tracked by an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedScript {
+    /// Name of a [`TrackScript`] in [`Config::scripts`].
+    pub name: String,
+    /// Weight for this instance, overriding the script's own.
+    pub weight: i16,
+}
+
+/// Commands run on state changes (keepalived `notify_*`), without a shell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyCommands {
+    /// Run on becoming master.
+    pub master: Option<Command>,
+    /// Run on becoming backup.
+    pub backup: Option<Command>,
+    /// Run on entering fault.
+    pub fault: Option<Command>,
+    /// Run when the instance stops.
+    pub stop: Option<Command>,
+    /// Run on every change, with `INSTANCE name STATE priority` appended (keepalived
+    /// `notify`).
+    pub any: Option<Command>,
+}
+
+/// One validated virtual router instance (keepalived `vrrp_instance`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSpec {
+    /// Instance name (the table key).
+    pub name: String,
+    /// Interface adverts are sent and received on.
+    pub interface: String,
+    /// VRID, 1..=255.
+    pub virtual_router_id: u8,
+    /// Priority, 1..=255; 255 means this router owns the addresses.
+    pub priority: u8,
+    /// Advertisement interval: whole centiseconds up to 40.95 s (v3) or whole seconds up
+    /// to 255 s (v2).
+    pub advert_interval: Duration,
+    /// Protocol version.
+    pub version: VrrpVersion,
+    /// Initial state hint.
+    pub initial_state: InitialState,
+    /// Whether a higher-priority backup takes over from a lower-priority master.
+    pub preempt: bool,
+    /// Wait this long after start before preempting.
+    pub preempt_delay: Duration,
+    /// Whether the master accepts packets addressed to the VIPs (RFC 5798 Accept_Mode).
+    pub accept_mode: bool,
+    /// v2 authentication, if any.
+    pub authentication: Option<Authentication>,
+    /// Family shared by all addresses of this instance.
+    pub family: AddressFamily,
+    /// Virtual addresses, at least one, all of [`Self::family`].
+    pub virtual_addresses: Vec<VirtualAddress>,
+    /// Source address for unicast adverts.
+    pub unicast_src_ip: Option<IpAddr>,
+    /// Unicast peers; empty means multicast.
+    pub unicast_peers: Vec<IpAddr>,
+    /// Gratuitous ARP / NA settings.
+    pub garp: GarpSettings,
+    /// Scripts whose result adjusts priority or causes FAULT.
+    pub track_scripts: Vec<TrackedScript>,
+    /// Interfaces whose link going down puts the instance into FAULT (the instance's own
+    /// interface is always watched).
+    pub track_interfaces: Vec<String>,
+    /// Commands run on state changes.
+    pub notify: NotifyCommands,
+    /// XDP attach mode.
+    pub xdp: XdpMode,
+}
+
+/// A place in a configuration file, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column in characters, from 1.
+    pub column: usize,
+}
+
+impl Location {
+    /// The location of byte `offset` in `text` (clamped to the text).
+    pub fn from_offset(text: &str, offset: usize) -> Self {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Self {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+}
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// File name as given to the loader.
+    pub file: String,
+    /// Where, when known.
+    pub location: Option<Location>,
+    /// Key path such as `instance.VI_1.priority`; empty for file-level errors.
+    pub key: String,
+    /// What is wrong.
+    pub kind: ErrorKind,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_prefix(f, &self.file, self.location, &self.key)?;
+        write!(f, "{}", self.kind)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A non-fatal finding: the configuration works, but probably not as intended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// File name as given to the loader.
+    pub file: String,
+    /// Where, when known.
+    pub location: Option<Location>,
+    /// Key path such as `instance.VI_1.authentication`.
+    pub key: String,
+    /// What looks wrong.
+    pub kind: WarningKind,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_prefix(f, &self.file, self.location, &self.key)?;
+        write!(f, "warning: {}", self.kind)
+    }
+}
+
+fn write_prefix(
+    f: &mut fmt::Formatter<'_>,
+    file: &str,
+    location: Option<Location>,
+    key: &str,
+) -> fmt::Result {
+    match location {
+        Some(Location { line, column }) => write!(f, "{file}:{line}:{column}: ")?,
+        None => write!(f, "{file}: ")?,
+    }
+    if !key.is_empty() {
+        write!(f, "{key}: ")?;
+    }
+    Ok(())
+}
+
+/// What is wrong with a configuration. Messages name the rule and, where useful, the
+/// fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ErrorKind {
+    /// The file is not valid TOML, or a value has the wrong type or an unknown key.
+    #[error("{message}")]
+    Syntax {
+        /// The parser's message.
+        message: String,
+    },
+    /// A required key is missing.
+    #[error("missing required key `{key}`")]
+    Missing {
+        /// The key.
+        key: &'static str,
+    },
+    /// The file defines no instance.
+    #[error("no instance defined; add an [instance.NAME] table")]
+    NoInstances,
+    /// An integer outside its allowed range.
+    #[error("{value} is out of range {min}..={max}")]
+    OutOfRange {
+        /// The value as written.
+        value: i64,
+        /// Smallest allowed.
+        min: i64,
+        /// Largest allowed.
+        max: i64,
+    },
+    /// A value that is not one of a fixed set of words.
+    #[error("{value:?} is not one of {expected}")]
+    NotOneOf {
+        /// The value as written.
+        value: String,
+        /// The allowed values.
+        expected: &'static str,
+    },
+    /// A duration that does not parse.
+    #[error("{0}")]
+    Duration(#[from] duration::DurationError),
+    /// An advert interval of zero.
+    #[error("advert_int must be greater than zero")]
+    ZeroInterval,
+    /// A VRRPv3 interval that is not a whole number of centiseconds.
+    #[error(
+        "{interval} is not a whole number of centiseconds (VRRPv3 sends the interval in \
+         units of 10 ms); use e.g. \"10ms\", \"20ms\" or \"1s\""
+    )]
+    IntervalNotCentiseconds {
+        /// The interval as formatted by vipd.
+        interval: String,
+    },
+    /// A VRRPv3 interval above the 12-bit centisecond field.
+    #[error("{interval} is longer than VRRPv3's maximum of 40.95s (4095 centiseconds)")]
+    IntervalTooLongV3 {
+        /// The interval as formatted by vipd.
+        interval: String,
+    },
+    /// A VRRPv2 interval that is not whole seconds.
+    #[error(
+        "{interval} is not a whole number of seconds, which VRRPv2 requires; use version = 3 for sub-second intervals"
+    )]
+    IntervalNotSeconds {
+        /// The interval as formatted by vipd.
+        interval: String,
+    },
+    /// A VRRPv2 interval above 255 s.
+    #[error("{interval} is longer than VRRPv2's maximum of 255s")]
+    IntervalTooLongV2 {
+        /// The interval as formatted by vipd.
+        interval: String,
+    },
+    /// A duration above a sanity limit.
+    #[error("{value} is longer than the maximum of {max}")]
+    DurationTooLong {
+        /// The value as formatted by vipd.
+        value: String,
+        /// The limit as formatted by vipd.
+        max: String,
+    },
+    /// A duration of zero where a positive one is needed.
+    #[error("must be greater than zero")]
+    ZeroDuration,
+    /// Both `preempt` and `nopreempt` are given and disagree.
+    #[error("preempt = {preempt} contradicts nopreempt = {nopreempt}; keep only one")]
+    PreemptConflict {
+        /// `preempt` as written.
+        preempt: bool,
+        /// `nopreempt` as written.
+        nopreempt: bool,
+    },
+    /// Authentication configured on a VRRPv3 instance.
+    #[error(
+        "authentication is a VRRPv2 feature (RFC 5798 removed it); remove it or set version = 2"
+    )]
+    AuthenticationWithV3,
+    /// An empty password.
+    #[error("auth_pass must not be empty")]
+    EmptyPassword,
+    /// `auth_type = "AH"`.
+    #[error("auth_type AH is not supported (it never interoperated); use PASS or none")]
+    AhNotSupported,
+    /// Not an IP address.
+    #[error("{text:?} is not an IP address")]
+    BadAddress {
+        /// The text as written.
+        text: String,
+    },
+    /// A prefix length that is not a number or too long for the family.
+    #[error("{text:?}: prefix length must be 0..={max}")]
+    BadPrefix {
+        /// The address text as written.
+        text: String,
+        /// Longest prefix allowed.
+        max: u8,
+    },
+    /// No virtual addresses.
+    #[error("virtual_ipaddress must list at least one address")]
+    NoVirtualAddresses,
+    /// More addresses than the advert's 8-bit count field can carry.
+    #[error("{count} virtual addresses; an advert carries at most 255")]
+    TooManyAddresses {
+        /// How many were listed.
+        count: usize,
+    },
+    /// Addresses of both families in one instance.
+    #[error(
+        "{address} is {found} but this instance's first address is {expected}; use one instance per address family"
+    )]
+    MixedFamilies {
+        /// The offending address.
+        address: IpAddr,
+        /// Its family.
+        found: AddressFamily,
+        /// The instance's family.
+        expected: AddressFamily,
+    },
+    /// IPv6 with VRRPv2.
+    #[error("{address} is IPv6, which VRRPv2 cannot carry; set version = 3")]
+    Ipv6WithV2 {
+        /// The offending address.
+        address: IpAddr,
+    },
+    /// The same VIP twice in one instance.
+    #[error("{address} is listed twice")]
+    DuplicateAddress {
+        /// The address.
+        address: IpAddr,
+    },
+    /// The same VIP in two instances.
+    #[error(
+        "{address} is also a virtual address of instance {other}; two routers would fight over it"
+    )]
+    AddressInTwoInstances {
+        /// The address.
+        address: IpAddr,
+        /// The other instance.
+        other: String,
+    },
+    /// A unicast address of the wrong family.
+    #[error("{address} is {found} but the instance's virtual addresses are {expected}")]
+    FamilyMismatch {
+        /// The offending address.
+        address: IpAddr,
+        /// Its family.
+        found: AddressFamily,
+        /// The instance's family.
+        expected: AddressFamily,
+    },
+    /// `unicast_src_ip` also listed as a peer.
+    #[error("{address} is both unicast_src_ip and a unicast_peer")]
+    PeerIsSelf {
+        /// The address.
+        address: IpAddr,
+    },
+    /// An invalid Linux interface name.
+    #[error("{name:?} is not a valid interface name ({reason})")]
+    BadInterfaceName {
+        /// The name as written.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A label that the kernel would reject.
+    #[error("label {label:?} {reason}")]
+    BadLabel {
+        /// The label as written.
+        label: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// Two instances with the same interface, VRID and family.
+    #[error(
+        "interface {interface} VRID {vrid} {family} is also used by instance {other}; VRIDs must be unique per interface and family"
+    )]
+    DuplicateVrid {
+        /// Interface.
+        interface: String,
+        /// VRID.
+        vrid: u8,
+        /// Family.
+        family: AddressFamily,
+        /// The other instance.
+        other: String,
+    },
+    /// Two instances or scripts with the same name (possible in keepalived.conf).
+    #[error("name {name:?} is defined twice")]
+    DuplicateName {
+        /// The name.
+        name: String,
+    },
+    /// An empty name or command.
+    #[error("must not be empty")]
+    Empty,
+    /// A quoted command line with an unterminated quote.
+    #[error("unterminated quote in {text:?}")]
+    UnterminatedQuote {
+        /// The command line as written.
+        text: String,
+    },
+    /// `track_script` names a script that is not defined.
+    #[error("no script named {name:?}; define it as [script.{name}]")]
+    UnknownScript {
+        /// The name as written.
+        name: String,
+    },
+    /// A relative control socket path.
+    #[error("{path:?} must be an absolute path")]
+    RelativePath {
+        /// The path as written.
+        path: String,
+    },
+}
+
+/// What looks wrong but still works.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WarningKind {
+    /// A v2 password longer than 8 bytes; only the first 8 go on the wire.
+    #[error("auth_pass is {len} bytes; only the first 8 ({kept:?}) are used, as in keepalived")]
+    PasswordTruncated {
+        /// Length as written.
+        len: usize,
+        /// What is kept.
+        kept: String,
+    },
+    /// `preempt_delay` set while preemption is off.
+    #[error("preempt_delay has no effect with preemption off")]
+    PreemptDelayWithoutPreempt,
+    /// `unicast_src_ip` without peers.
+    #[error("unicast_src_ip is ignored without unicast_peer (adverts are multicast)")]
+    UnicastSrcWithoutPeers,
+    /// A peer listed twice.
+    #[error("{address} is listed twice")]
+    DuplicatePeer {
+        /// The peer.
+        address: IpAddr,
+    },
+    /// `garp_gateway_count` without gateways.
+    #[error("garp_gateway_count has no effect without garp_gateways")]
+    GatewayCountWithoutGateways,
+    /// Priority 255 with `state = BACKUP`.
+    #[error(
+        "priority 255 makes this router the address owner, which always starts as MASTER (RFC 5798 §6.4.1); state = BACKUP is ignored"
+    )]
+    OwnerStartsAsMaster,
+    /// A script defined but tracked by no instance.
+    #[error("script {name:?} is not tracked by any instance")]
+    UnusedScript {
+        /// The script.
+        name: String,
+    },
+    /// A command whose program is not an absolute path.
+    #[error("{program:?} is not an absolute path; it is looked up in vipd's PATH")]
+    RelativeProgram {
+        /// The program as written.
+        program: String,
+    },
+    /// Mail recipients without an SMTP server.
+    #[error("notification_email is set but smtp_server is not; no mail will be sent")]
+    MailWithoutSmtpServer,
+}
+
+/// Every error found in a configuration, plus the warnings seen on the way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", display_lines(.errors))]
+pub struct ConfigErrors {
+    /// The errors, in file order where locations are known; never empty.
+    pub errors: Vec<ConfigError>,
+    /// Warnings found before giving up.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+fn display_lines(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A configuration that passed validation, with its warnings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The validated model.
+    pub config: Config,
+    /// Non-fatal findings, for the log or `vipd check`.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Why [`load`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration.
+    #[error(transparent)]
+    Invalid(#[from] ConfigErrors),
+}
+
+/// Reads and validates a native TOML configuration file.
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(parse_toml(&text, &path.display().to_string())?)
+}
+
+#[cfg(test)]
+mod tests;

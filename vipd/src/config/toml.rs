@@ -1,0 +1,491 @@
+//! The native front end: TOML text → [`Draft`] → [`validate`](super::validate::validate).
+//!
+//! serde with `deny_unknown_fields` on every table, so a misspelt key is an error, not a
+//! silently ignored setting. Every value is read as `Spanned` so that semantic errors
+//! found later still point at `file:line:col`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::draft::{
+    Draft, DraftAuthentication, DraftCommand, DraftGlobal, DraftInstance, DraftScript,
+    DraftTrackedScript, DraftVip, Sourced,
+};
+use super::{ConfigError, ConfigErrors, ErrorKind, Loaded, Location};
+
+/// Parses and validates native TOML configuration text. `file_name` is used in messages
+/// only.
+pub fn parse_toml(text: &str, file_name: &str) -> Result<Loaded, ConfigErrors> {
+    let draft = to_draft(text, file_name)?;
+    super::validate::validate(&draft)
+}
+
+/// Parses TOML text into a draft without semantic checks (for front-end tests and
+/// `vipd convert`).
+pub fn to_draft(text: &str, file_name: &str) -> Result<Draft, ConfigErrors> {
+    let raw: RawFile = toml::from_str(text).map_err(|err| ConfigErrors {
+        errors: vec![syntax_error(text, file_name, &err)],
+        warnings: Vec::new(),
+    })?;
+    let at = |span: std::ops::Range<usize>| Some(Location::from_offset(text, span.start));
+    let conv = Converter { at: &at };
+    let mut scripts: Vec<DraftScript> = raw
+        .script
+        .into_iter()
+        .map(|(name, script)| conv.script(name, script))
+        .collect();
+    scripts.sort_by_key(|s| s.name.at);
+    let mut instances: Vec<DraftInstance> = raw
+        .instance
+        .into_iter()
+        .map(|(name, instance)| conv.instance(name, instance))
+        .collect();
+    instances.sort_by_key(|i| i.name.at);
+    Ok(Draft {
+        file: file_name.to_owned(),
+        global: raw.global.map(|g| conv.global(g)).unwrap_or_default(),
+        scripts,
+        instances,
+        end: Some(Location::from_offset(text, text.len())),
+    })
+}
+
+/// A serde/TOML error as a located [`ConfigError`] naming the table or key it is in.
+fn syntax_error(text: &str, file_name: &str, err: &toml::de::Error) -> ConfigError {
+    let span = err.span();
+    let (location, key) = match &span {
+        Some(span) => (
+            Some(Location::from_offset(text, span.start)),
+            key_path_at(text, span.start),
+        ),
+        None => (None, String::new()),
+    };
+    ConfigError {
+        file: file_name.to_owned(),
+        location,
+        key,
+        kind: ErrorKind::Syntax {
+            message: err.message().trim_end().replace('`', "\""),
+        },
+    }
+}
+
+/// The dotted path of the table holding byte `offset` (when it falls on a key) or of the
+/// value at `offset`. Best effort: works on a partially parsed document.
+fn key_path_at(text: &str, offset: usize) -> String {
+    let (root, _errors) = DeTable::parse_recoverable(text);
+    let mut path = Vec::new();
+    walk_table(root.get_ref(), offset, &mut path);
+    path.join(".")
+}
+
+fn walk_table(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+    for (key, value) in table {
+        if key.span().contains(&offset) {
+            // On a key itself: report the table that holds it.
+            return true;
+        }
+        if value.span().contains(&offset) || contains_offset(value.get_ref(), offset) {
+            path.push(bare_or_quoted(key.get_ref()));
+            walk_value(value.get_ref(), offset, path);
+            return true;
+        }
+    }
+    false
+}
+
+fn walk_value(value: &DeValue<'_>, offset: usize, path: &mut Vec<String>) {
+    match value {
+        DeValue::Table(table) => {
+            walk_table(table, offset, path);
+        }
+        DeValue::Array(array) => {
+            for element in array {
+                if element.span().contains(&offset) || contains_offset(element.get_ref(), offset) {
+                    walk_value(element.get_ref(), offset, path);
+                    return;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether any key or value nested in `value` covers `offset` (header tables such as
+/// `[instance.VI_1]` have spans that do not cover their body).
+fn contains_offset(value: &DeValue<'_>, offset: usize) -> bool {
+    match value {
+        DeValue::Table(table) => table.iter().any(|(k, v)| {
+            k.span().contains(&offset)
+                || v.span().contains(&offset)
+                || contains_offset(v.get_ref(), offset)
+        }),
+        DeValue::Array(array) => array
+            .iter()
+            .any(|v| v.span().contains(&offset) || contains_offset(v.get_ref(), offset)),
+        _ => false,
+    }
+}
+
+fn bare_or_quoted(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+/// Turns spans into locations while moving raw values into the draft.
+struct Converter<'a> {
+    at: &'a dyn Fn(std::ops::Range<usize>) -> Option<Location>,
+}
+
+impl Converter<'_> {
+    fn src<T>(&self, value: Spanned<T>) -> Sourced<T> {
+        let span = value.span();
+        Sourced::new(value.into_inner(), (self.at)(span))
+    }
+
+    fn opt<T>(&self, value: Option<Spanned<T>>) -> Option<Sourced<T>> {
+        value.map(|v| self.src(v))
+    }
+
+    fn list<T>(&self, values: Option<Vec<Spanned<T>>>) -> Vec<Sourced<T>> {
+        values
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| self.src(v))
+            .collect()
+    }
+
+    fn duration(&self, value: Option<Spanned<RawDuration>>) -> Option<Sourced<String>> {
+        value.map(|v| {
+            let sourced = self.src(v);
+            Sourced::new(sourced.value.0, sourced.at)
+        })
+    }
+
+    fn command(&self, value: Option<Spanned<RawCommand>>) -> Option<Sourced<DraftCommand>> {
+        value.map(|v| {
+            let sourced = self.src(v);
+            Sourced::new(sourced.value.0, sourced.at)
+        })
+    }
+
+    fn global(&self, raw: RawGlobal) -> DraftGlobal {
+        DraftGlobal {
+            router_id: self.opt(raw.router_id),
+            control_socket: self.opt(raw.control_socket),
+            notification_email: self.list(raw.notification_email),
+            notification_email_from: self.opt(raw.notification_email_from),
+            smtp_server: self.opt(raw.smtp_server),
+            smtp_port: self.opt(raw.smtp_port),
+            smtp_connect_timeout: self.duration(raw.smtp_connect_timeout),
+        }
+    }
+
+    fn script(&self, name: Spanned<String>, raw: RawScript) -> DraftScript {
+        DraftScript {
+            name: self.src(name),
+            script: self.command(raw.script),
+            interval: self.duration(raw.interval),
+            timeout: self.duration(raw.timeout),
+            weight: self.opt(raw.weight),
+            rise: self.opt(raw.rise),
+            fall: self.opt(raw.fall),
+        }
+    }
+
+    fn instance(&self, name: Spanned<String>, raw: RawInstance) -> DraftInstance {
+        let authentication = raw.authentication.map(|auth| {
+            let auth = self.src(auth);
+            Sourced::new(
+                DraftAuthentication {
+                    auth_type: self.opt(auth.value.auth_type),
+                    auth_pass: self.opt(auth.value.auth_pass),
+                },
+                auth.at,
+            )
+        });
+        let virtual_ipaddress = raw.virtual_ipaddress.map(|list| {
+            let list = self.src(list);
+            let vips = list.value.into_iter().map(|vip| self.vip(vip)).collect();
+            Sourced::new(vips, list.at)
+        });
+        let track_script = raw
+            .track_script
+            .unwrap_or_default()
+            .into_iter()
+            .map(|entry| {
+                let span = entry.span();
+                match entry.into_inner() {
+                    RawTrackedScript::Name(name) => DraftTrackedScript {
+                        name: Sourced::new(name, (self.at)(span)),
+                        weight: None,
+                    },
+                    RawTrackedScript::Table(table) => DraftTrackedScript {
+                        name: self.src(table.name),
+                        weight: self.opt(table.weight),
+                    },
+                }
+            })
+            .collect();
+        DraftInstance {
+            name: self.src(name),
+            interface: self.opt(raw.interface),
+            virtual_router_id: self.opt(raw.virtual_router_id),
+            priority: self.opt(raw.priority),
+            advert_int: self.duration(raw.advert_int),
+            version: self.opt(raw.version),
+            state: self.opt(raw.state),
+            preempt: self.opt(raw.preempt),
+            nopreempt: self.opt(raw.nopreempt),
+            preempt_delay: self.duration(raw.preempt_delay),
+            accept_mode: self.opt(raw.accept_mode),
+            authentication,
+            virtual_ipaddress,
+            unicast_src_ip: self.opt(raw.unicast_src_ip),
+            unicast_peer: self.list(raw.unicast_peer),
+            garp_master_delay: self.duration(raw.garp_master_delay),
+            garp_master_repeat: self.opt(raw.garp_master_repeat),
+            garp_interval: self.duration(raw.garp_interval),
+            garp_master_refresh: self.duration(raw.garp_master_refresh),
+            garp_gateways: self.list(raw.garp_gateways),
+            garp_gateway_count: self.opt(raw.garp_gateway_count),
+            track_script,
+            track_interface: self.list(raw.track_interface),
+            notify_master: self.command(raw.notify_master),
+            notify_backup: self.command(raw.notify_backup),
+            notify_fault: self.command(raw.notify_fault),
+            notify_stop: self.command(raw.notify_stop),
+            notify: self.command(raw.notify),
+            xdp: self.opt(raw.xdp),
+        }
+    }
+
+    fn vip(&self, vip: Spanned<RawVip>) -> DraftVip {
+        let span = vip.span();
+        match vip.into_inner() {
+            RawVip::Address(address) => DraftVip {
+                address: Sourced::new(address, (self.at)(span)),
+                dev: None,
+                label: None,
+            },
+            RawVip::Table(table) => DraftVip {
+                address: self.src(table.address),
+                dev: self.opt(table.dev),
+                label: self.opt(table.label),
+            },
+        }
+    }
+}
+
+// ---- serde shapes of the file; field names are the documented keys ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    global: Option<RawGlobal>,
+    #[serde(default)]
+    script: BTreeMap<Spanned<String>, RawScript>,
+    #[serde(default)]
+    instance: BTreeMap<Spanned<String>, RawInstance>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGlobal {
+    router_id: Option<Spanned<String>>,
+    control_socket: Option<Spanned<String>>,
+    notification_email: Option<Vec<Spanned<String>>>,
+    notification_email_from: Option<Spanned<String>>,
+    smtp_server: Option<Spanned<String>>,
+    smtp_port: Option<Spanned<i64>>,
+    smtp_connect_timeout: Option<Spanned<RawDuration>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScript {
+    script: Option<Spanned<RawCommand>>,
+    interval: Option<Spanned<RawDuration>>,
+    timeout: Option<Spanned<RawDuration>>,
+    weight: Option<Spanned<i64>>,
+    rise: Option<Spanned<i64>>,
+    fall: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    interface: Option<Spanned<String>>,
+    virtual_router_id: Option<Spanned<i64>>,
+    priority: Option<Spanned<i64>>,
+    advert_int: Option<Spanned<RawDuration>>,
+    version: Option<Spanned<i64>>,
+    state: Option<Spanned<String>>,
+    preempt: Option<Spanned<bool>>,
+    nopreempt: Option<Spanned<bool>>,
+    preempt_delay: Option<Spanned<RawDuration>>,
+    accept_mode: Option<Spanned<bool>>,
+    authentication: Option<Spanned<RawAuthentication>>,
+    virtual_ipaddress: Option<Spanned<Vec<Spanned<RawVip>>>>,
+    unicast_src_ip: Option<Spanned<String>>,
+    unicast_peer: Option<Vec<Spanned<String>>>,
+    garp_master_delay: Option<Spanned<RawDuration>>,
+    garp_master_repeat: Option<Spanned<i64>>,
+    garp_interval: Option<Spanned<RawDuration>>,
+    garp_master_refresh: Option<Spanned<RawDuration>>,
+    garp_gateways: Option<Vec<Spanned<String>>>,
+    garp_gateway_count: Option<Spanned<i64>>,
+    track_script: Option<Vec<Spanned<RawTrackedScript>>>,
+    track_interface: Option<Vec<Spanned<String>>>,
+    notify_master: Option<Spanned<RawCommand>>,
+    notify_backup: Option<Spanned<RawCommand>>,
+    notify_fault: Option<Spanned<RawCommand>>,
+    notify_stop: Option<Spanned<RawCommand>>,
+    notify: Option<Spanned<RawCommand>>,
+    xdp: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthentication {
+    auth_type: Option<Spanned<String>>,
+    auth_pass: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVipTable {
+    address: Spanned<String>,
+    dev: Option<Spanned<String>>,
+    label: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrackedScriptTable {
+    name: Spanned<String>,
+    weight: Option<Spanned<i64>>,
+}
+
+/// `"192.0.2.1/24"` or `{ address = "192.0.2.1/24", dev = "eth0", label = "eth0:a" }`.
+enum RawVip {
+    Address(String),
+    Table(RawVipTable),
+}
+
+/// `"chk_down"` or `{ name = "chk_down", weight = -10 }`.
+enum RawTrackedScript {
+    Name(String),
+    Table(RawTrackedScriptTable),
+}
+
+/// A duration as text: `"1.5s"`, `"10ms"`, or a bare number of seconds (`1`, `0.5`).
+struct RawDuration(String);
+
+/// `"/bin/foo arg"` or `["/bin/foo", "arg"]`.
+struct RawCommand(DraftCommand);
+
+/// Implements `Deserialize` for a "string or table" shape via a visitor.
+macro_rules! string_or_table {
+    ($ty:ident, $string:ident, $table:ident, $expecting:literal) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: de::Error>(self, value: &str) -> Result<$ty, E> {
+                        Ok($ty::$string(value.to_owned()))
+                    }
+                    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<$ty, M::Error> {
+                        Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))
+                            .map($ty::$table)
+                    }
+                }
+                deserializer.deserialize_any(V)
+            }
+        }
+    };
+}
+
+string_or_table!(
+    RawVip,
+    Address,
+    Table,
+    "an address string like \"192.0.2.100/24\" or a table { address, dev, label }"
+);
+string_or_table!(
+    RawTrackedScript,
+    Name,
+    Table,
+    "a script name or a table { name, weight }"
+);
+
+impl<'de> Deserialize<'de> for RawDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawDuration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration like \"1s\", \"100ms\" or a number of seconds")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawDuration, E> {
+                Ok(RawDuration(value.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawDuration, E> {
+                Ok(RawDuration(value.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawDuration, E> {
+                Ok(RawDuration(value.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<RawDuration, E> {
+                // `Display` for f64 prints the shortest text that reads back as the same
+                // number ("0.01", not "0.01000000000000000020816681711721685"), which the
+                // exact decimal parser then takes as written.
+                if value.is_finite() {
+                    Ok(RawDuration(value.to_string()))
+                } else {
+                    Err(E::custom("a duration must be a finite number"))
+                }
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawCommand {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawCommand;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a command line string or an array of strings (argv)")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawCommand, E> {
+                Ok(RawCommand(DraftCommand::Line(value.to_owned())))
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<RawCommand, S::Error> {
+                let mut argv = Vec::new();
+                while let Some(word) = seq.next_element::<String>()? {
+                    argv.push(word);
+                }
+                Ok(RawCommand(DraftCommand::Argv(argv)))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}

@@ -1,0 +1,1202 @@
+//! Semantic validation: [`Draft`] in, [`Loaded`] or every error out.
+//!
+//! Each rule reports through [`Checker`], which keeps going after an error so that one
+//! `vipd check` run shows everything that needs fixing. Defaults are applied here and
+//! nowhere else.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::draft::{Draft, DraftCommand, DraftGlobal, DraftInstance, DraftScript, Sourced};
+use super::duration;
+use super::{
+    AddressFamily, Authentication, Command, Config, ConfigError, ConfigErrors, ConfigWarning,
+    DEFAULT_CONTROL_SOCKET, ErrorKind, GarpSettings, Global, InitialState, InstanceSpec, Loaded,
+    Location, MailSettings, NotifyCommands, TrackScript, TrackedScript, VirtualAddress,
+    VrrpVersion, WarningKind, XdpMode,
+};
+
+/// Defaults, named so docs/configuration.md and the code can be checked against each other.
+pub mod defaults {
+    use std::time::Duration;
+
+    /// `priority`.
+    pub const PRIORITY: u8 = 100;
+    /// `advert_int`.
+    pub const ADVERT_INT: Duration = Duration::from_secs(1);
+    /// `garp_master_delay` (keepalived's default).
+    pub const GARP_MASTER_DELAY: Duration = Duration::from_secs(5);
+    /// `garp_master_repeat` (keepalived's default).
+    pub const GARP_MASTER_REPEAT: u32 = 5;
+    /// `garp_gateway_count`: what `arping -c 3` did in the seed article.
+    pub const GARP_GATEWAY_COUNT: u32 = 3;
+    /// `script.*.interval`.
+    pub const SCRIPT_INTERVAL: Duration = Duration::from_secs(1);
+    /// `smtp_port`.
+    pub const SMTP_PORT: u16 = 25;
+    /// `smtp_connect_timeout` (keepalived's default).
+    pub const SMTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// `notification_email_from`.
+    pub const MAIL_FROM: &str = "vipd@localhost";
+}
+
+/// Longest `preempt_delay` (keepalived's limit).
+const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
+/// Longest GARP timing or script interval/timeout: an hour is already absurd.
+const MAX_TIMER: Duration = Duration::from_secs(3600);
+/// RFC 5798 §5.2.7: 12-bit field in centiseconds.
+const MAX_INTERVAL_CS: u128 = 4095;
+/// RFC 3768 §5.3.7: 8-bit field in seconds.
+const MAX_INTERVAL_V2_SECS: u128 = 255;
+/// IFNAMSIZ − 1.
+const MAX_IFNAME_LEN: usize = 15;
+
+/// Validates a draft, applying defaults.
+pub fn validate(draft: &Draft) -> Result<Loaded, ConfigErrors> {
+    let mut checker = Checker {
+        file: draft.file.clone(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let config = checker.config(draft);
+    match config {
+        Some(config) if checker.errors.is_empty() => Ok(Loaded {
+            config,
+            warnings: checker.warnings,
+        }),
+        _ => {
+            checker.errors.sort_by_key(|e| e.location);
+            Err(ConfigErrors {
+                errors: checker.errors,
+                warnings: checker.warnings,
+            })
+        }
+    }
+}
+
+/// Formats `section.name.key`, quoting `name` as TOML would when it is not a bare key.
+fn key_path(section: &str, name: &str, key: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let name = if bare {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    };
+    if key.is_empty() {
+        format!("{section}.{name}")
+    } else {
+        format!("{section}.{name}.{key}")
+    }
+}
+
+/// Collects errors and warnings; every check returns `None` after reporting.
+struct Checker {
+    file: String,
+    errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
+}
+
+impl Checker {
+    fn error(&mut self, at: Option<Location>, key: &str, kind: ErrorKind) {
+        self.errors.push(ConfigError {
+            file: self.file.clone(),
+            location: at,
+            key: key.to_owned(),
+            kind,
+        });
+    }
+
+    fn warn(&mut self, at: Option<Location>, key: &str, kind: WarningKind) {
+        self.warnings.push(ConfigWarning {
+            file: self.file.clone(),
+            location: at,
+            key: key.to_owned(),
+            kind,
+        });
+    }
+
+    /// An integer in `min..=max`, or `default` when absent.
+    fn int<T: TryFrom<i64>>(
+        &mut self,
+        value: Option<&Sourced<i64>>,
+        key: &str,
+        (min, max): (i64, i64),
+        default: Option<T>,
+    ) -> Option<T> {
+        let Some(value) = value else {
+            return default;
+        };
+        if (min..=max).contains(&value.value)
+            && let Ok(converted) = T::try_from(value.value)
+        {
+            return Some(converted);
+        }
+        self.error(
+            value.at,
+            key,
+            ErrorKind::OutOfRange {
+                value: value.value,
+                min,
+                max,
+            },
+        );
+        None
+    }
+
+    /// A duration no longer than `max`, or `default` when absent.
+    fn duration(
+        &mut self,
+        value: Option<&Sourced<String>>,
+        key: &str,
+        max: Duration,
+        default: Duration,
+    ) -> Option<Duration> {
+        let Some(value) = value else {
+            return Some(default);
+        };
+        match duration::parse(&value.value) {
+            Ok(parsed) if parsed <= max => Some(parsed),
+            Ok(parsed) => {
+                self.error(
+                    value.at,
+                    key,
+                    ErrorKind::DurationTooLong {
+                        value: duration::format(parsed),
+                        max: duration::format(max),
+                    },
+                );
+                None
+            }
+            Err(err) => {
+                self.error(value.at, key, err.into());
+                None
+            }
+        }
+    }
+
+    fn address(&mut self, value: &Sourced<String>, key: &str) -> Option<IpAddr> {
+        match value.value.trim().parse() {
+            Ok(address) => Some(address),
+            Err(_) => {
+                self.error(
+                    value.at,
+                    key,
+                    ErrorKind::BadAddress {
+                        text: value.value.clone(),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// `address` or `address/prefix`; the prefix defaults to the family's full length.
+    fn address_with_prefix(&mut self, value: &Sourced<String>, key: &str) -> Option<(IpAddr, u8)> {
+        let text = value.value.trim();
+        let (address_text, prefix_text) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address = self.address(&Sourced::new(address_text.to_owned(), value.at), key)?;
+        let max = AddressFamily::of(address).max_prefix_len();
+        let Some(prefix_text) = prefix_text else {
+            return Some((address, max));
+        };
+        match prefix_text.parse::<u8>() {
+            Ok(prefix) if prefix <= max => Some((address, prefix)),
+            _ => {
+                self.error(
+                    value.at,
+                    key,
+                    ErrorKind::BadPrefix {
+                        text: value.value.clone(),
+                        max,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// A word from a fixed set, case-insensitive.
+    fn keyword<T: Copy>(
+        &mut self,
+        value: Option<&Sourced<String>>,
+        key: &str,
+        choices: &[(&str, T)],
+        expected: &'static str,
+        default: T,
+    ) -> Option<T> {
+        let Some(value) = value else {
+            return Some(default);
+        };
+        let found = choices
+            .iter()
+            .find(|(word, _)| word.eq_ignore_ascii_case(value.value.trim()));
+        match found {
+            Some((_, choice)) => Some(*choice),
+            None => {
+                self.error(
+                    value.at,
+                    key,
+                    ErrorKind::NotOneOf {
+                        value: value.value.clone(),
+                        expected,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// Linux `dev_valid_name`: 1..=15 bytes, not `.`/`..`, no `/`, `:` or whitespace.
+    fn interface_name(&mut self, value: &Sourced<String>, key: &str) -> Option<String> {
+        let name = &value.value;
+        let reason = if name.is_empty() {
+            Some("empty")
+        } else if name.len() > MAX_IFNAME_LEN {
+            Some("longer than 15 bytes")
+        } else if name == "." || name == ".." {
+            Some("reserved")
+        } else if name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+        {
+            Some("contains '/', ':' or whitespace")
+        } else {
+            None
+        };
+        match reason {
+            None => Some(name.clone()),
+            Some(reason) => {
+                self.error(
+                    value.at,
+                    key,
+                    ErrorKind::BadInterfaceName {
+                        name: name.clone(),
+                        reason,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn command(&mut self, value: &Sourced<DraftCommand>, key: &str) -> Option<Command> {
+        let argv = match &value.value {
+            DraftCommand::Argv(argv) => argv.clone(),
+            DraftCommand::Line(line) => match split_command_line(line) {
+                Some(argv) => argv,
+                None => {
+                    self.error(
+                        value.at,
+                        key,
+                        ErrorKind::UnterminatedQuote { text: line.clone() },
+                    );
+                    return None;
+                }
+            },
+        };
+        let Some(program) = argv.first().filter(|p| !p.is_empty()) else {
+            self.error(value.at, key, ErrorKind::Empty);
+            return None;
+        };
+        if !program.starts_with('/') {
+            self.warn(
+                value.at,
+                key,
+                WarningKind::RelativeProgram {
+                    program: program.clone(),
+                },
+            );
+        }
+        Some(Command { argv })
+    }
+
+    fn config(&mut self, draft: &Draft) -> Option<Config> {
+        let global = self.global(&draft.global);
+        let scripts = self.scripts(&draft.scripts);
+        if draft.instances.is_empty() {
+            self.error(draft.end, "", ErrorKind::NoInstances);
+        }
+        // Out-of-range weights were reported above; 0 keeps the lookup total.
+        let script_weights: HashMap<&str, i16> = draft
+            .scripts
+            .iter()
+            .map(|s| {
+                let weight = s
+                    .weight
+                    .as_ref()
+                    .map_or(0, |w| i16::try_from(w.value).unwrap_or(0));
+                (s.name.value.as_str(), weight)
+            })
+            .collect();
+        let mut instances = Vec::new();
+        let mut seen_names = HashSet::new();
+        for instance in &draft.instances {
+            if !seen_names.insert(instance.name.value.as_str()) {
+                self.error(
+                    instance.name.at,
+                    &key_path("instance", &instance.name.value, ""),
+                    ErrorKind::DuplicateName {
+                        name: instance.name.value.clone(),
+                    },
+                );
+            }
+            if let Some(spec) = self.instance(instance, &script_weights) {
+                instances.push((spec, instance));
+            }
+        }
+        self.cross_instance(&instances);
+        let tracked: HashSet<&str> = draft
+            .instances
+            .iter()
+            .flat_map(|i| i.track_script.iter().map(|t| t.name.value.as_str()))
+            .collect();
+        for script in &draft.scripts {
+            if !tracked.contains(script.name.value.as_str()) {
+                self.warn(
+                    script.name.at,
+                    &key_path("script", &script.name.value, ""),
+                    WarningKind::UnusedScript {
+                        name: script.name.value.clone(),
+                    },
+                );
+            }
+        }
+        Some(Config {
+            global: global?,
+            scripts: scripts?,
+            instances: instances.into_iter().map(|(spec, _)| spec).collect(),
+        })
+    }
+
+    fn global(&mut self, global: &DraftGlobal) -> Option<Global> {
+        let errors_before = self.errors.len();
+        let router_id = match &global.router_id {
+            Some(id) if id.value.trim().is_empty() => {
+                self.error(id.at, "global.router_id", ErrorKind::Empty);
+                None
+            }
+            Some(id) => Some(id.value.clone()),
+            None => None,
+        };
+        let control_socket = match &global.control_socket {
+            Some(path) if !path.value.starts_with('/') => {
+                self.error(
+                    path.at,
+                    "global.control_socket",
+                    ErrorKind::RelativePath {
+                        path: path.value.clone(),
+                    },
+                );
+                PathBuf::new()
+            }
+            Some(path) => PathBuf::from(&path.value),
+            None => PathBuf::from(DEFAULT_CONTROL_SOCKET),
+        };
+        let smtp_port = self.int(
+            global.smtp_port.as_ref(),
+            "global.smtp_port",
+            (1, 65535),
+            Some(defaults::SMTP_PORT),
+        );
+        let timeout = self.positive_duration(
+            global.smtp_connect_timeout.as_ref(),
+            "global.smtp_connect_timeout",
+            defaults::SMTP_CONNECT_TIMEOUT,
+        );
+        for address in &global.notification_email {
+            if address.value.trim().is_empty() {
+                self.error(address.at, "global.notification_email", ErrorKind::Empty);
+            }
+        }
+        let mail = match (&global.smtp_server, global.notification_email.first()) {
+            (_, None) => None,
+            (None, Some(first)) => {
+                self.warn(
+                    first.at,
+                    "global.notification_email",
+                    WarningKind::MailWithoutSmtpServer,
+                );
+                None
+            }
+            (Some(server), Some(_)) => Some(MailSettings {
+                to: global
+                    .notification_email
+                    .iter()
+                    .map(|a| a.value.clone())
+                    .collect(),
+                from: global
+                    .notification_email_from
+                    .as_ref()
+                    .map_or_else(|| defaults::MAIL_FROM.to_owned(), |f| f.value.clone()),
+                smtp_server: server.value.clone(),
+                smtp_port: smtp_port?,
+                smtp_connect_timeout: timeout?,
+            }),
+        };
+        (self.errors.len() == errors_before).then_some(Global {
+            router_id,
+            control_socket,
+            mail,
+        })
+    }
+
+    /// A duration in `(0, MAX_TIMER]`.
+    fn positive_duration(
+        &mut self,
+        value: Option<&Sourced<String>>,
+        key: &str,
+        default: Duration,
+    ) -> Option<Duration> {
+        let parsed = self.duration(value, key, MAX_TIMER, default)?;
+        if parsed.is_zero() {
+            self.error(value.and_then(|v| v.at), key, ErrorKind::ZeroDuration);
+            return None;
+        }
+        Some(parsed)
+    }
+
+    fn scripts(&mut self, scripts: &[DraftScript]) -> Option<Vec<TrackScript>> {
+        let errors_before = self.errors.len();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for script in scripts {
+            let name = &script.name.value;
+            let key = |k: &str| key_path("script", name, k);
+            if !seen.insert(name.as_str()) {
+                self.error(
+                    script.name.at,
+                    &key(""),
+                    ErrorKind::DuplicateName { name: name.clone() },
+                );
+            }
+            let command = match &script.script {
+                Some(command) => self.command(command, &key("script")),
+                None => {
+                    self.error(
+                        script.name.at,
+                        &key(""),
+                        ErrorKind::Missing { key: "script" },
+                    );
+                    None
+                }
+            };
+            let interval = self.positive_duration(
+                script.interval.as_ref(),
+                &key("interval"),
+                defaults::SCRIPT_INTERVAL,
+            );
+            let timeout = match interval {
+                Some(interval) => {
+                    self.positive_duration(script.timeout.as_ref(), &key("timeout"), interval)
+                }
+                None => None,
+            };
+            let weight = self.int(script.weight.as_ref(), &key("weight"), (-253, 253), Some(0));
+            let rise = self.int(script.rise.as_ref(), &key("rise"), (1, 1000), Some(1));
+            let fall = self.int(script.fall.as_ref(), &key("fall"), (1, 1000), Some(1));
+            if let (
+                Some(command),
+                Some(interval),
+                Some(timeout),
+                Some(weight),
+                Some(rise),
+                Some(fall),
+            ) = (command, interval, timeout, weight, rise, fall)
+            {
+                out.push(TrackScript {
+                    name: name.clone(),
+                    command,
+                    interval,
+                    timeout,
+                    weight,
+                    rise,
+                    fall,
+                });
+            }
+        }
+        (self.errors.len() == errors_before).then_some(out)
+    }
+
+    fn instance(
+        &mut self,
+        draft: &DraftInstance,
+        script_weights: &HashMap<&str, i16>,
+    ) -> Option<InstanceSpec> {
+        let errors_before = self.errors.len();
+        let name = &draft.name.value;
+        let key = |k: &str| key_path("instance", name, k);
+        let missing = |checker: &mut Self, k: &'static str| {
+            checker.error(draft.name.at, &key(""), ErrorKind::Missing { key: k });
+        };
+
+        let interface = match &draft.interface {
+            Some(interface) => self.interface_name(interface, &key("interface")),
+            None => {
+                missing(self, "interface");
+                None
+            }
+        };
+        let virtual_router_id = match &draft.virtual_router_id {
+            Some(vrid) => self.int(Some(vrid), &key("virtual_router_id"), (1, 255), None),
+            None => {
+                missing(self, "virtual_router_id");
+                None
+            }
+        };
+        let priority = self.int(
+            draft.priority.as_ref(),
+            &key("priority"),
+            (1, 255),
+            Some(defaults::PRIORITY),
+        );
+        let version = match &draft.version {
+            None => Some(VrrpVersion::V3),
+            Some(Sourced { value: 2, .. }) => Some(VrrpVersion::V2),
+            Some(Sourced { value: 3, .. }) => Some(VrrpVersion::V3),
+            Some(other) => {
+                self.error(
+                    other.at,
+                    &key("version"),
+                    ErrorKind::OutOfRange {
+                        value: other.value,
+                        min: 2,
+                        max: 3,
+                    },
+                );
+                None
+            }
+        };
+        let advert_interval =
+            version.and_then(|v| self.advert_interval(draft, v, &key("advert_int")));
+        let initial_state = self.keyword(
+            draft.state.as_ref(),
+            &key("state"),
+            &[
+                ("BACKUP", InitialState::Backup),
+                ("MASTER", InitialState::Master),
+            ],
+            "MASTER, BACKUP",
+            InitialState::Backup,
+        );
+        let preempt = self.preempt(draft, &key);
+        let preempt_delay = self.duration(
+            draft.preempt_delay.as_ref(),
+            &key("preempt_delay"),
+            MAX_PREEMPT_DELAY,
+            Duration::ZERO,
+        );
+        if let (Some(false), Some(delay)) = (preempt, &draft.preempt_delay)
+            && preempt_delay.is_some_and(|d| !d.is_zero())
+        {
+            self.warn(
+                delay.at,
+                &key("preempt_delay"),
+                WarningKind::PreemptDelayWithoutPreempt,
+            );
+        }
+        let accept_mode = draft.accept_mode.as_ref().is_some_and(|a| a.value);
+        let authentication = self.authentication(draft, version, &key("authentication"));
+
+        let vips = self.virtual_addresses(draft, interface.as_deref(), version, &key);
+        // The first address that parses sets the family, even when a later entry is bad,
+        // so family errors elsewhere are still found in the same run.
+        let family = draft.virtual_ipaddress.as_ref().and_then(|list| {
+            list.value.iter().find_map(|vip| {
+                let text = vip.address.value.trim();
+                let address = text.split_once('/').map_or(text, |(a, _)| a);
+                address.parse().ok().map(AddressFamily::of)
+            })
+        });
+        let unicast_src_ip = draft.unicast_src_ip.as_ref().and_then(|src| {
+            let address = self.address(src, &key("unicast_src_ip"))?;
+            self.same_family(address, family, src.at, &key("unicast_src_ip"))
+        });
+        let unicast_peers = self.unicast_peers(draft, family, unicast_src_ip, &key);
+        if let (Some(src), true) = (&draft.unicast_src_ip, draft.unicast_peer.is_empty()) {
+            self.warn(
+                src.at,
+                &key("unicast_src_ip"),
+                WarningKind::UnicastSrcWithoutPeers,
+            );
+        }
+        let garp = self.garp(draft, family, &key);
+        let track_scripts = self.tracked_scripts(draft, script_weights, &key);
+        let track_interfaces: Vec<String> = draft
+            .track_interface
+            .iter()
+            .filter_map(|i| self.interface_name(i, &key("track_interface")))
+            .collect();
+        let notify = NotifyCommands {
+            master: self.optional_command(draft.notify_master.as_ref(), &key("notify_master")),
+            backup: self.optional_command(draft.notify_backup.as_ref(), &key("notify_backup")),
+            fault: self.optional_command(draft.notify_fault.as_ref(), &key("notify_fault")),
+            stop: self.optional_command(draft.notify_stop.as_ref(), &key("notify_stop")),
+            any: self.optional_command(draft.notify.as_ref(), &key("notify")),
+        };
+        let xdp = self.keyword(
+            draft.xdp.as_ref(),
+            &key("xdp"),
+            &[
+                ("auto", XdpMode::Auto),
+                ("native", XdpMode::Native),
+                ("generic", XdpMode::Generic),
+                ("off", XdpMode::Off),
+            ],
+            "auto, native, generic, off",
+            XdpMode::Auto,
+        );
+        if let (Some(255), Some(InitialState::Backup), Some(state)) =
+            (priority, initial_state, &draft.state)
+        {
+            self.warn(state.at, &key("state"), WarningKind::OwnerStartsAsMaster);
+        }
+
+        if self.errors.len() != errors_before {
+            return None;
+        }
+        Some(InstanceSpec {
+            name: name.clone(),
+            interface: interface?,
+            virtual_router_id: virtual_router_id?,
+            priority: priority?,
+            advert_interval: advert_interval?,
+            version: version?,
+            initial_state: initial_state?,
+            preempt: preempt?,
+            preempt_delay: preempt_delay?,
+            accept_mode,
+            authentication: authentication?,
+            family: family?,
+            virtual_addresses: vips?,
+            unicast_src_ip,
+            unicast_peers: unicast_peers?,
+            garp: garp?,
+            track_scripts: track_scripts?,
+            track_interfaces,
+            notify,
+            xdp: xdp?,
+        })
+    }
+
+    /// RFC 5798 §5.2.7 (centiseconds, 12 bits) / RFC 3768 §5.3.7 (seconds, 8 bits).
+    fn advert_interval(
+        &mut self,
+        draft: &DraftInstance,
+        version: VrrpVersion,
+        key: &str,
+    ) -> Option<Duration> {
+        let at = draft.advert_int.as_ref().and_then(|a| a.at);
+        let interval = self.duration(
+            draft.advert_int.as_ref(),
+            key,
+            Duration::MAX,
+            defaults::ADVERT_INT,
+        )?;
+        let shown = duration::format(interval);
+        let kind = if interval.is_zero() {
+            Some(ErrorKind::ZeroInterval)
+        } else {
+            let nanos = interval.as_nanos();
+            match version {
+                VrrpVersion::V3 if !nanos.is_multiple_of(10_000_000) => {
+                    Some(ErrorKind::IntervalNotCentiseconds { interval: shown })
+                }
+                VrrpVersion::V3 if nanos / 10_000_000 > MAX_INTERVAL_CS => {
+                    Some(ErrorKind::IntervalTooLongV3 { interval: shown })
+                }
+                VrrpVersion::V2 if !nanos.is_multiple_of(1_000_000_000) => {
+                    Some(ErrorKind::IntervalNotSeconds { interval: shown })
+                }
+                VrrpVersion::V2 if nanos / 1_000_000_000 > MAX_INTERVAL_V2_SECS => {
+                    Some(ErrorKind::IntervalTooLongV2 { interval: shown })
+                }
+                _ => None,
+            }
+        };
+        match kind {
+            Some(kind) => {
+                self.error(at, key, kind);
+                None
+            }
+            None => Some(interval),
+        }
+    }
+
+    /// `preempt` (default true) and keepalived's `nopreempt`; both given must agree.
+    fn preempt(&mut self, draft: &DraftInstance, key: &dyn Fn(&str) -> String) -> Option<bool> {
+        match (&draft.preempt, &draft.nopreempt) {
+            (None, None) => Some(true),
+            (Some(preempt), None) => Some(preempt.value),
+            (None, Some(nopreempt)) => Some(!nopreempt.value),
+            (Some(preempt), Some(nopreempt)) if preempt.value != nopreempt.value => {
+                Some(preempt.value)
+            }
+            (Some(preempt), Some(nopreempt)) => {
+                self.error(
+                    nopreempt.at.max(preempt.at),
+                    &key("nopreempt"),
+                    ErrorKind::PreemptConflict {
+                        preempt: preempt.value,
+                        nopreempt: nopreempt.value,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// RFC 3768 §5.3.6; RFC 5798 §9 removed authentication.
+    fn authentication(
+        &mut self,
+        draft: &DraftInstance,
+        version: Option<VrrpVersion>,
+        key: &str,
+    ) -> Option<Option<Authentication>> {
+        let Some(auth) = &draft.authentication else {
+            return Some(None);
+        };
+        if version == Some(VrrpVersion::V3) {
+            self.error(auth.at, key, ErrorKind::AuthenticationWithV3);
+            return None;
+        }
+        let auth_type = self.keyword(
+            auth.value.auth_type.as_ref(),
+            &format!("{key}.auth_type"),
+            &[("PASS", true), ("AH", false)],
+            "PASS",
+            true,
+        )?;
+        if !auth_type {
+            let at = auth.value.auth_type.as_ref().and_then(|t| t.at);
+            self.error(at, &format!("{key}.auth_type"), ErrorKind::AhNotSupported);
+            return None;
+        }
+        let Some(pass) = &auth.value.auth_pass else {
+            self.error(auth.at, key, ErrorKind::Missing { key: "auth_pass" });
+            return None;
+        };
+        let bytes = pass.value.as_bytes();
+        if bytes.is_empty() {
+            self.error(
+                pass.at,
+                &format!("{key}.auth_pass"),
+                ErrorKind::EmptyPassword,
+            );
+            return None;
+        }
+        let kept = &bytes[..bytes.len().min(8)];
+        if bytes.len() > 8 {
+            self.warn(
+                pass.at,
+                &format!("{key}.auth_pass"),
+                WarningKind::PasswordTruncated {
+                    len: bytes.len(),
+                    kept: String::from_utf8_lossy(kept).into_owned(),
+                },
+            );
+        }
+        Some(Some(Authentication::Pass {
+            password: kept.to_vec(),
+        }))
+    }
+
+    fn virtual_addresses(
+        &mut self,
+        draft: &DraftInstance,
+        interface: Option<&str>,
+        version: Option<VrrpVersion>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<Vec<VirtualAddress>> {
+        let key = key("virtual_ipaddress");
+        let Some(list) = &draft.virtual_ipaddress else {
+            self.error(
+                draft.name.at,
+                &key_path("instance", &draft.name.value, ""),
+                ErrorKind::Missing {
+                    key: "virtual_ipaddress",
+                },
+            );
+            return None;
+        };
+        if list.value.is_empty() {
+            self.error(list.at, &key, ErrorKind::NoVirtualAddresses);
+            return None;
+        }
+        if list.value.len() > 255 {
+            self.error(
+                list.at,
+                &key,
+                ErrorKind::TooManyAddresses {
+                    count: list.value.len(),
+                },
+            );
+        }
+        let errors_before = self.errors.len();
+        let mut family = None;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for vip in &list.value {
+            let at = vip.address.at;
+            let parsed = self.address_with_prefix(&vip.address, &key);
+            let dev = match &vip.dev {
+                Some(dev) => self.interface_name(dev, &format!("{key}.dev")),
+                None => interface.map(str::to_owned),
+            };
+            let Some((address, prefix_len)) = parsed else {
+                continue;
+            };
+            let this_family = AddressFamily::of(address);
+            let expected = *family.get_or_insert(this_family);
+            if this_family != expected {
+                self.error(
+                    at,
+                    &key,
+                    ErrorKind::MixedFamilies {
+                        address,
+                        found: this_family,
+                        expected,
+                    },
+                );
+            }
+            // RFC 3768 is IPv4 only.
+            if version == Some(VrrpVersion::V2) && this_family == AddressFamily::V6 {
+                self.error(at, &key, ErrorKind::Ipv6WithV2 { address });
+            }
+            if !seen.insert(address) {
+                self.error(at, &key, ErrorKind::DuplicateAddress { address });
+            }
+            // Check the label against the device as written even if that name is bad.
+            let dev_as_written = vip
+                .dev
+                .as_ref()
+                .or(draft.interface.as_ref())
+                .map(|d| d.value.as_str());
+            let label = match (&vip.label, dev_as_written) {
+                (Some(label), Some(dev)) => {
+                    self.label(label, dev, this_family, &format!("{key}.label"))
+                }
+                _ => None,
+            };
+            if let Some(dev) = dev {
+                out.push(VirtualAddress {
+                    address,
+                    prefix_len,
+                    dev,
+                    label,
+                });
+            }
+        }
+        (self.errors.len() == errors_before).then_some(out)
+    }
+
+    /// The kernel keeps labels in IFNAMSIZ and requires them to start with the device
+    /// name (`eth0:vip1`); IPv6 addresses have no labels.
+    fn label(
+        &mut self,
+        label: &Sourced<String>,
+        dev: &str,
+        family: AddressFamily,
+        key: &str,
+    ) -> Option<String> {
+        let text = &label.value;
+        let reason = if family == AddressFamily::V6 {
+            Some("cannot be set on an IPv6 address (the kernel has no IPv6 labels)".to_owned())
+        } else if text.len() > MAX_IFNAME_LEN {
+            Some(format!(
+                "is {} bytes; the kernel allows at most 15",
+                text.len()
+            ))
+        } else if text
+            .strip_prefix(dev)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .is_none_or(str::is_empty)
+        {
+            Some(format!(
+                "must be the device name, a colon and a suffix, e.g. \"{dev}:vip1\""
+            ))
+        } else {
+            None
+        };
+        match reason {
+            None => Some(text.clone()),
+            Some(reason) => {
+                self.error(
+                    label.at,
+                    key,
+                    ErrorKind::BadLabel {
+                        label: text.clone(),
+                        reason,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn same_family(
+        &mut self,
+        address: IpAddr,
+        family: Option<AddressFamily>,
+        at: Option<Location>,
+        key: &str,
+    ) -> Option<IpAddr> {
+        let found = AddressFamily::of(address);
+        match family {
+            Some(expected) if expected != found => {
+                self.error(
+                    at,
+                    key,
+                    ErrorKind::FamilyMismatch {
+                        address,
+                        found,
+                        expected,
+                    },
+                );
+                None
+            }
+            _ => Some(address),
+        }
+    }
+
+    fn unicast_peers(
+        &mut self,
+        draft: &DraftInstance,
+        family: Option<AddressFamily>,
+        src: Option<IpAddr>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<Vec<IpAddr>> {
+        let key = key("unicast_peer");
+        let errors_before = self.errors.len();
+        let mut seen = HashSet::new();
+        let mut peers = Vec::new();
+        for peer in &draft.unicast_peer {
+            let Some(address) = self
+                .address(peer, &key)
+                .and_then(|a| self.same_family(a, family, peer.at, &key))
+            else {
+                continue;
+            };
+            if Some(address) == src {
+                self.error(peer.at, &key, ErrorKind::PeerIsSelf { address });
+            } else if !seen.insert(address) {
+                self.warn(peer.at, &key, WarningKind::DuplicatePeer { address });
+            } else {
+                peers.push(address);
+            }
+        }
+        (self.errors.len() == errors_before).then_some(peers)
+    }
+
+    fn garp(
+        &mut self,
+        draft: &DraftInstance,
+        family: Option<AddressFamily>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<GarpSettings> {
+        let errors_before = self.errors.len();
+        let master_delay = self.duration(
+            draft.garp_master_delay.as_ref(),
+            &key("garp_master_delay"),
+            MAX_TIMER,
+            defaults::GARP_MASTER_DELAY,
+        );
+        let master_repeat = self.int(
+            draft.garp_master_repeat.as_ref(),
+            &key("garp_master_repeat"),
+            (1, 255),
+            Some(defaults::GARP_MASTER_REPEAT),
+        );
+        let interval = self.duration(
+            draft.garp_interval.as_ref(),
+            &key("garp_interval"),
+            MAX_TIMER,
+            Duration::ZERO,
+        );
+        let master_refresh = self.duration(
+            draft.garp_master_refresh.as_ref(),
+            &key("garp_master_refresh"),
+            MAX_TIMER,
+            Duration::ZERO,
+        );
+        let gateways: Vec<IpAddr> = draft
+            .garp_gateways
+            .iter()
+            .filter_map(|gw| {
+                let address = self.address(gw, &key("garp_gateways"))?;
+                self.same_family(address, family, gw.at, &key("garp_gateways"))
+            })
+            .collect();
+        let gateway_count = self.int(
+            draft.garp_gateway_count.as_ref(),
+            &key("garp_gateway_count"),
+            (1, 255),
+            Some(defaults::GARP_GATEWAY_COUNT),
+        );
+        if let (Some(count), true) = (&draft.garp_gateway_count, draft.garp_gateways.is_empty()) {
+            self.warn(
+                count.at,
+                &key("garp_gateway_count"),
+                WarningKind::GatewayCountWithoutGateways,
+            );
+        }
+        if self.errors.len() != errors_before {
+            return None;
+        }
+        Some(GarpSettings {
+            master_delay: master_delay?,
+            master_repeat: master_repeat?,
+            interval: interval?,
+            master_refresh: master_refresh?,
+            gateways,
+            gateway_count: gateway_count?,
+        })
+    }
+
+    fn tracked_scripts(
+        &mut self,
+        draft: &DraftInstance,
+        script_weights: &HashMap<&str, i16>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<Vec<TrackedScript>> {
+        let key = key("track_script");
+        let errors_before = self.errors.len();
+        let mut out = Vec::new();
+        for tracked in &draft.track_script {
+            let Some(&script_weight) = script_weights.get(tracked.name.value.as_str()) else {
+                self.error(
+                    tracked.name.at,
+                    &key,
+                    ErrorKind::UnknownScript {
+                        name: tracked.name.value.clone(),
+                    },
+                );
+                continue;
+            };
+            let weight = self.int(
+                tracked.weight.as_ref(),
+                &format!("{key}.weight"),
+                (-253, 253),
+                Some(script_weight),
+            );
+            if let Some(weight) = weight {
+                out.push(TrackedScript {
+                    name: tracked.name.value.clone(),
+                    weight,
+                });
+            }
+        }
+        (self.errors.len() == errors_before).then_some(out)
+    }
+
+    fn optional_command(
+        &mut self,
+        value: Option<&Sourced<DraftCommand>>,
+        key: &str,
+    ) -> Option<Command> {
+        value.and_then(|command| self.command(command, key))
+    }
+
+    /// Rules between instances: unique (interface, VRID, family) and no VIP in two
+    /// instances.
+    fn cross_instance(&mut self, instances: &[(InstanceSpec, &DraftInstance)]) {
+        let mut vrids: HashMap<(&str, u8, AddressFamily), &str> = HashMap::new();
+        let mut vips: HashMap<IpAddr, &str> = HashMap::new();
+        for (spec, draft) in instances {
+            let slot = (spec.interface.as_str(), spec.virtual_router_id, spec.family);
+            if let Some(other) = vrids.insert(slot, &spec.name) {
+                self.error(
+                    draft.virtual_router_id.as_ref().and_then(|v| v.at),
+                    &key_path("instance", &spec.name, "virtual_router_id"),
+                    ErrorKind::DuplicateVrid {
+                        interface: spec.interface.clone(),
+                        vrid: spec.virtual_router_id,
+                        family: spec.family,
+                        other: other.to_owned(),
+                    },
+                );
+                vrids.insert(slot, other);
+            }
+            let vip_locations = draft
+                .virtual_ipaddress
+                .as_ref()
+                .map(|list| list.value.iter().map(|v| v.address.at).collect::<Vec<_>>())
+                .unwrap_or_default();
+            for (index, vip) in spec.virtual_addresses.iter().enumerate() {
+                if let Some(other) = vips.get(&vip.address) {
+                    let other = (*other).to_owned();
+                    self.error(
+                        vip_locations.get(index).copied().flatten(),
+                        &key_path("instance", &spec.name, "virtual_ipaddress"),
+                        ErrorKind::AddressInTwoInstances {
+                            address: vip.address,
+                            other,
+                        },
+                    );
+                } else {
+                    vips.insert(vip.address, &spec.name);
+                }
+            }
+        }
+    }
+}
+
+/// Splits a command line the way keepalived does, without a shell: whitespace separates
+/// words, `'...'` and `"..."` group, and a backslash escapes the next character (outside
+/// single quotes). `None` on an unterminated quote.
+pub fn split_command_line(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => word.push(c),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => word.push(chars.next()?),
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
+}

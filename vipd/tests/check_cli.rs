@@ -1,0 +1,130 @@
+//! `vipd check` as an operator runs it: the built binary, real files, exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn vipd_check(config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .arg("check")
+        .arg("-c")
+        .arg(config)
+        .output()
+        .expect("running the vipd binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A file in a per-test temporary directory, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("vipd-check-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("creating a temp dir");
+        let path = dir.join("vipd.toml");
+        std::fs::write(&path, contents).expect("writing the config");
+        Self(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[test]
+fn shipped_example_is_ok() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vipd-node1.toml");
+    let output = vipd_check(&example);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout, format!("{}: OK (1 instance)\n", example.display()));
+    assert_eq!(text(&output.stderr), "");
+}
+
+#[test]
+fn warnings_are_printed_and_still_ok() {
+    let file = TempFile::new(
+        "warn",
+        "[instance.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 7\nversion = 2\n\
+         virtual_ipaddress = [\"192.0.2.100\"]\n\
+         authentication = { auth_type = \"PASS\", auth_pass = \"0123456789\" }\n\n\
+         [instance.VI_2]\ninterface = \"eth0\"\nvirtual_router_id = 8\n\
+         virtual_ipaddress = [\"192.0.2.101\"]\n",
+    );
+    let output = vipd_check(&file.0);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).ends_with(": OK (2 instances)\n"));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("vipd.toml:6:"), "{stderr}");
+    assert!(
+        stderr.contains("warning: auth_pass is 10 bytes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_file_lists_every_error_and_exits_1() {
+    let file = TempFile::new(
+        "bad",
+        "[instance.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 0\npriority = 300\n\
+         virtual_ipaddress = [\"192.0.2.100\"]\n",
+    );
+    let output = vipd_check(&file.0);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(text(&output.stdout), "");
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let path = file.0.display();
+    assert_eq!(
+        lines,
+        [
+            format!("{path}:3:21: instance.VI_1.virtual_router_id: 0 is out of range 1..=255"),
+            format!("{path}:4:12: instance.VI_1.priority: 300 is out of range 1..=255"),
+            format!("{path}: 2 errors"),
+        ]
+    );
+}
+
+#[test]
+fn unknown_key_exits_1_with_location() {
+    let file = TempFile::new(
+        "unknown",
+        "[instance.VI_1]\ninterface = \"eth0\"\nprioirty = 100\n",
+    );
+    let output = vipd_check(&file.0);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    let expected = format!(
+        "{}:3:1: instance.VI_1: unknown field \"prioirty\"",
+        file.0.display()
+    );
+    assert!(stderr.starts_with(&expected), "{stderr}");
+}
+
+#[test]
+fn unreadable_file_exits_2() {
+    let output = vipd_check(Path::new("/nonexistent/vipd.toml"));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("error: cannot read /nonexistent/vipd.toml:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn long_option_is_accepted() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vipd-node2.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .args(["check", "--config"])
+        .arg(&example)
+        .output()
+        .expect("running the vipd binary");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+}
