@@ -8,4 +8,5 @@
 //! - [`wire`]: zero-copy views over VRRP v2/v3 adverts, typed accessors, checksum, emit.
 //! - [`validate`]: the RFC 5798 §7.1 receive checks, in order, one error per check.
 //! - [`instance`]: the RFC 5798 §6 state machine for one virtual router.
+pub mod validate;
 pub mod wire;
