@@ -16,4 +16,5 @@ pub mod instance;
 #[cfg(test)]
 mod sim;
 pub mod timer;
+pub mod validate;
 pub mod wire;
