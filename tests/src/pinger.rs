@@ -49,6 +49,18 @@ impl PingLog {
         Some(after.duration_since(*before))
     }
 
+    /// The longest gap between consecutive replies in the window `from..=to`, counting
+    /// from the last reply before `from`: the outage of an event whose effect starts
+    /// somewhere inside the window (a failover takes a while to begin and to end).
+    pub fn longest_gap_within(&self, from: Instant, to: Instant) -> Option<Duration> {
+        let first = self.replies.iter().rposition(|t| *t <= from)?;
+        let last = self.replies.iter().rposition(|t| *t <= to)?;
+        self.replies[first..=last]
+            .windows(2)
+            .map(|w| w[1].duration_since(w[0]))
+            .max()
+    }
+
     /// The longest gap between consecutive replies.
     pub fn longest_gap(&self) -> Duration {
         self.replies
@@ -215,5 +227,18 @@ mod tests {
         assert_eq!(log.outage_around(t0 + ms(10)), Some(ms(38)));
         assert_eq!(log.longest_gap(), ms(38));
         assert_eq!(log.outage_around(t0 + ms(50)), None);
+        assert_eq!(
+            log.longest_gap_within(t0 + ms(1), t0 + ms(41)),
+            Some(ms(38))
+        );
+        assert_eq!(
+            log.longest_gap_within(t0 + ms(40), t0 + ms(41)),
+            Some(ms(1))
+        );
+        assert_eq!(
+            log.longest_gap_within(t0, t0 + ms(41)),
+            None,
+            "no reply before"
+        );
     }
 }

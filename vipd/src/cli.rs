@@ -32,6 +32,16 @@ pub enum LogFormat {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the VRRP daemon.
+    ///
+    /// Loads the configuration, removes VIPs a crashed earlier run left behind, joins the
+    /// election on every configured instance and holds the VIPs while master. SIGTERM or
+    /// SIGINT: masters send a priority-0 advert and release their VIPs, then vipd exits 0.
+    Run(RunArgs),
+
+    /// Show the running daemon's instances (state, priority, master, last change).
+    Status(StatusArgs),
+
     /// Answer ARP for static VIPs from XDP, without VRRP (diagnostics, lab use).
     ///
     /// Attaches vipd's XDP program to INTERFACE and answers ARP requests for each VIP
@@ -46,6 +56,35 @@ pub enum Command {
     /// one per line as `FILE:LINE:COL: KEY: MESSAGE`, and exits 1. Exits 2 if the file
     /// cannot be read.
     Check(CheckArgs),
+}
+
+/// Arguments of `vipd run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Configuration file (native TOML).
+    #[arg(
+        long = "config",
+        short = 'c',
+        value_name = "FILE",
+        default_value = "/etc/vipd/vipd.toml"
+    )]
+    pub config: PathBuf,
+
+    /// Control socket path (overrides global.control_socket).
+    #[arg(long = "socket", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+/// Arguments of `vipd status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print JSON (for scripts and monitoring) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The daemon's control socket.
+    #[arg(long = "socket", value_name = "PATH", default_value = crate::config::DEFAULT_CONTROL_SOCKET)]
+    pub socket: PathBuf,
 }
 
 /// Arguments of `vipd check`.

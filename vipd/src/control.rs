@@ -26,13 +26,17 @@ pub enum ControlError {
         source: std::io::Error,
     },
     /// Another daemon answers on the socket.
-    #[error("control socket {path} is in use: is another vipd running? (stop it, or set global.control_socket)")]
+    #[error(
+        "control socket {path} is in use: is another vipd running? (stop it, or set global.control_socket)"
+    )]
     InUse {
         /// Socket path.
         path: PathBuf,
     },
     /// The client could not reach the daemon.
-    #[error("cannot reach vipd at {path}: {source} (is the daemon running? is the path right? see --socket)")]
+    #[error(
+        "cannot reach vipd at {path}: {source} (is the daemon running? is the path right? see --socket)"
+    )]
     Connect {
         /// Socket path.
         path: PathBuf,
@@ -59,6 +63,10 @@ pub struct DaemonStatus {
     /// XDP programs per interface (empty when XDP is off).
     #[serde(default)]
     pub xdp: Vec<XdpStatus>,
+    /// Daemon-wide counters (adverts for VRIDs not configured here, malformed IP,
+    /// receive-queue overflow).
+    #[serde(default)]
+    pub counters: std::collections::BTreeMap<String, u64>,
 }
 
 /// The status of one XDP attachment.
@@ -173,7 +181,9 @@ pub async fn serve(
                     let _ = answer(stream, requests).await;
                 } else {
                     let mut stream = stream;
-                    let _ = stream.write_all(b"{\"error\":\"permission denied\"}\n").await;
+                    let _ = stream
+                        .write_all(b"{\"error\":\"permission denied\"}\n")
+                        .await;
                 }
             });
         }
@@ -196,8 +206,10 @@ async fn answer(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) -> s
                 Err(_) => return Ok(()),
             }
         }
-        other => serde_json::json!({ "error": format!("unknown request {other:?}; try \"status\"") })
-            .to_string(),
+        other => {
+            serde_json::json!({ "error": format!("unknown request {other:?}; try \"status\"") })
+                .to_string()
+        }
     };
     write.write_all(reply.as_bytes()).await?;
     write.write_all(b"\n").await?;
@@ -226,8 +238,8 @@ pub fn render_table(status: &DaemonStatus) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<12} {:<10} {:>4} {:<7} {:>8} {:<16} {:<24} {}",
-        "INSTANCE", "INTERFACE", "VRID", "STATE", "PRIORITY", "MASTER", "LAST CHANGE", "VIPS"
+        "{:<12} {:<10} {:>4} {:<7} {:>8} {:<16} {:<24} VIPS",
+        "INSTANCE", "INTERFACE", "VRID", "STATE", "PRIORITY", "MASTER", "LAST CHANGE"
     );
     for i in &status.instances {
         let priority = if i.priority == i.effective_priority {

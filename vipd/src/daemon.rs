@@ -32,7 +32,9 @@ pub enum DaemonError {
     #[error(transparent)]
     Control(#[from] control::ControlError),
     /// A socket could not be opened.
-    #[error("instance {instance}: {what}: {source} (vipd needs root or CAP_NET_RAW + CAP_NET_ADMIN)")]
+    #[error(
+        "instance {instance}: {what}: {source} (vipd needs root or CAP_NET_RAW + CAP_NET_ADMIN)"
+    )]
     Socket {
         /// Instance name.
         instance: String,
@@ -81,7 +83,12 @@ struct GarpSchedule {
 
 impl GarpSchedule {
     fn next_deadline(&self) -> Option<Instant> {
-        self.rounds.first().copied().into_iter().chain(self.refresh_at).min()
+        self.rounds
+            .first()
+            .copied()
+            .into_iter()
+            .chain(self.refresh_at)
+            .min()
     }
 }
 
@@ -130,6 +137,8 @@ struct Daemon {
     started: Instant,
     /// Datagrams for VRIDs nobody here configured, per interface.
     unknown_vrid: HashMap<u32, RxCounters>,
+    /// Datagrams on a VRRP socket that were not well-formed IPv4.
+    malformed_ip: u64,
     /// Datagrams dropped because the daemon loop fell behind.
     rx_queue_drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -160,23 +169,26 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         netlink,
         started: Instant::now(),
         unknown_vrid: HashMap::new(),
+        malformed_ip: 0,
         rx_queue_drops: rx_queue_drops.clone(),
     };
     let mut rx_interfaces: HashMap<u32, String> = HashMap::new();
     for spec in &config.instances {
         let slot = daemon.prepare(spec).await?;
         rx_interfaces.insert(slot.ifindex, slot.spec.interface.clone());
-        daemon
-            .by_vrid
-            .insert((slot.ifindex, slot.spec.virtual_router_id), daemon.slots.len());
+        daemon.by_vrid.insert(
+            (slot.ifindex, slot.spec.virtual_router_id),
+            daemon.slots.len(),
+        );
         daemon.slots.push(slot);
     }
     for (ifindex, interface) in rx_interfaces {
-        let socket = RxSocketV4::open(&interface, ifindex).map_err(|source| DaemonError::Socket {
-            instance: interface.clone(),
-            what: format!("opening the VRRP receive socket on {interface}"),
-            source,
-        })?;
+        let socket =
+            RxSocketV4::open(&interface, ifindex).map_err(|source| DaemonError::Socket {
+                instance: interface.clone(),
+                what: format!("opening the VRRP receive socket on {interface}"),
+                source,
+            })?;
         spawn_receiver(socket, ifindex, rx_tx.clone(), rx_queue_drops.clone());
     }
 
@@ -336,12 +348,14 @@ impl Daemon {
                     .await?;
             }
             if let std::collections::hash_map::Entry::Vacant(e) = self.arp.entry(*dev_index) {
-                let mac = crate::tools::interface_mac(&vip.dev).map_err(|e| setup(format!("{e:#}")))?;
-                let sender = ArpSender::open(*dev_index, mac).map_err(|source| DaemonError::Socket {
-                    instance: spec.name.clone(),
-                    what: format!("opening an ARP socket on {}", vip.dev),
-                    source,
-                })?;
+                let mac =
+                    crate::tools::interface_mac(&vip.dev).map_err(|e| setup(format!("{e:#}")))?;
+                let sender =
+                    ArpSender::open(*dev_index, mac).map_err(|source| DaemonError::Socket {
+                        instance: spec.name.clone(),
+                        what: format!("opening an ARP socket on {}", vip.dev),
+                        source,
+                    })?;
                 e.insert(sender);
             }
         }
@@ -349,7 +363,10 @@ impl Daemon {
         let tx = TxSocketV4::open(&spec.interface, ifindex, primary).map_err(|source| {
             DaemonError::Socket {
                 instance: spec.name.clone(),
-                what: format!("opening the VRRP send socket on {} from {primary}", spec.interface),
+                what: format!(
+                    "opening the VRRP send socket on {} from {primary}",
+                    spec.interface
+                ),
                 source,
             }
         })?;
@@ -398,7 +415,12 @@ impl Daemon {
     fn next_deadline(&self) -> Option<Instant> {
         self.slots
             .iter()
-            .flat_map(|s| s.core.poll_timeout().into_iter().chain(s.garp.next_deadline()))
+            .flat_map(|s| {
+                s.core
+                    .poll_timeout()
+                    .into_iter()
+                    .chain(s.garp.next_deadline())
+            })
             .min()
     }
 
@@ -407,10 +429,7 @@ impl Daemon {
             Ok(d) => d,
             Err(e) => {
                 tracing::debug!(ifindex = packet.ifindex, error = %e, "not an IPv4 datagram");
-                self.unknown_vrid
-                    .entry(packet.ifindex)
-                    .or_default()
-                    .record_malformed_ip();
+                self.malformed_ip += 1;
                 return;
             }
         };
@@ -419,7 +438,10 @@ impl Daemon {
             .and_then(|vrid| self.by_vrid.get(&(packet.ifindex, vrid)).copied());
         let Some(index) = slot_index else {
             let result = validate::validate(&meta, datagram.payload, &[], |_| None);
-            self.unknown_vrid.entry(packet.ifindex).or_default().record(&result);
+            self.unknown_vrid
+                .entry(packet.ifindex)
+                .or_default()
+                .record(&result);
             return;
         };
         let slot = &mut self.slots[index];
@@ -528,7 +550,11 @@ impl Daemon {
         for destination in slot.destinations.clone() {
             let mut packet = Packet::new_unchecked(&mut buffer[..], wire::AddressFamily::Ipv4);
             let result = advert
-                .emit(&mut packet, IpAddr::V4(slot.primary), IpAddr::V4(destination))
+                .emit(
+                    &mut packet,
+                    IpAddr::V4(slot.primary),
+                    IpAddr::V4(destination),
+                )
                 .map_err(|e| std::io::Error::other(e.to_string()))
                 .and_then(|()| slot.tx.send(&buffer, destination));
             if let Err(e) = result {
@@ -543,7 +569,12 @@ impl Daemon {
         for (dev_index, vip) in &vips {
             if let Err(e) = self
                 .netlink
-                .add_address(*dev_index, vip.address, vip.prefix_len, vip.label.as_deref())
+                .add_address(
+                    *dev_index,
+                    vip.address,
+                    vip.prefix_len,
+                    vip.label.as_deref(),
+                )
                 .await
             {
                 self.slots[index].vip_errors += 1;
@@ -576,9 +607,12 @@ impl Daemon {
         let garp = &slot.spec.garp;
         let repeat = garp.master_repeat.max(1);
         let mut rounds = Vec::new();
-        for burst_start in [Some(now), (!garp.master_delay.is_zero()).then(|| now + garp.master_delay)]
-            .into_iter()
-            .flatten()
+        for burst_start in [
+            Some(now),
+            (!garp.master_delay.is_zero()).then(|| now + garp.master_delay),
+        ]
+        .into_iter()
+        .flatten()
         {
             for i in 0..repeat {
                 rounds.push(burst_start + garp.interval * i);
@@ -593,9 +627,12 @@ impl Daemon {
         // gratuitous ARP, such as the upstream firewall in the seed setup.
         for _ in 0..garp.gateway_count {
             for gateway in &garp.gateways {
-                let IpAddr::V4(gateway) = *gateway else { continue };
+                let IpAddr::V4(gateway) = *gateway else {
+                    continue;
+                };
                 for (dev_index, vip) in &slot.vips {
-                    let (Some(sender), IpAddr::V4(vip)) = (self.arp.get(dev_index), vip.address) else {
+                    let (Some(sender), IpAddr::V4(vip)) = (self.arp.get(dev_index), vip.address)
+                    else {
                         continue;
                     };
                     if let Err(e) = sender.directed(vip, gateway) {
@@ -628,10 +665,30 @@ impl Daemon {
                 };
                 match sender.gratuitous(vip) {
                     Ok(()) => slot.garps_sent += 1,
-                    Err(e) => tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "gratuitous ARP failed"),
+                    Err(e) => {
+                        tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "gratuitous ARP failed")
+                    }
                 }
             }
         }
+    }
+
+    /// Counters not tied to one instance: datagrams for VRIDs nobody here runs (by
+    /// reason), malformed IP, and receive-queue overflow between socket and daemon loop.
+    fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for counters in self.unknown_vrid.values() {
+            for (name, value) in counters.iter() {
+                *out.entry(format!("unconfigured_rx_{name}")).or_insert(0) += value;
+            }
+        }
+        out.insert("rx_malformed_ip".into(), self.malformed_ip);
+        out.insert(
+            "rx_queue_drops".into(),
+            self.rx_queue_drops
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        out
     }
 
     fn status(&self) -> DaemonStatus {
@@ -641,8 +698,13 @@ impl Daemon {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
             uptime_seconds: now.duration_since(self.started).as_secs_f64(),
-            instances: self.slots.iter().map(|s| slot_status(s, now, wall)).collect(),
+            instances: self
+                .slots
+                .iter()
+                .map(|s| slot_status(s, now, wall))
+                .collect(),
             xdp: Vec::new(),
+            counters: self.counters(),
         }
     }
 }
@@ -739,7 +801,9 @@ pub fn core_config(spec: &InstanceSpec, primary: IpAddr) -> InstanceConfig {
         config::InitialState::Master => core::InitialState::Master,
     };
     cfg.auth = match &spec.authentication {
-        Some(Authentication::Pass { password }) => Auth::simple_text(password).unwrap_or(Auth::None),
+        Some(Authentication::Pass { password }) => {
+            Auth::simple_text(password).unwrap_or(Auth::None)
+        }
         None => Auth::None,
     };
     cfg
@@ -751,6 +815,8 @@ fn hint_nonlocal_bind() {
     if let Ok(value) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_nonlocal_bind")
         && value.trim() == "0"
     {
-        tracing::info!("hint: net.ipv4.ip_nonlocal_bind is 0; services that bind a VIP on a backup will fail to start until it is 1 (sysctl -w net.ipv4.ip_nonlocal_bind=1)");
+        tracing::info!(
+            "hint: net.ipv4.ip_nonlocal_bind is 0; services that bind a VIP on a backup will fail to start until it is 1 (sysctl -w net.ipv4.ip_nonlocal_bind=1)"
+        );
     }
 }

@@ -7,6 +7,8 @@
 //! - [`cli`]: the command line; [`tools`]: stand-alone tools such as the ARP responder.
 pub mod cli;
 pub mod config;
+pub mod control;
+pub mod daemon;
 pub mod io;
 pub mod proto;
 pub mod tools;

@@ -14,6 +14,28 @@ fn main() -> anyhow::Result<ExitCode> {
                 .context("writing the check report")?;
             Ok(outcome.exit_code().into())
         }
+        Command::Run(args) => {
+            init_logging(cli.log_format);
+            let loaded = vipd::config::load(&args.config)
+                .with_context(|| format!("cannot start with {}", args.config.display()))?;
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            let options = vipd::daemon::RunOptions {
+                control_socket: args.socket,
+            };
+            runtime()?.block_on(vipd::daemon::run(loaded.config, options))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(args) => {
+            let status = runtime()?.block_on(vipd::control::query_status(&args.socket))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", vipd::control::render_table(&status));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ArpResponder(args) => {
             init_logging(cli.log_format);
             runtime()?.block_on(vipd::tools::arp_responder(args))?;
