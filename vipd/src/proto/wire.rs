@@ -307,8 +307,8 @@ pub enum Error {
         /// The family the [`Packet`] was built for.
         family: AddressFamily,
     },
-    /// VRRPv2 over IPv6, which RFC 3768 does not define (RFC 5798 §8.4 says v2 is IPv4
-    /// only).
+    /// VRRPv2 over IPv6: RFC 3768 defines VRRP for IPv4 only; IPv6 arrived with v3
+    /// (RFC 5798 §1, §8.4 on v2/v3 interoperation is IPv4 only).
     #[error("VRRPv2 is IPv4 only, got it over IPv6")]
     V2OverIpv6,
     /// Emit: the buffer is not exactly [`AdvertRepr::buffer_len`] bytes.
@@ -656,7 +656,7 @@ impl AdvertRepr {
         let version = Version::from_number(version_number).ok_or(Error::UnknownVersion {
             version: version_number,
         })?;
-        // RFC 5798 §8.4: VRRPv2 is only defined for IPv4.
+        // RFC 3768 defines VRRPv2 for IPv4 only; IPv6 needs v3 (RFC 5798 §1).
         if version == Version::V2 && family == AddressFamily::Ipv6 {
             return Err(Error::V2OverIpv6);
         }
@@ -745,13 +745,11 @@ impl AdvertRepr {
                 actual_len,
             });
         }
-        packet.set_version_and_type(self.version.number(), MessageType::Advertisement);
-        packet.set_vrid(self.vrid);
-        packet.set_priority(self.priority);
-        packet.set_address_count(address_count);
-        match self.version {
+        // Every refusal comes before the first write, so a refused advert leaves the
+        // buffer as it was.
+        let v2_seconds = match self.version {
             Version::V2 => {
-                // RFC 5798 §8.4: v2 is IPv4 only.
+                // RFC 3768 is IPv4 only (see Error::V2OverIpv6).
                 if family == AddressFamily::Ipv6 {
                     return Err(Error::V2OverIpv6);
                 }
@@ -763,12 +761,10 @@ impl AdvertRepr {
                             version: self.version,
                             interval: self.max_advert_interval,
                         })?;
-                packet.set_v2_auth_type(self.auth.type_code());
-                packet.set_v2_advert_interval_secs(seconds);
-                packet.set_v2_auth_data(self.auth.data());
+                Some(seconds)
             }
             Version::V3 => {
-                // RFC 5798 §9: v3 removed authentication; silently dropping a configured
+                // RFC 5798 §9: v3 has no authentication; silently dropping a configured
                 // password would hide a configuration error.
                 if self.auth != Auth::None {
                     return Err(Error::AuthOnV3);
@@ -780,11 +776,24 @@ impl AdvertRepr {
                         interval: self.max_advert_interval,
                     });
                 }
-                packet.set_v3_max_advert_interval(self.max_advert_interval);
+                None
             }
-        }
+        };
         if self.max_advert_interval.0 == 0 {
             return Err(Error::ZeroInterval);
+        }
+
+        packet.set_version_and_type(self.version.number(), MessageType::Advertisement);
+        packet.set_vrid(self.vrid);
+        packet.set_priority(self.priority);
+        packet.set_address_count(address_count);
+        match v2_seconds {
+            Some(seconds) => {
+                packet.set_v2_auth_type(self.auth.type_code());
+                packet.set_v2_advert_interval_secs(seconds);
+                packet.set_v2_auth_data(self.auth.data());
+            }
+            None => packet.set_v3_max_advert_interval(self.max_advert_interval),
         }
         for (index, address) in self.addresses.iter().enumerate() {
             packet.set_address(index, *address);
@@ -1603,12 +1612,16 @@ mod tests {
         let src = KEEPALIVED_IPV4;
         let dst = MULTICAST_V4;
         let try_emit = |repr: &AdvertRepr| {
-            let mut bytes = vec![0; repr.buffer_len()];
-            repr.emit(
-                &mut Packet::new_unchecked(&mut bytes[..], AddressFamily::Ipv4),
-                src,
-                dst,
-            )
+            let mut bytes = vec![0xa5; repr.buffer_len()];
+            let mut packet = Packet::new_unchecked(&mut bytes[..], AddressFamily::Ipv4);
+            let result = repr.emit(&mut packet, src, dst);
+            if result.is_err() {
+                assert!(
+                    bytes.iter().all(|byte| *byte == 0xa5),
+                    "a refused emit wrote"
+                );
+            }
+            result
         };
         let v2 = v2_ipv4_pass_repr();
         let v3 = v3_ipv4_repr();
