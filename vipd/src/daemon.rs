@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
@@ -17,10 +19,12 @@ use crate::control::{self, ControlRequest, DaemonStatus, InstanceStatus, Transit
 use crate::io::arp::ArpSender;
 use crate::io::netlink::{LinkEvent, Netlink, NetlinkError};
 use crate::io::socket::{RxSocketV4, TxSocketV4, VRRP_GROUP_V4};
+use crate::notify::{self, NotifyCounters, NotifyState};
 use crate::proto::action::{Action, FaultReason, State};
 use crate::proto::instance::{self as core, Input, Instance, InstanceConfig};
 use crate::proto::validate::{self, Expected, RxCounters, RxMeta};
 use crate::proto::wire::{self, AdvertRepr, Auth, Centiseconds, Ipv4Datagram, Packet, Version};
+use crate::track::{self, TrackEvent};
 
 /// Errors that stop the daemon from starting.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +115,10 @@ struct Slot {
     send_errors: u64,
     vip_errors: u64,
     garps_sent: u64,
-    link_up: bool,
+    /// Link state of the instance's interface and of its track_interfaces, by ifindex.
+    links: HashMap<u32, bool>,
+    /// Shared with this instance's notify tasks.
+    notify: Arc<NotifyCounters>,
 }
 
 impl Slot {
@@ -141,6 +148,13 @@ struct Daemon {
     malformed_ip: u64,
     /// Datagrams dropped because the daemon loop fell behind.
     rx_queue_drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Settled status of each track script (absent until its first run).
+    script_health: HashMap<String, bool>,
+    /// Global settings (mail, router id).
+    mail: Option<config::MailSettings>,
+    router_id: String,
+    /// Notify and mail tasks still running, so shutdown can let them finish briefly.
+    notify_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// How `run` was asked to start.
@@ -171,6 +185,10 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         unknown_vrid: HashMap::new(),
         malformed_ip: 0,
         rx_queue_drops: rx_queue_drops.clone(),
+        script_health: HashMap::new(),
+        mail: config.global.mail.clone(),
+        router_id: config.global.router_id.clone().unwrap_or_else(hostname),
+        notify_tasks: Vec::new(),
     };
     let mut rx_interfaces: HashMap<u32, String> = HashMap::new();
     for spec in &config.instances {
@@ -192,6 +210,20 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         spawn_receiver(socket, ifindex, rx_tx.clone(), rx_queue_drops.clone());
     }
 
+    // One task per script that some instance tracks.
+    let (track_tx, mut track_rx) = mpsc::channel::<TrackEvent>(64);
+    let tracked: std::collections::HashSet<&str> = config
+        .instances
+        .iter()
+        .flat_map(|i| i.track_scripts.iter().map(|t| t.name.as_str()))
+        .collect();
+    let trackers: Vec<_> = config
+        .scripts
+        .iter()
+        .filter(|s| tracked.contains(s.name.as_str()))
+        .map(|s| track::spawn_script(s.clone(), track_tx.clone()))
+        .collect();
+
     let socket_path = options
         .control_socket
         .unwrap_or_else(|| config.global.control_socket.clone());
@@ -201,12 +233,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     // RFC 5798 §6.4.1: leave Initialize on startup (or go to Fault if the link is down).
     let now = Instant::now();
     for index in 0..daemon.slots.len() {
-        let input = if daemon.slots[index].link_up {
-            Input::Startup
-        } else {
-            Input::Fault {
-                reason: FaultReason::LinkDown,
-            }
+        let input = match daemon.fault_reason(index) {
+            None => Input::Startup,
+            Some(reason) => Input::Fault { reason },
         };
         let actions = daemon.slots[index].core.handle(now, input);
         daemon.perform(index, now, actions).await;
@@ -233,6 +262,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             Some(event) = links.recv() => {
                 daemon.on_link(Instant::now(), event).await;
             }
+            Some(event) = track_rx.recv() => {
+                daemon.on_track(Instant::now(), event).await;
+            }
             Some(request) = control_rx.recv() => {
                 let _ = request.reply.send(daemon.status());
             }
@@ -251,7 +283,15 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         }
     }
     control_task.abort();
+    for tracker in trackers {
+        tracker.abort();
+    }
     let _ = std::fs::remove_file(&socket_path);
+    // Let notify_stop scripts and mails start and mostly finish; never hang the exit.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    for task in std::mem::take(&mut daemon.notify_tasks) {
+        let _ = tokio::time::timeout_at(deadline, task).await;
+    }
     tracing::info!("vipd stopped");
     Ok(())
 }
@@ -298,7 +338,11 @@ impl Daemon {
             ));
         }
         let ifindex = self.netlink.link_index(&spec.interface).await?;
-        let link_up = self.netlink.link_is_up(&spec.interface).await?;
+        let mut links = HashMap::from([(ifindex, self.netlink.link_is_up(&spec.interface).await?)]);
+        for tracked in &spec.track_interfaces {
+            let index = self.netlink.link_index(tracked).await?;
+            links.insert(index, self.netlink.link_is_up(tracked).await?);
+        }
         let vip_addresses: Vec<IpAddr> = spec.virtual_addresses.iter().map(|v| v.address).collect();
         let existing = self.netlink.addresses(ifindex).await?;
         let local_addresses: Vec<IpAddr> = existing
@@ -408,7 +452,8 @@ impl Daemon {
             send_errors: 0,
             vip_errors: 0,
             garps_sent: 0,
-            link_up,
+            links,
+            notify: Arc::new(NotifyCounters::default()),
         })
     }
 
@@ -472,26 +517,86 @@ impl Daemon {
     async fn on_link(&mut self, now: Instant, event: LinkEvent) {
         for index in 0..self.slots.len() {
             let slot = &mut self.slots[index];
-            let watched = slot.ifindex == event.ifindex
-                || event
-                    .name
-                    .as_ref()
-                    .is_some_and(|n| slot.spec.track_interfaces.contains(n));
-            if !watched || slot.link_up == event.up {
+            let Some(up) = slot.links.get_mut(&event.ifindex) else {
+                continue;
+            };
+            if *up == event.up {
                 continue;
             }
-            slot.link_up = event.up;
-            tracing::info!(instance = %slot.spec.name, ifindex = event.ifindex, up = event.up, "link state changed");
-            let input = if event.up {
-                Input::FaultCleared
-            } else {
-                Input::Fault {
-                    reason: FaultReason::LinkDown,
-                }
-            };
-            let actions = slot.core.handle(now, input);
-            self.perform(index, now, actions).await;
+            *up = event.up;
+            tracing::info!(instance = %slot.spec.name, ifindex = event.ifindex, name = ?event.name, up = event.up, "link state changed");
+            self.refresh_fault(index, now).await;
         }
+    }
+
+    async fn on_track(&mut self, now: Instant, event: TrackEvent) {
+        self.script_health.insert(event.name.clone(), event.healthy);
+        for index in 0..self.slots.len() {
+            if !self.slots[index]
+                .spec
+                .track_scripts
+                .iter()
+                .any(|t| t.name == event.name)
+            {
+                continue;
+            }
+            let offset = self.priority_offset(index);
+            if offset != self.slots[index].core.priority_offset() {
+                let actions = self.slots[index]
+                    .core
+                    .handle(now, Input::PriorityOffset(offset));
+                self.perform(index, now, actions).await;
+                tracing::info!(instance = %self.slots[index].spec.name, script = %event.name, healthy = event.healthy, priority = self.slots[index].core.effective_priority(), "tracked priority changed");
+            }
+            self.refresh_fault(index, now).await;
+        }
+    }
+
+    /// keepalived's weights: a positive weight is added while the script is healthy, a
+    /// negative one while it fails; weight 0 scripts cause FAULT instead.
+    fn priority_offset(&self, index: usize) -> i32 {
+        self.slots[index]
+            .spec
+            .track_scripts
+            .iter()
+            .filter_map(|t| {
+                let healthy = *self.script_health.get(&t.name)?;
+                let weight = i32::from(t.weight);
+                match (weight > 0, weight < 0, healthy) {
+                    (true, _, true) | (_, true, false) => Some(weight),
+                    _ => None,
+                }
+            })
+            .sum()
+    }
+
+    /// Why the instance should be in FAULT now, if it should: a watched link is down, or
+    /// a weight-0 track script fails.
+    fn fault_reason(&self, index: usize) -> Option<FaultReason> {
+        let slot = &self.slots[index];
+        if slot.links.values().any(|up| !up) {
+            return Some(FaultReason::LinkDown);
+        }
+        slot.spec
+            .track_scripts
+            .iter()
+            .find(|t| t.weight == 0 && self.script_health.get(&t.name) == Some(&false))
+            .map(|t| FaultReason::Tracker {
+                name: t.name.clone(),
+            })
+    }
+
+    /// Feeds the aggregate of all fault sources to the core.
+    async fn refresh_fault(&mut self, index: usize, now: Instant) {
+        let reason = self.fault_reason(index);
+        let core = &self.slots[index].core;
+        let input = match reason {
+            Some(reason) if core.fault() != Some(&reason) => Input::Fault { reason },
+            None if core.state() == State::Fault => Input::FaultCleared,
+            _ => return,
+        };
+        let actions = self.slots[index].core.handle(now, input);
+        self.perform(index, now, actions).await;
     }
 
     async fn on_timers(&mut self, now: Instant) {
@@ -539,6 +644,25 @@ impl Daemon {
                         priority = slot.core.effective_priority(),
                         "state change"
                     );
+                    let notify_state = match to {
+                        State::Master => Some(NotifyState::Master),
+                        State::Backup => Some(NotifyState::Backup),
+                        State::Fault => Some(NotifyState::Fault),
+                        State::Initialize if from != State::Initialize => Some(NotifyState::Stop),
+                        State::Initialize => None,
+                    };
+                    if let Some(state) = notify_state {
+                        let tasks = notify::on_state(
+                            &slot.spec,
+                            state,
+                            slot.core.effective_priority(),
+                            self.mail.as_ref(),
+                            &self.router_id,
+                            &slot.notify,
+                        );
+                        self.notify_tasks.retain(|t| !t.is_finished());
+                        self.notify_tasks.extend(tasks);
+                    }
                 }
             }
         }
@@ -728,6 +852,19 @@ fn slot_status(slot: &Slot, now: Instant, wall: SystemTime) -> InstanceStatus {
         ("send_errors", slot.send_errors),
         ("vip_errors", slot.vip_errors),
         ("garps_sent", slot.garps_sent),
+        (
+            "notify_commands_run",
+            slot.notify.commands_run.load(Ordering::Relaxed),
+        ),
+        (
+            "notify_command_failures",
+            slot.notify.command_failures.load(Ordering::Relaxed),
+        ),
+        ("mails_sent", slot.notify.mails_sent.load(Ordering::Relaxed)),
+        (
+            "mail_failures",
+            slot.notify.mail_failures.load(Ordering::Relaxed),
+        ),
     ] {
         counters.insert(name.to_owned(), value);
     }
@@ -807,6 +944,13 @@ pub fn core_config(spec: &InstanceSpec, primary: IpAddr) -> InstanceConfig {
         None => Auth::None,
     };
     cfg
+}
+
+/// The host name, for mail subjects when no router_id is configured.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "vipd".to_owned())
 }
 
 /// The seed setup's pitfall: a service binding the VIP on a backup fails unless

@@ -31,6 +31,8 @@ const APT_PACKAGES: &[&str] = &[
     // Packet crafting for hostile-input tests.
     "python3-scapy",
     "netsniff-ng",
+    // A real SMTP server for the state-change mail tests.
+    "python3-aiosmtpd",
 ];
 
 /// Where Debian's LLVM 22 lives (bpf-linker's build needs its llvm-config on PATH).

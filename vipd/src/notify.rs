@@ -1,0 +1,259 @@
+//! What happens around a state change besides the protocol: notify commands (keepalived
+//! `notify_master` / `notify_backup` / `notify_fault` / `notify_stop` / `notify`) and an
+//! e-mail through the configured SMTP server.
+//!
+//! Everything here runs on its own task: a slow script or an unreachable mail server
+//! never delays the election. Failures are logged with their cause and counted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
+
+use crate::config::{Command, InstanceSpec, MailSettings};
+use crate::track::{RunOutcome, run_once};
+
+/// How long a notify command may run before it is killed (keepalived has no limit; a
+/// hung script must not pile up processes forever).
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Failure counters shared with the notify tasks.
+#[derive(Debug, Default)]
+pub struct NotifyCounters {
+    /// Notify commands run.
+    pub commands_run: AtomicU64,
+    /// Notify commands that failed (non-zero exit, timeout, could not start).
+    pub command_failures: AtomicU64,
+    /// Mails handed to the SMTP server.
+    pub mails_sent: AtomicU64,
+    /// Mails that could not be sent.
+    pub mail_failures: AtomicU64,
+}
+
+/// The state names notify commands and mails use (keepalived's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyState {
+    /// Became master.
+    Master,
+    /// Became backup.
+    Backup,
+    /// Entered fault.
+    Fault,
+    /// The instance stopped (daemon shutdown).
+    Stop,
+}
+
+impl NotifyState {
+    /// `MASTER`, `BACKUP`, `FAULT`, `STOP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NotifyState::Master => "MASTER",
+            NotifyState::Backup => "BACKUP",
+            NotifyState::Fault => "FAULT",
+            NotifyState::Stop => "STOP",
+        }
+    }
+}
+
+/// Runs the notify commands and sends the mail for `instance` entering `state`, each on
+/// its own task. Returns the tasks so a shutdown can wait for them briefly.
+pub fn on_state(
+    instance: &InstanceSpec,
+    state: NotifyState,
+    priority: u8,
+    mail: Option<&MailSettings>,
+    router_id: &str,
+    counters: &Arc<NotifyCounters>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let specific = match state {
+        NotifyState::Master => instance.notify.master.clone(),
+        NotifyState::Backup => instance.notify.backup.clone(),
+        NotifyState::Fault => instance.notify.fault.clone(),
+        NotifyState::Stop => instance.notify.stop.clone(),
+    };
+    if let Some(command) = specific {
+        tasks.push(spawn_command(
+            instance.name.clone(),
+            command,
+            counters.clone(),
+        ));
+    }
+    if let Some(mut command) = instance.notify.any.clone() {
+        // keepalived's generic notify: `<script> INSTANCE <name> <STATE> <priority>`.
+        command.argv.extend([
+            "INSTANCE".to_owned(),
+            instance.name.clone(),
+            state.name().to_owned(),
+            priority.to_string(),
+        ]);
+        tasks.push(spawn_command(
+            instance.name.clone(),
+            command,
+            counters.clone(),
+        ));
+    }
+    if let Some(mail) = mail {
+        let message = StateMail {
+            router_id: router_id.to_owned(),
+            instance: instance.name.clone(),
+            state,
+            priority,
+            vips: instance
+                .virtual_addresses
+                .iter()
+                .map(|v| v.address.to_string())
+                .collect(),
+        };
+        let mail = mail.clone();
+        let counters = counters.clone();
+        tasks.push(tokio::spawn(async move {
+            match send_mail(&mail, &message).await {
+                Ok(()) => {
+                    counters.mails_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    counters.mail_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(instance = %message.instance, server = %mail.smtp_server, error = %e, "state-change mail not sent");
+                }
+            }
+        }));
+    }
+    tasks
+}
+
+fn spawn_command(
+    instance: String,
+    command: Command,
+    counters: Arc<NotifyCounters>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        counters.commands_run.fetch_add(1, Ordering::Relaxed);
+        let outcome = run_once(&command, NOTIFY_TIMEOUT).await;
+        if !outcome.ok() {
+            counters.command_failures.fetch_add(1, Ordering::Relaxed);
+            let why = match &outcome {
+                RunOutcome::Exited(Some(code)) => format!("exit code {code}"),
+                RunOutcome::Exited(None) => "killed by a signal".to_owned(),
+                RunOutcome::TimedOut => format!("still running after {NOTIFY_TIMEOUT:?}, killed"),
+                RunOutcome::SpawnFailed(e) => format!("could not start: {e}"),
+            };
+            tracing::warn!(%instance, command = ?command.argv, %why, "notify command failed");
+        }
+    })
+}
+
+/// What a state-change mail says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateMail {
+    /// The router's id (global router_id, or the host name).
+    pub router_id: String,
+    /// Instance name.
+    pub instance: String,
+    /// New state.
+    pub state: NotifyState,
+    /// Priority in effect.
+    pub priority: u8,
+    /// The instance's VIPs.
+    pub vips: Vec<String>,
+}
+
+impl StateMail {
+    /// `[router_id] VRRP Instance VI_1 - Entering MASTER state`, as keepalived words it.
+    pub fn subject(&self) -> String {
+        format!(
+            "[{}] VRRP Instance {} - Entering {} state",
+            self.router_id,
+            self.instance,
+            self.state.name()
+        )
+    }
+
+    /// The body.
+    pub fn body(&self) -> String {
+        format!(
+            "=> VRRP Instance {} is now {} on {} (priority {}) <=\nVIPs: {}\n",
+            self.instance,
+            self.state.name(),
+            self.router_id,
+            self.priority,
+            self.vips.join(", ")
+        )
+    }
+}
+
+/// Errors sending a mail.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// An address in the configuration is not a mailbox.
+    #[error("bad mail address {address:?}: {reason}")]
+    Address {
+        /// The address.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// Building the message failed.
+    #[error("building the mail: {0}")]
+    Build(String),
+    /// The SMTP exchange failed.
+    #[error("SMTP: {0}")]
+    Smtp(String),
+    /// The server did not answer in time.
+    #[error("SMTP server did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Sends one state-change mail over plain SMTP (as keepalived does: no TLS, no auth).
+pub async fn send_mail(settings: &MailSettings, mail: &StateMail) -> Result<(), MailError> {
+    let mailbox = |address: &str| {
+        address.parse::<Mailbox>().map_err(|e| MailError::Address {
+            address: address.to_owned(),
+            reason: e.to_string(),
+        })
+    };
+    let mut builder = Message::builder()
+        .from(mailbox(&settings.from)?)
+        .subject(mail.subject());
+    for to in &settings.to {
+        builder = builder.to(mailbox(to)?);
+    }
+    let message = builder
+        .body(mail.body())
+        .map_err(|e| MailError::Build(e.to_string()))?;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.smtp_server)
+        .port(settings.smtp_port)
+        .timeout(Some(settings.smtp_connect_timeout))
+        .build();
+    // The transport's timeout covers each read/write; bound the whole exchange too.
+    let limit = settings.smtp_connect_timeout * 2;
+    match tokio::time::timeout(limit, transport.send(message)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(MailError::Smtp(e.to_string())),
+        Err(_) => Err(MailError::Timeout(limit)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_names_router_instance_and_state() {
+        let mail = StateMail {
+            router_id: "LVS_DEVEL".into(),
+            instance: "VI_1".into(),
+            state: NotifyState::Master,
+            priority: 100,
+            vips: vec!["192.0.2.100".into()],
+        };
+        assert_eq!(
+            mail.subject(),
+            "[LVS_DEVEL] VRRP Instance VI_1 - Entering MASTER state"
+        );
+        assert!(mail.body().contains("192.0.2.100"));
+        assert!(mail.body().contains("priority 100"));
+    }
+}

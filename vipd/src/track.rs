@@ -1,0 +1,230 @@
+//! Trackers: health-check scripts (keepalived `vrrp_script`) that raise or lower an
+//! instance's priority, or put it into FAULT.
+//!
+//! Each script runs on its own task every `interval`, in its own process group, killed
+//! with the whole group when it overruns `timeout` (which counts as a failure). Results
+//! pass through rise/fall hysteresis ([`Hysteresis`], sans-IO and unit-tested); only
+//! changes of the settled status reach the daemon, as [`TrackEvent`]s.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::{Command, TrackScript};
+
+/// A tracker's settled status changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackEvent {
+    /// The script's name.
+    pub name: String,
+    /// Healthy (exit 0 within the timeout, `rise` times in a row) or failing.
+    pub healthy: bool,
+}
+
+/// rise/fall hysteresis over a stream of check results.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hysteresis {
+    rise: u32,
+    fall: u32,
+    healthy: Option<bool>,
+    streak: u32,
+}
+
+impl Hysteresis {
+    /// Starts with no settled status: the first result settles it at once, so an
+    /// instance does not run for `rise` intervals on a status nobody has checked.
+    pub fn new(rise: u32, fall: u32) -> Self {
+        Self {
+            rise: rise.max(1),
+            fall: fall.max(1),
+            healthy: None,
+            streak: 0,
+        }
+    }
+
+    /// Feeds one result; returns the new settled status when it changed.
+    pub fn record(&mut self, ok: bool) -> Option<bool> {
+        match self.healthy {
+            None => {
+                self.healthy = Some(ok);
+                self.streak = 0;
+                Some(ok)
+            }
+            Some(current) if current == ok => {
+                self.streak = 0;
+                None
+            }
+            Some(_) => {
+                self.streak += 1;
+                let needed = if ok { self.rise } else { self.fall };
+                if self.streak >= needed {
+                    self.healthy = Some(ok);
+                    self.streak = 0;
+                    Some(ok)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// The settled status, if any result has come in.
+    pub fn healthy(&self) -> Option<bool> {
+        self.healthy
+    }
+}
+
+/// The process for a configured command: argv exec'd directly, no shell, stdin closed,
+/// in its own process group (so a timeout can kill everything it started).
+pub fn process(command: &Command) -> tokio::process::Command {
+    let mut process = tokio::process::Command::new(&command.argv[0]);
+    process
+        .args(&command.argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    process
+}
+
+/// The outcome of one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Exited with this status code (or signal, as `None`).
+    Exited(Option<i32>),
+    /// Still running at the timeout; killed with its process group.
+    TimedOut,
+    /// Could not be started.
+    SpawnFailed(String),
+}
+
+impl RunOutcome {
+    /// Exit 0 within the timeout.
+    pub fn ok(&self) -> bool {
+        matches!(self, RunOutcome::Exited(Some(0)))
+    }
+}
+
+/// Runs `command` once, killing its process group when it overruns `timeout`.
+pub async fn run_once(command: &Command, timeout: Duration) -> RunOutcome {
+    let mut child = match process(command).spawn() {
+        Ok(child) => child,
+        Err(e) => return RunOutcome::SpawnFailed(e.to_string()),
+    };
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => RunOutcome::Exited(status.code()),
+        Ok(Err(e)) => RunOutcome::SpawnFailed(e.to_string()),
+        Err(_) => {
+            if let Some(pid) = child.id() {
+                // SAFETY: kill(2) on the process group we created for this child.
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            }
+            let _ = child.wait().await;
+            RunOutcome::TimedOut
+        }
+    }
+}
+
+/// Runs `script` forever, sending settled-status changes to `events`. Ends when the
+/// receiver is gone.
+pub fn spawn_script(
+    script: TrackScript,
+    events: mpsc::Sender<TrackEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut hysteresis = Hysteresis::new(script.rise, script.fall);
+        let mut ticker = tokio::time::interval(script.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let outcome = run_once(&script.command, script.timeout).await;
+            if !outcome.ok() {
+                tracing::debug!(script = %script.name, ?outcome, "track script failed");
+            }
+            if let Some(healthy) = hysteresis.record(outcome.ok()) {
+                if healthy {
+                    tracing::info!(script = %script.name, "track script is healthy");
+                } else {
+                    tracing::warn!(script = %script.name, ?outcome, "track script is failing");
+                }
+                let event = TrackEvent {
+                    name: script.name.clone(),
+                    healthy,
+                };
+                if events.send(event).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_result_settles_at_once() {
+        let mut h = Hysteresis::new(3, 3);
+        assert_eq!(h.record(false), Some(false));
+        let mut h = Hysteresis::new(3, 3);
+        assert_eq!(h.record(true), Some(true));
+    }
+
+    #[test]
+    fn fall_needs_consecutive_failures() {
+        let mut h = Hysteresis::new(2, 3);
+        h.record(true);
+        assert_eq!(h.record(false), None);
+        assert_eq!(h.record(false), None);
+        assert_eq!(h.record(true), None, "a success resets the streak");
+        assert_eq!(h.record(false), None);
+        assert_eq!(h.record(false), None);
+        assert_eq!(h.record(false), Some(false));
+        assert_eq!(h.healthy(), Some(false));
+    }
+
+    #[test]
+    fn rise_needs_consecutive_successes() {
+        let mut h = Hysteresis::new(2, 1);
+        h.record(false);
+        assert_eq!(h.record(true), None);
+        assert_eq!(h.record(true), Some(true));
+        assert_eq!(h.record(false), Some(false), "fall 1 flips at once");
+    }
+
+    fn cmd(argv: &[&str]) -> Command {
+        Command {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn exit_status_decides() {
+        assert!(run_once(&cmd(&["true"]), Duration::from_secs(5)).await.ok());
+        assert_eq!(
+            run_once(&cmd(&["false"]), Duration::from_secs(5)).await,
+            RunOutcome::Exited(Some(1))
+        );
+        assert!(matches!(
+            run_once(&cmd(&["/nonexistent/vipd-test"]), Duration::from_secs(5)).await,
+            RunOutcome::SpawnFailed(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn overrun_kills_the_whole_process_group() {
+        let marker = std::env::temp_dir().join(format!("vipd-track-{}", std::process::id()));
+        let _ = std::fs::remove_file(&marker);
+        // The script starts a grandchild that would create the marker after 1 s.
+        let script = format!("(sleep 1; touch {}) & sleep 10", marker.display());
+        let started = std::time::Instant::now();
+        let outcome = run_once(&cmd(&["sh", "-c", &script]), Duration::from_millis(200)).await;
+        assert_eq!(outcome, RunOutcome::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!marker.exists(), "the grandchild survived the timeout");
+    }
+}
