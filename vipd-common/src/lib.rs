@@ -194,7 +194,7 @@ impl AdvertEventKind {
 }
 
 /// One record in [`map_names::ADVERT_EVENTS`]: the advert that caused it and what was
-/// recorded before it. 64 bytes.
+/// recorded before it. 72 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdvertEvent {
@@ -222,6 +222,11 @@ pub struct AdvertEvent {
     pub interval_cs: u16,
     /// Interval recorded before this advert; 0 on first sight.
     pub prev_interval_cs: u16,
+    /// 1 if there was a record before this advert (the `prev_*` and `gap_ns` fields are
+    /// meaningful), 0 on first sight.
+    pub has_previous: u32,
+    /// Explicit padding; always zero.
+    pub _pad: [u8; 4],
 }
 
 /// Index of each counter in the per-CPU stats array.
@@ -347,7 +352,7 @@ const _: () = {
     assert!(core::mem::size_of::<WatchKey>() == 8);
     assert!(core::mem::size_of::<WatchEntry>() == 24);
     assert!(core::mem::size_of::<ObservedAdvert>() == 40);
-    assert!(core::mem::size_of::<AdvertEvent>() == 64);
+    assert!(core::mem::size_of::<AdvertEvent>() == 72);
     let mut i = 0;
     while i < Stat::ALL.len() {
         assert!(

@@ -433,6 +433,7 @@ fn record(ctx: &XdpContext, key: &WatchKey, watch: &WatchEntry, mut advert: Obse
             }
         }
     };
+    let has_previous = previous.is_some();
     let (prev_src_addr, prev_priority, prev_interval_cs, gap_ns) = match &previous {
         Some((_, prev)) => (
             prev.src_addr,
@@ -469,6 +470,8 @@ fn record(ctx: &XdpContext, key: &WatchKey, watch: &WatchEntry, mut advert: Obse
         prev_priority,
         interval_cs: advert.interval_cs,
         prev_interval_cs,
+        has_previous: has_previous as u32,
+        _pad: [0; 4],
     };
     match ADVERT_EVENTS.output::<AdvertEvent>(&event, 0) {
         Ok(()) => bump(Stat::AdvertEventsSent),
