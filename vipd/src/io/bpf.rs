@@ -602,6 +602,23 @@ impl LoadedXdp {
         ignore_missing(name, map.remove(&key))
     }
 
+    /// The lease of `vip` on `ifindex`, if managed (e.g. inherited by a takeover).
+    pub fn vip_lease(&self, ifindex: u32, vip: Ipv4Addr) -> Result<Option<VipLease>, BpfError> {
+        let name = map_names::VIP_LEASES;
+        let map = self.ebpf.map(name).ok_or(BpfError::Missing(name))?;
+        let leases: BpfHashMap<&MapData, VipKey, VipLease> =
+            BpfHashMap::try_from(map).map_err(|source| BpfError::Map { name, source })?;
+        let key = VipKey {
+            ifindex,
+            addr_be: vip.octets(),
+        };
+        match leases.get(&key, 0) {
+            Ok(lease) => Ok(Some(lease)),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(source) => Err(BpfError::Map { name, source }),
+        }
+    }
+
     /// Makes the program check and record adverts for `vrid` over `family` arriving on
     /// `ifindex`. Replaces an existing watch; keeps what was observed so far.
     pub fn watch(
@@ -1236,6 +1253,11 @@ impl XdpAttachment {
     /// See [`LoadedXdp::remove_vip`]; for this interface.
     pub fn remove_vip(&mut self, vip: Ipv4Addr) -> Result<(), BpfError> {
         self.program.remove_vip(self.ifindex, vip)
+    }
+
+    /// See [`LoadedXdp::vip_lease`]; for this interface.
+    pub fn vip_lease(&self, vip: Ipv4Addr) -> Result<Option<VipLease>, BpfError> {
+        self.program.vip_lease(self.ifindex, vip)
     }
 
     /// See [`LoadedXdp::watch`]; for this interface.
