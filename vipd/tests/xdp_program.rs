@@ -592,36 +592,37 @@ async fn each_failed_check_moves_exactly_its_own_counter() {
     let dst = IpAddr::from(advert::GROUP_V4);
     let frame_of = |vrrp: &Vrrp| advert::v4(vrrp, MASTER_V4);
 
-    let mut cases: Vec<(&str, Vec<u8>, &str)> = Vec::new();
-    cases.push((
-        "TTL 254",
-        advert::ipv4_frame(MASTER_V4, 254, &good.encode(src, dst)),
-        "advert_dropped_ttl",
-    ));
-    cases.push((
-        "version 2 on a v3 watch",
-        frame_of(&Vrrp {
-            version: 2,
-            ..good.clone()
-        }),
-        "advert_dropped_version",
-    ));
-    cases.push((
-        "type 2",
-        frame_of(&Vrrp {
-            kind: 2,
-            ..good.clone()
-        }),
-        "advert_dropped_type",
-    ));
-    cases.push((
-        "count 2 with one address",
-        frame_of(&Vrrp {
-            count: Some(2),
-            ..good.clone()
-        }),
-        "advert_dropped_length",
-    ));
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "TTL 254",
+            advert::ipv4_frame(MASTER_V4, 254, &good.encode(src, dst)),
+            "advert_dropped_ttl",
+        ),
+        (
+            "version 2 on a v3 watch",
+            frame_of(&Vrrp {
+                version: 2,
+                ..good.clone()
+            }),
+            "advert_dropped_version",
+        ),
+        (
+            "type 2",
+            frame_of(&Vrrp {
+                kind: 2,
+                ..good.clone()
+            }),
+            "advert_dropped_type",
+        ),
+        (
+            "count 2 with one address",
+            frame_of(&Vrrp {
+                count: Some(2),
+                ..good.clone()
+            }),
+            "advert_dropped_length",
+        ),
+    ];
     let mut truncated = frame_of(&good);
     truncated.truncate(truncated.len() - 2);
     cases.push(("frame cut short", truncated, "advert_dropped_truncated"));
