@@ -223,3 +223,607 @@ fn other_traffic_passes_untouched() {
         assert_eq!(moved, BTreeMap::from([("packets", 1)]));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// VRRP advert fast path.
+//
+// Fixtures are built here byte by byte (Ethernet, IPv4/IPv6, VRRP with an independent
+// checksum implementation), so a bug in the program's checksum cannot hide behind the
+// same bug in a shared encoder.
+// ---------------------------------------------------------------------------------------
+
+mod advert {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    pub const MASTER_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    pub const OTHER_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    pub const GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+    pub const VIP_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+    pub const MASTER_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+    pub const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+    pub const VIP_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+
+    /// One's-complement sum of 16-bit big-endian words (odd byte padded), folded.
+    pub fn ones_complement_sum(chunks: &[&[u8]]) -> u16 {
+        let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let mut sum: u32 = bytes
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum as u16
+    }
+
+    /// Fields of one VRRP message, before encoding.
+    #[derive(Clone, Debug)]
+    pub struct Vrrp {
+        pub version: u8,
+        pub kind: u8,
+        pub vrid: u8,
+        pub priority: u8,
+        /// Overrides the Count field (default: the number of addresses).
+        pub count: Option<u8>,
+        /// v3: centiseconds; v2: seconds.
+        pub interval: u16,
+        pub addresses: Vec<IpAddr>,
+        /// v2 only: (auth type, data).
+        pub auth: (u8, [u8; 8]),
+    }
+
+    impl Vrrp {
+        pub fn v3(vrid: u8, priority: u8, interval_cs: u16, addresses: Vec<IpAddr>) -> Self {
+            Vrrp {
+                version: 3,
+                kind: 1,
+                vrid,
+                priority,
+                count: None,
+                interval: interval_cs,
+                addresses,
+                auth: (0, [0; 8]),
+            }
+        }
+
+        pub fn v2(vrid: u8, priority: u8, interval_s: u8, password: &[u8]) -> Self {
+            let mut data = [0u8; 8];
+            data[..password.len()].copy_from_slice(password);
+            Vrrp {
+                version: 2,
+                kind: 1,
+                vrid,
+                priority,
+                count: None,
+                interval: u16::from(interval_s),
+                addresses: vec![IpAddr::V4(VIP_V4)],
+                auth: (1, data),
+            }
+        }
+
+        /// The message with its checksum field zero.
+        fn encode_unchecked(&self) -> Vec<u8> {
+            let count = self.count.unwrap_or(self.addresses.len() as u8);
+            let mut m = vec![
+                (self.version << 4) | self.kind,
+                self.vrid,
+                self.priority,
+                count,
+            ];
+            if self.version == 2 {
+                m.extend_from_slice(&[self.auth.0, self.interval as u8]);
+            } else {
+                m.extend_from_slice(&(self.interval & 0x0fff).to_be_bytes());
+            }
+            m.extend_from_slice(&[0, 0]);
+            for address in &self.addresses {
+                match address {
+                    IpAddr::V4(a) => m.extend_from_slice(&a.octets()),
+                    IpAddr::V6(a) => m.extend_from_slice(&a.octets()),
+                }
+            }
+            if self.version == 2 {
+                m.extend_from_slice(&self.auth.1);
+            }
+            m
+        }
+
+        /// The message with a correct checksum for a packet from `src` to `dst`
+        /// (RFC 5798 §5.2.8 pseudo-header for v3, the message only for v2).
+        pub fn encode(&self, src: IpAddr, dst: IpAddr) -> Vec<u8> {
+            let mut m = self.encode_unchecked();
+            let len = m.len();
+            let checksum = !match (self.version, src, dst) {
+                (2, _, _) => ones_complement_sum(&[&m]),
+                (_, IpAddr::V4(s), IpAddr::V4(d)) => ones_complement_sum(&[
+                    &s.octets(),
+                    &d.octets(),
+                    &[0, 112],
+                    &(len as u16).to_be_bytes(),
+                    &m,
+                ]),
+                (_, IpAddr::V6(s), IpAddr::V6(d)) => ones_complement_sum(&[
+                    &s.octets(),
+                    &d.octets(),
+                    &(len as u32).to_be_bytes(),
+                    &[0, 0, 0, 112],
+                    &m,
+                ]),
+                _ => panic!("mixed address families"),
+            };
+            m[6..8].copy_from_slice(&checksum.to_be_bytes());
+            m
+        }
+    }
+
+    fn ethernet(dst: [u8; 6], ethertype: u16) -> Vec<u8> {
+        let mut f = dst.to_vec();
+        f.extend_from_slice(&[0x00, 0x00, 0x5e, 0x00, 0x01, 0x07]);
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f
+    }
+
+    /// Ethernet + IPv4 (no options, header checksum filled) + `payload`, protocol 112.
+    pub fn ipv4_frame(src: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = ethernet([0x01, 0x00, 0x5e, 0x00, 0x00, 0x12], 0x0800);
+        let total = (20 + payload.len()) as u16;
+        let mut ip = vec![0x45, 0xc0];
+        ip.extend_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 0, 0, ttl, 112, 0, 0]);
+        ip.extend_from_slice(&src.octets());
+        ip.extend_from_slice(&GROUP_V4.octets());
+        let checksum = !ones_complement_sum(&[&ip]);
+        ip[10..12].copy_from_slice(&checksum.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// Ethernet + IPv6 (next header 112, no extension headers) + `payload`.
+    pub fn ipv6_frame(src: Ipv6Addr, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = ethernet([0x33, 0x33, 0, 0, 0, 0x12], 0x86dd);
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[112, hop_limit]);
+        f.extend_from_slice(&src.octets());
+        f.extend_from_slice(&GROUP_V6.octets());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// A correct IPv4 frame for `vrrp` from `src`.
+    pub fn v4(vrrp: &Vrrp, src: Ipv4Addr) -> Vec<u8> {
+        ipv4_frame(src, 255, &vrrp.encode(src.into(), GROUP_V4.into()))
+    }
+
+    /// A correct IPv6 frame for `vrrp` from `src`.
+    pub fn v6(vrrp: &Vrrp, src: Ipv6Addr) -> Vec<u8> {
+        ipv6_frame(src, 255, &vrrp.encode(src.into(), GROUP_V6.into()))
+    }
+}
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use advert::{MASTER_V4, MASTER_V6, OTHER_V4, VIP_V4, VIP_V6, Vrrp};
+use vipd::io::bpf::{AdvertEvents, BpfError, IpFamily, LoadOptions, WatchSpec};
+use vipd::proto::wire::{Auth, Centiseconds, Version};
+use vipd_common::AdvertEventKind;
+
+const VRID: u8 = 7;
+const ONE_SECOND_NS: u64 = 1_000_000_000;
+
+fn v3_spec() -> WatchSpec {
+    WatchSpec {
+        version: Version::V3,
+        auth: Auth::None,
+        silence: Duration::from_secs(3),
+    }
+}
+
+fn v3_advert(priority: u8) -> Vrrp {
+    Vrrp::v3(VRID, priority, 100, vec![VIP_V4.into()])
+}
+
+/// Loads the program with a v3 IPv4 watch on VRID 7 and takes its event reader.
+fn watched_v3_ipv4() -> (LoadedXdp, AdvertEvents) {
+    let mut xdp = load();
+    xdp.watch(LOOPBACK, VRID, IpFamily::Ipv4, &v3_spec())
+        .unwrap();
+    let events = xdp.take_events().expect("event reader");
+    (xdp, events)
+}
+
+fn counters(names: &[&'static str]) -> BTreeMap<&'static str, u64> {
+    names.iter().map(|name| (*name, 1)).collect()
+}
+
+/// Runs an advert that must be recorded; checks it passed untouched and what moved.
+fn run_accepted(xdp: &mut LoadedXdp, frame: &[u8], event_expected: bool) {
+    let (action, out, moved) = run(xdp, frame);
+    assert_eq!(action, XDP_PASS, "adverts always continue to the kernel");
+    assert_eq!(out, frame, "adverts are never modified");
+    let mut expected = counters(&["packets", "adverts_seen", "adverts_accepted"]);
+    if event_expected {
+        expected.insert("advert_events_sent", 1);
+    }
+    assert_eq!(moved, expected);
+}
+
+#[tokio::test]
+async fn v3_ipv4_advert_is_recorded_and_new_master_announced_once() {
+    let (mut xdp, mut events) = watched_v3_ipv4();
+    assert_eq!(xdp.observed(LOOPBACK, VRID, IpFamily::Ipv4).unwrap(), None);
+
+    let frame = advert::v4(&v3_advert(150), MASTER_V4);
+    run_accepted(&mut xdp, &frame, true);
+    let now_ns = monotonic_now_ns();
+    let seen = xdp
+        .observed(LOOPBACK, VRID, IpFamily::Ipv4)
+        .unwrap()
+        .expect("recorded");
+    assert_eq!(seen.priority, 150);
+    assert_eq!(seen.source, IpAddr::from(MASTER_V4));
+    assert_eq!(seen.interval, Centiseconds(100));
+    assert_eq!(seen.version, Version::V3);
+    assert_eq!(seen.address_count, 1);
+    assert_eq!(seen.count, 1);
+    assert!(
+        seen.last_seen_ns.abs_diff(now_ns) < ONE_SECOND_NS,
+        "last_seen_ns {} is not within 1 s of now {now_ns}",
+        seen.last_seen_ns
+    );
+    assert!(seen.age(now_ns) < Duration::from_secs(1));
+
+    let event = tokio::time::timeout(Duration::from_secs(2), events.next())
+        .await
+        .expect("an event within 2 s")
+        .unwrap();
+    assert_eq!(event.kind, AdvertEventKind::NewMaster);
+    assert_eq!(
+        (event.ifindex, event.vrid, event.family),
+        (LOOPBACK, VRID, IpFamily::Ipv4)
+    );
+    assert_eq!(event.source, IpAddr::from(MASTER_V4));
+    assert_eq!(event.priority, 150);
+    assert_eq!(event.seen_ns, seen.last_seen_ns);
+    assert_eq!(event.previous, None);
+
+    // The same advert again: recorded, counted, but nothing for the election.
+    run_accepted(&mut xdp, &frame, false);
+    assert_eq!(events.try_next(), None);
+    let seen = xdp
+        .observed(LOOPBACK, VRID, IpFamily::Ipv4)
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.count, 2);
+}
+
+#[tokio::test]
+async fn election_relevant_changes_raise_one_event_each() {
+    let (mut xdp, mut events) = watched_v3_ipv4();
+    run_accepted(&mut xdp, &advert::v4(&v3_advert(150), MASTER_V4), true);
+    assert_eq!(events.try_next().unwrap().kind, AdvertEventKind::NewMaster);
+
+    run_accepted(&mut xdp, &advert::v4(&v3_advert(120), MASTER_V4), true);
+    let event = events.try_next().expect("priority change event");
+    assert_eq!(event.kind, AdvertEventKind::PriorityChanged);
+    assert_eq!(
+        (event.priority, event.previous.unwrap().priority),
+        (120, 150)
+    );
+
+    run_accepted(&mut xdp, &advert::v4(&v3_advert(0), MASTER_V4), true);
+    let event = events.try_next().expect("priority 0 event");
+    assert_eq!(event.kind, AdvertEventKind::PriorityZero);
+    assert_eq!(event.priority, 0);
+    // A second priority-0 advert from the same master tells nothing new.
+    run_accepted(&mut xdp, &advert::v4(&v3_advert(0), MASTER_V4), false);
+    assert_eq!(events.try_next(), None);
+
+    // Another router takes over.
+    run_accepted(&mut xdp, &advert::v4(&v3_advert(100), OTHER_V4), true);
+    let event = events.try_next().expect("new master event");
+    assert_eq!(event.kind, AdvertEventKind::NewMaster);
+    assert_eq!(event.source, IpAddr::from(OTHER_V4));
+    let previous = event.previous.expect("previous master");
+    assert_eq!(previous.source, IpAddr::from(MASTER_V4));
+    assert_eq!(previous.priority, 0);
+
+    // It changes its interval (a v3 Backup adopts it).
+    let slower = Vrrp::v3(VRID, 100, 200, vec![VIP_V4.into()]);
+    run_accepted(&mut xdp, &advert::v4(&slower, OTHER_V4), true);
+    let event = events.try_next().expect("interval change event");
+    assert_eq!(event.kind, AdvertEventKind::IntervalChanged);
+    assert_eq!(
+        (event.interval, event.previous.unwrap().interval),
+        (Centiseconds(200), Centiseconds(100))
+    );
+    assert_eq!(events.try_next(), None);
+    let seen = xdp
+        .observed(LOOPBACK, VRID, IpFamily::Ipv4)
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.count, 6);
+}
+
+#[tokio::test]
+async fn master_heard_again_after_silence_is_announced() {
+    let mut xdp = load();
+    let spec = WatchSpec {
+        silence: Duration::from_millis(20),
+        ..v3_spec()
+    };
+    xdp.watch(LOOPBACK, VRID, IpFamily::Ipv4, &spec).unwrap();
+    let mut events = xdp.take_events().unwrap();
+    let frame = advert::v4(&v3_advert(150), MASTER_V4);
+    run_accepted(&mut xdp, &frame, true);
+    assert_eq!(events.try_next().unwrap().kind, AdvertEventKind::NewMaster);
+    run_accepted(&mut xdp, &frame, false);
+    std::thread::sleep(Duration::from_millis(50));
+    run_accepted(&mut xdp, &frame, true);
+    let event = events.try_next().expect("master back event");
+    assert_eq!(event.kind, AdvertEventKind::MasterBack);
+    assert!(event.previous.unwrap().gap >= Duration::from_millis(20));
+}
+
+/// Runs `frame`, which must not be recorded, and returns the counters that moved
+/// besides `packets` and `adverts_seen` (which must).
+fn run_rejected(xdp: &mut LoadedXdp, frame: &[u8]) -> Vec<&'static str> {
+    let (action, out, mut moved) = run(xdp, frame);
+    assert_eq!(action, XDP_PASS, "adverts always continue to the kernel");
+    assert_eq!(out, frame, "adverts are never modified");
+    assert_eq!(moved.remove("packets"), Some(1));
+    assert_eq!(moved.remove("adverts_seen"), Some(1));
+    moved
+        .into_iter()
+        .map(|(name, delta)| {
+            assert_eq!(delta, 1, "{name}");
+            name
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_failed_check_moves_exactly_its_own_counter() {
+    let (mut xdp, mut events) = watched_v3_ipv4();
+    let good = v3_advert(150);
+    let src = IpAddr::from(MASTER_V4);
+    let dst = IpAddr::from(advert::GROUP_V4);
+    let frame_of = |vrrp: &Vrrp| advert::v4(vrrp, MASTER_V4);
+
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "TTL 254",
+            advert::ipv4_frame(MASTER_V4, 254, &good.encode(src, dst)),
+            "advert_dropped_ttl",
+        ),
+        (
+            "version 2 on a v3 watch",
+            frame_of(&Vrrp {
+                version: 2,
+                ..good.clone()
+            }),
+            "advert_dropped_version",
+        ),
+        (
+            "type 2",
+            frame_of(&Vrrp {
+                kind: 2,
+                ..good.clone()
+            }),
+            "advert_dropped_type",
+        ),
+        (
+            "count 2 with one address",
+            frame_of(&Vrrp {
+                count: Some(2),
+                ..good.clone()
+            }),
+            "advert_dropped_length",
+        ),
+    ];
+    let mut truncated = frame_of(&good);
+    truncated.truncate(truncated.len() - 2);
+    cases.push(("frame cut short", truncated, "advert_dropped_truncated"));
+    let mut bad_checksum = frame_of(&good);
+    let last = bad_checksum.len() - 1;
+    bad_checksum[last] ^= 0x01; // an address byte: only the checksum can notice
+    cases.push((
+        "address byte flipped",
+        bad_checksum,
+        "advert_dropped_checksum",
+    ));
+    let wrong_pseudo_header = good.encode(IpAddr::from(OTHER_V4), dst);
+    cases.push((
+        "checksum for another source",
+        advert::ipv4_frame(MASTER_V4, 255, &wrong_pseudo_header),
+        "advert_dropped_checksum",
+    ));
+    let mut fragment = frame_of(&good);
+    fragment[14 + 6] = 0x20; // more fragments
+    cases.push(("IPv4 fragment", fragment, "advert_dropped_fragment"));
+    cases.push((
+        "unwatched VRID",
+        frame_of(&Vrrp {
+            vrid: VRID + 1,
+            ..good.clone()
+        }),
+        "adverts_unwatched",
+    ));
+
+    for (what, frame, counter) in &cases {
+        assert_eq!(run_rejected(&mut xdp, frame), vec![*counter], "{what}");
+    }
+    assert_eq!(xdp.observed(LOOPBACK, VRID, IpFamily::Ipv4).unwrap(), None);
+    assert_eq!(events.try_next(), None);
+    // And the unmodified advert is still accepted.
+    run_accepted(&mut xdp, &frame_of(&good), true);
+}
+
+#[test]
+fn v2_advert_with_simple_text_auth_is_checked_and_recorded() {
+    let mut xdp = load();
+    let mut password = [0u8; 8];
+    password[..6].copy_from_slice(b"secret");
+    let spec = WatchSpec {
+        version: Version::V2,
+        auth: Auth::SimpleText(password),
+        silence: Duration::from_secs(3),
+    };
+    xdp.watch(LOOPBACK, VRID, IpFamily::Ipv4, &spec).unwrap();
+
+    run_accepted(
+        &mut xdp,
+        &advert::v4(&Vrrp::v2(VRID, 100, 1, b"secret"), MASTER_V4),
+        true,
+    );
+    let seen = xdp
+        .observed(LOOPBACK, VRID, IpFamily::Ipv4)
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.version, Version::V2);
+    assert_eq!(
+        seen.interval,
+        Centiseconds(100),
+        "v2 seconds become centiseconds"
+    );
+    assert_eq!(seen.priority, 100);
+
+    let wrong_password = advert::v4(&Vrrp::v2(VRID, 100, 1, b"secreT"), MASTER_V4);
+    let no_auth = advert::v4(
+        &Vrrp {
+            auth: (0, [0; 8]),
+            ..Vrrp::v2(VRID, 100, 1, b"")
+        },
+        MASTER_V4,
+    );
+    let v3_on_v2_watch = advert::v4(&v3_advert(100), MASTER_V4);
+    let mut bad_checksum = advert::v4(&Vrrp::v2(VRID, 100, 1, b"secret"), MASTER_V4);
+    bad_checksum[14 + 20 + 8] ^= 0x80; // VIP byte
+    for (what, frame, counter) in [
+        ("wrong password", wrong_password, "advert_dropped_auth"),
+        ("auth type 0", no_auth, "advert_dropped_auth"),
+        ("v3 on a v2 watch", v3_on_v2_watch, "advert_dropped_version"),
+        ("bad v2 checksum", bad_checksum, "advert_dropped_checksum"),
+    ] {
+        assert_eq!(run_rejected(&mut xdp, &frame), vec![counter], "{what}");
+    }
+    assert_eq!(
+        xdp.observed(LOOPBACK, VRID, IpFamily::Ipv4)
+            .unwrap()
+            .unwrap()
+            .count,
+        1
+    );
+}
+
+#[tokio::test]
+async fn ipv6_advert_is_recorded_separately_from_ipv4() {
+    let mut xdp = load();
+    xdp.watch(LOOPBACK, VRID, IpFamily::Ipv6, &v3_spec())
+        .unwrap();
+    let mut events = xdp.take_events().unwrap();
+    let vrrp = Vrrp::v3(VRID, 200, 50, vec![VIP_V6.into(), VIP_V6.into()]);
+    run_accepted(&mut xdp, &advert::v6(&vrrp, MASTER_V6), true);
+    let seen = xdp
+        .observed(LOOPBACK, VRID, IpFamily::Ipv6)
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.source, IpAddr::from(MASTER_V6));
+    assert_eq!(
+        (seen.priority, seen.interval, seen.address_count),
+        (200, Centiseconds(50), 2)
+    );
+    let event = events.try_next().unwrap();
+    assert_eq!(
+        (event.kind, event.family),
+        (AdvertEventKind::NewMaster, IpFamily::Ipv6)
+    );
+    assert_eq!(event.source, IpAddr::from(MASTER_V6));
+    assert_eq!(xdp.observed(LOOPBACK, VRID, IpFamily::Ipv4).unwrap(), None);
+
+    // The IPv4 instance of the same VRID is a different router, not watched here.
+    assert_eq!(
+        run_rejected(&mut xdp, &advert::v4(&v3_advert(100), MASTER_V4)),
+        vec!["adverts_unwatched"]
+    );
+    let src = IpAddr::from(MASTER_V6);
+    let dst = IpAddr::from(advert::GROUP_V6);
+    let hop_limit_64 = advert::ipv6_frame(MASTER_V6, 64, &vrrp.encode(src, dst));
+    let too_long = advert::v6(&Vrrp::v3(VRID, 200, 50, vec![VIP_V6.into(); 65]), MASTER_V6);
+    let mut bad_checksum = advert::v6(&vrrp, MASTER_V6);
+    bad_checksum[14 + 40 + 8] ^= 1;
+    for (what, frame, counter) in [
+        ("hop limit 64", hop_limit_64, "advert_dropped_ttl"),
+        ("65 addresses", too_long, "advert_dropped_too_long"),
+        ("bad checksum", bad_checksum, "advert_dropped_checksum"),
+    ] {
+        assert_eq!(run_rejected(&mut xdp, &frame), vec![counter], "{what}");
+    }
+}
+
+#[test]
+fn unwatch_forgets_the_record_and_stops_recording() {
+    let mut xdp = load();
+    xdp.watch(LOOPBACK, VRID, IpFamily::Ipv4, &v3_spec())
+        .unwrap();
+    let frame = advert::v4(&v3_advert(150), MASTER_V4);
+    run_accepted(&mut xdp, &frame, true);
+    xdp.unwatch(LOOPBACK, VRID, IpFamily::Ipv4).unwrap();
+    xdp.unwatch(LOOPBACK, VRID, IpFamily::Ipv4)
+        .expect("unwatching twice is fine");
+    assert_eq!(xdp.observed(LOOPBACK, VRID, IpFamily::Ipv4).unwrap(), None);
+    assert_eq!(run_rejected(&mut xdp, &frame), vec!["adverts_unwatched"]);
+}
+
+#[test]
+fn watches_the_program_cannot_check_are_refused() {
+    let mut xdp = load();
+    let v2_over_ipv6 = WatchSpec {
+        version: Version::V2,
+        ..v3_spec()
+    };
+    let v3_with_password = WatchSpec {
+        auth: Auth::SimpleText(*b"secret\0\0"),
+        ..v3_spec()
+    };
+    for (spec, family) in [
+        (v2_over_ipv6, IpFamily::Ipv6),
+        (v3_with_password, IpFamily::Ipv4),
+    ] {
+        let err = xdp.watch(LOOPBACK, VRID, family, &spec).unwrap_err();
+        assert!(matches!(err, BpfError::InvalidWatch { .. }), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn program_logs_only_when_switched_on_at_load() {
+    let frames = [
+        advert::v4(&v3_advert(150), MASTER_V4),
+        advert::ipv4_frame(
+            MASTER_V4,
+            1,
+            &v3_advert(150).encode(IpAddr::from(MASTER_V4), IpAddr::from(advert::GROUP_V4)),
+        ),
+    ];
+    for log in [false, true] {
+        let mut xdp = LoadedXdp::load_with(&LoadOptions {
+            log,
+            ..LoadOptions::default()
+        })
+        .expect("load (the verifier must accept the logging branches too)");
+        xdp.watch(LOOPBACK, VRID, IpFamily::Ipv4, &v3_spec())
+            .unwrap();
+        let mut logger = xdp.take_logger().expect("log reader");
+        for frame in &frames {
+            xdp.test_run(frame).unwrap();
+        }
+        let records = logger.flush();
+        if log {
+            assert_eq!(records, 2, "one event record and one rejection record");
+        } else {
+            assert_eq!(records, 0, "logging is off by default");
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! Everything that touches the kernel. The protocol core never calls in here; the daemon
 //! performs the core's actions through these modules and feeds results back as inputs.
 //!
-//! - [`bpf`]: the XDP program: load, attach, VIP leases, counters.
+//! - [`bpf`]: the XDP program: load, attach (pinned, with takeover), VIP leases, advert
+//!   watches, observed adverts, advert events, counters, logs.
 //! - [`socket`]: raw IP protocol 112 sockets for adverts.
 //! - [`netlink`]: VIP add/remove and link watching (rtnetlink).
 //! - [`arp`]: gratuitous and directed ARP over AF_PACKET.
