@@ -73,6 +73,18 @@ pub struct RunArgs {
     /// Control socket path (overrides global.control_socket).
     #[arg(long = "socket", value_name = "PATH")]
     pub socket: Option<PathBuf>,
+
+    /// Log the XDP program's own debug lines (aya-log; costs CPU per packet).
+    #[arg(long)]
+    pub xdp_log: bool,
+
+    /// bpffs directory where XDP links and maps are pinned, so they outlive a crash.
+    #[arg(long, value_name = "DIR", default_value = "/sys/fs/bpf/vipd")]
+    pub bpffs_dir: PathBuf,
+
+    /// Directory for per-interface lock files (one vipd per interface).
+    #[arg(long, value_name = "DIR", default_value = "/run/vipd")]
+    pub run_dir: PathBuf,
 }
 
 /// Arguments of `vipd status`.

@@ -17,6 +17,10 @@ use tokio::sync::mpsc;
 use crate::config::{self, AddressFamily, Authentication, Config, InstanceSpec, VrrpVersion};
 use crate::control::{self, ControlRequest, DaemonStatus, InstanceStatus, TransitionStatus};
 use crate::io::arp::ArpSender;
+use crate::io::bpf::{
+    AdvertEvent, AdvertEvents, AttachMode, AttachOptions, BpfError, IpFamily, PinConfig,
+    WatchSpec, XdpAttachment, monotonic_now_ns,
+};
 use crate::io::netlink::{LinkEvent, Netlink, NetlinkError};
 use crate::io::socket::{RxSocketV4, TxSocketV4, VRRP_GROUP_V4};
 use crate::notify::{self, NotifyCounters, NotifyState};
@@ -64,6 +68,15 @@ pub enum DaemonError {
         /// The core's reason.
         #[source]
         source: core::ConfigError,
+    },
+    /// XDP could not be attached in the mode the configuration demands.
+    #[error("XDP on {interface}: {source} (set xdp = \"auto\" to fall back, or \"off\")")]
+    Xdp {
+        /// Interface.
+        interface: String,
+        /// Why.
+        #[source]
+        source: BpfError,
     },
     /// Installing a signal handler failed.
     #[error("installing signal handlers: {0}")]
@@ -119,9 +132,30 @@ struct Slot {
     links: HashMap<u32, bool>,
     /// Shared with this instance's notify tasks.
     notify: Arc<NotifyCounters>,
+    /// The latest `now` handed to the core: inputs derived from XDP timestamps are never
+    /// older, so the core sees time move forward only.
+    last_input: Instant,
+    /// Adverts the XDP record showed that the socket had not delivered in time (each
+    /// one a false failover avoided).
+    xdp_rescues: u64,
+    /// Inputs taken from XDP ring-buffer events.
+    xdp_events: u64,
 }
 
 impl Slot {
+    /// Feeds the core, never letting its time go backwards.
+    fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
+        let now = now.max(self.last_input);
+        self.last_input = now;
+        self.core.handle(now, input)
+    }
+
+    /// How long an ARP lease written at an advert lasts: three advert intervals, so one
+    /// or two late adverts do not interrupt answering, never below 30 ms.
+    fn lease_duration(&self) -> Duration {
+        (self.core.config().advert_interval.as_duration() * 3).max(Duration::from_millis(30))
+    }
+
     fn expected(&self) -> Expected<'_> {
         let cfg = self.core.config();
         Expected {
@@ -155,13 +189,20 @@ struct Daemon {
     router_id: String,
     /// Notify and mail tasks still running, so shutdown can let them finish briefly.
     notify_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// XDP attachments by ifindex (absent where XDP is off).
+    xdp: HashMap<u32, XdpAttachment>,
 }
 
 /// How `run` was asked to start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Override of the control socket path.
     pub control_socket: Option<PathBuf>,
+    /// Switch on the XDP program's own log lines (aya-log).
+    pub xdp_log: bool,
+    /// Where XDP links and maps are pinned and interface locks live; `None` for
+    /// [`PinConfig::system`].
+    pub pin: Option<PinConfig>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -189,6 +230,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         mail: config.global.mail.clone(),
         router_id: config.global.router_id.clone().unwrap_or_else(hostname),
         notify_tasks: Vec::new(),
+        xdp: HashMap::new(),
     };
     let mut rx_interfaces: HashMap<u32, String> = HashMap::new();
     for spec in &config.instances {
@@ -200,6 +242,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         );
         daemon.slots.push(slot);
     }
+    let (xdp_tx, mut xdp_rx) = mpsc::channel::<AdvertEvent>(1024);
+    let pin = options.pin.clone().unwrap_or_else(PinConfig::system);
+    daemon
+        .attach_xdp(&pin, options.xdp_log, &xdp_tx)
+        .await?;
     for (ifindex, interface) in rx_interfaces {
         let socket =
             RxSocketV4::open(&interface, ifindex).map_err(|source| DaemonError::Socket {
@@ -237,7 +284,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             None => Input::Startup,
             Some(reason) => Input::Fault { reason },
         };
-        let actions = daemon.slots[index].core.handle(now, input);
+        let actions = daemon.slots[index].handle(now, input);
         daemon.perform(index, now, actions).await;
     }
     tracing::info!(
@@ -262,6 +309,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             Some(event) = links.recv() => {
                 daemon.on_link(Instant::now(), event).await;
             }
+            Some(event) = xdp_rx.recv() => {
+                daemon.on_xdp_event(Instant::now(), event).await;
+            }
             Some(event) = track_rx.recv() => {
                 daemon.on_track(Instant::now(), event).await;
             }
@@ -276,10 +326,16 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     tracing::info!("shutting down: priority-0 adverts, releasing VIPs");
     let now = Instant::now();
     for index in 0..daemon.slots.len() {
-        let actions = daemon.slots[index].core.handle(now, Input::Shutdown);
+        let actions = daemon.slots[index].handle(now, Input::Shutdown);
         daemon.perform(index, now, actions).await;
         if daemon.slots[index].holds_vips {
             daemon.release_vips(index).await;
+        }
+    }
+    for (_, attachment) in daemon.xdp.drain() {
+        let interface = attachment.interface().to_owned();
+        if let Err(e) = attachment.detach_and_unpin() {
+            tracing::warn!(%interface, error = %e, "detaching XDP failed");
         }
     }
     control_task.abort();
@@ -294,6 +350,38 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     }
     tracing::info!("vipd stopped");
     Ok(())
+}
+
+fn spawn_xdp_events(mut reader: AdvertEvents, queue: mpsc::Sender<AdvertEvent>) {
+    tokio::spawn(async move {
+        loop {
+            match reader.next().await {
+                Ok(event) => {
+                    if queue.send(event).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading XDP advert events failed");
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// An advert rebuilt from what XDP recorded (it checked TTL, version, type, length,
+/// VRID, auth and checksum); the address list is taken as configured.
+fn synthetic_advert(slot: &Slot, priority: u8, interval: Centiseconds) -> AdvertRepr {
+    let cfg = slot.core.config();
+    AdvertRepr {
+        version: cfg.version,
+        vrid: cfg.vrid,
+        priority,
+        max_advert_interval: interval,
+        auth: cfg.auth,
+        addresses: slot.vip_addresses.clone(),
+    }
 }
 
 fn spawn_receiver(
@@ -454,6 +542,9 @@ impl Daemon {
             garps_sent: 0,
             links,
             notify: Arc::new(NotifyCounters::default()),
+            last_input: Instant::now(),
+            xdp_rescues: 0,
+            xdp_events: 0,
         })
     }
 
@@ -499,7 +590,7 @@ impl Daemon {
                 if accepted.address_list_mismatch {
                     tracing::warn!(instance = %slot.spec.name, from = %accepted.sender, "advert's address list differs from our virtual_ipaddress (accepted, RFC 5798 §7.1)");
                 }
-                let actions = slot.core.handle(
+                let actions = slot.handle(
                     now,
                     Input::Advert {
                         src: accepted.sender,
@@ -595,7 +686,7 @@ impl Daemon {
             None if core.state() == State::Fault => Input::FaultCleared,
             _ => return,
         };
-        let actions = self.slots[index].core.handle(now, input);
+        let actions = self.slots[index].handle(now, input);
         self.perform(index, now, actions).await;
     }
 
@@ -605,7 +696,10 @@ impl Daemon {
             for _ in 0..8 {
                 match self.slots[index].core.poll_timeout() {
                     Some(deadline) if deadline <= now => {
-                        let actions = self.slots[index].core.handle(now, Input::Timeout);
+                        if self.rescue_from_xdp(index, now).await {
+                            continue;
+                        }
+                        let actions = self.slots[index].handle(now, Input::Timeout);
                         self.perform(index, now, actions).await;
                     }
                     _ => break,
@@ -615,11 +709,177 @@ impl Daemon {
         }
     }
 
+    /// Attaches XDP to every interface an instance wants it on, and watches each
+    /// instance's VRID there. `auto` falls back to no XDP with one warning.
+    async fn attach_xdp(
+        &mut self,
+        pin: &PinConfig,
+        log: bool,
+        events: &mpsc::Sender<AdvertEvent>,
+    ) -> Result<(), DaemonError> {
+        for index in 0..self.slots.len() {
+            let (ifindex, interface, mode) = {
+                let slot = &self.slots[index];
+                (slot.ifindex, slot.spec.interface.clone(), slot.spec.xdp)
+            };
+            let mode = match mode {
+                config::XdpMode::Off => continue,
+                config::XdpMode::Auto => AttachMode::Auto,
+                config::XdpMode::Native => AttachMode::Native,
+                config::XdpMode::Generic => AttachMode::Generic,
+            };
+            if !self.xdp.contains_key(&ifindex) {
+                let options = AttachOptions {
+                    mode,
+                    log,
+                    pin: Some(pin.clone()),
+                };
+                match XdpAttachment::attach_with(&interface, &options) {
+                    Ok(mut attachment) => {
+                        tracing::info!(%interface, mode = %attachment.mode(), taken_over = attachment.taken_over(), "XDP attached");
+                        match attachment.take_events() {
+                            Ok(reader) => spawn_xdp_events(reader, events.clone()),
+                            Err(e) => tracing::warn!(%interface, error = %e, "no XDP advert events"),
+                        }
+                        if log {
+                            match attachment.take_logger() {
+                                Ok(logger) => {
+                                    tokio::spawn(logger.run());
+                                }
+                                Err(e) => tracing::warn!(%interface, error = %e, "no XDP log"),
+                            }
+                        }
+                        self.xdp.insert(ifindex, attachment);
+                    }
+                    // A second vipd on this interface must not be papered over.
+                    Err(e @ BpfError::InterfaceLocked { .. }) => {
+                        return Err(DaemonError::Xdp {
+                            interface,
+                            source: e,
+                        });
+                    }
+                    Err(e) if mode == AttachMode::Auto => {
+                        tracing::warn!(%interface, error = %e, "XDP unavailable, running without it (adverts from the socket only, ARP answered by the kernel)");
+                        continue;
+                    }
+                    Err(source) => return Err(DaemonError::Xdp { interface, source }),
+                }
+            }
+            let slot = &self.slots[index];
+            let cfg = slot.core.config();
+            let spec = WatchSpec {
+                version: cfg.version,
+                auth: cfg.auth,
+                silence: slot.core.master_down_interval(),
+            };
+            if let Some(attachment) = self.xdp.get_mut(&ifindex)
+                && let Err(source) = attachment.watch(cfg.vrid, IpFamily::Ipv4, &spec)
+            {
+                return Err(DaemonError::Xdp { interface, source });
+            }
+        }
+        Ok(())
+    }
+
+    /// A Backup's Master_Down_Timer is due. If the XDP program heard the master more
+    /// recently than the socket delivered (a full socket queue under a flood drops
+    /// adverts after XDP has seen them), feed that advert instead of declaring the
+    /// master dead. Returns whether it did.
+    async fn rescue_from_xdp(&mut self, index: usize, now: Instant) -> bool {
+        let slot = &self.slots[index];
+        if slot.core.state() != State::Backup {
+            return false;
+        }
+        let Some(attachment) = self.xdp.get(&slot.ifindex) else {
+            return false;
+        };
+        let Ok(Some(observed)) = attachment.observed(slot.spec.virtual_router_id, IpFamily::Ipv4) else {
+            return false;
+        };
+        let seen_at = observed.last_seen_at(now, monotonic_now_ns());
+        if slot.local_addresses.contains(&observed.source)
+            || observed.priority == 0
+            || seen_at <= slot.last_input
+            || now.saturating_duration_since(seen_at) >= slot.core.master_down_interval()
+        {
+            return false;
+        }
+        let advert = synthetic_advert(slot, observed.priority, observed.interval);
+        let slot = &mut self.slots[index];
+        slot.xdp_rescues += 1;
+        tracing::debug!(instance = %slot.spec.name, from = %observed.source, "master heard by XDP, not yet by the socket");
+        let actions = slot.handle(
+            seen_at,
+            Input::Advert {
+                src: observed.source,
+                advert,
+            },
+        );
+        self.perform(index, now, actions).await;
+        true
+    }
+
+    /// A ring-buffer event: the election acts at once on what changed (priority 0, a
+    /// new or re-prioritised master) instead of waiting for the socket.
+    async fn on_xdp_event(&mut self, now: Instant, event: AdvertEvent) {
+        if event.family != IpFamily::Ipv4 {
+            return;
+        }
+        let Some(&index) = self.by_vrid.get(&(event.ifindex, event.vrid)) else {
+            return;
+        };
+        let slot = &mut self.slots[index];
+        if slot.local_addresses.contains(&event.source) {
+            return;
+        }
+        slot.xdp_events += 1;
+        let advert = synthetic_advert(slot, event.priority, event.interval);
+        let seen_at = now
+            .checked_sub(Duration::from_nanos(monotonic_now_ns().saturating_sub(event.seen_ns)))
+            .unwrap_or(now);
+        let actions = slot.handle(
+            seen_at,
+            Input::Advert {
+                src: event.source,
+                advert,
+            },
+        );
+        self.perform(index, now, actions).await;
+    }
+
+    /// Writes (or, with `live` false, voids) the ARP leases of the instance's VIPs in the
+    /// XDP program of each VIP's interface.
+    fn write_leases(&mut self, index: usize, live: bool) {
+        let slot = &self.slots[index];
+        let expires = if live {
+            monotonic_now_ns().saturating_add(slot.lease_duration().as_nanos() as u64)
+        } else {
+            // Keep the VIP in the map, expired: the program then drops ARP requests for
+            // it, so this host's kernel cannot answer for a VIP it no longer owns.
+            0
+        };
+        for (dev_index, vip) in &slot.vips {
+            let (Some(attachment), IpAddr::V4(vip)) = (self.xdp.get_mut(dev_index), vip.address) else {
+                continue;
+            };
+            let mac = self.arp.get(dev_index).map(|a| a.mac()).unwrap_or_default();
+            if let Err(e) = attachment.set_vip_lease(vip, mac, expires) {
+                tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "writing the XDP ARP lease failed");
+            }
+        }
+    }
+
     /// Performs the core's actions in order.
     async fn perform(&mut self, index: usize, now: Instant, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Action::SendAdvert(advert) => self.send_advert(index, &advert),
+                Action::SendAdvert(advert) => {
+                    self.send_advert(index, &advert);
+                    // Every advert a master sends renews its ARP leases.
+                    if advert.priority != 0 && self.slots[index].holds_vips {
+                        self.write_leases(index, true);
+                    }
+                }
                 Action::AcquireVips { accept } => {
                     if !accept {
                         tracing::debug!(instance = %self.slots[index].spec.name, "accept_mode off: traffic to the VIPs is not filtered (as keepalived without vrrp_strict)");
@@ -706,6 +966,7 @@ impl Daemon {
             }
         }
         self.slots[index].holds_vips = true;
+        self.write_leases(index, true);
     }
 
     async fn release_vips(&mut self, index: usize) {
@@ -721,6 +982,7 @@ impl Daemon {
             }
         }
         self.slots[index].holds_vips = false;
+        self.write_leases(index, false);
     }
 
     /// A new master announces its VIPs: a burst of `garp_master_repeat` rounds
@@ -827,7 +1089,18 @@ impl Daemon {
                 .iter()
                 .map(|s| slot_status(s, now, wall))
                 .collect(),
-            xdp: Vec::new(),
+            xdp: self
+                .xdp
+                .values()
+                .map(|a| control::XdpStatus {
+                    interface: a.interface().to_owned(),
+                    mode: a.mode().to_string(),
+                    counters: a
+                        .stats()
+                        .map(|m| m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                        .unwrap_or_default(),
+                })
+                .collect(),
             counters: self.counters(),
         }
     }
@@ -852,6 +1125,8 @@ fn slot_status(slot: &Slot, now: Instant, wall: SystemTime) -> InstanceStatus {
         ("send_errors", slot.send_errors),
         ("vip_errors", slot.vip_errors),
         ("garps_sent", slot.garps_sent),
+        ("xdp_rescued_adverts", slot.xdp_rescues),
+        ("xdp_events", slot.xdp_events),
         (
             "notify_commands_run",
             slot.notify.commands_run.load(Ordering::Relaxed),

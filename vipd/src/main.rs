@@ -23,6 +23,11 @@ fn main() -> anyhow::Result<ExitCode> {
             }
             let options = vipd::daemon::RunOptions {
                 control_socket: args.socket,
+                xdp_log: args.xdp_log,
+                pin: Some(vipd::io::bpf::PinConfig {
+                    bpffs_dir: args.bpffs_dir,
+                    lock_dir: args.run_dir,
+                }),
             };
             runtime()?.block_on(vipd::daemon::run(loaded.config, options))?;
             Ok(ExitCode::SUCCESS)

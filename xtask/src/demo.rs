@@ -39,9 +39,13 @@ impl Router<'_> {
     fn start(&mut self, bin: &Path) -> anyhow::Result<()> {
         let bin = bin.to_string_lossy().into_owned();
         let config = self.config.to_string_lossy().into_owned();
+        // Routers in namespaces share the host's bpffs and /run: give each its own.
+        let state = self.socket.with_extension("d");
+        let bpffs = format!("/sys/fs/bpf/vipd-demo-{}-{}", std::process::id(), self.name);
+        let run_dir = state.to_string_lossy().into_owned();
         let proc = self
             .ns
-            .spawn(&[&bin, "run", "-c", &config])
+            .spawn(&[&bin, "run", "-c", &config, "--bpffs-dir", &bpffs, "--run-dir", &run_dir])
             .with_context(|| format!("starting vipd on {}", self.name))?;
         self.proc = Some(proc);
         Ok(())
@@ -65,7 +69,7 @@ fn say(text: &str) {
 pub fn demo(bin: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     say("lab: routers r1 (priority 150), r2 (100), r3 (50) and a client on one bridge");
-    say("     VIP 192.0.2.100, VRRPv3, adverts every 10 ms, vipd with XDP off (userspace path)");
+    say("     VIP 192.0.2.100, VRRPv3, adverts every 10 ms, XDP in generic mode (veth)");
     let lan = Lan::new("demo", 4).context("building the lab (needs root)")?;
     let dir = tempdir()?;
     let mut routers = Vec::new();
@@ -113,13 +117,14 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     // A crash is the master host dying: its vipd gets no chance to say goodbye and its
     // link goes quiet. (Killing only the process would leave the VIP on r1's kernel, still
     // answering the client, and measure nothing.)
-    say("crash: r1 dies (vipd gets SIGKILL, r1's link goes down)");
+    say("crash: r1 dies (its link goes down, its vipd gets SIGKILL)");
     let crash_at = Instant::now();
+    link_down(routers[0].ns, "eth0")?;
     if let Some(p) = routers[0].proc.as_ref() {
         p.signal(libc::SIGKILL)?;
     }
-    link_down(routers[0].ns, "eth0")?;
     wait_for_master(bin, &routers, "r2")?;
+    let crash_settled = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
 
     say("restart: r1 comes back; vipd removes the VIP the crash left behind and preempts");
@@ -128,6 +133,7 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     routers[0].start(bin)?;
     let restart_at = Instant::now();
     wait_for_master(bin, &routers, "r1")?;
+    let restart_settled = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
 
     say("graceful: SIGTERM to vipd on r1 (it sends priority 0 and releases the VIP)");
@@ -137,15 +143,24 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
         say(&format!("         vipd on r1 exited with {}", done.status));
     }
     wait_for_master(bin, &routers, "r2")?;
+    let graceful_settled = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
+    if std::env::var_os("VIPD_DEMO_DEBUG").is_some() {
+        for (ns, what) in [(client, vec!["ip", "neigh"]), (routers[1].ns, vec!["ip", "-br", "addr"]), (routers[1].ns, vec!["ip", "-br", "link"]), (routers[2].ns, vec!["ip", "-br", "addr"])] {
+            let out = ns.exec(&what)?;
+            say(&format!("{}: {}", ns.name(), String::from_utf8_lossy(&out.stdout)));
+        }
+        let out = std::process::Command::new(bin).args(["status", "--json", "--socket"]).arg(&routers[1].socket).output()?;
+        say(&String::from_utf8_lossy(&out.stdout));
+    }
 
     stop.store(true, Ordering::Relaxed);
     let log: PingLog = ping_thread
         .join()
         .map_err(|_| anyhow::anyhow!("pinger thread panicked"))?;
-    // Each phase ran for well under a second before the next began.
-    let show = |what: &str, at: Instant| match log
-        .longest_gap_within(at, at + Duration::from_millis(900))
+    // From the event until shortly after the new master showed in `vipd status`.
+    let show = |what: &str, at: Instant, settled: Instant| match log
+        .longest_gap_within(at, settled + Duration::from_millis(300))
     {
         Some(outage) => say(&format!(
             "{what:<28} client-visible outage {:>6.1} ms",
@@ -159,9 +174,41 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
         log.sent,
         log.replies.len()
     ));
-    show("crash failover (SIGKILL):", crash_at);
-    show("preemption by restarted r1:", restart_at);
-    show("graceful failover (SIGTERM):", graceful_at);
+    if std::env::var_os("VIPD_DEMO_DEBUG").is_some() {
+        let t0 = log.start.unwrap_or(crash_at);
+        let rel = |t: Instant| ms(t.saturating_duration_since(t0));
+        say(&format!("sent {} replies {}", log.sent, log.replies.len()));
+        let before_crash = log.replies.iter().filter(|t| **t < crash_at).count();
+        say(&format!("replies before the crash: {before_crash} in {:.0} ms", rel(crash_at)));
+        let count = |a: Instant, b: Instant| log.replies.iter().filter(|t| **t >= a && **t < b).count();
+        let end = *log.replies.last().unwrap_or(&crash_at);
+        say(&format!(
+            "replies crash..restart {} in {:.0} ms; restart..graceful {} in {:.0} ms; graceful..end {} in {:.0} ms",
+            count(crash_at, restart_at), ms(restart_at - crash_at),
+            count(restart_at, graceful_at), ms(graceful_at - restart_at),
+            count(graceful_at, end), ms(end - graceful_at)
+        ));
+        let t0 = log.start.unwrap_or(crash_at);
+        let rel = |t: Instant| ms(t.saturating_duration_since(t0));
+        for w in log.replies.windows(2) {
+            let gap = w[1].duration_since(w[0]);
+            if gap > Duration::from_millis(5) {
+                say(&format!("gap {:.1} ms at {:.1}", ms(gap), rel(w[0])));
+            }
+        }
+        say(&format!(
+            "crash {:.1}/{:.1} restart {:.1}/{:.1} graceful {:.1}/{:.1}",
+            rel(crash_at),
+            rel(crash_settled),
+            rel(restart_at),
+            rel(restart_settled),
+            rel(graceful_at),
+            rel(graceful_settled)
+        ));
+    }
+    show("crash failover (SIGKILL):", crash_at, crash_settled);
+    show("preemption by restarted r1:", restart_at, restart_settled);
+    show("graceful failover (SIGTERM):", graceful_at, graceful_settled);
     println!();
 
     for router in &mut routers {
@@ -171,6 +218,9 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     }
     drop(lan);
     drop(dir);
+    for (name, _, _) in ROUTERS {
+        let _ = std::fs::remove_dir_all(format!("/sys/fs/bpf/vipd-demo-{}-{name}", std::process::id()));
+    }
 
     arp_demo(bin)?;
     say(&format!(
@@ -244,7 +294,7 @@ priority = {priority}
 advert_int = "10ms"
 virtual_ipaddress = ["192.0.2.100/24"]
 garp_master_delay = "0s"
-xdp = "off"
+xdp = "auto"
 "#,
         socket = socket.display()
     )

@@ -81,6 +81,11 @@ impl ArpSender {
         Ok(Self { fd, mac })
     }
 
+    /// The MAC address frames are sent as.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
     /// Sends a gratuitous ARP for `vip`.
     pub fn gratuitous(&self, vip: Ipv4Addr) -> io::Result<()> {
         self.send(&arp_request_frame(self.mac, vip, vip))
