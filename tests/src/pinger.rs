@@ -61,6 +61,11 @@ impl PingLog {
             .max()
     }
 
+    /// How many replies arrived after `t`.
+    pub fn replies_after(&self, t: Instant) -> usize {
+        self.replies.iter().filter(|r| **r > t).count()
+    }
+
     /// The longest gap between consecutive replies.
     pub fn longest_gap(&self) -> Duration {
         self.replies
@@ -189,6 +194,54 @@ impl Pinger {
             std::thread::sleep(Duration::from_micros(100));
         }
         log
+    }
+}
+
+/// A [`Pinger`] running on its own thread from a client namespace until
+/// [`PingRun::finish`] (or drop) stops it.
+#[derive(Debug)]
+pub struct PingRun {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<PingLog>>,
+}
+
+impl PingRun {
+    /// Opens the ICMP socket in `client` and pings `target` every `interval`, for at
+    /// most `limit` (a hard bound in case the test forgets to stop it).
+    pub fn start(
+        client: &crate::Netns,
+        target: Ipv4Addr,
+        interval: Duration,
+        limit: Duration,
+    ) -> anyhow::Result<PingRun> {
+        let pinger = crate::in_netns(client, || Pinger::open(target))??;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || pinger.run(interval, limit, &stop))
+        };
+        Ok(PingRun {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops pinging and returns what was seen.
+    pub fn finish(mut self) -> anyhow::Result<PingLog> {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread = self.thread.take().ok_or_else(|| anyhow::anyhow!("finished twice"))?;
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the pinger thread panicked"))
+    }
+}
+
+impl Drop for PingRun {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
