@@ -229,7 +229,10 @@ impl PingRun {
     /// Stops pinging and returns what was seen.
     pub fn finish(mut self) -> anyhow::Result<PingLog> {
         self.stop.store(true, Ordering::Relaxed);
-        let thread = self.thread.take().ok_or_else(|| anyhow::anyhow!("finished twice"))?;
+        let thread = self
+            .thread
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("finished twice"))?;
         thread
             .join()
             .map_err(|_| anyhow::anyhow!("the pinger thread panicked"))

@@ -62,14 +62,12 @@ impl Scratch {
     /// Creates `$TMPDIR/vipd-t-<tag>-<pid>-<n>`.
     pub fn new(tag: &str) -> anyhow::Result<Scratch> {
         let n = NEXT_SCRATCH.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("vipd-t-{tag}-{}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("vipd-t-{tag}-{}-{n}", std::process::id()));
         if path.exists() {
             std::fs::remove_dir_all(&path)
                 .with_context(|| format!("removing stale {}", path.display()))?;
         }
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("creating {}", path.display()))?;
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Scratch { path })
     }
 
@@ -362,7 +360,12 @@ impl<'a> Router<'a> {
 
     /// Polls until instance `name` is in `state`; returns its status object. Fails at
     /// once if vipd has exited.
-    pub fn wait_state(&mut self, name: &str, state: &str, timeout: Duration) -> anyhow::Result<Value> {
+    pub fn wait_state(
+        &mut self,
+        name: &str,
+        state: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
         self.wait_instance(state, name, timeout, |i| i["state"] == state)
     }
 
@@ -463,9 +466,7 @@ pub fn wait_addr(
         timeout,
         POLL,
         || match addrs(ns, dev) {
-            Ok(list) if list.iter().any(|a| a.split('/').next() == Some(ip)) == present => {
-                Ok(())
-            }
+            Ok(list) if list.iter().any(|a| a.split('/').next() == Some(ip)) == present => Ok(()),
             Ok(list) => Err(list.join(" ")),
             Err(e) => Err(format!("{e:#}")),
         },
@@ -517,7 +518,10 @@ pub fn stop_all(routers: &mut [Router<'_>]) -> anyhow::Result<()> {
     for router in routers.iter() {
         let left = vipd_pids(router.ns)?;
         if !left.is_empty() {
-            bail!("vipd processes {left:?} left in {}'s namespace", router.name);
+            bail!(
+                "vipd processes {left:?} left in {}'s namespace",
+                router.name
+            );
         }
     }
     Ok(())
