@@ -127,8 +127,9 @@ impl InstanceConf {
         }
     }
 
-    /// Adds `key = value` (`value` is TOML: `"1s"`, `true`, `["192.0.2.2"]`), replacing
-    /// an earlier value of the same key.
+    /// Sets `key = value` (`value` is TOML as written: `"1s"`, `true`, `["192.0.2.2"]`),
+    /// replacing an earlier value of the same key, including the defaults above
+    /// (`set("advert_int", "\"1s\"")`, `set("garp_master_delay", "\"5s\"")`).
     pub fn set(mut self, key: &str, value: &str) -> InstanceConf {
         self.extra.retain(|(k, _)| k != key);
         self.extra.push((key.to_owned(), value.to_owned()));
@@ -141,7 +142,10 @@ impl InstanceConf {
         self
     }
 
-    /// The `[instance.NAME]` table.
+    /// The `[instance.NAME]` table: the fields and defaults, each unless [`set`] gave
+    /// the key another value, then the [`set`] keys.
+    ///
+    /// [`set`]: InstanceConf::set
     pub fn to_toml(&self) -> String {
         let vips = self
             .vips
@@ -149,16 +153,21 @@ impl InstanceConf {
             .map(|v| format!("{v:?}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut text = format!(
-            "[instance.{name}]\ninterface = {interface:?}\nvirtual_router_id = {vrid}\n\
-             priority = {priority}\nadvert_int = {advert_int:?}\nvirtual_ipaddress = [{vips}]\n\
-             garp_master_delay = \"0s\"\nxdp = \"off\"\n",
-            name = self.name,
-            interface = self.interface,
-            vrid = self.vrid,
-            priority = self.priority,
-            advert_int = self.advert_int,
-        );
+        let defaults = [
+            ("interface", format!("{:?}", self.interface)),
+            ("virtual_router_id", self.vrid.to_string()),
+            ("priority", self.priority.to_string()),
+            ("advert_int", format!("{:?}", self.advert_int)),
+            ("virtual_ipaddress", format!("[{vips}]")),
+            ("garp_master_delay", "\"0s\"".to_owned()),
+            ("xdp", "\"off\"".to_owned()),
+        ];
+        let mut text = format!("[instance.{}]\n", self.name);
+        for (key, value) in &defaults {
+            if !self.extra.iter().any(|(k, _)| k == key) {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+        }
         for (key, value) in &self.extra {
             text.push_str(&format!("{key} = {value}\n"));
         }
@@ -313,6 +322,21 @@ impl<'a> Router<'a> {
             .take()
             .with_context(|| format!("{}: vipd is not running", self.name))?;
         proc.terminate(timeout)
+    }
+
+    /// Waits up to `timeout` for vipd to exit on its own (after a signal the test sent)
+    /// and returns how it ended.
+    pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Finished> {
+        let mut proc = self
+            .proc
+            .take()
+            .with_context(|| format!("{}: vipd is not running", self.name))?;
+        let result = proc.wait_timeout(timeout);
+        if result.is_err() {
+            // Still running: keep the guard so the process is killed with the router.
+            self.proc = Some(proc);
+        }
+        result
     }
 
     /// What vipd has logged so far (stderr), for failure messages.
