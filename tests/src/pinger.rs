@@ -8,7 +8,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const ICMP_ECHO_REQUEST: u8 = 8;
@@ -165,6 +165,18 @@ impl Pinger {
     /// Pings every `interval` until `stop` is set or `limit` has passed (a hard bound),
     /// recording reply arrival times.
     pub fn run(&self, interval: Duration, limit: Duration, stop: &Arc<AtomicBool>) -> PingLog {
+        self.run_counting(interval, limit, stop, &AtomicU64::new(0))
+    }
+
+    /// [`Pinger::run`], also counting replies in `replies` as they arrive, so another
+    /// thread can wait for the client to be reached.
+    pub fn run_counting(
+        &self,
+        interval: Duration,
+        limit: Duration,
+        stop: &Arc<AtomicBool>,
+        replies: &AtomicU64,
+    ) -> PingLog {
         let start = Instant::now();
         let mut log = PingLog {
             start: Some(start),
@@ -189,6 +201,7 @@ impl Pinger {
             for s in &seqs {
                 if seen.insert(*s) {
                     log.replies.push(arrived);
+                    replies.fetch_add(1, Ordering::Relaxed);
                 }
             }
             std::thread::sleep(Duration::from_micros(100));
@@ -202,6 +215,7 @@ impl Pinger {
 #[derive(Debug)]
 pub struct PingRun {
     stop: Arc<AtomicBool>,
+    replies: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<PingLog>>,
 }
 
@@ -216,14 +230,37 @@ impl PingRun {
     ) -> anyhow::Result<PingRun> {
         let pinger = crate::in_netns(client, || Pinger::open(target))??;
         let stop = Arc::new(AtomicBool::new(false));
+        let replies = Arc::new(AtomicU64::new(0));
         let thread = {
             let stop = stop.clone();
-            std::thread::spawn(move || pinger.run(interval, limit, &stop))
+            let replies = replies.clone();
+            std::thread::spawn(move || pinger.run_counting(interval, limit, &stop, &replies))
         };
         Ok(PingRun {
             stop,
+            replies,
             thread: Some(thread),
         })
+    }
+
+    /// Replies received so far.
+    pub fn replies(&self) -> u64 {
+        self.replies.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `timeout` until `more` replies have arrived beyond those counted so
+    /// far; `when` says in the error at which point of the test they were awaited.
+    pub fn wait_for_more(&self, more: u64, timeout: Duration, when: &str) -> anyhow::Result<()> {
+        let target = self.replies() + more;
+        crate::poll_until(
+            &format!("{more} more ping replies {when}"),
+            timeout,
+            Duration::from_millis(5),
+            || {
+                let got = self.replies();
+                if got >= target { Ok(()) } else { Err(got) }
+            },
+        )
     }
 
     /// Stops pinging and returns what was seen.
