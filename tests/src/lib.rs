@@ -17,6 +17,8 @@
 //! - [`topo`]: [`veth_between`], [`Lan`] (a bridge "switch" with members), and helpers
 //!   to add addresses, read MACs and ifindexes, and pull links up or down.
 //! - [`wait_until`] / [`poll_until`]: bounded polling instead of blind sleeps.
+//! - [`vipd`]: vipd under test: scratch dirs, configs, [`vipd::Router`] guards, status JSON.
+//! - [`pinger::PingRun`]: a client pinging a VIP across a failover.
 //! - [`vipd_bin`], [`require_root`], [`cleanup_stale`].
 //!
 //! # Running
@@ -35,6 +37,7 @@ pub mod packet;
 pub mod pinger;
 pub mod proc;
 pub mod topo;
+pub mod vipd;
 pub mod wait;
 
 use std::path::PathBuf;

@@ -8,7 +8,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const ICMP_ECHO_REQUEST: u8 = 8;
@@ -59,6 +59,11 @@ impl PingLog {
             .windows(2)
             .map(|w| w[1].duration_since(w[0]))
             .max()
+    }
+
+    /// How many replies arrived after `t`.
+    pub fn replies_after(&self, t: Instant) -> usize {
+        self.replies.iter().filter(|r| **r > t).count()
     }
 
     /// The longest gap between consecutive replies.
@@ -160,6 +165,18 @@ impl Pinger {
     /// Pings every `interval` until `stop` is set or `limit` has passed (a hard bound),
     /// recording reply arrival times.
     pub fn run(&self, interval: Duration, limit: Duration, stop: &Arc<AtomicBool>) -> PingLog {
+        self.run_counting(interval, limit, stop, &AtomicU64::new(0))
+    }
+
+    /// [`Pinger::run`], also counting replies in `replies` as they arrive, so another
+    /// thread can wait for the client to be reached.
+    pub fn run_counting(
+        &self,
+        interval: Duration,
+        limit: Duration,
+        stop: &Arc<AtomicBool>,
+        replies: &AtomicU64,
+    ) -> PingLog {
         let start = Instant::now();
         let mut log = PingLog {
             start: Some(start),
@@ -184,11 +201,87 @@ impl Pinger {
             for s in &seqs {
                 if seen.insert(*s) {
                     log.replies.push(arrived);
+                    replies.fetch_add(1, Ordering::Relaxed);
                 }
             }
             std::thread::sleep(Duration::from_micros(100));
         }
         log
+    }
+}
+
+/// A [`Pinger`] running on its own thread from a client namespace until
+/// [`PingRun::finish`] (or drop) stops it.
+#[derive(Debug)]
+pub struct PingRun {
+    stop: Arc<AtomicBool>,
+    replies: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<PingLog>>,
+}
+
+impl PingRun {
+    /// Opens the ICMP socket in `client` and pings `target` every `interval`, for at
+    /// most `limit` (a hard bound in case the test forgets to stop it).
+    pub fn start(
+        client: &crate::Netns,
+        target: Ipv4Addr,
+        interval: Duration,
+        limit: Duration,
+    ) -> anyhow::Result<PingRun> {
+        let pinger = crate::in_netns(client, || Pinger::open(target))??;
+        let stop = Arc::new(AtomicBool::new(false));
+        let replies = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let stop = stop.clone();
+            let replies = replies.clone();
+            std::thread::spawn(move || pinger.run_counting(interval, limit, &stop, &replies))
+        };
+        Ok(PingRun {
+            stop,
+            replies,
+            thread: Some(thread),
+        })
+    }
+
+    /// Replies received so far.
+    pub fn replies(&self) -> u64 {
+        self.replies.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `timeout` until `more` replies have arrived beyond those counted so
+    /// far; `when` says in the error at which point of the test they were awaited.
+    pub fn wait_for_more(&self, more: u64, timeout: Duration, when: &str) -> anyhow::Result<()> {
+        let target = self.replies() + more;
+        crate::poll_until(
+            &format!("{more} more ping replies {when}"),
+            timeout,
+            Duration::from_millis(5),
+            || {
+                let got = self.replies();
+                if got >= target { Ok(()) } else { Err(got) }
+            },
+        )
+    }
+
+    /// Stops pinging and returns what was seen.
+    pub fn finish(mut self) -> anyhow::Result<PingLog> {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread = self
+            .thread
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("finished twice"))?;
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the pinger thread panicked"))
+    }
+}
+
+impl Drop for PingRun {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

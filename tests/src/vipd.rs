@@ -1,0 +1,552 @@
+//! Running vipd itself in a lab: a per-test scratch directory, TOML configs built from
+//! [`InstanceConf`], [`Router`] guards around `vipd run`, and typed-enough access to
+//! `vipd status --json`.
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use vipd_tests::vipd::{InstanceConf, Router, Scratch};
+//! let lan = vipd_tests::Lan::new("doc", 2)?;
+//! vipd_tests::add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+//! let scratch = Scratch::new("doc")?;
+//! let mut r1 = Router::new(
+//!     lan.member(0),
+//!     &scratch,
+//!     "r1",
+//!     &[InstanceConf::new("VI_1", 7, 200, "192.0.2.100/24")],
+//! )?;
+//! r1.start()?;
+//! r1.wait_state("VI_1", "MASTER", std::time::Duration::from_secs(5))?;
+//! vipd_tests::vipd::stop_all(&mut [r1])?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The status socket is a file in the scratch directory, so `vipd status` runs from the
+//! host namespace. Every wait is bounded; a router that dies while a test waits on it
+//! makes the wait fail at once with its stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::netns::Netns;
+use crate::proc::{Finished, Proc};
+use crate::topo::addrs;
+use crate::vipd_bin;
+use crate::wait::poll_until;
+
+/// Advert interval of [`InstanceConf::new`]: short enough that a scenario takes well
+/// under a second per election (Master_Down_Interval ≈ 3 × 50 ms + skew), long enough
+/// that a busy 2-core machine does not cause false failovers.
+pub const DEFAULT_ADVERT_INT: &str = "50ms";
+
+/// How often the status helpers poll the control socket.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// How long `vipd run` may take to open its control socket.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+static NEXT_SCRATCH: AtomicU32 = AtomicU32::new(0);
+
+/// A scratch directory for one test (configs, control sockets), removed on drop.
+#[derive(Debug)]
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    /// Creates `$TMPDIR/vipd-t-<tag>-<pid>-<n>`.
+    pub fn new(tag: &str) -> anyhow::Result<Scratch> {
+        let n = NEXT_SCRATCH.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("vipd-t-{tag}-{}-{n}", std::process::id()));
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing stale {}", path.display()))?;
+        }
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Scratch { path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `text` to `name` inside the directory and returns the file's path.
+    pub fn write(&self, name: &str, text: &str) -> anyhow::Result<PathBuf> {
+        let file = self.path.join(name);
+        std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+        Ok(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// One `[instance.NAME]` table of a test config.
+///
+/// Defaults chosen for tests: `interface = "eth0"`, `advert_int =`
+/// [`DEFAULT_ADVERT_INT`], `garp_master_delay = "0s"` (no second burst seconds later),
+/// `xdp = "off"`. Anything else goes in with [`InstanceConf::set`].
+#[derive(Clone, Debug)]
+pub struct InstanceConf {
+    /// Instance name (the table key, and `name` in status).
+    pub name: String,
+    /// `interface`.
+    pub interface: String,
+    /// `virtual_router_id`.
+    pub vrid: u8,
+    /// `priority`.
+    pub priority: u8,
+    /// `advert_int`, as written in TOML (without quotes).
+    pub advert_int: String,
+    /// `virtual_ipaddress` entries in CIDR form.
+    pub vips: Vec<String>,
+    /// Further `key = value` lines, TOML values as written.
+    pub extra: Vec<(String, String)>,
+}
+
+impl InstanceConf {
+    /// An instance on `eth0` with one VIP.
+    pub fn new(name: &str, vrid: u8, priority: u8, vip: &str) -> InstanceConf {
+        InstanceConf {
+            name: name.to_owned(),
+            interface: "eth0".to_owned(),
+            vrid,
+            priority,
+            advert_int: DEFAULT_ADVERT_INT.to_owned(),
+            vips: vec![vip.to_owned()],
+            extra: Vec::new(),
+        }
+    }
+
+    /// Sets `key = value` (`value` is TOML as written: `"1s"`, `true`, `["192.0.2.2"]`),
+    /// replacing an earlier value of the same key, including the defaults above
+    /// (`set("advert_int", "\"1s\"")`, `set("garp_master_delay", "\"5s\"")`).
+    pub fn set(mut self, key: &str, value: &str) -> InstanceConf {
+        self.extra.retain(|(k, _)| k != key);
+        self.extra.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The same instance with another priority.
+    pub fn priority(mut self, priority: u8) -> InstanceConf {
+        self.priority = priority;
+        self
+    }
+
+    /// The `[instance.NAME]` table: the fields and defaults, each unless [`set`] gave
+    /// the key another value, then the [`set`] keys.
+    ///
+    /// [`set`]: InstanceConf::set
+    pub fn to_toml(&self) -> String {
+        let vips = self
+            .vips
+            .iter()
+            .map(|v| format!("{v:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let defaults = [
+            ("interface", format!("{:?}", self.interface)),
+            ("virtual_router_id", self.vrid.to_string()),
+            ("priority", self.priority.to_string()),
+            ("advert_int", format!("{:?}", self.advert_int)),
+            ("virtual_ipaddress", format!("[{vips}]")),
+            ("garp_master_delay", "\"0s\"".to_owned()),
+            ("xdp", "\"off\"".to_owned()),
+        ];
+        let mut text = format!("[instance.{}]\n", self.name);
+        for (key, value) in &defaults {
+            if !self.extra.iter().any(|(k, _)| k == key) {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        for (key, value) in &self.extra {
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+        text
+    }
+}
+
+/// A whole config file: `[global]` with `router_id` and `control_socket`, then the
+/// instances.
+pub fn config_toml(router_id: &str, control_socket: &Path, instances: &[InstanceConf]) -> String {
+    let mut text = format!(
+        "[global]\nrouter_id = {router_id:?}\ncontrol_socket = {:?}\n",
+        control_socket.display().to_string()
+    );
+    for instance in instances {
+        text.push('\n');
+        text.push_str(&instance.to_toml());
+    }
+    text
+}
+
+/// vipd on one namespace: its config file and control socket in the test's scratch
+/// directory, and the running process (if started). Dropping it SIGKILLs vipd.
+#[derive(Debug)]
+pub struct Router<'a> {
+    name: String,
+    ns: &'a Netns,
+    config: PathBuf,
+    socket: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl<'a> Router<'a> {
+    /// Writes `<name>.toml` for `instances` into `scratch`; does not start vipd.
+    pub fn new(
+        ns: &'a Netns,
+        scratch: &Scratch,
+        name: &str,
+        instances: &[InstanceConf],
+    ) -> anyhow::Result<Router<'a>> {
+        let socket = scratch.path().join(format!("{name}.sock"));
+        let config = scratch.write(
+            &format!("{name}.toml"),
+            &config_toml(name, &socket, instances),
+        )?;
+        Ok(Router {
+            name: name.to_owned(),
+            ns,
+            config,
+            socket,
+            proc: None,
+        })
+    }
+
+    /// The router's name (also its `router_id`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The namespace vipd runs in.
+    pub fn ns(&self) -> &'a Netns {
+        self.ns
+    }
+
+    /// Path of the config file.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Rewrites the config file (takes effect at the next [`Router::start`]).
+    pub fn reconfigure(&mut self, instances: &[InstanceConf]) -> anyhow::Result<()> {
+        std::fs::write(
+            &self.config,
+            config_toml(&self.name, &self.socket, instances),
+        )
+        .with_context(|| format!("writing {}", self.config.display()))
+    }
+
+    /// Starts `vipd run -c CONFIG` in the namespace and returns once its control socket
+    /// answers; fails with vipd's stderr if it exits first.
+    pub fn start(&mut self) -> anyhow::Result<()> {
+        if self.proc.is_some() {
+            bail!("{}: vipd is already running", self.name);
+        }
+        let bin = vipd_bin().to_string_lossy().into_owned();
+        let config = self.config.to_string_lossy().into_owned();
+        let proc = self
+            .ns
+            .spawn(&[&bin, "run", "-c", &config])
+            .with_context(|| format!("starting vipd on {}", self.name))?;
+        self.proc = Some(proc);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if self.status().is_ok() {
+                return Ok(());
+            }
+            let proc = self.proc.as_mut().context("started above")?;
+            if proc.has_exited()? {
+                let done = proc.wait_timeout(Duration::from_secs(2))?;
+                self.proc = None;
+                bail!(
+                    "vipd on {} exited ({}) before answering status\n--- stderr:\n{}",
+                    self.name,
+                    done.status,
+                    done.stderr
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "vipd on {} did not answer status within {START_TIMEOUT:?}\n--- stderr:\n{}",
+                    self.name,
+                    proc.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether vipd was started and has not been stopped or killed by the test.
+    pub fn is_running(&self) -> bool {
+        self.proc.is_some()
+    }
+
+    /// The pid of the running vipd.
+    pub fn pid(&self) -> Option<i32> {
+        self.proc.as_ref().map(Proc::pid)
+    }
+
+    /// Sends `signal` to the running vipd.
+    pub fn signal(&self, signal: i32) -> anyhow::Result<()> {
+        self.proc
+            .as_ref()
+            .with_context(|| format!("{}: vipd is not running", self.name))?
+            .signal(signal)
+    }
+
+    /// SIGKILL (a crash: no priority-0 advert, VIPs stay where they are) and reap.
+    pub fn kill(&mut self) -> anyhow::Result<Finished> {
+        let mut proc = self
+            .proc
+            .take()
+            .with_context(|| format!("{}: vipd is not running", self.name))?;
+        proc.signal(libc::SIGKILL)?;
+        proc.wait_timeout(Duration::from_secs(5))
+    }
+
+    /// SIGTERM, and wait up to `timeout` for vipd to exit; returns how it ended (the
+    /// caller checks the status).
+    pub fn stop(&mut self, timeout: Duration) -> anyhow::Result<Finished> {
+        let mut proc = self
+            .proc
+            .take()
+            .with_context(|| format!("{}: vipd is not running", self.name))?;
+        proc.terminate(timeout)
+    }
+
+    /// Waits up to `timeout` for vipd to exit on its own (after a signal the test sent)
+    /// and returns how it ended.
+    pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Finished> {
+        let mut proc = self
+            .proc
+            .take()
+            .with_context(|| format!("{}: vipd is not running", self.name))?;
+        let result = proc.wait_timeout(timeout);
+        if result.is_err() {
+            // Still running: keep the guard so the process is killed with the router.
+            self.proc = Some(proc);
+        }
+        result
+    }
+
+    /// What vipd has logged so far (stderr), for failure messages.
+    pub fn logs(&self) -> String {
+        self.proc.as_ref().map(Proc::stderr).unwrap_or_default()
+    }
+
+    /// `vipd status --json` of this router.
+    pub fn status(&self) -> anyhow::Result<Value> {
+        let out = Command::new(vipd_bin())
+            .args(["status", "--json", "--socket"])
+            .arg(&self.socket)
+            .output()
+            .context("running vipd status")?;
+        if !out.status.success() {
+            bail!(
+                "vipd status on {} failed ({}): {}",
+                self.name,
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("vipd status on {} printed bad JSON", self.name))
+    }
+
+    /// The status object of instance `name`.
+    pub fn instance(&self, name: &str) -> anyhow::Result<Value> {
+        let status = self.status()?;
+        status["instances"]
+            .as_array()
+            .and_then(|all| all.iter().find(|i| i["name"] == name))
+            .cloned()
+            .with_context(|| format!("{}: no instance {name} in status {status}", self.name))
+    }
+
+    /// The state (`INIT`, `BACKUP`, `MASTER`, `FAULT`) of instance `name`.
+    pub fn state(&self, name: &str) -> anyhow::Result<String> {
+        let instance = self.instance(name)?;
+        instance["state"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{}: instance {name} has no state: {instance}", self.name))
+    }
+
+    /// Polls until instance `name` is in `state`; returns its status object. Fails at
+    /// once if vipd has exited.
+    pub fn wait_state(
+        &mut self,
+        name: &str,
+        state: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        self.wait_instance(state, name, timeout, |i| i["state"] == state)
+    }
+
+    /// Polls until `condition` holds for instance `name`'s status object, and returns
+    /// it; `what` names the condition in the error.
+    pub fn wait_instance(
+        &mut self,
+        what: &str,
+        name: &str,
+        timeout: Duration,
+        condition: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let router = self.name.clone();
+        let result = poll_until(
+            &format!("{router}/{name} to be {what}"),
+            timeout,
+            POLL,
+            || -> Result<Value, String> {
+                if let Some(proc) = self.proc.as_mut()
+                    && proc.has_exited().unwrap_or(false)
+                {
+                    return Err("vipd has exited".to_owned());
+                }
+                match self.instance(name) {
+                    Ok(instance) if condition(&instance) => Ok(instance),
+                    Ok(instance) => Err(brief(&instance)),
+                    Err(e) => Err(format!("{e:#}")),
+                }
+            },
+        );
+        result.with_context(|| format!("vipd on {router} logged:\n{}", self.logs()))
+    }
+
+    /// Checks instance `name` stays in `state` for `duration` (polling), e.g. that a
+    /// nopreempt backup does not take over.
+    pub fn assert_state_holds(
+        &self,
+        name: &str,
+        state: &str,
+        duration: Duration,
+    ) -> anyhow::Result<()> {
+        let end = Instant::now() + duration;
+        loop {
+            let instance = self.instance(name)?;
+            if instance["state"] != state {
+                bail!(
+                    "{}/{name} left {state}: {}\n--- vipd logged:\n{}",
+                    self.name,
+                    brief(&instance),
+                    self.logs()
+                );
+            }
+            if Instant::now() >= end {
+                return Ok(());
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Counter `counter` of instance `name` (0 if absent).
+    pub fn counter(&self, name: &str, counter: &str) -> anyhow::Result<u64> {
+        Ok(self.instance(name)?["counters"][counter]
+            .as_u64()
+            .unwrap_or(0))
+    }
+}
+
+/// `state=.. master=.. prio=..` of an instance status, for error messages.
+pub fn brief(instance: &Value) -> String {
+    format!(
+        "state={} master={} prio={}/{} last={}",
+        instance["state"],
+        instance["master_address"],
+        instance["priority"],
+        instance["effective_priority"],
+        instance["last_transition"]
+    )
+}
+
+/// Whether `ip` (no prefix) is on `dev` in `ns`.
+pub fn has_addr(ns: &Netns, dev: &str, ip: &str) -> anyhow::Result<bool> {
+    Ok(addrs(ns, dev)?
+        .iter()
+        .any(|a| a.split('/').next() == Some(ip)))
+}
+
+/// Polls until `ip` is on `dev` in `ns` (`present`) or not (`!present`).
+pub fn wait_addr(
+    ns: &Netns,
+    dev: &str,
+    ip: &str,
+    present: bool,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let what = if present { "present" } else { "absent" };
+    poll_until(
+        &format!("{ip} to be {what} on {dev} in {}", ns.name()),
+        timeout,
+        POLL,
+        || match addrs(ns, dev) {
+            Ok(list) if list.iter().any(|a| a.split('/').next() == Some(ip)) == present => Ok(()),
+            Ok(list) => Err(list.join(" ")),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    )
+}
+
+/// Which of `namespaces` hold `ip` on `eth0`, by index.
+pub fn holders(namespaces: &[&Netns], ip: &str) -> anyhow::Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for (i, ns) in namespaces.iter().enumerate() {
+        if has_addr(ns, "eth0", ip)? {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// Pids of vipd processes (by `/proc/PID/comm`) in `ns`.
+pub fn vipd_pids(ns: &Netns) -> anyhow::Result<Vec<i32>> {
+    let mut out = Vec::new();
+    for pid in ns.pids()? {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "vipd" {
+            out.push(pid);
+        }
+    }
+    Ok(out)
+}
+
+/// The end of a test: SIGTERMs every router still running, requires each to exit 0
+/// within 2 s, then requires that no vipd process is left in any router's namespace
+/// (also ones the test stopped or killed itself).
+pub fn stop_all(routers: &mut [Router<'_>]) -> anyhow::Result<()> {
+    for router in routers.iter_mut() {
+        if router.is_running() {
+            let name = router.name.clone();
+            let done = router
+                .stop(Duration::from_secs(2))
+                .with_context(|| format!("stopping vipd on {name}"))?;
+            if !done.status.success() {
+                bail!(
+                    "vipd on {name} exited with {} on SIGTERM\n--- stderr:\n{}",
+                    done.status,
+                    done.stderr
+                );
+            }
+        }
+    }
+    for router in routers.iter() {
+        let left = vipd_pids(router.ns)?;
+        if !left.is_empty() {
+            bail!(
+                "vipd processes {left:?} left in {}'s namespace",
+                router.name
+            );
+        }
+    }
+    Ok(())
+}
