@@ -49,21 +49,18 @@ impl PingLog {
         Some(after.duration_since(*before))
     }
 
-    /// The longest gap between consecutive replies in the window `from..=to`, counting
-    /// from the last reply before `from`: the outage of an event whose effect starts
-    /// somewhere inside the window (a failover takes a while to begin and to end).
-    pub fn longest_gap_within(&self, from: Instant, to: Instant) -> Option<Duration> {
-        let first = self.replies.iter().rposition(|t| *t <= from)?;
-        let last = self.replies.iter().rposition(|t| *t <= to)?;
-        self.replies[first..=last]
+    /// The outage of an event that starts at `event` and whose effects are over by
+    /// `settled`: the longest gap between consecutive replies from the last reply at or
+    /// before `event` to the first reply at or after `settled`. `None` when there is no
+    /// reply on one side (the client never recovered, or never had service).
+    pub fn outage_between(&self, event: Instant, settled: Instant) -> Option<Duration> {
+        let first = self.replies.iter().rposition(|t| *t <= event)?;
+        let last = self.replies.iter().position(|t| *t >= settled)?;
+        self.replies
+            .get(first..=last)?
             .windows(2)
             .map(|w| w[1].duration_since(w[0]))
             .max()
-    }
-
-    /// How many replies arrived after `t`.
-    pub fn replies_after(&self, t: Instant) -> usize {
-        self.replies.iter().filter(|r| **r > t).count()
     }
 
     /// The longest gap between consecutive replies.
@@ -320,18 +317,13 @@ mod tests {
         assert_eq!(log.outage_around(t0 + ms(10)), Some(ms(38)));
         assert_eq!(log.longest_gap(), ms(38));
         assert_eq!(log.outage_around(t0 + ms(50)), None);
+        assert_eq!(log.outage_between(t0 + ms(1), t0 + ms(30)), Some(ms(38)));
+        assert_eq!(log.outage_between(t0 + ms(40), t0 + ms(41)), Some(ms(1)));
+        assert_eq!(log.outage_between(t0, t0 + ms(41)), None, "no reply before");
         assert_eq!(
-            log.longest_gap_within(t0 + ms(1), t0 + ms(41)),
-            Some(ms(38))
-        );
-        assert_eq!(
-            log.longest_gap_within(t0 + ms(40), t0 + ms(41)),
-            Some(ms(1))
-        );
-        assert_eq!(
-            log.longest_gap_within(t0, t0 + ms(41)),
+            log.outage_between(t0 + ms(2), t0 + ms(45)),
             None,
-            "no reply before"
+            "never recovered"
         );
     }
 }

@@ -18,8 +18,8 @@ use crate::config::{self, AddressFamily, Authentication, Config, InstanceSpec, V
 use crate::control::{self, ControlRequest, DaemonStatus, InstanceStatus, TransitionStatus};
 use crate::io::arp::ArpSender;
 use crate::io::bpf::{
-    AdvertEvent, AdvertEvents, AttachMode, AttachOptions, BpfError, IpFamily, PinConfig,
-    WatchSpec, XdpAttachment, monotonic_now_ns,
+    AdvertEvent, AdvertEvents, AttachMode, AttachOptions, BpfError, IpFamily, PinConfig, WatchSpec,
+    XdpAttachment, monotonic_now_ns,
 };
 use crate::io::netlink::{LinkEvent, Netlink, NetlinkError};
 use crate::io::socket::{RxSocketV4, TxSocketV4, VRRP_GROUP_V4};
@@ -244,9 +244,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     }
     let (xdp_tx, mut xdp_rx) = mpsc::channel::<AdvertEvent>(1024);
     let pin = options.pin.clone().unwrap_or_else(PinConfig::system);
-    daemon
-        .attach_xdp(&pin, options.xdp_log, &xdp_tx)
-        .await?;
+    daemon.attach_xdp(&pin, options.xdp_log, &xdp_tx).await?;
     for (ifindex, interface) in rx_interfaces {
         let socket =
             RxSocketV4::open(&interface, ifindex).map_err(|source| DaemonError::Socket {
@@ -280,11 +278,13 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     // RFC 5798 §6.4.1: leave Initialize on startup (or go to Fault if the link is down).
     let now = Instant::now();
     for index in 0..daemon.slots.len() {
-        let input = match daemon.fault_reason(index) {
-            None => Input::Startup,
-            Some(reason) => Input::Fault { reason },
-        };
-        let actions = daemon.slots[index].handle(now, input);
+        // A fault known before Startup is remembered by the core, so Startup leads
+        // straight to FAULT and a later FaultCleared to the RFC's startup rules.
+        if let Some(reason) = daemon.fault_reason(index) {
+            let actions = daemon.slots[index].handle(now, Input::Fault { reason });
+            daemon.perform(index, now, actions).await;
+        }
+        let actions = daemon.slots[index].handle(now, Input::Startup);
         daemon.perform(index, now, actions).await;
     }
     tracing::info!(
@@ -467,16 +467,20 @@ impl Daemon {
         // A crashed earlier run may have left our VIPs on the interface. We are not master
         // yet (the election below decides), so none of them should be there now.
         for (dev_index, vip) in &vips {
-            let present = self
+            // Delete with the prefix the kernel has: the address may have been added with
+            // another one (by hand, or by an earlier config), and the kernel matches both.
+            let stale: Vec<u8> = self
                 .netlink
                 .addresses(*dev_index)
                 .await?
                 .iter()
-                .any(|a| a.address == vip.address);
-            if present {
-                tracing::warn!(instance = %spec.name, vip = %vip.address, dev = %vip.dev, "removing stale VIP left by an earlier run");
+                .filter(|a| a.address == vip.address)
+                .map(|a| a.prefix_len)
+                .collect();
+            for prefix_len in stale {
+                tracing::warn!(instance = %spec.name, vip = %vip.address, prefix_len, dev = %vip.dev, "removing stale VIP left by an earlier run");
                 self.netlink
-                    .del_address(*dev_index, vip.address, vip.prefix_len)
+                    .del_address(*dev_index, vip.address, prefix_len)
                     .await?;
             }
             if let std::collections::hash_map::Entry::Vacant(e) = self.arp.entry(*dev_index) {
@@ -739,7 +743,9 @@ impl Daemon {
                         tracing::info!(%interface, mode = %attachment.mode(), taken_over = attachment.taken_over(), "XDP attached");
                         match attachment.take_events() {
                             Ok(reader) => spawn_xdp_events(reader, events.clone()),
-                            Err(e) => tracing::warn!(%interface, error = %e, "no XDP advert events"),
+                            Err(e) => {
+                                tracing::warn!(%interface, error = %e, "no XDP advert events")
+                            }
                         }
                         if log {
                             match attachment.take_logger() {
@@ -793,7 +799,8 @@ impl Daemon {
         let Some(attachment) = self.xdp.get(&slot.ifindex) else {
             return false;
         };
-        let Ok(Some(observed)) = attachment.observed(slot.spec.virtual_router_id, IpFamily::Ipv4) else {
+        let Ok(Some(observed)) = attachment.observed(slot.spec.virtual_router_id, IpFamily::Ipv4)
+        else {
             return false;
         };
         let seen_at = observed.last_seen_at(now, monotonic_now_ns());
@@ -835,7 +842,9 @@ impl Daemon {
         slot.xdp_events += 1;
         let advert = synthetic_advert(slot, event.priority, event.interval);
         let seen_at = now
-            .checked_sub(Duration::from_nanos(monotonic_now_ns().saturating_sub(event.seen_ns)))
+            .checked_sub(Duration::from_nanos(
+                monotonic_now_ns().saturating_sub(event.seen_ns),
+            ))
             .unwrap_or(now);
         let actions = slot.handle(
             seen_at,
@@ -859,7 +868,8 @@ impl Daemon {
             0
         };
         for (dev_index, vip) in &slot.vips {
-            let (Some(attachment), IpAddr::V4(vip)) = (self.xdp.get_mut(dev_index), vip.address) else {
+            let (Some(attachment), IpAddr::V4(vip)) = (self.xdp.get_mut(dev_index), vip.address)
+            else {
                 continue;
             };
             let mac = self.arp.get(dev_index).map(|a| a.mac()).unwrap_or_default();
@@ -1122,6 +1132,7 @@ fn slot_status(slot: &Slot, now: Instant, wall: SystemTime) -> InstanceStatus {
         ("priority_zero_received", c.priority_zero_received),
         ("transitions", c.transitions),
         ("became_master", c.became_master),
+        ("reassertions", c.reassertions),
         ("send_errors", slot.send_errors),
         ("vip_errors", slot.vip_errors),
         ("garps_sent", slot.garps_sent),

@@ -45,7 +45,16 @@ impl Router<'_> {
         let run_dir = state.to_string_lossy().into_owned();
         let proc = self
             .ns
-            .spawn(&[&bin, "run", "-c", &config, "--bpffs-dir", &bpffs, "--run-dir", &run_dir])
+            .spawn(&[
+                &bin,
+                "run",
+                "-c",
+                &config,
+                "--bpffs-dir",
+                &bpffs,
+                "--run-dir",
+                &run_dir,
+            ])
             .with_context(|| format!("starting vipd on {}", self.name))?;
         self.proc = Some(proc);
         Ok(())
@@ -146,11 +155,23 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     let graceful_settled = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
     if std::env::var_os("VIPD_DEMO_DEBUG").is_some() {
-        for (ns, what) in [(client, vec!["ip", "neigh"]), (routers[1].ns, vec!["ip", "-br", "addr"]), (routers[1].ns, vec!["ip", "-br", "link"]), (routers[2].ns, vec!["ip", "-br", "addr"])] {
+        for (ns, what) in [
+            (client, vec!["ip", "neigh"]),
+            (routers[1].ns, vec!["ip", "-br", "addr"]),
+            (routers[1].ns, vec!["ip", "-br", "link"]),
+            (routers[2].ns, vec!["ip", "-br", "addr"]),
+        ] {
             let out = ns.exec(&what)?;
-            say(&format!("{}: {}", ns.name(), String::from_utf8_lossy(&out.stdout)));
+            say(&format!(
+                "{}: {}",
+                ns.name(),
+                String::from_utf8_lossy(&out.stdout)
+            ));
         }
-        let out = std::process::Command::new(bin).args(["status", "--json", "--socket"]).arg(&routers[1].socket).output()?;
+        let out = std::process::Command::new(bin)
+            .args(["status", "--json", "--socket"])
+            .arg(&routers[1].socket)
+            .output()?;
         say(&String::from_utf8_lossy(&out.stdout));
     }
 
@@ -159,14 +180,14 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("pinger thread panicked"))?;
     // From the event until shortly after the new master showed in `vipd status`.
-    let show = |what: &str, at: Instant, settled: Instant| match log
-        .longest_gap_within(at, settled + Duration::from_millis(300))
-    {
+    let show = |what: &str, at: Instant, settled: Instant| match log.outage_between(at, settled) {
         Some(outage) => say(&format!(
             "{what:<28} client-visible outage {:>6.1} ms",
             ms(outage)
         )),
-        None => say(&format!("{what:<28} no reply on one side of the event")),
+        None => say(&format!(
+            "{what:<28} the client did not get through after it"
+        )),
     };
     println!();
     say(&format!(
@@ -179,14 +200,21 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
         let rel = |t: Instant| ms(t.saturating_duration_since(t0));
         say(&format!("sent {} replies {}", log.sent, log.replies.len()));
         let before_crash = log.replies.iter().filter(|t| **t < crash_at).count();
-        say(&format!("replies before the crash: {before_crash} in {:.0} ms", rel(crash_at)));
-        let count = |a: Instant, b: Instant| log.replies.iter().filter(|t| **t >= a && **t < b).count();
+        say(&format!(
+            "replies before the crash: {before_crash} in {:.0} ms",
+            rel(crash_at)
+        ));
+        let count =
+            |a: Instant, b: Instant| log.replies.iter().filter(|t| **t >= a && **t < b).count();
         let end = *log.replies.last().unwrap_or(&crash_at);
         say(&format!(
             "replies crash..restart {} in {:.0} ms; restart..graceful {} in {:.0} ms; graceful..end {} in {:.0} ms",
-            count(crash_at, restart_at), ms(restart_at - crash_at),
-            count(restart_at, graceful_at), ms(graceful_at - restart_at),
-            count(graceful_at, end), ms(end - graceful_at)
+            count(crash_at, restart_at),
+            ms(restart_at - crash_at),
+            count(restart_at, graceful_at),
+            ms(graceful_at - restart_at),
+            count(graceful_at, end),
+            ms(end - graceful_at)
         ));
         let t0 = log.start.unwrap_or(crash_at);
         let rel = |t: Instant| ms(t.saturating_duration_since(t0));
@@ -208,7 +236,11 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     }
     show("crash failover (SIGKILL):", crash_at, crash_settled);
     show("preemption by restarted r1:", restart_at, restart_settled);
-    show("graceful failover (SIGTERM):", graceful_at, graceful_settled);
+    show(
+        "graceful failover (SIGTERM):",
+        graceful_at,
+        graceful_settled,
+    );
     println!();
 
     for router in &mut routers {
@@ -219,7 +251,10 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     drop(lan);
     drop(dir);
     for (name, _, _) in ROUTERS {
-        let _ = std::fs::remove_dir_all(format!("/sys/fs/bpf/vipd-demo-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(format!(
+            "/sys/fs/bpf/vipd-demo-{}-{name}",
+            std::process::id()
+        ));
     }
 
     arp_demo(bin)?;

@@ -297,6 +297,9 @@ pub struct Counters {
     pub transitions: u64,
     /// Transitions into Master.
     pub became_master: u64,
+    /// Times a Master re-asserted itself (immediate advert + announce) after hearing a
+    /// lower-priority router advertise as master.
+    pub reassertions: u64,
 }
 
 /// One VRRP virtual router. See the module doc for how to drive it.
@@ -315,6 +318,9 @@ pub struct Instance {
     master_stopping: bool,
     /// End of the preempt_delay hold, once a lower-priority master has been seen.
     preempt_hold_until: Option<Instant>,
+    /// When, as Master, we last re-asserted against a lower-priority router that also
+    /// claimed master (see [`Instance::on_advert_master`]).
+    last_reassert: Option<Instant>,
     fault: Option<FaultReason>,
     last_transition: Option<Transition>,
     counters: Counters,
@@ -333,6 +339,7 @@ impl Instance {
             timers: TimerTable::default(),
             master_stopping: false,
             preempt_hold_until: None,
+            last_reassert: None,
             fault: None,
             last_transition: None,
             counters: Counters::default(),
@@ -591,6 +598,26 @@ impl Instance {
             // sender is less than the local primary IPvX Address), then: Discard the
             // ADVERTISEMENT". Our next advert makes the other one yield.
             self.counters.adverts_discarded += 1;
+            // Beyond the RFC (keepalived's garp_lower_prio_repeat): a lower-priority
+            // router advertising means it believes it is master, and it will have
+            // announced the VIPs with its own MAC; neighbours that listened now send our
+            // traffic to it, and it stops answering as soon as it yields. Advertise at
+            // once so it yields now, and announce again so neighbours come back. Once
+            // per episode: not again until the other has been quiet for a
+            // Master_Down_Interval.
+            let fresh = self.last_reassert.is_none_or(|last| {
+                now.saturating_duration_since(last) >= self.master_down_interval()
+            });
+            self.last_reassert = Some(now);
+            if fresh {
+                self.counters.reassertions += 1;
+                self.send_advert(self.effective_priority, actions);
+                self.timers.set(
+                    Timer::Advert,
+                    now + self.config.advert_interval.as_duration(),
+                );
+                actions.push(Action::Announce);
+            }
             return;
         }
         // RFC 5798 §6.4.3: "If the Priority in the ADVERTISEMENT is greater than the local
@@ -1277,10 +1304,46 @@ mod tests {
         let mut config = config(150);
         config.initial_state = InitialState::Master;
         let (mut instance, _) = started(config, base);
-        assert!(instance.handle(base, advert(149)).is_empty());
+        // The first one of an episode is discarded for the election but re-asserted
+        // against (tested below); later ones are plainly discarded.
+        let _ = instance.handle(base, advert(149));
+        let later = base + Duration::from_millis(10);
+        assert!(instance.handle(later, advert(149)).is_empty());
         assert_eq!(instance.state(), State::Master);
-        assert_eq!(instance.counters().adverts_discarded, 1);
+        assert_eq!(instance.counters().adverts_discarded, 2);
         assert_eq!(instance.poll_timeout(), Some(base + SECOND));
+    }
+
+    #[test]
+    fn beyond_rfc_master_reasserts_once_per_episode_against_a_lower_priority_master() {
+        let base = Instant::now();
+        let mut config = config(150);
+        config.initial_state = InitialState::Master;
+        let (mut instance, _) = started(config, base);
+        // A lower-priority router advertising thinks it is master: advertise at once (it
+        // yields on hearing us) and announce the VIPs again (its GARP stole them).
+        let actions = instance.handle(base, advert(149));
+        assert!(
+            matches!(&actions[..], [Action::SendAdvert(a), Action::Announce] if a.priority == 150)
+        );
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(base + SECOND),
+            "Adver_Timer reset"
+        );
+        assert_eq!(instance.counters().reassertions, 1);
+        // More adverts of the same episode: no storm.
+        for ms in [10, 20, 3000] {
+            let at = base + Duration::from_millis(ms);
+            let actions = instance.handle(at, advert(149));
+            assert!(actions.is_empty(), "at {ms} ms: {actions:?}");
+        }
+        // After a quiet Master_Down_Interval (3 s + skew at 1 s adverts), a new episode.
+        let quiet = base + Duration::from_millis(3000) + instance.master_down_interval();
+        let actions = instance.handle(quiet, advert(149));
+        assert!(actions.contains(&Action::Announce));
+        assert_eq!(instance.counters().reassertions, 2);
+        assert_eq!(instance.state(), State::Master);
     }
 
     #[test]
@@ -1291,8 +1354,7 @@ mod tests {
         config.initial_state = InitialState::Master;
         let (mut instance, _) = started(config.clone(), base);
         assert!(
-            instance
-                .handle(base, advert_from("192.0.2.9", 100, Centiseconds(100)))
+            changes(&instance.handle(base, advert_from("192.0.2.9", 100, Centiseconds(100))))
                 .is_empty()
         );
         assert_eq!(instance.state(), State::Master);
@@ -1304,8 +1366,7 @@ mod tests {
         // Our own address does not beat us.
         let (mut instance, _) = started(config, base);
         assert!(
-            instance
-                .handle(base, advert_from("192.0.2.10", 100, Centiseconds(100)))
+            changes(&instance.handle(base, advert_from("192.0.2.10", 100, Centiseconds(100))))
                 .is_empty()
         );
     }
@@ -1320,8 +1381,7 @@ mod tests {
         let (mut instance, _) = started(config, base);
         // fe80::ffff < fe80::1:0 as a 128-bit integer.
         assert!(
-            instance
-                .handle(base, advert_from("fe80::ffff", 100, Centiseconds(100)))
+            changes(&instance.handle(base, advert_from("fe80::ffff", 100, Centiseconds(100))))
                 .is_empty()
         );
         assert_eq!(instance.state(), State::Master);
