@@ -63,6 +63,11 @@ impl PingLog {
             .max()
     }
 
+    /// How many replies arrived after `t`.
+    pub fn replies_after(&self, t: Instant) -> usize {
+        self.replies.iter().filter(|r| **r > t).count()
+    }
+
     /// The longest gap between consecutive replies.
     pub fn longest_gap(&self) -> Duration {
         self.replies

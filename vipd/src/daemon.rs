@@ -323,14 +323,26 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         daemon.on_timers(Instant::now()).await;
     }
 
-    tracing::info!("shutting down: priority-0 adverts, releasing VIPs");
+    tracing::info!("shutting down: priority-0 adverts, handing the VIPs over");
     let now = Instant::now();
+    let mut handing_over = Vec::new();
     for index in 0..daemon.slots.len() {
         let actions = daemon.slots[index].handle(now, Input::Shutdown);
-        daemon.perform(index, now, actions).await;
-        if daemon.slots[index].holds_vips {
-            daemon.release_vips(index).await;
+        // A master keeps its VIPs until a backup has taken over (below), so the client's
+        // traffic is answered until the new master's gratuitous ARP moves it.
+        let (release, rest): (Vec<_>, Vec<_>) = actions
+            .into_iter()
+            .partition(|a| matches!(a, Action::ReleaseVips));
+        daemon.perform(index, now, rest).await;
+        if !release.is_empty() || daemon.slots[index].holds_vips {
+            handing_over.push(index);
         }
+    }
+    daemon
+        .await_successors(&mut rx_rx, &mut xdp_rx, &handing_over)
+        .await;
+    for index in handing_over {
+        daemon.release_vips(index).await;
     }
     for (_, attachment) in daemon.xdp.drain() {
         let interface = attachment.interface().to_owned();
@@ -877,6 +889,60 @@ impl Daemon {
                 tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "writing the XDP ARP lease failed");
             }
         }
+    }
+
+    /// After our priority-0 adverts: waits until each handed-over instance hears a new
+    /// master (an advert with priority > 0 from another router), at most a backup's
+    /// Skew_Time plus a few advert intervals and never more than 500 ms, so SIGTERM still
+    /// exits well within a second when no backup exists.
+    async fn await_successors(
+        &mut self,
+        packets: &mut mpsc::Receiver<Received>,
+        events: &mut mpsc::Receiver<AdvertEvent>,
+        handing_over: &[usize],
+    ) {
+        let mut waiting: Vec<usize> = handing_over.to_vec();
+        if waiting.is_empty() {
+            return;
+        }
+        let longest = waiting
+            .iter()
+            .map(|&i| self.slots[i].core.config().advert_interval.as_duration() * 4)
+            .max()
+            .unwrap_or_default();
+        let deadline = tokio::time::Instant::now()
+            + longest.clamp(Duration::from_millis(20), Duration::from_millis(500));
+        while !waiting.is_empty() {
+            let heard = tokio::select! {
+                Some(packet) = packets.recv() => self.new_master_in(&packet),
+                Some(event) = events.recv() => (event.priority > 0)
+                    .then(|| self.by_vrid.get(&(event.ifindex, event.vrid)).copied())
+                    .flatten()
+                    .filter(|&i| !self.slots[i].local_addresses.contains(&event.source)),
+                _ = tokio::time::sleep_until(deadline) => break,
+            };
+            if let Some(index) = heard {
+                waiting.retain(|&i| i != index);
+            }
+        }
+        for index in waiting {
+            tracing::info!(instance = %self.slots[index].spec.name, "no new master heard; releasing the VIPs anyway");
+        }
+    }
+
+    /// The instance for which `packet` is a valid advert with priority > 0 from another
+    /// router, if any.
+    fn new_master_in(&self, packet: &Received) -> Option<usize> {
+        let datagram = Ipv4Datagram::split(&packet.bytes).ok()?;
+        let vrid = validate::peek_vrid(datagram.payload)?;
+        let index = *self.by_vrid.get(&(packet.ifindex, vrid))?;
+        let slot = &self.slots[index];
+        let meta = RxMeta::from(&datagram);
+        let accepted = validate::validate(&meta, datagram.payload, &slot.local_addresses, |_| {
+            Some(slot.expected())
+        })
+        .ok()?;
+        (accepted.advert.priority > 0).then_some(index)
     }
 
     /// Performs the core's actions in order.
