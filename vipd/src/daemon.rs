@@ -744,7 +744,7 @@ impl Daemon {
                 config::XdpMode::Native => AttachMode::Native,
                 config::XdpMode::Generic => AttachMode::Generic,
             };
-            if !self.xdp.contains_key(&ifindex) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = self.xdp.entry(ifindex) {
                 let options = AttachOptions {
                     mode,
                     log,
@@ -767,7 +767,7 @@ impl Daemon {
                                 Err(e) => tracing::warn!(%interface, error = %e, "no XDP log"),
                             }
                         }
-                        self.xdp.insert(ifindex, attachment);
+                        entry.insert(attachment);
                     }
                     // A second vipd on this interface must not be papered over.
                     Err(e @ BpfError::InterfaceLocked { .. }) => {
