@@ -164,7 +164,8 @@ impl Slot {
             local_priority: cfg.priority,
             auth: cfg.auth,
             advert_interval: cfg.advert_interval,
-            virtual_addresses: &self.vip_addresses,
+            // Adverts list at most the first 255 (RFC 5798 §5.2.5).
+            virtual_addresses: &self.vip_addresses[..self.vip_addresses.len().min(255)],
         }
     }
 }
@@ -392,7 +393,7 @@ fn synthetic_advert(slot: &Slot, priority: u8, interval: Centiseconds) -> Advert
         priority,
         max_advert_interval: interval,
         auth: cfg.auth,
-        addresses: slot.vip_addresses.clone(),
+        addresses: slot.vip_addresses.iter().take(255).copied().collect(),
     }
 }
 

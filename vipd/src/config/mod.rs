@@ -27,6 +27,9 @@ use std::time::Duration;
 
 pub use self::toml::parse_toml;
 
+/// Most virtual addresses one instance may hold.
+pub const MAX_VIRTUAL_ADDRESSES: usize = 16384;
+
 /// Default control socket path.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vipd/vipd.sock";
 
@@ -483,9 +486,11 @@ pub enum ErrorKind {
     /// No virtual addresses.
     #[error("virtual_ipaddress must list at least one address")]
     NoVirtualAddresses,
-    /// More addresses than the advert's 8-bit count field can carry.
-    #[error("{count} virtual addresses; an advert carries at most 255")]
+    /// More addresses than one instance can hold (the XDP lease map's size).
+    #[error("{count} virtual addresses; an instance holds at most {max}")]
     TooManyAddresses {
+        /// The limit.
+        max: usize,
         /// How many were listed.
         count: usize,
     },
@@ -608,6 +613,15 @@ pub enum WarningKind {
         len: usize,
         /// What is kept.
         kept: String,
+    },
+    /// More VIPs than an advert's 8-bit count field carries: the rest are held and
+    /// announced but not listed (keepalived's `virtual_ipaddress_excluded`).
+    #[error(
+        "{count} virtual addresses; adverts list the first 255 (the RFC's limit), the rest are held without being advertised, like keepalived's virtual_ipaddress_excluded"
+    )]
+    AddressesBeyondAdvert {
+        /// How many were listed.
+        count: usize,
     },
     /// `preempt_delay` set while preemption is off.
     #[error("preempt_delay has no effect with preemption off")]

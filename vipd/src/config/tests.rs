@@ -840,13 +840,26 @@ fn virtual_ipaddress_required_and_non_empty() {
 
 #[test]
 fn virtual_ipaddress_count_limit() {
-    let list: Vec<String> = (0..256)
-        .map(|i| format!("\"10.0.{}.{}\"", i / 256, i % 256))
-        .collect();
-    let text = BASE.replace("[\"192.0.2.100\"]", &format!("[{}]", list.join(",")));
-    one_error(&text, |k| {
-        matches!(k, ErrorKind::TooManyAddresses { count: 256 })
-    });
+    let vips = |n: usize| -> String {
+        let list: Vec<String> = (0..n)
+            .map(|i| format!("\"10.{}.{}.{}\"", i / 65536, (i / 256) % 256, i % 256))
+            .collect();
+        BASE.replace("[\"192.0.2.100\"]", &format!("[{}]", list.join(",")))
+    };
+    // Beyond 255 (the advert's count field): held, with a warning.
+    let loaded = parse_toml(&vips(256), "vipd.toml").expect("256 VIPs are fine");
+    assert_eq!(loaded.config.instances[0].virtual_addresses.len(), 256);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| matches!(w.kind, WarningKind::AddressesBeyondAdvert { count: 256 }))
+    );
+    // Beyond what the XDP lease map holds: an error.
+    one_error(
+        &vips(MAX_VIRTUAL_ADDRESSES + 1),
+        |k| matches!(k, ErrorKind::TooManyAddresses { count, .. } if *count == MAX_VIRTUAL_ADDRESSES + 1),
+    );
 }
 
 #[test]

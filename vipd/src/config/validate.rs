@@ -830,11 +830,20 @@ impl Checker {
             self.error(list.at, &key, ErrorKind::NoVirtualAddresses);
             return None;
         }
-        if list.value.len() > 255 {
+        if list.value.len() > super::MAX_VIRTUAL_ADDRESSES {
             self.error(
                 list.at,
                 &key,
                 ErrorKind::TooManyAddresses {
+                    max: super::MAX_VIRTUAL_ADDRESSES,
+                    count: list.value.len(),
+                },
+            );
+        } else if list.value.len() > 255 {
+            self.warn(
+                list.at,
+                &key,
+                WarningKind::AddressesBeyondAdvert {
                     count: list.value.len(),
                 },
             );

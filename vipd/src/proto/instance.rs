@@ -377,7 +377,14 @@ impl Instance {
             priority,
             max_advert_interval: self.config.advert_interval,
             auth: self.config.auth,
-            addresses: self.config.virtual_addresses.clone(),
+            // RFC 5798 §5.2.5: the count is 8 bits; the rest are held, not listed.
+            addresses: self
+                .config
+                .virtual_addresses
+                .iter()
+                .take(usize::from(u8::MAX))
+                .copied()
+                .collect(),
         }
     }
 
