@@ -155,10 +155,12 @@ pub enum KeepalivedError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeepalivedWarning {
     /// A keepalived keyword vipd does not implement (yet).
-    #[error("`{keyword}` is not implemented by vipd yet; ignored{note}")]
+    #[error("`{keyword}`{span} is not implemented by vipd yet; ignored{note}")]
     NotImplemented {
         /// The keyword (with its arguments for top-level blocks).
         keyword: String,
+        /// Where a top-level block spans, ` (lines 40-71)`, or empty.
+        span: String,
         /// What that means, starting with "; " or " (" — or empty.
         note: String,
     },
@@ -299,14 +301,6 @@ impl SourceMap {
                 column: at.column,
             },
         ))
-    }
-
-    /// `name:line` of a virtual line, for messages.
-    fn describe_line(&self, line: usize) -> String {
-        match self.resolve(Location { line, column: 1 }) {
-            Some((name, at)) => format!("{name}:{}", at.line),
-            None => format!("line {line}"),
-        }
     }
 
     fn end_of_main(&self) -> Option<Location> {
@@ -645,6 +639,8 @@ struct Node {
     words: Vec<Word>,
     /// The block's children, when the line opens one.
     block: Option<Vec<Node>>,
+    /// Where the block's `}` is.
+    close: Option<Location>,
 }
 
 impl Node {
@@ -665,7 +661,8 @@ impl Node {
 
 fn parse_nodes(tokens: &[Lexed], file: &str) -> Result<Vec<Node>, ConfigError> {
     let mut pos = 0;
-    parse_block(tokens, &mut pos, None, 0).map_err(|(at, kind)| ConfigError {
+    let parsed = parse_block(tokens, &mut pos, None, 0);
+    parsed.map(|(nodes, _)| nodes).map_err(|(at, kind)| ConfigError {
         file: file.to_owned(),
         location: Some(at),
         key: String::new(),
@@ -679,7 +676,7 @@ fn parse_block(
     pos: &mut usize,
     open: Option<(&Word, Location)>,
     depth: usize,
-) -> Result<Vec<Node>, (Location, KeepalivedError)> {
+) -> Result<(Vec<Node>, Option<Location>), (Location, KeepalivedError)> {
     if depth > MAX_DEPTH {
         let at = open.map_or(Location { line: 1, column: 1 }, |(_, at)| at);
         return Err((at, KeepalivedError::TooDeep));
@@ -694,14 +691,14 @@ fn parse_block(
                         keyword: keyword.text.clone(),
                     },
                 )),
-                None => Ok(nodes),
+                None => Ok((nodes, None)),
             };
         };
         match &lexed.token {
             Token::Newline => *pos += 1,
             Token::Close if open.is_some() => {
                 *pos += 1;
-                return Ok(nodes);
+                return Ok((nodes, Some(lexed.at)));
             }
             Token::Close => return Err((lexed.at, KeepalivedError::UnexpectedClose)),
             Token::Open => return Err((lexed.at, KeepalivedError::OpenWithoutKeyword)),
@@ -723,7 +720,7 @@ fn parse_block(
                 while tokens.get(look).is_some_and(|t| t.token == Token::Newline) {
                     look += 1;
                 }
-                let block = match tokens.get(look) {
+                let (block, close) = match tokens.get(look) {
                     Some(Lexed {
                         token: Token::Open,
                         at,
@@ -733,11 +730,17 @@ fn parse_block(
                             text: String::new(),
                             at: *at,
                         });
-                        Some(parse_block(tokens, pos, Some((&keyword, *at)), depth + 1)?)
+                        let (children, close) =
+                            parse_block(tokens, pos, Some((&keyword, *at)), depth + 1)?;
+                        (Some(children), close)
                     }
-                    _ => None,
+                    _ => (None, None),
                 };
-                nodes.push(Node { words, block });
+                nodes.push(Node {
+                    words,
+                    block,
+                    close,
+                });
             }
         }
     }
@@ -891,14 +894,14 @@ impl Mapper<'_> {
         let family = ["lvs_", "snmp_", "enable_snmp", "bfd_", "checker_"]
             .iter()
             .any(|prefix| keyword.starts_with(prefix));
+        let span = if context.is_empty() {
+            self.block_span(node)
+        } else {
+            String::new()
+        };
         let kind = match known {
             Some(note) => {
-                let mut note = note.to_owned();
-                if let Some(block) = &node.block
-                    && context.is_empty()
-                {
-                    note.push_str(&self.block_span(node, block));
-                }
+                let note = note.to_owned();
                 let shown = if context.is_empty() {
                     node.words
                         .iter()
@@ -911,11 +914,13 @@ impl Mapper<'_> {
                 KeepalivedWarning::NotImplemented {
                     keyword: shown,
                     note,
+                    span,
                 }
             }
             None if family => KeepalivedWarning::NotImplemented {
                 keyword: keyword.to_owned(),
                 note: String::new(),
+                span,
             },
             None => KeepalivedWarning::UnknownKeyword {
                 keyword: keyword.to_owned(),
@@ -924,20 +929,17 @@ impl Mapper<'_> {
         self.warn(node.at(), &key, kind);
     }
 
-    /// ` (lines A-B)` for a block, from its first to its last line.
-    fn block_span(&self, node: &Node, block: &[Node]) -> String {
-        fn last_line(nodes: &[Node]) -> Option<usize> {
-            let node = nodes.last()?;
-            let own = node.words.last().map(|w| w.at.line);
-            node.block.as_deref().and_then(last_line).max(own)
+    /// ` (lines A-B)` for a block in one file, from its keyword to its `}`.
+    fn block_span(&self, node: &Node) -> String {
+        let (Some(open), Some(close)) = (self.map.resolve(node.at()), node.close) else {
+            return String::new();
+        };
+        match self.map.resolve(close) {
+            Some((file, close)) if file == open.0 => {
+                format!(" (lines {}-{})", open.1.line, close.line)
+            }
+            _ => String::new(),
         }
-        let first = node.at().line;
-        let last = last_line(block).unwrap_or(first).max(first);
-        format!(
-            "; block {} to {}",
-            self.map.describe_line(first),
-            self.map.describe_line(last + 1)
-        )
     }
 
     /// Exactly `n` arguments and no block.
@@ -1064,6 +1066,7 @@ impl Mapper<'_> {
                 KeepalivedWarning::NotImplemented {
                     keyword: "run-as user".into(),
                     note: format!("; {:?} runs as vipd's user", line.text),
+                    span: String::new(),
                 },
             );
         }
@@ -1182,6 +1185,7 @@ impl Mapper<'_> {
                                 },
                             ],
                             block: None,
+                            close: None,
                         };
                         script.script = self.command(&merged, &context, false);
                     } else {
@@ -1203,6 +1207,7 @@ impl Mapper<'_> {
                                 KeepalivedWarning::NotImplemented {
                                     keyword: extra.text.clone(),
                                     note: String::new(),
+                    span: String::new(),
                                 },
                             );
                         }
@@ -1244,6 +1249,7 @@ impl Mapper<'_> {
                      are not run",
                     members.join(", ")
                 ),
+                span: self.block_span(node),
             },
         );
     }
@@ -1356,6 +1362,7 @@ impl Mapper<'_> {
                 KeepalivedWarning::NotImplemented {
                     keyword: option.text.clone(),
                     note,
+                    span: String::new(),
                 },
             );
         }
@@ -1382,6 +1389,7 @@ impl Mapper<'_> {
                     KeepalivedWarning::NotImplemented {
                         keyword: option.text.clone(),
                         note: String::new(),
+                    span: String::new(),
                     },
                 ),
             }
@@ -1431,6 +1439,7 @@ impl Mapper<'_> {
                         KeepalivedWarning::NotImplemented {
                             keyword: name.to_owned(),
                             note: String::new(),
+                    span: String::new(),
                         },
                     );
                     continue;
@@ -1455,6 +1464,7 @@ impl Mapper<'_> {
                         KeepalivedWarning::NotImplemented {
                             keyword: format!("{name} {}", value.text),
                             note: String::new(),
+                    span: String::new(),
                         },
                     ),
                 }

@@ -15,14 +15,14 @@ use super::{
 };
 
 /// Renders `config` as TOML. `header` lines are written first as `#` comments, then each
-/// warning as a `# warning:` comment.
+/// warning as a comment.
 pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -> String {
     let mut out = String::new();
     for line in header {
         comment(&mut out, line);
     }
     for warning in warnings {
-        comment(&mut out, &format!("warning: {warning}"));
+        comment(&mut out, &warning.to_string());
     }
     if !header.is_empty() || !warnings.is_empty() {
         out.push('\n');
