@@ -1507,3 +1507,7 @@ fn fill<T: Clone>(slot: &mut Option<T>, default: &Option<T>) {
         slot.clone_from(default);
     }
 }
+
+#[cfg(test)]
+#[path = "keepalived_tests.rs"]
+mod tests;
