@@ -78,7 +78,11 @@ pub struct RunArgs {
     pub config: PathBuf,
 
     /// Run from a keepalived.conf instead (includes followed, unsupported keys warned).
-    #[arg(long = "keepalived-conf", value_name = "FILE", conflicts_with = "config")]
+    #[arg(
+        long = "keepalived-conf",
+        value_name = "FILE",
+        conflicts_with = "config"
+    )]
     pub keepalived_conf: Option<PathBuf>,
 
     /// Control socket path (overrides global.control_socket).

@@ -25,8 +25,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 Some(path) => (path, vipd::config::load_keepalived(path)),
                 None => (&args.config, vipd::config::load(&args.config)),
             };
-            let loaded =
-                loaded.with_context(|| format!("cannot start with {}", path.display()))?;
+            let loaded = loaded.with_context(|| format!("cannot start with {}", path.display()))?;
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }

@@ -37,9 +37,7 @@ use super::draft::{
     Draft, DraftAuthentication, DraftCommand, DraftInstance, DraftScript, DraftTrackedScript,
     DraftVip, Sourced,
 };
-use super::{
-    ConfigError, ConfigErrors, ConfigWarning, ErrorKind, Loaded, Location, WarningKind,
-};
+use super::{ConfigError, ConfigErrors, ConfigWarning, ErrorKind, Loaded, Location, WarningKind};
 
 /// The shell a command with shell syntax runs in (the seed's `[[ … ]]` needs bash).
 pub const SHELL: &str = "/bin/bash";
@@ -203,11 +201,11 @@ pub fn parse_keepalived(
     let mut warnings = reader.warnings;
     let tokens = match tokens {
         Ok(tokens) => tokens,
-        Err(error) => return Err(map.errors(vec![error], warnings)),
+        Err(error) => return Err(map.errors(vec![*error], warnings)),
     };
     let nodes = match parse_nodes(&tokens, file_name) {
         Ok(nodes) => nodes,
-        Err(error) => return Err(map.errors(vec![error], warnings)),
+        Err(error) => return Err(map.errors(vec![*error], warnings)),
     };
     let mut mapper = Mapper {
         file: file_name.to_owned(),
@@ -340,7 +338,10 @@ impl SourceMap {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
     /// A word; `quoted` if any part of it was in `"…"`.
-    Word { text: String, quoted: bool },
+    Word {
+        text: String,
+        quoted: bool,
+    },
     Open,
     Close,
     Newline,
@@ -462,13 +463,13 @@ struct Reader {
 }
 
 impl Reader {
-    fn error(&self, at: Location, kind: KeepalivedError) -> ConfigError {
-        ConfigError {
+    fn error(&self, at: Location, kind: KeepalivedError) -> Box<ConfigError> {
+        Box::new(ConfigError {
             file: String::new(),
             location: Some(at),
             key: String::new(),
             kind: ErrorKind::Keepalived(kind),
-        }
+        })
     }
 
     /// Lexes `text` (the contents of `path`) and splices its includes.
@@ -478,7 +479,7 @@ impl Reader {
         path: &Path,
         text: &str,
         depth: usize,
-    ) -> Result<Vec<Lexed>, ConfigError> {
+    ) -> Result<Vec<Lexed>, Box<ConfigError>> {
         let base = self.map.add(name, text);
         let tokens = lex(text, base).map_err(|(at, kind)| self.error(at, kind))?;
         self.stack
@@ -493,7 +494,7 @@ impl Reader {
         tokens: Vec<Lexed>,
         path: &Path,
         depth: usize,
-    ) -> Result<Vec<Lexed>, ConfigError> {
+    ) -> Result<Vec<Lexed>, Box<ConfigError>> {
         let mut out = Vec::with_capacity(tokens.len());
         let mut iter = tokens.into_iter().peekable();
         let mut line_start = true;
@@ -539,7 +540,7 @@ impl Reader {
         including: &Path,
         at: Location,
         depth: usize,
-    ) -> Result<Vec<Lexed>, ConfigError> {
+    ) -> Result<Vec<Lexed>, Box<ConfigError>> {
         if self.includes == Includes::Refuse {
             return Err(self.error(at, KeepalivedError::IncludeRefused));
         }
@@ -565,7 +566,10 @@ impl Reader {
                     },
                 )
             })?;
-            let files: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+            let files: Vec<PathBuf> = paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
             if files.is_empty() {
                 self.warnings.push(ConfigWarning {
                     file: String::new(),
@@ -659,14 +663,16 @@ impl Node {
     }
 }
 
-fn parse_nodes(tokens: &[Lexed], file: &str) -> Result<Vec<Node>, ConfigError> {
+fn parse_nodes(tokens: &[Lexed], file: &str) -> Result<Vec<Node>, Box<ConfigError>> {
     let mut pos = 0;
     let parsed = parse_block(tokens, &mut pos, None, 0);
-    parsed.map(|(nodes, _)| nodes).map_err(|(at, kind)| ConfigError {
-        file: file.to_owned(),
-        location: Some(at),
-        key: String::new(),
-        kind: ErrorKind::Keepalived(kind),
+    parsed.map(|(nodes, _)| nodes).map_err(|(at, kind)| {
+        Box::new(ConfigError {
+            file: file.to_owned(),
+            location: Some(at),
+            key: String::new(),
+            kind: ErrorKind::Keepalived(kind),
+        })
     })
 }
 
@@ -807,13 +813,19 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "virtual_ipaddress_excluded",
         "; these addresses are NOT added",
     ),
-    ("track_file", "; the tracked files do not change the priority"),
+    (
+        "track_file",
+        "; the tracked files do not change the priority",
+    ),
     ("track_process", ""),
     ("track_bfd", " (BFD)"),
     ("use_vmac", "; VIPs are added to the interface itself"),
     ("vmac_xmit_base", ""),
     ("native_ipv6", ""),
-    ("mcast_src_ip", "; adverts use the interface's primary address"),
+    (
+        "mcast_src_ip",
+        "; adverts use the interface's primary address",
+    ),
     ("virtual_routes", "; the routes are NOT added"),
     ("virtual_rules", "; the rules are NOT added"),
     ("lvs_sync_daemon_interface", " (LVS)"),
@@ -841,10 +853,7 @@ const TOP_UNSUPPORTED: &[(&str, &str)] = &[
     ),
     ("virtual_server_group", " (LVS)"),
     ("vrrp_sync_group", ""),
-    (
-        "vrrp_track_file",
-        "; instances tracking it ignore it",
-    ),
+    ("vrrp_track_file", "; instances tracking it ignore it"),
     ("vrrp_track_process", ""),
     ("static_ipaddress", "; the addresses are NOT added"),
     ("static_routes", "; the routes are NOT added"),
@@ -999,7 +1008,10 @@ impl Mapper<'_> {
         if node.args().is_empty() && node.block.is_none() {
             return Some(Sourced::new(true, Some(node.at())));
         }
-        let word = self.args(node, 1, "no value or one boolean")?.first()?.clone();
+        let word = self
+            .args(node, 1, "no value or one boolean")?
+            .first()?
+            .clone();
         let value = match word.text.to_ascii_lowercase().as_str() {
             "on" | "true" | "yes" => true,
             "off" | "false" | "no" => false,
@@ -1053,7 +1065,12 @@ impl Mapper<'_> {
 
     /// A command: the first word (usually quoted) is the command line; keepalived reads
     /// further words as the user (and group) to run it as, which vipd does not do.
-    fn command(&mut self, node: &Node, key: &str, appends_args: bool) -> Option<Sourced<DraftCommand>> {
+    fn command(
+        &mut self,
+        node: &Node,
+        key: &str,
+        appends_args: bool,
+    ) -> Option<Sourced<DraftCommand>> {
         if node.block.is_some() || node.args().is_empty() {
             self.args(node, 1, "a command");
             return None;
@@ -1116,7 +1133,9 @@ impl Mapper<'_> {
                 "router_id" => self.draft.global.router_id = self.text(node),
                 "notification_email" => {
                     if let Some(entries) = self.block(node) {
-                        let emails = entries.iter().flat_map(|e| e.words.iter().map(Word::sourced));
+                        let emails = entries
+                            .iter()
+                            .flat_map(|e| e.words.iter().map(Word::sourced));
                         self.draft.global.notification_email.extend(emails);
                     }
                 }
@@ -1207,7 +1226,7 @@ impl Mapper<'_> {
                                 KeepalivedWarning::NotImplemented {
                                     keyword: extra.text.clone(),
                                     note: String::new(),
-                    span: String::new(),
+                                    span: String::new(),
                                 },
                             );
                         }
@@ -1389,7 +1408,7 @@ impl Mapper<'_> {
                     KeepalivedWarning::NotImplemented {
                         keyword: option.text.clone(),
                         note: String::new(),
-                    span: String::new(),
+                        span: String::new(),
                     },
                 ),
             }
@@ -1428,7 +1447,13 @@ impl Mapper<'_> {
                 let name = option.text.as_str();
                 let takes_value = matches!(
                     name,
-                    "dev" | "label" | "brd" | "broadcast" | "scope" | "preferred_lft" | "track"
+                    "dev"
+                        | "label"
+                        | "brd"
+                        | "broadcast"
+                        | "scope"
+                        | "preferred_lft"
+                        | "track"
                         | "peer"
                 );
                 if !takes_value {
@@ -1439,7 +1464,7 @@ impl Mapper<'_> {
                         KeepalivedWarning::NotImplemented {
                             keyword: name.to_owned(),
                             note: String::new(),
-                    span: String::new(),
+                            span: String::new(),
                         },
                     );
                     continue;
@@ -1464,7 +1489,7 @@ impl Mapper<'_> {
                         KeepalivedWarning::NotImplemented {
                             keyword: format!("{name} {}", value.text),
                             note: String::new(),
-                    span: String::new(),
+                            span: String::new(),
                         },
                     ),
                 }

@@ -322,10 +322,7 @@ vrrp_instance VI_1
 }
 "#;
     // `interface eth0 ; virtual_router_id 7` is one line: a malformed `interface`.
-    assert_eq!(
-        one_error(text),
-        "9:3: `interface` takes one value, found 4"
-    );
+    assert_eq!(one_error(text), "9:3: `interface` takes one value, found 4");
     let fixed = text.replace(" ; virtual_router_id 7", "\n virtual_router_id 7");
     let loaded = ok(&fixed);
     let c = &loaded.config;
@@ -336,10 +333,7 @@ vrrp_instance VI_1
     assert_eq!(c.scripts[0].interval, Duration::from_secs(1));
     let vi = &c.instances[0];
     assert_eq!(vi.virtual_addresses[0].address, ip("192.0.2.100"));
-    assert_eq!(
-        vi.notify.master,
-        Some(argv(&["/usr/bin/logger", "quoted"]))
-    );
+    assert_eq!(vi.notify.master, Some(argv(&["/usr/bin/logger", "quoted"])));
     // `"…"y`: a quoted part glues onto adjacent text, as in keepalived.
     assert_eq!(vi.notify.backup, Some(argv(&["/usr/bin/xy"])));
     // A backslash at the end of a line continues it.
@@ -353,7 +347,10 @@ fn syntax_errors_point_at_line_and_column() {
             "global_defs {\n  router_id \"abc\n}\n",
             "2:13: unterminated quoted string (a quoted string ends on the line it starts)",
         ),
-        ("global_defs {\n}\n  }\n", "3:3: unexpected `}`: no block is open here"),
+        (
+            "global_defs {\n}\n  }\n",
+            "3:3: unexpected `}`: no block is open here",
+        ),
         (
             "global_defs {\n  router_id x\n",
             "1:1: block `global_defs` opened here is never closed (missing `}`)",
@@ -371,7 +368,10 @@ fn syntax_errors_point_at_line_and_column() {
             &instance("  priority 100 200"),
             "7:3: `priority` takes one integer, found 2",
         ),
-        (&instance("  priority"), "7:3: `priority` takes one integer, found 0"),
+        (
+            &instance("  priority"),
+            "7:3: `priority` takes one integer, found 0",
+        ),
         (
             &instance("  authentication PASS"),
             "7:3: `authentication` needs a block: authentication { … }",
@@ -487,23 +487,58 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
         .map(|w| (w.location.unwrap().line, w.kind.to_string()))
         .collect();
     let expected: Vec<(usize, &str)> = vec![
-        (2, "`vrrp_strict` is not implemented by vipd yet; ignored; vipd does not enforce strict RFC mode"),
-        (3, "`enable_script_security` is not implemented by vipd yet; ignored; scripts run as vipd's user"),
+        (
+            2,
+            "`vrrp_strict` is not implemented by vipd yet; ignored; vipd does not enforce strict RFC mode",
+        ),
+        (
+            3,
+            "`enable_script_security` is not implemented by vipd yet; ignored; scripts run as vipd's user",
+        ),
         (4, "`lvs_id` is not implemented by vipd yet; ignored"),
-        (6, "`static_ipaddress` (lines 6-9) is not implemented by vipd yet; ignored; the addresses are NOT added"),
-        (10, "`vrrp_sync_group G1` (lines 10-15) is not implemented by vipd yet; ignored; instances VI_1 fail over independently and the group's notify commands are not run"),
-        (16, "`vrrp_track_file tf` (lines 16-18) is not implemented by vipd yet; ignored; instances tracking it ignore it"),
-        (19, "`bfd_instance b` (lines 19-21) is not implemented by vipd yet; ignored (BFD)"),
+        (
+            6,
+            "`static_ipaddress` (lines 6-9) is not implemented by vipd yet; ignored; the addresses are NOT added",
+        ),
+        (
+            10,
+            "`vrrp_sync_group G1` (lines 10-15) is not implemented by vipd yet; ignored; instances VI_1 fail over independently and the group's notify commands are not run",
+        ),
+        (
+            16,
+            "`vrrp_track_file tf` (lines 16-18) is not implemented by vipd yet; ignored; instances tracking it ignore it",
+        ),
+        (
+            19,
+            "`bfd_instance b` (lines 19-21) is not implemented by vipd yet; ignored (BFD)",
+        ),
         (22, "unknown keyword `mystery_block`; ignored"),
         (31, "unknown keyword `prioirty`; ignored"),
-        (32, "`track_file` is not implemented by vipd yet; ignored; the tracked files do not change the priority"),
-        (36, "`weight` is not implemented by vipd yet; ignored; link down puts the instance into FAULT instead"),
-        (38, "`dont_track_primary` is not implemented by vipd yet; ignored; the instance's own interface is still watched"),
-        (39, "`virtual_ipaddress_excluded` is not implemented by vipd yet; ignored; these addresses are NOT added"),
-        (42, "`run-as user` is not implemented by vipd yet; ignored; \"/bin/true\" runs as vipd's user"),
+        (
+            32,
+            "`track_file` is not implemented by vipd yet; ignored; the tracked files do not change the priority",
+        ),
+        (
+            36,
+            "`weight` is not implemented by vipd yet; ignored; link down puts the instance into FAULT instead",
+        ),
+        (
+            38,
+            "`dont_track_primary` is not implemented by vipd yet; ignored; the instance's own interface is still watched",
+        ),
+        (
+            39,
+            "`virtual_ipaddress_excluded` is not implemented by vipd yet; ignored; these addresses are NOT added",
+        ),
+        (
+            42,
+            "`run-as user` is not implemented by vipd yet; ignored; \"/bin/true\" runs as vipd's user",
+        ),
     ];
-    let expected: Vec<(usize, String)> =
-        expected.into_iter().map(|(l, m)| (l, m.to_owned())).collect();
+    let expected: Vec<(usize, String)> = expected
+        .into_iter()
+        .map(|(l, m)| (l, m.to_owned()))
+        .collect();
     assert_eq!(got, expected);
     assert_eq!(keepalived_warnings(&loaded.warnings).len(), expected.len());
     assert_eq!(loaded.warnings[8].key, "vrrp_instance.VI_1.prioirty");
@@ -524,7 +559,10 @@ fn vip_options_vipd_lacks_are_warned() {
             "`no_track` is not implemented by vipd yet; ignored",
         ]
     );
-    assert_eq!(loaded.config.instances[0].virtual_addresses[0].prefix_len, 24);
+    assert_eq!(
+        loaded.config.instances[0].virtual_addresses[0].prefix_len,
+        24
+    );
 }
 
 // ---- includes ----
@@ -578,10 +616,18 @@ fn include_globs_are_relative_sorted_and_located() {
         "! first by name\ninclude ../scripts/chk.inc\nvrrp_instance VI_A {\n interface eth0\n \
          virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n track_script {\n  chk\n }\n}\n",
     );
-    dir.write("scripts/chk.inc", "vrrp_script chk {\n  script /bin/true\n}\n");
+    dir.write(
+        "scripts/chk.inc",
+        "vrrp_script chk {\n  script /bin/true\n}\n",
+    );
     dir.write("conf.d/ignored.txt", "garbage {");
     let loaded = load_file(&main).unwrap_or_else(|e| panic!("{e}"));
-    let names: Vec<&str> = loaded.config.instances.iter().map(|i| i.name.as_str()).collect();
+    let names: Vec<&str> = loaded
+        .config
+        .instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
     assert_eq!(names, ["VI_A", "VI_B"]);
     assert_eq!(loaded.config.scripts[0].name, "chk");
     let shown: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
@@ -633,7 +679,10 @@ fn include_cycles_and_missing_files_are_errors() {
     assert_eq!(e.location, at(2, 1));
     let message = e.kind.to_string();
     assert!(message.starts_with("include cycle: "), "{message}");
-    assert!(message.contains("a.conf -> ") && message.ends_with("a.conf"), "{message}");
+    assert!(
+        message.contains("a.conf -> ") && message.ends_with("a.conf"),
+        "{message}"
+    );
 
     let missing = dir.write("m.conf", "include nothere.conf\n");
     let found = load_file(&missing).unwrap_err();
@@ -650,10 +699,19 @@ fn include_cycles_and_missing_files_are_errors() {
 #[test]
 fn format_detection() {
     let toml = Path::new("/etc/vipd/vipd.toml");
-    assert!(looks_like_keepalived(Path::new("/etc/keepalived/keepalived.conf"), ""));
-    assert!(looks_like_keepalived(toml, "! x\nvrrp_instance VI_1 {\n}\n"));
+    assert!(looks_like_keepalived(
+        Path::new("/etc/keepalived/keepalived.conf"),
+        ""
+    ));
+    assert!(looks_like_keepalived(
+        toml,
+        "! x\nvrrp_instance VI_1 {\n}\n"
+    ));
     assert!(looks_like_keepalived(toml, "global_defs {\n}\n"));
-    assert!(!looks_like_keepalived(toml, "[instance.VI_1]\ninterface = \"eth0\"\n"));
+    assert!(!looks_like_keepalived(
+        toml,
+        "[instance.VI_1]\ninterface = \"eth0\"\n"
+    ));
     assert!(!looks_like_keepalived(toml, "global_defs = 1\n"));
 }
 

@@ -706,7 +706,11 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let text = read(path)?;
     let name = path.display().to_string();
     if is_keepalived(path, &text) {
-        Ok(parse_keepalived(&text, &name, keepalived::Includes::Follow)?)
+        Ok(parse_keepalived(
+            &text,
+            &name,
+            keepalived::Includes::Follow,
+        )?)
     } else {
         Ok(parse_toml(&text, &name)?)
     }
@@ -717,7 +721,11 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 pub fn load_keepalived(path: &Path) -> Result<Loaded, LoadError> {
     let text = read(path)?;
     let name = path.display().to_string();
-    Ok(parse_keepalived(&text, &name, keepalived::Includes::Follow)?)
+    Ok(parse_keepalived(
+        &text,
+        &name,
+        keepalived::Includes::Follow,
+    )?)
 }
 
 /// Whether a file is keepalived.conf rather than TOML: its name ends in `.conf`, or a line

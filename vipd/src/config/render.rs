@@ -79,7 +79,10 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
             kv(
                 &mut out,
                 "authentication",
-                &format!("{{ auth_type = \"PASS\", auth_pass = {} }}", string(&password)),
+                &format!(
+                    "{{ auth_type = \"PASS\", auth_pass = {} }}",
+                    string(&password)
+                ),
             );
         }
         out.push_str("virtual_ipaddress = [\n");
@@ -101,24 +104,40 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
             kv(&mut out, "unicast_src_ip", &string(&src.to_string()));
         }
         if !instance.unicast_peers.is_empty() {
-            kv(&mut out, "unicast_peer", &addresses(&instance.unicast_peers));
+            kv(
+                &mut out,
+                "unicast_peer",
+                &addresses(&instance.unicast_peers),
+            );
         }
         let garp = &instance.garp;
         kv(&mut out, "garp_master_delay", &dur(garp.master_delay));
-        kv(&mut out, "garp_master_repeat", &garp.master_repeat.to_string());
+        kv(
+            &mut out,
+            "garp_master_repeat",
+            &garp.master_repeat.to_string(),
+        );
         kv(&mut out, "garp_interval", &dur(garp.interval));
         kv(&mut out, "garp_master_refresh", &dur(garp.master_refresh));
         if !garp.gateways.is_empty() {
             kv(&mut out, "garp_gateways", &addresses(&garp.gateways));
         }
-        kv(&mut out, "garp_gateway_count", &garp.gateway_count.to_string());
+        kv(
+            &mut out,
+            "garp_gateway_count",
+            &garp.gateway_count.to_string(),
+        );
         if !instance.track_scripts.is_empty() {
             let entries: Vec<String> = instance
                 .track_scripts
                 .iter()
                 .map(|t| format!("{{ name = {}, weight = {} }}", string(&t.name), t.weight))
                 .collect();
-            kv(&mut out, "track_script", &format!("[{}]", entries.join(", ")));
+            kv(
+                &mut out,
+                "track_script",
+                &format!("[{}]", entries.join(", ")),
+            );
         }
         if !instance.track_interfaces.is_empty() {
             kv(
