@@ -447,6 +447,13 @@ fn version_defaults_follow_keepalived() {
 }
 
 #[test]
+fn control_characters_in_warnings_stay_valid_toml() {
+    let loaded = ok(&instance("  bad\u{1}key\r\u{7f} 1"));
+    assert_eq!(loaded.warnings.len(), 1);
+    round_trip(&loaded);
+}
+
+#[test]
 fn shell_notify_passes_keepalived_arguments_on() {
     let loaded = ok(&instance("  notify \"/usr/bin/logger -t vrrp | cat\""));
     assert_eq!(

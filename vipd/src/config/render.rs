@@ -179,9 +179,19 @@ fn render_script(out: &mut String, script: &TrackScript) {
     kv(out, "fall", &script.fall.to_string());
 }
 
+/// `# text`, one comment per line; control characters (which TOML forbids in comments,
+/// and which keyword text from a broken file may hold) are escaped.
 fn comment(out: &mut String, text: &str) {
     for line in text.lines() {
-        let _ = writeln!(out, "# {line}");
+        out.push_str("# ");
+        for c in line.chars() {
+            if c.is_control() && c != '\t' {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        out.push('\n');
     }
 }
 
