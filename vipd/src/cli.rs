@@ -52,10 +52,17 @@ pub enum Command {
 
     /// Validate a configuration file and exit.
     ///
+    /// Reads native TOML or keepalived.conf (a `.conf` name or keepalived blocks inside).
     /// Prints warnings, then `FILE: OK (N instances)` and exits 0; or prints every error,
     /// one per line as `FILE:LINE:COL: KEY: MESSAGE`, and exits 1. Exits 2 if the file
     /// cannot be read.
     Check(CheckArgs),
+
+    /// Print a configuration (typically keepalived.conf) as equivalent native TOML.
+    ///
+    /// Every value is written explicitly; warnings become `#` comments. Exit codes as for
+    /// `check`: 1 with the errors on stderr if the file is invalid, 2 if unreadable.
+    Convert(ConvertArgs),
 }
 
 /// Arguments of `vipd run`.
@@ -69,6 +76,14 @@ pub struct RunArgs {
         default_value = "/etc/vipd/vipd.toml"
     )]
     pub config: PathBuf,
+
+    /// Run from a keepalived.conf instead (includes followed, unsupported keys warned).
+    #[arg(
+        long = "keepalived-conf",
+        value_name = "FILE",
+        conflicts_with = "config"
+    )]
+    pub keepalived_conf: Option<PathBuf>,
 
     /// Control socket path (overrides global.control_socket).
     #[arg(long = "socket", value_name = "PATH")]
@@ -102,7 +117,7 @@ pub struct StatusArgs {
 /// Arguments of `vipd check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Configuration file (native TOML).
+    /// Configuration file (native TOML or keepalived.conf).
     #[arg(long = "config", short = 'c', value_name = "FILE")]
     pub config: PathBuf,
 }
@@ -157,6 +172,50 @@ pub fn check(
             let count = invalid.errors.len();
             let noun = if count == 1 { "error" } else { "errors" };
             writeln!(err, "{file}: {count} {noun}")?;
+            Ok(CheckOutcome::Invalid)
+        }
+        Err(read @ LoadError::Read { .. }) => {
+            writeln!(err, "error: {read}")?;
+            Ok(CheckOutcome::Unreadable)
+        }
+    }
+}
+
+/// Arguments of `vipd convert`.
+#[derive(Debug, clap::Args)]
+pub struct ConvertArgs {
+    /// The file to convert (keepalived.conf or native TOML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// Runs `vipd convert`: TOML to `out`; errors to `err`.
+pub fn convert(
+    args: &ConvertArgs,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> std::io::Result<CheckOutcome> {
+    use crate::config::{LoadError, load, render};
+    match load(&args.file) {
+        Ok(loaded) => {
+            let header = [
+                format!("Converted by vipd convert from {}", args.file.display()),
+                "Every value is explicit; see docs/configuration.md.".to_owned(),
+            ];
+            write!(
+                out,
+                "{}",
+                render::to_toml(&loaded.config, &header, &loaded.warnings)
+            )?;
+            Ok(CheckOutcome::Valid)
+        }
+        Err(LoadError::Invalid(invalid)) => {
+            for line in invalid.warnings.iter().map(ToString::to_string) {
+                writeln!(err, "{line}")?;
+            }
+            for line in invalid.errors.iter().map(ToString::to_string) {
+                writeln!(err, "{line}")?;
+            }
             Ok(CheckOutcome::Invalid)
         }
         Err(read @ LoadError::Read { .. }) => {

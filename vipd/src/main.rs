@@ -14,10 +14,18 @@ fn main() -> anyhow::Result<ExitCode> {
                 .context("writing the check report")?;
             Ok(outcome.exit_code().into())
         }
+        Command::Convert(args) => {
+            let outcome = vipd::cli::convert(&args, &mut std::io::stdout(), &mut std::io::stderr())
+                .context("writing the converted configuration")?;
+            Ok(outcome.exit_code().into())
+        }
         Command::Run(args) => {
             init_logging(cli.log_format);
-            let loaded = vipd::config::load(&args.config)
-                .with_context(|| format!("cannot start with {}", args.config.display()))?;
+            let (path, loaded) = match &args.keepalived_conf {
+                Some(path) => (path, vipd::config::load_keepalived(path)),
+                None => (&args.config, vipd::config::load(&args.config)),
+            };
+            let loaded = loaded.with_context(|| format!("cannot start with {}", path.display()))?;
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }

@@ -3,7 +3,7 @@
 //! ```text
 //!  vipd.toml ──► toml (serde, deny_unknown_fields) ──┐
 //!                                                    ├─► Draft ──► validate ──► Config
-//!  keepalived.conf ──► (later) keepalived parser ────┘   (every error, with file:line:col)
+//!  keepalived.conf ──► keepalived (hand-written) ────┘   (every error, with file:line:col)
 //! ```
 //!
 //! A front end only turns syntax into a [`draft::Draft`]: loosely typed values (integers as
@@ -12,11 +12,14 @@
 //! stopping at the first, plus non-fatal warnings. The daemon consumes only [`Config`],
 //! whose fields are typed and already checked.
 //!
-//! Entry points: [`load`] (a file) and [`parse_toml`] (text). `vipd check` is [`load`]
-//! plus printing.
+//! Entry points: [`load`] (a file of either format, detected by [`is_keepalived`]),
+//! [`load_keepalived`], [`parse_toml`] and [`parse_keepalived`] (text). `vipd check` is
+//! [`load`] plus printing; `vipd convert` is [`load`] plus [`render::to_toml`].
 
 pub mod draft;
 pub mod duration;
+pub mod keepalived;
+pub mod render;
 pub mod toml;
 pub mod validate;
 
@@ -25,6 +28,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use self::keepalived::parse_keepalived;
 pub use self::toml::parse_toml;
 
 /// Most virtual addresses one instance may hold.
@@ -601,6 +605,9 @@ pub enum ErrorKind {
         /// The path as written.
         path: String,
     },
+    /// A keepalived.conf syntax, value-shape or include error.
+    #[error(transparent)]
+    Keepalived(#[from] keepalived::KeepalivedError),
 }
 
 /// What looks wrong but still works.
@@ -658,6 +665,9 @@ pub enum WarningKind {
     /// Mail recipients without an SMTP server.
     #[error("notification_email is set but smtp_server is not; no mail will be sent")]
     MailWithoutSmtpServer,
+    /// Something in a keepalived.conf that vipd ignores or runs differently.
+    #[error(transparent)]
+    Keepalived(#[from] keepalived::KeepalivedWarning),
 }
 
 /// Every error found in a configuration, plus the warnings seen on the way.
@@ -704,13 +714,45 @@ pub enum LoadError {
     Invalid(#[from] ConfigErrors),
 }
 
-/// Reads and validates a native TOML configuration file.
+/// Reads and validates a configuration file, native TOML or keepalived.conf (see
+/// [`is_keepalived`]).
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let text = read(path)?;
+    let name = path.display().to_string();
+    if is_keepalived(path, &text) {
+        Ok(parse_keepalived(
+            &text,
+            &name,
+            keepalived::Includes::Follow,
+        )?)
+    } else {
+        Ok(parse_toml(&text, &name)?)
+    }
+}
+
+/// Reads and validates a keepalived.conf, following its `include`s
+/// (`vipd run --keepalived-conf`).
+pub fn load_keepalived(path: &Path) -> Result<Loaded, LoadError> {
+    let text = read(path)?;
+    let name = path.display().to_string();
+    Ok(parse_keepalived(
+        &text,
+        &name,
+        keepalived::Includes::Follow,
+    )?)
+}
+
+/// Whether a file is keepalived.conf rather than TOML: its name ends in `.conf`, or a line
+/// starts with a keepalived block keyword (`global_defs`, `vrrp_instance`, …).
+pub fn is_keepalived(path: &Path, text: &str) -> bool {
+    keepalived::looks_like_keepalived(path, text)
+}
+
+fn read(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    Ok(parse_toml(&text, &path.display().to_string())?)
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,776 @@
+//! Tests of the keepalived.conf front end: the seed configs, syntax, includes, warnings,
+//! and the round trip through `vipd convert`'s TOML.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::super::{
+    Authentication, Command, ConfigErrors, ConfigWarning, InitialState, Loaded, Location,
+    VrrpVersion, WarningKind, parse_toml, render,
+};
+use super::*;
+
+const FILE: &str = "keepalived.conf";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keepalived")
+        .join(name)
+}
+
+fn ok(text: &str) -> Loaded {
+    match parse_keepalived(text, FILE, Includes::Refuse) {
+        Ok(loaded) => loaded,
+        Err(errors) => panic!("expected OK, got:\n{errors}\n--- in ---\n{text}"),
+    }
+}
+
+fn errors(text: &str) -> ConfigErrors {
+    match parse_keepalived(text, FILE, Includes::Refuse) {
+        Ok(loaded) => panic!("expected errors, got {loaded:#?}\n--- in ---\n{text}"),
+        Err(errors) => errors,
+    }
+}
+
+/// The one error of `text`, as `line:col: message`.
+fn one_error(text: &str) -> String {
+    let found = errors(text);
+    assert_eq!(found.errors.len(), 1, "expected one error, got:\n{found}");
+    let e = &found.errors[0];
+    let at = e.location.expect("a location");
+    format!("{}:{}: {}", at.line, at.column, e.kind)
+}
+
+fn at(line: usize, column: usize) -> Option<Location> {
+    Some(Location { line, column })
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn argv(words: &[&str]) -> Command {
+    Command {
+        argv: words.iter().map(|w| (*w).to_owned()).collect(),
+    }
+}
+
+/// A minimal instance; tests put keys around or inside it.
+fn instance(body: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 7\n  \
+         virtual_ipaddress {{\n    192.0.2.100\n  }}\n{body}\n}}\n"
+    )
+}
+
+fn keepalived_warnings(warnings: &[ConfigWarning]) -> Vec<&KeepalivedWarning> {
+    warnings
+        .iter()
+        .filter_map(|w| match &w.kind {
+            WarningKind::Keepalived(k) => Some(k),
+            _ => None,
+        })
+        .collect()
+}
+
+// ---- the seed configs ----
+
+fn seed(name: &str) -> Loaded {
+    let path = fixture(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    parse_keepalived(&text, &path.display().to_string(), Includes::Follow)
+        .unwrap_or_else(|e| panic!("{name}:\n{e}"))
+}
+
+#[test]
+fn seed_node1_is_read_exactly() {
+    let loaded = seed("node1-keepalived.conf");
+    let config = &loaded.config;
+    assert_eq!(config.global.router_id.as_deref(), Some("LVS_DEVEL"));
+    let mail = config.global.mail.as_ref().expect("mail settings");
+    assert_eq!(mail.to, ["root@localhost"]);
+    assert_eq!(mail.from, "kaadmin@localhost");
+    assert_eq!(mail.smtp_server, "127.0.0.1");
+    assert_eq!(mail.smtp_port, 25);
+    assert_eq!(mail.smtp_connect_timeout, Duration::from_secs(30));
+
+    let [script] = config.scripts.as_slice() else {
+        panic!("one script expected: {:?}", config.scripts);
+    };
+    assert_eq!(script.name, "chk_mantaince_down");
+    assert_eq!(
+        script.command,
+        argv(&[
+            "/bin/bash",
+            "-c",
+            "[[ -f /etc/keepalived/down ]] && exit 1 || exit 0"
+        ])
+    );
+    assert_eq!(script.interval, Duration::from_secs(1));
+    assert_eq!(script.timeout, Duration::from_secs(1));
+    assert_eq!(script.weight, -2);
+
+    let [vi] = config.instances.as_slice() else {
+        panic!("one instance expected");
+    };
+    assert_eq!(vi.name, "VI_1");
+    assert_eq!(vi.initial_state, InitialState::Master);
+    assert_eq!(vi.interface, "eth0");
+    assert_eq!(vi.virtual_router_id, 7);
+    assert_eq!(vi.priority, 100);
+    assert_eq!(vi.advert_interval, Duration::from_secs(1));
+    // keepalived's default version, which PASS authentication needs.
+    assert_eq!(vi.version, VrrpVersion::V2);
+    assert_eq!(
+        vi.authentication,
+        Some(Authentication::Pass {
+            password: b"1111".to_vec()
+        })
+    );
+    assert_eq!(vi.virtual_addresses.len(), 1);
+    assert_eq!(vi.virtual_addresses[0].address, ip("192.0.2.100"));
+    assert_eq!(vi.virtual_addresses[0].prefix_len, 32);
+    assert_eq!(vi.virtual_addresses[0].dev, "eth0");
+    assert_eq!(vi.track_scripts.len(), 1);
+    assert_eq!(vi.track_scripts[0].name, "chk_mantaince_down");
+    assert_eq!(vi.track_scripts[0].weight, -2);
+    assert_eq!(
+        vi.notify.master,
+        Some(argv(&["/etc/keepalived/notify.sh", "master"]))
+    );
+    assert_eq!(
+        vi.notify.backup,
+        Some(argv(&["/etc/keepalived/notify.sh", "backup"]))
+    );
+    assert_eq!(
+        vi.notify.fault,
+        Some(argv(&["/etc/keepalived/notify.sh", "fault"]))
+    );
+    assert_eq!(vi.notify.stop, None);
+    assert!(vi.preempt);
+
+    // Exactly two warnings: the shell script, and one for the whole virtual_server.
+    let warnings = &loaded.warnings;
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert_eq!(warnings[0].location, at(14, 11));
+    assert!(matches!(
+        warnings[0].kind,
+        WarningKind::Keepalived(KeepalivedWarning::ShellCommand)
+    ));
+    assert_eq!(warnings[1].location, at(40, 1));
+    assert_eq!(warnings[1].key, "virtual_server");
+    let text = warnings[1].to_string();
+    assert!(
+        text.contains("node1-keepalived.conf:40:1: virtual_server: warning: `virtual_server 192.0.2.100 80` (lines 40-72) is not implemented"),
+        "{text}"
+    );
+}
+
+#[test]
+fn seed_node2_differs_only_in_state_and_priority() {
+    let node1 = seed("node1-keepalived.conf");
+    let node2 = seed("node2-keepalived.conf");
+    let vi = &node2.config.instances[0];
+    assert_eq!(vi.initial_state, InitialState::Backup);
+    assert_eq!(vi.priority, 99);
+    let mut expected = node1.config.clone();
+    expected.instances[0].initial_state = InitialState::Backup;
+    expected.instances[0].priority = 99;
+    assert_eq!(node2.config, expected);
+    assert_eq!(node2.warnings.len(), 2);
+}
+
+// ---- round trip through the TOML renderer ----
+
+fn round_trip(loaded: &Loaded) {
+    let toml = render::to_toml(&loaded.config, &["header".into()], &loaded.warnings);
+    let back = parse_toml(&toml, "converted.toml")
+        .unwrap_or_else(|e| panic!("converted TOML does not load:\n{e}\n---\n{toml}"));
+    assert_eq!(back.config, loaded.config, "\n{toml}");
+}
+
+#[test]
+fn seeds_round_trip_through_toml() {
+    round_trip(&seed("node1-keepalived.conf"));
+    round_trip(&seed("node2-keepalived.conf"));
+}
+
+#[test]
+fn every_supported_key_round_trips() {
+    let text = r#"
+global_defs {
+  router_id "node 1"
+  notification_email {
+    root@localhost
+    ops@example.com
+  }
+  notification_email_from vipd@node1
+  smtp_server mail.example.com 2525
+  smtp_connect_timeout 10
+  vrrp_version 3
+  vrrp_garp_master_delay 2
+  vrrp_garp_master_repeat 3
+  vrrp_garp_master_refresh 60
+  vrrp_garp_interval 0.01
+}
+vrrp_script chk {
+  script "/usr/bin/test -e '/etc/a b'"
+  interval 2
+  timeout 1
+  weight 10
+  rise 2
+  fall 3
+}
+vrrp_instance "VI 6" {
+  state BACKUP
+  interface eth1
+  virtual_router_id 60
+  priority 150
+  advert_int 0.01
+  nopreempt
+  accept
+  virtual_ipaddress {
+    2001:db8::10/64 dev eth1
+    2001:db8::11
+  }
+  unicast_src_ip 2001:db8::1
+  unicast_peer {
+    2001:db8::2
+  }
+  track_interface {
+    eth2
+  }
+  track_script {
+    chk weight -20
+  }
+  garp_master_delay 1
+  notify_master /usr/local/bin/up
+  notify "/usr/local/bin/any --x"
+  notify_stop "/usr/local/bin/stop"
+}
+vrrp_instance VI_2 {
+  version 2
+  interface eth0
+  virtual_router_id 9
+  virtual_ipaddress {
+    192.0.2.50/24 dev eth0 label eth0:vip scope global
+  }
+  authentication {
+    auth_type PASS
+    auth_pass secret
+  }
+  preempt_delay 30
+  track_script {
+    chk
+  }
+}
+"#;
+    let loaded = ok(text);
+    let c = &loaded.config;
+    assert_eq!(c.global.router_id.as_deref(), Some("node 1"));
+    let mail = c.global.mail.as_ref().unwrap();
+    assert_eq!(mail.smtp_port, 2525);
+    assert_eq!(mail.to.len(), 2);
+    assert_eq!(
+        c.scripts[0].command,
+        argv(&["/usr/bin/test", "-e", "/etc/a b"])
+    );
+    let v6 = &c.instances[0];
+    assert_eq!(v6.name, "VI 6");
+    assert_eq!(v6.version, VrrpVersion::V3);
+    assert_eq!(v6.advert_interval, Duration::from_millis(10));
+    assert!(!v6.preempt);
+    assert!(v6.accept_mode);
+    assert_eq!(v6.virtual_addresses[0].prefix_len, 64);
+    assert_eq!(v6.unicast_peers, [ip("2001:db8::2")]);
+    assert_eq!(v6.track_interfaces, ["eth2"]);
+    assert_eq!(v6.track_scripts[0].weight, -20);
+    // Instance value wins over the global default; the other globals apply.
+    assert_eq!(v6.garp.master_delay, Duration::from_secs(1));
+    assert_eq!(v6.garp.master_repeat, 3);
+    assert_eq!(v6.garp.master_refresh, Duration::from_secs(60));
+    assert_eq!(v6.garp.interval, Duration::from_millis(10));
+    assert_eq!(v6.notify.any, Some(argv(&["/usr/local/bin/any", "--x"])));
+    let v2 = &c.instances[1];
+    assert_eq!(v2.version, VrrpVersion::V2);
+    assert_eq!(v2.virtual_addresses[0].label.as_deref(), Some("eth0:vip"));
+    assert_eq!(v2.preempt_delay, Duration::from_secs(30));
+    assert_eq!(v2.track_scripts[0].weight, 10);
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    round_trip(&loaded);
+}
+
+// ---- lexical syntax ----
+
+#[test]
+fn comments_quotes_and_layout() {
+    let text = r#"! a comment
+# another
+vrrp_script chk { # trailing comment
+  script "/bin/echo # not a comment ! either"   ! but this is
+  interval 1#glued comment
+}
+vrrp_instance VI_1
+{
+  interface eth0 ; virtual_router_id 7
+  virtual_ipaddress { 192.0.2.100 }
+  track_script { chk }
+  notify_master "/usr/bin/logger \"quoted\"" 
+  notify_backup "/usr/bin/x"y
+  notify_fault /usr/bin/a\
+}
+"#;
+    // `interface eth0 ; virtual_router_id 7` is one line: a malformed `interface`.
+    assert_eq!(one_error(text), "9:3: `interface` takes one value, found 4");
+    let fixed = text.replace(" ; virtual_router_id 7", "\n virtual_router_id 7");
+    let loaded = ok(&fixed);
+    let c = &loaded.config;
+    assert_eq!(
+        c.scripts[0].command,
+        argv(&["/bin/echo", "#", "not", "a", "comment", "!", "either"])
+    );
+    assert_eq!(c.scripts[0].interval, Duration::from_secs(1));
+    let vi = &c.instances[0];
+    assert_eq!(vi.virtual_addresses[0].address, ip("192.0.2.100"));
+    assert_eq!(vi.notify.master, Some(argv(&["/usr/bin/logger", "quoted"])));
+    // `"…"y`: a quoted part glues onto adjacent text, as in keepalived.
+    assert_eq!(vi.notify.backup, Some(argv(&["/usr/bin/xy"])));
+    // A backslash at the end of a line continues it.
+    assert_eq!(vi.notify.fault, Some(argv(&["/usr/bin/a"])));
+}
+
+#[test]
+fn syntax_errors_point_at_line_and_column() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "global_defs {\n  router_id \"abc\n}\n",
+            "2:13: unterminated quoted string (a quoted string ends on the line it starts)",
+        ),
+        (
+            "global_defs {\n}\n  }\n",
+            "3:3: unexpected `}`: no block is open here",
+        ),
+        (
+            "global_defs {\n  router_id x\n",
+            "1:1: block `global_defs` opened here is never closed (missing `}`)",
+        ),
+        (
+            "vrrp_instance VI_1 {\n  interface eth0\n  virtual_ipaddress {\n    192.0.2.1\n}\n",
+            "1:1: block `vrrp_instance` opened here is never closed (missing `}`)",
+        ),
+        ("{\n}\n", "1:1: `{` without a keyword before it"),
+        (
+            &instance("  priority high"),
+            "7:12: `priority`: \"high\" is not an integer",
+        ),
+        (
+            &instance("  priority 100 200"),
+            "7:3: `priority` takes one integer, found 2",
+        ),
+        (
+            &instance("  priority"),
+            "7:3: `priority` takes one integer, found 0",
+        ),
+        (
+            &instance("  authentication PASS"),
+            "7:3: `authentication` needs a block: authentication { … }",
+        ),
+        (
+            &instance("  state { MASTER }"),
+            "7:3: `state` takes a value, not a block",
+        ),
+        (
+            &instance("  nopreempt maybe"),
+            "7:13: `nopreempt`: \"maybe\" is not one of on, off, true, false, yes, no",
+        ),
+        (
+            "vrrp_instance {\n}\n",
+            "1:1: `vrrp_instance` takes one name, found 0",
+        ),
+        (
+            &instance("  virtual_ipaddress {\n    192.0.2.1 dev\n  }"),
+            "8:15: `dev` needs a value",
+        ),
+        ("include\n", "1:1: `include` needs a file name or pattern"),
+        (
+            "include other.conf\n",
+            "1:1: `include` is not available when parsing text without a file",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(one_error(text), *expected, "in:\n{text}");
+    }
+}
+
+#[test]
+fn validation_errors_keep_keepalived_locations() {
+    let found = errors(&instance("  priority 300\n  advert_int 0.5"));
+    let shown: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "keepalived.conf:7:12: instance.VI_1.priority: 300 is out of range 1..=255",
+            "keepalived.conf:8:14: instance.VI_1.advert_int: 500ms is not a whole number of \
+             seconds, which VRRPv2 requires; use version = 3 for sub-second intervals",
+        ]
+    );
+}
+
+#[test]
+fn no_instance_is_an_error_at_the_end_of_the_file() {
+    let found = errors("global_defs {\n  router_id x\n}\n");
+    assert_eq!(found.errors.len(), 1);
+    assert_eq!(found.errors[0].location, at(4, 1));
+}
+
+// ---- keepalived defaults ----
+
+#[test]
+fn version_defaults_follow_keepalived() {
+    let v2 = ok(&instance(""));
+    assert_eq!(v2.config.instances[0].version, VrrpVersion::V2);
+    let global = ok(&format!(
+        "global_defs {{\n vrrp_version 3\n}}\n{}",
+        instance("  advert_int 0.01")
+    ));
+    assert_eq!(global.config.instances[0].version, VrrpVersion::V3);
+    assert_eq!(
+        global.config.instances[0].advert_interval,
+        Duration::from_millis(10)
+    );
+    let v6 = ok(
+        "vrrp_instance V6 {\n interface eth0\n virtual_router_id 1\n \
+         virtual_ipaddress {\n  2001:db8::1\n }\n}\n",
+    );
+    assert_eq!(v6.config.instances[0].version, VrrpVersion::V3);
+}
+
+#[test]
+fn control_characters_in_warnings_stay_valid_toml() {
+    let loaded = ok(&instance("  bad\u{1}key\r\u{7f} 1"));
+    assert_eq!(loaded.warnings.len(), 1);
+    round_trip(&loaded);
+}
+
+#[test]
+fn shell_notify_passes_keepalived_arguments_on() {
+    let loaded = ok(&instance("  notify \"/usr/bin/logger -t vrrp | cat\""));
+    assert_eq!(
+        loaded.config.instances[0].notify.any,
+        Some(argv(&[
+            "/bin/bash",
+            "-c",
+            "/usr/bin/logger -t vrrp | cat \"$@\"",
+            "vipd-notify"
+        ]))
+    );
+    assert!(uses_shell_syntax("[[ -f x ]]"));
+    assert!(uses_shell_syntax("a && b"));
+    assert!(!uses_shell_syntax("/etc/keepalived/notify.sh master"));
+}
+
+// ---- warnings for what vipd ignores ----
+
+#[test]
+fn unknown_and_unimplemented_keys_warn_once_each() {
+    let text = format!(
+        "global_defs {{\n  vrrp_strict\n  enable_script_security\n  lvs_id x\n}}\n\
+         static_ipaddress {{\n  192.0.2.9 dev eth0\n  192.0.2.10 dev eth0\n}}\n\
+         vrrp_sync_group G1 {{\n  group {{\n    VI_1\n  }}\n  notify_master /bin/true\n}}\n\
+         vrrp_track_file tf {{\n  file /run/x\n}}\n\
+         bfd_instance b {{\n  neighbor_ip 192.0.2.1\n}}\n\
+         mystery_block {{\n  a b\n}}\n{}",
+        instance(
+            "  prioirty 100\n  track_file {\n    tf weight 2\n  }\n  \
+             track_interface {\n    eth1 weight 10\n  }\n  dont_track_primary\n  \
+             virtual_ipaddress_excluded {\n    192.0.2.200\n  }\n  notify_master /bin/true root"
+        )
+    );
+    let loaded = ok(&text);
+    let got: Vec<(usize, String)> = loaded
+        .warnings
+        .iter()
+        .map(|w| (w.location.unwrap().line, w.kind.to_string()))
+        .collect();
+    let expected: Vec<(usize, &str)> = vec![
+        (
+            2,
+            "`vrrp_strict` is not implemented by vipd yet; ignored; vipd does not enforce strict RFC mode",
+        ),
+        (
+            3,
+            "`enable_script_security` is not implemented by vipd yet; ignored; scripts run as vipd's user",
+        ),
+        (4, "`lvs_id` is not implemented by vipd yet; ignored"),
+        (
+            6,
+            "`static_ipaddress` (lines 6-9) is not implemented by vipd yet; ignored; the addresses are NOT added",
+        ),
+        (
+            10,
+            "`vrrp_sync_group G1` (lines 10-15) is not implemented by vipd yet; ignored; instances VI_1 fail over independently and the group's notify commands are not run",
+        ),
+        (
+            16,
+            "`vrrp_track_file tf` (lines 16-18) is not implemented by vipd yet; ignored; instances tracking it ignore it",
+        ),
+        (
+            19,
+            "`bfd_instance b` (lines 19-21) is not implemented by vipd yet; ignored (BFD)",
+        ),
+        (22, "unknown keyword `mystery_block`; ignored"),
+        (31, "unknown keyword `prioirty`; ignored"),
+        (
+            32,
+            "`track_file` is not implemented by vipd yet; ignored; the tracked files do not change the priority",
+        ),
+        (
+            36,
+            "`weight` is not implemented by vipd yet; ignored; link down puts the instance into FAULT instead",
+        ),
+        (
+            38,
+            "`dont_track_primary` is not implemented by vipd yet; ignored; the instance's own interface is still watched",
+        ),
+        (
+            39,
+            "`virtual_ipaddress_excluded` is not implemented by vipd yet; ignored; these addresses are NOT added",
+        ),
+        (
+            42,
+            "`run-as user` is not implemented by vipd yet; ignored; \"/bin/true\" runs as vipd's user",
+        ),
+    ];
+    let expected: Vec<(usize, String)> = expected
+        .into_iter()
+        .map(|(l, m)| (l, m.to_owned()))
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(keepalived_warnings(&loaded.warnings).len(), expected.len());
+    assert_eq!(loaded.warnings[8].key, "vrrp_instance.VI_1.prioirty");
+}
+
+#[test]
+fn vip_options_vipd_lacks_are_warned() {
+    let loaded = ok(
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  \
+         192.0.2.1/24 brd 192.0.2.255 dev eth0 scope link no_track\n }\n}\n",
+    );
+    let got: Vec<String> = loaded.warnings.iter().map(|w| w.kind.to_string()).collect();
+    assert_eq!(
+        got,
+        [
+            "`brd 192.0.2.255` is not implemented by vipd yet; ignored",
+            "`scope link` is not implemented by vipd yet; ignored",
+            "`no_track` is not implemented by vipd yet; ignored",
+        ]
+    );
+    assert_eq!(
+        loaded.config.instances[0].virtual_addresses[0].prefix_len,
+        24
+    );
+}
+
+// ---- includes ----
+
+/// A temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("vipd-kconf-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn load_file(path: &Path) -> Result<Loaded, ConfigErrors> {
+    let text = std::fs::read_to_string(path).unwrap();
+    parse_keepalived(&text, &path.display().to_string(), Includes::Follow)
+}
+
+#[test]
+fn include_globs_are_relative_sorted_and_located() {
+    let dir = TempDir::new("glob");
+    let main = dir.write(
+        "keepalived.conf",
+        "global_defs {\n  router_id main\n}\ninclude conf.d/*.conf\ninclude empty.d/*.conf\n",
+    );
+    dir.write(
+        "conf.d/b.conf",
+        "vrrp_instance VI_B {\n interface eth0\n virtual_router_id 2\n \
+         virtual_ipaddress {\n  192.0.2.2\n }\n use_vmac\n}\n",
+    );
+    dir.write(
+        "conf.d/a.conf",
+        "! first by name\ninclude ../scripts/chk.inc\nvrrp_instance VI_A {\n interface eth0\n \
+         virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n track_script {\n  chk\n }\n}\n",
+    );
+    dir.write(
+        "scripts/chk.inc",
+        "vrrp_script chk {\n  script /bin/true\n}\n",
+    );
+    dir.write("conf.d/ignored.txt", "garbage {");
+    let loaded = load_file(&main).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = loaded
+        .config
+        .instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, ["VI_A", "VI_B"]);
+    assert_eq!(loaded.config.scripts[0].name, "chk");
+    let shown: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    let b = dir.0.join("conf.d/b.conf");
+    assert_eq!(
+        shown,
+        [
+            format!(
+                "{}:5:1: include: warning: include pattern \"empty.d/*.conf\" matches no file",
+                main.display()
+            ),
+            format!(
+                "{}:7:2: vrrp_instance.VI_B.use_vmac: warning: `use_vmac` is not \
+                 implemented by vipd yet; ignored; VIPs are added to the interface itself",
+                b.display()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn errors_in_included_files_name_that_file() {
+    let dir = TempDir::new("located");
+    let main = dir.write("main.conf", "\n\ninclude inc.conf\n");
+    let inc = dir.write(
+        "inc.conf",
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 700\n \
+         virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+    );
+    let found = load_file(&main).unwrap_err();
+    assert_eq!(
+        found.errors[0].to_string(),
+        format!(
+            "{}:3:20: instance.VI_1.virtual_router_id: 700 is out of range 1..=255",
+            inc.display()
+        )
+    );
+}
+
+#[test]
+fn include_cycles_and_missing_files_are_errors() {
+    let dir = TempDir::new("cycle");
+    let a = dir.write("a.conf", "include b.conf\n");
+    dir.write("b.conf", "\ninclude a.conf\n");
+    let found = load_file(&a).unwrap_err();
+    assert_eq!(found.errors.len(), 1);
+    let e = &found.errors[0];
+    assert_eq!(e.file, dir.0.join("b.conf").display().to_string());
+    assert_eq!(e.location, at(2, 1));
+    let message = e.kind.to_string();
+    assert!(message.starts_with("include cycle: "), "{message}");
+    assert!(
+        message.contains("a.conf -> ") && message.ends_with("a.conf"),
+        "{message}"
+    );
+
+    let missing = dir.write("m.conf", "include nothere.conf\n");
+    let found = load_file(&missing).unwrap_err();
+    let message = found.errors[0].to_string();
+    assert!(
+        message.contains("m.conf:1:1: cannot read included file")
+            && message.contains("nothere.conf"),
+        "{message}"
+    );
+}
+
+// ---- detection ----
+
+#[test]
+fn format_detection() {
+    let toml = Path::new("/etc/vipd/vipd.toml");
+    assert!(looks_like_keepalived(
+        Path::new("/etc/keepalived/keepalived.conf"),
+        ""
+    ));
+    assert!(looks_like_keepalived(
+        toml,
+        "! x\nvrrp_instance VI_1 {\n}\n"
+    ));
+    assert!(looks_like_keepalived(toml, "global_defs {\n}\n"));
+    assert!(!looks_like_keepalived(
+        toml,
+        "[instance.VI_1]\ninterface = \"eth0\"\n"
+    ));
+    assert!(!looks_like_keepalived(toml, "global_defs = 1\n"));
+}
+
+// ---- robustness ----
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Text built from keepalived's own vocabulary finds more paths than random bytes.
+    fn keepalived_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("{".to_owned()),
+            Just("}".to_owned()),
+            Just("\n".to_owned()),
+            Just(" ".to_owned()),
+            Just("\"".to_owned()),
+            Just("\\".to_owned()),
+            Just("!".to_owned()),
+            Just("vrrp_instance".to_owned()),
+            Just("vrrp_script".to_owned()),
+            Just("global_defs".to_owned()),
+            Just("virtual_ipaddress".to_owned()),
+            Just("track_script".to_owned()),
+            Just("authentication".to_owned()),
+            Just("include".to_owned()),
+            Just("192.0.2.1/24".to_owned()),
+            Just("dev".to_owned()),
+            Just("weight".to_owned()),
+            "[a-z_]{1,12}",
+            "-?[0-9]{1,5}",
+            any::<String>(),
+        ];
+        proptest::collection::vec(piece, 0..60).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn on_arbitrary_text(text in any::<String>()) {
+            let _ = parse_keepalived(&text, "fuzz.conf", Includes::Refuse);
+        }
+
+        #[test]
+        fn on_keepalived_like_text(text in keepalived_like()) {
+            let _ = parse_keepalived(&text, "fuzz.conf", Includes::Refuse);
+        }
+    }
+
+    #[test]
+    fn on_deep_nesting() {
+        let text = "a {\n".repeat(10_000);
+        let _ = parse_keepalived(&text, "deep.conf", Includes::Refuse);
+    }
+}

@@ -1,0 +1,252 @@
+//! [`Config`] → native TOML (`vipd convert`).
+//!
+//! Every value is written explicitly, defaults included, so the output does not depend on
+//! which front end's defaults were in force (keepalived's VRRP version 2, say) and loading
+//! it yields an equal [`Config`]. Commands are written as argv arrays, which the TOML
+//! front end takes verbatim.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{
+    Authentication, Command, Config, ConfigWarning, InitialState, TrackScript, VrrpVersion,
+    XdpMode, duration,
+};
+
+/// Renders `config` as TOML. `header` lines are written first as `#` comments, then each
+/// warning as a comment.
+pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -> String {
+    let mut out = String::new();
+    for line in header {
+        comment(&mut out, line);
+    }
+    for warning in warnings {
+        comment(&mut out, &warning.to_string());
+    }
+    if !header.is_empty() || !warnings.is_empty() {
+        out.push('\n');
+    }
+    let global = &config.global;
+    out.push_str("[global]\n");
+    if let Some(router_id) = &global.router_id {
+        kv(&mut out, "router_id", &string(router_id));
+    }
+    kv(
+        &mut out,
+        "control_socket",
+        &string(&global.control_socket.to_string_lossy()),
+    );
+    if let Some(mail) = &global.mail {
+        kv(&mut out, "notification_email", &strings(&mail.to));
+        kv(&mut out, "notification_email_from", &string(&mail.from));
+        kv(&mut out, "smtp_server", &string(&mail.smtp_server));
+        kv(&mut out, "smtp_port", &mail.smtp_port.to_string());
+        kv(
+            &mut out,
+            "smtp_connect_timeout",
+            &dur(mail.smtp_connect_timeout),
+        );
+    }
+    for script in &config.scripts {
+        render_script(&mut out, script);
+    }
+    for instance in &config.instances {
+        let _ = writeln!(out, "\n[instance.{}]", key(&instance.name));
+        kv(&mut out, "interface", &string(&instance.interface));
+        kv(
+            &mut out,
+            "virtual_router_id",
+            &instance.virtual_router_id.to_string(),
+        );
+        kv(&mut out, "priority", &instance.priority.to_string());
+        let version = match instance.version {
+            VrrpVersion::V2 => "2",
+            VrrpVersion::V3 => "3",
+        };
+        kv(&mut out, "version", version);
+        kv(&mut out, "advert_int", &dur(instance.advert_interval));
+        let state = match instance.initial_state {
+            InitialState::Backup => "BACKUP",
+            InitialState::Master => "MASTER",
+        };
+        kv(&mut out, "state", &string(state));
+        kv(&mut out, "preempt", &instance.preempt.to_string());
+        kv(&mut out, "preempt_delay", &dur(instance.preempt_delay));
+        kv(&mut out, "accept_mode", &instance.accept_mode.to_string());
+        if let Some(Authentication::Pass { password }) = &instance.authentication {
+            let password = String::from_utf8_lossy(password);
+            kv(
+                &mut out,
+                "authentication",
+                &format!(
+                    "{{ auth_type = \"PASS\", auth_pass = {} }}",
+                    string(&password)
+                ),
+            );
+        }
+        out.push_str("virtual_ipaddress = [\n");
+        for vip in &instance.virtual_addresses {
+            let address = format!("{}/{}", vip.address, vip.prefix_len);
+            let _ = write!(
+                out,
+                "    {{ address = {}, dev = {}",
+                string(&address),
+                string(&vip.dev)
+            );
+            if let Some(label) = &vip.label {
+                let _ = write!(out, ", label = {}", string(label));
+            }
+            out.push_str(" },\n");
+        }
+        out.push_str("]\n");
+        if let Some(src) = instance.unicast_src_ip {
+            kv(&mut out, "unicast_src_ip", &string(&src.to_string()));
+        }
+        if !instance.unicast_peers.is_empty() {
+            kv(
+                &mut out,
+                "unicast_peer",
+                &addresses(&instance.unicast_peers),
+            );
+        }
+        let garp = &instance.garp;
+        kv(&mut out, "garp_master_delay", &dur(garp.master_delay));
+        kv(
+            &mut out,
+            "garp_master_repeat",
+            &garp.master_repeat.to_string(),
+        );
+        kv(&mut out, "garp_interval", &dur(garp.interval));
+        kv(&mut out, "garp_master_refresh", &dur(garp.master_refresh));
+        if !garp.gateways.is_empty() {
+            kv(&mut out, "garp_gateways", &addresses(&garp.gateways));
+        }
+        kv(
+            &mut out,
+            "garp_gateway_count",
+            &garp.gateway_count.to_string(),
+        );
+        if !instance.track_scripts.is_empty() {
+            let entries: Vec<String> = instance
+                .track_scripts
+                .iter()
+                .map(|t| format!("{{ name = {}, weight = {} }}", string(&t.name), t.weight))
+                .collect();
+            kv(
+                &mut out,
+                "track_script",
+                &format!("[{}]", entries.join(", ")),
+            );
+        }
+        if !instance.track_interfaces.is_empty() {
+            kv(
+                &mut out,
+                "track_interface",
+                &strings(&instance.track_interfaces),
+            );
+        }
+        let notify = &instance.notify;
+        for (name, command) in [
+            ("notify_master", &notify.master),
+            ("notify_backup", &notify.backup),
+            ("notify_fault", &notify.fault),
+            ("notify_stop", &notify.stop),
+            ("notify", &notify.any),
+        ] {
+            if let Some(command) = command {
+                kv(&mut out, name, &argv(command));
+            }
+        }
+        let xdp = match instance.xdp {
+            XdpMode::Auto => "auto",
+            XdpMode::Native => "native",
+            XdpMode::Generic => "generic",
+            XdpMode::Off => "off",
+        };
+        kv(&mut out, "xdp", &string(xdp));
+    }
+    out
+}
+
+fn render_script(out: &mut String, script: &TrackScript) {
+    let _ = writeln!(out, "\n[script.{}]", key(&script.name));
+    kv(out, "script", &argv(&script.command));
+    kv(out, "interval", &dur(script.interval));
+    kv(out, "timeout", &dur(script.timeout));
+    kv(out, "weight", &script.weight.to_string());
+    kv(out, "rise", &script.rise.to_string());
+    kv(out, "fall", &script.fall.to_string());
+}
+
+/// `# text`, one comment per line; control characters (which TOML forbids in comments,
+/// and which keyword text from a broken file may hold) are escaped.
+fn comment(out: &mut String, text: &str) {
+    for line in text.lines() {
+        out.push_str("# ");
+        for c in line.chars() {
+            if c.is_control() && c != '\t' {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        out.push('\n');
+    }
+}
+
+fn kv(out: &mut String, key: &str, value: &str) {
+    let _ = writeln!(out, "{key} = {value}");
+}
+
+fn dur(duration: Duration) -> String {
+    string(&duration::format(duration))
+}
+
+fn argv(command: &Command) -> String {
+    strings(&command.argv)
+}
+
+fn strings(values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| string(v)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn addresses(values: &[IpAddr]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| string(&v.to_string())).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// A bare key when TOML allows one, else a quoted key.
+fn key(name: &str) -> String {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        name.to_owned()
+    } else {
+        string(name)
+    }
+}
+
+/// A TOML basic string.
+pub fn string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
