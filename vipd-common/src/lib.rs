@@ -17,12 +17,21 @@ pub mod map_names {
     /// `HashMap<WatchKey, ObservedAdvert>`: the last accepted advert per watched triple;
     /// written by the program, read (and deleted on unwatch) by the daemon.
     pub const OBSERVED_ADVERTS: &str = "OBSERVED_ADVERTS";
+    /// `Array<u64>` of lease expiries (CLOCK_MONOTONIC ns), one slot per instance, that
+    /// [`crate::VipLease::lease_clock`] points into.
+    pub const LEASE_CLOCKS: &str = "LEASE_CLOCKS";
     /// `RingBuf` of [`crate::AdvertEvent`] records: changes the election must act on.
     pub const ADVERT_EVENTS: &str = "ADVERT_EVENTS";
 
     /// The maps that carry state across a daemon restart and are pinned in bpffs
     /// (the ring buffer is not: each program instance gets a fresh one).
-    pub const PINNED: [&str; 4] = [VIP_LEASES, STATS, ADVERT_WATCHES, OBSERVED_ADVERTS];
+    pub const PINNED: [&str; 5] = [
+        VIP_LEASES,
+        LEASE_CLOCKS,
+        STATS,
+        ADVERT_WATCHES,
+        OBSERVED_ADVERTS,
+    ];
 }
 
 /// Name of the load-time global (`u32`, 0 or 1) that switches aya-log output from the
@@ -48,9 +57,14 @@ pub struct VipKey {
 /// Value of the VIP lease map.
 ///
 /// A key present in the map means "vipd manages this VIP here". The XDP program answers
-/// ARP requests for it while `lease_expires_ns` is in the future, and drops them once the
-/// lease has run out (so the kernel, which may still hold the address, cannot answer
-/// either: only a live owner may claim a VIP).
+/// ARP requests for it while its lease is in the future, and drops them once the lease
+/// has run out (so the kernel, which may still hold the address, cannot answer either:
+/// only a live owner may claim a VIP).
+///
+/// The lease is either inline (`lease_clock` = [`NO_LEASE_CLOCK`]: `lease_expires_ns`
+/// counts) or shared: slot `lease_clock` of the `LEASE_CLOCKS` array holds the expiry
+/// for every VIP of one instance, so renewing thousands of VIPs at every advert is one
+/// map write.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VipLease {
@@ -58,10 +72,20 @@ pub struct VipLease {
     pub owner_mac: [u8; 6],
     /// Explicit padding; always zero.
     pub _pad: [u8; 2],
-    /// `CLOCK_MONOTONIC` (bpf_ktime_get_ns) time in ns after which the lease is void.
-    /// [`LEASE_FOREVER`] never expires.
+    /// Index into `LEASE_CLOCKS`, or [`NO_LEASE_CLOCK`].
+    pub lease_clock: u32,
+    /// Explicit padding; always zero.
+    pub _pad2: [u8; 4],
+    /// With no lease clock: `CLOCK_MONOTONIC` (bpf_ktime_get_ns) time in ns after which
+    /// the lease is void; [`LEASE_FOREVER`] never expires. Ignored with a lease clock.
     pub lease_expires_ns: u64,
 }
+
+/// `VipLease::lease_clock` value for an inline lease.
+pub const NO_LEASE_CLOCK: u32 = u32::MAX;
+
+/// Slots in the `LEASE_CLOCKS` array (one per instance).
+pub const MAX_LEASE_CLOCKS: u32 = 4096;
 
 /// A lease that never expires (static ARP responder use).
 pub const LEASE_FOREVER: u64 = u64::MAX;
@@ -348,7 +372,7 @@ mod pod {
 // must be deliberate (and the loader refuses pinned maps whose sizes differ).
 const _: () = {
     assert!(core::mem::size_of::<VipKey>() == 8);
-    assert!(core::mem::size_of::<VipLease>() == 16);
+    assert!(core::mem::size_of::<VipLease>() == 24);
     assert!(core::mem::size_of::<WatchKey>() == 8);
     assert!(core::mem::size_of::<WatchEntry>() == 24);
     assert!(core::mem::size_of::<ObservedAdvert>() == 40);

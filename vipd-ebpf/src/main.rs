@@ -24,17 +24,20 @@ use aya_ebpf::{
     bindings::xdp_action,
     helpers::bpf_ktime_get_ns,
     macros::{map, xdp},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use vipd_common::{
     ADVERT_EVENTS_BYTES, AUTH_SIMPLE_TEXT, AdvertEvent, AdvertEventKind, FAMILY_IPV4, FAMILY_IPV6,
-    MAX_CHECKED_ADVERT_LEN, MAX_VIPS, MAX_WATCHES, ObservedAdvert, Stat, VipKey, VipLease,
-    WatchEntry, WatchKey,
+    MAX_CHECKED_ADVERT_LEN, MAX_LEASE_CLOCKS, MAX_VIPS, MAX_WATCHES, NO_LEASE_CLOCK,
+    ObservedAdvert, Stat, VipKey, VipLease, WatchEntry, WatchKey,
 };
 
 #[map(name = "VIP_LEASES")]
 static VIP_LEASES: HashMap<VipKey, VipLease> = HashMap::with_max_entries(MAX_VIPS, 0);
+
+#[map(name = "LEASE_CLOCKS")]
+static LEASE_CLOCKS: Array<u64> = Array::with_max_entries(MAX_LEASE_CLOCKS, 0);
 
 #[map(name = "STATS")]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Stat::COUNT, 0);
@@ -559,7 +562,14 @@ fn handle_arp(ctx: &XdpContext, eth: *mut u8) -> u32 {
     }
     // SAFETY: a BPF helper with no arguments.
     let now_ns = unsafe { bpf_ktime_get_ns() };
-    if now_ns >= lease.lease_expires_ns {
+    let expires_ns = if lease.lease_clock == NO_LEASE_CLOCK {
+        lease.lease_expires_ns
+    } else {
+        // One clock per instance, renewed at each of its adverts; a slot out of range
+        // reads as expired.
+        LEASE_CLOCKS.get(lease.lease_clock).copied().unwrap_or(0)
+    };
+    if now_ns >= expires_ns {
         // Managed but not renewed: the daemon is gone or no longer master. Drop, so
         // the kernel's own copy of the address cannot answer either.
         bump(Stat::ArpDroppedExpired);

@@ -479,14 +479,17 @@ impl Daemon {
         }
         // A crashed earlier run may have left our VIPs on the interface. We are not master
         // yet (the election below decides), so none of them should be there now.
+        let mut present: HashMap<u32, Vec<crate::io::netlink::InterfaceAddress>> = HashMap::new();
         for (dev_index, vip) in &vips {
+            if !present.contains_key(dev_index) {
+                present.insert(*dev_index, self.netlink.addresses(*dev_index).await?);
+            }
             // Delete with the prefix the kernel has: the address may have been added with
             // another one (by hand, or by an earlier config), and the kernel matches both.
-            let stale: Vec<u8> = self
-                .netlink
-                .addresses(*dev_index)
-                .await?
-                .iter()
+            let stale: Vec<u8> = present
+                .get(dev_index)
+                .into_iter()
+                .flatten()
                 .filter(|a| a.address == vip.address)
                 .map(|a| a.prefix_len)
                 .collect();
@@ -869,25 +872,40 @@ impl Daemon {
         self.perform(index, now, actions).await;
     }
 
-    /// Writes (or, with `live` false, voids) the ARP leases of the instance's VIPs in the
-    /// XDP program of each VIP's interface.
-    fn write_leases(&mut self, index: usize, live: bool) {
+    /// Points the XDP program of each VIP's interface at this instance's lease clock
+    /// (slot = instance index), answering ARP with that interface's MAC.
+    fn claim_leases(&mut self, index: usize) {
         let slot = &self.slots[index];
-        let expires = if live {
-            monotonic_now_ns().saturating_add(slot.lease_duration().as_nanos() as u64)
-        } else {
-            // Keep the VIP in the map, expired: the program then drops ARP requests for
-            // it, so this host's kernel cannot answer for a VIP it no longer owns.
-            0
-        };
         for (dev_index, vip) in &slot.vips {
             let (Some(attachment), IpAddr::V4(vip)) = (self.xdp.get_mut(dev_index), vip.address)
             else {
                 continue;
             };
             let mac = self.arp.get(dev_index).map(|a| a.mac()).unwrap_or_default();
-            if let Err(e) = attachment.set_vip_lease(vip, mac, expires) {
+            if let Err(e) = attachment.set_vip_clocked(vip, mac, index as u32) {
                 tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "writing the XDP ARP lease failed");
+            }
+        }
+    }
+
+    /// Renews (or, with `live` false, voids) the instance's lease clock: one map write
+    /// per interface, however many VIPs. A void lease keeps the VIPs in the map, so the
+    /// program drops ARP requests for them and this host's kernel cannot answer for a
+    /// VIP it no longer owns.
+    fn set_lease_clock(&mut self, index: usize, live: bool) {
+        let slot = &self.slots[index];
+        let expires = if live {
+            monotonic_now_ns().saturating_add(slot.lease_duration().as_nanos() as u64)
+        } else {
+            0
+        };
+        let mut devices: Vec<u32> = slot.vips.iter().map(|(dev, _)| *dev).collect();
+        devices.dedup();
+        for dev_index in devices {
+            if let Some(attachment) = self.xdp.get_mut(&dev_index)
+                && let Err(e) = attachment.set_lease_clock(index as u32, expires)
+            {
+                tracing::warn!(instance = %slot.spec.name, error = %e, "renewing the XDP ARP lease failed");
             }
         }
     }
@@ -954,7 +972,7 @@ impl Daemon {
                     self.send_advert(index, &advert);
                     // Every advert a master sends renews its ARP leases.
                     if advert.priority != 0 && self.slots[index].holds_vips {
-                        self.write_leases(index, true);
+                        self.set_lease_clock(index, true);
                     }
                 }
                 Action::AcquireVips { accept } => {
@@ -1025,41 +1043,60 @@ impl Daemon {
         }
     }
 
-    async fn acquire_vips(&mut self, index: usize) {
+    /// Adds (or removes) every VIP of the instance, many netlink requests in flight at
+    /// once: with thousands of VIPs one at a time would delay the first advert.
+    async fn change_vips(&mut self, index: usize, add: bool) {
+        use futures_util::StreamExt as _;
+        let netlink = self.netlink.clone();
         let vips = self.slots[index].vips.clone();
-        for (dev_index, vip) in &vips {
-            if let Err(e) = self
-                .netlink
-                .add_address(
-                    *dev_index,
-                    vip.address,
-                    vip.prefix_len,
-                    vip.label.as_deref(),
-                )
-                .await
-            {
+        let results: Vec<_> = futures_util::stream::iter(vips.iter())
+            .map(|(dev_index, vip)| {
+                let netlink = netlink.clone();
+                async move {
+                    let result = if add {
+                        netlink
+                            .add_address(
+                                *dev_index,
+                                vip.address,
+                                vip.prefix_len,
+                                vip.label.as_deref(),
+                            )
+                            .await
+                    } else {
+                        netlink
+                            .del_address(*dev_index, vip.address, vip.prefix_len)
+                            .await
+                    };
+                    (vip.address, result)
+                }
+            })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        for (vip, result) in results {
+            if let Err(e) = result {
                 self.slots[index].vip_errors += 1;
-                tracing::error!(instance = %self.slots[index].spec.name, vip = %vip.address, error = %e, "adding VIP failed");
+                let what = if add {
+                    "adding VIP failed"
+                } else {
+                    "removing VIP failed"
+                };
+                tracing::error!(instance = %self.slots[index].spec.name, %vip, error = %e, "{what}");
             }
         }
+    }
+
+    async fn acquire_vips(&mut self, index: usize) {
+        self.change_vips(index, true).await;
         self.slots[index].holds_vips = true;
-        self.write_leases(index, true);
+        self.claim_leases(index);
+        self.set_lease_clock(index, true);
     }
 
     async fn release_vips(&mut self, index: usize) {
-        let vips = self.slots[index].vips.clone();
-        for (dev_index, vip) in &vips {
-            if let Err(e) = self
-                .netlink
-                .del_address(*dev_index, vip.address, vip.prefix_len)
-                .await
-            {
-                self.slots[index].vip_errors += 1;
-                tracing::error!(instance = %self.slots[index].spec.name, vip = %vip.address, error = %e, "removing VIP failed");
-            }
-        }
+        self.change_vips(index, false).await;
         self.slots[index].holds_vips = false;
-        self.write_leases(index, false);
+        self.set_lease_clock(index, false);
     }
 
     /// A new master announces its VIPs: a burst of `garp_master_repeat` rounds

@@ -827,3 +827,41 @@ async fn program_logs_only_when_switched_on_at_load() {
         }
     }
 }
+
+#[test]
+fn clocked_leases_are_renewed_and_voided_by_one_write() {
+    let mut xdp = load();
+    let other_vip = Ipv4Addr::new(192, 0, 2, 101);
+    for vip in [VIP, other_vip] {
+        xdp.set_vip_clocked(LOOPBACK, vip, OWNER_MAC, 7).unwrap();
+    }
+    // A fresh clock slot reads 0: expired, so both VIPs are dropped, not answered.
+    let (action, _, moved) = run(&mut xdp, &request_for(VIP));
+    assert_eq!(action, XDP_DROP);
+    assert_eq!(moved.get("arp_dropped_expired"), Some(&1));
+    // One write renews both.
+    xdp.set_lease_clock(7, monotonic_now_ns() + 60_000_000_000)
+        .unwrap();
+    for vip in [VIP, other_vip] {
+        let (action, frame, _) = run(&mut xdp, &request_for(vip));
+        assert_eq!(action, XDP_TX, "{vip}");
+        assert_eq!(&frame[28..32], &vip.octets(), "the reply claims {vip}");
+    }
+    // Another instance's clock does not affect them.
+    xdp.set_lease_clock(8, 0).unwrap();
+    assert_eq!(run(&mut xdp, &request_for(VIP)).0, XDP_TX);
+    // One write voids both.
+    xdp.set_lease_clock(7, 0).unwrap();
+    for vip in [VIP, other_vip] {
+        assert_eq!(run(&mut xdp, &request_for(vip)).0, XDP_DROP, "{vip}");
+    }
+    // Out-of-range slots are refused before they reach the kernel.
+    assert!(
+        xdp.set_lease_clock(vipd_common::MAX_LEASE_CLOCKS, 1)
+            .is_err()
+    );
+    assert!(
+        xdp.set_vip_clocked(LOOPBACK, VIP, OWNER_MAC, vipd_common::MAX_LEASE_CLOCKS)
+            .is_err()
+    );
+}

@@ -34,8 +34,9 @@ use aya::{Ebpf, EbpfLoader, TestRun as _, TestRunOptions};
 use tokio::io::unix::AsyncFd;
 use vipd_common::{
     AUTH_NONE, AUTH_SIMPLE_TEXT, AdvertEvent as RawAdvertEvent, AdvertEventKind, FAMILY_IPV4,
-    FAMILY_IPV6, LOG_ENABLED_GLOBAL, MAX_VIPS, MAX_WATCHES, ObservedAdvert as RawObservedAdvert,
-    Stat, VipKey, VipLease, WatchEntry, WatchKey, XDP_PROGRAM, map_names,
+    FAMILY_IPV6, LOG_ENABLED_GLOBAL, MAX_LEASE_CLOCKS, MAX_VIPS, MAX_WATCHES, NO_LEASE_CLOCK,
+    ObservedAdvert as RawObservedAdvert, Stat, VipKey, VipLease, WatchEntry, WatchKey, XDP_PROGRAM,
+    map_names,
 };
 
 use crate::proto::wire::{Auth, Centiseconds, Version};
@@ -332,6 +333,15 @@ pub enum BpfError {
         #[source]
         source: ProgramError,
     },
+    /// A lease clock index beyond the array.
+    #[error(
+        "lease clock {clock} is out of range (at most {} instances)",
+        MAX_LEASE_CLOCKS
+    )]
+    LeaseClockOutOfRange {
+        /// The index asked for.
+        clock: u32,
+    },
     /// The object has no map or program of that name (build mismatch).
     #[error("XDP object has no {0}; vipd and vipd-ebpf are out of step, rebuild")]
     Missing(&'static str),
@@ -454,9 +464,16 @@ pub struct TestRunOutcome {
 
 /// The layout a pinned map must have to be reused: (name, type, key size, value size,
 /// max entries).
-fn pinned_map_layouts() -> [(&'static str, MapType, u32, u32, u32); 4] {
+fn pinned_map_layouts() -> [(&'static str, MapType, u32, u32, u32); 5] {
     let size = |n: usize| n as u32;
     [
+        (
+            map_names::LEASE_CLOCKS,
+            MapType::Array,
+            4,
+            size(size_of::<u64>()),
+            MAX_LEASE_CLOCKS,
+        ),
         (
             map_names::VIP_LEASES,
             MapType::Hash,
@@ -583,11 +600,57 @@ impl LoadedXdp {
         let lease = VipLease {
             owner_mac,
             _pad: [0; 2],
+            lease_clock: NO_LEASE_CLOCK,
+            _pad2: [0; 4],
             lease_expires_ns,
         };
         let name = map_names::VIP_LEASES;
         self.hash_map(name)?
             .insert(key, lease, 0)
+            .map_err(|source| BpfError::Map { name, source })
+    }
+
+    /// Like [`LoadedXdp::set_vip_lease`], but the lease is slot `clock` of the shared
+    /// lease clocks ([`LoadedXdp::set_lease_clock`]): one write renews every VIP that
+    /// points at it.
+    pub fn set_vip_clocked(
+        &mut self,
+        ifindex: u32,
+        vip: Ipv4Addr,
+        owner_mac: [u8; 6],
+        clock: u32,
+    ) -> Result<(), BpfError> {
+        if clock >= MAX_LEASE_CLOCKS {
+            return Err(BpfError::LeaseClockOutOfRange { clock });
+        }
+        let key = VipKey {
+            ifindex,
+            addr_be: vip.octets(),
+        };
+        let lease = VipLease {
+            owner_mac,
+            _pad: [0; 2],
+            lease_clock: clock,
+            _pad2: [0; 4],
+            lease_expires_ns: 0,
+        };
+        let name = map_names::VIP_LEASES;
+        self.hash_map(name)?
+            .insert(key, lease, 0)
+            .map_err(|source| BpfError::Map { name, source })
+    }
+
+    /// Sets lease clock `clock` to expire at `expires_ns` (CLOCK_MONOTONIC; 0 voids it).
+    pub fn set_lease_clock(&mut self, clock: u32, expires_ns: u64) -> Result<(), BpfError> {
+        let name = map_names::LEASE_CLOCKS;
+        let map = self.ebpf.map_mut(name).ok_or(BpfError::Missing(name))?;
+        let mut clocks: aya::maps::Array<&mut MapData, u64> =
+            aya::maps::Array::try_from(map).map_err(|source| BpfError::Map { name, source })?;
+        if clock >= MAX_LEASE_CLOCKS {
+            return Err(BpfError::LeaseClockOutOfRange { clock });
+        }
+        clocks
+            .set(clock, expires_ns, 0)
             .map_err(|source| BpfError::Map { name, source })
     }
 
@@ -1248,6 +1311,22 @@ impl XdpAttachment {
     ) -> Result<(), BpfError> {
         self.program
             .set_vip_lease(self.ifindex, vip, owner_mac, lease_expires_ns)
+    }
+
+    /// See [`LoadedXdp::set_vip_clocked`]; for this interface.
+    pub fn set_vip_clocked(
+        &mut self,
+        vip: Ipv4Addr,
+        owner_mac: [u8; 6],
+        clock: u32,
+    ) -> Result<(), BpfError> {
+        self.program
+            .set_vip_clocked(self.ifindex, vip, owner_mac, clock)
+    }
+
+    /// See [`LoadedXdp::set_lease_clock`].
+    pub fn set_lease_clock(&mut self, clock: u32, expires_ns: u64) -> Result<(), BpfError> {
+        self.program.set_lease_clock(clock, expires_ns)
     }
 
     /// See [`LoadedXdp::remove_vip`]; for this interface.
