@@ -140,6 +140,8 @@ struct Slot {
     xdp_rescues: u64,
     /// Inputs taken from XDP ring-buffer events.
     xdp_events: u64,
+    /// Removed by a reload: stopped, kept only so indexes (and lease clocks) stay put.
+    retired: bool,
 }
 
 impl Slot {
@@ -192,6 +194,18 @@ struct Daemon {
     notify_tasks: Vec<tokio::task::JoinHandle<()>>,
     /// XDP attachments by ifindex (absent where XDP is off).
     xdp: HashMap<u32, XdpAttachment>,
+    /// Where XDP pins live, whether its log is on, and where its events go.
+    pin: PinConfig,
+    xdp_log: bool,
+    xdp_tx: mpsc::Sender<AdvertEvent>,
+    /// Interfaces with a receive socket, and where their datagrams go.
+    rx_sockets: std::collections::HashSet<u32>,
+    rx_tx: mpsc::Sender<Received>,
+    /// Track-script tasks and where they report.
+    trackers: Vec<tokio::task::JoinHandle<()>>,
+    track_tx: mpsc::Sender<TrackEvent>,
+    /// Set while applying a reload: transitions it causes run no notify scripts.
+    reloading: bool,
 }
 
 /// How `run` was asked to start.
@@ -204,6 +218,8 @@ pub struct RunOptions {
     /// Where XDP links and maps are pinned and interface locks live; `None` for
     /// [`PinConfig::system`].
     pub pin: Option<PinConfig>,
+    /// The file the configuration came from, re-read on SIGHUP (`None`: no reload).
+    pub config_path: Option<PathBuf>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -217,7 +233,10 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let mut links = Netlink::watch_links()?;
     let rx_queue_drops = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (rx_tx, mut rx_rx) = mpsc::channel::<Received>(4096);
+    let config_path = options.config_path.clone();
 
+    let (xdp_tx, mut xdp_rx) = mpsc::channel::<AdvertEvent>(1024);
+    let (track_tx, mut track_rx) = mpsc::channel::<TrackEvent>(64);
     let mut daemon = Daemon {
         slots: Vec::new(),
         by_vrid: HashMap::new(),
@@ -232,43 +251,17 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         router_id: config.global.router_id.clone().unwrap_or_else(hostname),
         notify_tasks: Vec::new(),
         xdp: HashMap::new(),
+        pin: options.pin.clone().unwrap_or_else(PinConfig::system),
+        xdp_log: options.xdp_log,
+        xdp_tx,
+        rx_sockets: std::collections::HashSet::new(),
+        rx_tx,
+        trackers: Vec::new(),
+        track_tx,
+        reloading: false,
     };
-    let mut rx_interfaces: HashMap<u32, String> = HashMap::new();
-    for spec in &config.instances {
-        let slot = daemon.prepare(spec).await?;
-        rx_interfaces.insert(slot.ifindex, slot.spec.interface.clone());
-        daemon.by_vrid.insert(
-            (slot.ifindex, slot.spec.virtual_router_id),
-            daemon.slots.len(),
-        );
-        daemon.slots.push(slot);
-    }
-    let (xdp_tx, mut xdp_rx) = mpsc::channel::<AdvertEvent>(1024);
-    let pin = options.pin.clone().unwrap_or_else(PinConfig::system);
-    daemon.attach_xdp(&pin, options.xdp_log, &xdp_tx).await?;
-    for (ifindex, interface) in rx_interfaces {
-        let socket =
-            RxSocketV4::open(&interface, ifindex).map_err(|source| DaemonError::Socket {
-                instance: interface.clone(),
-                what: format!("opening the VRRP receive socket on {interface}"),
-                source,
-            })?;
-        spawn_receiver(socket, ifindex, rx_tx.clone(), rx_queue_drops.clone());
-    }
-
-    // One task per script that some instance tracks.
-    let (track_tx, mut track_rx) = mpsc::channel::<TrackEvent>(64);
-    let tracked: std::collections::HashSet<&str> = config
-        .instances
-        .iter()
-        .flat_map(|i| i.track_scripts.iter().map(|t| t.name.as_str()))
-        .collect();
-    let trackers: Vec<_> = config
-        .scripts
-        .iter()
-        .filter(|s| tracked.contains(s.name.as_str()))
-        .map(|s| track::spawn_script(s.clone(), track_tx.clone()))
-        .collect();
+    let prepared = daemon.prepare_all(&config.instances, true).await?;
+    daemon.start_trackers(&config);
 
     let socket_path = options
         .control_socket
@@ -276,18 +269,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let (control_tx, mut control_rx) = mpsc::channel::<ControlRequest>(16);
     let control_task = control::serve(&socket_path, control_tx).await?;
 
-    // RFC 5798 §6.4.1: leave Initialize on startup (or go to Fault if the link is down).
-    let now = Instant::now();
-    for index in 0..daemon.slots.len() {
-        // A fault known before Startup is remembered by the core, so Startup leads
-        // straight to FAULT and a later FaultCleared to the RFC's startup rules.
-        if let Some(reason) = daemon.fault_reason(index) {
-            let actions = daemon.slots[index].handle(now, Input::Fault { reason });
-            daemon.perform(index, now, actions).await;
-        }
-        let actions = daemon.slots[index].handle(now, Input::Startup);
-        daemon.perform(index, now, actions).await;
-    }
+    daemon.start_instances(&prepared, Instant::now()).await;
     tracing::info!(
         instances = daemon.slots.len(),
         control_socket = %socket_path.display(),
@@ -302,7 +284,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             _ = sighup.recv() => {
-                tracing::warn!("SIGHUP: configuration reload is not supported yet; restart vipd to apply changes");
+                daemon.reload(config_path.as_deref(), &socket_path).await;
             }
             Some(packet) = rx_rx.recv() => {
                 daemon.on_packet(Instant::now(), packet).await;
@@ -352,7 +334,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         }
     }
     control_task.abort();
-    for tracker in trackers {
+    for tracker in daemon.trackers.drain(..) {
         tracker.abort();
     }
     let _ = std::fs::remove_file(&socket_path);
@@ -428,7 +410,11 @@ fn spawn_receiver(
 impl Daemon {
     /// Resolves an instance's interface and addresses, opens its send socket and removes
     /// VIPs a crashed earlier run left behind.
-    async fn prepare(&mut self, spec: &InstanceSpec) -> Result<Slot, DaemonError> {
+    async fn prepare(
+        &mut self,
+        spec: &InstanceSpec,
+        cleanup_stale: bool,
+    ) -> Result<Slot, DaemonError> {
         let setup = |message: String| DaemonError::Setup {
             instance: spec.name.clone(),
             message,
@@ -493,7 +479,7 @@ impl Daemon {
                 .filter(|a| a.address == vip.address)
                 .map(|a| a.prefix_len)
                 .collect();
-            for prefix_len in stale {
+            for prefix_len in stale.into_iter().filter(|_| cleanup_stale) {
                 tracing::warn!(instance = %spec.name, vip = %vip.address, prefix_len, dev = %vip.dev, "removing stale VIP left by an earlier run");
                 self.netlink
                     .del_address(*dev_index, vip.address, prefix_len)
@@ -565,6 +551,7 @@ impl Daemon {
             last_input: Instant::now(),
             xdp_rescues: 0,
             xdp_events: 0,
+            retired: false,
         })
     }
 
@@ -628,6 +615,9 @@ impl Daemon {
     async fn on_link(&mut self, now: Instant, event: LinkEvent) {
         for index in 0..self.slots.len() {
             let slot = &mut self.slots[index];
+            if slot.retired {
+                continue;
+            }
             let Some(up) = slot.links.get_mut(&event.ifindex) else {
                 continue;
             };
@@ -643,11 +633,12 @@ impl Daemon {
     async fn on_track(&mut self, now: Instant, event: TrackEvent) {
         self.script_health.insert(event.name.clone(), event.healthy);
         for index in 0..self.slots.len() {
-            if !self.slots[index]
-                .spec
-                .track_scripts
-                .iter()
-                .any(|t| t.name == event.name)
+            if self.slots[index].retired
+                || !self.slots[index]
+                    .spec
+                    .track_scripts
+                    .iter()
+                    .any(|t| t.name == event.name)
             {
                 continue;
             }
@@ -731,13 +722,9 @@ impl Daemon {
 
     /// Attaches XDP to every interface an instance wants it on, and watches each
     /// instance's VRID there. `auto` falls back to no XDP with one warning.
-    async fn attach_xdp(
-        &mut self,
-        pin: &PinConfig,
-        log: bool,
-        events: &mpsc::Sender<AdvertEvent>,
-    ) -> Result<(), DaemonError> {
-        for index in 0..self.slots.len() {
+    async fn attach_xdp(&mut self, indexes: &[usize]) -> Result<(), DaemonError> {
+        let (pin, log, events) = (self.pin.clone(), self.xdp_log, self.xdp_tx.clone());
+        for &index in indexes {
             let (ifindex, interface, mode) = {
                 let slot = &self.slots[index];
                 (slot.ifindex, slot.spec.interface.clone(), slot.spec.xdp)
@@ -800,6 +787,230 @@ impl Daemon {
                 return Err(DaemonError::Xdp { interface, source });
             }
         }
+        Ok(())
+    }
+
+    /// Prepares `specs` as new slots (reusing retired ones), attaches XDP and opens
+    /// receive sockets where needed. Returns the slots' indexes, ready for
+    /// [`Daemon::start_instances`].
+    async fn prepare_all(
+        &mut self,
+        specs: &[InstanceSpec],
+        cleanup_stale: bool,
+    ) -> Result<Vec<usize>, DaemonError> {
+        let mut indexes = Vec::new();
+        for spec in specs {
+            let slot = self.prepare(spec, cleanup_stale).await?;
+            let index = match self.slots.iter().position(|s| s.retired) {
+                Some(free) => {
+                    self.slots[free] = slot;
+                    free
+                }
+                None => {
+                    self.slots.push(slot);
+                    self.slots.len() - 1
+                }
+            };
+            let slot = &self.slots[index];
+            self.by_vrid
+                .insert((slot.ifindex, slot.spec.virtual_router_id), index);
+            indexes.push(index);
+        }
+        self.attach_xdp(&indexes).await?;
+        for &index in &indexes {
+            let (ifindex, interface) = (
+                self.slots[index].ifindex,
+                self.slots[index].spec.interface.clone(),
+            );
+            if self.rx_sockets.contains(&ifindex) {
+                continue;
+            }
+            let socket =
+                RxSocketV4::open(&interface, ifindex).map_err(|source| DaemonError::Socket {
+                    instance: self.slots[index].spec.name.clone(),
+                    what: format!("opening the VRRP receive socket on {interface}"),
+                    source,
+                })?;
+            spawn_receiver(
+                socket,
+                ifindex,
+                self.rx_tx.clone(),
+                self.rx_queue_drops.clone(),
+            );
+            self.rx_sockets.insert(ifindex);
+        }
+        Ok(indexes)
+    }
+
+    /// RFC 5798 §6.4.1: leaves Initialize (into FAULT where a fault is already known;
+    /// the core remembers it, and a later FaultCleared runs the startup rules).
+    async fn start_instances(&mut self, indexes: &[usize], now: Instant) {
+        for &index in indexes {
+            if let Some(reason) = self.fault_reason(index) {
+                let actions = self.slots[index].handle(now, Input::Fault { reason });
+                self.perform(index, now, actions).await;
+            }
+            let actions = self.slots[index].handle(now, Input::Startup);
+            self.perform(index, now, actions).await;
+        }
+    }
+
+    /// (Re)starts one task per script that some instance tracks.
+    fn start_trackers(&mut self, config: &Config) {
+        for tracker in self.trackers.drain(..) {
+            tracker.abort();
+        }
+        let tracked: std::collections::HashSet<&str> = config
+            .instances
+            .iter()
+            .flat_map(|i| i.track_scripts.iter().map(|t| t.name.as_str()))
+            .collect();
+        // A script's health is re-measured from its first run after a (re)start.
+        self.script_health.clear();
+        self.trackers = config
+            .scripts
+            .iter()
+            .filter(|s| tracked.contains(s.name.as_str()))
+            .map(|s| track::spawn_script(s.clone(), self.track_tx.clone()))
+            .collect();
+    }
+
+    /// Stops an instance for good (priority 0 if master, VIPs released) and frees its
+    /// slot for reuse.
+    async fn retire(&mut self, index: usize, now: Instant) {
+        let actions = self.slots[index].handle(now, Input::Shutdown);
+        self.perform(index, now, actions).await;
+        if self.slots[index].holds_vips {
+            self.release_vips(index).await;
+        }
+        let slot = &mut self.slots[index];
+        if let Some(attachment) = self.xdp.get_mut(&slot.ifindex) {
+            let _ = attachment.unwatch(slot.spec.virtual_router_id, IpFamily::Ipv4);
+        }
+        self.by_vrid
+            .remove(&(slot.ifindex, slot.spec.virtual_router_id));
+        slot.retired = true;
+        slot.garp = GarpSchedule::default();
+    }
+
+    /// SIGHUP: re-reads the configuration and applies the difference. Instances whose
+    /// settings did not change are not touched; a changed instance is rebuilt in place
+    /// (a master stays master without a gap and keeps the VIPs that stay configured);
+    /// removed ones stop, new ones start. A configuration that does not load changes
+    /// nothing: vipd goes on with the old one and says why.
+    async fn reload(&mut self, path: Option<&std::path::Path>, socket: &std::path::Path) {
+        let Some(path) = path else {
+            tracing::warn!("SIGHUP ignored: vipd was not started from a configuration file");
+            return;
+        };
+        let loaded = match config::load(path) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::error!(file = %path.display(), "reload failed, keeping the running configuration:\n{e}");
+                return;
+            }
+        };
+        for warning in &loaded.warnings {
+            tracing::warn!("{warning}");
+        }
+        let new = loaded.config;
+        if new.global.control_socket != socket {
+            tracing::warn!(new = %new.global.control_socket.display(), current = %socket.display(), "control_socket changes take effect at restart");
+        }
+        self.mail = new.global.mail.clone();
+        self.router_id = new.global.router_id.clone().unwrap_or_else(hostname);
+        self.reloading = true;
+        let now = Instant::now();
+        let mut kept = 0;
+        let mut rebuilt = Vec::new();
+        let mut added = Vec::new();
+        let active: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| !self.slots[i].retired)
+            .collect();
+        for index in active {
+            let old = self.slots[index].spec.clone();
+            match new.instances.iter().find(|i| i.name == old.name) {
+                Some(spec) if *spec == old => kept += 1,
+                Some(spec)
+                    if spec.interface == old.interface
+                        && spec.virtual_router_id == old.virtual_router_id =>
+                {
+                    rebuilt.push((index, spec.clone()))
+                }
+                _ => {
+                    tracing::info!(instance = %old.name, "reload: instance removed or moved, stopping it");
+                    self.retire(index, now).await;
+                }
+            }
+        }
+        for spec in &new.instances {
+            let known = self
+                .slots
+                .iter()
+                .any(|s| !s.retired && s.spec.name == spec.name);
+            if !known {
+                added.push(spec.clone());
+            }
+        }
+        for (index, spec) in &rebuilt {
+            if let Err(e) = self.rebuild(*index, spec, now).await {
+                tracing::error!(instance = %spec.name, error = %e, "reload: rebuilding the instance failed; it keeps its old settings");
+            }
+        }
+        match self.prepare_all(&added, true).await {
+            Ok(indexes) => self.start_instances(&indexes, now).await,
+            Err(e) => tracing::error!(error = %e, "reload: starting new instances failed"),
+        }
+        self.start_trackers(&new);
+        self.reloading = false;
+        tracing::info!(
+            kept,
+            rebuilt = rebuilt.len(),
+            added = added.len(),
+            "configuration reloaded"
+        );
+    }
+
+    /// Replaces an instance's settings in place. The new core starts as master when the
+    /// old one was master (so the VIPs never leave), otherwise by the RFC's startup rules.
+    async fn rebuild(
+        &mut self,
+        index: usize,
+        spec: &InstanceSpec,
+        now: Instant,
+    ) -> Result<(), DaemonError> {
+        let was_master = self.slots[index].core.state() == State::Master;
+        let old_vips: Vec<(u32, config::VirtualAddress)> = self.slots[index].vips.clone();
+        let mut spec = spec.clone();
+        let mut slot = self.prepare(&spec, false).await?;
+        // Dropped VIPs leave now; the ones that stay are re-added idempotently.
+        if self.slots[index].holds_vips {
+            for (dev_index, vip) in &old_vips {
+                if !slot.vips.iter().any(|(_, v)| v.address == vip.address) {
+                    let _ = self
+                        .netlink
+                        .del_address(*dev_index, vip.address, vip.prefix_len)
+                        .await;
+                }
+            }
+        }
+        if was_master {
+            spec.initial_state = config::InitialState::Master;
+            let mut cfg = core_config(&spec, IpAddr::V4(slot.primary));
+            cfg.initial_state = core::InitialState::Master;
+            slot.core = Instance::new(cfg).map_err(|source| DaemonError::Core {
+                instance: spec.name.clone(),
+                source,
+            })?;
+        }
+        let old = std::mem::replace(&mut self.slots[index], slot);
+        let slot = &mut self.slots[index];
+        slot.rx = old.rx;
+        slot.notify = old.notify;
+        slot.last_input = old.last_input;
+        slot.holds_vips = old.holds_vips;
+        self.attach_xdp(&[index]).await?;
+        self.start_instances(&[index], now).await;
         Ok(())
     }
 
@@ -1006,7 +1217,7 @@ impl Daemon {
                         State::Initialize if from != State::Initialize => Some(NotifyState::Stop),
                         State::Initialize => None,
                     };
-                    if let Some(state) = notify_state {
+                    if let Some(state) = notify_state.filter(|_| !self.reloading) {
                         let tasks = notify::on_state(
                             &slot.spec,
                             state,

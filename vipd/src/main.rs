@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 tracing::warn!("{warning}");
             }
             let options = vipd::daemon::RunOptions {
+                config_path: Some(path.clone()),
                 control_socket: args.socket,
                 xdp_log: args.xdp_log,
                 pin: Some(vipd::io::bpf::PinConfig {

@@ -1,0 +1,219 @@
+//! SIGHUP reloads the configuration without dropping VIPs: unchanged instances are not
+//! touched, a changed master stays master, removed instances stop, new ones start, and a
+//! broken file changes nothing.
+//!
+//! Two routers on one LAN (192.0.2.1 priority 200, 192.0.2.2 priority 100), adverts
+//! every 50 ms. While a reload happens a watcher thread polls the master's VIPs every
+//! millisecond and records any moment a VIP was missing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use vipd_tests::vipd::{InstanceConf, Router, Scratch, has_addr, stop_all};
+use vipd_tests::{Lan, Netns, add_addr, require_root};
+
+const VIP: &str = "192.0.2.100";
+const VIP_CIDR: &str = "192.0.2.100/24";
+const VIP2: &str = "192.0.2.101";
+const ELECTION: Duration = Duration::from_secs(5);
+
+fn lab(tag: &str) -> anyhow::Result<(Lan, Scratch)> {
+    let lan = Lan::new(tag, 2)?;
+    for i in 0..2 {
+        add_addr(lan.member(i), "eth0", &format!("192.0.2.{}/24", i + 1))?;
+    }
+    Ok((lan, Scratch::new(tag)?))
+}
+
+/// Watches `vips` on `ns` until stopped; returns how many polls found one missing.
+fn watch_vips(ns: &Netns, vips: &[&str], stop: &Arc<AtomicBool>) -> anyhow::Result<u32> {
+    let mut missing = 0;
+    let mut polls = 0u32;
+    while !stop.load(Ordering::Relaxed) && polls < 20_000 {
+        polls += 1;
+        for vip in vips {
+            if !has_addr(ns, "eth0", vip)? {
+                missing += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(missing)
+}
+
+fn two_routers<'a>(lan: &'a Lan, scratch: &Scratch) -> anyhow::Result<Vec<Router<'a>>> {
+    let mut routers = vec![
+        Router::new(
+            lan.member(0),
+            scratch,
+            "r1",
+            &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR)],
+        )?,
+        Router::new(
+            lan.member(1),
+            scratch,
+            "r2",
+            &[InstanceConf::new("VI_1", 7, 100, VIP_CIDR)],
+        )?,
+    ];
+    for r in &mut routers {
+        r.start()?;
+    }
+    routers[0].wait_state("VI_1", "MASTER", ELECTION)?;
+    routers[1].wait_state("VI_1", "BACKUP", ELECTION)?;
+    Ok(routers)
+}
+
+/// A changed master (new priority, one more VIP) is rebuilt in place: its VIP never
+/// leaves, the new VIP arrives, the backup sees no change of master.
+#[test]
+fn changed_master_keeps_its_vip_through_a_reload() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("rlchg")?;
+    let mut routers = two_routers(&lan, &scratch)?;
+    let backup_transitions = routers[1].counter("VI_1", "transitions")?;
+
+    routers[0].reconfigure(&[InstanceConf::new("VI_1", 7, 150, VIP_CIDR).set(
+        "virtual_ipaddress",
+        &format!("[\"{VIP_CIDR}\", \"{VIP2}/24\"]"),
+    )])?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let missing = std::thread::scope(|scope| -> anyhow::Result<u32> {
+        let watcher = scope.spawn(|| watch_vips(lan.member(0), &[VIP], &stop));
+        routers[0].signal(libc::SIGHUP)?;
+        let reloaded =
+            vipd_tests::poll_until("the new VIP", ELECTION, Duration::from_millis(5), || {
+                match has_addr(lan.member(0), "eth0", VIP2) {
+                    Ok(true) => Ok(()),
+                    other => Err(other.map_err(|e| e.to_string())),
+                }
+            });
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        let missing = watcher
+            .join()
+            .map_err(|_| anyhow::anyhow!("watcher panicked"))??;
+        reloaded?;
+        Ok(missing)
+    })?;
+    assert_eq!(
+        missing, 0,
+        "the VIP was missing from the master during the reload"
+    );
+    let r1 = routers[0].instance("VI_1")?;
+    assert_eq!(r1["state"], "MASTER");
+    assert_eq!(r1["priority"], 150);
+    assert_eq!(
+        routers[1].counter("VI_1", "transitions")?,
+        backup_transitions,
+        "the backup changed state"
+    );
+    assert!(routers[0].logs().contains("configuration reloaded"));
+    stop_all(&mut routers)
+}
+
+/// 100 SIGHUPs in a row with an unchanged file: nothing moves.
+#[test]
+fn a_hundred_sighups_lose_nothing() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("rl100")?;
+    let mut routers = two_routers(&lan, &scratch)?;
+    let before: Vec<u64> = routers
+        .iter()
+        .map(|r| r.counter("VI_1", "transitions"))
+        .collect::<anyhow::Result<_>>()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let missing = std::thread::scope(|scope| -> anyhow::Result<u32> {
+        let watcher = scope.spawn(|| watch_vips(lan.member(0), &[VIP], &stop));
+        for _ in 0..100 {
+            routers[0].signal(libc::SIGHUP)?;
+            routers[1].signal(libc::SIGHUP)?;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        watcher
+            .join()
+            .map_err(|_| anyhow::anyhow!("watcher panicked"))?
+    })?;
+    assert_eq!(missing, 0, "the VIP went missing during 100 reloads");
+    for ((router, state), before) in routers.iter().zip(["MASTER", "BACKUP"]).zip(before) {
+        let instance = router.instance("VI_1")?;
+        assert_eq!(instance["state"], state, "{}", router.name());
+        assert_eq!(
+            instance["counters"]["transitions"],
+            before,
+            "{} changed state during the reloads",
+            router.name()
+        );
+    }
+    assert!(!has_addr(lan.member(1), "eth0", VIP)?);
+    stop_all(&mut routers)
+}
+
+/// A broken file is refused: vipd keeps running on what it had and says why.
+#[test]
+fn a_broken_file_keeps_the_running_configuration() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("rlbad")?;
+    let mut routers = two_routers(&lan, &scratch)?;
+    std::fs::write(
+        routers[0].config_path(),
+        "[instance.VI_1]\ninterface = \"eth0\"\nprioirty = 1\n",
+    )?;
+    routers[0].signal(libc::SIGHUP)?;
+    vipd_tests::poll_until(
+        "the reload error in the log",
+        ELECTION,
+        Duration::from_millis(10),
+        || {
+            let logs = routers[0].logs();
+            if logs.contains("reload failed") && logs.contains("prioirty") {
+                Ok(())
+            } else {
+                Err("not yet")
+            }
+        },
+    )?;
+    routers[0].assert_state_holds("VI_1", "MASTER", Duration::from_millis(300))?;
+    assert!(has_addr(lan.member(0), "eth0", VIP)?);
+    // A good file afterwards applies.
+    routers[0].reconfigure(&[InstanceConf::new("VI_1", 7, 190, VIP_CIDR)])?;
+    routers[0].signal(libc::SIGHUP)?;
+    vipd_tests::poll_until(
+        "priority 190",
+        ELECTION,
+        Duration::from_millis(10),
+        || match routers[0].instance("VI_1").map(|i| i["priority"].clone()) {
+            Ok(p) if p == 190 => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )?;
+    stop_all(&mut routers)
+}
+
+/// Removing an instance stops it (its VIP leaves); adding one starts it.
+#[test]
+fn instances_come_and_go_with_the_file() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("rladd")?;
+    let mut routers = two_routers(&lan, &scratch)?;
+    // r1: VI_1 replaced by VI_2 (VRID 8, another VIP).
+    routers[0].reconfigure(&[InstanceConf::new("VI_2", 8, 200, &format!("{VIP2}/24"))])?;
+    routers[0].signal(libc::SIGHUP)?;
+    routers[0].wait_state("VI_2", "MASTER", ELECTION)?;
+    // VI_1 left r1, so r2 takes it over.
+    routers[1].wait_state("VI_1", "MASTER", ELECTION)?;
+    assert!(!has_addr(lan.member(0), "eth0", VIP)?);
+    assert!(has_addr(lan.member(0), "eth0", VIP2)?);
+    let status = routers[0].status()?;
+    let names: Vec<&str> = status["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["VI_2"]);
+    stop_all(&mut routers)
+}
