@@ -97,6 +97,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", default_value = "/sys/fs/bpf/vipd")]
     pub bpffs_dir: PathBuf,
 
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9641 (GET /metrics).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// Directory for per-interface lock files (one vipd per interface).
     #[arg(long, value_name = "DIR", default_value = "/run/vipd")]
     pub run_dir: PathBuf,

@@ -111,6 +111,9 @@ pub struct InstanceStatus {
     pub last_transition: Option<TransitionStatus>,
     /// Event counters.
     pub counters: std::collections::BTreeMap<String, u64>,
+    /// State transitions by reason.
+    #[serde(default)]
+    pub transitions_by_reason: std::collections::BTreeMap<String, u64>,
 }
 
 /// A transition, for status.

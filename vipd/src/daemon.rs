@@ -142,6 +142,8 @@ struct Slot {
     xdp_events: u64,
     /// Removed by a reload: stopped, kept only so indexes (and lease clocks) stay put.
     retired: bool,
+    /// State transitions by reason, for metrics.
+    transitions_by_reason: std::collections::BTreeMap<String, u64>,
 }
 
 impl Slot {
@@ -220,6 +222,8 @@ pub struct RunOptions {
     pub pin: Option<PinConfig>,
     /// The file the configuration came from, re-read on SIGHUP (`None`: no reload).
     pub config_path: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -267,6 +271,18 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         .control_socket
         .unwrap_or_else(|| config.global.control_socket.clone());
     let (control_tx, mut control_rx) = mpsc::channel::<ControlRequest>(16);
+    let metrics_task = match options.metrics_listen {
+        Some(listen) => Some(
+            crate::metrics::serve(listen, control_tx.clone())
+                .await
+                .map_err(|source| DaemonError::Socket {
+                    instance: "metrics".into(),
+                    what: format!("listening on {listen} for metrics"),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
     let control_task = control::serve(&socket_path, control_tx).await?;
 
     daemon.start_instances(&prepared, Instant::now()).await;
@@ -334,6 +350,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         }
     }
     control_task.abort();
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     for tracker in daemon.trackers.drain(..) {
         tracker.abort();
     }
@@ -552,6 +571,7 @@ impl Daemon {
             xdp_rescues: 0,
             xdp_events: 0,
             retired: false,
+            transitions_by_reason: Default::default(),
         })
     }
 
@@ -1007,6 +1027,7 @@ impl Daemon {
         let slot = &mut self.slots[index];
         slot.rx = old.rx;
         slot.notify = old.notify;
+        slot.transitions_by_reason = old.transitions_by_reason;
         slot.last_input = old.last_input;
         slot.holds_vips = old.holds_vips;
         self.attach_xdp(&[index]).await?;
@@ -1197,6 +1218,10 @@ impl Daemon {
                 Action::StateChanged { from, to, reason } => {
                     let slot = &mut self.slots[index];
                     slot.last_change = Some(SystemTime::now());
+                    *slot
+                        .transitions_by_reason
+                        .entry(reason_name(&reason))
+                        .or_insert(0) += 1;
                     if to != State::Master {
                         slot.garp = GarpSchedule::default();
                     }
@@ -1503,7 +1528,18 @@ fn slot_status(slot: &Slot, now: Instant, wall: SystemTime) -> InstanceStatus {
             }
         }),
         counters,
+        transitions_by_reason: slot.transitions_by_reason.clone(),
     }
+}
+
+/// A transition reason as a short label (`MasterDown`, `Fault`, ...).
+fn reason_name(reason: &crate::proto::action::Reason) -> String {
+    let debug = format!("{reason:?}");
+    debug
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// keepalived's state names, which operators grep for.

@@ -31,6 +31,7 @@ fn main() -> anyhow::Result<ExitCode> {
             }
             let options = vipd::daemon::RunOptions {
                 config_path: Some(path.clone()),
+                metrics_listen: args.metrics_listen,
                 control_socket: args.socket,
                 xdp_log: args.xdp_log,
                 pin: Some(vipd::io::bpf::PinConfig {

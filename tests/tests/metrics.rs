@@ -1,0 +1,138 @@
+//! Prometheus metrics over real HTTP: `vipd run --metrics-listen ADDR` answers
+//! `GET /metrics` with values that follow the daemon's state.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use vipd_tests::vipd::{InstanceConf, Router, Scratch, config_toml, stop_all};
+use vipd_tests::{Lan, Netns, add_addr, in_netns, poll_until, require_root, vipd_bin};
+
+const VIP_CIDR: &str = "192.0.2.100/24";
+const LISTEN: &str = "127.0.0.1:9641";
+
+/// One HTTP GET from inside `ns`; returns (status line, body).
+fn get(ns: &Netns, path: &str) -> anyhow::Result<(String, String)> {
+    let path = path.to_owned();
+    in_netns(ns, move || -> anyhow::Result<(String, String)> {
+        let mut stream = TcpStream::connect(LISTEN)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: vipd\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| anyhow::anyhow!("no header/body split in {response:?}"))?;
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        Ok((status, body.to_owned()))
+    })?
+}
+
+/// The value of the sample whose name and labels start with `prefix`.
+fn sample(body: &str, prefix: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn metrics_follow_the_state_over_http() -> anyhow::Result<()> {
+    require_root();
+    let lan = Lan::new("metrics", 2)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
+    let scratch = Scratch::new("metrics")?;
+
+    // r1 with metrics, started by hand to pass --metrics-listen.
+    let socket = scratch.path().join("r1.sock");
+    let config = scratch.write(
+        "r1.toml",
+        &config_toml(
+            "r1",
+            &socket,
+            &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR)],
+        ),
+    )?;
+    let bin = vipd_bin().to_string_lossy().into_owned();
+    let config = config.to_string_lossy().into_owned();
+    let mut r1 = lan
+        .member(0)
+        .spawn(&[&bin, "run", "-c", &config, "--metrics-listen", LISTEN])?;
+    let master = poll_until(
+        "r1 MASTER in the metrics",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || match get(lan.member(0), "/metrics") {
+            Ok((status, body))
+                if status.contains("200")
+                    && sample(
+                        &body,
+                        "vipd_instance_state{instance=\"VI_1\",state=\"MASTER\"}",
+                    ) == Some(1.0) =>
+            {
+                Ok(body)
+            }
+            other => Err(format!("{other:?}")),
+        },
+    )?;
+    assert_eq!(
+        sample(&master, "vipd_priority{instance=\"VI_1\""),
+        Some(200.0)
+    );
+    let sent = sample(&master, "vipd_adverts_sent_total{instance=\"VI_1\"").unwrap_or(0.0);
+    assert!(sent >= 1.0, "no adverts counted:\n{master}");
+    assert!(
+        master.contains("# TYPE vipd_adverts_dropped counter")
+            || master.contains("vipd_adverts_dropped")
+    );
+
+    // A higher-priority router arrives: r1 becomes BACKUP, and the metrics say why.
+    let mut r2 = Router::new(
+        lan.member(1),
+        &scratch,
+        "r2",
+        &[InstanceConf::new("VI_1", 7, 250, VIP_CIDR)],
+    )?;
+    r2.start()?;
+    let backup = poll_until(
+        "r1 BACKUP in the metrics",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || match get(lan.member(0), "/metrics") {
+            Ok((_, body))
+                if sample(
+                    &body,
+                    "vipd_instance_state{instance=\"VI_1\",state=\"BACKUP\"}",
+                ) == Some(1.0) =>
+            {
+                Ok(body)
+            }
+            other => Err(format!("{other:?}")),
+        },
+    )?;
+    assert_eq!(
+        sample(
+            &backup,
+            "vipd_instance_state{instance=\"VI_1\",state=\"MASTER\"}"
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &backup,
+            "vipd_transitions_by_reason_total{instance=\"VI_1\",reason=\"HigherPriorityAdvert\"}"
+        ),
+        Some(1.0)
+    );
+    let received = sample(&backup, "vipd_adverts_received_total{instance=\"VI_1\"").unwrap_or(0.0);
+    assert!(received >= 1.0);
+
+    // Anything but /metrics is a 404, not a crash.
+    let (status, _) = get(lan.member(0), "/")?;
+    assert!(status.contains("404"), "{status}");
+
+    let done = r1.terminate(Duration::from_secs(3))?;
+    assert!(done.status.success(), "{}", done.stderr);
+    stop_all(std::slice::from_mut(&mut r2))
+}

@@ -1,0 +1,267 @@
+//! Prometheus metrics: the daemon's status rendered in the text exposition format and
+//! served over HTTP on `metrics_listen`.
+//!
+//! The metrics are built from the same [`DaemonStatus`] snapshot `vipd status --json`
+//! prints, with the `prometheus-client` crate doing the encoding, so the two never
+//! disagree.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::control::{ControlRequest, DaemonStatus};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InstanceLabels {
+    instance: String,
+    interface: String,
+    vrid: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    instance: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    instance: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InterfaceLabels {
+    interface: String,
+}
+
+/// The states an instance can be in, each exported (1 for the current one, 0 else) so a
+/// dashboard can graph every state without knowing which exist.
+const STATES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
+
+fn set_counter<L>(family: &Family<L, Counter>, labels: &L, value: u64)
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    family.get_or_create(labels).inc_by(value);
+}
+
+/// Renders `status` in the Prometheus text format.
+pub fn render(status: &DaemonStatus) -> String {
+    let mut registry = Registry::with_prefix("vipd");
+
+    let state = Family::<StateLabels, Gauge>::default();
+    let priority = Family::<InstanceLabels, Gauge>::default();
+    let effective = Family::<InstanceLabels, Gauge>::default();
+    let dropped = Family::<ReasonLabels, Counter>::default();
+    let transitions = Family::<ReasonLabels, Counter>::default();
+    let mut instance_counters: std::collections::BTreeMap<String, Family<InstanceLabels, Counter>> =
+        Default::default();
+
+    for i in &status.instances {
+        let labels = InstanceLabels {
+            instance: i.name.clone(),
+            interface: i.interface.clone(),
+            vrid: i.vrid.to_string(),
+        };
+        for s in STATES {
+            state
+                .get_or_create(&StateLabels {
+                    instance: i.name.clone(),
+                    state: s.to_owned(),
+                })
+                .set(i64::from(i.state == s));
+        }
+        priority.get_or_create(&labels).set(i64::from(i.priority));
+        effective
+            .get_or_create(&labels)
+            .set(i64::from(i.effective_priority));
+        for (reason, count) in &i.transitions_by_reason {
+            set_counter(
+                &transitions,
+                &ReasonLabels {
+                    instance: i.name.clone(),
+                    reason: reason.clone(),
+                },
+                *count,
+            );
+        }
+        for (name, value) in &i.counters {
+            if let Some(reason) = name
+                .strip_prefix("rx_")
+                .filter(|r| *r != "accepted" && *r != "address_list_mismatch")
+            {
+                set_counter(
+                    &dropped,
+                    &ReasonLabels {
+                        instance: i.name.clone(),
+                        reason: reason.to_owned(),
+                    },
+                    *value,
+                );
+                continue;
+            }
+            let family = instance_counters.entry(name.clone()).or_default();
+            set_counter(family, &labels, *value);
+        }
+    }
+    registry.register(
+        "instance_state",
+        "1 for the state the instance is in, 0 for the others",
+        state,
+    );
+    registry.register("priority", "Configured priority", priority);
+    registry.register(
+        "effective_priority",
+        "Priority after tracker weights",
+        effective,
+    );
+    registry.register(
+        "adverts_dropped",
+        "Received adverts discarded, by RFC 5798 §7.1 check",
+        dropped,
+    );
+    registry.register(
+        "transitions_by_reason",
+        "State transitions, by reason",
+        transitions,
+    );
+    for (name, family) in instance_counters {
+        let help = format!("Per-instance counter {name}");
+        registry.register(name, help, family);
+    }
+
+    for xdp in &status.xdp {
+        let labels = InterfaceLabels {
+            interface: xdp.interface.clone(),
+        };
+        for (name, value) in &xdp.counters {
+            let family = Family::<InterfaceLabels, Counter>::default();
+            set_counter(&family, &labels, *value);
+            registry.register(
+                format!("xdp_{name}"),
+                format!("XDP program counter {name}, summed across CPUs"),
+                family,
+            );
+        }
+    }
+    for (name, value) in &status.counters {
+        let counter: Counter<u64, AtomicU64> = Counter::default();
+        counter.inc_by(*value);
+        registry.register(name.clone(), format!("Daemon counter {name}"), counter);
+    }
+    let uptime: Gauge<f64, AtomicU64> = Gauge::default();
+    uptime.set(status.uptime_seconds);
+    registry.register("uptime_seconds", "Seconds since the daemon started", uptime);
+
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+/// Serves `GET /metrics` on `listen`, answering each scrape from a fresh status
+/// snapshot requested from the daemon loop.
+///
+/// HTTP is hand-written here: one GET endpoint with a bounded request read does not
+/// justify an HTTP server stack in a failover daemon.
+pub async fn serve(
+    listen: SocketAddr,
+    requests: mpsc::Sender<ControlRequest>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(listen).await?;
+    tracing::info!(%listen, "serving Prometheus metrics on /metrics");
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let requests = requests.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 2048];
+                let read =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut head))
+                        .await;
+                let n = match read {
+                    Ok(Ok(n)) => n,
+                    _ => return,
+                };
+                let request = String::from_utf8_lossy(&head[..n]);
+                let response = if request.starts_with("GET /metrics ")
+                    || request.starts_with("GET /metrics?")
+                {
+                    let (tx, rx) = oneshot::channel();
+                    if requests.send(ControlRequest { reply: tx }).await.is_err() {
+                        return;
+                    }
+                    let Ok(status) = rx.await else { return };
+                    let body = render(&status);
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    let body = "vipd serves Prometheus metrics on /metrics\n";
+                    format!(
+                        "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::InstanceStatus;
+
+    #[test]
+    fn status_becomes_metrics() {
+        let mut instance = InstanceStatus {
+            name: "VI_1".into(),
+            interface: "eth0".into(),
+            vrid: 7,
+            state: "MASTER".into(),
+            priority: 100,
+            effective_priority: 98,
+            ..InstanceStatus::default()
+        };
+        instance.counters.insert("adverts_sent".into(), 42);
+        instance.counters.insert("rx_ttl_not_255".into(), 3);
+        instance.counters.insert("rx_accepted".into(), 5);
+        instance
+            .transitions_by_reason
+            .insert("MasterDown".into(), 1);
+        let status = DaemonStatus {
+            instances: vec![instance],
+            counters: [("rx_queue_drops".to_owned(), 9)].into(),
+            ..DaemonStatus::default()
+        };
+        let text = render(&status);
+        for line in [
+            "vipd_instance_state{instance=\"VI_1\",state=\"MASTER\"} 1",
+            "vipd_instance_state{instance=\"VI_1\",state=\"BACKUP\"} 0",
+            "vipd_priority{instance=\"VI_1\",interface=\"eth0\",vrid=\"7\"} 100",
+            "vipd_effective_priority{instance=\"VI_1\",interface=\"eth0\",vrid=\"7\"} 98",
+            "vipd_adverts_sent_total{instance=\"VI_1\",interface=\"eth0\",vrid=\"7\"} 42",
+            "vipd_adverts_dropped_total{instance=\"VI_1\",reason=\"ttl_not_255\"} 3",
+            "vipd_rx_accepted_total{instance=\"VI_1\",interface=\"eth0\",vrid=\"7\"} 5",
+            "vipd_transitions_by_reason_total{instance=\"VI_1\",reason=\"MasterDown\"} 1",
+            "vipd_rx_queue_drops_total 9",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+}
