@@ -425,6 +425,11 @@ impl<'a> Router<'a> {
         self.proc.as_ref().map(Proc::stderr).unwrap_or_default()
     }
 
+    /// [`Router::logs`] without terminal colours, for matching `key=value` fields.
+    pub fn plain_logs(&self) -> String {
+        strip_ansi(&self.logs())
+    }
+
     /// `vipd status --json` of this router.
     pub fn status(&self) -> anyhow::Result<Value> {
         let out = Command::new(vipd_bin())
@@ -588,6 +593,27 @@ pub fn host_view(path: &Path) -> PathBuf {
     PathBuf::from(format!("/proc/{}/root", std::process::id())).join(relative)
 }
 
+/// `text` without ANSI escape sequences (`ESC [ ... letter`), which vipd's log lines
+/// carry around field names.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `state=.. master=.. prio=..` of an instance status, for error messages.
 pub fn brief(instance: &Value) -> String {
     format!(
@@ -680,4 +706,24 @@ pub fn stop_all(routers: &mut [Router<'_>]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_ansi_keeps_the_text() {
+        let line = "\u{1b}[2mvipd\u{1b}[0m: XDP attached \u{1b}[3mtaken_over\u{1b}[0m\u{1b}[2m=\u{1b}[0mtrue";
+        assert_eq!(strip_ansi(line), "vipd: XDP attached taken_over=true");
+    }
+
+    #[test]
+    fn host_view_goes_through_our_root() {
+        let path = host_view(Path::new("/sys/fs/bpf/x"));
+        assert_eq!(
+            path,
+            PathBuf::from(format!("/proc/{}/root/sys/fs/bpf/x", std::process::id()))
+        );
+    }
 }

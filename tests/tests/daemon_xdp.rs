@@ -427,7 +427,7 @@ fn kill9_master_stops_answering_arp_and_restart_takes_over_the_pin() -> anyhow::
     // Restart on the dead node, now below r1: takes over the pinned link, clears the VIP.
     routers[0].reconfigure(&[conf(50, "generic")])?;
     start_as(&mut routers[0], "BACKUP")?;
-    let logs = routers[0].logs();
+    let logs = routers[0].plain_logs();
     ensure!(
         logs.lines()
             .any(|l| l.contains("XDP attached") && l.contains("taken_over=true")),
@@ -723,7 +723,7 @@ fn priority_zero_arrives_as_an_xdp_event() -> anyhow::Result<()> {
         p0 > p0_before,
         "priority_zero_received {p0_before} -> {p0}"
     );
-    let logs = routers[1].logs();
+    let logs = routers[1].plain_logs();
     ensure!(
         logs.lines()
             .any(|l| l.contains("vrrp advert event kind=3") && l.contains("priority=0")),
