@@ -160,7 +160,7 @@ fn senders(replies: &[ArpFrame]) -> Vec<String> {
     out
 }
 
-/// 1. Attach & status. Two routers, one `xdp = "generic"`, one `"auto"` (veth has no
+/// Scenario 1: Attach & status. Two routers, one `xdp = "generic"`, one `"auto"` (veth has no
 /// native XDP_TX without a program on the peer, so auto must land on generic). The
 /// backup's program sees and accepts the master's adverts, the daemon consumed the
 /// ring-buffer event of first sight, and the master answers `arping` for the VIP from
@@ -188,7 +188,9 @@ fn xdp_attaches_and_counts_adverts_and_arp_replies() -> anyhow::Result<()> {
             r.name(),
             xdp["mode"]
         );
-        let link = r.ns().exec_ok(&["ip", "-d", "link", "show", "dev", "eth0"])?;
+        let link = r
+            .ns()
+            .exec_ok(&["ip", "-d", "link", "show", "dev", "eth0"])?;
         ensure!(
             link.contains("xdpgeneric"),
             "{}: no generic XDP on eth0:\n{link}",
@@ -221,7 +223,10 @@ fn xdp_attaches_and_counts_adverts_and_arp_replies() -> anyhow::Result<()> {
     let replies_before = master.xdp_counter("eth0", "arp_replies")?;
     let out = client.exec(&["arping", "-c", "3", "-w", "3", "-I", "eth0", VIP])?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let reply_lines: Vec<&str> = stdout.lines().filter(|l| l.contains("reply from")).collect();
+    let reply_lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("reply from"))
+        .collect();
     ensure!(
         !reply_lines.is_empty(),
         "arping got no reply for {VIP}:\n{stdout}"
@@ -245,7 +250,7 @@ fn xdp_attaches_and_counts_adverts_and_arp_replies() -> anyhow::Result<()> {
     stop_all(&mut routers)
 }
 
-/// 2. SIGTERM leaves nothing: vipd exits 0, no XDP program on eth0, the program itself
+/// Scenario 2: SIGTERM leaves nothing: vipd exits 0, no XDP program on eth0, the program itself
 /// is gone from the kernel, and the interface's bpffs directory (link and map pins) is
 /// removed.
 #[test]
@@ -303,7 +308,7 @@ fn sigterm_detaches_xdp_and_removes_the_pins() -> anyhow::Result<()> {
     stop_all(&mut [r0])
 }
 
-/// 3. A second vipd for the same interface (same namespace, same `--run-dir` and
+/// Scenario 3: A second vipd for the same interface (same namespace, same `--run-dir` and
 /// `--bpffs-dir`, as on a real host) exits non-zero with an error naming the interface
 /// and the holder; the first keeps its program on the interface and stays MASTER.
 #[test]
@@ -346,7 +351,7 @@ fn second_vipd_on_the_same_interface_is_refused() -> anyhow::Result<()> {
     stop_all(&mut [first, second])
 }
 
-/// 3b. The refused second vipd must not touch the running master's VIP either.
+/// Scenario 3b: The refused second vipd must not touch the running master's VIP either.
 #[test]
 #[ignore = "daemon bug: a second vipd removes the running master's VIP (stale-VIP cleanup \
             in prepare() runs before attach_xdp() takes the interface lock)"]
@@ -371,7 +376,7 @@ fn refused_second_vipd_leaves_the_masters_vip_alone() -> anyhow::Result<()> {
     stop_all(&mut [first, second])
 }
 
-/// 4. kill -9 of an XDP master: the process is gone, but its link is up, its kernel
+/// Scenario 4: kill -9 of an XDP master: the process is gone, but its link is up, its kernel
 /// still holds the VIP and its XDP link stays pinned. Once its leases have run out
 /// (3 advert intervals, before the backup's Master_Down_Interval ends), every ARP reply
 /// for the VIP comes from the new master: the dead node's program drops the requests, so
@@ -412,7 +417,9 @@ fn kill9_master_stops_answering_arp_and_restart_takes_over_the_pin() -> anyhow::
     let replies = client.replies_for_vip(Duration::from_secs(1))?;
     ensure!(!replies.is_empty(), "nobody answered ARP for {VIP}");
     ensure!(
-        replies.iter().all(|r| r.sha == new_mac && r.eth_src == new_mac),
+        replies
+            .iter()
+            .all(|r| r.sha == new_mac && r.eth_src == new_mac),
         "ARP for {VIP} after r0's crash: answered by {:?}, want only the new master {} \
          ({} replies)",
         senders(&replies),
@@ -460,7 +467,7 @@ fn kill9_master_stops_answering_arp_and_restart_takes_over_the_pin() -> anyhow::
     stop_all(&mut routers)
 }
 
-/// 4b. Control for 4: the same crash with `xdp = "off"` leaves the dead node's kernel
+/// Scenario 4b: Control for 4: the same crash with `xdp = "off"` leaves the dead node's kernel
 /// answering ARP for the VIP next to the new master (keepalived's behaviour), which is
 /// what makes the single-answerer assertion of test 4 meaningful.
 #[test]
@@ -509,30 +516,33 @@ fn vrrp_socket_drops(ns: &Netns) -> anyhow::Result<u64> {
 }
 
 /// Sends VRRPv3 adverts for `vrid` (not watched by anyone in the lab) to 224.0.0.18
-/// from `socket` until `stop` is set, at most `max_frames` frames and `max_time`.
-/// Returns how many were sent. Paced in bursts so the sender does not monopolise a CPU.
-fn flood(
-    socket: &PacketSocket,
-    src_mac: [u8; 6],
-    vrid: u8,
-    stop: &AtomicBool,
-    max_frames: u64,
-    max_time: Duration,
-) -> u64 {
+/// from `socket` until `stop` is set, at most [`FLOOD_MAX_FRAMES`] frames and
+/// [`FLOOD_MAX_TIME`]. Returns how many were sent.
+///
+/// Paced at about [`FLOOD_BURST`] frames per 2 ms (≈ 16k/s): enough to fill a raw
+/// socket's queue (a few hundred datagrams) within tens of milliseconds of the stall,
+/// gentle enough that the master, on the same shared CPUs, still sends on time.
+fn flood(socket: &PacketSocket, src_mac: [u8; 6], vrid: u8, stop: &AtomicBool) -> u64 {
     let frame = vrrp_v3_advert_frame(src_mac, FLOODER_IP, vrid, 100, 10, &[FLOODER_IP]);
-    let end = Instant::now() + max_time;
+    let end = Instant::now() + FLOOD_MAX_TIME;
     let mut sent = 0;
-    while sent < max_frames && Instant::now() < end && !stop.load(Ordering::Relaxed) {
-        for _ in 0..64 {
+    while sent < FLOOD_MAX_FRAMES && Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        for _ in 0..FLOOD_BURST {
             // ENOBUFS under load just means this frame did not go out.
             if socket.send(&frame).is_ok() {
                 sent += 1;
             }
         }
-        std::thread::sleep(Duration::from_micros(200));
+        std::thread::sleep(Duration::from_millis(2));
     }
     sent
 }
+
+/// Frames per burst of [`flood`].
+const FLOOD_BURST: u64 = 32;
+/// Hard bounds on one flood, whatever happens to the test thread.
+const FLOOD_MAX_FRAMES: u64 = 20_000;
+const FLOOD_MAX_TIME: Duration = Duration::from_secs(2);
 
 /// What the backup did around the stall (deltas over the scenario).
 #[derive(Debug)]
@@ -544,9 +554,22 @@ struct StallOutcome {
     transitions: u64,
     became_master: u64,
     xdp_rescued_adverts: u64,
+    /// Ring-buffer events the backup consumed. The master's source and priority do not
+    /// change here, so any event is MasterBack: the program itself heard the master
+    /// after more than Master_Down_Interval of silence (a real gap, not a full socket).
+    xdp_events: u64,
     /// Drops between the socket task and the daemon loop (vipd's own queue).
     #[expect(dead_code, reason = "reported through Debug")]
     rx_queue_drops: u64,
+    /// Adverts the master sent, and how many of them the backup's program accepted
+    /// (fewer: lost in the kernel before XDP, e.g. a full backlog — a real outage).
+    #[expect(dead_code, reason = "reported through Debug")]
+    master_adverts_sent: u64,
+    #[expect(dead_code, reason = "reported through Debug")]
+    backup_xdp_accepted: u64,
+    /// The backup's state changes during the scenario, from its log.
+    #[expect(dead_code, reason = "reported through Debug")]
+    state_changes: Vec<String>,
     backup_state_after: String,
     master_state_after: String,
 }
@@ -555,7 +578,7 @@ struct StallOutcome {
 /// Skew_Time ≈ 36 ms).
 const STALL: Duration = Duration::from_millis(300);
 
-/// 5. The keepalived failure mode, reproduced: master (200) and backup (100) at 10 ms
+/// Scenario 5: The keepalived failure mode, reproduced: master (200) and backup (100) at 10 ms
 /// adverts; a third host floods the LAN with VRRP adverts for VRID 200, which nobody
 /// here runs but which the kernel still queues on every VRRP raw socket; meanwhile the
 /// backup's vipd is starved of CPU (SIGSTOP for [`STALL`], standing in for a busy box or
@@ -582,27 +605,22 @@ fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
     routers[1].assert_state_holds(INSTANCE, "BACKUP", Duration::from_millis(200))?;
 
     let (master, backup) = (&routers[0], &routers[1]);
+    let log_lines0 = backup.plain_logs().lines().count();
     let counter = |name: &str| backup.counter(INSTANCE, name);
-    let (t0, m0, x0) = (
+    let (t0, m0, x0, e0) = (
         counter("transitions")?,
         counter("became_master")?,
         counter("xdp_rescued_adverts")?,
+        counter("xdp_events")?,
     );
     let q0 = backup.daemon_counter("rx_queue_drops")?;
     let d0 = vrrp_socket_drops(backup.ns())?;
+    let sent0 = master.counter(INSTANCE, "adverts_sent")?;
+    let accepted0 = backup.xdp_counter("eth0", "adverts_accepted").unwrap_or(0);
 
     let stop = AtomicBool::new(false);
     let frames_sent = std::thread::scope(|scope| -> anyhow::Result<u64> {
-        let sender = scope.spawn(|| {
-            flood(
-                &socket,
-                flooder_mac,
-                200,
-                &stop,
-                100_000,
-                Duration::from_secs(2),
-            )
-        });
+        let sender = scope.spawn(|| flood(&socket, flooder_mac, 200, &stop));
         // Let the flood run, freeze the backup, let it resume into the flood.
         std::thread::sleep(Duration::from_millis(50));
         let paused = backup.signal(libc::SIGSTOP);
@@ -610,7 +628,9 @@ fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
         let resumed = backup.signal(libc::SIGCONT);
         std::thread::sleep(Duration::from_millis(100));
         stop.store(true, Ordering::Relaxed);
-        let sent = sender.join().map_err(|_| anyhow::anyhow!("flood thread panicked"))?;
+        let sent = sender
+            .join()
+            .map_err(|_| anyhow::anyhow!("flood thread panicked"))?;
         paused?;
         resumed?;
         Ok(sent)
@@ -624,7 +644,22 @@ fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
         transitions: counter("transitions")? - t0,
         became_master: counter("became_master")? - m0,
         xdp_rescued_adverts: counter("xdp_rescued_adverts")? - x0,
+        xdp_events: counter("xdp_events")? - e0,
         rx_queue_drops: backup.daemon_counter("rx_queue_drops")? - q0,
+        master_adverts_sent: master.counter(INSTANCE, "adverts_sent")? - sent0,
+        backup_xdp_accepted: backup.xdp_counter("eth0", "adverts_accepted").unwrap_or(0)
+            - accepted0,
+        state_changes: backup
+            .plain_logs()
+            .lines()
+            .skip(log_lines0)
+            .filter(|l| l.contains("state change"))
+            .map(|l| {
+                l.split_once(" INFO ")
+                    .map_or(l, |(_, rest)| rest)
+                    .to_owned()
+            })
+            .collect(),
         backup_state_after: backup.state(INSTANCE)?,
         master_state_after: master.state(INSTANCE)?,
     };
@@ -640,27 +675,53 @@ fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
     Ok(outcome)
 }
 
+/// How many times [`flood_and_stalled_backup_no_false_failover_with_xdp`] may repeat the
+/// scenario when the master itself fell silent (see there).
+const FLOOD_ATTEMPTS: usize = 3;
+
+/// With XDP: no takeover, and at least one Master_Down_Timer expiry was rescued from
+/// the program's record. A run in which the backup's program itself heard the master
+/// come back after more than Master_Down_Interval of silence (a MasterBack event; the
+/// master's source and priority do not change here, so any event is one) proves nothing
+/// either way: the master really was silent (a loaded 2-core box can delay a 10 ms
+/// advert that long), so a takeover is RFC-correct. Such a run is repeated, at most
+/// [`FLOOD_ATTEMPTS`] times in all.
 #[test]
 fn flood_and_stalled_backup_no_false_failover_with_xdp() -> anyhow::Result<()> {
     require_root();
     let _serial = serial();
-    let outcome = flood_and_stall("dx_flood", "generic")?;
-    ensure!(
-        outcome.became_master == 0 && outcome.transitions == 0,
-        "false failover with XDP on: {outcome:?}"
-    );
-    ensure!(
-        outcome.backup_state_after == "BACKUP" && outcome.master_state_after == "MASTER",
-        "{outcome:?}"
-    );
-    ensure!(
-        outcome.xdp_rescued_adverts >= 1,
-        "the backup survived without an XDP rescue, so the stall did not bite: {outcome:?}"
-    );
-    Ok(())
+    for attempt in 1..=FLOOD_ATTEMPTS {
+        let outcome = flood_and_stall("dx_flood", "generic")?;
+        if outcome.became_master > 0 && outcome.xdp_events > 0 {
+            eprintln!(
+                "attempt {attempt}: the master itself was silent for longer than \
+                 Master_Down_Interval (MasterBack seen by XDP); inconclusive, repeating"
+            );
+            continue;
+        }
+        ensure!(
+            outcome.became_master == 0 && outcome.transitions == 0,
+            "false failover with XDP on (the program heard the master throughout): \
+             {outcome:?}"
+        );
+        ensure!(
+            outcome.backup_state_after == "BACKUP" && outcome.master_state_after == "MASTER",
+            "{outcome:?}"
+        );
+        ensure!(
+            outcome.xdp_rescued_adverts >= 1,
+            "the backup survived without an XDP rescue, so the stall did not bite: \
+             {outcome:?}"
+        );
+        return Ok(());
+    }
+    bail!(
+        "in all {FLOOD_ATTEMPTS} attempts the master itself fell silent for longer than \
+         Master_Down_Interval: the machine is too loaded for 10 ms adverts"
+    )
 }
 
-/// 5b. The same flood and stall with `xdp = "off"`: the socket-only backup is allowed
+/// Scenario 5b: The same flood and stall with `xdp = "off"`: the socket-only backup is allowed
 /// to (and is expected to) take over falsely; the outcome is printed, not asserted,
 /// beyond the scenario having overflowed the socket.
 #[test]
@@ -675,7 +736,7 @@ fn flood_and_stalled_backup_without_xdp_outcome() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// 6. Graceful SIGTERM of the master (10 ms adverts): its priority-0 advert reaches the
+/// Scenario 6: Graceful SIGTERM of the master (10 ms adverts): its priority-0 advert reaches the
 /// backup's program, which pushes a PriorityZero event (kind 3, logged with
 /// `--xdp-log`); the daemon consumes it (`xdp_events` grows) and takes over after
 /// Skew_Time, with reason PriorityZeroReceived, not MasterDown.
@@ -719,10 +780,7 @@ fn priority_zero_arrives_as_an_xdp_event() -> anyhow::Result<()> {
 
     let events = wait_counter(&routers[1], "xdp_events", events_before + 1)?;
     let p0 = routers[1].counter(INSTANCE, "priority_zero_received")?;
-    ensure!(
-        p0 > p0_before,
-        "priority_zero_received {p0_before} -> {p0}"
-    );
+    ensure!(p0 > p0_before, "priority_zero_received {p0_before} -> {p0}");
     let logs = routers[1].plain_logs();
     ensure!(
         logs.lines()
