@@ -187,9 +187,36 @@ where
 }
 
 /// Deletes `vipd-t-*` namespaces left behind by test processes that no longer exist
-/// (a crashed or SIGKILLed earlier run), killing whatever still runs inside them.
-/// Returns the names it deleted. Namespaces of live test processes are left alone.
+/// (a crashed or SIGKILLed earlier run), killing whatever still runs inside them, and
+/// those processes' bpffs directories (`/sys/fs/bpf/vipd-t-*`, see
+/// [`crate::vipd::Scratch::bpffs_dir`]; removing the pins detaches XDP programs a
+/// killed vipd left attached). Returns what it deleted. What belongs to live test
+/// processes is left alone.
 pub fn cleanup_stale() -> anyhow::Result<Vec<String>> {
+    let mut deleted = cleanup_stale_namespaces()?;
+    deleted.extend(cleanup_stale_bpffs());
+    Ok(deleted)
+}
+
+/// Removes `/sys/fs/bpf/vipd-t-*` directories of test processes that no longer exist.
+fn cleanup_stale_bpffs() -> Vec<String> {
+    let root = Path::new(crate::vipd::BPFFS_ROOT);
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut deleted = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if owner_pid(&name).is_some_and(|owner| !process_alive(owner))
+            && std::fs::remove_dir_all(root.join(&name)).is_ok()
+        {
+            deleted.push(root.join(&name).display().to_string());
+        }
+    }
+    deleted
+}
+
+fn cleanup_stale_namespaces() -> anyhow::Result<Vec<String>> {
     let entries = match std::fs::read_dir(NETNS_RUN_DIR) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

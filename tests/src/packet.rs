@@ -261,6 +261,72 @@ impl ArpFrame {
     }
 }
 
+/// EtherType of IPv4.
+pub const ETH_P_IP: u16 = 0x0800;
+/// IP protocol number of VRRP.
+pub const IPPROTO_VRRP: u8 = 112;
+/// The VRRP IPv4 multicast group, 224.0.0.18.
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+
+/// A complete Ethernet frame holding a VRRPv3 advertisement (RFC 5798 §5) from `src_ip`
+/// to 224.0.0.18 with TTL 255 and correct IPv4 and VRRP checksums: what a router of
+/// another VRRP cluster on the same LAN sends. `interval_cs` is in centiseconds.
+pub fn vrrp_v3_advert_frame(
+    src_mac: [u8; 6],
+    src_ip: Ipv4Addr,
+    vrid: u8,
+    priority: u8,
+    interval_cs: u16,
+    addresses: &[Ipv4Addr],
+) -> Vec<u8> {
+    let vrrp_len = 8 + 4 * addresses.len();
+    let mut vrrp = Vec::with_capacity(vrrp_len);
+    vrrp.extend_from_slice(&[0x31, vrid, priority, addresses.len() as u8]);
+    vrrp.extend_from_slice(&(interval_cs & 0x0fff).to_be_bytes());
+    vrrp.extend_from_slice(&[0, 0]); // checksum, below
+    for a in addresses {
+        vrrp.extend_from_slice(&a.octets());
+    }
+    // RFC 5798 §5.2.8: over the IPv4 pseudo-header and the VRRP message.
+    let mut pseudo = Vec::with_capacity(12 + vrrp_len);
+    pseudo.extend_from_slice(&src_ip.octets());
+    pseudo.extend_from_slice(&VRRP_GROUP_V4.octets());
+    pseudo.extend_from_slice(&[0, IPPROTO_VRRP]);
+    pseudo.extend_from_slice(&(vrrp_len as u16).to_be_bytes());
+    pseudo.extend_from_slice(&vrrp);
+    let checksum = internet_checksum(&pseudo);
+    vrrp[6..8].copy_from_slice(&checksum.to_be_bytes());
+
+    let total_len = (20 + vrrp_len) as u16;
+    let mut ip = vec![0x45, 0xc0];
+    ip.extend_from_slice(&total_len.to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0, 0, 255, IPPROTO_VRRP, 0, 0]);
+    ip.extend_from_slice(&src_ip.octets());
+    ip.extend_from_slice(&VRRP_GROUP_V4.octets());
+    let checksum = internet_checksum(&ip);
+    ip[10..12].copy_from_slice(&checksum.to_be_bytes());
+
+    let mut frame = Vec::with_capacity(14 + ip.len() + vrrp_len);
+    frame.extend_from_slice(&[0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]); // 224.0.0.18
+    frame.extend_from_slice(&src_mac);
+    frame.extend_from_slice(&ETH_P_IP.to_be_bytes());
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&vrrp);
+    frame
+}
+
+/// The Internet checksum (RFC 1071) of `bytes`.
+pub fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn format_mac(mac: [u8; 6]) -> String {
     mac.iter()
@@ -272,6 +338,27 @@ pub fn format_mac(mac: [u8; 6]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vrrp_advert_frame_checksums_verify() {
+        let frame = vrrp_v3_advert_frame(
+            [2, 0, 0, 0, 0, 0x32],
+            Ipv4Addr::new(192, 0, 2, 50),
+            200,
+            100,
+            10,
+            &[Ipv4Addr::new(192, 0, 2, 200)],
+        );
+        assert_eq!(frame.len(), 14 + 20 + 12);
+        assert_eq!(&frame[12..14], &[0x08, 0x00]);
+        // A correct checksum makes the sum over the covered bytes fold to zero.
+        assert_eq!(internet_checksum(&frame[14..34]), 0);
+        let mut pseudo = frame[26..34].to_vec();
+        pseudo.extend_from_slice(&[0, IPPROTO_VRRP, 0, 12]);
+        pseudo.extend_from_slice(&frame[34..]);
+        assert_eq!(internet_checksum(&pseudo), 0);
+        assert_eq!(&frame[34..38], &[0x31, 200, 100, 1]);
+    }
 
     #[test]
     fn arp_request_bytes_and_roundtrip() {

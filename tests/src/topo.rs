@@ -166,6 +166,18 @@ pub fn operstate(ns: &Netns, dev: &str) -> anyhow::Result<String> {
     Ok(info["operstate"].as_str().unwrap_or("UNKNOWN").to_owned())
 }
 
+/// The id of the XDP program attached to `dev` (`ip -d link show`), if any.
+pub fn xdp_prog_id(ns: &Netns, dev: &str) -> anyhow::Result<Option<u64>> {
+    let info = ip_json(ns, &["-d", "link", "show", "dev", dev])?;
+    let xdp = &info["xdp"];
+    // One program: {"mode": .., "prog": {"id": ..}}; several modes: {"attached": [..]}.
+    let single = xdp["prog"]["id"].as_u64();
+    let multi = xdp["attached"]
+        .as_array()
+        .and_then(|all| all.iter().find_map(|a| a["prog"]["id"].as_u64()));
+    Ok(single.or(multi))
+}
+
 /// Parses `aa:bb:cc:dd:ee:ff`.
 pub fn parse_mac(text: &str) -> anyhow::Result<[u8; 6]> {
     let mut mac = [0u8; 6];

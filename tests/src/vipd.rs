@@ -52,10 +52,17 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 static NEXT_SCRATCH: AtomicU32 = AtomicU32::new(0);
 
-/// A scratch directory for one test (configs, control sockets), removed on drop.
+/// Where the XDP pins of test routers go: `<BPFFS_ROOT>/<scratch dir name>/<router>`.
+/// bpffs is host-wide (namespaces do not separate it), so every router gets its own
+/// directory, named like the scratch directory so [`crate::cleanup_stale`] can sweep it.
+pub const BPFFS_ROOT: &str = "/sys/fs/bpf";
+
+/// A scratch directory for one test (configs, control sockets, lock files), removed on
+/// drop together with the test's bpffs directory ([`Scratch::bpffs_dir`]).
 #[derive(Debug)]
 pub struct Scratch {
     path: PathBuf,
+    bpffs: PathBuf,
 }
 
 impl Scratch {
@@ -68,7 +75,15 @@ impl Scratch {
                 .with_context(|| format!("removing stale {}", path.display()))?;
         }
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Scratch { path })
+        let name = path.file_name().context("scratch path has a name")?;
+        let bpffs = Path::new(BPFFS_ROOT).join(name);
+        Ok(Scratch { path, bpffs })
+    }
+
+    /// `/sys/fs/bpf/vipd-t-<tag>-<pid>-<n>`: the parent of this test's routers' bpffs
+    /// directories (created by vipd when it pins; removed, pins and all, on drop).
+    pub fn bpffs_dir(&self) -> &Path {
+        &self.bpffs
     }
 
     /// The directory.
@@ -87,6 +102,8 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+        // Unpinning a link whose owner is gone detaches its program.
+        let _ = std::fs::remove_dir_all(&self.bpffs);
     }
 }
 
@@ -190,13 +207,24 @@ pub fn config_toml(router_id: &str, control_socket: &Path, instances: &[Instance
 }
 
 /// vipd on one namespace: its config file and control socket in the test's scratch
-/// directory, and the running process (if started). Dropping it SIGKILLs vipd.
+/// directory, and the running process (if started).
+///
+/// Every start passes `--bpffs-dir <scratch bpffs>/<name>` (through [`host_view`]) and
+/// `--run-dir <scratch>/<name>.run`, so routers in different namespaces (which share the host's
+/// bpffs and /run, and all call their interface `eth0`) never see each other's pins or
+/// interface locks. Dropping the router SIGKILLs vipd, then removes its bpffs directory
+/// (which detaches an XDP program a killed vipd left pinned).
 #[derive(Debug)]
 pub struct Router<'a> {
     name: String,
     ns: &'a Netns,
     config: PathBuf,
     socket: PathBuf,
+    bpffs_dir: PathBuf,
+    run_dir: PathBuf,
+    /// Whether Drop removes `bpffs_dir` (not when borrowed with [`Router::share_pin_dirs`]).
+    owns_bpffs_dir: bool,
+    extra_args: Vec<String>,
     proc: Option<Proc>,
 }
 
@@ -218,8 +246,36 @@ impl<'a> Router<'a> {
             ns,
             config,
             socket,
+            bpffs_dir: scratch.bpffs_dir().join(name),
+            run_dir: scratch.path().join(format!("{name}.run")),
+            owns_bpffs_dir: true,
+            extra_args: Vec::new(),
             proc: None,
         })
+    }
+
+    /// `--bpffs-dir` of this router: its pins are in `<dir>/<interface>/`.
+    pub fn bpffs_dir(&self) -> &Path {
+        &self.bpffs_dir
+    }
+
+    /// `--run-dir` of this router: its interface locks are `<dir>/<interface>.lock`.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// Uses `other`'s `--bpffs-dir` and `--run-dir` from the next start on, as a second
+    /// vipd on the same host would (the default directories); `other` keeps owning the
+    /// bpffs directory's cleanup.
+    pub fn share_pin_dirs(&mut self, other: &Router<'_>) {
+        self.bpffs_dir = other.bpffs_dir.clone();
+        self.run_dir = other.run_dir.clone();
+        self.owns_bpffs_dir = false;
+    }
+
+    /// Further `vipd run` arguments from the next start on, e.g. `--xdp-log`.
+    pub fn set_extra_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|a| (*a).to_owned()).collect();
     }
 
     /// The router's name (also its `router_id`).
@@ -252,12 +308,7 @@ impl<'a> Router<'a> {
         if self.proc.is_some() {
             bail!("{}: vipd is already running", self.name);
         }
-        let bin = vipd_bin().to_string_lossy().into_owned();
-        let config = self.config.to_string_lossy().into_owned();
-        let proc = self
-            .ns
-            .spawn(&[&bin, "run", "-c", &config])
-            .with_context(|| format!("starting vipd on {}", self.name))?;
+        let proc = self.spawn()?;
         self.proc = Some(proc);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -284,6 +335,36 @@ impl<'a> Router<'a> {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Starts `vipd run` and waits up to `timeout` for it to exit on its own, for a
+    /// start that must fail (e.g. the interface is locked by another vipd). Fails if it
+    /// is still running then (and kills it).
+    pub fn run_to_exit(&mut self, timeout: Duration) -> anyhow::Result<Finished> {
+        if self.proc.is_some() {
+            bail!("{}: vipd is already running", self.name);
+        }
+        let mut proc = self.spawn()?;
+        proc.wait_timeout(timeout)
+            .with_context(|| format!("vipd on {} was expected to exit", self.name))
+    }
+
+    fn spawn(&self) -> anyhow::Result<Proc> {
+        let mut argv: Vec<String> = vec![
+            vipd_bin().to_string_lossy().into_owned(),
+            "run".into(),
+            "-c".into(),
+            self.config.to_string_lossy().into_owned(),
+            "--bpffs-dir".into(),
+            host_view(&self.bpffs_dir).to_string_lossy().into_owned(),
+            "--run-dir".into(),
+            self.run_dir.to_string_lossy().into_owned(),
+        ];
+        argv.extend(self.extra_args.iter().cloned());
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        self.ns
+            .spawn(&argv)
+            .with_context(|| format!("starting vipd on {}", self.name))
     }
 
     /// Whether vipd was started and has not been stopped or killed by the test.
@@ -342,6 +423,11 @@ impl<'a> Router<'a> {
     /// What vipd has logged so far (stderr), for failure messages.
     pub fn logs(&self) -> String {
         self.proc.as_ref().map(Proc::stderr).unwrap_or_default()
+    }
+
+    /// [`Router::logs`] without terminal colours, for matching `key=value` fields.
+    pub fn plain_logs(&self) -> String {
+        strip_ansi(&self.logs())
     }
 
     /// `vipd status --json` of this router.
@@ -455,6 +541,77 @@ impl<'a> Router<'a> {
             .as_u64()
             .unwrap_or(0))
     }
+
+    /// Daemon-wide counter `counter` (`counters` at the top of status; 0 if absent).
+    pub fn daemon_counter(&self, counter: &str) -> anyhow::Result<u64> {
+        Ok(self.status()?["counters"][counter].as_u64().unwrap_or(0))
+    }
+
+    /// The status object of the XDP attachment on `interface` (`mode`, `counters`).
+    pub fn xdp(&self, interface: &str) -> anyhow::Result<Value> {
+        let status = self.status()?;
+        status["xdp"]
+            .as_array()
+            .and_then(|all| all.iter().find(|x| x["interface"] == interface))
+            .cloned()
+            .with_context(|| {
+                format!(
+                    "{}: no XDP attachment on {interface} in status {}",
+                    self.name, status["xdp"]
+                )
+            })
+    }
+
+    /// XDP program counter `counter` on `interface` (0 if absent).
+    pub fn xdp_counter(&self, interface: &str, counter: &str) -> anyhow::Result<u64> {
+        Ok(self.xdp(interface)?["counters"][counter]
+            .as_u64()
+            .unwrap_or(0))
+    }
+}
+
+impl Drop for Router<'_> {
+    fn drop(&mut self) {
+        // vipd first: it holds the pins it may still be writing.
+        drop(self.proc.take());
+        if self.owns_bpffs_dir {
+            let _ = std::fs::remove_dir_all(&self.bpffs_dir);
+        }
+    }
+}
+
+/// `path` as this (the test) process sees it, reachable from vipd's mount namespace:
+/// `/proc/<our pid>/root<path>`.
+///
+/// `ip netns exec` runs vipd in a fresh mount namespace with a new sysfs on /sys, where
+/// /sys/fs/bpf is empty; vipd would then mount a bpffs of its own there, a private
+/// instance whose pins vanish with that namespace when vipd dies (so nothing outlives a
+/// crash, the opposite of what the pinning tests need). Going through our root keeps
+/// vipd's pins in the host's bpffs, where the test (and vipd's successor) sees them.
+pub fn host_view(path: &Path) -> PathBuf {
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    PathBuf::from(format!("/proc/{}/root", std::process::id())).join(relative)
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`), which vipd's log lines
+/// carry around field names.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `state=.. master=.. prio=..` of an instance status, for error messages.
@@ -549,4 +706,24 @@ pub fn stop_all(routers: &mut [Router<'_>]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_ansi_keeps_the_text() {
+        let line = "\u{1b}[2mvipd\u{1b}[0m: XDP attached \u{1b}[3mtaken_over\u{1b}[0m\u{1b}[2m=\u{1b}[0mtrue";
+        assert_eq!(strip_ansi(line), "vipd: XDP attached taken_over=true");
+    }
+
+    #[test]
+    fn host_view_goes_through_our_root() {
+        let path = host_view(Path::new("/sys/fs/bpf/x"));
+        assert_eq!(
+            path,
+            PathBuf::from(format!("/proc/{}/root/sys/fs/bpf/x", std::process::id()))
+        );
+    }
 }
