@@ -27,6 +27,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -52,10 +53,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 static NEXT_SCRATCH: AtomicU32 = AtomicU32::new(0);
 
-/// A scratch directory for one test (configs, control sockets), removed on drop.
+/// Where [`Scratch::bpffs_dir`] puts per-router pin directories.
+const BPFFS: &str = "/sys/fs/bpf";
+
+/// A scratch directory for one test (configs, control sockets), removed on drop, with
+/// the bpffs pin directories handed out by [`Scratch::bpffs_dir`].
 #[derive(Debug)]
 pub struct Scratch {
     path: PathBuf,
+    bpffs_dirs: Mutex<Vec<PathBuf>>,
 }
 
 impl Scratch {
@@ -68,7 +74,30 @@ impl Scratch {
                 .with_context(|| format!("removing stale {}", path.display()))?;
         }
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Scratch { path })
+        Ok(Scratch {
+            path,
+            bpffs_dirs: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A bpffs directory for `name`'s XDP pins, unique to this scratch directory
+    /// (`/sys/fs/bpf/<scratch dir name>-<name>`), not created here (vipd does) and
+    /// removed with the scratch directory, which unpins whatever vipd left there.
+    ///
+    /// Namespaced routers share the host's bpffs: without their own directory two
+    /// vipds with XDP on would take over each other's pins.
+    pub fn bpffs_dir(&self, name: &str) -> PathBuf {
+        let base = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = Path::new(BPFFS).join(format!("{base}-{name}"));
+        self.bpffs_dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(dir.clone());
+        dir
     }
 
     /// The directory.
@@ -87,6 +116,11 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+        let dirs = self.bpffs_dirs.get_mut().unwrap_or_else(|e| e.into_inner());
+        for dir in dirs.drain(..) {
+            // Unlinking the pins releases the link and maps once no process holds them.
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -178,10 +212,24 @@ impl InstanceConf {
 /// A whole config file: `[global]` with `router_id` and `control_socket`, then the
 /// instances.
 pub fn config_toml(router_id: &str, control_socket: &Path, instances: &[InstanceConf]) -> String {
+    config_toml_with_global(router_id, control_socket, &[], instances)
+}
+
+/// [`config_toml`] with further `[global]` lines (`key = value`, TOML values as
+/// written, e.g. `("smtp_port", "2525")`).
+pub fn config_toml_with_global(
+    router_id: &str,
+    control_socket: &Path,
+    global: &[(String, String)],
+    instances: &[InstanceConf],
+) -> String {
     let mut text = format!(
         "[global]\nrouter_id = {router_id:?}\ncontrol_socket = {:?}\n",
         control_socket.display().to_string()
     );
+    for (key, value) in global {
+        text.push_str(&format!("{key} = {value}\n"));
+    }
     for instance in instances {
         text.push('\n');
         text.push_str(&instance.to_toml());
@@ -197,6 +245,10 @@ pub struct Router<'a> {
     ns: &'a Netns,
     config: PathBuf,
     socket: PathBuf,
+    /// `[global]` lines besides router_id and control_socket (TOML configs only).
+    global: Vec<(String, String)>,
+    /// Arguments after `vipd run -c CONFIG`.
+    args: Vec<String>,
     proc: Option<Proc>,
 }
 
@@ -208,18 +260,77 @@ impl<'a> Router<'a> {
         name: &str,
         instances: &[InstanceConf],
     ) -> anyhow::Result<Router<'a>> {
+        Router::with_global(ns, scratch, name, &[], instances)
+    }
+
+    /// [`Router::new`] with further `[global]` keys (`("smtp_port", "2525")`, TOML
+    /// values as written).
+    pub fn with_global(
+        ns: &'a Netns,
+        scratch: &Scratch,
+        name: &str,
+        global: &[(&str, &str)],
+        instances: &[InstanceConf],
+    ) -> anyhow::Result<Router<'a>> {
         let socket = scratch.path().join(format!("{name}.sock"));
+        let global: Vec<(String, String)> = global
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let config = scratch.write(
             &format!("{name}.toml"),
-            &config_toml(name, &socket, instances),
+            &config_toml_with_global(name, &socket, &global, instances),
         )?;
         Ok(Router {
             name: name.to_owned(),
             ns,
             config,
             socket,
+            global,
+            args: Vec::new(),
             proc: None,
         })
+    }
+
+    /// vipd run from an existing config file (`vipd run -c FILE`: TOML or keepalived.conf,
+    /// as vipd detects it), e.g. a copy of the seed keepalived.conf. The control socket
+    /// (`--socket`), the bpffs pin directory (`--bpffs-dir`, see [`Scratch::bpffs_dir`])
+    /// and the lock directory (`--run-dir`) are this router's own in `scratch`, since
+    /// such a file has XDP on (`auto`) and names none of them.
+    pub fn from_file(
+        ns: &'a Netns,
+        scratch: &Scratch,
+        name: &str,
+        config: &Path,
+    ) -> anyhow::Result<Router<'a>> {
+        let socket = scratch.path().join(format!("{name}.sock"));
+        let run_dir = scratch.path().join(format!("{name}-run"));
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        let args = vec![
+            "--socket".to_owned(),
+            socket.display().to_string(),
+            "--bpffs-dir".to_owned(),
+            scratch.bpffs_dir(name).display().to_string(),
+            "--run-dir".to_owned(),
+            run_dir.display().to_string(),
+        ];
+        Ok(Router {
+            name: name.to_owned(),
+            ns,
+            config: config.to_owned(),
+            socket,
+            global: Vec::new(),
+            args,
+            proc: None,
+        })
+    }
+
+    /// Adds arguments after `vipd run -c CONFIG` (taking effect at the next
+    /// [`Router::start`]).
+    pub fn args(mut self, args: &[&str]) -> Router<'a> {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
     }
 
     /// The router's name (also its `router_id`).
@@ -241,7 +352,7 @@ impl<'a> Router<'a> {
     pub fn reconfigure(&mut self, instances: &[InstanceConf]) -> anyhow::Result<()> {
         std::fs::write(
             &self.config,
-            config_toml(&self.name, &self.socket, instances),
+            config_toml_with_global(&self.name, &self.socket, &self.global, instances),
         )
         .with_context(|| format!("writing {}", self.config.display()))
     }
@@ -254,9 +365,11 @@ impl<'a> Router<'a> {
         }
         let bin = vipd_bin().to_string_lossy().into_owned();
         let config = self.config.to_string_lossy().into_owned();
+        let mut argv = vec![bin.as_str(), "run", "-c", config.as_str()];
+        argv.extend(self.args.iter().map(String::as_str));
         let proc = self
             .ns
-            .spawn(&[&bin, "run", "-c", &config])
+            .spawn(&argv)
             .with_context(|| format!("starting vipd on {}", self.name))?;
         self.proc = Some(proc);
         let deadline = Instant::now() + START_TIMEOUT;
@@ -549,4 +662,50 @@ pub fn stop_all(routers: &mut [Router<'_>]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A recorder for notify calls: writes `<name>.sh` into `scratch`, a bash script that
+/// appends its arguments as one line to `<name>.log`, and returns both paths.
+pub fn notify_recorder(scratch: &Scratch, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let log = scratch.path().join(format!("{name}.log"));
+    let script = scratch.write(
+        &format!("{name}.sh"),
+        &format!("#!/bin/bash\necho \"$*\" >> '{}'\n", log.display()),
+    )?;
+    make_executable(&script)?;
+    Ok((script, log))
+}
+
+/// `chmod 755`.
+pub fn make_executable(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod 755 {}", path.display()))
+}
+
+/// The lines a [`notify_recorder`] logged so far (none if it never ran).
+pub fn recorded(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Polls until the recorder log `log` holds exactly `expected` (in order); fails with
+/// what it holds.
+pub fn wait_recorded(log: &Path, expected: &[&str], timeout: Duration) -> anyhow::Result<()> {
+    poll_until(
+        &format!("{} to read {expected:?}", log.display()),
+        timeout,
+        POLL,
+        || {
+            let lines = recorded(log);
+            if lines == expected {
+                Ok(())
+            } else {
+                Err(lines)
+            }
+        },
+    )
 }
