@@ -18,6 +18,8 @@
 //!   to add addresses, read MACs and ifindexes, and pull links up or down.
 //! - [`wait_until`] / [`poll_until`]: bounded polling instead of blind sleeps.
 //! - [`vipd`]: vipd under test: scratch dirs, configs, [`vipd::Router`] guards, status JSON.
+//! - [`keepalived`]: real keepalived as a peer ([`keepalived::Keepalived`] guards).
+//! - [`frr`]: FRR zebra + vrrpd as a peer ([`frr::Frr`]).
 //! - [`pinger::PingRun`]: a client pinging a VIP across a failover.
 //! - [`vipd_bin`], [`require_root`], [`cleanup_stale`].
 //!
@@ -32,6 +34,8 @@
 //! exit status and its stderr, so test functions can be `-> anyhow::Result<()>` and `?`
 //! their way through a scenario.
 
+pub mod frr;
+pub mod keepalived;
 pub mod netns;
 pub mod packet;
 pub mod pinger;

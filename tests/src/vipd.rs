@@ -195,10 +195,24 @@ impl InstanceConf {
 /// A whole config file: `[global]` with `router_id` and `control_socket`, then the
 /// instances.
 pub fn config_toml(router_id: &str, control_socket: &Path, instances: &[InstanceConf]) -> String {
+    config_toml_with_global(router_id, control_socket, &[], instances)
+}
+
+/// [`config_toml`] with further `[global]` lines (`key = value`, TOML values as
+/// written, e.g. `("smtp_port", "2525")`).
+pub fn config_toml_with_global(
+    router_id: &str,
+    control_socket: &Path,
+    global: &[(String, String)],
+    instances: &[InstanceConf],
+) -> String {
     let mut text = format!(
         "[global]\nrouter_id = {router_id:?}\ncontrol_socket = {:?}\n",
         control_socket.display().to_string()
     );
+    for (key, value) in global {
+        text.push_str(&format!("{key} = {value}\n"));
+    }
     for instance in instances {
         text.push('\n');
         text.push_str(&instance.to_toml());
@@ -225,6 +239,10 @@ pub struct Router<'a> {
     /// Whether Drop removes `bpffs_dir` (not when borrowed with [`Router::share_pin_dirs`]).
     owns_bpffs_dir: bool,
     extra_args: Vec<String>,
+    /// `[global]` lines besides router_id and control_socket (TOML configs only).
+    global: Vec<(String, String)>,
+    /// Arguments after `vipd run -c CONFIG`.
+    args: Vec<String>,
     proc: Option<Proc>,
 }
 
@@ -236,10 +254,26 @@ impl<'a> Router<'a> {
         name: &str,
         instances: &[InstanceConf],
     ) -> anyhow::Result<Router<'a>> {
+        Router::with_global(ns, scratch, name, &[], instances)
+    }
+
+    /// [`Router::new`] with further `[global]` keys (`("smtp_port", "2525")`, TOML
+    /// values as written).
+    pub fn with_global(
+        ns: &'a Netns,
+        scratch: &Scratch,
+        name: &str,
+        global: &[(&str, &str)],
+        instances: &[InstanceConf],
+    ) -> anyhow::Result<Router<'a>> {
         let socket = scratch.path().join(format!("{name}.sock"));
+        let global: Vec<(String, String)> = global
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let config = scratch.write(
             &format!("{name}.toml"),
-            &config_toml(name, &socket, instances),
+            &config_toml_with_global(name, &socket, &global, instances),
         )?;
         Ok(Router {
             name: name.to_owned(),
@@ -250,6 +284,8 @@ impl<'a> Router<'a> {
             run_dir: scratch.path().join(format!("{name}.run")),
             owns_bpffs_dir: true,
             extra_args: Vec::new(),
+            global,
+            args: Vec::new(),
             proc: None,
         })
     }
@@ -278,6 +314,39 @@ impl<'a> Router<'a> {
         self.extra_args = args.iter().map(|a| (*a).to_owned()).collect();
     }
 
+    /// vipd run from an existing config file (`vipd run -c FILE`: TOML or keepalived.conf,
+    /// as vipd detects it), e.g. a copy of the seed keepalived.conf. The control socket
+    /// (`--socket`) is this router's own in `scratch` (such a file names none), as are
+    /// the bpffs and lock directories every start passes.
+    pub fn from_file(
+        ns: &'a Netns,
+        scratch: &Scratch,
+        name: &str,
+        config: &Path,
+    ) -> anyhow::Result<Router<'a>> {
+        let socket = scratch.path().join(format!("{name}.sock"));
+        Ok(Router {
+            name: name.to_owned(),
+            ns,
+            config: config.to_owned(),
+            socket: socket.clone(),
+            bpffs_dir: scratch.bpffs_dir().join(name),
+            run_dir: scratch.path().join(format!("{name}.run")),
+            owns_bpffs_dir: true,
+            extra_args: vec!["--socket".to_owned(), socket.display().to_string()],
+            global: Vec::new(),
+            args: Vec::new(),
+            proc: None,
+        })
+    }
+
+    /// Adds arguments after `vipd run -c CONFIG` (taking effect at the next
+    /// [`Router::start`]).
+    pub fn args(mut self, args: &[&str]) -> Router<'a> {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
     /// The router's name (also its `router_id`).
     pub fn name(&self) -> &str {
         &self.name
@@ -297,7 +366,7 @@ impl<'a> Router<'a> {
     pub fn reconfigure(&mut self, instances: &[InstanceConf]) -> anyhow::Result<()> {
         std::fs::write(
             &self.config,
-            config_toml(&self.name, &self.socket, instances),
+            config_toml_with_global(&self.name, &self.socket, &self.global, instances),
         )
         .with_context(|| format!("writing {}", self.config.display()))
     }
@@ -361,6 +430,7 @@ impl<'a> Router<'a> {
             self.run_dir.to_string_lossy().into_owned(),
         ];
         argv.extend(self.extra_args.iter().cloned());
+        argv.extend(self.args.iter().cloned());
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         self.ns
             .spawn(&argv)
@@ -706,6 +776,52 @@ pub fn stop_all(routers: &mut [Router<'_>]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A recorder for notify calls: writes `<name>.sh` into `scratch`, a bash script that
+/// appends its arguments as one line to `<name>.log`, and returns both paths.
+pub fn notify_recorder(scratch: &Scratch, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let log = scratch.path().join(format!("{name}.log"));
+    let script = scratch.write(
+        &format!("{name}.sh"),
+        &format!("#!/bin/bash\necho \"$*\" >> '{}'\n", log.display()),
+    )?;
+    make_executable(&script)?;
+    Ok((script, log))
+}
+
+/// `chmod 755`.
+pub fn make_executable(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod 755 {}", path.display()))
+}
+
+/// The lines a [`notify_recorder`] logged so far (none if it never ran).
+pub fn recorded(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Polls until the recorder log `log` holds exactly `expected` (in order); fails with
+/// what it holds.
+pub fn wait_recorded(log: &Path, expected: &[&str], timeout: Duration) -> anyhow::Result<()> {
+    poll_until(
+        &format!("{} to read {expected:?}", log.display()),
+        timeout,
+        POLL,
+        || {
+            let lines = recorded(log);
+            if lines == expected {
+                Ok(())
+            } else {
+                Err(lines)
+            }
+        },
+    )
 }
 
 #[cfg(test)]

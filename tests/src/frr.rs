@@ -1,0 +1,215 @@
+//! FRR (8.4) vrrpd as a peer of vipd: zebra and vrrpd in one namespace, with their pid
+//! files, vty sockets and zebra socket in a directory of the test's own (owned by the
+//! `frr` user the daemons drop to), configured from a file and changed through vtysh.
+//!
+//! FRR's vrrpd does not add the VIP itself: it needs a macvlan device on the interface
+//! (bridge mode) with the virtual MAC 00:00:5e:00:01:VRID carrying the VIP, named here
+//! `vrrp4-<ifindex>-<vrid>` as FRR's documentation does, and it only switches that
+//! device's protodown flag with the state. So "who holds the VIP" for an FRR node is
+//! its state (`show vrrp json`), not the address list.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::netns::Netns;
+use crate::proc::Proc;
+use crate::topo::ifindex_of;
+use crate::vipd::{POLL, Scratch};
+use crate::wait::poll_until;
+
+const ZEBRA: &str = "/usr/lib/frr/zebra";
+const VRRPD: &str = "/usr/lib/frr/vrrpd";
+
+/// zebra + vrrpd on one namespace, one IPv4 virtual router on `eth0`. Dropping it
+/// SIGKILLs both.
+#[derive(Debug)]
+pub struct Frr<'a> {
+    ns: &'a Netns,
+    dir: PathBuf,
+    vrid: u8,
+    // vrrpd first: it is dropped (killed) before zebra.
+    vrrpd: Option<Proc>,
+    zebra: Option<Proc>,
+}
+
+impl<'a> Frr<'a> {
+    /// Creates the macvlan for `vrid` with `vip_cidr` on it, writes the configs and
+    /// starts zebra, then vrrpd (VRRPv3, `priority`, `interval_ms`).
+    pub fn start(
+        ns: &'a Netns,
+        scratch: &Scratch,
+        name: &str,
+        vrid: u8,
+        priority: u8,
+        interval_ms: u32,
+        vip_cidr: &str,
+    ) -> anyhow::Result<Frr<'a>> {
+        let dir = scratch.path().join(format!("{name}-frr"));
+        std::fs::create_dir_all(&dir)?;
+        let ifindex = ifindex_of(ns, "eth0")?;
+        let macvlan = format!("vrrp4-{ifindex}-{vrid}");
+        ns.ip(&[
+            "link", "add", &macvlan, "link", "eth0", "type", "macvlan", "mode", "bridge",
+        ])?;
+        ns.ip(&[
+            "link",
+            "set",
+            &macvlan,
+            "address",
+            &format!("00:00:5e:00:01:{vrid:02x}"),
+        ])?;
+        ns.ip(&["addr", "add", vip_cidr, "dev", &macvlan])?;
+        ns.ip(&["link", "set", &macvlan, "up"])?;
+        let vip = vip_cidr.split('/').next().unwrap_or(vip_cidr);
+        std::fs::write(dir.join("zebra.conf"), "")?;
+        std::fs::write(
+            dir.join("vrrpd.conf"),
+            format!(
+                "interface eth0\n vrrp {vrid} version 3\n vrrp {vrid} priority {priority}\n \
+                 vrrp {vrid} advertisement-interval {interval_ms}\n vrrp {vrid} ip {vip}\n!\n"
+            ),
+        )?;
+        let out = Command::new("chown")
+            .args(["-R", "frr:frr"])
+            .arg(&dir)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "chown frr {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut frr = Frr {
+            ns,
+            dir,
+            vrid,
+            vrrpd: None,
+            zebra: None,
+        };
+        frr.zebra = Some(frr.spawn(ZEBRA, "zebra")?);
+        let zserv = frr.dir.join("zserv.api");
+        poll_until("zebra's socket", Duration::from_secs(10), POLL, || {
+            if zserv.exists() {
+                Ok(())
+            } else {
+                Err("absent")
+            }
+        })?;
+        frr.vrrpd = Some(frr.spawn(VRRPD, "vrrpd")?);
+        poll_until(
+            "vrrpd to answer vtysh",
+            Duration::from_secs(10),
+            POLL,
+            || frr.router().map_err(|e| format!("{e:#}")),
+        )?;
+        Ok(frr)
+    }
+
+    fn spawn(&self, bin: &str, daemon: &str) -> anyhow::Result<Proc> {
+        let file = |suffix: &str| {
+            self.dir
+                .join(format!("{daemon}{suffix}"))
+                .display()
+                .to_string()
+        };
+        let (config, pid) = (file(".conf"), file(".pid"));
+        let (zserv, vty) = (
+            self.dir.join("zserv.api").display().to_string(),
+            self.dir.display().to_string(),
+        );
+        self.ns.spawn(&[
+            bin,
+            "-f",
+            &config,
+            "-i",
+            &pid,
+            "-z",
+            &zserv,
+            "--vty_socket",
+            &vty,
+            "-P",
+            "0",
+            "--log",
+            "stdout",
+        ])
+    }
+
+    /// Runs vtysh commands against this vrrpd/zebra.
+    pub fn vtysh(&self, commands: &[&str]) -> anyhow::Result<String> {
+        let vty = self.dir.display().to_string();
+        let mut argv = vec!["vtysh", "--vty_socket", vty.as_str()];
+        for c in commands {
+            argv.push("-c");
+            argv.push(c);
+        }
+        self.ns.exec_ok(&argv)
+    }
+
+    /// `show vrrp json` for this VRID.
+    pub fn router(&self) -> anyhow::Result<Value> {
+        let text = self.vtysh(&["show vrrp json"])?;
+        let all: Value =
+            serde_json::from_str(&text).with_context(|| format!("vtysh printed {text:?}"))?;
+        all.as_array()
+            .and_then(|a| a.iter().find(|r| r["vrid"] == self.vrid))
+            .cloned()
+            .with_context(|| format!("no VRID {} in {all}", self.vrid))
+    }
+
+    /// The IPv4 state: `Initialize`, `Backup` or `Master`.
+    pub fn state(&self) -> anyhow::Result<String> {
+        Ok(self.router()?["v4"]["status"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned())
+    }
+
+    /// Polls until the IPv4 state is `state`.
+    pub fn wait_state(&self, state: &str, timeout: Duration) -> anyhow::Result<()> {
+        poll_until(
+            &format!("FRR VRID {} to be {state}", self.vrid),
+            timeout,
+            POLL,
+            || match self.state() {
+                Ok(s) if s == state => Ok(()),
+                Ok(s) => Err(s),
+                Err(e) => Err(format!("{e:#}")),
+            },
+        )
+        .with_context(|| format!("vrrpd logged:\n{}", self.logs()))
+    }
+
+    /// Sets the priority at run time (`vrrp VRID priority P` on eth0).
+    pub fn set_priority(&self, priority: u8) -> anyhow::Result<()> {
+        self.vtysh(&[
+            "configure terminal",
+            "interface eth0",
+            &format!("vrrp {} priority {priority}", self.vrid),
+        ])?;
+        Ok(())
+    }
+
+    /// What vrrpd logged.
+    pub fn logs(&self) -> String {
+        self.vrrpd.as_ref().map(Proc::stdout).unwrap_or_default()
+    }
+
+    /// SIGTERM vrrpd, then zebra.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        for proc in [self.vrrpd.take(), self.zebra.take()].into_iter().flatten() {
+            let mut proc = proc;
+            proc.terminate(Duration::from_secs(5))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether FRR's zebra and vrrpd are installed.
+pub fn available() -> bool {
+    std::path::Path::new(ZEBRA).exists() && std::path::Path::new(VRRPD).exists()
+}

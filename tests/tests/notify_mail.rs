@@ -1,0 +1,353 @@
+//! What vipd does around a state change: notify commands (`notify_master` / `_backup` /
+//! `_fault`, and the generic `notify` with `INSTANCE NAME STATE PRIORITY` appended) and
+//! state-change mail through a real SMTP server (aiosmtpd) — and that neither a failing
+//! script nor an unreachable mail server delays the election.
+//!
+//! Routers are members of a bridged LAN with 192.0.2.(i+1)/24 on `eth0`, adverts every
+//! 50 ms, XDP off. Notify commands are recorder scripts that append their arguments to a
+//! file in the scratch directory. SMTP servers listen on 127.0.0.1 inside the router's
+//! own namespace, so no mail traffic leaves it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+
+use vipd_tests::vipd::{
+    InstanceConf, Router, Scratch, has_addr, notify_recorder, recorded, stop_all, wait_recorded,
+};
+use vipd_tests::{Lan, Netns, Proc, add_addr, poll_until, require_root};
+
+const VIP: &str = "192.0.2.100";
+const VIP_CIDR: &str = "192.0.2.100/24";
+const ELECTION: Duration = Duration::from_secs(5);
+/// A single router's first election: Master_Down_Interval (3 × 50 ms + skew) plus
+/// start-up; a second or more would mean something blocked it.
+const QUICK_ELECTION: Duration = Duration::from_millis(1500);
+
+fn lab(tag: &str, routers: usize) -> anyhow::Result<(Lan, Scratch)> {
+    let lan = Lan::new(tag, routers)?;
+    for i in 0..routers {
+        add_addr(lan.member(i), "eth0", &format!("192.0.2.{}/24", i + 1))?;
+    }
+    Ok((lan, Scratch::new(tag)?))
+}
+
+/// A TOML argv array.
+fn argv(words: &[&str]) -> String {
+    let words: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
+    format!("[{}]", words.join(", "))
+}
+
+fn path_str(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Each specific notify command and the generic one run on the right transitions, in
+/// order, with the right arguments: r2 (100) starts alone, r1 (200) preempts, r1's
+/// weight-0 check fails (FAULT) and recovers, then both stop (generic notify: STOP).
+#[test]
+fn notify_commands_get_the_right_arguments() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("ntfargs", 2)?;
+    let healthy = scratch.path().join("healthy");
+    std::fs::write(&healthy, "")?;
+    let mut logs = Vec::new();
+    let mut routers = Vec::new();
+    for (i, priority) in [200u8, 100].into_iter().enumerate() {
+        let name = format!("r{}", i + 1);
+        let (specific, specific_log) = notify_recorder(&scratch, &format!("{name}-specific"))?;
+        let (generic, generic_log) = notify_recorder(&scratch, &format!("{name}-generic"))?;
+        let specific = path_str(&specific);
+        let mut conf = InstanceConf::new("VI_1", 7, priority, VIP_CIDR)
+            .set("notify_master", &argv(&[&specific, "master"]))
+            .set("notify_backup", &argv(&[&specific, "backup"]))
+            .set("notify_fault", &argv(&[&specific, "fault"]))
+            .set("notify", &argv(&[&path_str(&generic)]));
+        if i == 0 {
+            conf = conf.set("track_script", "[\"up\"]");
+        }
+        let router = Router::new(lan.member(i), &scratch, &name, &[conf])?;
+        if i == 0 {
+            let path = router.config_path().to_owned();
+            let mut text = std::fs::read_to_string(&path)?;
+            text.push_str(&format!(
+                "\n[script.up]\nscript = {}\ninterval = \"100ms\"\nweight = 0\n",
+                argv(&["/usr/bin/test", "-e", &path_str(&healthy)])
+            ));
+            std::fs::write(&path, text)?;
+        }
+        routers.push(router);
+        logs.push((specific_log, generic_log));
+    }
+    routers[1].start()?;
+    routers[1].wait_state("VI_1", "MASTER", ELECTION)?;
+    routers[0].start()?;
+    routers[0].wait_state("VI_1", "MASTER", ELECTION)?;
+    routers[1].wait_state("VI_1", "BACKUP", ELECTION)?;
+
+    std::fs::remove_file(&healthy)?;
+    routers[0].wait_state("VI_1", "FAULT", ELECTION)?;
+    routers[1].wait_state("VI_1", "MASTER", ELECTION)?;
+    std::fs::write(&healthy, "")?;
+    routers[0].wait_state("VI_1", "MASTER", ELECTION)?;
+    routers[1].wait_state("VI_1", "BACKUP", ELECTION)?;
+
+    let wait = Duration::from_secs(3);
+    wait_recorded(
+        &logs[0].0,
+        &["backup", "master", "fault", "backup", "master"],
+        wait,
+    )?;
+    wait_recorded(
+        &logs[0].1,
+        &[
+            "INSTANCE VI_1 BACKUP 200",
+            "INSTANCE VI_1 MASTER 200",
+            "INSTANCE VI_1 FAULT 200",
+            "INSTANCE VI_1 BACKUP 200",
+            "INSTANCE VI_1 MASTER 200",
+        ],
+        wait,
+    )?;
+    wait_recorded(
+        &logs[1].0,
+        &["backup", "master", "backup", "master", "backup"],
+        wait,
+    )?;
+    wait_recorded(
+        &logs[1].1,
+        &[
+            "INSTANCE VI_1 BACKUP 100",
+            "INSTANCE VI_1 MASTER 100",
+            "INSTANCE VI_1 BACKUP 100",
+            "INSTANCE VI_1 MASTER 100",
+            "INSTANCE VI_1 BACKUP 100",
+        ],
+        wait,
+    )?;
+    let counters = &routers[0].instance("VI_1")?["counters"];
+    ensure!(
+        counters["notify_commands_run"] == 10 && counters["notify_command_failures"] == 0,
+        "r1: {counters}"
+    );
+
+    // Stopping: the generic command hears STOP (as keepalived's does); the specific
+    // ones have no stop counterpart here. The backup first, so it does not take over.
+    routers.reverse();
+    stop_all(&mut routers)?;
+    for (i, priority) in [(0, 200), (1, 100)] {
+        let generic = recorded(&logs[i].1);
+        ensure!(
+            generic.last().map(String::as_str) == Some(&*format!("INSTANCE VI_1 STOP {priority}")),
+            "r{}'s generic notify after stopping: {generic:?}",
+            i + 1
+        );
+        ensure!(
+            recorded(&logs[i].0).len() == 5,
+            "{:?} / {generic:?}",
+            recorded(&logs[i].0)
+        );
+    }
+    Ok(())
+}
+
+/// A failing notify script is counted and does not hold up the election: r1's
+/// notify_backup exits 3 at once, its notify_master sleeps 3 s and exits 1; r1 still
+/// becomes master within Master_Down_Interval, keeps advertising (r2 stays backup)
+/// while the script runs, and both failures end up in `notify_command_failures`.
+#[test]
+fn failing_notify_is_counted_and_does_not_delay() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("ntffail", 2)?;
+    let conf = InstanceConf::new("VI_1", 7, 200, VIP_CIDR)
+        .set("notify_backup", &argv(&["/bin/sh", "-c", "exit 3"]))
+        .set(
+            "notify_master",
+            &argv(&["/bin/sh", "-c", "sleep 3; exit 1"]),
+        );
+    let mut r1 = Router::new(lan.member(0), &scratch, "r1", &[conf])?;
+    let mut r2 = Router::new(
+        lan.member(1),
+        &scratch,
+        "r2",
+        &[InstanceConf::new("VI_1", 7, 100, VIP_CIDR)],
+    )?;
+    r1.start()?;
+    r1.wait_state("VI_1", "MASTER", QUICK_ELECTION)?;
+    ensure!(has_addr(lan.member(0), "eth0", VIP)?);
+    r1.wait_instance("1 notify failure", "VI_1", ELECTION, |i| {
+        i["counters"]["notify_command_failures"] == 1
+    })?;
+    // notify_master is still sleeping; r1 must be advertising all the same.
+    r2.start()?;
+    r2.wait_state("VI_1", "BACKUP", ELECTION)?;
+    r2.assert_state_holds("VI_1", "BACKUP", Duration::from_millis(500))?;
+    ensure!(
+        r1.counter("VI_1", "notify_command_failures")? == 1,
+        "notify_master finished before r2's check: the test proved nothing"
+    );
+    let status = r1.wait_instance("2 notify failures", "VI_1", ELECTION, |i| {
+        i["counters"]["notify_command_failures"] == 2
+    })?;
+    ensure!(status["counters"]["notify_commands_run"] == 2, "{status}");
+    ensure!(status["state"] == "MASTER");
+    stop_all(&mut [r1, r2])
+}
+
+/// `[global]` mail keys pointing at `127.0.0.1:port`, as the seed's global_defs.
+fn mail_globals(port: &str, timeout: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("notification_email", "[\"root@localhost\"]".to_owned()),
+        (
+            "notification_email_from",
+            "\"kaadmin@localhost\"".to_owned(),
+        ),
+        ("smtp_server", "\"127.0.0.1\"".to_owned()),
+        ("smtp_port", port.to_owned()),
+        ("smtp_connect_timeout", format!("{timeout:?}")),
+    ]
+}
+
+/// Polls until something listens on 127.0.0.1:`port` inside `ns`.
+fn wait_listening(ns: &Netns, port: u16) -> anyhow::Result<()> {
+    let filter = format!("sport = :{port}");
+    poll_until(
+        &format!("a listener on 127.0.0.1:{port} in {}", ns.name()),
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || match ns.exec_ok(&["ss", "-Hltn", &filter]) {
+            Ok(out) if out.contains("127.0.0.1") => Ok(()),
+            Ok(out) => Err(out),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    )
+}
+
+/// The mails aiosmtpd's Debugging handler printed, one text block each.
+fn printed_mails(server: &Proc) -> Vec<String> {
+    server
+        .stdout()
+        .split("---------- MESSAGE FOLLOWS ----------")
+        .skip(1)
+        .map(|m| {
+            m.split("------------ END MESSAGE ------------")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// A real SMTP server (aiosmtpd) in the router's namespace receives one mail per state
+/// change with the configured sender and recipient and keepalived's subject,
+/// `[router_id] VRRP Instance VI_1 - Entering MASTER state`.
+#[test]
+fn state_change_mail_reaches_the_smtp_server() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("mailok", 1)?;
+    let ns = lan.member(0);
+    let server = ns.spawn(&[
+        "/usr/bin/python3",
+        "-u",
+        "-m",
+        "aiosmtpd",
+        "-d",
+        "-n",
+        "-l",
+        "127.0.0.1:2525",
+        "-c",
+        "aiosmtpd.handlers.Debugging",
+    ])?;
+    wait_listening(ns, 2525).context("is python3-aiosmtpd installed? (cargo xtask setup)")?;
+    let globals = mail_globals("2525", "5s");
+    let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut r1 = Router::with_global(
+        ns,
+        &scratch,
+        "LVS_DEVEL",
+        &globals,
+        &[InstanceConf::new("VI_1", 7, 100, VIP_CIDR)],
+    )?;
+    r1.start()?;
+    r1.wait_state("VI_1", "MASTER", QUICK_ELECTION)?;
+    let subject = "Subject: [LVS_DEVEL] VRRP Instance VI_1 - Entering MASTER state";
+    server.wait_for_line(ELECTION, |l| l.trim() == subject)?;
+    let mails = printed_mails(&server);
+    let mail = mails
+        .iter()
+        .find(|m| m.contains(subject))
+        .with_context(|| format!("no complete MASTER mail in {mails:?}"))?;
+    for header in ["From: kaadmin@localhost", "To: root@localhost"] {
+        ensure!(
+            mail.lines().any(|l| l.trim() == header),
+            "{header:?} missing in\n{mail}"
+        );
+    }
+    ensure!(
+        mail.contains(VIP),
+        "the body does not name the VIP:\n{mail}"
+    );
+    // The BACKUP state it started in was mailed too, first.
+    ensure!(
+        mails[0].contains("Subject: [LVS_DEVEL] VRRP Instance VI_1 - Entering BACKUP state"),
+        "{mails:?}"
+    );
+    r1.wait_instance("2 mails sent", "VI_1", ELECTION, |i| {
+        i["counters"]["mails_sent"] == 2 && i["counters"]["mail_failures"] == 0
+    })?;
+    stop_all(&mut [r1])
+}
+
+/// An SMTP server that accepts the connection and never speaks (a listening socket
+/// nobody accepts on): the election is not delayed, the master keeps advertising while
+/// the mails hang, and each mail ends up in `mail_failures` after
+/// `smtp_connect_timeout`.
+#[test]
+fn unreachable_smtp_server_does_not_delay_the_election() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("mailbad", 2)?;
+    let ns = lan.member(0);
+    let silent = ns.spawn(&[
+        "/usr/bin/python3",
+        "-c",
+        "import socket, time\n\
+         s = socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', 2526))\n\
+         s.listen(16)\n\
+         print('ready', flush=True)\n\
+         time.sleep(120)\n",
+    ])?;
+    silent.wait_for_line(Duration::from_secs(10), |l| l == "ready")?;
+    let globals = mail_globals("2526", "1s");
+    let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut r1 = Router::with_global(
+        ns,
+        &scratch,
+        "r1",
+        &globals,
+        &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR)],
+    )?;
+    let mut r2 = Router::new(
+        lan.member(1),
+        &scratch,
+        "r2",
+        &[InstanceConf::new("VI_1", 7, 100, VIP_CIDR)],
+    )?;
+    r1.start()?;
+    r1.wait_state("VI_1", "MASTER", QUICK_ELECTION)?;
+    ensure!(
+        r1.counter("VI_1", "mail_failures")? == 0,
+        "mails failed too fast to prove anything"
+    );
+    r2.start()?;
+    r2.wait_state("VI_1", "BACKUP", ELECTION)?;
+    r2.assert_state_holds("VI_1", "BACKUP", Duration::from_millis(500))?;
+    let status = r1.wait_instance("2 mail failures", "VI_1", ELECTION, |i| {
+        i["counters"]["mail_failures"] == 2
+    })?;
+    ensure!(status["counters"]["mails_sent"] == 0, "{status}");
+    ensure!(status["state"] == "MASTER", "{status}");
+    stop_all(&mut [r1, r2])
+}
