@@ -1292,7 +1292,9 @@ impl Mapper<'_> {
                         .flat_map(|e| e.words.iter().map(Word::sourced));
                     match &mut group.group {
                         Some(list) => list.value.extend(members),
-                        None => group.group = Some(Sourced::new(members.collect(), Some(node.at()))),
+                        None => {
+                            group.group = Some(Sourced::new(members.collect(), Some(node.at())))
+                        }
                     }
                 }
                 "notify_master" => group.notify_master = self.command(node, &context, false),
@@ -1354,7 +1356,10 @@ impl Mapper<'_> {
                     for word in node.args() {
                         if word.text == "overwrite" {
                             init.overwrite = Some(Sourced::new(true, Some(word.at)));
-                        } else if word.text.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+                        } else if word
+                            .text
+                            .starts_with(|c: char| c.is_ascii_digit() || c == '-')
+                        {
                             init.value = self.int_word("init_file", word);
                         } else {
                             self.warn(

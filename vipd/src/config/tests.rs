@@ -395,6 +395,13 @@ fn documentation_mentions_every_key() {
         "garp_gateways",
         "garp_gateway_count",
         "track_script",
+        "track_file",
+        "file",
+        "init_file",
+        "value",
+        "overwrite",
+        "group",
+        "tracking_weight",
         "track_interface",
         "notify_master",
         "notify_backup",
@@ -1367,7 +1374,14 @@ fn track_file_rules() {
             ok(&text);
         } else {
             let error = one_error(&text, |k| {
-                matches!(k, ErrorKind::OutOfRange { min: -254, max: 254, .. })
+                matches!(
+                    k,
+                    ErrorKind::OutOfRange {
+                        min: -254,
+                        max: 254,
+                        ..
+                    }
+                )
             });
             assert_eq!(error.location, at(3, 10));
             assert_eq!(error.key, "track_file.tf.weight");
@@ -1395,14 +1409,16 @@ fn track_file_rules() {
 #[test]
 fn tracked_files_must_exist_once_within_range() {
     let decl = "[track_file.tf]\nfile = \"/x\"\n\n";
-    let error = one_error(&format!("{decl}{BASE}track_file = [\"nope\"]\n"), |k| {
-        matches!(k, ErrorKind::UnknownTrackFile { name } if name == "nope")
-    });
+    let error = one_error(
+        &format!("{decl}{BASE}track_file = [\"nope\"]\n"),
+        |k| matches!(k, ErrorKind::UnknownTrackFile { name } if name == "nope"),
+    );
     assert_eq!(error.location, at(8, 15));
     assert_eq!(error.key, "instance.VI_1.track_file");
-    let error = one_error(&format!("{decl}{BASE}track_file = [\"tf\", \"tf\"]\n"), |k| {
-        matches!(k, ErrorKind::ListedTwice { name } if name == "tf")
-    });
+    let error = one_error(
+        &format!("{decl}{BASE}track_file = [\"tf\", \"tf\"]\n"),
+        |k| matches!(k, ErrorKind::ListedTwice { name } if name == "tf"),
+    );
     assert_eq!(error.location, at(8, 21));
     let error = one_error(
         &format!("{decl}{BASE}track_file = [{{ name = \"tf\", weight = -300 }}]\n"),
@@ -1418,7 +1434,10 @@ fn tracked_files_must_exist_once_within_range() {
             found.as_slice(),
             [ConfigWarning {
                 kind: WarningKind::UnusedTrackFile { .. },
-                location: Some(Location { line: 1, column: 13 }),
+                location: Some(Location {
+                    line: 1,
+                    column: 13
+                }),
                 ..
             }]
         ),
@@ -1543,14 +1562,16 @@ fn sync_groups_are_read() {
 #[test]
 fn sync_group_rules() {
     let group = |body: &str| two_instances(&format!("[sync_group.G]\n{body}\n"), "", "");
-    let error = one_error(&group("group = [\"VI_1\", \"VI_9\"]"), |k| {
-        matches!(k, ErrorKind::UnknownGroupMember { name } if name == "VI_9")
-    });
+    let error = one_error(
+        &group("group = [\"VI_1\", \"VI_9\"]"),
+        |k| matches!(k, ErrorKind::UnknownGroupMember { name } if name == "VI_9"),
+    );
     assert_eq!(error.location, at(2, 18));
     assert_eq!(error.key, "sync_group.G.group");
-    let error = one_error(&group("group = [\"VI_1\", \"VI_1\"]"), |k| {
-        matches!(k, ErrorKind::ListedTwice { name } if name == "VI_1")
-    });
+    let error = one_error(
+        &group("group = [\"VI_1\", \"VI_1\"]"),
+        |k| matches!(k, ErrorKind::ListedTwice { name } if name == "VI_1"),
+    );
     assert_eq!(error.location, at(2, 18));
     let error = one_error(&group("group = []"), |k| matches!(k, ErrorKind::EmptyGroup));
     assert_eq!(error.location, at(2, 9));
