@@ -405,8 +405,9 @@ impl TrackedFile {
 ///
 /// # What the daemon does with it (keepalived's rules)
 ///
-/// The group has its own state, MASTER, BACKUP or FAULT, which it starts in BACKUP (or
-/// FAULT when a member starts in FAULT), and every member follows it:
+/// The group has its own state, MASTER, BACKUP or FAULT. It starts in BACKUP, in MASTER
+/// only when every member is an address owner (priority 255) that starts as MASTER, and in
+/// FAULT when a member starts in FAULT; every member follows it:
 ///
 /// * **FAULT wins.** When any member enters FAULT (link down, failed script or file), the
 ///   group goes FAULT and every other member leaves its state for FAULT: a master
