@@ -33,8 +33,12 @@ pub struct Draft {
     pub global: DraftGlobal,
     /// `[script.NAME]` / keepalived `vrrp_script NAME`.
     pub scripts: Vec<DraftScript>,
+    /// `[track_file.NAME]` / keepalived `track_file NAME` (`vrrp_track_file NAME`).
+    pub track_files: Vec<DraftTrackFile>,
     /// `[instance.NAME]` / keepalived `vrrp_instance NAME`.
     pub instances: Vec<DraftInstance>,
+    /// `[sync_group.NAME]` / keepalived `vrrp_sync_group NAME`.
+    pub sync_groups: Vec<DraftSyncGroup>,
     /// Where the file ends, for "missing" errors with nowhere better to point.
     pub end: Option<Location>,
 }
@@ -87,6 +91,65 @@ pub struct DraftScript {
     pub fall: Option<Sourced<i64>>,
 }
 
+/// A track file as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftTrackFile {
+    /// Its name.
+    pub name: Sourced<String>,
+    /// `file`.
+    pub file: Option<Sourced<String>>,
+    /// `weight`.
+    pub weight: Option<Sourced<i64>>,
+    /// `init_file`.
+    pub init_file: Option<Sourced<DraftInitFile>>,
+}
+
+/// `init_file` as written: keepalived `init_file [VALUE] [overwrite]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftInitFile {
+    /// The value (default 0).
+    pub value: Option<Sourced<i64>>,
+    /// `overwrite`.
+    pub overwrite: Option<Sourced<bool>>,
+}
+
+/// A sync group as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftSyncGroup {
+    /// Its name.
+    pub name: Sourced<String>,
+    /// `group`: member instance names; the outer location is the list's.
+    pub group: Option<Sourced<Vec<Sourced<String>>>>,
+    /// `notify_master`.
+    pub notify_master: Option<Sourced<DraftCommand>>,
+    /// `notify_backup`.
+    pub notify_backup: Option<Sourced<DraftCommand>>,
+    /// `notify_fault`.
+    pub notify_fault: Option<Sourced<DraftCommand>>,
+    /// `notify_stop`.
+    pub notify_stop: Option<Sourced<DraftCommand>>,
+    /// `notify`.
+    pub notify: Option<Sourced<DraftCommand>>,
+    /// `tracking_weight` (keepalived `sync_group_tracking_weight`, `global_tracking`).
+    pub tracking_weight: Option<Sourced<bool>>,
+}
+
+impl DraftSyncGroup {
+    /// A group with only a name; every key absent.
+    pub fn named(name: Sourced<String>) -> Self {
+        Self {
+            name,
+            group: None,
+            notify_master: None,
+            notify_backup: None,
+            notify_fault: None,
+            notify_stop: None,
+            notify: None,
+            tracking_weight: None,
+        }
+    }
+}
+
 /// `authentication` as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DraftAuthentication {
@@ -116,6 +179,10 @@ pub struct DraftTrackedScript {
     pub weight: Option<Sourced<i64>>,
 }
 
+/// One `track_file` entry of an instance as written: the same shape as a
+/// `track_script` entry.
+pub type DraftTrackedFile = DraftTrackedScript;
+
 /// An instance as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
@@ -143,6 +210,7 @@ pub struct DraftInstance {
     pub garp_gateways: Vec<Sourced<String>>,
     pub garp_gateway_count: Option<Sourced<i64>>,
     pub track_script: Vec<DraftTrackedScript>,
+    pub track_file: Vec<DraftTrackedFile>,
     pub track_interface: Vec<Sourced<String>>,
     pub notify_master: Option<Sourced<DraftCommand>>,
     pub notify_backup: Option<Sourced<DraftCommand>>,
@@ -178,6 +246,7 @@ impl DraftInstance {
             garp_gateways: Vec::new(),
             garp_gateway_count: None,
             track_script: Vec::new(),
+            track_file: Vec::new(),
             track_interface: Vec::new(),
             notify_master: None,
             notify_backup: None,

@@ -34,8 +34,8 @@
 use std::path::{Path, PathBuf};
 
 use super::draft::{
-    Draft, DraftAuthentication, DraftCommand, DraftInstance, DraftScript, DraftTrackedScript,
-    DraftVip, Sourced,
+    Draft, DraftAuthentication, DraftCommand, DraftInitFile, DraftInstance, DraftScript,
+    DraftSyncGroup, DraftTrackFile, DraftTrackedScript, DraftVip, Sourced,
 };
 use super::{ConfigError, ConfigErrors, ConfigWarning, ErrorKind, Loaded, Location, WarningKind};
 
@@ -251,7 +251,12 @@ pub fn looks_like_keepalived(path: &Path, text: &str) -> bool {
         let second = words.next().unwrap_or("");
         matches!(
             first,
-            "global_defs" | "vrrp_instance" | "vrrp_script" | "vrrp_sync_group" | "include"
+            "global_defs"
+                | "vrrp_instance"
+                | "vrrp_script"
+                | "vrrp_sync_group"
+                | "vrrp_track_file"
+                | "include"
         ) && !second.starts_with('=')
     })
 }
@@ -813,10 +818,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "virtual_ipaddress_excluded",
         "; these addresses are NOT added",
     ),
-    (
-        "track_file",
-        "; the tracked files do not change the priority",
-    ),
     ("track_process", ""),
     ("track_bfd", " (BFD)"),
     ("use_vmac", "; VIPs are added to the interface itself"),
@@ -852,8 +853,6 @@ const TOP_UNSUPPORTED: &[(&str, &str)] = &[
         " (LVS load balancing is not part of vipd yet; the block and its real_servers are skipped)",
     ),
     ("virtual_server_group", " (LVS)"),
-    ("vrrp_sync_group", ""),
-    ("vrrp_track_file", "; instances tracking it ignore it"),
     ("vrrp_track_process", ""),
     ("static_ipaddress", "; the addresses are NOT added"),
     ("static_routes", "; the routes are NOT added"),
@@ -863,6 +862,26 @@ const TOP_UNSUPPORTED: &[(&str, &str)] = &[
     ("garp_group", ""),
     ("net_namespace", ""),
     ("instance", ""),
+];
+
+const SYNC_GROUP_UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "track_interface",
+        "; track it in each member instance instead (a member's FAULT faults the group)",
+    ),
+    (
+        "track_script",
+        "; track it in each member instance instead (a member's FAULT faults the group)",
+    ),
+    (
+        "track_file",
+        "; track it in each member instance instead (a member's FAULT faults the group)",
+    ),
+    ("track_process", ""),
+    ("track_bfd", " (BFD)"),
+    ("smtp_alert", "; mail follows global_defs"),
+    ("notify_deleted", ""),
+    ("notify_priority_changes", ""),
 ];
 
 /// Whether a keepalived command line needs a shell to mean what it says.
@@ -1121,7 +1140,17 @@ impl Mapper<'_> {
                         self.instance(name, block);
                     }
                 }
-                "vrrp_sync_group" => self.sync_group(node),
+                "vrrp_sync_group" => {
+                    if let Some((name, block)) = self.named_block(node) {
+                        self.sync_group(name, block);
+                    }
+                }
+                // `vrrp_track_file` is keepalived's older, deprecated name.
+                "track_file" | "vrrp_track_file" => {
+                    if let Some((name, block)) = self.named_block(node) {
+                        self.track_file(name, block);
+                    }
+                }
                 _ => self.ignored(node, "", TOP_UNSUPPORTED),
             }
         }
@@ -1248,29 +1277,106 @@ impl Mapper<'_> {
         self.draft.scripts.push(script);
     }
 
-    fn sync_group(&mut self, node: &Node) {
-        let Some((name, block)) = self.named_block(node) else {
-            return;
+    fn sync_group(&mut self, name: Sourced<String>, block: &[Node]) {
+        let context = format!("vrrp_sync_group.{}", name.value);
+        let mut group = DraftSyncGroup::named(name);
+        for node in block {
+            match node.keyword() {
+                "group" => {
+                    let Some(entries) = self.block(node) else {
+                        continue;
+                    };
+                    // Names one per line or several on a line, as keepalived reads them.
+                    let members = entries
+                        .iter()
+                        .flat_map(|e| e.words.iter().map(Word::sourced));
+                    match &mut group.group {
+                        Some(list) => list.value.extend(members),
+                        None => {
+                            group.group = Some(Sourced::new(members.collect(), Some(node.at())))
+                        }
+                    }
+                }
+                "notify_master" => group.notify_master = self.command(node, &context, false),
+                "notify_backup" => group.notify_backup = self.command(node, &context, false),
+                "notify_fault" => group.notify_fault = self.command(node, &context, false),
+                "notify_stop" => group.notify_stop = self.command(node, &context, false),
+                "notify" => group.notify = self.command(node, &context, true),
+                // `global_tracking` is the deprecated spelling.
+                "sync_group_tracking_weight" | "global_tracking" => {
+                    group.tracking_weight = self.flag(node);
+                }
+                _ => self.ignored(node, &context, SYNC_GROUP_UNSUPPORTED),
+            }
+        }
+        self.draft.sync_groups.push(group);
+    }
+
+    fn track_file(&mut self, name: Sourced<String>, block: &[Node]) {
+        let context = format!("track_file.{}", name.value);
+        let mut file = DraftTrackFile {
+            name,
+            file: None,
+            weight: None,
+            init_file: None,
         };
-        let members: Vec<String> = block
-            .iter()
-            .filter(|n| n.keyword() == "group")
-            .flat_map(|n| n.block.iter().flatten())
-            .flat_map(|n| n.words.iter().map(|w| w.text.clone()))
-            .collect();
-        self.warn(
-            node.at(),
-            &format!("vrrp_sync_group.{}", name.value),
-            KeepalivedWarning::NotImplemented {
-                keyword: format!("vrrp_sync_group {}", name.value),
-                note: format!(
-                    "; instances {} fail over independently and the group's notify commands \
-                     are not run",
-                    members.join(", ")
-                ),
-                span: self.block_span(node),
-            },
-        );
+        for node in block {
+            match node.keyword() {
+                "file" => file.file = self.text(node),
+                "weight" => {
+                    // `weight W [reverse]`
+                    if let [w, rest @ ..] = node.args()
+                        && node.block.is_none()
+                    {
+                        file.weight = self.int_word("weight", w);
+                        if let Some(extra) = rest.first() {
+                            self.warn(
+                                extra.at,
+                                &format!("{context}.weight"),
+                                KeepalivedWarning::NotImplemented {
+                                    keyword: extra.text.clone(),
+                                    note: "; the weight applies as written".into(),
+                                    span: String::new(),
+                                },
+                            );
+                        }
+                    } else {
+                        self.int(node);
+                    }
+                }
+                "init_file" => {
+                    if node.block.is_some() {
+                        self.args(node, 0, "an optional value and `overwrite`");
+                        continue;
+                    }
+                    let mut init = DraftInitFile {
+                        value: None,
+                        overwrite: None,
+                    };
+                    for word in node.args() {
+                        if word.text == "overwrite" {
+                            init.overwrite = Some(Sourced::new(true, Some(word.at)));
+                        } else if word
+                            .text
+                            .starts_with(|c: char| c.is_ascii_digit() || c == '-')
+                        {
+                            init.value = self.int_word("init_file", word);
+                        } else {
+                            self.warn(
+                                word.at,
+                                &format!("{context}.init_file"),
+                                KeepalivedWarning::UnknownKeyword {
+                                    keyword: word.text.clone(),
+                                },
+                            );
+                        }
+                    }
+                    file.init_file = Some(Sourced::new(init, Some(node.at())));
+                }
+                _ => self.ignored(node, &context, &[]),
+            }
+        }
+        self.draft.track_files.push(file);
     }
 
     fn instance(&mut self, name: Sourced<String>, block: &[Node]) {
@@ -1316,9 +1422,18 @@ impl Mapper<'_> {
                     }
                 }
                 "track_script" => {
+                    let key = format!("{context}.track_script");
                     for entry in self.block(node).unwrap_or(&[]) {
-                        if let Some(tracked) = self.tracked_script(entry, &context) {
+                        if let Some(tracked) = self.tracked(entry, &key) {
                             inst.track_script.push(tracked);
+                        }
+                    }
+                }
+                "track_file" => {
+                    let key = format!("{context}.track_file");
+                    for entry in self.block(node).unwrap_or(&[]) {
+                        if let Some(tracked) = self.tracked(entry, &key) {
+                            inst.track_file.push(tracked);
                         }
                     }
                 }
@@ -1388,8 +1503,8 @@ impl Mapper<'_> {
         entry.words.first().map(Word::sourced)
     }
 
-    fn tracked_script(&mut self, entry: &Node, context: &str) -> Option<DraftTrackedScript> {
-        let key = format!("{context}.track_script");
+    /// A `track_script` or `track_file` entry: `NAME [weight W [reverse|noreverse]]`.
+    fn tracked(&mut self, entry: &Node, key: &str) -> Option<DraftTrackedScript> {
         let name = self.list_entry_plain(entry)?;
         let mut weight = None;
         let mut args = entry.args().iter();
@@ -1402,9 +1517,21 @@ impl Mapper<'_> {
                         option: "weight".into(),
                     },
                 ),
+                // keepalived's default direction.
+                ("noreverse", next) => {
+                    if let Some(next) = next {
+                        self.warn(
+                            next.at,
+                            key,
+                            KeepalivedWarning::UnknownKeyword {
+                                keyword: next.text.clone(),
+                            },
+                        );
+                    }
+                }
                 _ => self.warn(
                     option.at,
-                    &key,
+                    key,
                     KeepalivedWarning::NotImplemented {
                         keyword: option.text.clone(),
                         note: String::new(),

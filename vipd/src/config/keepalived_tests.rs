@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::super::{
     Authentication, Command, ConfigErrors, ConfigWarning, InitialState, Loaded, Location,
-    VrrpVersion, WarningKind, parse_toml, render,
+    TrackFile, TrackFileInit, TrackedFile, VrrpVersion, WarningKind, parse_toml, render,
 };
 use super::*;
 
@@ -477,12 +477,12 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
     let text = format!(
         "global_defs {{\n  vrrp_strict\n  enable_script_security\n  lvs_id x\n}}\n\
          static_ipaddress {{\n  192.0.2.9 dev eth0\n  192.0.2.10 dev eth0\n}}\n\
-         vrrp_sync_group G1 {{\n  group {{\n    VI_1\n  }}\n  notify_master /bin/true\n}}\n\
-         vrrp_track_file tf {{\n  file /run/x\n}}\n\
+         vrrp_sync_group G1 {{\n  group {{\n    VI_1\n  }}\n  smtp_alert\n}}\n\
+         vrrp_track_file tf {{\n  file /run/x\n  weight 0 reverse\n}}\n\
          bfd_instance b {{\n  neighbor_ip 192.0.2.1\n}}\n\
          mystery_block {{\n  a b\n}}\n{}",
         instance(
-            "  prioirty 100\n  track_file {\n    tf weight 2\n  }\n  \
+            "  prioirty 100\n  track_file {\n    tf reverse\n  }\n  \
              track_interface {\n    eth1 weight 10\n  }\n  dont_track_primary\n  \
              virtual_ipaddress_excluded {\n    192.0.2.200\n  }\n  notify_master /bin/true root"
         )
@@ -508,38 +508,40 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
             "`static_ipaddress` (lines 6-9) is not implemented by vipd yet; ignored; the addresses are NOT added",
         ),
         (
-            10,
-            "`vrrp_sync_group G1` (lines 10-15) is not implemented by vipd yet; ignored; instances VI_1 fail over independently and the group's notify commands are not run",
+            14,
+            "`smtp_alert` is not implemented by vipd yet; ignored; mail follows global_defs",
         ),
         (
-            16,
-            "`vrrp_track_file tf` (lines 16-18) is not implemented by vipd yet; ignored; instances tracking it ignore it",
+            18,
+            "`reverse` is not implemented by vipd yet; ignored; the weight applies as written",
         ),
         (
-            19,
-            "`bfd_instance b` (lines 19-21) is not implemented by vipd yet; ignored (BFD)",
+            20,
+            "`bfd_instance b` (lines 20-22) is not implemented by vipd yet; ignored (BFD)",
         ),
-        (22, "unknown keyword `mystery_block`; ignored"),
-        (31, "unknown keyword `prioirty`; ignored"),
+        (23, "unknown keyword `mystery_block`; ignored"),
+        (32, "unknown keyword `prioirty`; ignored"),
+        (34, "`reverse` is not implemented by vipd yet; ignored"),
         (
-            32,
-            "`track_file` is not implemented by vipd yet; ignored; the tracked files do not change the priority",
-        ),
-        (
-            36,
+            37,
             "`weight` is not implemented by vipd yet; ignored; link down puts the instance into FAULT instead",
         ),
         (
-            38,
+            39,
             "`dont_track_primary` is not implemented by vipd yet; ignored; the instance's own interface is still watched",
         ),
         (
-            39,
+            40,
             "`virtual_ipaddress_excluded` is not implemented by vipd yet; ignored; these addresses are NOT added",
         ),
         (
-            42,
+            43,
             "`run-as user` is not implemented by vipd yet; ignored; \"/bin/true\" runs as vipd's user",
+        ),
+        // Validation's own warning comes after the front end's.
+        (
+            11,
+            "sync group \"G1\" has only one instance; this probably isn't what you want",
         ),
     ];
     let expected: Vec<(usize, String)> = expected
@@ -547,7 +549,10 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
         .map(|(l, m)| (l, m.to_owned()))
         .collect();
     assert_eq!(got, expected);
-    assert_eq!(keepalived_warnings(&loaded.warnings).len(), expected.len());
+    assert_eq!(
+        keepalived_warnings(&loaded.warnings).len(),
+        expected.len() - 1
+    );
     assert_eq!(loaded.warnings[8].key, "vrrp_instance.VI_1.prioirty");
 }
 
@@ -773,4 +778,197 @@ mod never_panics {
         let text = "a {\n".repeat(10_000);
         let _ = parse_keepalived(&text, "deep.conf", Includes::Refuse);
     }
+}
+
+// ---- sync groups and track files ----
+
+#[test]
+fn sync_groups_and_track_files_are_read_and_round_trip() {
+    let text = r#"
+track_file maint {
+  file "/run/vipd/maint"
+  weight 0
+  init_file overwrite
+}
+vrrp_track_file load {
+  file /run/vipd/load
+  weight -10
+  init_file 3
+}
+vrrp_sync_group G1 {
+  group {
+    VI_1
+    VI_2
+  }
+  notify_master "/usr/local/bin/group up"
+  notify_backup /usr/local/bin/down
+  notify_fault /usr/local/bin/fault
+  notify_stop /usr/local/bin/stop
+  notify /usr/local/bin/any
+}
+vrrp_sync_group G2 {
+  group { VI_3 VI_4 }
+  global_tracking
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  virtual_ipaddress {
+    192.0.2.1
+  }
+  track_file {
+    maint
+  }
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 2
+  virtual_ipaddress {
+    192.0.2.2
+  }
+  track_file {
+    maint weight 0 noreverse
+  }
+}
+vrrp_instance VI_3 {
+  interface eth0
+  virtual_router_id 3
+  virtual_ipaddress {
+    192.0.2.3
+  }
+  track_file {
+    load weight 2
+  }
+}
+vrrp_instance VI_4 {
+  interface eth0
+  virtual_router_id 4
+  virtual_ipaddress {
+    192.0.2.4
+  }
+  track_file {
+    load
+  }
+}
+"#;
+    let loaded = ok(text);
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    let c = &loaded.config;
+    assert_eq!(
+        c.track_files,
+        [
+            TrackFile {
+                name: "maint".into(),
+                path: "/run/vipd/maint".into(),
+                weight: 0,
+                init: Some(TrackFileInit {
+                    value: 0,
+                    overwrite: true
+                }),
+            },
+            TrackFile {
+                name: "load".into(),
+                path: "/run/vipd/load".into(),
+                weight: -10,
+                init: Some(TrackFileInit {
+                    value: 3,
+                    overwrite: false
+                }),
+            },
+        ]
+    );
+    assert_eq!(c.sync_groups.len(), 2);
+    let g1 = &c.sync_groups[0];
+    assert_eq!(g1.name, "G1");
+    assert_eq!(g1.instances, ["VI_1", "VI_2"]);
+    assert_eq!(
+        g1.notify.master,
+        Some(argv(&["/usr/local/bin/group", "up"]))
+    );
+    assert_eq!(g1.notify.backup, Some(argv(&["/usr/local/bin/down"])));
+    assert_eq!(g1.notify.fault, Some(argv(&["/usr/local/bin/fault"])));
+    assert_eq!(g1.notify.stop, Some(argv(&["/usr/local/bin/stop"])));
+    assert_eq!(g1.notify.any, Some(argv(&["/usr/local/bin/any"])));
+    assert!(!g1.tracking_weight);
+    let g2 = &c.sync_groups[1];
+    assert_eq!(g2.instances, ["VI_3", "VI_4"]);
+    assert!(g2.tracking_weight);
+    assert_eq!(
+        c.instances[1].track_files,
+        [TrackedFile {
+            name: "maint".into(),
+            weight: Some(0)
+        }]
+    );
+    assert_eq!(c.instances[2].track_files[0].weight, Some(2));
+    assert_eq!(c.instances[3].track_files[0].weight, None);
+    round_trip(&loaded);
+}
+
+#[test]
+fn sync_group_and_track_file_errors_keep_keepalived_locations() {
+    let text = format!(
+        "vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_9\n  }}\n}}\n{}",
+        instance("  track_file {\n    nope\n  }")
+    );
+    let found = errors(&text);
+    let got: Vec<(Option<Location>, String)> = found
+        .errors
+        .iter()
+        .map(|e| (e.location, e.kind.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                at(4, 5),
+                "no instance named \"VI_9\"; a sync group's `group` lists instance names".into()
+            ),
+            (
+                at(14, 5),
+                "no track file named \"nope\"; define it as [track_file.nope]".into()
+            ),
+        ]
+    );
+    let error = one_error(&format!(
+        "track_file tf {{\n  file /x\n  weight 255\n}}\n{}",
+        instance("")
+    ));
+    assert_eq!(error, "3:10: 255 is out of range -254..=254");
+}
+
+#[test]
+fn sync_group_and_track_file_options_vipd_lacks_are_warned() {
+    let text = format!(
+        "vrrp_sync_group G {{\n  group {{\n    VI_1\n  }}\n  track_script {{\n    chk\n  }}\n}}\n\
+         track_file tf {{\n  file /x\n  init_file 1 sometimes\n}}\n{}",
+        instance("  track_file {\n    tf weight 0 reverse\n  }")
+    );
+    let loaded = ok(&text);
+    let got: Vec<(usize, String)> = loaded
+        .warnings
+        .iter()
+        .map(|w| (w.location.map_or(0, |l| l.line), w.kind.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                5,
+                "`track_script` is not implemented by vipd yet; ignored; track it in each member \
+                 instance instead (a member's FAULT faults the group)"
+                    .to_owned()
+            ),
+            (11, "unknown keyword `sometimes`; ignored".to_owned()),
+            (
+                20,
+                "`reverse` is not implemented by vipd yet; ignored".to_owned()
+            ),
+            (
+                2,
+                "sync group \"G\" has only one instance; this probably isn't what you want"
+                    .to_owned()
+            ),
+        ]
+    );
 }

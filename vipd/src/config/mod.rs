@@ -45,8 +45,31 @@ pub struct Config {
     /// Health-check scripts that instances can track (keepalived `vrrp_script`), in file
     /// order.
     pub scripts: Vec<TrackScript>,
+    /// Files whose integer content adjusts the priority of the instances that track them
+    /// (keepalived `track_file` / `vrrp_track_file`), in file order. A file no instance
+    /// tracks is kept (with a warning) so `vipd convert` loses nothing; the daemon need
+    /// neither watch it nor run its `init_file`, as keepalived does not.
+    pub track_files: Vec<TrackFile>,
     /// Virtual router instances (keepalived `vrrp_instance`), in file order.
     pub instances: Vec<InstanceSpec>,
+    /// Groups of instances that change state together (keepalived `vrrp_sync_group`), in
+    /// file order. Every member names an instance of [`Self::instances`], and no instance
+    /// is in two groups.
+    pub sync_groups: Vec<SyncGroup>,
+}
+
+impl Config {
+    /// The track file called `name`, if any (every [`TrackedFile::name`] resolves).
+    pub fn track_file(&self, name: &str) -> Option<&TrackFile> {
+        self.track_files.iter().find(|f| f.name == name)
+    }
+
+    /// The sync group `instance` belongs to, if any.
+    pub fn sync_group_of(&self, instance: &str) -> Option<&SyncGroup> {
+        self.sync_groups
+            .iter()
+            .find(|g| g.instances.iter().any(|i| i == instance))
+    }
 }
 
 /// Daemon-wide settings (keepalived `global_defs`).
@@ -225,6 +248,205 @@ pub struct TrackedScript {
     pub weight: i16,
 }
 
+/// A file whose integer content adjusts the priority of the instances tracking it
+/// (keepalived `track_file NAME { file …; weight …; init_file … }`, formerly
+/// `vrrp_track_file`).
+///
+/// # What the daemon does with it (keepalived's rules)
+///
+/// * **Reading.** The file is (re)read at start and whenever it changes (keepalived uses
+///   inotify on the directory: written and closed, moved in, deleted, moved away). Its
+///   first 127 bytes are parsed with [`TrackFile::parse_value`] (C `strtol`, base 0). A
+///   file that does not exist, cannot be opened, is empty, is deleted or holds no number
+///   counts as **0**. A number that overflows or lies outside `-2^31..=2^31` is logged and
+///   **ignored**: the previous value stays in force.
+/// * **Effect** on one instance, with that instance's weight `w`
+///   ([`TrackedFile::weight`] or else [`TrackFile::weight`]): [`track_file_effect`].
+///   With `w = 0` the file is a health flag: value 0 is OK, anything else puts the
+///   instance into FAULT. Otherwise `value × w` is added to the priority while it is above
+///   −254 (capped at +253); at −254 or below the instance goes to FAULT. The sum of all
+///   offsets (scripts and files) is added to the configured priority and the result
+///   clamped to 1..=254 (never 255: only a configured 255 is the address owner).
+/// * **Owners and sync groups.** Instances with priority 255 and members of a
+///   [`SyncGroup`] without [`SyncGroup::tracking_weight`] must not float their priority:
+///   validation has already turned an inherited or explicit weight of 1 into 0 and removed
+///   other weighted entries (with warnings), so [`InstanceSpec::track_files`] is what the
+///   daemon applies, as is.
+/// * **`init_file`.** At daemon start (not on reload), if [`Self::init`] is set: when the
+///   file does not exist, or always with `overwrite`, write `"{value}\n"` to it. Failing
+///   to write is logged, not fatal. keepalived refuses to overwrite a path that exists and
+///   is not a regular file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackFile {
+    /// Name that instances refer to in `track_file`.
+    pub name: String,
+    /// The file to read; absolute. Its directory should exist (keepalived drops a track
+    /// file whose directory is missing at start).
+    pub path: PathBuf,
+    /// Default weight of instances tracking it, −254..=254 (keepalived's range); default
+    /// 1. 0 makes the file a health flag (non-zero = FAULT).
+    pub weight: i32,
+    /// Value to write at start (keepalived `init_file [VALUE] [overwrite]`); `None`
+    /// leaves the file alone.
+    pub init: Option<TrackFileInit>,
+}
+
+/// keepalived's `init_file [VALUE] [overwrite]` of a [`TrackFile`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackFileInit {
+    /// The value written, −2³¹..=2³¹−1 (default 0; outside −254..=254 is warned about, as
+    /// in keepalived).
+    pub value: i64,
+    /// Write even if the file exists (keepalived `overwrite`); otherwise only create it.
+    pub overwrite: bool,
+}
+
+/// What a tracked file's current value does to one instance: see [`track_file_effect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackFileEffect {
+    /// Add this (−253..=253) to the instance's priority.
+    Offset(i32),
+    /// Put the instance into FAULT until the value changes.
+    Fault,
+}
+
+/// keepalived's rule for a tracked file holding `value`, tracked with weight `weight`:
+/// weight 0 → FAULT unless the value is 0; otherwise `value × weight`, FAULT when ≤ −254,
+/// else an offset capped at +253.
+pub fn track_file_effect(value: i64, weight: i32) -> TrackFileEffect {
+    if weight == 0 {
+        return if value == 0 {
+            TrackFileEffect::Offset(0)
+        } else {
+            TrackFileEffect::Fault
+        };
+    }
+    let product = value.saturating_mul(i64::from(weight));
+    if product <= -254 {
+        TrackFileEffect::Fault
+    } else {
+        // In −253..=253 after the cap, so the conversion cannot fail.
+        TrackFileEffect::Offset(i32::try_from(product.min(253)).unwrap_or(253))
+    }
+}
+
+impl TrackFile {
+    /// The value of a track file's contents, as keepalived reads it: at most the first 127
+    /// bytes, C `strtol(…, 0)` (leading whitespace, a sign, then `0x…` hex, `0…` octal or
+    /// decimal, up to the first other character). Empty contents or no digits give
+    /// `Some(0)`; a number beyond `i64`, or outside `-2^31..=2^31`, gives `None`, which
+    /// means "ignore this read and keep the previous value".
+    pub fn parse_value(contents: &[u8]) -> Option<i64> {
+        let bytes = &contents[..contents.len().min(127)];
+        let mut rest = bytes;
+        while let [b, tail @ ..] = rest {
+            if matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+                rest = tail;
+            } else {
+                break;
+            }
+        }
+        let negative = match rest {
+            [b'-', tail @ ..] => {
+                rest = tail;
+                true
+            }
+            [b'+', tail @ ..] => {
+                rest = tail;
+                false
+            }
+            _ => false,
+        };
+        let radix: u32 = match rest {
+            [b'0', b'x' | b'X', d, ..] if d.is_ascii_hexdigit() => {
+                rest = &rest[2..];
+                16
+            }
+            [b'0', ..] => 8,
+            _ => 10,
+        };
+        let mut magnitude: i128 = 0;
+        for &b in rest {
+            let Some(digit) = char::from(b).to_digit(radix) else {
+                break;
+            };
+            magnitude = magnitude * i128::from(radix) + i128::from(digit);
+            if magnitude > i128::from(i64::MAX) + 1 {
+                return None; // strtol's ERANGE
+            }
+        }
+        let value = if negative { -magnitude } else { magnitude };
+        let value = i64::try_from(value).ok()?;
+        (i64::from(i32::MIN)..=i64::from(i32::MAX) + 1)
+            .contains(&value)
+            .then_some(value)
+    }
+}
+
+/// A track file tracked by an instance (keepalived `track_file { NAME [weight W] }` in a
+/// `vrrp_instance`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedFile {
+    /// Name of a [`TrackFile`] in [`Config::track_files`] (see [`Config::track_file`]).
+    pub name: String,
+    /// This instance's weight, −254..=254, overriding the file's; `None` means the file's
+    /// [`TrackFile::weight`].
+    pub weight: Option<i32>,
+}
+
+impl TrackedFile {
+    /// The weight in force: this entry's, else `file`'s.
+    pub fn weight_with(&self, file: &TrackFile) -> i32 {
+        self.weight.unwrap_or(file.weight)
+    }
+}
+
+/// Instances that change state together (keepalived `vrrp_sync_group`).
+///
+/// # What the daemon does with it (keepalived's rules)
+///
+/// The group has its own state, MASTER, BACKUP or FAULT. It starts in BACKUP, in MASTER
+/// only when every member is an address owner (priority 255) that starts as MASTER, and in
+/// FAULT when a member starts in FAULT; every member follows it:
+///
+/// * **FAULT wins.** When any member enters FAULT (link down, failed script or file), the
+///   group goes FAULT and every other member leaves its state for FAULT: a master
+///   releases its addresses and sends its priority-0 advert, and no member advertises.
+///   The group stays FAULT until no member has a fault condition left; then all members
+///   go to BACKUP together and elect as below.
+/// * **MASTER together.** A member that would become MASTER (master-down timer expired,
+///   or preempting) does so only when every other member also wants MASTER; until then it
+///   stays BACKUP and re-arms its master-down timer ("prefer backup to avoid
+///   thrashing"). When one goes, all go: the others transition to MASTER at once without
+///   waiting for their own timers, and the group is MASTER.
+/// * **BACKUP together.** When any member drops to BACKUP (it hears a higher-priority
+///   master, or a preempting peer), every other member leaves MASTER (or FAULT) for
+///   BACKUP too, and the group is BACKUP.
+/// * **Notify.** On every group state change the group's [`Self::notify`] runs:
+///   `master`/`backup`/`fault` for the new state, then `any` with `GROUP NAME STATE 0`
+///   appended (priority is always 0 for a group); `stop` runs at daemon shutdown (state
+///   `STOP`), after the members' own stop notifications. Members still run their own
+///   instance notify commands for their own transitions.
+/// * **No floating priority.** Unless [`Self::tracking_weight`], members' weighted
+///   tracking is turned off by validation (see [`TrackFile`]; weighted `track_script`
+///   entries are removed), so a member's priority is its configured one and all members
+///   fail over together instead of splitting between routers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncGroup {
+    /// Group name, passed to its notify commands.
+    pub name: String,
+    /// Member instance names, in the order written; at least one (one is warned about),
+    /// each naming an [`InstanceSpec`] in no other group.
+    pub instances: Vec<String>,
+    /// Commands run on the group's state changes (`any` gets `GROUP NAME STATE 0`
+    /// appended).
+    pub notify: NotifyCommands,
+    /// Keep members' weighted trackers (keepalived `sync_group_tracking_weight`, or the
+    /// deprecated `global_tracking`); default false. keepalived warns this "probably
+    /// won't work" when members' weights differ.
+    pub tracking_weight: bool,
+}
+
 /// Commands run on state changes (keepalived `notify_*`), without a shell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotifyCommands {
@@ -279,6 +501,10 @@ pub struct InstanceSpec {
     pub garp: GarpSettings,
     /// Scripts whose result adjusts priority or causes FAULT.
     pub track_scripts: Vec<TrackedScript>,
+    /// Files whose value adjusts priority or causes FAULT ([`TrackFile`] has the rules).
+    /// For an address owner or a sync-group member (without
+    /// [`SyncGroup::tracking_weight`]) every weight in force here is 0.
+    pub track_files: Vec<TrackedFile>,
     /// Interfaces whose link going down puts the instance into FAULT (the instance's own
     /// interface is always watched).
     pub track_interfaces: Vec<String>,
@@ -599,6 +825,37 @@ pub enum ErrorKind {
         /// The name as written.
         name: String,
     },
+    /// `track_file` names a track file that is not defined.
+    #[error("no track file named {name:?}; define it as [track_file.{name}]")]
+    UnknownTrackFile {
+        /// The name as written.
+        name: String,
+    },
+    /// A sync group lists an instance that is not defined.
+    #[error("no instance named {name:?}; a sync group's `group` lists instance names")]
+    UnknownGroupMember {
+        /// The name as written.
+        name: String,
+    },
+    /// An instance in two sync groups (keepalived ignores the second membership).
+    #[error(
+        "instance {instance:?} is already in sync group {other:?}; an instance can be in one sync group only"
+    )]
+    InstanceInTwoGroups {
+        /// The instance.
+        instance: String,
+        /// The group it was listed in first.
+        other: String,
+    },
+    /// A sync group with no member.
+    #[error("a sync group needs at least one instance in `group`")]
+    EmptyGroup,
+    /// The same name twice in one list (a group's members, an instance's track files).
+    #[error("{name:?} is listed twice")]
+    ListedTwice {
+        /// The name.
+        name: String,
+    },
     /// A relative control socket path.
     #[error("{path:?} must be an absolute path")]
     RelativePath {
@@ -655,6 +912,48 @@ pub enum WarningKind {
     UnusedScript {
         /// The script.
         name: String,
+    },
+    /// A track file defined but tracked by no instance.
+    #[error("track file {name:?} is not tracked by any instance")]
+    UnusedTrackFile {
+        /// The track file.
+        name: String,
+    },
+    /// A sync group of one instance (keepalived warns the same).
+    #[error("sync group {name:?} has only one instance; this probably isn't what you want")]
+    SingleMemberGroup {
+        /// The group.
+        name: String,
+    },
+    /// An `init_file` value a VRRP priority cannot use (keepalived warns the same).
+    #[error("init_file value {value} is outside the sensible range -254..=254")]
+    InitValueNotSensible {
+        /// The value.
+        value: i64,
+    },
+    /// A tracker weight of 1 (written or inherited) turned into 0, as keepalived does for
+    /// sync-group members and address owners.
+    #[error(
+        "weight 1 of track_file {name:?} is treated as 0 (a non-zero value means FAULT) because {reason}; write weight 0"
+    )]
+    TrackerWeightZeroed {
+        /// The track file.
+        name: String,
+        /// "this instance is in sync group G" or "this instance is the address owner".
+        reason: String,
+    },
+    /// A weighted tracker removed, as keepalived does for sync-group members and address
+    /// owners: their priority must not float.
+    #[error("{tracker} {name:?} with weight {weight} is ignored because {reason}")]
+    TrackerIgnored {
+        /// `track_script` or `track_file`.
+        tracker: &'static str,
+        /// The tracked script or file.
+        name: String,
+        /// Its weight in force.
+        weight: i32,
+        /// "this instance is in sync group G" or "this instance is the address owner".
+        reason: String,
     },
     /// A command whose program is not an absolute path.
     #[error("{program:?} is not an absolute path; it is looked up in vipd's PATH")]

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{
-    Authentication, Command, Config, ConfigWarning, InitialState, TrackScript, VrrpVersion,
-    XdpMode, duration,
+    Authentication, Command, Config, ConfigWarning, InitialState, NotifyCommands, SyncGroup,
+    TrackFile, TrackScript, VrrpVersion, XdpMode, duration,
 };
 
 /// Renders `config` as TOML. `header` lines are written first as `#` comments, then each
@@ -50,6 +50,9 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
     }
     for script in &config.scripts {
         render_script(&mut out, script);
+    }
+    for file in &config.track_files {
+        render_track_file(&mut out, file);
     }
     for instance in &config.instances {
         let _ = writeln!(out, "\n[instance.{}]", key(&instance.name));
@@ -139,6 +142,19 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
                 &format!("[{}]", entries.join(", ")),
             );
         }
+        if !instance.track_files.is_empty() {
+            let entries: Vec<String> = instance
+                .track_files
+                .iter()
+                .map(|t| match t.weight {
+                    Some(weight) => {
+                        format!("{{ name = {}, weight = {weight} }}", string(&t.name))
+                    }
+                    None => string(&t.name),
+                })
+                .collect();
+            kv(&mut out, "track_file", &format!("[{}]", entries.join(", ")));
+        }
         if !instance.track_interfaces.is_empty() {
             kv(
                 &mut out,
@@ -146,18 +162,7 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
                 &strings(&instance.track_interfaces),
             );
         }
-        let notify = &instance.notify;
-        for (name, command) in [
-            ("notify_master", &notify.master),
-            ("notify_backup", &notify.backup),
-            ("notify_fault", &notify.fault),
-            ("notify_stop", &notify.stop),
-            ("notify", &notify.any),
-        ] {
-            if let Some(command) = command {
-                kv(&mut out, name, &argv(command));
-            }
-        }
+        render_notify(&mut out, &instance.notify);
         let xdp = match instance.xdp {
             XdpMode::Auto => "auto",
             XdpMode::Native => "native",
@@ -166,7 +171,47 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
         };
         kv(&mut out, "xdp", &string(xdp));
     }
+    for group in &config.sync_groups {
+        render_sync_group(&mut out, group);
+    }
     out
+}
+
+fn render_notify(out: &mut String, notify: &NotifyCommands) {
+    for (name, command) in [
+        ("notify_master", &notify.master),
+        ("notify_backup", &notify.backup),
+        ("notify_fault", &notify.fault),
+        ("notify_stop", &notify.stop),
+        ("notify", &notify.any),
+    ] {
+        if let Some(command) = command {
+            kv(out, name, &argv(command));
+        }
+    }
+}
+
+fn render_track_file(out: &mut String, file: &TrackFile) {
+    let _ = writeln!(out, "\n[track_file.{}]", key(&file.name));
+    kv(out, "file", &string(&file.path.to_string_lossy()));
+    kv(out, "weight", &file.weight.to_string());
+    if let Some(init) = &file.init {
+        kv(
+            out,
+            "init_file",
+            &format!(
+                "{{ value = {}, overwrite = {} }}",
+                init.value, init.overwrite
+            ),
+        );
+    }
+}
+
+fn render_sync_group(out: &mut String, group: &SyncGroup) {
+    let _ = writeln!(out, "\n[sync_group.{}]", key(&group.name));
+    kv(out, "group", &strings(&group.instances));
+    render_notify(out, &group.notify);
+    kv(out, "tracking_weight", &group.tracking_weight.to_string());
 }
 
 fn render_script(out: &mut String, script: &TrackScript) {

@@ -395,6 +395,13 @@ fn documentation_mentions_every_key() {
         "garp_gateways",
         "garp_gateway_count",
         "track_script",
+        "track_file",
+        "file",
+        "init_file",
+        "value",
+        "overwrite",
+        "group",
+        "tracking_weight",
         "track_interface",
         "notify_master",
         "notify_backup",
@@ -1269,4 +1276,444 @@ unicast_peer = ["192.0.2.2"]
         has(|k| matches!(k, ErrorKind::FamilyMismatch { .. })),
         "{found}"
     );
+}
+
+// ---- track files ----
+
+/// Two instances on eth0 (VIDs 7 and 8) after `extra`, for group and track-file tests.
+fn two_instances(extra: &str, vi1: &str, vi2: &str) -> String {
+    format!(
+        "{extra}\n[instance.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 7\n\
+         virtual_ipaddress = [\"192.0.2.100\"]\n{vi1}\n\n[instance.VI_2]\n\
+         interface = \"eth0\"\nvirtual_router_id = 8\nvirtual_ipaddress = [\"192.0.2.101\"]\n{vi2}\n"
+    )
+}
+
+#[test]
+fn track_files_are_read_with_defaults() {
+    let text = "[track_file.maint]\nfile = \"/run/vipd/maint\"\n\n\
+                [track_file.load]\nfile = \"/run/vipd/load\"\nweight = -10\n\
+                init_file = { value = 5, overwrite = true }\n\n\
+                [track_file.flag]\nfile = \"/run/vipd/flag\"\nweight = 0\ninit_file = 0\n\n"
+        .to_owned()
+        + &with("track_file = [\"maint\", { name = \"load\", weight = 3 }, \"flag\"]");
+    let loaded = ok(&text);
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    let c = &loaded.config;
+    assert_eq!(
+        c.track_files,
+        [
+            TrackFile {
+                name: "maint".into(),
+                path: "/run/vipd/maint".into(),
+                weight: 1,
+                init: None,
+            },
+            TrackFile {
+                name: "load".into(),
+                path: "/run/vipd/load".into(),
+                weight: -10,
+                init: Some(TrackFileInit {
+                    value: 5,
+                    overwrite: true
+                }),
+            },
+            TrackFile {
+                name: "flag".into(),
+                path: "/run/vipd/flag".into(),
+                weight: 0,
+                init: Some(TrackFileInit {
+                    value: 0,
+                    overwrite: false
+                }),
+            },
+        ]
+    );
+    let tracked = &c.instances[0].track_files;
+    assert_eq!(
+        tracked,
+        &[
+            TrackedFile {
+                name: "maint".into(),
+                weight: None
+            },
+            TrackedFile {
+                name: "load".into(),
+                weight: Some(3)
+            },
+            TrackedFile {
+                name: "flag".into(),
+                weight: None
+            },
+        ]
+    );
+    let load = c.track_file("load").unwrap();
+    assert_eq!(tracked[1].weight_with(load), 3);
+    assert_eq!(tracked[0].weight_with(c.track_file("maint").unwrap()), 1);
+    assert!(c.track_file("nope").is_none());
+    assert!(c.sync_groups.is_empty());
+}
+
+#[test]
+fn track_file_rules() {
+    let decl = |body: &str| format!("[track_file.tf]\n{body}\n\n{BASE}track_file = [\"tf\"]\n");
+    let error = one_error(&decl("weight = 2"), |k| {
+        matches!(k, ErrorKind::Missing { key: "file" })
+    });
+    assert_eq!(error.location, at(1, 13));
+    assert_eq!(error.key, "track_file.tf");
+    let error = one_error(&decl("file = \"run/x\""), |k| {
+        matches!(k, ErrorKind::RelativePath { .. })
+    });
+    assert_eq!(error.location, at(2, 8));
+    assert_eq!(error.key, "track_file.tf.file");
+    one_error(&decl("file = \"\""), |k| matches!(k, ErrorKind::Empty));
+    for (weight, good) in [(-254, true), (254, true), (-255, false), (255, false)] {
+        let text = decl(&format!("file = \"/x\"\nweight = {weight}"));
+        if good {
+            ok(&text);
+        } else {
+            let error = one_error(&text, |k| {
+                matches!(
+                    k,
+                    ErrorKind::OutOfRange {
+                        min: -254,
+                        max: 254,
+                        ..
+                    }
+                )
+            });
+            assert_eq!(error.location, at(3, 10));
+            assert_eq!(error.key, "track_file.tf.weight");
+        }
+    }
+    one_error(&decl("file = \"/x\"\ninit_file = 2147483648"), |k| {
+        matches!(k, ErrorKind::OutOfRange { .. })
+    });
+    let found = warnings(&decl("file = \"/x\"\ninit_file = { value = 300 }"));
+    assert!(
+        matches!(
+            found.as_slice(),
+            [ConfigWarning {
+                kind: WarningKind::InitValueNotSensible { value: 300 },
+                ..
+            }]
+        ),
+        "{found:#?}"
+    );
+    one_error(&decl("file = \"/x\"\nreverse = true"), |k| {
+        matches!(k, ErrorKind::Syntax { .. })
+    });
+}
+
+#[test]
+fn tracked_files_must_exist_once_within_range() {
+    let decl = "[track_file.tf]\nfile = \"/x\"\n\n";
+    let error = one_error(
+        &format!("{decl}{BASE}track_file = [\"nope\"]\n"),
+        |k| matches!(k, ErrorKind::UnknownTrackFile { name } if name == "nope"),
+    );
+    assert_eq!(error.location, at(8, 15));
+    assert_eq!(error.key, "instance.VI_1.track_file");
+    let error = one_error(
+        &format!("{decl}{BASE}track_file = [\"tf\", \"tf\"]\n"),
+        |k| matches!(k, ErrorKind::ListedTwice { name } if name == "tf"),
+    );
+    assert_eq!(error.location, at(8, 21));
+    let error = one_error(
+        &format!("{decl}{BASE}track_file = [{{ name = \"tf\", weight = -300 }}]\n"),
+        |k| matches!(k, ErrorKind::OutOfRange { value: -300, .. }),
+    );
+    assert_eq!(error.key, "instance.VI_1.track_file.weight");
+    ok(&format!(
+        "{decl}{BASE}track_file = [{{ name = \"tf\", weight = -254 }}]\n"
+    ));
+    let found = warnings(&format!("{decl}{BASE}"));
+    assert!(
+        matches!(
+            found.as_slice(),
+            [ConfigWarning {
+                kind: WarningKind::UnusedTrackFile { .. },
+                location: Some(Location {
+                    line: 1,
+                    column: 13
+                }),
+                ..
+            }]
+        ),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn owner_track_files_lose_their_weight() {
+    let text = "[track_file.a]\nfile = \"/a\"\n\n[track_file.b]\nfile = \"/b\"\n\
+                weight = 5\n\n[track_file.c]\nfile = \"/c\"\nweight = 0\n\n"
+        .to_owned()
+        + &with("priority = 255\ntrack_file = [\"a\", \"b\", \"c\"]");
+    let loaded = ok(&text);
+    assert_eq!(
+        loaded.config.instances[0].track_files,
+        [
+            TrackedFile {
+                name: "a".into(),
+                weight: Some(0)
+            },
+            TrackedFile {
+                name: "c".into(),
+                weight: None
+            },
+        ]
+    );
+    let kinds: Vec<&WarningKind> = loaded.warnings.iter().map(|w| &w.kind).collect();
+    assert!(
+        matches!(
+            kinds.as_slice(),
+            [
+                WarningKind::TrackerWeightZeroed { name: a, .. },
+                WarningKind::TrackerIgnored { tracker: "track_file", name: b, weight: 5, .. },
+            ] if a == "a" && b == "b"
+        ),
+        "{kinds:#?}"
+    );
+    assert!(loaded.warnings[0].to_string().contains("address owner"));
+    // Converting keeps the resolved weights; the result loads quietly.
+    let back = parse_toml(&render::to_toml(&loaded.config, &[], &[]), FILE).unwrap();
+    assert_eq!(back.config, loaded.config);
+}
+
+#[test]
+fn track_file_effect_follows_keepalived() {
+    use TrackFileEffect::{Fault, Offset};
+    // Weight 0: a health flag.
+    assert_eq!(track_file_effect(0, 0), Offset(0));
+    assert_eq!(track_file_effect(1, 0), Fault);
+    assert_eq!(track_file_effect(-7, 0), Fault);
+    // Otherwise value × weight, FAULT at -254 and below, capped at 253.
+    assert_eq!(track_file_effect(0, 1), Offset(0));
+    assert_eq!(track_file_effect(10, -5), Offset(-50));
+    assert_eq!(track_file_effect(-253, 1), Offset(-253));
+    assert_eq!(track_file_effect(-254, 1), Fault);
+    assert_eq!(track_file_effect(-127, 2), Fault);
+    assert_eq!(track_file_effect(1000, 1), Offset(253));
+    assert_eq!(track_file_effect(i64::from(i32::MAX) + 1, 254), Offset(253));
+    assert_eq!(track_file_effect(i64::from(i32::MIN), 254), Fault);
+}
+
+#[test]
+fn track_file_values_parse_like_strtol() {
+    let parse = TrackFile::parse_value;
+    assert_eq!(parse(b""), Some(0));
+    assert_eq!(parse(b"42\n"), Some(42));
+    assert_eq!(parse(b"  -17 trailing"), Some(-17));
+    assert_eq!(parse(b"+5"), Some(5));
+    assert_eq!(parse(b"0x1F"), Some(31));
+    assert_eq!(parse(b"010"), Some(8));
+    assert_eq!(parse(b"08"), Some(0));
+    assert_eq!(parse(b"0x"), Some(0));
+    assert_eq!(parse(b"maintenance"), Some(0));
+    assert_eq!(parse(b"-"), Some(0));
+    assert_eq!(parse(b"2147483648"), Some(2_147_483_648));
+    assert_eq!(parse(b"-2147483648"), Some(-2_147_483_648));
+    assert_eq!(parse(b"2147483649"), None);
+    assert_eq!(parse(b"-2147483649"), None);
+    assert_eq!(parse(b"99999999999999999999999"), None);
+    // Only the first 127 bytes count.
+    let mut long = vec![b' '; 127];
+    long.extend_from_slice(b"5");
+    assert_eq!(parse(&long), Some(0));
+}
+
+// ---- sync groups ----
+
+#[test]
+fn sync_groups_are_read() {
+    let text = two_instances(
+        "",
+        "",
+        "\n[sync_group.G1]\ngroup = [\"VI_2\", \"VI_1\"]\nnotify_master = \"/bin/up G1\"\n\
+         notify = [\"/bin/any\"]\ntracking_weight = true",
+    );
+    let loaded = ok(&text);
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    let c = &loaded.config;
+    assert_eq!(
+        c.sync_groups,
+        [SyncGroup {
+            name: "G1".into(),
+            instances: vec!["VI_2".into(), "VI_1".into()],
+            notify: NotifyCommands {
+                master: Some(Command {
+                    argv: vec!["/bin/up".into(), "G1".into()]
+                }),
+                any: Some(Command {
+                    argv: vec!["/bin/any".into()]
+                }),
+                ..NotifyCommands::default()
+            },
+            tracking_weight: true,
+        }]
+    );
+    assert_eq!(c.sync_group_of("VI_1").map(|g| g.name.as_str()), Some("G1"));
+    let back = parse_toml(&render::to_toml(c, &[], &[]), FILE).unwrap();
+    assert_eq!(&back.config, c);
+}
+
+#[test]
+fn sync_group_rules() {
+    let group = |body: &str| two_instances(&format!("[sync_group.G]\n{body}\n"), "", "");
+    let error = one_error(
+        &group("group = [\"VI_1\", \"VI_9\"]"),
+        |k| matches!(k, ErrorKind::UnknownGroupMember { name } if name == "VI_9"),
+    );
+    assert_eq!(error.location, at(2, 18));
+    assert_eq!(error.key, "sync_group.G.group");
+    let error = one_error(
+        &group("group = [\"VI_1\", \"VI_1\"]"),
+        |k| matches!(k, ErrorKind::ListedTwice { name } if name == "VI_1"),
+    );
+    assert_eq!(error.location, at(2, 18));
+    let error = one_error(&group("group = []"), |k| matches!(k, ErrorKind::EmptyGroup));
+    assert_eq!(error.location, at(2, 9));
+    let error = one_error(&group("notify = \"/bin/x\""), |k| {
+        matches!(k, ErrorKind::Missing { key: "group" })
+    });
+    assert_eq!(error.location, at(1, 13));
+    one_error(&group("group = [\"VI_1\"]\nnotify_fault = \"\""), |k| {
+        matches!(k, ErrorKind::Empty)
+    });
+    one_error(&group("group = [\"VI_1\"]\ntrack_script = []"), |k| {
+        matches!(k, ErrorKind::Syntax { .. })
+    });
+    let found = warnings(&group("group = [\"VI_1\"]"));
+    assert!(
+        matches!(
+            found.as_slice(),
+            [ConfigWarning {
+                kind: WarningKind::SingleMemberGroup { .. },
+                location: Some(Location { line: 2, column: 9 }),
+                ..
+            }]
+        ),
+        "{found:#?}"
+    );
+    // One group per instance.
+    let text = two_instances(
+        "[sync_group.A]\ngroup = [\"VI_1\", \"VI_2\"]\n\n[sync_group.B]\ngroup = [\"VI_2\"]\n",
+        "",
+        "",
+    );
+    let error = one_error(&text, |k| {
+        matches!(k, ErrorKind::InstanceInTwoGroups { instance, other }
+            if instance == "VI_2" && other == "A")
+    });
+    assert_eq!(error.location, at(5, 10));
+    assert_eq!(error.key, "sync_group.B.group");
+}
+
+#[test]
+fn duplicate_track_file_and_group_names_from_other_front_ends() {
+    let text = two_instances(
+        "[track_file.tf]\nfile = \"/x\"\n\n[sync_group.G]\ngroup = [\"VI_1\", \"VI_2\"]\n",
+        "track_file = [{ name = \"tf\", weight = 0 }]",
+        "",
+    );
+    let mut draft = toml::to_draft(&text, FILE).unwrap();
+    draft.track_files.push(draft.track_files[0].clone());
+    draft.sync_groups.push(draft::DraftSyncGroup::named(
+        draft.sync_groups[0].name.clone(),
+    ));
+    let found = validate::validate(&draft).unwrap_err();
+    let names: Vec<(&str, &str)> = found
+        .errors
+        .iter()
+        .filter_map(|e| match &e.kind {
+            ErrorKind::DuplicateName { name } => Some((e.key.as_str(), name.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [("track_file.tf", "tf"), ("sync_group.G", "G")],
+        "{found}"
+    );
+}
+
+#[test]
+fn sync_group_members_keep_a_fixed_priority() {
+    let text = two_instances(
+        "[script.chk]\nscript = \"/bin/true\"\nweight = 10\n\n\
+         [script.alive]\nscript = \"/bin/true\"\n\n\
+         [track_file.a]\nfile = \"/a\"\n\n[track_file.b]\nfile = \"/b\"\nweight = 0\n\n\
+         [sync_group.G]\ngroup = [\"VI_1\", \"VI_2\"]\n",
+        "track_script = [\"chk\", \"alive\"]\ntrack_file = [\"a\", { name = \"b\", weight = -20 }]",
+        "track_file = [{ name = \"a\", weight = 1 }, \"b\"]",
+    );
+    let loaded = ok(&text);
+    let vi1 = &loaded.config.instances[0];
+    assert_eq!(vi1.track_scripts.len(), 1);
+    assert_eq!(vi1.track_scripts[0].name, "alive");
+    assert_eq!(
+        vi1.track_files,
+        [TrackedFile {
+            name: "a".into(),
+            weight: Some(0)
+        }]
+    );
+    let vi2 = &loaded.config.instances[1];
+    assert_eq!(
+        vi2.track_files,
+        [
+            TrackedFile {
+                name: "a".into(),
+                weight: Some(0)
+            },
+            TrackedFile {
+                name: "b".into(),
+                weight: None
+            },
+        ]
+    );
+    let got: Vec<(usize, String)> = loaded
+        .warnings
+        .iter()
+        .map(|w| (w.location.map_or(0, |l| l.line), w.kind.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                23,
+                "weight 1 of track_file \"a\" is treated as 0 (a non-zero value means FAULT) \
+                 because this instance is in sync group \"G\"; write weight 0"
+                    .to_owned()
+            ),
+            (
+                23,
+                "track_file \"b\" with weight -20 is ignored because this instance is in sync \
+                 group \"G\""
+                    .to_owned()
+            ),
+            (
+                22,
+                "track_script \"chk\" with weight 10 is ignored because this instance is in \
+                 sync group \"G\""
+                    .to_owned()
+            ),
+            (
+                29,
+                "weight 1 of track_file \"a\" is treated as 0 (a non-zero value means FAULT) \
+                 because this instance is in sync group \"G\"; write weight 0"
+                    .to_owned()
+            ),
+        ]
+    );
+    // With tracking_weight the weights stay.
+    let kept = ok(&text.replace(
+        "group = [\"VI_1\", \"VI_2\"]",
+        "group = [\"VI_1\", \"VI_2\"]\ntracking_weight = true",
+    ));
+    assert!(kept.warnings.is_empty(), "{:#?}", kept.warnings);
+    assert_eq!(kept.config.instances[0].track_scripts.len(), 2);
+    assert_eq!(kept.config.instances[0].track_files.len(), 2);
 }

@@ -13,8 +13,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::draft::{
-    Draft, DraftAuthentication, DraftCommand, DraftGlobal, DraftInstance, DraftScript,
-    DraftTrackedScript, DraftVip, Sourced,
+    Draft, DraftAuthentication, DraftCommand, DraftGlobal, DraftInitFile, DraftInstance,
+    DraftScript, DraftSyncGroup, DraftTrackFile, DraftTrackedScript, DraftVip, Sourced,
 };
 use super::{ConfigError, ConfigErrors, ErrorKind, Loaded, Location};
 
@@ -46,11 +46,25 @@ pub fn to_draft(text: &str, file_name: &str) -> Result<Draft, ConfigErrors> {
         .map(|(name, instance)| conv.instance(name, instance))
         .collect();
     instances.sort_by_key(|i| i.name.at);
+    let mut track_files: Vec<DraftTrackFile> = raw
+        .track_file
+        .into_iter()
+        .map(|(name, file)| conv.track_file(name, file))
+        .collect();
+    track_files.sort_by_key(|f| f.name.at);
+    let mut sync_groups: Vec<DraftSyncGroup> = raw
+        .sync_group
+        .into_iter()
+        .map(|(name, group)| conv.sync_group(name, group))
+        .collect();
+    sync_groups.sort_by_key(|g| g.name.at);
     Ok(Draft {
         file: file_name.to_owned(),
         global: raw.global.map(|g| conv.global(g)).unwrap_or_default(),
         scripts,
+        track_files,
         instances,
+        sync_groups,
         end: Some(Location::from_offset(text, text.len())),
     })
 }
@@ -205,6 +219,67 @@ impl Converter<'_> {
         }
     }
 
+    fn track_file(&self, name: Spanned<String>, raw: RawTrackFile) -> DraftTrackFile {
+        let init_file = raw.init_file.map(|init| {
+            let span = init.span();
+            let at = (self.at)(span);
+            let init = match init.into_inner() {
+                RawInitFile::Value(value) => DraftInitFile {
+                    value: Some(Sourced::new(value, at)),
+                    overwrite: None,
+                },
+                RawInitFile::Table(table) => DraftInitFile {
+                    value: self.opt(table.value),
+                    overwrite: self.opt(table.overwrite),
+                },
+            };
+            Sourced::new(init, at)
+        });
+        DraftTrackFile {
+            name: self.src(name),
+            file: self.opt(raw.file),
+            weight: self.opt(raw.weight),
+            init_file,
+        }
+    }
+
+    fn sync_group(&self, name: Spanned<String>, raw: RawSyncGroup) -> DraftSyncGroup {
+        DraftSyncGroup {
+            name: self.src(name),
+            group: raw.group.map(|list| {
+                let list = self.src(list);
+                let members = list.value.into_iter().map(|m| self.src(m)).collect();
+                Sourced::new(members, list.at)
+            }),
+            notify_master: self.command(raw.notify_master),
+            notify_backup: self.command(raw.notify_backup),
+            notify_fault: self.command(raw.notify_fault),
+            notify_stop: self.command(raw.notify_stop),
+            notify: self.command(raw.notify),
+            tracking_weight: self.opt(raw.tracking_weight),
+        }
+    }
+
+    fn tracked(&self, entries: Option<Vec<Spanned<RawTrackedScript>>>) -> Vec<DraftTrackedScript> {
+        entries
+            .unwrap_or_default()
+            .into_iter()
+            .map(|entry| {
+                let span = entry.span();
+                match entry.into_inner() {
+                    RawTrackedScript::Name(name) => DraftTrackedScript {
+                        name: Sourced::new(name, (self.at)(span)),
+                        weight: None,
+                    },
+                    RawTrackedScript::Table(table) => DraftTrackedScript {
+                        name: self.src(table.name),
+                        weight: self.opt(table.weight),
+                    },
+                }
+            })
+            .collect()
+    }
+
     fn instance(&self, name: Spanned<String>, raw: RawInstance) -> DraftInstance {
         let authentication = raw.authentication.map(|auth| {
             let auth = self.src(auth);
@@ -221,24 +296,8 @@ impl Converter<'_> {
             let vips = list.value.into_iter().map(|vip| self.vip(vip)).collect();
             Sourced::new(vips, list.at)
         });
-        let track_script = raw
-            .track_script
-            .unwrap_or_default()
-            .into_iter()
-            .map(|entry| {
-                let span = entry.span();
-                match entry.into_inner() {
-                    RawTrackedScript::Name(name) => DraftTrackedScript {
-                        name: Sourced::new(name, (self.at)(span)),
-                        weight: None,
-                    },
-                    RawTrackedScript::Table(table) => DraftTrackedScript {
-                        name: self.src(table.name),
-                        weight: self.opt(table.weight),
-                    },
-                }
-            })
-            .collect();
+        let track_script = self.tracked(raw.track_script);
+        let track_file = self.tracked(raw.track_file);
         DraftInstance {
             name: self.src(name),
             interface: self.opt(raw.interface),
@@ -262,6 +321,7 @@ impl Converter<'_> {
             garp_gateways: self.list(raw.garp_gateways),
             garp_gateway_count: self.opt(raw.garp_gateway_count),
             track_script,
+            track_file,
             track_interface: self.list(raw.track_interface),
             notify_master: self.command(raw.notify_master),
             notify_backup: self.command(raw.notify_backup),
@@ -298,7 +358,44 @@ struct RawFile {
     #[serde(default)]
     script: BTreeMap<Spanned<String>, RawScript>,
     #[serde(default)]
+    track_file: BTreeMap<Spanned<String>, RawTrackFile>,
+    #[serde(default)]
     instance: BTreeMap<Spanned<String>, RawInstance>,
+    #[serde(default)]
+    sync_group: BTreeMap<Spanned<String>, RawSyncGroup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrackFile {
+    file: Option<Spanned<String>>,
+    weight: Option<Spanned<i64>>,
+    init_file: Option<Spanned<RawInitFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInitFileTable {
+    value: Option<Spanned<i64>>,
+    overwrite: Option<Spanned<bool>>,
+}
+
+/// `0` or `{ value = 0, overwrite = true }`.
+enum RawInitFile {
+    Value(i64),
+    Table(RawInitFileTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSyncGroup {
+    group: Option<Spanned<Vec<Spanned<String>>>>,
+    notify_master: Option<Spanned<RawCommand>>,
+    notify_backup: Option<Spanned<RawCommand>>,
+    notify_fault: Option<Spanned<RawCommand>>,
+    notify_stop: Option<Spanned<RawCommand>>,
+    notify: Option<Spanned<RawCommand>>,
+    tracking_weight: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -348,6 +445,7 @@ struct RawInstance {
     garp_gateways: Option<Vec<Spanned<String>>>,
     garp_gateway_count: Option<Spanned<i64>>,
     track_script: Option<Vec<Spanned<RawTrackedScript>>>,
+    track_file: Option<Vec<Spanned<RawTrackedScript>>>,
     track_interface: Option<Vec<Spanned<String>>>,
     notify_master: Option<Spanned<RawCommand>>,
     notify_backup: Option<Spanned<RawCommand>>,
@@ -432,8 +530,33 @@ string_or_table!(
     RawTrackedScript,
     Name,
     Table,
-    "a script name or a table { name, weight }"
+    "a name or a table { name, weight }"
 );
+
+impl<'de> Deserialize<'de> for RawInitFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawInitFile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a table { value, overwrite }")
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawInitFile, E> {
+                Ok(RawInitFile::Value(value))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawInitFile, E> {
+                i64::try_from(value)
+                    .map(RawInitFile::Value)
+                    .map_err(|_| E::custom("integer too large"))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<RawInitFile, M::Error> {
+                Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawInitFile::Table)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
 
 impl<'de> Deserialize<'de> for RawDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

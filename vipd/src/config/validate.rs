@@ -9,13 +9,16 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::draft::{Draft, DraftCommand, DraftGlobal, DraftInstance, DraftScript, Sourced};
+use super::draft::{
+    Draft, DraftCommand, DraftGlobal, DraftInstance, DraftScript, DraftSyncGroup, DraftTrackFile,
+    Sourced,
+};
 use super::duration;
 use super::{
     AddressFamily, Authentication, Command, Config, ConfigError, ConfigErrors, ConfigWarning,
     DEFAULT_CONTROL_SOCKET, ErrorKind, GarpSettings, Global, InitialState, InstanceSpec, Loaded,
-    Location, MailSettings, NotifyCommands, TrackScript, TrackedScript, VirtualAddress,
-    VrrpVersion, WarningKind, XdpMode,
+    Location, MailSettings, NotifyCommands, SyncGroup, TrackFile, TrackFileInit, TrackScript,
+    TrackedFile, TrackedScript, VirtualAddress, VrrpVersion, WarningKind, XdpMode,
 };
 
 /// Defaults, named so docs/configuration.md and the code can be checked against each other.
@@ -40,7 +43,14 @@ pub mod defaults {
     pub const SMTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
     /// `notification_email_from`.
     pub const MAIL_FROM: &str = "vipd@localhost";
+    /// `track_file.*.weight` (keepalived's default).
+    pub const TRACK_FILE_WEIGHT: i32 = 1;
+    /// `track_file.*.init_file` value when only `overwrite` is given (keepalived's).
+    pub const TRACK_FILE_INIT_VALUE: i64 = 0;
 }
+
+/// keepalived's range for track file weights, in declarations and in instances.
+const TRACK_FILE_WEIGHT_RANGE: (i64, i64) = (-254, 254);
 
 /// Longest `preempt_delay` (keepalived's limit).
 const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
@@ -336,6 +346,18 @@ impl Checker {
                 (s.name.value.as_str(), weight)
             })
             .collect();
+        let track_files = self.track_files(&draft.track_files);
+        // Out-of-range weights were reported above; the default keeps the lookup total.
+        let file_weights: HashMap<&str, i32> = draft
+            .track_files
+            .iter()
+            .map(|f| {
+                let weight = f.weight.as_ref().map_or(defaults::TRACK_FILE_WEIGHT, |w| {
+                    i32::try_from(w.value).unwrap_or(defaults::TRACK_FILE_WEIGHT)
+                });
+                (f.name.value.as_str(), weight)
+            })
+            .collect();
         let mut instances = Vec::new();
         let mut seen_names = HashSet::new();
         for instance in &draft.instances {
@@ -348,11 +370,15 @@ impl Checker {
                     },
                 );
             }
-            if let Some(spec) = self.instance(instance, &script_weights) {
+            if let Some(spec) = self.instance(instance, &script_weights, &file_weights) {
                 instances.push((spec, instance));
             }
         }
         self.cross_instance(&instances);
+        let sync_groups = self.sync_groups(&draft.sync_groups, &draft.instances);
+        if let Some(groups) = &sync_groups {
+            self.fixed_priorities(&mut instances, groups, &file_weights);
+        }
         let tracked: HashSet<&str> = draft
             .instances
             .iter()
@@ -369,10 +395,28 @@ impl Checker {
                 );
             }
         }
+        let tracked_files: HashSet<&str> = draft
+            .instances
+            .iter()
+            .flat_map(|i| i.track_file.iter().map(|t| t.name.value.as_str()))
+            .collect();
+        for file in &draft.track_files {
+            if !tracked_files.contains(file.name.value.as_str()) {
+                self.warn(
+                    file.name.at,
+                    &key_path("track_file", &file.name.value, ""),
+                    WarningKind::UnusedTrackFile {
+                        name: file.name.value.clone(),
+                    },
+                );
+            }
+        }
         Some(Config {
             global: global?,
             scripts: scripts?,
+            track_files: track_files?,
             instances: instances.into_iter().map(|(spec, _)| spec).collect(),
+            sync_groups: sync_groups?,
         })
     }
 
@@ -529,6 +573,7 @@ impl Checker {
         &mut self,
         draft: &DraftInstance,
         script_weights: &HashMap<&str, i16>,
+        file_weights: &HashMap<&str, i32>,
     ) -> Option<InstanceSpec> {
         let errors_before = self.errors.len();
         let name = &draft.name.value;
@@ -629,6 +674,7 @@ impl Checker {
         }
         let garp = self.garp(draft, family, &key);
         let track_scripts = self.tracked_scripts(draft, script_weights, &key);
+        let track_files = self.tracked_files(draft, file_weights, &key);
         let track_interfaces: Vec<String> = draft
             .track_interface
             .iter()
@@ -680,6 +726,7 @@ impl Checker {
             unicast_peers: unicast_peers?,
             garp: garp?,
             track_scripts: track_scripts?,
+            track_files: track_files?,
             track_interfaces,
             notify,
             xdp: xdp?,
@@ -1103,6 +1150,305 @@ impl Checker {
             }
         }
         (self.errors.len() == errors_before).then_some(out)
+    }
+
+    fn track_files(&mut self, files: &[DraftTrackFile]) -> Option<Vec<TrackFile>> {
+        let errors_before = self.errors.len();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for file in files {
+            let name = &file.name.value;
+            let key = |k: &str| key_path("track_file", name, k);
+            if !seen.insert(name.as_str()) {
+                self.error(
+                    file.name.at,
+                    &key(""),
+                    ErrorKind::DuplicateName { name: name.clone() },
+                );
+            }
+            if name.trim().is_empty() {
+                self.error(file.name.at, &key(""), ErrorKind::Empty);
+            }
+            let path = match &file.file {
+                None => {
+                    self.error(file.name.at, &key(""), ErrorKind::Missing { key: "file" });
+                    None
+                }
+                Some(path) if path.value.is_empty() => {
+                    self.error(path.at, &key("file"), ErrorKind::Empty);
+                    None
+                }
+                Some(path) if !path.value.starts_with('/') => {
+                    self.error(
+                        path.at,
+                        &key("file"),
+                        ErrorKind::RelativePath {
+                            path: path.value.clone(),
+                        },
+                    );
+                    None
+                }
+                Some(path) => Some(PathBuf::from(&path.value)),
+            };
+            let weight = self.int(
+                file.weight.as_ref(),
+                &key("weight"),
+                TRACK_FILE_WEIGHT_RANGE,
+                Some(defaults::TRACK_FILE_WEIGHT),
+            );
+            let init = match &file.init_file {
+                None => Some(None),
+                Some(init) => {
+                    let value = self.int(
+                        init.value.value.as_ref(),
+                        &key("init_file"),
+                        (i64::from(i32::MIN), i64::from(i32::MAX)),
+                        Some(defaults::TRACK_FILE_INIT_VALUE),
+                    );
+                    if let (Some(value), Some(written)) = (value, &init.value.value)
+                        && !(-254..=254).contains(&value)
+                    {
+                        self.warn(
+                            written.at,
+                            &key("init_file"),
+                            WarningKind::InitValueNotSensible { value },
+                        );
+                    }
+                    value.map(|value| {
+                        Some(TrackFileInit {
+                            value,
+                            overwrite: init.value.overwrite.as_ref().is_some_and(|o| o.value),
+                        })
+                    })
+                }
+            };
+            if let (Some(path), Some(weight), Some(init)) = (path, weight, init) {
+                out.push(TrackFile {
+                    name: name.clone(),
+                    path,
+                    weight,
+                    init,
+                });
+            }
+        }
+        (self.errors.len() == errors_before).then_some(out)
+    }
+
+    fn tracked_files(
+        &mut self,
+        draft: &DraftInstance,
+        file_weights: &HashMap<&str, i32>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<Vec<TrackedFile>> {
+        let key = key("track_file");
+        let errors_before = self.errors.len();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for tracked in &draft.track_file {
+            let name = &tracked.name.value;
+            if !file_weights.contains_key(name.as_str()) {
+                self.error(
+                    tracked.name.at,
+                    &key,
+                    ErrorKind::UnknownTrackFile { name: name.clone() },
+                );
+                continue;
+            }
+            if !seen.insert(name.as_str()) {
+                self.error(
+                    tracked.name.at,
+                    &key,
+                    ErrorKind::ListedTwice { name: name.clone() },
+                );
+                continue;
+            }
+            let weight = match &tracked.weight {
+                None => Some(None),
+                Some(weight) => self
+                    .int(
+                        Some(weight),
+                        &format!("{key}.weight"),
+                        TRACK_FILE_WEIGHT_RANGE,
+                        None,
+                    )
+                    .map(Some),
+            };
+            if let Some(weight) = weight {
+                out.push(TrackedFile {
+                    name: name.clone(),
+                    weight,
+                });
+            }
+        }
+        (self.errors.len() == errors_before).then_some(out)
+    }
+
+    /// Sync groups: members exist, are in one group only, and are listed once.
+    fn sync_groups(
+        &mut self,
+        groups: &[DraftSyncGroup],
+        instances: &[DraftInstance],
+    ) -> Option<Vec<SyncGroup>> {
+        let errors_before = self.errors.len();
+        let defined: HashSet<&str> = instances.iter().map(|i| i.name.value.as_str()).collect();
+        let mut seen_names = HashSet::new();
+        let mut member_of: HashMap<&str, &str> = HashMap::new();
+        let mut out = Vec::new();
+        for group in groups {
+            let name = &group.name.value;
+            let key = |k: &str| key_path("sync_group", name, k);
+            if !seen_names.insert(name.as_str()) {
+                self.error(
+                    group.name.at,
+                    &key(""),
+                    ErrorKind::DuplicateName { name: name.clone() },
+                );
+            }
+            let mut members = Vec::new();
+            match &group.group {
+                None => self.error(group.name.at, &key(""), ErrorKind::Missing { key: "group" }),
+                Some(list) if list.value.is_empty() => {
+                    self.error(list.at, &key("group"), ErrorKind::EmptyGroup);
+                }
+                Some(list) => {
+                    let mut in_this = HashSet::new();
+                    for member in &list.value {
+                        let instance = member.value.as_str();
+                        let kind = if !defined.contains(instance) {
+                            Some(ErrorKind::UnknownGroupMember {
+                                name: instance.to_owned(),
+                            })
+                        } else if !in_this.insert(instance) {
+                            Some(ErrorKind::ListedTwice {
+                                name: instance.to_owned(),
+                            })
+                        } else if let Some(other) = member_of.get(instance) {
+                            Some(ErrorKind::InstanceInTwoGroups {
+                                instance: instance.to_owned(),
+                                other: (*other).to_owned(),
+                            })
+                        } else {
+                            member_of.insert(instance, name);
+                            None
+                        };
+                        match kind {
+                            Some(kind) => self.error(member.at, &key("group"), kind),
+                            None => members.push(instance.to_owned()),
+                        }
+                    }
+                    if list.value.len() == 1 {
+                        self.warn(
+                            list.at,
+                            &key("group"),
+                            WarningKind::SingleMemberGroup { name: name.clone() },
+                        );
+                    }
+                }
+            }
+            let notify = NotifyCommands {
+                master: self.optional_command(group.notify_master.as_ref(), &key("notify_master")),
+                backup: self.optional_command(group.notify_backup.as_ref(), &key("notify_backup")),
+                fault: self.optional_command(group.notify_fault.as_ref(), &key("notify_fault")),
+                stop: self.optional_command(group.notify_stop.as_ref(), &key("notify_stop")),
+                any: self.optional_command(group.notify.as_ref(), &key("notify")),
+            };
+            out.push(SyncGroup {
+                name: name.clone(),
+                instances: members,
+                notify,
+                tracking_weight: group.tracking_weight.as_ref().is_some_and(|t| t.value),
+            });
+        }
+        (self.errors.len() == errors_before).then_some(out)
+    }
+
+    /// keepalived's rule that sync-group members (unless the group has
+    /// `tracking_weight`) and address owners keep a fixed priority: a track file weight of
+    /// 1 becomes 0 (a health flag), other weighted track files are dropped, and (for
+    /// members) weighted track scripts are dropped; each with a warning. An owner's
+    /// weighted scripts need no change: its priority never floats.
+    fn fixed_priorities(
+        &mut self,
+        instances: &mut [(InstanceSpec, &DraftInstance)],
+        groups: &[SyncGroup],
+        file_weights: &HashMap<&str, i32>,
+    ) {
+        for (spec, draft) in instances.iter_mut() {
+            let group = groups
+                .iter()
+                .find(|g| !g.tracking_weight && g.instances.contains(&spec.name));
+            let reason = match group {
+                Some(group) => format!("this instance is in sync group {:?}", group.name),
+                None if spec.priority == 255 => {
+                    "this instance is the address owner (priority 255)".to_owned()
+                }
+                None => continue,
+            };
+            let key = key_path("instance", &spec.name, "track_file");
+            // Entries match the draft's one to one: an instance with a bad entry has no
+            // spec.
+            let mut kept = Vec::new();
+            for (tracked, written) in spec.track_files.drain(..).zip(&draft.track_file) {
+                let weight = tracked.weight.unwrap_or_else(|| {
+                    file_weights
+                        .get(tracked.name.as_str())
+                        .copied()
+                        .unwrap_or(defaults::TRACK_FILE_WEIGHT)
+                });
+                let at = written.weight.as_ref().map_or(written.name.at, |w| w.at);
+                match weight {
+                    0 => kept.push(tracked),
+                    1 => {
+                        self.warn(
+                            at,
+                            &key,
+                            WarningKind::TrackerWeightZeroed {
+                                name: tracked.name.clone(),
+                                reason: reason.clone(),
+                            },
+                        );
+                        kept.push(TrackedFile {
+                            name: tracked.name,
+                            weight: Some(0),
+                        });
+                    }
+                    weight => self.warn(
+                        at,
+                        &key,
+                        WarningKind::TrackerIgnored {
+                            tracker: "track_file",
+                            name: tracked.name,
+                            weight,
+                            reason: reason.clone(),
+                        },
+                    ),
+                }
+            }
+            spec.track_files = kept;
+            if group.is_none() {
+                continue;
+            }
+            let key = key_path("instance", &spec.name, "track_script");
+            let mut kept = Vec::new();
+            for (tracked, written) in spec.track_scripts.drain(..).zip(&draft.track_script) {
+                if tracked.weight == 0 {
+                    kept.push(tracked);
+                    continue;
+                }
+                let at = written.weight.as_ref().map_or(written.name.at, |w| w.at);
+                self.warn(
+                    at,
+                    &key,
+                    WarningKind::TrackerIgnored {
+                        tracker: "track_script",
+                        name: tracked.name,
+                        weight: i32::from(tracked.weight),
+                        reason: reason.clone(),
+                    },
+                );
+            }
+            spec.track_scripts = kept;
+        }
     }
 
     fn optional_command(
