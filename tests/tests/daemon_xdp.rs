@@ -353,8 +353,6 @@ fn second_vipd_on_the_same_interface_is_refused() -> anyhow::Result<()> {
 
 /// Scenario 3b: The refused second vipd must not touch the running master's VIP either.
 #[test]
-#[ignore = "daemon bug: a second vipd removes the running master's VIP (stale-VIP cleanup \
-            in prepare() runs before attach_xdp() takes the interface lock)"]
 fn refused_second_vipd_leaves_the_masters_vip_alone() -> anyhow::Result<()> {
     require_root();
     let _serial = serial();

@@ -214,8 +214,6 @@ fn overrunning_script_is_killed_with_its_group_and_fails() -> anyhow::Result<()>
 /// child only; the background `(sleep 0.6; touch marker)` survives vipd and writes the
 /// marker (repro: this test without the ignore).
 #[test]
-#[ignore = "daemon bug: a track script's process group outlives vipd's shutdown \
-            (tracker abort kills only the direct child, via kill_on_drop; track.rs run_once)"]
 fn script_children_do_not_outlive_vipd() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("trkstop", 1)?;

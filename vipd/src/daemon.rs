@@ -69,6 +69,18 @@ pub enum DaemonError {
         #[source]
         source: core::ConfigError,
     },
+    /// Another live vipd manages this interface.
+    #[error(
+        "{interface} is already managed by another vipd ({holder}; lock {lock}): stop that one first, or use another --run-dir for a separate host"
+    )]
+    InterfaceBusy {
+        /// The interface.
+        interface: String,
+        /// What the holder wrote into the lock file.
+        holder: String,
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// XDP could not be attached in the mode the configuration demands.
     #[error("XDP on {interface}: {source} (set xdp = \"auto\" to fall back, or \"off\")")]
     Xdp {
@@ -208,6 +220,9 @@ struct Daemon {
     track_tx: mpsc::Sender<TrackEvent>,
     /// Set while applying a reload: transitions it causes run no notify scripts.
     reloading: bool,
+    /// One flock per interface this daemon touches, taken before anything is changed
+    /// there, so a second vipd fails before it can remove the first one's VIPs.
+    interface_locks: HashMap<String, std::fs::File>,
 }
 
 /// How `run` was asked to start.
@@ -263,6 +278,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         trackers: Vec::new(),
         track_tx,
         reloading: false,
+        interface_locks: HashMap::new(),
     };
     let prepared = daemon.prepare_all(&config.instances, true).await?;
     daemon.start_trackers(&config);
@@ -438,6 +454,10 @@ impl Daemon {
             instance: spec.name.clone(),
             message,
         };
+        self.lock_interface(&spec.interface)?;
+        for vip in &spec.virtual_addresses {
+            self.lock_interface(&vip.dev)?;
+        }
         if spec.family != AddressFamily::V4 {
             return Err(setup(
                 "IPv6 instances are not supported by the daemon yet; use an IPv4 instance".into(),
@@ -781,10 +801,15 @@ impl Daemon {
                         entry.insert(attachment);
                     }
                     // A second vipd on this interface must not be papered over.
-                    Err(e @ BpfError::InterfaceLocked { .. }) => {
-                        return Err(DaemonError::Xdp {
+                    Err(BpfError::InterfaceLocked {
+                        interface,
+                        lock_path,
+                        holder,
+                    }) => {
+                        return Err(DaemonError::InterfaceBusy {
                             interface,
-                            source: e,
+                            holder,
+                            lock: lock_path,
                         });
                     }
                     Err(e) if mode == AttachMode::Auto => {
@@ -807,6 +832,46 @@ impl Daemon {
                 return Err(DaemonError::Xdp { interface, source });
             }
         }
+        Ok(())
+    }
+
+    /// Takes this daemon's lock on `interface` (once; kept for the daemon's life):
+    /// `<run dir>/<interface>.daemon.lock`, flock'ed, holding our pid. The kernel drops
+    /// it when we die, however we die.
+    fn lock_interface(&mut self, interface: &str) -> Result<(), DaemonError> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        use std::os::fd::AsRawFd as _;
+        if self.interface_locks.contains_key(interface) {
+            return Ok(());
+        }
+        let lock = self.pin.lock_dir.join(format!("{interface}.daemon.lock"));
+        let io_err = |source| DaemonError::Socket {
+            instance: interface.to_owned(),
+            what: format!("taking the interface lock {}", lock.display()),
+            source,
+        };
+        std::fs::create_dir_all(&self.pin.lock_dir).map_err(io_err)?;
+        let mut file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock)
+            .map_err(io_err)?;
+        // SAFETY: a valid open descriptor.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(DaemonError::InterfaceBusy {
+                interface: interface.to_owned(),
+                holder: holder.trim().to_owned(),
+                lock,
+            });
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "pid={}", std::process::id());
+        self.interface_locks.insert(interface.to_owned(), file);
         Ok(())
     }
 

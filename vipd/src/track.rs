@@ -107,14 +107,40 @@ impl RunOutcome {
     }
 }
 
+/// Kills a command's process group if the run is abandoned before the command ended: a
+/// tracker aborted by a reload or shutdown, or a notify task dropped when the daemon
+/// exits. `kill_on_drop` alone would end only the direct child, not what it started.
+struct GroupGuard {
+    group: Option<i32>,
+    finished: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let (Some(group), false) = (self.group, self.finished) {
+            // SAFETY: kill(2) on the process group we created for this command.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+    }
+}
+
 /// Runs `command` once, killing its process group when it overruns `timeout`.
 pub async fn run_once(command: &Command, timeout: Duration) -> RunOutcome {
     let mut child = match process(command).spawn() {
         Ok(child) => child,
         Err(e) => return RunOutcome::SpawnFailed(e.to_string()),
     };
+    let mut guard = GroupGuard {
+        group: child.id().and_then(|pid| i32::try_from(pid).ok()),
+        finished: false,
+    };
     match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => RunOutcome::Exited(status.code()),
+        Ok(Ok(status)) => {
+            // The command is done; what it left running in the background is its
+            // business (as in keepalived), so the guard stands down.
+            guard.finished = true;
+            RunOutcome::Exited(status.code())
+        }
         Ok(Err(e)) => RunOutcome::SpawnFailed(e.to_string()),
         Err(_) => {
             if let Some(pid) = child.id() {
@@ -122,6 +148,7 @@ pub async fn run_once(command: &Command, timeout: Duration) -> RunOutcome {
                 unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
             }
             let _ = child.wait().await;
+            guard.finished = true;
             RunOutcome::TimedOut
         }
     }

@@ -71,6 +71,9 @@ pub enum Reason {
     Fault(FaultReason),
     /// The fault cleared; the instance restarted through §6.4.1.
     FaultCleared,
+    /// Another member of the instance's sync group changed state (not in the RFC;
+    /// keepalived's `vrrp_sync_group`).
+    SyncGroup,
 }
 
 impl fmt::Display for Reason {
@@ -78,6 +81,7 @@ impl fmt::Display for Reason {
         match self {
             Reason::Startup => f.write_str("startup"),
             Reason::Owner => f.write_str("address owner"),
+            Reason::SyncGroup => f.write_str("sync group"),
             Reason::InitialStateHint => f.write_str("initial state MASTER"),
             Reason::MasterDown => f.write_str("master down timer expired"),
             Reason::PriorityZeroReceived => f.write_str("master sent priority 0"),

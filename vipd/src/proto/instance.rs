@@ -265,6 +265,20 @@ pub enum Input {
     },
     /// Every fault source is fine again.
     FaultCleared,
+    /// A sync group member changed state and this instance must follow (keepalived's
+    /// `vrrp_sync_group`; not in the RFC). The driver decides when; the instance only
+    /// moves between Backup and Master, never out of Fault or Initialize.
+    Follow(Follow),
+}
+
+/// Where a sync group takes its members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Follow {
+    /// A member became Master: a Backup becomes Master at once.
+    Master,
+    /// A member fell back to Backup: a Master yields (releases its addresses) and
+    /// waits a Master_Down_Interval as any Backup.
+    Backup,
 }
 
 /// The last state change, for status output.
@@ -359,6 +373,13 @@ impl Instance {
             Input::PriorityOffset(offset) => self.on_priority_offset(offset),
             Input::Fault { reason } => self.on_fault(now, reason, &mut actions),
             Input::FaultCleared => self.on_fault_cleared(now, &mut actions),
+            Input::Follow(Follow::Master) if self.state == State::Backup => {
+                self.become_master(now, Reason::SyncGroup, &mut actions);
+            }
+            Input::Follow(Follow::Backup) if self.state == State::Master => {
+                self.become_backup(now, Reason::SyncGroup, &mut actions);
+            }
+            Input::Follow(_) => {}
         }
         actions
     }
@@ -1319,6 +1340,47 @@ mod tests {
         assert_eq!(instance.state(), State::Master);
         assert_eq!(instance.counters().adverts_discarded, 2);
         assert_eq!(instance.poll_timeout(), Some(base + SECOND));
+    }
+
+    #[test]
+    fn beyond_rfc_sync_group_follow_moves_between_backup_and_master_only() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        assert_eq!(instance.state(), State::Backup);
+        // Follow a member to Master: at once, with the usual master actions.
+        let actions = instance.handle(base, Input::Follow(Follow::Master));
+        assert_became_master(&actions, 100, false, Reason::SyncGroup);
+        // Following again is a no-op.
+        assert!(
+            instance
+                .handle(base, Input::Follow(Follow::Master))
+                .is_empty()
+        );
+        // Follow a member back to Backup: release and wait like a Backup.
+        let later = base + SECOND;
+        let actions = instance.handle(later, Input::Follow(Follow::Backup));
+        assert!(actions.contains(&Action::ReleaseVips));
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Master, State::Backup, Reason::SyncGroup)]
+        );
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(later + instance.master_down_interval())
+        );
+        // Never out of Fault.
+        let _ = instance.handle(
+            later,
+            Input::Fault {
+                reason: FaultReason::LinkDown,
+            },
+        );
+        assert!(
+            instance
+                .handle(later, Input::Follow(Follow::Master))
+                .is_empty()
+        );
+        assert_eq!(instance.state(), State::Fault);
     }
 
     #[test]
