@@ -25,10 +25,10 @@ use crate::io::netlink::{LinkEvent, Netlink, NetlinkError};
 use crate::io::socket::{RxSocketV4, TxSocketV4, VRRP_GROUP_V4};
 use crate::notify::{self, NotifyCounters, NotifyState};
 use crate::proto::action::{Action, FaultReason, State};
-use crate::proto::instance::{self as core, Input, Instance, InstanceConfig};
+use crate::proto::instance::{self as core, Follow, Input, Instance, InstanceConfig};
 use crate::proto::validate::{self, Expected, RxCounters, RxMeta};
 use crate::proto::wire::{self, AdvertRepr, Auth, Centiseconds, Ipv4Datagram, Packet, Version};
-use crate::track::{self, TrackEvent};
+use crate::track::{self, FileEvent, TrackEvent};
 
 /// Errors that stop the daemon from starting.
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +223,22 @@ struct Daemon {
     /// One flock per interface this daemon touches, taken before anything is changed
     /// there, so a second vipd fails before it can remove the first one's VIPs.
     interface_locks: HashMap<String, std::fs::File>,
+    /// Track files: their definitions, last values, and where their watchers report.
+    track_files: Vec<config::TrackFile>,
+    file_values: HashMap<String, i64>,
+    file_tx: mpsc::Sender<FileEvent>,
+    /// Sync groups, and members waiting to follow a group change.
+    groups: Vec<GroupRuntime>,
+    follow_queue: Vec<(usize, Follow)>,
+}
+
+/// A sync group at run time.
+struct GroupRuntime {
+    spec: config::SyncGroup,
+    /// Slot indexes of the members.
+    members: Vec<usize>,
+    /// The group's state as last notified.
+    state: Option<NotifyState>,
 }
 
 /// How `run` was asked to start.
@@ -256,6 +272,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
 
     let (xdp_tx, mut xdp_rx) = mpsc::channel::<AdvertEvent>(1024);
     let (track_tx, mut track_rx) = mpsc::channel::<TrackEvent>(64);
+    let (file_tx, mut file_rx) = mpsc::channel::<FileEvent>(64);
     let mut daemon = Daemon {
         slots: Vec::new(),
         by_vrid: HashMap::new(),
@@ -279,9 +296,18 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         track_tx,
         reloading: false,
         interface_locks: HashMap::new(),
+        track_files: Vec::new(),
+        file_values: HashMap::new(),
+        file_tx,
+        groups: Vec::new(),
+        follow_queue: Vec::new(),
     };
     let prepared = daemon.prepare_all(&config.instances, true).await?;
+    for file in &config.track_files {
+        track::init_track_file(file);
+    }
     daemon.start_trackers(&config);
+    daemon.build_groups(&config);
 
     let socket_path = options
         .control_socket
@@ -328,7 +354,12 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
                 daemon.on_xdp_event(Instant::now(), event).await;
             }
             Some(event) = track_rx.recv() => {
-                daemon.on_track(Instant::now(), event).await;
+                daemon.script_health.insert(event.name.clone(), event.healthy);
+                daemon.trackers_changed(Instant::now(), &event.name).await;
+            }
+            Some(event) = file_rx.recv() => {
+                daemon.file_values.insert(event.name.clone(), event.value);
+                daemon.trackers_changed(Instant::now(), &event.name).await;
             }
             Some(request) = control_rx.recv() => {
                 let _ = request.reply.send(daemon.status());
@@ -336,6 +367,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
         }
         daemon.on_timers(Instant::now()).await;
+        daemon.settle_groups(Instant::now()).await;
     }
 
     tracing::info!("shutting down: priority-0 adverts, handing the VIPs over");
@@ -670,25 +702,21 @@ impl Daemon {
         }
     }
 
-    async fn on_track(&mut self, now: Instant, event: TrackEvent) {
-        self.script_health.insert(event.name.clone(), event.healthy);
+    /// A script's health or a file's value changed: recompute the priority offset and
+    /// fault state of every instance that tracks `name`.
+    async fn trackers_changed(&mut self, now: Instant, name: &str) {
         for index in 0..self.slots.len() {
-            if self.slots[index].retired
-                || !self.slots[index]
-                    .spec
-                    .track_scripts
-                    .iter()
-                    .any(|t| t.name == event.name)
-            {
+            let spec = &self.slots[index].spec;
+            let tracks = spec.track_scripts.iter().any(|t| t.name == name)
+                || spec.track_files.iter().any(|t| t.name == name);
+            if self.slots[index].retired || !tracks {
                 continue;
             }
             let offset = self.priority_offset(index);
             if offset != self.slots[index].core.priority_offset() {
-                let actions = self.slots[index]
-                    .core
-                    .handle(now, Input::PriorityOffset(offset));
+                let actions = self.slots[index].handle(now, Input::PriorityOffset(offset));
                 self.perform(index, now, actions).await;
-                tracing::info!(instance = %self.slots[index].spec.name, script = %event.name, healthy = event.healthy, priority = self.slots[index].core.effective_priority(), "tracked priority changed");
+                tracing::info!(instance = %self.slots[index].spec.name, tracker = %name, priority = self.slots[index].core.effective_priority(), "tracked priority changed");
             }
             self.refresh_fault(index, now).await;
         }
@@ -697,8 +725,8 @@ impl Daemon {
     /// keepalived's weights: a positive weight is added while the script is healthy, a
     /// negative one while it fails; weight 0 scripts cause FAULT instead.
     fn priority_offset(&self, index: usize) -> i32 {
-        self.slots[index]
-            .spec
+        let spec = &self.slots[index].spec;
+        let scripts: i32 = spec
             .track_scripts
             .iter()
             .filter_map(|t| {
@@ -709,23 +737,70 @@ impl Daemon {
                     _ => None,
                 }
             })
-            .sum()
+            .sum();
+        // keepalived's track files: value × weight, capped by the config rules.
+        let files: i32 = spec
+            .track_files
+            .iter()
+            .filter_map(|t| {
+                let file = self.track_files.iter().find(|f| f.name == t.name)?;
+                let value = *self.file_values.get(&t.name)?;
+                match config::track_file_effect(value, t.weight_with(file)) {
+                    config::TrackFileEffect::Offset(offset) => Some(offset),
+                    config::TrackFileEffect::Fault => None,
+                }
+            })
+            .sum();
+        scripts + files
     }
 
     /// Why the instance should be in FAULT now, if it should: a watched link is down, or
     /// a weight-0 track script fails.
     fn fault_reason(&self, index: usize) -> Option<FaultReason> {
+        if let Some(reason) = self.own_fault(index) {
+            return Some(reason);
+        }
+        // Sync group: FAULT wins (a member's fault takes the whole group down).
+        let group = self.groups.iter().find(|g| g.members.contains(&index))?;
+        group
+            .members
+            .iter()
+            .any(|&m| m != index && self.own_fault(m).is_some())
+            .then(|| FaultReason::Tracker {
+                name: format!("sync group {}", group.spec.name),
+            })
+    }
+
+    /// The instance's own fault sources: its links, weight-0 scripts, track files.
+    fn own_fault(&self, index: usize) -> Option<FaultReason> {
         let slot = &self.slots[index];
+        if slot.retired {
+            return None;
+        }
         if slot.links.values().any(|up| !up) {
             return Some(FaultReason::LinkDown);
         }
-        slot.spec
+        let script = slot
+            .spec
             .track_scripts
             .iter()
             .find(|t| t.weight == 0 && self.script_health.get(&t.name) == Some(&false))
-            .map(|t| FaultReason::Tracker {
-                name: t.name.clone(),
+            .map(|t| t.name.clone());
+        let file = slot
+            .spec
+            .track_files
+            .iter()
+            .find(|t| {
+                let Some(file) = self.track_files.iter().find(|f| f.name == t.name) else {
+                    return false;
+                };
+                let value = self.file_values.get(&t.name).copied().unwrap_or(0);
+                self.file_values.contains_key(&t.name)
+                    && config::track_file_effect(value, t.weight_with(file))
+                        == config::TrackFileEffect::Fault
             })
+            .map(|t| t.name.clone());
+        script.or(file).map(|name| FaultReason::Tracker { name })
     }
 
     /// Feeds the aggregate of all fault sources to the core.
@@ -958,6 +1033,92 @@ impl Daemon {
             .filter(|s| tracked.contains(s.name.as_str()))
             .map(|s| track::spawn_script(s.clone(), self.track_tx.clone()))
             .collect();
+        let files: std::collections::HashSet<&str> = config
+            .instances
+            .iter()
+            .flat_map(|i| i.track_files.iter().map(|t| t.name.as_str()))
+            .collect();
+        self.file_values.clear();
+        self.track_files = config.track_files.clone();
+        self.trackers.extend(
+            config
+                .track_files
+                .iter()
+                .filter(|f| files.contains(f.name.as_str()))
+                .map(|f| track::spawn_file(f.clone(), self.file_tx.clone())),
+        );
+    }
+
+    /// Maps each sync group's member names to slots.
+    fn build_groups(&mut self, config: &Config) {
+        self.groups = config
+            .sync_groups
+            .iter()
+            .map(|g| GroupRuntime {
+                spec: g.clone(),
+                members: g
+                    .instances
+                    .iter()
+                    .filter_map(|name| {
+                        self.slots
+                            .iter()
+                            .position(|s| !s.retired && &s.spec.name == name)
+                    })
+                    .collect(),
+                state: None,
+            })
+            .collect();
+        self.follow_queue.clear();
+    }
+
+    /// Brings sync groups to agreement after whatever just happened: members follow a
+    /// member that changed state (FAULT through [`Daemon::fault_reason`], MASTER and
+    /// BACKUP through [`Input::Follow`]), and a group whose state changed runs its
+    /// notify commands.
+    async fn settle_groups(&mut self, now: Instant) {
+        if self.groups.is_empty() {
+            return;
+        }
+        // Bounded: each round can only move members towards the group's state.
+        for _ in 0..4 {
+            let members: Vec<usize> = self.groups.iter().flat_map(|g| g.members.clone()).collect();
+            for index in members {
+                self.refresh_fault(index, now).await;
+            }
+            let queue = std::mem::take(&mut self.follow_queue);
+            if queue.is_empty() {
+                break;
+            }
+            for (index, follow) in queue {
+                let actions = self.slots[index].handle(now, Input::Follow(follow));
+                self.perform(index, now, actions).await;
+            }
+        }
+        for g in 0..self.groups.len() {
+            let states: Vec<State> = self.groups[g]
+                .members
+                .iter()
+                .map(|&m| self.slots[m].core.state())
+                .collect();
+            let state = if states.contains(&State::Fault) {
+                NotifyState::Fault
+            } else if !states.is_empty() && states.iter().all(|s| *s == State::Master) {
+                NotifyState::Master
+            } else if states.iter().all(|s| *s != State::Initialize) {
+                NotifyState::Backup
+            } else {
+                continue;
+            };
+            if self.groups[g].state != Some(state) {
+                self.groups[g].state = Some(state);
+                tracing::info!(group = %self.groups[g].spec.name, state = state.name(), "sync group state");
+                if !self.reloading {
+                    let counters = Arc::new(NotifyCounters::default());
+                    let tasks = notify::on_group_state(&self.groups[g].spec, state, &counters);
+                    self.notify_tasks.extend(tasks);
+                }
+            }
+        }
     }
 
     /// Stops an instance for good (priority 0 if master, VIPs released) and frees its
@@ -1047,6 +1208,7 @@ impl Daemon {
             Err(e) => tracing::error!(error = %e, "reload: starting new instances failed"),
         }
         self.start_trackers(&new);
+        self.build_groups(&new);
         self.reloading = false;
         tracing::info!(
             kept,
@@ -1300,6 +1462,24 @@ impl Daemon {
                         priority = slot.core.effective_priority(),
                         "state change"
                     );
+                    if !self.reloading && reason != crate::proto::action::Reason::SyncGroup {
+                        let follow = match (from, to) {
+                            (_, State::Master) => Some(Follow::Master),
+                            (State::Master, State::Backup) => Some(Follow::Backup),
+                            _ => None,
+                        };
+                        if let (Some(follow), Some(group)) = (
+                            follow,
+                            self.groups.iter().find(|g| g.members.contains(&index)),
+                        ) {
+                            for &member in &group.members {
+                                if member != index {
+                                    self.follow_queue.push((member, follow));
+                                }
+                            }
+                        }
+                    }
+                    let slot = &self.slots[index];
                     let notify_state = match to {
                         State::Master => Some(NotifyState::Master),
                         State::Backup => Some(NotifyState::Backup),

@@ -124,6 +124,36 @@ pub fn on_state(
     tasks
 }
 
+/// Runs a sync group's notify commands for its new `state`: the specific one, then the
+/// generic `notify` with `GROUP <name> <STATE> 0` appended (keepalived's order).
+pub fn on_group_state(
+    group: &crate::config::SyncGroup,
+    state: NotifyState,
+    counters: &Arc<NotifyCounters>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let label = format!("group {}", group.name);
+    let specific = match state {
+        NotifyState::Master => group.notify.master.clone(),
+        NotifyState::Backup => group.notify.backup.clone(),
+        NotifyState::Fault => group.notify.fault.clone(),
+        NotifyState::Stop => group.notify.stop.clone(),
+    };
+    let mut tasks = Vec::new();
+    if let Some(command) = specific {
+        tasks.push(spawn_command(label.clone(), command, counters.clone()));
+    }
+    if let Some(mut command) = group.notify.any.clone() {
+        command.argv.extend([
+            "GROUP".to_owned(),
+            group.name.clone(),
+            state.name().to_owned(),
+            "0".to_owned(),
+        ]);
+        tasks.push(spawn_command(label, command, counters.clone()));
+    }
+    tasks
+}
+
 fn spawn_command(
     instance: String,
     command: Command,

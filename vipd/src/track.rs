@@ -255,3 +255,62 @@ mod tests {
         assert!(!marker.exists(), "the grandchild survived the timeout");
     }
 }
+
+/// A tracked file's value changed (keepalived `vrrp_track_file`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileEvent {
+    /// The track file's name.
+    pub name: String,
+    /// Its value (0 when missing or unreadable, as keepalived reads it).
+    pub value: i64,
+}
+
+/// How often a track file is re-read. keepalived uses inotify; a 100 ms poll of at most
+/// 127 bytes is as cheap and needs no watch bookkeeping for files that come and go.
+pub const FILE_POLL: Duration = Duration::from_millis(100);
+
+/// Writes a track file's `init_file` value: when the file is missing, or always with
+/// `overwrite`. A failure is logged, not fatal (as in keepalived).
+pub fn init_track_file(file: &crate::config::TrackFile) {
+    let Some(init) = file.init else { return };
+    if file.path.exists() && !init.overwrite {
+        return;
+    }
+    if let Err(e) = std::fs::write(&file.path, format!("{}\n", init.value)) {
+        tracing::warn!(file = %file.path.display(), error = %e, "writing the track file's init value failed");
+    }
+}
+
+/// Reads `file` now and whenever its value changes, sending each value to `events`.
+pub fn spawn_file(
+    file: crate::config::TrackFile,
+    events: mpsc::Sender<FileEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last: Option<i64> = None;
+        let mut ticker = tokio::time::interval(FILE_POLL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            // keepalived: missing, empty or non-numeric files count as 0; a number out of
+            // range leaves the previous value.
+            let value = match std::fs::read(&file.path) {
+                Ok(bytes) => {
+                    crate::config::TrackFile::parse_value(&bytes).unwrap_or(last.unwrap_or(0))
+                }
+                Err(_) => 0,
+            };
+            if last != Some(value) {
+                last = Some(value);
+                tracing::info!(file = %file.path.display(), name = %file.name, value, "track file value");
+                let event = FileEvent {
+                    name: file.name.clone(),
+                    value,
+                };
+                if events.send(event).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}
