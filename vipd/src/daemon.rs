@@ -88,7 +88,7 @@ pub enum DaemonError {
         interface: String,
         /// Why.
         #[source]
-        source: BpfError,
+        source: Box<BpfError>,
     },
     /// Installing a signal handler failed.
     #[error("installing signal handlers: {0}")]
@@ -891,7 +891,12 @@ impl Daemon {
                         tracing::warn!(%interface, error = %e, "XDP unavailable, running without it (adverts from the socket only, ARP answered by the kernel)");
                         continue;
                     }
-                    Err(source) => return Err(DaemonError::Xdp { interface, source }),
+                    Err(source) => {
+                        return Err(DaemonError::Xdp {
+                            interface,
+                            source: Box::new(source),
+                        });
+                    }
                 }
             }
             let slot = &self.slots[index];
@@ -904,7 +909,10 @@ impl Daemon {
             if let Some(attachment) = self.xdp.get_mut(&ifindex)
                 && let Err(source) = attachment.watch(cfg.vrid, IpFamily::Ipv4, &spec)
             {
-                return Err(DaemonError::Xdp { interface, source });
+                return Err(DaemonError::Xdp {
+                    interface,
+                    source: Box::new(source),
+                });
             }
         }
         Ok(())

@@ -1429,7 +1429,11 @@ fn ensure_bpffs(dir: &Path) -> Result<(), BpfError> {
                 source: std::io::Error::last_os_error(),
             });
         }
-        tracing::info!("mounted bpffs at /sys/fs/bpf");
+        // Under `ip netns exec` (or in a private mount namespace) this bpffs is the
+        // process's own and dies with it: pins then cannot outlive a crash.
+        tracing::warn!(
+            "no bpffs was mounted at /sys/fs/bpf, so vipd mounted one; if vipd runs in a private mount namespace (e.g. under `ip netns exec`), pinned XDP state will not outlive a crash: mount bpffs on the host, or pass --bpffs-dir under the host's /sys/fs/bpf"
+        );
     }
     if is_bpffs(dir) {
         Ok(())
