@@ -273,6 +273,19 @@ fn state_change_mail_reaches_the_smtp_server() -> anyhow::Result<()> {
     r1.wait_state("VI_1", "MASTER", QUICK_ELECTION)?;
     let subject = "Subject: [LVS_DEVEL] VRRP Instance VI_1 - Entering MASTER state";
     server.wait_for_line(ELECTION, |l| l.trim() == subject)?;
+    // aiosmtpd prints a mail over several writes: wait until the MASTER mail is complete.
+    vipd_tests::poll_until(
+        "the whole MASTER mail",
+        ELECTION,
+        Duration::from_millis(10),
+        || {
+            let out = server.stdout();
+            match out.find(subject) {
+                Some(at) if out[at..].contains("------------ END MESSAGE ------------") => Ok(()),
+                _ => Err("not yet"),
+            }
+        },
+    )?;
     let mails = printed_mails(&server);
     let mail = mails
         .iter()

@@ -1398,7 +1398,7 @@ impl Daemon {
             .unwrap_or_default();
         let deadline = tokio::time::Instant::now()
             + longest.clamp(Duration::from_millis(20), Duration::from_millis(500));
-        while !waiting.is_empty() {
+        while !waiting.is_empty() && tokio::time::Instant::now() < deadline {
             let heard = tokio::select! {
                 Some(packet) = packets.recv() => self.new_master_in(&packet),
                 Some(event) = events.recv() => (event.priority > 0)

@@ -51,7 +51,19 @@ enum Task {
     },
     /// Show vipd in a network-namespace lab (needs root; cleans up after itself).
     Demo,
+    /// Run the cargo-fuzz targets (wire codec, keepalived.conf, TOML) for a while each.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only this target (advert_parse, keepalived_conf, toml_config).
+        #[arg(long)]
+        target: Option<String>,
+    },
 }
+
+/// The cargo-fuzz targets in vipd/fuzz.
+const FUZZ_TARGETS: [&str; 3] = ["advert_parse", "keepalived_conf", "toml_config"];
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -74,6 +86,7 @@ fn main() -> anyhow::Result<()> {
             no_lint,
             cargo_test_args,
         } => test(no_lint, &cargo_test_args),
+        Task::Fuzz { seconds, target } => fuzz(seconds, target.as_deref()),
         Task::Demo => {
             setup::setup()?;
             require_root("cargo xtask demo")?;
@@ -103,6 +116,19 @@ fn cargo() -> Command {
     cmd
 }
 
+/// The nightly toolchain's cargo (fuzzing needs it), free of the stable toolchain
+/// settings `cargo xtask` itself runs under.
+fn nightly_cargo() -> Command {
+    let mut cmd = Command::new("rustup");
+    cmd.args(["run", "nightly", "cargo"])
+        .current_dir(workspace_root())
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTUP_TOOLCHAIN");
+    cmd
+}
+
 /// Builds vipd and returns the binary's path.
 fn build(release: bool) -> anyhow::Result<PathBuf> {
     let mut cmd = cargo();
@@ -129,6 +155,16 @@ fn test(no_lint: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
         run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))
             .context("clippy found problems (see above)")?;
     }
+    // The fuzz targets must keep compiling (running them is `cargo xtask fuzz`).
+    run(nightly_cargo()
+        .args([
+            "build",
+            "--quiet",
+            "--manifest-path",
+            "vipd/fuzz/Cargo.toml",
+        ])
+        .env("AYA_BUILD_SKIP", "1"))
+    .context("the fuzz targets in vipd/fuzz do not build")?;
     let bin = build(false)?;
     cleanup_stale_namespaces();
     run(cargo()
@@ -137,6 +173,34 @@ fn test(no_lint: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
         .env("VIPD_BIN", &bin))
     .context("tests failed (see above)")?;
     cleanup_stale_namespaces();
+    Ok(())
+}
+
+/// `cargo xtask fuzz`: installs cargo-fuzz if needed and runs each target for `seconds`.
+fn fuzz(seconds: u64, only: Option<&str>) -> anyhow::Result<()> {
+    setup::setup()?;
+    if which::which("cargo-fuzz").is_err() {
+        println!("fuzz: installing cargo-fuzz");
+        run(Command::new("cargo").args(["install", "cargo-fuzz"]))
+            .context("installing cargo-fuzz failed")?;
+    }
+    let targets: Vec<&str> = match only {
+        Some(t) if FUZZ_TARGETS.contains(&t) => vec![t],
+        Some(t) => bail!(
+            "no fuzz target {t:?}; the targets are {}",
+            FUZZ_TARGETS.join(", ")
+        ),
+        None => FUZZ_TARGETS.to_vec(),
+    };
+    for target in targets {
+        println!("fuzz: {target} for {seconds} s");
+        run(nightly_cargo()
+            .current_dir(workspace_root().join("vipd"))
+            .args(["fuzz", "run", target, "--"])
+            .arg(format!("-max_total_time={seconds}"))
+            .env("AYA_BUILD_SKIP", "1"))
+        .with_context(|| format!("fuzz target {target} found a crash (see above; the input is in vipd/fuzz/artifacts/{target}/)"))?;
+    }
     Ok(())
 }
 
