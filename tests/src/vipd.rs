@@ -35,7 +35,7 @@ use serde_json::Value;
 
 use crate::netns::Netns;
 use crate::proc::{Finished, Proc};
-use crate::topo::addrs;
+use crate::topo::{Lan, add_addr, addrs};
 use crate::vipd_bin;
 use crate::wait::poll_until;
 
@@ -822,6 +822,20 @@ pub fn wait_recorded(log: &Path, expected: &[&str], timeout: Duration) -> anyhow
             }
         },
     )
+}
+
+/// The usual lab: a [`Lan`] of `routers` routers with `192.0.2.(i+1)/24` on `eth0`,
+/// then, if `client`, one more member with `192.0.2.10/24`; and a [`Scratch`]
+/// directory, both named after `tag`.
+pub fn router_lab(tag: &str, routers: usize, client: bool) -> anyhow::Result<(Lan, Scratch)> {
+    let lan = Lan::new(tag, routers + usize::from(client))?;
+    for i in 0..routers {
+        add_addr(lan.member(i), "eth0", &format!("192.0.2.{}/24", i + 1))?;
+    }
+    if client {
+        add_addr(lan.member(routers), "eth0", "192.0.2.10/24")?;
+    }
+    Ok((lan, Scratch::new(tag)?))
 }
 
 #[cfg(test)]

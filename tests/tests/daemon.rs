@@ -23,7 +23,6 @@ use vipd_tests::{Lan, Netns, add_addr, link_down, link_up, require_root};
 const VIP: &str = "192.0.2.100";
 const VIP_CIDR: &str = "192.0.2.100/24";
 const VIP_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
-const CLIENT_ADDR: &str = "192.0.2.10/24";
 
 /// Bound on any election, takeover or recovery (they take well under a second).
 const ELECTION: Duration = Duration::from_secs(5);
@@ -31,14 +30,7 @@ const ELECTION: Duration = Duration::from_secs(5);
 /// A LAN of `routers` routers (192.0.2.1, .2, ...) plus, if `client`, a client
 /// (192.0.2.10) as the last member; and a scratch directory for configs and sockets.
 fn lab(tag: &str, routers: usize, client: bool) -> anyhow::Result<(Lan, Scratch)> {
-    let lan = Lan::new(tag, routers + usize::from(client))?;
-    for i in 0..routers {
-        add_addr(lan.member(i), "eth0", &format!("192.0.2.{}/24", i + 1))?;
-    }
-    if client {
-        add_addr(lan.member(routers), "eth0", CLIENT_ADDR)?;
-    }
-    Ok((lan, Scratch::new(tag)?))
+    vipd_tests::vipd::router_lab(tag, routers, client)
 }
 
 fn primary(i: usize) -> String {

@@ -18,12 +18,11 @@ use anyhow::ensure;
 
 use vipd_tests::packet::{ARP_FRAME_LEN, ArpFrame, ETH_P_ARP, PacketSocket, format_mac};
 use vipd_tests::vipd::{InstanceConf, Router, Scratch, stop_all};
-use vipd_tests::{Lan, Netns, add_addr, in_netns, mac_of, require_root};
+use vipd_tests::{Lan, Netns, in_netns, mac_of, require_root};
 
 const VIP_A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 const VIP_B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 101);
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
-const CLIENT_ADDR: &str = "192.0.2.10/24";
 
 /// Bound on any election or takeover (they take well under a second).
 const ELECTION: Duration = Duration::from_secs(5);
@@ -31,12 +30,7 @@ const ELECTION: Duration = Duration::from_secs(5);
 /// A LAN of `routers` routers (192.0.2.1, .2, ...) plus a client (192.0.2.10) as the
 /// last member, and a scratch directory.
 fn lab(tag: &str, routers: usize) -> anyhow::Result<(Lan, Scratch)> {
-    let lan = Lan::new(tag, routers + 1)?;
-    for i in 0..routers {
-        add_addr(lan.member(i), "eth0", &format!("192.0.2.{}/24", i + 1))?;
-    }
-    add_addr(lan.member(routers), "eth0", CLIENT_ADDR)?;
-    Ok((lan, Scratch::new(tag)?))
+    vipd_tests::vipd::router_lab(tag, routers, true)
 }
 
 /// The instance of these tests: VRID 7, both VIPs, 50 ms adverts (the default).

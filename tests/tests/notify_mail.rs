@@ -16,7 +16,7 @@ use anyhow::{Context, ensure};
 use vipd_tests::vipd::{
     InstanceConf, Router, Scratch, has_addr, notify_recorder, recorded, stop_all, wait_recorded,
 };
-use vipd_tests::{Lan, Netns, Proc, add_addr, poll_until, require_root};
+use vipd_tests::{Lan, Netns, Proc, poll_until, require_root};
 
 const VIP: &str = "192.0.2.100";
 const VIP_CIDR: &str = "192.0.2.100/24";
@@ -26,11 +26,7 @@ const ELECTION: Duration = Duration::from_secs(5);
 const QUICK_ELECTION: Duration = Duration::from_millis(1500);
 
 fn lab(tag: &str, routers: usize) -> anyhow::Result<(Lan, Scratch)> {
-    let lan = Lan::new(tag, routers)?;
-    for i in 0..routers {
-        add_addr(lan.member(i), "eth0", &format!("192.0.2.{}/24", i + 1))?;
-    }
-    Ok((lan, Scratch::new(tag)?))
+    vipd_tests::vipd::router_lab(tag, routers, false)
 }
 
 /// A TOML argv array.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use vipd_tests::vipd::{InstanceConf, Router, Scratch, has_addr, stop_all};
-use vipd_tests::{Lan, Netns, add_addr, require_root};
+use vipd_tests::{Lan, Netns, require_root};
 
 const VIP: &str = "192.0.2.100";
 const VIP_CIDR: &str = "192.0.2.100/24";
@@ -19,11 +19,7 @@ const VIP2: &str = "192.0.2.101";
 const ELECTION: Duration = Duration::from_secs(5);
 
 fn lab(tag: &str) -> anyhow::Result<(Lan, Scratch)> {
-    let lan = Lan::new(tag, 2)?;
-    for i in 0..2 {
-        add_addr(lan.member(i), "eth0", &format!("192.0.2.{}/24", i + 1))?;
-    }
-    Ok((lan, Scratch::new(tag)?))
+    vipd_tests::vipd::router_lab(tag, 2, false)
 }
 
 /// Watches `vips` on `ns` until stopped; returns how many polls found one missing.

@@ -8,16 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use vipd_tests::vipd::{InstanceConf, Router, Scratch, config_toml, has_addr, stop_all};
-use vipd_tests::{Lan, add_addr, require_root};
+use vipd_tests::{Lan, require_root};
 
 const ELECTION: Duration = Duration::from_secs(5);
 
 fn lab(tag: &str) -> anyhow::Result<(Lan, Scratch)> {
-    let lan = Lan::new(tag, 2)?;
-    for i in 0..2 {
-        add_addr(lan.member(i), "eth0", &format!("192.0.2.{}/24", i + 1))?;
-    }
-    Ok((lan, Scratch::new(tag)?))
+    vipd_tests::vipd::router_lab(tag, 2, false)
 }
 
 /// Writes `<name>.toml`: two instances (`priority` each), VI_A tracking the file `down`

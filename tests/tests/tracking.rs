@@ -14,18 +14,14 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 
 use vipd_tests::vipd::{InstanceConf, Router, Scratch, holders, stop_all};
-use vipd_tests::{Lan, Netns, add_addr, poll_until, require_root};
+use vipd_tests::{Lan, Netns, poll_until, require_root};
 
 const VIP: &str = "192.0.2.100";
 const VIP_CIDR: &str = "192.0.2.100/24";
 const ELECTION: Duration = Duration::from_secs(5);
 
 fn lab(tag: &str, routers: usize) -> anyhow::Result<(Lan, Scratch)> {
-    let lan = Lan::new(tag, routers)?;
-    for i in 0..routers {
-        add_addr(lan.member(i), "eth0", &format!("192.0.2.{}/24", i + 1))?;
-    }
-    Ok((lan, Scratch::new(tag)?))
+    vipd_tests::vipd::router_lab(tag, routers, false)
 }
 
 /// A `[script.NAME]` table as extra TOML after the instances.
