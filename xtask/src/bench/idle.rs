@@ -1,0 +1,122 @@
+//! Idle: the CPU a router spends on 16 instances at 10 ms adverts (1 600 adverts/s
+//! sent by the master, as many received by the backup), from utime + stime in
+//! /proc/PID/stat over the measuring window. vipd (XDP auto) and keepalived run at the
+//! same time in two separate labs; keepalived's figure sums all its processes.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+use vipd_tests::topo::{Lan, add_addr};
+use vipd_tests::vipd::Scratch;
+
+use super::Options;
+use super::lab::{Inst, Kind, Node};
+
+const INSTANCES: u8 = 16;
+
+/// Measures for 30 s (5 s with --quick).
+pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
+    let window = Duration::from_secs(if opts.quick { 5 } else { 30 });
+    let kinds = [Kind::Vipd { xdp: true }, Kind::Keepalived];
+    let labs: Vec<Lan> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, _)| Lan::new(&format!("idle{i}"), 2))
+        .collect::<anyhow::Result<_>>()
+        .context("building the idle labs (needs root)")?;
+    let scratch = Scratch::new("benchidle")?;
+    let mut pairs = Vec::new();
+    for (lan, kind) in labs.iter().zip(kinds) {
+        add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+        add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
+        let instances = |priority: u8| -> Vec<Inst> {
+            (1..=INSTANCES)
+                .map(|vrid| {
+                    Inst::new(
+                        vrid,
+                        priority,
+                        Duration::from_millis(10),
+                        &format!("192.0.2.{}/24", 100 + vrid),
+                    )
+                })
+                .collect()
+        };
+        let tag = if kind == Kind::Keepalived { "k" } else { "v" };
+        let mut master = Node::new(
+            lan.member(0),
+            &scratch,
+            &format!("{tag}m"),
+            kind,
+            &instances(150),
+            bin,
+        )?;
+        let mut backup = Node::new(
+            lan.member(1),
+            &scratch,
+            &format!("{tag}b"),
+            kind,
+            &instances(100),
+            bin,
+        )?;
+        master.start()?;
+        backup.start()?;
+        pairs.push((master, backup));
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !pairs.iter().all(|(m, _)| m.all_master()) {
+        if Instant::now() >= deadline {
+            anyhow::bail!("the 16 instances did not all become MASTER on the master within 15 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Past the start-up work (VIPs, GARPs).
+    std::thread::sleep(Duration::from_secs(1));
+
+    let cpu = |node: &Node<'_>| -> f64 {
+        node.pids()
+            .iter()
+            .filter_map(|pid| super::cpu_seconds(*pid))
+            .sum()
+    };
+    let before: Vec<(f64, f64)> = pairs.iter().map(|(m, b)| (cpu(m), cpu(b))).collect();
+    let t = Instant::now();
+    std::thread::sleep(window);
+    let secs = t.elapsed().as_secs_f64();
+    let after: Vec<(f64, f64)> = pairs.iter().map(|(m, b)| (cpu(m), cpu(b))).collect();
+
+    let mut rows = Vec::new();
+    println!(
+        "{:<12} {:>12} {:>12} {:>16}",
+        "impl", "master CPU", "backup CPU", "false takeovers"
+    );
+    for (i, (master, backup)) in pairs.iter().enumerate() {
+        let m = (after[i].0 - before[i].0) / secs * 100.0;
+        let b = (after[i].1 - before[i].1) / secs * 100.0;
+        let takeovers = backup.became_master();
+        println!(
+            "{:<12} {:>11.2}% {:>11.2}% {:>16}",
+            master.kind.label(),
+            m,
+            b,
+            takeovers
+        );
+        rows.push(json!({
+            "implementation": master.kind.label(),
+            "instances": INSTANCES,
+            "advert_interval_ms": 10,
+            "master_cpu_percent_of_one_core": m,
+            "backup_cpu_percent_of_one_core": b,
+            "backup_became_master": takeovers,
+        }));
+    }
+    println!(
+        "  ({INSTANCES} instances at 10 ms adverts, {secs:.0} s window, % of one core; both labs ran at the same time)"
+    );
+    for (m, b) in &mut pairs {
+        m.stop();
+        b.stop();
+    }
+    Ok(json!({ "window_seconds": secs, "rows": rows }))
+}
