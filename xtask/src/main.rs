@@ -121,7 +121,9 @@ fn main() -> anyhow::Result<()> {
                 }
             };
             if which::which("keepalived").is_err() {
-                bail!("keepalived is not installed: run `cargo xtask setup` (or apt-get install keepalived)");
+                bail!(
+                    "keepalived is not installed: run `cargo xtask setup` (or apt-get install keepalived)"
+                );
             }
             cleanup_stale_namespaces();
             let result = bench::bench(

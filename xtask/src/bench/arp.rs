@@ -133,8 +133,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     xdp.xdp_counters = done.stdout.lines().last().map(str::to_owned);
 
     let per_100k = |r: &RunResult| {
-        (r.kernel_cpu - baseline.kernel_cpu * r.sent as f64 / baseline.sent.max(1) as f64)
-            .max(0.0)
+        (r.kernel_cpu - baseline.kernel_cpu * r.sent as f64 / baseline.sent.max(1) as f64).max(0.0)
             * 1e3
             * 100_000.0
             / r.sent.max(1) as f64

@@ -166,7 +166,9 @@ pub fn measure(bin: &Path, plan: Plan) -> anyhow::Result<Outcome> {
             // Back to the starting point: r1 MASTER, r2 BACKUP. A rep that failed
             // half way may have left r1 down; this brings it back either way.
             if let Err(e) = restore(&mut r1, &r2, settle) {
-                outcome.failures.push(format!("rep {rep}: restoring r1: {e:#}"));
+                outcome
+                    .failures
+                    .push(format!("rep {rep}: restoring r1: {e:#}"));
                 break 'reps;
             }
         }
@@ -220,6 +222,9 @@ fn one_rep(
         }
     }
     let at = Instant::now();
+    if want_timeline {
+        states.push((at, r1.is_master(0), r2.is_master(0)));
+    }
     match event {
         Event::Crash => r1.crash()?,
         Event::Graceful => r1.signal_term()?,

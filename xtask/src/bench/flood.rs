@@ -103,6 +103,9 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         master.wait_master(0, true, settle)?;
         backup.wait_master(0, false, settle)?;
     }
+    // Start-up churn (a backup that started before its master may flap once) is over
+    // before anything is counted.
+    std::thread::sleep(Duration::from_secs(1));
 
     let snapshot = |nodes: &[(Node<'_>, Node<'_>)]| -> Vec<(u64, u64)> {
         nodes
@@ -134,7 +137,11 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
 
     let idle = (duration / 4).max(Duration::from_secs(2));
     let mut phases = Vec::new();
-    for (name, frames) in [("idle", None), ("udp+arp", Some(udp_arp)), ("vrrp", Some(vrrp))] {
+    for (name, frames) in [
+        ("idle", None),
+        ("udp+arp", Some(udp_arp)),
+        ("vrrp", Some(vrrp)),
+    ] {
         let before = snapshot(&nodes);
         let t = Instant::now();
         let mut sent = None;
@@ -186,6 +193,20 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         }
     }
     let xdp_rescues = nodes[0].1.counter_sum("xdp_rescued_adverts");
+    if std::env::var_os("VIPD_BENCH_DEBUG").is_some() {
+        for (master, backup) in &nodes {
+            for node in [master, backup] {
+                println!("--- {} ({}):", node.name, node.kind.label());
+                for line in node
+                    .log()
+                    .lines()
+                    .filter(|l| l.contains("MASTER") || l.contains("BACKUP"))
+                {
+                    println!("  {line}");
+                }
+            }
+        }
+    }
 
     println!(
         "{:<22} {:>14} {:>14} {:>14}",
@@ -212,12 +233,15 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         match sent {
             Some(s) => println!(
                 "  {name}: {secs:.0} s, {} frames sent at {:.0}/s (cap {RATE_PPS}/s), CPU hog on each CPU",
-                s["sent"], s["pps"].as_f64().unwrap_or(0.0)
+                s["sent"],
+                s["pps"].as_f64().unwrap_or(0.0)
             ),
             None => println!("  {name}: {secs:.0} s, no load"),
         }
     }
-    println!("  (backup entering MASTER while nothing failed; tr = all state transitions of the pair)");
+    println!(
+        "  (backup entering MASTER while nothing failed; tr = all state transitions of the pair)"
+    );
     println!("  vipd XDP backup: adverts rescued by the XDP record: {xdp_rescues}");
 
     for (master, backup) in &mut nodes {

@@ -81,6 +81,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
             .sum()
     };
     let before: Vec<(f64, f64)> = pairs.iter().map(|(m, b)| (cpu(m), cpu(b))).collect();
+    let takeovers_before: Vec<u64> = pairs.iter().map(|(_, b)| b.became_master()).collect();
     let t = Instant::now();
     std::thread::sleep(window);
     let secs = t.elapsed().as_secs_f64();
@@ -89,12 +90,12 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     let mut rows = Vec::new();
     println!(
         "{:<12} {:>12} {:>12} {:>16}",
-        "impl", "master CPU", "backup CPU", "false takeovers"
+        "impl", "master CPU", "backup CPU", "backup takeovers"
     );
     for (i, (master, backup)) in pairs.iter().enumerate() {
         let m = (after[i].0 - before[i].0) / secs * 100.0;
         let b = (after[i].1 - before[i].1) / secs * 100.0;
-        let takeovers = backup.became_master();
+        let takeovers = backup.became_master().saturating_sub(takeovers_before[i]);
         println!(
             "{:<12} {:>11.2}% {:>11.2}% {:>16}",
             master.kind.label(),

@@ -164,6 +164,12 @@ impl<'a> Node<'a> {
                 ])?
             }
             Kind::Keepalived => {
+                // Nothing of ours runs: pid files left by a SIGKILLed keepalived are
+                // stale, and keepalived refuses to start ("daemon is already running")
+                // when one names a pid that exists again.
+                for name in ["keepalived.pid", "vrrp.pid", "check.pid"] {
+                    let _ = std::fs::remove_file(self.state_dir.join(name));
+                }
                 let pid = |n: &str| self.state_dir.join(n).to_string_lossy().into_owned();
                 let (p1, p2, p3) = (pid("keepalived.pid"), pid("vrrp.pid"), pid("check.pid"));
                 self.ns.spawn(&[
@@ -208,11 +214,6 @@ impl<'a> Node<'a> {
     /// Whether the daemon was started and not crashed/stopped by the bench.
     pub fn is_running(&self) -> bool {
         self.proc.is_some()
-    }
-
-    /// Pid of the main process.
-    pub fn pid(&self) -> Option<i32> {
-        self.proc.as_ref().map(Proc::pid)
     }
 
     /// Every pid of the daemon (keepalived forks a VRRP child).
@@ -338,8 +339,13 @@ impl<'a> Node<'a> {
         let deadline = Instant::now() + timeout;
         while self.is_master(i) != master {
             if Instant::now() >= deadline {
+                let alive = if self.pids().is_empty() {
+                    "not running"
+                } else {
+                    "running"
+                };
                 bail!(
-                    "{} ({}) did not become {} within {timeout:?}; its log:\n{}",
+                    "{} ({}, {alive}) did not become {} within {timeout:?}; its log:\n{}",
                     self.name,
                     self.kind.label(),
                     if master { "MASTER" } else { "BACKUP" },
@@ -438,9 +444,7 @@ fn vipd_config(name: &str, socket: &Path, instances: &[Inst], xdp: bool) -> Stri
 }
 
 fn keepalived_config(name: &str, instances: &[Inst]) -> String {
-    let mut text = format!(
-        "global_defs {{\n  router_id {name}\n  vrrp_version 3\n}}\n"
-    );
+    let mut text = format!("global_defs {{\n  router_id {name}\n  vrrp_version 3\n}}\n");
     for inst in instances {
         let vips: String = inst.vips.iter().map(|v| format!("    {v}\n")).collect();
         text.push_str(&format!(

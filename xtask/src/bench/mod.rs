@@ -94,10 +94,16 @@ pub fn bench(bin: &Path, out_dir: &Path, which: Which, opts: Options) -> anyhow:
         });
     }
     if all || which == Which::Flood {
-        let secs = opts
-            .flood_secs
-            .unwrap_or(if opts.quick { 5 } else if all { 30 } else { 60 });
-        section("flood", &mut || flood::run(bin, Duration::from_secs(secs), opts));
+        let secs = opts.flood_secs.unwrap_or(if opts.quick {
+            5
+        } else if all {
+            30
+        } else {
+            60
+        });
+        section("flood", &mut || {
+            flood::run(bin, Duration::from_secs(secs), opts)
+        });
     }
     if all || which == Which::Arp {
         section("arp", &mut || arp::run(bin, opts));
@@ -114,8 +120,11 @@ pub fn bench(bin: &Path, out_dir: &Path, which: Which, opts: Options) -> anyhow:
         json!(started.elapsed().as_secs_f64()),
     );
     let file = out_dir.join("results.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&Value::Object(results))?)
-        .with_context(|| format!("writing {}", file.display()))?;
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&Value::Object(results))?,
+    )
+    .with_context(|| format!("writing {}", file.display()))?;
     println!(
         "\nbench took {:.0} s; results in {}",
         started.elapsed().as_secs_f64(),
@@ -260,11 +269,16 @@ fn run_failover(
         let mut row = o.to_json();
         if let Value::Object(map) = &mut row {
             map.insert("crash_p50_ratio_vs_keepalived".into(), json!(crash_ratio));
-            map.insert("graceful_p50_ratio_vs_keepalived".into(), json!(grace_ratio));
+            map.insert(
+                "graceful_p50_ratio_vs_keepalived".into(),
+                json!(grace_ratio),
+            );
         }
         rows.push(row);
     }
-    println!("(ms, client-visible outage; n = crash/graceful reps measured; v/k = vipd p50 / keepalived p50 at the same interval)");
+    println!(
+        "(ms, client-visible outage; n = crash/graceful reps measured; v/k = vipd p50 / keepalived p50 at the same interval)"
+    );
 
     let mut plots = Vec::new();
     match plot::failover_cdf(out_dir, &outcomes) {
@@ -292,7 +306,7 @@ fn run_failover(
     ))
 }
 
-fn first_line(text: &str) -> &str {
+pub fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
 

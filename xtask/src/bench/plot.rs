@@ -63,7 +63,10 @@ pub fn failover_cdf(dir: &Path, outcomes: &[Outcome]) -> anyhow::Result<Vec<Path
     font()?;
     let mut made = Vec::new();
     for (name, pick) in [
-        ("crash", (|o: &Outcome| o.crash.clone()) as fn(&Outcome) -> Vec<f64>),
+        (
+            "crash",
+            (|o: &Outcome| o.crash.clone()) as fn(&Outcome) -> Vec<f64>,
+        ),
         ("graceful", |o: &Outcome| o.graceful.clone()),
     ] {
         let path = dir.join(format!("failover_{name}.png"));
@@ -169,7 +172,10 @@ pub fn timeline(path: &Path, timelines: &[Timeline]) -> anyhow::Result<PathBuf> 
             .fold(1.0f64, f64::max);
         let mut chart = ChartBuilder::on(panel)
             .caption(
-                format!("{}: who is MASTER, and the client's replies (0 = event)", t.label),
+                format!(
+                    "{}: who is MASTER, and the client's replies (0 = event)",
+                    t.label
+                ),
                 ("sans-serif", 18),
             )
             .margin(10)

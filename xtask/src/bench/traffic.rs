@@ -125,7 +125,7 @@ impl RawSocket {
             if n < 0 {
                 return None;
             }
-            if from.sll_pkttype != libc::PACKET_OUTGOING as u8 {
+            if from.sll_pkttype != libc::PACKET_OUTGOING {
                 return Some(n as usize);
             }
         }
@@ -216,7 +216,8 @@ fn send_loop(socket: &RawSocket, spec: &FloodSpec, stop: &AtomicBool) -> FloodRe
             i += 1;
         }
         // Pace: never ahead of rate_pps.
-        let due = Duration::from_secs_f64((report.sent + report.failed) as f64 / spec.rate_pps as f64);
+        let due =
+            Duration::from_secs_f64((report.sent + report.failed) as f64 / spec.rate_pps as f64);
         let elapsed = start.elapsed();
         if due > elapsed {
             std::thread::sleep(due - elapsed);
@@ -362,7 +363,13 @@ pub fn udp_frame(
 }
 
 /// A valid VRRPv3 advert (RFC 5798 §5) for `vrid` to 224.0.0.18, TTL 255.
-pub fn vrrp_advert(eth_src: [u8; 6], src: Ipv4Addr, vrid: u8, priority: u8, vip: Ipv4Addr) -> Vec<u8> {
+pub fn vrrp_advert(
+    eth_src: [u8; 6],
+    src: Ipv4Addr,
+    vrid: u8,
+    priority: u8,
+    vip: Ipv4Addr,
+) -> Vec<u8> {
     let group = Ipv4Addr::new(224, 0, 0, 18);
     let mut vrrp = vec![0u8; 12];
     vrrp[0] = 0x31; // version 3, type 1 (advertisement)
