@@ -69,7 +69,7 @@ enum Task {
         /// adverts get a fifth, at least 2). Default 20, 3 with --quick.
         #[arg(long)]
         reps: Option<usize>,
-        /// Seconds of each flood variant. Default 60 (30 within `all`, 5 with --quick).
+        /// Seconds of each flood variant. Default 60 (45 within `all`, 5 with --quick).
         #[arg(long)]
         flood_secs: Option<u64>,
         /// Use this vipd binary instead of building target/release/vipd.
