@@ -97,7 +97,7 @@ pub fn bench(bin: &Path, out_dir: &Path, which: Which, opts: Options) -> anyhow:
         let secs = opts.flood_secs.unwrap_or(if opts.quick {
             5
         } else if all {
-            30
+            45
         } else {
             60
         });
