@@ -82,10 +82,21 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     };
     let before: Vec<(f64, f64)> = pairs.iter().map(|(m, b)| (cpu(m), cpu(b))).collect();
     let takeovers_before: Vec<u64> = pairs.iter().map(|(_, b)| b.became_master()).collect();
+    let machine_before = super::machine_cpu();
     let t = Instant::now();
     std::thread::sleep(window);
     let secs = t.elapsed().as_secs_f64();
     let after: Vec<(f64, f64)> = pairs.iter().map(|(m, b)| (cpu(m), cpu(b))).collect();
+    let machine_after = super::machine_cpu();
+    // What else ran: the machine's busy CPU time minus our four daemons', as a share
+    // of all CPUs. On a quiet machine this is a few percent.
+    let ours: f64 = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a.0 - b.0) + (a.1 - b.1))
+        .sum();
+    let machine_total = (machine_after.1 - machine_before.1).max(1e-9);
+    let others = ((machine_after.0 - machine_before.0 - ours) / machine_total * 100.0).max(0.0);
 
     let mut rows = Vec::new();
     println!(
@@ -115,9 +126,15 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     println!(
         "  ({INSTANCES} instances at 10 ms adverts, {secs:.0} s window, % of one core; both labs ran at the same time)"
     );
+    println!("  other work on the machine meanwhile: {others:.0}% of all CPUs");
+    if others > 20.0 {
+        println!(
+            "  WARNING: the machine was busy with other work; these numbers are disturbed, run `cargo xtask bench idle` again when it is quiet"
+        );
+    }
     for (m, b) in &mut pairs {
         m.stop();
         b.stop();
     }
-    Ok(json!({ "window_seconds": secs, "rows": rows }))
+    Ok(json!({ "window_seconds": secs, "rows": rows, "other_work_percent_of_all_cpus": others }))
 }

@@ -69,11 +69,19 @@ pub fn bench(bin: &Path, out_dir: &Path, which: Which, opts: Options) -> anyhow:
 
     let mut section = |name: &str, f: &mut dyn FnMut() -> anyhow::Result<Value>| {
         let t = Instant::now();
+        let cpu_before = machine_cpu();
         println!("\n== {name} ==");
         match f() {
             Ok(mut value) => {
+                let busy = machine_busy_percent(cpu_before, machine_cpu());
+                println!(
+                    "  (machine: {busy:.0}% of all CPUs busy during this part, bench included; load average {})",
+                    loadavg()
+                );
                 if let Value::Object(map) = &mut value {
                     map.insert("seconds".into(), json!(t.elapsed().as_secs_f64()));
+                    map.insert("machine_busy_percent".into(), json!(busy));
+                    map.insert("loadavg_after".into(), json!(loadavg()));
                 }
                 results.insert(name.into(), value);
             }
@@ -370,4 +378,43 @@ fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// (busy, total) CPU seconds of the whole machine so far, from /proc/stat.
+pub fn machine_cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(|x| x.parse().unwrap_or(0.0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let total: f64 = fields.iter().take(8).sum();
+    // idle + iowait are not busy.
+    let idle = fields.get(3).copied().unwrap_or(0.0) + fields.get(4).copied().unwrap_or(0.0);
+    let hz = clock_ticks();
+    ((total - idle) / hz, total / hz)
+}
+
+/// Busy share of all CPUs between two [`machine_cpu`] readings, in percent.
+pub fn machine_busy_percent(before: (f64, f64), after: (f64, f64)) -> f64 {
+    let total = after.1 - before.1;
+    if total <= 0.0 {
+        return 0.0;
+    }
+    (after.0 - before.0) / total * 100.0
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
