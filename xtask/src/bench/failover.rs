@@ -226,7 +226,14 @@ fn one_rep(
         states.push((at, r1.is_master(0), r2.is_master(0)));
     }
     match event {
-        Event::Crash => r1.crash()?,
+        Event::Crash => {
+            r1.cut_link()?;
+            if want_timeline {
+                // From here r1 cannot serve, whatever its daemon still thinks.
+                states.push((Instant::now(), false, r2.is_master(0)));
+            }
+            r1.kill();
+        }
         Event::Graceful => r1.signal_term()?,
     }
     let deadline = at + settle;

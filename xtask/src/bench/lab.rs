@@ -357,17 +357,20 @@ impl<'a> Node<'a> {
         Ok(())
     }
 
-    /// A host crash: the link goes quiet and the daemon (every process of it) gets
-    /// SIGKILL. The VIPs it held stay on the (now down) interface.
-    pub fn crash(&mut self) -> anyhow::Result<()> {
-        link_down(self.ns, "eth0")?;
+    /// A host crash, first half: the link goes quiet. The VIPs it held stay on the
+    /// (now down) interface.
+    pub fn cut_link(&self) -> anyhow::Result<()> {
+        link_down(self.ns, "eth0")
+    }
+
+    /// A host crash, second half: SIGKILL to every process of the daemon.
+    pub fn kill(&mut self) {
         // Dropping the guard SIGKILLs the process group (keepalived's children too).
         drop(self.proc.take());
         for pid in self.pids() {
             // SAFETY: kill has no memory preconditions.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
-        Ok(())
     }
 
     /// The crashed host comes back "rebooted": the VIPs a crash left are gone, the link
