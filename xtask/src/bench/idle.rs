@@ -64,10 +64,17 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         backup.start()?;
         pairs.push((master, backup));
     }
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // On a machine busy with other work 10 ms instances flap; measure anyway (the
+    // takeover count and the other-work figure say so) rather than give up.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut settled = true;
     while !pairs.iter().all(|(m, _)| m.all_master()) {
         if Instant::now() >= deadline {
-            anyhow::bail!("the 16 instances did not all become MASTER on the master within 15 s");
+            println!(
+                "  WARNING: the 16 instances were not all MASTER on the master after 20 s (a busy machine?)"
+            );
+            settled = false;
+            break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -136,5 +143,10 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         m.stop();
         b.stop();
     }
-    Ok(json!({ "window_seconds": secs, "rows": rows, "other_work_percent_of_all_cpus": others }))
+    Ok(json!({
+        "window_seconds": secs,
+        "rows": rows,
+        "other_work_percent_of_all_cpus": others,
+        "settled_before_window": settled,
+    }))
 }
