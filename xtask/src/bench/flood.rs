@@ -332,3 +332,22 @@ fn advert_gaps(text: &str) -> Vec<f64> {
         .collect();
     times.windows(2).map(|w| (w[1] - w[0]) * 1e3).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_from_tcpdump_lines() {
+        let text = "1764449000.000000 IP 192.0.2.1 > 224.0.0.18: VRRPv3, Advertisement, vrid 11\n\
+                    1764449000.010000 IP 192.0.2.1 > 224.0.0.18: VRRPv3, Advertisement, vrid 11\n\
+                    garbage line\n\
+                    1764449000.060000 IP 192.0.2.1 > 224.0.0.18: VRRPv3, Advertisement, vrid 11\n";
+        let gaps = advert_gaps(text);
+        assert_eq!(gaps.len(), 2);
+        assert!(
+            (gaps[0] - 10.0).abs() < 0.01 && (gaps[1] - 50.0).abs() < 0.01,
+            "{gaps:?}"
+        );
+    }
+}

@@ -56,6 +56,7 @@ pub struct Options {
 /// Runs the bench and writes the results.
 pub fn bench(bin: &Path, out_dir: &Path, which: Which, opts: Options) -> anyhow::Result<()> {
     let started = Instant::now();
+    sweep_stale_bpffs();
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let all = which == Which::All;
     let mut results = Map::new();
@@ -417,4 +418,29 @@ fn loadavg() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Removes `/sys/fs/bpf/vipd-bench-<pid>-*` pin directories of bench runs that died
+/// without cleaning up (SIGKILL, Ctrl-C); their namespaces are swept by
+/// `vipd_tests::cleanup_stale`.
+fn sweep_stale_bpffs() {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/bpf") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("vipd-bench-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        if !alive {
+            println!("bench: removing stale {}", entry.path().display());
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
