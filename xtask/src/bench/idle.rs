@@ -147,6 +147,9 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         "window_seconds": secs,
         "rows": rows,
         "other_work_percent_of_all_cpus": others,
+        "machine_busy_cpu_seconds": machine_after.0 - machine_before.0,
+        "machine_total_cpu_seconds": machine_total,
+        "daemons_cpu_seconds": ours,
         "settled_before_window": settled,
     }))
 }
