@@ -194,10 +194,12 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
             let transitions = after[i].1.saturating_sub(before[i].1);
             drop(capture.signal(libc::SIGINT));
             let mut capture = capture;
-            let text = capture
+            let (text, stats) = capture
                 .wait_timeout(Duration::from_secs(3))
-                .map(|f| f.stdout)
-                .unwrap_or_else(|_| capture.stdout());
+                .map(|f| (f.stdout, f.stderr))
+                .unwrap_or_else(|_| (capture.stdout(), capture.stderr()));
+            // A capture that lost packets would invent silent gaps: say so.
+            let capture_dropped = capture_drops(&stats);
             // Master_Down_Interval at priority 100: 3 × interval + (256-100)/256 × interval.
             let master_down = pair.interval_ms as f64 * (3.0 + 156.0 / 256.0);
             let gaps = advert_gaps(&text);
@@ -212,6 +214,7 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
                 "master_adverts_on_wire": gaps.len() + 1,
                 "master_silent_gaps": silent,
                 "master_max_gap_ms": max_gap,
+                "capture_dropped": capture_dropped,
             }));
         }
         let sent_json = sent.map(|r| {
@@ -234,6 +237,11 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         }
     }
     let xdp_rescues = nodes[0].1.counter_sum("xdp_rescued_adverts");
+    let dropped: u64 = phases
+        .iter()
+        .flat_map(|p| p.2.iter())
+        .map(|r| r["capture_dropped"].as_u64().unwrap_or(0))
+        .sum();
     if std::env::var_os("VIPD_BENCH_DEBUG").is_some() {
         for (master, backup) in &nodes {
             for node in [master, backup] {
@@ -294,6 +302,13 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         "   longer than Master_Down_Interval, i.e. the master was starved, not the backup; max = longest gap)"
     );
     println!("  vipd XDP backup: adverts rescued by the XDP record: {xdp_rescues}");
+    if dropped > 0 {
+        println!(
+            "  WARNING: the advert captures lost {dropped} packets: some 'silent' gaps may be capture losses"
+        );
+    } else {
+        println!("  (the advert captures lost no packets)");
+    }
 
     for (master, backup) in &mut nodes {
         master.stop();
@@ -324,6 +339,16 @@ fn advert_capture(lan: &Lan, i: usize, master: &Node<'_>) -> anyhow::Result<vipd
     ])
 }
 
+/// Packets tcpdump says it lost: "N packets dropped by kernel" and "N packets dropped
+/// by interface" (0 when it printed no statistics).
+fn capture_drops(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .filter(|l| l.contains("packets dropped by"))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Gaps (ms) between consecutive packets in tcpdump `-tt` output.
 fn advert_gaps(text: &str) -> Vec<f64> {
     let times: Vec<f64> = text
@@ -345,6 +370,12 @@ mod tests {
                     1764449000.060000 IP 192.0.2.1 > 224.0.0.18: VRRPv3, Advertisement, vrid 11\n";
         let gaps = advert_gaps(text);
         assert_eq!(gaps.len(), 2);
+        assert_eq!(
+            capture_drops(
+                "12 packets captured\n12 packets received by filter\n3 packets dropped by kernel\n"
+            ),
+            3
+        );
         assert!(
             (gaps[0] - 10.0).abs() < 0.01 && (gaps[1] - 50.0).abs() < 0.01,
             "{gaps:?}"
