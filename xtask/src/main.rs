@@ -4,6 +4,8 @@
 //! - `build [--release]`, `run -- <vipd args>`: build (and run) vipd with its XDP program.
 //! - `test`: setup, lint, then every test (unit, XDP, netns integration) as root.
 //! - `demo`: setup, build, then a small lab in network namespaces.
+//! - `bench`: vipd against keepalived in network-namespace labs; table, JSON and plots.
+mod bench;
 mod demo;
 mod setup;
 
@@ -60,6 +62,29 @@ enum Task {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Measure vipd against keepalived 2.2.7 in network-namespace labs (needs root).
+    ///
+    /// Builds vipd in release mode, runs the chosen part (all by default), prints a
+    /// table and writes target/bench/results.json and PNG plots. `all` takes about 10
+    /// minutes on 2 cores; `--quick` a few minutes.
+    Bench {
+        /// Which part: failover, flood, arp, scale, idle or all.
+        #[arg(value_enum)]
+        which: Option<bench::Which>,
+        /// Few repetitions and short runs: a smoke test, not numbers to publish.
+        #[arg(long)]
+        quick: bool,
+        /// Failover repetitions per configuration at 10 ms and 100 ms adverts (1 s
+        /// adverts get a fifth, at least 2). Default 20, 3 with --quick.
+        #[arg(long)]
+        reps: Option<usize>,
+        /// Seconds of each flood variant. Default 60 (45 within `all`, 5 with --quick).
+        #[arg(long)]
+        flood_secs: Option<u64>,
+        /// Use this vipd binary instead of building target/release/vipd.
+        #[arg(long)]
+        vipd_bin: Option<PathBuf>,
+    },
 }
 
 /// The cargo-fuzz targets in vipd/fuzz.
@@ -92,6 +117,40 @@ fn main() -> anyhow::Result<()> {
             require_root("cargo xtask demo")?;
             let bin = build(false)?;
             demo::demo(&bin)
+        }
+        Task::Bench {
+            which,
+            quick,
+            reps,
+            flood_secs,
+            vipd_bin,
+        } => {
+            require_root("cargo xtask bench")?;
+            let bin = match vipd_bin {
+                Some(bin) => bin,
+                None => {
+                    setup::setup()?;
+                    build(true)?
+                }
+            };
+            if which::which("keepalived").is_err() {
+                bail!(
+                    "keepalived is not installed: run `cargo xtask setup` (or apt-get install keepalived)"
+                );
+            }
+            cleanup_stale_namespaces();
+            let result = bench::bench(
+                &bin,
+                &target_dir().join("bench"),
+                which.unwrap_or(bench::Which::All),
+                bench::Options {
+                    quick,
+                    reps,
+                    flood_secs,
+                },
+            );
+            cleanup_stale_namespaces();
+            result
         }
     }
 }

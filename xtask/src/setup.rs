@@ -31,6 +31,10 @@ const APT_PACKAGES: &[&str] = &[
     // Packet crafting for hostile-input tests.
     "python3-scapy",
     "netsniff-ng",
+    // Text in the bench's PNG plots (plotters + ab_glyph needs a TrueType font).
+    "fonts-dejavu-core",
+    // CPU hogs in the bench's flood scenario (taskset).
+    "util-linux",
     // A real SMTP server for the state-change mail tests.
     "python3-aiosmtpd",
 ];

@@ -1,0 +1,446 @@
+//! `cargo xtask bench`: vipd against keepalived 2.2.7, in the same run, on the same lab.
+//!
+//! Every scenario builds its own network namespaces (TEST-NET addresses only) and tears
+//! them down on the way out, also on failure (guards). Every load loop is bounded in
+//! packets and in time. Results: a table on stdout, `target/bench/results.json`, PNG
+//! plots under `target/bench/`. See docs/benchmarks.md for what each number means.
+
+pub mod arp;
+pub mod failover;
+pub mod flood;
+pub mod idle;
+pub mod lab;
+pub mod plot;
+pub mod scale;
+pub mod stats;
+pub mod traffic;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::{Map, Value, json};
+
+use self::failover::Plan;
+use self::lab::Kind;
+use self::stats::Summary;
+
+/// Which part of the bench to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    /// Client-visible outage on crash and graceful failover.
+    Failover,
+    /// False failovers under a packet flood and a CPU hog.
+    Flood,
+    /// Cost of answering ARP for the VIP: XDP vs the kernel.
+    Arp,
+    /// Time to bring up 1 .. 10 000 VIPs, and peak memory.
+    Scale,
+    /// CPU of 16 idle instances at 10 ms adverts.
+    Idle,
+    /// Everything (within 10 minutes on 2 cores).
+    All,
+}
+
+/// Options shared by all parts.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Few repetitions and short runs (a smoke test, not numbers to publish).
+    pub quick: bool,
+    /// Failover repetitions per configuration at 10 ms and 100 ms (1 s gets a fifth).
+    pub reps: Option<usize>,
+    /// Seconds of each flood variant.
+    pub flood_secs: Option<u64>,
+}
+
+/// Runs the bench and writes the results.
+pub fn bench(bin: &Path, out_dir: &Path, which: Which, opts: Options) -> anyhow::Result<()> {
+    let started = Instant::now();
+    sweep_stale_bpffs();
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let all = which == Which::All;
+    let mut results = Map::new();
+    results.insert("machine".into(), machine());
+    results.insert(
+        "options".into(),
+        json!({ "which": format!("{which:?}").to_lowercase(), "quick": opts.quick, "reps": opts.reps }),
+    );
+    let mut errors = Vec::new();
+    let mut plots = Vec::new();
+
+    let mut section = |name: &str, f: &mut dyn FnMut() -> anyhow::Result<Value>| {
+        let t = Instant::now();
+        let cpu_before = machine_cpu();
+        println!("\n== {name} ==");
+        match f() {
+            Ok(mut value) => {
+                let busy = machine_busy_percent(cpu_before, machine_cpu());
+                println!(
+                    "  (machine: {busy:.0}% of all CPUs busy during this part, bench included; load average {})",
+                    loadavg()
+                );
+                if let Value::Object(map) = &mut value {
+                    map.insert("seconds".into(), json!(t.elapsed().as_secs_f64()));
+                    map.insert("machine_busy_percent".into(), json!(busy));
+                    map.insert("loadavg_after".into(), json!(loadavg()));
+                }
+                results.insert(name.into(), value);
+            }
+            Err(e) => {
+                println!("{name} FAILED: {e:#}");
+                results.insert(name.into(), json!({ "error": format!("{e:#}") }));
+                errors.push(name.to_owned());
+            }
+        }
+        vipd_tests::cleanup_stale().ok();
+    };
+
+    if all || which == Which::Failover {
+        section("failover", &mut || {
+            let (value, mut made) = run_failover(bin, out_dir, opts)?;
+            plots.append(&mut made);
+            Ok(value)
+        });
+    }
+    if all || which == Which::Flood {
+        let secs = opts.flood_secs.unwrap_or(if opts.quick {
+            5
+        } else if all {
+            45
+        } else {
+            60
+        });
+        section("flood", &mut || {
+            flood::run(bin, Duration::from_secs(secs), opts)
+        });
+    }
+    if all || which == Which::Arp {
+        section("arp", &mut || arp::run(bin, opts));
+    }
+    if all || which == Which::Scale {
+        section("scale", &mut || scale::run(bin, opts));
+    }
+    if all || which == Which::Idle {
+        section("idle", &mut || idle::run(bin, opts));
+    }
+
+    results.insert(
+        "total_seconds".into(),
+        json!(started.elapsed().as_secs_f64()),
+    );
+    let file = out_dir.join("results.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&Value::Object(results))?,
+    )
+    .with_context(|| format!("writing {}", file.display()))?;
+    println!(
+        "\nbench took {:.0} s; results in {}",
+        started.elapsed().as_secs_f64(),
+        file.display()
+    );
+    for plot in plots {
+        println!("plot: {}", plot.display());
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("bench parts failed: {}", errors.join(", "));
+    }
+    Ok(())
+}
+
+/// The failover plans: (implementation, interval, reps).
+fn failover_plans(opts: Options) -> Vec<Plan> {
+    let reps = opts.reps.unwrap_or(if opts.quick { 3 } else { 20 }).max(1);
+    // 1 s adverts: a crash rep waits ~3.6 s for the takeover and as long again for r1
+    // to preempt; a fifth of the reps keeps `all` within 10 minutes. --quick skips them.
+    let slow_reps = (reps / 5).max(2);
+    let ms = Duration::from_millis;
+    let mut plans = Vec::new();
+    for kind in [Kind::Vipd { xdp: true }, Kind::Keepalived] {
+        for interval in [ms(10), ms(100), ms(1000)] {
+            let reps = if interval >= ms(1000) {
+                if opts.quick {
+                    continue;
+                }
+                slow_reps
+            } else {
+                reps
+            };
+            plans.push(Plan {
+                kind,
+                interval,
+                reps,
+            });
+        }
+    }
+    plans
+}
+
+fn run_failover(
+    bin: &Path,
+    out_dir: &Path,
+    opts: Options,
+) -> anyhow::Result<(Value, Vec<PathBuf>)> {
+    let plans = failover_plans(opts);
+    println!("reps per configuration (each of crash and graceful):");
+    for p in &plans {
+        println!(
+            "  {:<12} {:>5} ms adverts: {}",
+            p.kind.label(),
+            p.interval.as_millis(),
+            p.reps
+        );
+    }
+    let mut outcomes = Vec::new();
+    for plan in plans {
+        print!(
+            "  {} at {} ms ... ",
+            plan.kind.label(),
+            plan.interval.as_millis()
+        );
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        match failover::measure(bin, plan) {
+            Ok(outcome) => {
+                println!(
+                    "{:.0} s, {} failures",
+                    outcome.seconds,
+                    outcome.failures.len()
+                );
+                for f in &outcome.failures {
+                    println!("    ! {}", first_line(f));
+                }
+                outcomes.push(outcome);
+            }
+            Err(e) => {
+                println!("lab failed: {e:#}");
+                outcomes.push(failover::Outcome {
+                    plan,
+                    crash: Vec::new(),
+                    graceful: Vec::new(),
+                    failures: vec![format!("{e:#}")],
+                    timeline: None,
+                    seconds: 0.0,
+                });
+            }
+        }
+    }
+
+    println!();
+    println!(
+        "{:<12} {:>8} {:>9} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>10} {:>10}",
+        "impl",
+        "advert",
+        "n",
+        "crash50",
+        "crash99",
+        "crashmax",
+        "grace50",
+        "grace99",
+        "gracemax",
+        "crash v/k",
+        "grace v/k"
+    );
+    let mut rows = Vec::new();
+    for o in &outcomes {
+        let crash = Summary::of(&o.crash);
+        let grace = Summary::of(&o.graceful);
+        let peer = outcomes
+            .iter()
+            .find(|p| p.plan.kind == Kind::Keepalived && p.plan.interval == o.plan.interval);
+        let ratio = |mine: Option<Summary>, theirs: Option<Summary>| match (mine, theirs) {
+            (Some(a), Some(b)) if b.p50 > 0.0 => Some(a.p50 / b.p50),
+            _ => None,
+        };
+        let (crash_ratio, grace_ratio) = match (o.plan.kind, peer) {
+            (Kind::Vipd { .. }, Some(k)) => (
+                ratio(crash, Summary::of(&k.crash)),
+                ratio(grace, Summary::of(&k.graceful)),
+            ),
+            _ => (None, None),
+        };
+        let f = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        let r = |x: Option<f64>| x.map_or("".to_owned(), |v| format!("{v:.2}"));
+        println!(
+            "{:<12} {:>5} ms {:>4}/{:<4} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>10} {:>10}",
+            o.plan.kind.label(),
+            o.plan.interval.as_millis(),
+            o.crash.len(),
+            o.graceful.len(),
+            f(crash.map(|s| s.p50)),
+            f(crash.map(|s| s.p99)),
+            f(crash.map(|s| s.max)),
+            f(grace.map(|s| s.p50)),
+            f(grace.map(|s| s.p99)),
+            f(grace.map(|s| s.max)),
+            r(crash_ratio),
+            r(grace_ratio),
+        );
+        let mut row = o.to_json();
+        if let Value::Object(map) = &mut row {
+            map.insert("crash_p50_ratio_vs_keepalived".into(), json!(crash_ratio));
+            map.insert(
+                "graceful_p50_ratio_vs_keepalived".into(),
+                json!(grace_ratio),
+            );
+        }
+        rows.push(row);
+    }
+    println!(
+        "(ms, client-visible outage; n = crash/graceful reps measured; v/k = vipd p50 / keepalived p50 at the same interval)"
+    );
+
+    let mut plots = Vec::new();
+    match plot::failover_cdf(out_dir, &outcomes) {
+        Ok(mut made) => plots.append(&mut made),
+        Err(e) => println!("failover plots not drawn: {e:#}"),
+    }
+    let timelines: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.plan.interval == Duration::from_millis(10))
+        .filter_map(|o| o.timeline.clone())
+        .collect();
+    if !timelines.is_empty() {
+        match plot::timeline(&out_dir.join("timeline.png"), &timelines) {
+            Ok(path) => plots.push(path),
+            Err(e) => println!("timeline plot not drawn: {e:#}"),
+        }
+    }
+    let timelines_json: Vec<Value> = timelines
+        .iter()
+        .map(|t| json!({ "label": t.label, "states": t.states, "replies_ms": t.replies }))
+        .collect();
+    Ok((
+        json!({ "configurations": rows, "timelines": timelines_json }),
+        plots,
+    ))
+}
+
+pub fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// nproc, kernel, CPU model.
+pub fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_owned())
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let nproc = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let keepalived = std::process::Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .chain(String::from_utf8_lossy(&o.stdout).lines())
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default();
+    println!("machine: {nproc} CPUs, {model}, kernel {kernel}; {keepalived}");
+    json!({ "nproc": nproc, "cpu_model": model, "kernel": kernel, "keepalived": keepalived })
+}
+
+/// CPU time (user + system) of `pid` in seconds, from /proc/PID/stat.
+pub fn cpu_seconds(pid: i32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: fields follow the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')' field 0 is state (field 3 of stat); utime is stat field 14, stime 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+/// Peak RSS (VmHWM) of `pid` in KiB.
+pub fn peak_rss_kib(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// (busy, total) CPU seconds of the whole machine so far, from /proc/stat.
+pub fn machine_cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(|x| x.parse().unwrap_or(0.0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let total: f64 = fields.iter().take(8).sum();
+    // idle + iowait are not busy.
+    let idle = fields.get(3).copied().unwrap_or(0.0) + fields.get(4).copied().unwrap_or(0.0);
+    let hz = clock_ticks();
+    ((total - idle) / hz, total / hz)
+}
+
+/// Busy share of all CPUs between two [`machine_cpu`] readings, in percent.
+pub fn machine_busy_percent(before: (f64, f64), after: (f64, f64)) -> f64 {
+    let total = after.1 - before.1;
+    if total <= 0.0 {
+        return 0.0;
+    }
+    (after.0 - before.0) / total * 100.0
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Removes `/sys/fs/bpf/vipd-bench-<pid>-*` pin directories of bench runs that died
+/// without cleaning up (SIGKILL, Ctrl-C); their namespaces are swept by
+/// `vipd_tests::cleanup_stale`.
+fn sweep_stale_bpffs() {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/bpf") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("vipd-bench-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        if !alive {
+            println!("bench: removing stale {}", entry.path().display());
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
