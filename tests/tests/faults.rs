@@ -176,11 +176,19 @@ fn random_advert_loss_20_percent() -> anyhow::Result<()> {
         ),
     )?;
     // The master must hold MASTER for the whole run (polled every 20 ms).
+    let t_run = Instant::now();
     let held = routers[0].assert_state_holds(INSTANCE, "MASTER", run);
+    let elapsed = t_run.elapsed();
     let counters = nft_counters(routers[1].ns())?;
     nft_clear(routers[1].ns())?;
     held?;
     let false_failovers = routers[1].counter(INSTANCE, "became_master")? - m0;
+    let backup_changes: Vec<String> = routers[1]
+        .plain_logs()
+        .lines()
+        .filter(|l| l.contains("state change") && !l.contains("reason=Startup"))
+        .map(str::to_owned)
+        .collect();
     let adverts = routers[0].counter(INSTANCE, "adverts_sent")? - s0;
     let (seen, dropped) = (
         counters.first().copied().unwrap_or(0),
@@ -189,10 +197,12 @@ fn random_advert_loss_20_percent() -> anyhow::Result<()> {
     let p = f64::from(LOSS_PERCENT) / 100.0;
     let expected = adverts as f64 * p.powi(3) * (1.0 - p);
     eprintln!(
-        "loss run {run:?}: master sent {adverts} adverts; backup saw {seen} VRRP packets, \
-         dropped {dropped} ({:.1} %); false failovers {false_failovers} (expected ≈ \
-         {expected:.2})",
-        100.0 * dropped as f64 / seen.max(1) as f64
+        "loss run {run:?} (took {elapsed:.2?}): master sent {adverts} adverts, re-asserted \
+         {} times; backup saw {seen} VRRP packets, dropped {dropped} ({:.1} %); false \
+         failovers {false_failovers} (expected ≈ {expected:.2})\n{}",
+        routers[0].counter(INSTANCE, "reassertions")?,
+        100.0 * dropped as f64 / seen.max(1) as f64,
+        backup_changes.join("\n")
     );
     ensure!(
         routers[0].counter(INSTANCE, "transitions")? == t0,
