@@ -69,9 +69,15 @@ fn conf(priority: u8) -> InstanceConf {
 
 /// Starts r0 (MASTER) and r1 (BACKUP).
 fn pair<'a>(lan: &'a Lan, scratch: &Scratch) -> anyhow::Result<Vec<Router<'a>>> {
+    pair_xdp(lan, scratch, "off")
+}
+
+/// [`pair`] with `xdp = <mode>`.
+fn pair_xdp<'a>(lan: &'a Lan, scratch: &Scratch, xdp: &str) -> anyhow::Result<Vec<Router<'a>>> {
+    let xdp = format!("{xdp:?}");
     let mut routers = vec![
-        Router::new(lan.member(0), scratch, "r0", &[conf(200)])?,
-        Router::new(lan.member(1), scratch, "r1", &[conf(100)])?,
+        Router::new(lan.member(0), scratch, "r0", &[conf(200).set("xdp", &xdp)])?,
+        Router::new(lan.member(1), scratch, "r1", &[conf(100).set("xdp", &xdp)])?,
     ];
     routers[0].start()?;
     routers[0].wait_state(INSTANCE, "MASTER", ELECTION)?;
@@ -92,6 +98,16 @@ fn nft_clear(ns: &Netns) -> anyhow::Result<()> {
     ns.exec_ok(&["nft", "delete", "table", "inet", "vipd_faults"])?;
     Ok(())
 }
+
+/// Drops all VRRP the switch would forward (bridge family, so before any router's XDP
+/// program could see it: a real partition for the XDP path too).
+const SWITCH_PARTITION: &str = "table bridge vipd_faults {
+    chain forward {
+        type filter hook forward priority -300; policy accept;
+        ether type ip ip protocol 112 counter drop
+    }
+}
+";
 
 /// The packet counts of every `counter` in table `inet vipd_faults` of `ns`, in order.
 fn nft_counters(ns: &Netns) -> anyhow::Result<Vec<u64>> {
@@ -228,13 +244,31 @@ fn random_advert_loss_20_percent() -> anyhow::Result<()> {
 fn partition_then_heal_leaves_one_master_and_fresh_garps() -> anyhow::Result<()> {
     require_root();
     let _serial = serial();
-    let (lan, scratch) = lab("f_part", true)?;
-    let mut routers = pair(&lan, &scratch)?;
+    partition_and_heal("f_part", "off")
+}
+
+/// The same with `xdp = "generic"`, cut at the switch (an input rule on the routers
+/// would not hide the adverts from the XDP program, which sees them first).
+#[test]
+fn partition_then_heal_with_xdp() -> anyhow::Result<()> {
+    require_root();
+    let _serial = serial();
+    partition_and_heal("f_partx", "generic")
+}
+
+fn partition_and_heal(tag: &str, xdp: &str) -> anyhow::Result<()> {
+    let (lan, scratch) = lab(tag, true)?;
+    let mut routers = pair_xdp(&lan, &scratch, xdp)?;
     let r0_mac = mac_of(lan.member(0), "eth0")?;
     let client = in_netns(lan.member(2), || PacketSocket::open("eth0", ETH_P_ARP))??;
 
-    nft(routers[0].ns(), &scratch, "part0", PARTITION)?;
-    nft(routers[1].ns(), &scratch, "part1", PARTITION)?;
+    let at_switch = xdp != "off";
+    if at_switch {
+        nft(lan.switch(), &scratch, "part_sw", SWITCH_PARTITION)?;
+    } else {
+        nft(routers[0].ns(), &scratch, "part0", PARTITION)?;
+        nft(routers[1].ns(), &scratch, "part1", PARTITION)?;
+    }
     let t_cut = Instant::now();
     routers[1].wait_state(INSTANCE, "MASTER", ELECTION)?;
     let split_after = t_cut.elapsed();
@@ -246,21 +280,39 @@ fn partition_then_heal_leaves_one_master_and_fresh_garps() -> anyhow::Result<()>
     );
 
     let garps0 = routers[0].counter(INSTANCE, "garps_sent")?;
-    nft_clear(routers[0].ns())?;
-    nft_clear(routers[1].ns())?;
+    if at_switch {
+        lan.switch()
+            .exec_ok(&["nft", "delete", "table", "bridge", "vipd_faults"])?;
+    } else {
+        nft_clear(routers[0].ns())?;
+        nft_clear(routers[1].ns())?;
+    }
     let t_heal = Instant::now();
-    // A gratuitous ARP for the VIP from r0, seen by the client after healing.
-    let garp = client.recv_matching(Duration::from_secs(2), |f| {
-        ArpFrame::parse(f).is_some_and(|a| {
-            a.spa == VIP_ADDR && a.tpa == VIP_ADDR && a.sha == r0_mac && a.oper == ARP_REQUEST
-        })
-    })?;
-    let garp_after = t_heal.elapsed();
-    let master = wait_single_master(&mut routers, ELECTION)?;
-    let healed_after = t_heal.elapsed();
+    // Meanwhile, a gratuitous ARP for the VIP from r0, seen by the client.
+    let (garp, master, healed_after) = std::thread::scope(|scope| {
+        let capture = scope.spawn(|| {
+            let frame = client.recv_matching(Duration::from_secs(2), |f| {
+                ArpFrame::parse(f).is_some_and(|a| {
+                    a.spa == VIP_ADDR
+                        && a.tpa == VIP_ADDR
+                        && a.sha == r0_mac
+                        && a.oper == ARP_REQUEST
+                })
+            });
+            frame.map(|f| f.map(|_| t_heal.elapsed()))
+        });
+        let master = wait_single_master(&mut routers, ELECTION);
+        let healed_after = t_heal.elapsed();
+        let garp = capture
+            .join()
+            .map_err(|_| anyhow::anyhow!("capture thread panicked"));
+        (garp, master, healed_after)
+    });
+    let (garp, master) = (garp??, master?);
+    let garp_after = garp;
     let garps = routers[0].counter(INSTANCE, "garps_sent")? - garps0;
     eprintln!(
-        "partition: r1 MASTER {split_after:?} after the cut; healed to one master in \
+        "partition (xdp {xdp}): r1 MASTER {split_after:?} after the cut; healed to one master in \
          {healed_after:?}; r0 sent {garps} GARPs after healing, client saw the first \
          after {garp_after:?}"
     );
@@ -274,8 +326,8 @@ fn partition_then_heal_leaves_one_master_and_fresh_garps() -> anyhow::Result<()>
         "r0 sent no gratuitous ARP after the partition healed"
     );
     ensure!(
-        garp.is_some(),
-        "the client saw no gratuitous ARP from r0 after healing"
+        garp_after.is_some(),
+        "the client saw no gratuitous ARP from r0 within 2 s of healing"
     );
     stop_all(&mut routers)
 }
@@ -469,4 +521,83 @@ fn control_socket_refuses_other_users_and_junk() -> anyhow::Result<()> {
         by_cred.trim()
     );
     stop_all(&mut [r0])
+}
+
+/// The client's neighbour entry for the VIP: `lladdr` (formatted MAC), if any.
+fn client_neigh(client: &Netns) -> anyhow::Result<Option<String>> {
+    let text = client.ip(&["neigh", "show", VIP, "dev", "eth0"])?;
+    let mut words = text.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "lladdr" {
+            return Ok(words.next().map(str::to_owned));
+        }
+    }
+    Ok(None)
+}
+
+/// Scenario: a partition that heals one direction first, as a real one may (a flapping
+/// uplink, asymmetric filtering): r1 (which took over and sent its gratuitous ARPs, so
+/// the client's neighbour entry for the VIP points at r1) hears r0 again first, yields,
+/// and goes silent as a backup; only then does r0 hear the LAN again. r0 never hears a
+/// lower-priority master, so it never re-asserts, and nothing re-announces the VIP: the
+/// client keeps sending to r1's MAC, where the VIP is gone, until its neighbour entry
+/// goes stale and is re-probed (tens of seconds with Linux defaults).
+///
+/// The symmetric heal ([`partition_then_heal_leaves_one_master_and_fresh_garps`])
+/// passes only because r1's advert usually reaches r0 before r0's reaches r1: the same
+/// race lost (seen once in six runs with XDP) leaves the same stale neighbours.
+#[test]
+#[ignore = "daemon bug: after a partition heals, a master that never hears the other \
+            (lower-priority) master's advert sends no gratuitous ARP, so neighbours keep \
+            the other router's MAC for the VIP"]
+fn partition_healed_backup_side_first_still_reannounces_the_vip() -> anyhow::Result<()> {
+    require_root();
+    let _serial = serial();
+    let (lan, scratch) = lab("f_parto", true)?;
+    let mut routers = pair(&lan, &scratch)?;
+    let client = lan.member(2);
+    let macs = [
+        vipd_tests::packet::format_mac(mac_of(lan.member(0), "eth0")?),
+        vipd_tests::packet::format_mac(mac_of(lan.member(1), "eth0")?),
+    ];
+    client.exec_ok(&["ping", "-c", "1", "-W", "2", VIP])?;
+    ensure!(client_neigh(client)?.as_deref() == Some(macs[0].as_str()));
+
+    nft(routers[0].ns(), &scratch, "part0", PARTITION)?;
+    nft(routers[1].ns(), &scratch, "part1", PARTITION)?;
+    routers[1].wait_state(INSTANCE, "MASTER", ELECTION)?;
+    poll_until(
+        "the client's neighbour entry to follow r1's gratuitous ARP",
+        Duration::from_secs(3),
+        Duration::from_millis(20),
+        || match client_neigh(client) {
+            Ok(Some(mac)) if mac == macs[1] => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )?;
+    // Heal r1's side first: it hears r0 and yields, then is silent.
+    nft_clear(routers[1].ns())?;
+    routers[1].wait_state(INSTANCE, "BACKUP", ELECTION)?;
+    let garps0 = routers[0].counter(INSTANCE, "garps_sent")?;
+    nft_clear(routers[0].ns())?;
+    ensure!(wait_single_master(&mut routers, ELECTION)? == 0);
+    let reannounced =
+        vipd_tests::wait_until(Duration::from_secs(2), Duration::from_millis(20), || {
+            routers[0]
+                .counter(INSTANCE, "garps_sent")
+                .is_ok_and(|n| n > garps0)
+        });
+    let neigh = client_neigh(client)?;
+    eprintln!(
+        "ordered heal: r0 re-announced: {reannounced}; client's entry for the VIP after 2 s: \
+         {neigh:?} (r0 {}, r1 {})",
+        macs[0], macs[1]
+    );
+    ensure!(
+        reannounced,
+        "r0 sent no gratuitous ARP after the partition healed; the client still sends \
+         to {neigh:?} (r1 is {})",
+        macs[1]
+    );
+    stop_all(&mut routers)
 }
