@@ -588,10 +588,28 @@ fn partition_healed_backup_side_first_still_reannounces_the_vip() -> anyhow::Res
                 .is_ok_and(|n| n > garps0)
         });
     let neigh = client_neigh(client)?;
+    // What that costs the client: time from now to its first ping reply from the VIP.
+    let t_ping = Instant::now();
+    let pings = vipd_tests::pinger::PingRun::start(
+        client,
+        VIP_ADDR,
+        Duration::from_millis(100),
+        Duration::from_secs(20),
+    )?;
+    let answered = pings.wait_for_more(1, Duration::from_secs(15), "after the heal");
+    let outage = t_ping.elapsed();
+    drop(pings.finish());
     eprintln!(
-        "ordered heal: r0 re-announced: {reannounced}; client's entry for the VIP after 2 s: \
-         {neigh:?} (r0 {}, r1 {})",
-        macs[0], macs[1]
+        "ordered heal: r0 re-announced: {reannounced}; client's entry for the VIP 2 s \
+         after healing: {neigh:?} (r0 {}, r1 {}); client's first ping reply after \
+         {outage:.2?} ({})",
+        macs[0],
+        macs[1],
+        if answered.is_ok() {
+            "answered"
+        } else {
+            "none within 15 s"
+        }
     );
     ensure!(
         reannounced,
