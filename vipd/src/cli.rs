@@ -161,6 +161,9 @@ pub fn check(
             for warning in &loaded.warnings {
                 writeln!(err, "{warning}")?;
             }
+            for warning in crate::config::permission_warnings(&args.config, &loaded.config) {
+                writeln!(err, "{warning}")?;
+            }
             let count = loaded.config.instances.len();
             let noun = if count == 1 { "instance" } else { "instances" };
             writeln!(out, "{file}: OK ({count} {noun})")?;

@@ -29,6 +29,9 @@ fn main() -> anyhow::Result<ExitCode> {
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
+            for warning in vipd::config::permission_warnings(path, &loaded.config) {
+                tracing::warn!("{warning}");
+            }
             let options = vipd::daemon::RunOptions {
                 config_path: Some(path.clone()),
                 metrics_listen: args.metrics_listen,

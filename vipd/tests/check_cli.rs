@@ -128,3 +128,44 @@ fn long_option_is_accepted() {
         .expect("running the vipd binary");
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
 }
+
+#[test]
+fn world_writable_config_and_script_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let file = TempFile::new("perm", "");
+    let dir = file.0.parent().expect("temp dir").to_owned();
+    let script = dir.join("notify.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").expect("writing the script");
+    std::fs::write(
+        &file.0,
+        format!(
+            "[instance.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 7\n\
+             virtual_ipaddress = [\"192.0.2.100\"]\nnotify_master = \"{}\"\n",
+            script.display()
+        ),
+    )
+    .expect("writing the config");
+    let mode = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod");
+    };
+    // Private files: no warning.
+    mode(&file.0, 0o600);
+    mode(&script, 0o755);
+    let quiet = vipd_check(&file.0);
+    assert_eq!(quiet.status.code(), Some(0), "{}", text(&quiet.stderr));
+    assert_eq!(text(&quiet.stderr), "");
+    // World-writable: one warning each, still valid.
+    mode(&file.0, 0o666);
+    mode(&script, 0o777);
+    let loud = vipd_check(&file.0);
+    assert_eq!(loud.status.code(), Some(0), "{}", text(&loud.stderr));
+    let stderr = text(&loud.stderr);
+    assert!(
+        stderr.contains("configuration file is world-writable"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{} is world-writable", script.display())),
+        "{stderr}"
+    );
+}

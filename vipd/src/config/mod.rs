@@ -1029,6 +1029,76 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     }
 }
 
+/// Files anyone on the host may rewrite, which vipd (as root) would read or run: the
+/// configuration itself and every program it runs (track scripts, notify commands).
+/// One line each, for a warning at `check` and at start: a world-writable script is a
+/// root shell for every local user.
+pub fn permission_warnings(path: &Path, config: &Config) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let world_writable = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o002 != 0)
+            .unwrap_or(false)
+    };
+    let mut out = Vec::new();
+    if world_writable(path) {
+        out.push(format!(
+            "{}: warning: the configuration file is world-writable; any local user could change what vipd (running as root) does: chmod o-w {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    let commands = config
+        .scripts
+        .iter()
+        .map(|s| &s.command)
+        .chain(config.instances.iter().flat_map(|i| {
+            [
+                &i.notify.master,
+                &i.notify.backup,
+                &i.notify.fault,
+                &i.notify.stop,
+                &i.notify.any,
+            ]
+            .into_iter()
+            .flatten()
+        }))
+        .chain(config.sync_groups.iter().flat_map(|g| {
+            [
+                &g.notify.master,
+                &g.notify.backup,
+                &g.notify.fault,
+                &g.notify.stop,
+                &g.notify.any,
+            ]
+            .into_iter()
+            .flatten()
+        }));
+    let mut seen = std::collections::HashSet::new();
+    for command in commands {
+        // For `bash -c LINE` the program is bash; the script file, if any, is the
+        // first word of the line that names an existing file.
+        let candidates: Vec<&str> = match command.argv.as_slice() {
+            [shell, flag, line, ..] if shell.ends_with("bash") && flag == "-c" => {
+                line.split_whitespace().collect()
+            }
+            argv => argv.first().map(String::as_str).into_iter().collect(),
+        };
+        for program in candidates {
+            let program = Path::new(program);
+            if program.is_absolute() && seen.insert(program.to_owned()) && world_writable(program) {
+                out.push(format!(
+                    "{}: warning: {} is world-writable and vipd runs it as root: chmod o-w {}",
+                    path.display(),
+                    program.display(),
+                    program.display()
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Reads and validates a keepalived.conf, following its `include`s
 /// (`vipd run --keepalived-conf`).
 pub fn load_keepalived(path: &Path) -> Result<Loaded, LoadError> {
