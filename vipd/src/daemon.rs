@@ -406,7 +406,8 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     }
     let _ = std::fs::remove_file(&socket_path);
     // Let notify_stop scripts and mails start and mostly finish; never hang the exit.
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    // (Handover at most 400 ms + this 300 ms: SIGTERM exits within a second.)
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
     for task in std::mem::take(&mut daemon.notify_tasks) {
         let _ = tokio::time::timeout_at(deadline, task).await;
     }
@@ -1379,7 +1380,7 @@ impl Daemon {
 
     /// After our priority-0 adverts: waits until each handed-over instance hears a new
     /// master (an advert with priority > 0 from another router), at most a backup's
-    /// Skew_Time plus a few advert intervals and never more than 500 ms, so SIGTERM still
+    /// Skew_Time plus a few advert intervals and never more than 400 ms, so SIGTERM still
     /// exits well within a second when no backup exists.
     async fn await_successors(
         &mut self,
@@ -1397,7 +1398,7 @@ impl Daemon {
             .max()
             .unwrap_or_default();
         let deadline = tokio::time::Instant::now()
-            + longest.clamp(Duration::from_millis(20), Duration::from_millis(500));
+            + longest.clamp(Duration::from_millis(20), Duration::from_millis(400));
         while !waiting.is_empty() && tokio::time::Instant::now() < deadline {
             let heard = tokio::select! {
                 Some(packet) = packets.recv() => self.new_master_in(&packet),
