@@ -145,7 +145,7 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     let restart_settled = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
 
-    say("graceful: SIGTERM to vipd on r1 (it sends priority 0 and releases the VIP)");
+    say("graceful: SIGTERM to vipd on r1 (priority 0; it keeps the VIP until r2 is heard)");
     let graceful_at = Instant::now();
     if let Some(p) = routers[0].proc.as_mut() {
         let done = p.terminate(Duration::from_secs(3))?;
@@ -154,26 +154,6 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     wait_for_master(bin, &routers, "r2")?;
     let graceful_settled = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
-    if std::env::var_os("VIPD_DEMO_DEBUG").is_some() {
-        for (ns, what) in [
-            (client, vec!["ip", "neigh"]),
-            (routers[1].ns, vec!["ip", "-br", "addr"]),
-            (routers[1].ns, vec!["ip", "-br", "link"]),
-            (routers[2].ns, vec!["ip", "-br", "addr"]),
-        ] {
-            let out = ns.exec(&what)?;
-            say(&format!(
-                "{}: {}",
-                ns.name(),
-                String::from_utf8_lossy(&out.stdout)
-            ));
-        }
-        let out = std::process::Command::new(bin)
-            .args(["status", "--json", "--socket"])
-            .arg(&routers[1].socket)
-            .output()?;
-        say(&String::from_utf8_lossy(&out.stdout));
-    }
 
     stop.store(true, Ordering::Relaxed);
     let log: PingLog = ping_thread
@@ -195,45 +175,6 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
         log.sent,
         log.replies.len()
     ));
-    if std::env::var_os("VIPD_DEMO_DEBUG").is_some() {
-        let t0 = log.start.unwrap_or(crash_at);
-        let rel = |t: Instant| ms(t.saturating_duration_since(t0));
-        say(&format!("sent {} replies {}", log.sent, log.replies.len()));
-        let before_crash = log.replies.iter().filter(|t| **t < crash_at).count();
-        say(&format!(
-            "replies before the crash: {before_crash} in {:.0} ms",
-            rel(crash_at)
-        ));
-        let count =
-            |a: Instant, b: Instant| log.replies.iter().filter(|t| **t >= a && **t < b).count();
-        let end = *log.replies.last().unwrap_or(&crash_at);
-        say(&format!(
-            "replies crash..restart {} in {:.0} ms; restart..graceful {} in {:.0} ms; graceful..end {} in {:.0} ms",
-            count(crash_at, restart_at),
-            ms(restart_at - crash_at),
-            count(restart_at, graceful_at),
-            ms(graceful_at - restart_at),
-            count(graceful_at, end),
-            ms(end - graceful_at)
-        ));
-        let t0 = log.start.unwrap_or(crash_at);
-        let rel = |t: Instant| ms(t.saturating_duration_since(t0));
-        for w in log.replies.windows(2) {
-            let gap = w[1].duration_since(w[0]);
-            if gap > Duration::from_millis(5) {
-                say(&format!("gap {:.1} ms at {:.1}", ms(gap), rel(w[0])));
-            }
-        }
-        say(&format!(
-            "crash {:.1}/{:.1} restart {:.1}/{:.1} graceful {:.1}/{:.1}",
-            rel(crash_at),
-            rel(crash_settled),
-            rel(restart_at),
-            rel(restart_settled),
-            rel(graceful_at),
-            rel(graceful_settled)
-        ));
-    }
     show("crash failover (SIGKILL):", crash_at, crash_settled);
     show("preemption by restarted r1:", restart_at, restart_settled);
     show(
