@@ -1471,6 +1471,20 @@ impl Daemon {
                         priority = slot.core.effective_priority(),
                         "state change"
                     );
+                    if from == State::Master
+                        && to == State::Backup
+                        && reason == crate::proto::action::Reason::HigherPriorityAdvert
+                    {
+                        // Beyond the RFC: one last advert at our priority as we yield.
+                        // Neighbours may still send the VIPs' traffic to us (after a
+                        // partition heals, say, our gratuitous ARPs are their latest
+                        // news); the winner answers a lower-priority advert by
+                        // announcing the VIPs again, so they come back to it at once.
+                        let advert = self.slots[index]
+                            .core
+                            .advert_repr(self.slots[index].core.effective_priority());
+                        self.send_advert(index, &advert);
+                    }
                     if !self.reloading && reason != crate::proto::action::Reason::SyncGroup {
                         let follow = match (from, to) {
                             (_, State::Master) => Some(Follow::Master),
