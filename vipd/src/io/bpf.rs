@@ -1475,24 +1475,34 @@ const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 
 /// BPF_OBJ_GET: an fd for the object pinned at `path`.
+/// bpf(2) with a zero-padded `union bpf_attr` (16 u64 words covers the commands used
+/// here); the caller fills the words its command reads and keeps any pointed-to buffer
+/// alive across the call.
+fn bpf_syscall(cmd: libc::c_long, attr: &mut [u64; 16]) -> std::io::Result<libc::c_long> {
+    // SAFETY: attr is a valid, writable bpf_attr of the size passed; pointers inside it
+    // are the caller's, valid for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr.as_mut_ptr(),
+            size_of_val(attr) as libc::c_uint,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(rc)
+}
+
 fn bpf_obj_get(path: &Path) -> std::io::Result<OwnedFd> {
     let cpath = CString::new(path.as_os_str().as_bytes())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     // union bpf_attr, BPF_OBJ_GET: u64 pathname, u32 bpf_fd, u32 file_flags, ...
     let mut attr = [0u64; 16];
     attr[0] = cpath.as_ptr() as u64;
-    // SAFETY: attr is a zeroed bpf_attr of sufficient size; the path outlives the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_OBJ_GET,
-            attr.as_mut_ptr(),
-            size_of_val(&attr) as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    // The path outlives the call.
+    let fd = bpf_syscall(BPF_OBJ_GET, &mut attr)?;
     // SAFETY: the kernel returned a new fd we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
@@ -1507,18 +1517,8 @@ fn xdp_link_ifindex(fd: &OwnedFd) -> std::io::Result<u32> {
     // union bpf_attr, info: u32 bpf_fd, u32 info_len, u64 info.
     attr[0] = fd.as_raw_fd() as u32 as u64 | ((size_of_val(&info) as u64) << 32);
     attr[1] = info.as_mut_ptr() as u64;
-    // SAFETY: attr points to a zeroed bpf_attr, info to a buffer of info_len bytes.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_OBJ_GET_INFO_BY_FD,
-            attr.as_mut_ptr(),
-            size_of_val(&attr) as libc::c_uint,
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    // info is a buffer of info_len bytes, alive across the call.
+    bpf_syscall(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
     if info[0] != BPF_LINK_TYPE_XDP {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
