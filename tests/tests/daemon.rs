@@ -956,7 +956,7 @@ fn start_without_carrier_is_fault_until_link_up() -> anyhow::Result<()> {
 }
 
 // Beyond the list: signals other than TERM.
-/// SIGHUP (reload, not implemented yet) must not kill vipd or disturb the election;
+/// SIGHUP (a reload of an unchanged file) must not kill vipd or disturb the election;
 /// SIGINT stops it as gracefully as SIGTERM (exit 0, VIP released, priority 0 sent).
 #[test]
 fn sighup_is_harmless_and_sigint_is_graceful() -> anyhow::Result<()> {
