@@ -838,6 +838,36 @@ pub fn router_lab(tag: &str, routers: usize, client: bool) -> anyhow::Result<(La
     Ok((lan, Scratch::new(tag)?))
 }
 
+/// The common pair on a [`router_lab`]: r1 (192.0.2.1, priority 200) and r2
+/// (192.0.2.2, priority 100) on VRID 7 with `vip_cidr`, both started, returned once r1
+/// is MASTER and r2 its BACKUP (`master_address` 192.0.2.1).
+pub fn started_pair<'a>(lan: &'a Lan, scratch: &Scratch) -> anyhow::Result<Vec<Router<'a>>> {
+    const VIP_CIDR: &str = "192.0.2.100/24";
+    let mut routers = vec![
+        Router::new(
+            lan.member(0),
+            scratch,
+            "r1",
+            &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR)],
+        )?,
+        Router::new(
+            lan.member(1),
+            scratch,
+            "r2",
+            &[InstanceConf::new("VI_1", 7, 100, VIP_CIDR)],
+        )?,
+    ];
+    for router in &mut routers {
+        router.start()?;
+    }
+    let election = Duration::from_secs(5);
+    routers[0].wait_state("VI_1", "MASTER", election)?;
+    routers[1].wait_instance("BACKUP of 192.0.2.1", "VI_1", election, |i| {
+        i["state"] == "BACKUP" && i["master_address"] == "192.0.2.1"
+    })?;
+    Ok(routers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

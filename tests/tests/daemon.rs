@@ -37,31 +37,6 @@ fn primary(i: usize) -> String {
     format!("192.0.2.{}", i + 1)
 }
 
-/// The common pair: r1 (priority 200) and r2 (priority 100) on VRID 7, started, with r1
-/// MASTER and r2 its BACKUP.
-fn started_pair<'a>(lan: &'a Lan, scratch: &Scratch) -> anyhow::Result<Vec<Router<'a>>> {
-    let mut routers = vec![
-        Router::new(
-            lan.member(0),
-            scratch,
-            "r1",
-            &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR)],
-        )?,
-        Router::new(
-            lan.member(1),
-            scratch,
-            "r2",
-            &[InstanceConf::new("VI_1", 7, 100, VIP_CIDR)],
-        )?,
-    ];
-    for router in &mut routers {
-        router.start()?;
-    }
-    routers[0].wait_state("VI_1", "MASTER", ELECTION)?;
-    wait_backup_of(&mut routers[1], "VI_1", &primary(0))?;
-    Ok(routers)
-}
-
 /// The VIP is on `eth0` of router `master` and of no other.
 fn assert_vip_only_on(routers: &[Router<'_>], master: usize, vip: &str) -> anyhow::Result<()> {
     let namespaces: Vec<&Netns> = routers.iter().map(|r| r.ns()).collect();
@@ -270,7 +245,7 @@ fn preempt_delay_holds_back_takeover() -> anyhow::Result<()> {
 fn sigterm_hands_over_gracefully() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("term", 2, true)?;
-    let mut routers = started_pair(&lan, &scratch)?;
+    let mut routers = vipd_tests::vipd::started_pair(&lan, &scratch)?;
     wait_vip_only_on(&routers, 0, VIP)?;
 
     let pings = PingRun::start(
@@ -322,7 +297,7 @@ fn sigterm_hands_over_gracefully() -> anyhow::Result<()> {
 fn crashed_master_is_replaced() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("crash", 2, true)?;
-    let mut routers = started_pair(&lan, &scratch)?;
+    let mut routers = vipd_tests::vipd::started_pair(&lan, &scratch)?;
     let pings = PingRun::start(
         lan.member(2),
         VIP_ADDR,
@@ -497,7 +472,7 @@ fn two_instances_on_one_interface_split_mastership() -> anyhow::Result<()> {
 fn link_down_faults_and_link_up_recovers() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("fault", 2, false)?;
-    let mut routers = started_pair(&lan, &scratch)?;
+    let mut routers = vipd_tests::vipd::started_pair(&lan, &scratch)?;
 
     link_down(lan.switch(), &Lan::port_name(0))?;
     let fault = routers[0].wait_state("VI_1", "FAULT", ELECTION)?;
@@ -629,7 +604,7 @@ fn one_of_two_faults_cleared_stays_fault() -> anyhow::Result<()> {
 fn restart_after_crash_removes_stale_vip() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("stale", 2, false)?;
-    let mut routers = started_pair(&lan, &scratch)?;
+    let mut routers = vipd_tests::vipd::started_pair(&lan, &scratch)?;
 
     routers[0].kill()?;
     assert!(
@@ -848,7 +823,7 @@ fn nft(ns: &Netns, rules: &str) -> anyhow::Result<()> {
 fn split_brain_heals_to_the_higher_priority() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("split", 2, false)?;
-    let mut routers = started_pair(&lan, &scratch)?;
+    let mut routers = vipd_tests::vipd::started_pair(&lan, &scratch)?;
     let r1_masterships = routers[0].counter("VI_1", "became_master")?;
 
     nft(
@@ -962,7 +937,7 @@ fn start_without_carrier_is_fault_until_link_up() -> anyhow::Result<()> {
 fn sighup_is_harmless_and_sigint_is_graceful() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("signals", 2, false)?;
-    let mut routers = started_pair(&lan, &scratch)?;
+    let mut routers = vipd_tests::vipd::started_pair(&lan, &scratch)?;
 
     routers[0].signal(libc::SIGHUP)?;
     routers[0].assert_state_holds("VI_1", "MASTER", Duration::from_millis(300))?;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use vipd_tests::vipd::{InstanceConf, Router, Scratch, has_addr, stop_all};
+use vipd_tests::vipd::{InstanceConf, Scratch, has_addr, stop_all};
 use vipd_tests::{Lan, Netns, require_root};
 
 const VIP: &str = "192.0.2.100";
@@ -38,36 +38,13 @@ fn watch_vips(ns: &Netns, vips: &[&str], stop: &Arc<AtomicBool>) -> anyhow::Resu
     Ok(missing)
 }
 
-fn two_routers<'a>(lan: &'a Lan, scratch: &Scratch) -> anyhow::Result<Vec<Router<'a>>> {
-    let mut routers = vec![
-        Router::new(
-            lan.member(0),
-            scratch,
-            "r1",
-            &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR)],
-        )?,
-        Router::new(
-            lan.member(1),
-            scratch,
-            "r2",
-            &[InstanceConf::new("VI_1", 7, 100, VIP_CIDR)],
-        )?,
-    ];
-    for r in &mut routers {
-        r.start()?;
-    }
-    routers[0].wait_state("VI_1", "MASTER", ELECTION)?;
-    routers[1].wait_state("VI_1", "BACKUP", ELECTION)?;
-    Ok(routers)
-}
-
 /// A changed master (new priority, one more VIP) is rebuilt in place: its VIP never
 /// leaves, the new VIP arrives, the backup sees no change of master.
 #[test]
 fn changed_master_keeps_its_vip_through_a_reload() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("rlchg")?;
-    let mut routers = two_routers(&lan, &scratch)?;
+    let mut routers = vipd_tests::vipd::started_pair(&lan, &scratch)?;
     let backup_transitions = routers[1].counter("VI_1", "transitions")?;
 
     routers[0].reconfigure(&[InstanceConf::new("VI_1", 7, 150, VIP_CIDR).set(
@@ -114,7 +91,7 @@ fn changed_master_keeps_its_vip_through_a_reload() -> anyhow::Result<()> {
 fn a_hundred_sighups_lose_nothing() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("rl100")?;
-    let mut routers = two_routers(&lan, &scratch)?;
+    let mut routers = vipd_tests::vipd::started_pair(&lan, &scratch)?;
     let before: Vec<u64> = routers
         .iter()
         .map(|r| r.counter("VI_1", "transitions"))
@@ -153,7 +130,7 @@ fn a_hundred_sighups_lose_nothing() -> anyhow::Result<()> {
 fn a_broken_file_keeps_the_running_configuration() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("rlbad")?;
-    let mut routers = two_routers(&lan, &scratch)?;
+    let mut routers = vipd_tests::vipd::started_pair(&lan, &scratch)?;
     std::fs::write(
         routers[0].config_path(),
         "[instance.VI_1]\ninterface = \"eth0\"\nprioirty = 1\n",
@@ -194,7 +171,7 @@ fn a_broken_file_keeps_the_running_configuration() -> anyhow::Result<()> {
 fn instances_come_and_go_with_the_file() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("rladd")?;
-    let mut routers = two_routers(&lan, &scratch)?;
+    let mut routers = vipd_tests::vipd::started_pair(&lan, &scratch)?;
     // r1: VI_1 replaced by VI_2 (VRID 8, another VIP).
     routers[0].reconfigure(&[InstanceConf::new("VI_2", 8, 200, &format!("{VIP2}/24"))])?;
     routers[0].signal(libc::SIGHUP)?;

@@ -1017,6 +1017,39 @@ impl Mapper<'_> {
         }
     }
 
+    /// `weight W [reverse]` of a vrrp_script or vrrp_track_file: the weight (`None`
+    /// inside when W is not an integer), with a warning for the unsupported flag after
+    /// it (`note` says what happens instead). `None` when the line is malformed (no
+    /// value, or a block): the error is reported and the weight is left as it was.
+    fn weight_with_flags(
+        &mut self,
+        node: &Node,
+        context: &str,
+        note: String,
+    ) -> Option<Option<Sourced<i64>>> {
+        let [w, rest @ ..] = node.args() else {
+            self.int(node);
+            return None;
+        };
+        if node.block.is_some() {
+            self.int(node);
+            return None;
+        }
+        let weight = self.int_word("weight", w);
+        if let Some(extra) = rest.first() {
+            self.warn(
+                extra.at,
+                &format!("{context}.weight"),
+                KeepalivedWarning::NotImplemented {
+                    keyword: extra.text.clone(),
+                    note,
+                    span: String::new(),
+                },
+            );
+        }
+        Some(weight)
+    }
+
     fn int(&mut self, node: &Node) -> Option<Sourced<i64>> {
         let word = self.args(node, 1, "one integer")?.first()?.clone();
         self.int_word(node.keyword(), &word)
@@ -1243,24 +1276,8 @@ impl Mapper<'_> {
                 "interval" => script.interval = self.text(node),
                 "timeout" => script.timeout = self.text(node),
                 "weight" => {
-                    // `weight W [reverse]`
-                    if let [w, rest @ ..] = node.args()
-                        && node.block.is_none()
-                    {
-                        script.weight = self.int_word("weight", w);
-                        if let Some(extra) = rest.first() {
-                            self.warn(
-                                extra.at,
-                                &format!("{context}.weight"),
-                                KeepalivedWarning::NotImplemented {
-                                    keyword: extra.text.clone(),
-                                    note: String::new(),
-                                    span: String::new(),
-                                },
-                            );
-                        }
-                    } else {
-                        self.int(node);
+                    if let Some(weight) = self.weight_with_flags(node, &context, String::new()) {
+                        script.weight = weight;
                     }
                 }
                 "rise" => script.rise = self.int(node),
@@ -1324,24 +1341,9 @@ impl Mapper<'_> {
             match node.keyword() {
                 "file" => file.file = self.text(node),
                 "weight" => {
-                    // `weight W [reverse]`
-                    if let [w, rest @ ..] = node.args()
-                        && node.block.is_none()
-                    {
-                        file.weight = self.int_word("weight", w);
-                        if let Some(extra) = rest.first() {
-                            self.warn(
-                                extra.at,
-                                &format!("{context}.weight"),
-                                KeepalivedWarning::NotImplemented {
-                                    keyword: extra.text.clone(),
-                                    note: "; the weight applies as written".into(),
-                                    span: String::new(),
-                                },
-                            );
-                        }
-                    } else {
-                        self.int(node);
+                    let note = "; the weight applies as written".to_owned();
+                    if let Some(weight) = self.weight_with_flags(node, &context, note) {
+                        file.weight = weight;
                     }
                 }
                 "init_file" => {
