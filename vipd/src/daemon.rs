@@ -257,6 +257,31 @@ pub struct RunOptions {
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
+/// Puts the daemon's thread at the configured real-time priority; a refusal (no
+/// CAP_SYS_NICE, a container's RT budget of 0) is logged and the daemon runs on as an
+/// ordinary process.
+fn apply_scheduling(priority: u8) {
+    use crate::io::sched::{Scheduling, current, set_realtime};
+    if current().ok() == Some(Scheduling::RoundRobin(priority))
+        || (priority == 0 && current().ok() == Some(Scheduling::Normal))
+    {
+        return;
+    }
+    match set_realtime(priority) {
+        Ok(Scheduling::RoundRobin(p)) => {
+            tracing::info!(priority = p, "running at real-time priority (SCHED_RR)");
+        }
+        Ok(Scheduling::Normal) => {
+            tracing::info!("running as an ordinary process (realtime_priority = 0)")
+        }
+        Err(e) => tracing::warn!(
+            priority,
+            error = %e,
+            "cannot switch to real-time scheduling (needs CAP_SYS_NICE and an RT budget); a busy CPU may delay adverts"
+        ),
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
@@ -264,6 +289,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
 
     hint_nonlocal_bind();
+    apply_scheduling(config.global.realtime_priority);
     let netlink = Netlink::connect()?;
     let mut links = Netlink::watch_links()?;
     let rx_queue_drops = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -1172,6 +1198,7 @@ impl Daemon {
         if new.global.control_socket != socket {
             tracing::warn!(new = %new.global.control_socket.display(), current = %socket.display(), "control_socket changes take effect at restart");
         }
+        apply_scheduling(new.global.realtime_priority);
         self.mail = new.global.mail.clone();
         self.router_id = new.global.router_id.clone().unwrap_or_else(hostname);
         self.reloading = true;

@@ -60,6 +60,8 @@ pub struct DraftGlobal {
     pub smtp_port: Option<Sourced<i64>>,
     /// `smtp_connect_timeout`.
     pub smtp_connect_timeout: Option<Sourced<String>>,
+    /// `realtime_priority` / keepalived `vrrp_rt_priority`.
+    pub realtime_priority: Option<Sourced<i64>>,
 }
 
 /// A command as written: one line (split like a shell would, without running one) or an

@@ -1219,6 +1219,7 @@ impl Mapper<'_> {
                 "smtp_connect_timeout" => {
                     self.draft.global.smtp_connect_timeout = self.text(node);
                 }
+                "vrrp_rt_priority" => self.draft.global.realtime_priority = self.int(node),
                 "vrrp_version" => self.defaults.version = self.int(node),
                 "vrrp_garp_master_delay" => self.defaults.garp_master_delay = self.text(node),
                 "vrrp_garp_master_repeat" => self.defaults.garp_master_repeat = self.int(node),

@@ -213,6 +213,7 @@ global_defs {
   vrrp_garp_master_repeat 3
   vrrp_garp_master_refresh 60
   vrrp_garp_interval 0.01
+  vrrp_rt_priority 30
 }
 vrrp_script chk {
   script "/usr/bin/test -e '/etc/a b'"
@@ -272,6 +273,7 @@ vrrp_instance VI_2 {
     let mail = c.global.mail.as_ref().unwrap();
     assert_eq!(mail.smtp_port, 2525);
     assert_eq!(mail.to.len(), 2);
+    assert_eq!(c.global.realtime_priority, 30);
     assert_eq!(
         c.scripts[0].command,
         argv(&["/usr/bin/test", "-e", "/etc/a b"])

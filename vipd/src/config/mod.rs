@@ -82,6 +82,9 @@ pub struct Global {
     pub control_socket: PathBuf,
     /// State-change mail settings; `None` when no recipient is configured.
     pub mail: Option<MailSettings>,
+    /// SCHED_RR priority (1–99) of the daemon's thread, so a busy CPU cannot delay its
+    /// adverts past the peers' Master_Down_Interval; 0 runs it as an ordinary process.
+    pub realtime_priority: u8,
 }
 
 /// Where and how state-change mails are sent (keepalived `notification_email*`,

@@ -37,6 +37,11 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
         "control_socket",
         &string(&global.control_socket.to_string_lossy()),
     );
+    kv(
+        &mut out,
+        "realtime_priority",
+        &global.realtime_priority.to_string(),
+    );
     if let Some(mail) = &global.mail {
         kv(&mut out, "notification_email", &strings(&mail.to));
         kv(&mut out, "notification_email_from", &string(&mail.from));

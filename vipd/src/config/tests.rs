@@ -67,6 +67,7 @@ fn minimal_instance_gets_documented_defaults() {
         PathBuf::from("/run/vipd/vipd.sock")
     );
     assert_eq!(config.global.mail, None);
+    assert_eq!(config.global.realtime_priority, 10);
     let [instance] = config.instances.as_slice() else {
         panic!("one instance expected");
     };
@@ -121,6 +122,7 @@ notification_email_from = "vipd@node1"
 smtp_server = "127.0.0.1"
 smtp_port = 2525
 smtp_connect_timeout = "10s"
+realtime_priority = 0
 
 [script.chk]
 script = "/usr/bin/test ! -e '/etc/vipd/down file'"
@@ -163,6 +165,7 @@ xdp = "Generic"
     let config = loaded.config;
     assert_eq!(config.global.router_id.as_deref(), Some("node1"));
     assert_eq!(config.global.control_socket, PathBuf::from("/run/x.sock"));
+    assert_eq!(config.global.realtime_priority, 0);
     assert_eq!(
         config.global.mail,
         Some(MailSettings {
@@ -364,6 +367,7 @@ fn documentation_mentions_every_key() {
         "smtp_server",
         "smtp_port",
         "smtp_connect_timeout",
+        "realtime_priority",
         "script",
         "interval",
         "timeout",
@@ -1180,6 +1184,21 @@ fn global_rules() {
         ),
         |k| matches!(k, ErrorKind::OutOfRange { .. }),
     );
+    for out_of_range in [-1, 100] {
+        one_error(
+            &format!("[global]\nrealtime_priority = {out_of_range}\n{BASE}"),
+            |k| {
+                matches!(
+                    k,
+                    ErrorKind::OutOfRange {
+                        min: 0,
+                        max: 99,
+                        ..
+                    }
+                )
+            },
+        );
+    }
     one_error(
         &format!("[global]\nsmtp_connect_timeout = 0\n{BASE}"),
         |k| matches!(k, ErrorKind::ZeroDuration),

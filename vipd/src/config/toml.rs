@@ -204,6 +204,7 @@ impl Converter<'_> {
             smtp_server: self.opt(raw.smtp_server),
             smtp_port: self.opt(raw.smtp_port),
             smtp_connect_timeout: self.duration(raw.smtp_connect_timeout),
+            realtime_priority: self.opt(raw.realtime_priority),
         }
     }
 
@@ -408,6 +409,7 @@ struct RawGlobal {
     smtp_server: Option<Spanned<String>>,
     smtp_port: Option<Spanned<i64>>,
     smtp_connect_timeout: Option<Spanned<RawDuration>>,
+    realtime_priority: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

@@ -39,6 +39,9 @@ pub mod defaults {
     pub const SCRIPT_INTERVAL: Duration = Duration::from_secs(1);
     /// `smtp_port`.
     pub const SMTP_PORT: u16 = 25;
+    /// `realtime_priority`: above ordinary processes, below the kernel's threaded
+    /// interrupt handlers (priority 50), which must keep delivering our packets.
+    pub const REALTIME_PRIORITY: u8 = 10;
     /// `smtp_connect_timeout` (keepalived's default).
     pub const SMTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
     /// `notification_email_from`.
@@ -455,6 +458,12 @@ impl Checker {
             "global.smtp_connect_timeout",
             defaults::SMTP_CONNECT_TIMEOUT,
         );
+        let realtime_priority = self.int(
+            global.realtime_priority.as_ref(),
+            "global.realtime_priority",
+            (0, 99),
+            Some(defaults::REALTIME_PRIORITY),
+        );
         for address in &global.notification_email {
             if address.value.trim().is_empty() {
                 self.error(address.at, "global.notification_email", ErrorKind::Empty);
@@ -489,6 +498,7 @@ impl Checker {
             router_id,
             control_socket,
             mail,
+            realtime_priority: realtime_priority?,
         })
     }
 

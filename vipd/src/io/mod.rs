@@ -6,7 +6,9 @@
 //! - [`socket`]: raw IP protocol 112 sockets for adverts.
 //! - [`netlink`]: VIP add/remove and link watching (rtnetlink).
 //! - [`arp`]: gratuitous and directed ARP over AF_PACKET.
+//! - [`sched`]: real-time scheduling for the daemon's thread.
 pub mod arp;
 pub mod bpf;
 pub mod netlink;
+pub mod sched;
 pub mod socket;
