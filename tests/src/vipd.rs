@@ -243,6 +243,8 @@ pub struct Router<'a> {
     global: Vec<(String, String)>,
     /// Arguments after `vipd run -c CONFIG`.
     args: Vec<String>,
+    /// Environment variables vipd gets besides the test's own.
+    env: Vec<String>,
     proc: Option<Proc>,
 }
 
@@ -286,6 +288,7 @@ impl<'a> Router<'a> {
             extra_args: Vec::new(),
             global,
             args: Vec::new(),
+            env: Vec::new(),
             proc: None,
         })
     }
@@ -336,6 +339,7 @@ impl<'a> Router<'a> {
             extra_args: vec!["--socket".to_owned(), socket.display().to_string()],
             global: Vec::new(),
             args: Vec::new(),
+            env: Vec::new(),
             proc: None,
         })
     }
@@ -344,6 +348,13 @@ impl<'a> Router<'a> {
     /// [`Router::start`]).
     pub fn args(mut self, args: &[&str]) -> Router<'a> {
         self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    /// Sets an environment variable for vipd (taking effect at the next
+    /// [`Router::start`]), e.g. `NOTIFY_SOCKET`.
+    pub fn env(mut self, key: &str, value: &str) -> Router<'a> {
+        self.env.push(format!("{key}={value}"));
         self
     }
 
@@ -419,7 +430,15 @@ impl<'a> Router<'a> {
     }
 
     fn spawn(&self) -> anyhow::Result<Proc> {
-        let mut argv: Vec<String> = vec![
+        // `env K=V vipd ...` execs vipd, so the pid is still vipd's.
+        let mut argv: Vec<String> = if self.env.is_empty() {
+            Vec::new()
+        } else {
+            std::iter::once("env".to_owned())
+                .chain(self.env.iter().cloned())
+                .collect()
+        };
+        argv.extend([
             vipd_bin().to_string_lossy().into_owned(),
             "run".into(),
             "-c".into(),
@@ -428,7 +447,7 @@ impl<'a> Router<'a> {
             host_view(&self.bpffs_dir).to_string_lossy().into_owned(),
             "--run-dir".into(),
             self.run_dir.to_string_lossy().into_owned(),
-        ];
+        ]);
         argv.extend(self.extra_args.iter().cloned());
         argv.extend(self.args.iter().cloned());
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();

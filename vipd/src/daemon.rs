@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
+use sd_notify::NotifyState as SdState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
@@ -282,6 +283,14 @@ fn apply_scheduling(priority: u8) {
     }
 }
 
+/// Tells systemd (`Type=notify`) how the daemon is doing; nothing happens when vipd was
+/// not started by a service manager (no `NOTIFY_SOCKET`).
+fn notify_systemd(states: &[SdState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        tracing::warn!(error = %e, "cannot notify the service manager");
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
@@ -359,6 +368,8 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         control_socket = %socket_path.display(),
         "vipd running"
     );
+    let status = format!("{} instances running", daemon.slots.len());
+    notify_systemd(&[SdState::Ready, SdState::Status(&status)]);
 
     loop {
         let deadline = daemon
@@ -368,7 +379,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             _ = sighup.recv() => {
+                notify_systemd(&[SdState::Reloading]);
                 daemon.reload(config_path.as_deref(), &socket_path).await;
+                let active = daemon.slots.iter().filter(|s| !s.retired).count();
+                let status = format!("{active} instances running");
+                notify_systemd(&[SdState::Ready, SdState::Status(&status)]);
             }
             Some(packet) = rx_rx.recv() => {
                 daemon.on_packet(Instant::now(), packet).await;
@@ -397,6 +412,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     }
 
     tracing::info!("shutting down: priority-0 adverts, handing the VIPs over");
+    notify_systemd(&[SdState::Stopping]);
     let now = Instant::now();
     let mut handing_over = Vec::new();
     for index in 0..daemon.slots.len() {

@@ -5,8 +5,10 @@
 //! - `test`: setup, lint, then every test (unit, XDP, netns integration) as root.
 //! - `demo`: setup, build, then a small lab in network namespaces.
 //! - `bench`: vipd against keepalived in network-namespace labs; table, JSON and plots.
+//! - `install [--prefix] [--destdir]`: release binary, systemd unit, example config, docs.
 mod bench;
 mod demo;
+mod install;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +55,19 @@ enum Task {
     },
     /// Show vipd in a network-namespace lab (needs root; cleans up after itself).
     Demo,
+    /// Build the release binary and install it with the systemd unit, an example config
+    /// (`/etc/vipd/vipd.toml.example`; an existing `vipd.toml` is left alone) and the docs.
+    Install {
+        /// Installation prefix of the binary (`PREFIX/bin/vipd`) and docs.
+        #[arg(long, default_value = "/usr/local")]
+        prefix: PathBuf,
+        /// Stage everything under this directory instead of `/` (for packaging).
+        #[arg(long)]
+        destdir: Option<PathBuf>,
+        /// Install this binary instead of building target/release/vipd.
+        #[arg(long)]
+        vipd_bin: Option<PathBuf>,
+    },
     /// Run the cargo-fuzz targets (wire codec, keepalived.conf, TOML) for a while each.
     Fuzz {
         /// Seconds per target.
@@ -112,6 +127,31 @@ fn main() -> anyhow::Result<()> {
             cargo_test_args,
         } => test(no_lint, &cargo_test_args),
         Task::Fuzz { seconds, target } => fuzz(seconds, target.as_deref()),
+        Task::Install {
+            prefix,
+            destdir,
+            vipd_bin,
+        } => {
+            let bin = match vipd_bin {
+                Some(bin) => bin,
+                None => {
+                    setup::setup()?;
+                    build(true)?
+                }
+            };
+            let installed = install::install(&workspace_root(), &bin, &prefix, destdir.as_deref())?;
+            for file in &installed.files {
+                println!("installed {}", file.display());
+            }
+            if destdir.is_none() {
+                println!(
+                    "next: cp /etc/vipd/vipd.toml.example /etc/vipd/vipd.toml, edit it, check it with \
+                     `{} check -c /etc/vipd/vipd.toml`, then `systemctl daemon-reload && systemctl enable --now vipd`",
+                    installed.bin.display()
+                );
+            }
+            Ok(())
+        }
         Task::Demo => {
             setup::setup()?;
             require_root("cargo xtask demo")?;
