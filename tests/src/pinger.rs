@@ -6,7 +6,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -123,40 +123,26 @@ impl Pinger {
         let mut packet = [0u8; 16];
         packet[4..6].copy_from_slice(&self.ident.to_be_bytes());
         packet[6..8].copy_from_slice(&seq.to_be_bytes());
-        let n = match self.target {
-            IpAddr::V4(target) => {
+        match self.target {
+            IpAddr::V4(_) => {
                 packet[0] = ICMP_ECHO_REQUEST;
                 let sum = checksum(&packet);
                 packet[2..4].copy_from_slice(&sum.to_be_bytes());
-                let addr = socket_addr(target);
-                // SAFETY: valid buffer and sockaddr_in.
-                unsafe {
-                    libc::sendto(
-                        self.socket,
-                        packet.as_ptr().cast(),
-                        packet.len(),
-                        0,
-                        (&addr as *const libc::sockaddr_in).cast(),
-                        std::mem::size_of::<libc::sockaddr_in>() as u32,
-                    )
-                }
             }
-            IpAddr::V6(target) => {
-                // The kernel fills in the ICMPv6 checksum (pseudo-header and all).
-                packet[0] = ICMPV6_ECHO_REQUEST;
-                let addr = socket_addr_v6(target);
-                // SAFETY: valid buffer and sockaddr_in6.
-                unsafe {
-                    libc::sendto(
-                        self.socket,
-                        packet.as_ptr().cast(),
-                        packet.len(),
-                        0,
-                        (&addr as *const libc::sockaddr_in6).cast(),
-                        std::mem::size_of::<libc::sockaddr_in6>() as u32,
-                    )
-                }
-            }
+            // The kernel fills in the ICMPv6 checksum (pseudo-header and all).
+            IpAddr::V6(_) => packet[0] = ICMPV6_ECHO_REQUEST,
+        }
+        let (addr, addr_len) = socket_addr(self.target);
+        // SAFETY: valid buffer, and a sockaddr of the length given.
+        let n = unsafe {
+            libc::sendto(
+                self.socket,
+                packet.as_ptr().cast(),
+                packet.len(),
+                0,
+                (&addr as *const libc::sockaddr_storage).cast(),
+                addr_len,
+            )
         };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -339,24 +325,27 @@ impl Drop for PingRun {
     }
 }
 
-fn socket_addr(ip: Ipv4Addr) -> libc::sockaddr_in {
-    let addr = SocketAddrV4::new(ip, 0);
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(addr.ip().octets()),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
-fn socket_addr_v6(ip: Ipv6Addr) -> libc::sockaddr_in6 {
-    // SAFETY: all-zero is a valid sockaddr_in6.
-    let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    addr.sin6_family = libc::AF_INET6 as u16;
-    addr.sin6_addr.s6_addr = ip.octets();
-    addr
+/// `ip` as a `sockaddr_in` or `sockaddr_in6` (port 0), and its length.
+fn socket_addr(ip: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage, sockaddr_in and sockaddr_in6.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match ip {
+        IpAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in.
+            let addr = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            addr.sin_family = libc::AF_INET as u16;
+            addr.sin_addr.s_addr = u32::from_ne_bytes(v4.octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        IpAddr::V6(v6) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in6.
+            let addr = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            addr.sin6_family = libc::AF_INET6 as u16;
+            addr.sin6_addr.s6_addr = v6.octets();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ use anyhow::{Context as _, ensure};
 
 use vipd_tests::keepalived::{self, Keepalived};
 use vipd_tests::pinger::PingRun;
-use vipd_tests::vipd::{InstanceConf, Router, Scratch, holders, stop_all, wait_addr};
+use vipd_tests::vipd::{
+    InstanceConf, Router, Scratch, holders, stop_all, wait_addr, wait_only_holder,
+};
 use vipd_tests::{Lan, Netns, add_addr, link_down, link_local, mac_of, poll_until, require_root};
 
 const VIP: &str = "2001:db8::100";
@@ -43,17 +45,7 @@ fn conf(priority: u8) -> InstanceConf {
 
 /// Polls until the VIP is on `lan.member(holder)`'s eth0 and on no other member's.
 fn wait_vip_only_on(lan: &Lan, holder: usize) -> anyhow::Result<()> {
-    let namespaces: Vec<&Netns> = lan.members().iter().collect();
-    poll_until(
-        &format!("{VIP} on member {holder} only"),
-        ELECTION,
-        Duration::from_millis(20),
-        || match holders(&namespaces, VIP) {
-            Ok(held) if held == vec![holder] => Ok(()),
-            Ok(held) => Err(format!("held by {held:?}")),
-            Err(e) => Err(format!("{e:#}")),
-        },
-    )
+    wait_only_holder(lan, VIP, holder, ELECTION)
 }
 
 /// r1 (priority 200) and r2 (100) on the LAN's first two members, started; returned
@@ -88,6 +80,18 @@ fn started_pair<'a>(
     Ok((routers, lls))
 }
 
+/// A client pinging the VIP every 5 ms, returned once it got 3 replies.
+fn pinging(client: &Netns) -> anyhow::Result<PingRun> {
+    let pings = PingRun::start(
+        client,
+        VIP_ADDR,
+        Duration::from_millis(5),
+        Duration::from_secs(20),
+    )?;
+    pings.wait_for_more(3, ELECTION, "before the failover")?;
+    Ok(pings)
+}
+
 /// The MAC address the client's neighbour cache holds for the VIP, if any.
 fn client_neighbour_mac(client: &Netns) -> anyhow::Result<Option<String>> {
     let text = client.ip(&["-j", "-6", "neigh", "show", VIP, "dev", "eth0"])?;
@@ -117,13 +121,7 @@ fn v6_crashed_master_is_replaced() -> anyhow::Result<()> {
     let (lan, scratch) = lab("v6crash", 2, true)?;
     let client = lan.member(2);
     let (mut routers, _) = started_pair(&lan, &scratch)?;
-    let pings = PingRun::start(
-        client,
-        VIP_ADDR,
-        Duration::from_millis(5),
-        Duration::from_secs(20),
-    )?;
-    pings.wait_for_more(3, ELECTION, "before the crash")?;
+    let pings = pinging(client)?;
     let r1_mac = format_mac(mac_of(lan.member(0), "eth0")?);
     let r2_mac = format_mac(mac_of(lan.member(1), "eth0")?);
     ensure!(
@@ -164,13 +162,7 @@ fn v6_sigterm_hands_over_gracefully() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("v6term", 2, true)?;
     let (mut routers, lls) = started_pair(&lan, &scratch)?;
-    let pings = PingRun::start(
-        lan.member(2),
-        VIP_ADDR,
-        Duration::from_millis(5),
-        Duration::from_secs(20),
-    )?;
-    pings.wait_for_more(3, ELECTION, "before the handover")?;
+    let pings = pinging(lan.member(2))?;
 
     let done = routers[0].stop(Duration::from_secs(1))?;
     ensure!(
@@ -260,13 +252,15 @@ fn vipd_v6(priority: u8) -> InstanceConf {
     conf(priority).set("advert_int", "\"100ms\"")
 }
 
-/// Whether the keepalived interop tests can run here (they are skipped, loudly, if not).
-fn keepalived_present() -> bool {
-    let present = keepalived::available();
-    if !present {
+/// The lab of a keepalived interop test (keepalived on member 0, vipd on member 1), or
+/// `None` when keepalived is not installed (the test is then skipped, loudly).
+fn keepalived_lab(tag: &str) -> anyhow::Result<Option<(Lan, Scratch)>> {
+    require_root();
+    if !keepalived::available() {
         eprintln!("keepalived is not installed: skipping");
+        return Ok(None);
     }
-    present
+    lab(tag, 2, false).map(Some)
 }
 
 /// keepalived (150) and vipd (100) over IPv6: keepalived is master, vipd follows it
@@ -274,11 +268,9 @@ fn keepalived_present() -> bool {
 /// keepalived's SIGTERM hands over to vipd.
 #[test]
 fn v6_keepalived_master_vipd_backup() -> anyhow::Result<()> {
-    require_root();
-    if !keepalived_present() {
+    let Some((lan, scratch)) = keepalived_lab("v6ka1")? else {
         return Ok(());
-    }
-    let (lan, scratch) = lab("v6ka1", 2, false)?;
+    };
     let ka_ll = link_local(lan.member(0), "eth0")?;
     let mut ka = Keepalived::new(lan.member(0), &scratch, "ka", &keepalived_v6(150))?;
     let mut vipd = Router::new(lan.member(1), &scratch, "vipd", &[vipd_v6(100)])?;
@@ -303,11 +295,9 @@ fn v6_keepalived_master_vipd_backup() -> anyhow::Result<()> {
 /// (its adverts verify there: checksum over the IPv6 pseudo-header, hop limit 255).
 #[test]
 fn v6_vipd_master_keepalived_backup() -> anyhow::Result<()> {
-    require_root();
-    if !keepalived_present() {
+    let Some((lan, scratch)) = keepalived_lab("v6ka2")? else {
         return Ok(());
-    }
-    let (lan, scratch) = lab("v6ka2", 2, false)?;
+    };
     let mut vipd = Router::new(lan.member(1), &scratch, "vipd", &[vipd_v6(150)])?;
     let mut ka = Keepalived::new(lan.member(0), &scratch, "ka", &keepalived_v6(100))?;
     vipd.start()?;

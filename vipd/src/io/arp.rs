@@ -35,6 +35,25 @@ const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
 /// RFC 4861 §7.1.2: a receiver drops neighbour discovery with any other hop limit.
 const ND_HOP_LIMIT: u8 = 255;
 
+/// An Ethernet frame of `N` bytes from `source` to `destination`, whose payload
+/// `fill_payload` writes.
+fn ethernet_frame<const N: usize>(
+    destination: [u8; 6],
+    source: [u8; 6],
+    ethertype: pnet_packet::ethernet::EtherType,
+    fill_payload: impl FnOnce(&mut [u8]),
+) -> [u8; N] {
+    let mut frame = [0u8; N];
+    // Every N used here holds the 14-byte header, so the view exists.
+    if let Some(mut eth) = MutableEthernetPacket::new(&mut frame) {
+        eth.set_destination(MacAddr::from(destination));
+        eth.set_source(MacAddr::from(source));
+        eth.set_ethertype(ethertype);
+        fill_payload(eth.payload_mut());
+    }
+    frame
+}
+
 /// Builds an ARP request frame from `sender_mac`/`sender_ip` asking for `target_ip`,
 /// broadcast. With `target_ip == sender_ip` it is a gratuitous ARP announcement
 /// (RFC 5227 §2.3: target hardware address zero).
@@ -43,13 +62,9 @@ pub fn arp_request_frame(
     sender_ip: Ipv4Addr,
     target_ip: Ipv4Addr,
 ) -> [u8; FRAME_LEN] {
-    let mut frame = [0u8; FRAME_LEN];
-    // The buffer is exactly an Ethernet header plus an ARP body, so both views exist.
-    if let Some(mut eth) = MutableEthernetPacket::new(&mut frame) {
-        eth.set_destination(MacAddr::from(BROADCAST));
-        eth.set_source(MacAddr::from(sender_mac));
-        eth.set_ethertype(EtherTypes::Arp);
-        if let Some(mut arp) = MutableArpPacket::new(eth.payload_mut()) {
+    // The frame is exactly an Ethernet header plus an ARP body, so the view exists.
+    ethernet_frame(BROADCAST, sender_mac, EtherTypes::Arp, |payload| {
+        if let Some(mut arp) = MutableArpPacket::new(payload) {
             arp.set_hardware_type(ArpHardwareTypes::Ethernet);
             arp.set_protocol_type(EtherTypes::Ipv4);
             arp.set_hw_addr_len(6);
@@ -60,8 +75,7 @@ pub fn arp_request_frame(
             arp.set_target_hw_addr(MacAddr::zero());
             arp.set_target_proto_addr(target_ip);
         }
-    }
-    frame
+    })
 }
 
 /// Builds an unsolicited neighbour advertisement (RFC 4861 §7.2.6) announcing that
@@ -73,38 +87,34 @@ pub fn neighbour_advert_frame(
     source: Ipv6Addr,
     target: Ipv6Addr,
 ) -> [u8; NA_FRAME_LEN] {
-    let mut frame = [0u8; NA_FRAME_LEN];
-    // The buffer is exactly the four headers, so every view below exists.
-    if let Some(mut eth) = MutableEthernetPacket::new(&mut frame) {
-        eth.set_destination(MacAddr::from(ALL_NODES_MAC));
-        eth.set_source(MacAddr::from(sender_mac));
-        eth.set_ethertype(EtherTypes::Ipv6);
-        if let Some(mut ip) = MutableIpv6Packet::new(eth.payload_mut()) {
-            ip.set_version(6);
-            ip.set_payload_length(NA_LEN);
-            ip.set_next_header(IpNextHeaderProtocols::Icmpv6);
-            ip.set_hop_limit(ND_HOP_LIMIT);
-            ip.set_source(source);
-            ip.set_destination(ALL_NODES);
-            if let Some(mut na) = MutableNeighborAdvertPacket::new(ip.payload_mut()) {
-                na.set_icmpv6_type(Icmpv6Types::NeighborAdvert);
-                na.set_icmpv6_code(Icmpv6Codes::NoCode);
-                na.set_flags(NeighborAdvertFlags::Override);
-                na.set_target_addr(target);
-                na.set_options(&[NdpOption {
-                    option_type: NdpOptionTypes::TargetLLAddr,
-                    // In units of 8 bytes, type and length included.
-                    length: 1,
-                    data: sender_mac.to_vec(),
-                }]);
-            }
-            if let Some(mut icmp) = MutableIcmpv6Packet::new(ip.payload_mut()) {
-                let checksum = icmpv6::checksum(&icmp.to_immutable(), &source, &ALL_NODES);
-                icmp.set_checksum(checksum);
-            }
+    // The frame is exactly the four headers, so every view below exists.
+    ethernet_frame(ALL_NODES_MAC, sender_mac, EtherTypes::Ipv6, |payload| {
+        let Some(mut ip) = MutableIpv6Packet::new(payload) else {
+            return;
+        };
+        ip.set_version(6);
+        ip.set_payload_length(NA_LEN);
+        ip.set_next_header(IpNextHeaderProtocols::Icmpv6);
+        ip.set_hop_limit(ND_HOP_LIMIT);
+        ip.set_source(source);
+        ip.set_destination(ALL_NODES);
+        if let Some(mut na) = MutableNeighborAdvertPacket::new(ip.payload_mut()) {
+            na.set_icmpv6_type(Icmpv6Types::NeighborAdvert);
+            na.set_icmpv6_code(Icmpv6Codes::NoCode);
+            na.set_flags(NeighborAdvertFlags::Override);
+            na.set_target_addr(target);
+            na.set_options(&[NdpOption {
+                option_type: NdpOptionTypes::TargetLLAddr,
+                // In units of 8 bytes, type and length included.
+                length: 1,
+                data: sender_mac.to_vec(),
+            }]);
         }
-    }
-    frame
+        if let Some(mut icmp) = MutableIcmpv6Packet::new(ip.payload_mut()) {
+            let checksum = icmpv6::checksum(&icmp.to_immutable(), &source, &ALL_NODES);
+            icmp.set_checksum(checksum);
+        }
+    })
 }
 
 /// A send-only AF_PACKET socket on one interface.

@@ -463,25 +463,20 @@ mod tests {
             &64i32.to_ne_bytes(),
         ));
         assert_eq!(Ipv6Ancillary::parse(&control).hop_limit, Some(64));
-        // A length running past the buffer ends the walk; truncation never panics.
-        let mut bad = cmsg(
-            libc::IPPROTO_IPV6,
-            libc::IPV6_HOPLIMIT,
-            &255i32.to_ne_bytes(),
-        );
-        bad[..std::mem::size_of::<usize>()].copy_from_slice(&1000usize.to_ne_bytes());
-        assert_eq!(Ipv6Ancillary::parse(&bad), Ipv6Ancillary::default());
         for cut in 0..control.len() {
             let _ = Ipv6Ancillary::parse(&control[..cut]);
         }
-        // A zero length does not loop forever.
-        let mut zero = cmsg(
-            libc::IPPROTO_IPV6,
-            libc::IPV6_HOPLIMIT,
-            &255i32.to_ne_bytes(),
-        );
-        zero[..std::mem::size_of::<usize>()].copy_from_slice(&0usize.to_ne_bytes());
-        assert_eq!(Ipv6Ancillary::parse(&zero), Ipv6Ancillary::default());
+        // A length running past the buffer ends the walk, and a zero length does not
+        // loop forever.
+        for bad_len in [1000usize, 0] {
+            let mut bad = cmsg(
+                libc::IPPROTO_IPV6,
+                libc::IPV6_HOPLIMIT,
+                &255i32.to_ne_bytes(),
+            );
+            bad[..std::mem::size_of::<usize>()].copy_from_slice(&bad_len.to_ne_bytes());
+            assert_eq!(Ipv6Ancillary::parse(&bad), Ipv6Ancillary::default());
+        }
     }
 
     #[test]
@@ -510,20 +505,18 @@ mod tests {
 
     #[test]
     fn ipv6_datagram_without_control_is_refused() {
-        let datagram = Datagram::V6 {
+        let datagram = |dst| Datagram::V6 {
             src: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
-            dst: None,
+            dst,
             hop_limit: Some(255),
             payload: vec![0x31],
         };
-        assert_eq!(datagram.split(), Err(DatagramError::MissingIpv6Control));
-        let datagram = Datagram::V6 {
-            src: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
-            dst: Some(VRRP_GROUP_V6),
-            hop_limit: Some(255),
-            payload: vec![0x31],
-        };
-        let (meta, payload) = datagram.split().expect("complete");
+        assert_eq!(
+            datagram(None).split(),
+            Err(DatagramError::MissingIpv6Control)
+        );
+        let complete = datagram(Some(VRRP_GROUP_V6));
+        let (meta, payload) = complete.split().expect("complete");
         assert_eq!(meta.dst, IpAddr::V6(VRRP_GROUP_V6));
         assert_eq!(meta.ttl_or_hop_limit, 255);
         assert_eq!(payload, &[0x31]);
