@@ -184,6 +184,75 @@ fn v6_sigterm_hands_over_gracefully() -> anyhow::Result<()> {
     stop_all(&mut routers)
 }
 
+/// Drops VRRP to and from ff02::12 in `ns` (nftables), counting it as `mcast`, and
+/// counts VRRP arriving by unicast as `unicast_in`.
+fn block_vrrp_multicast_v6(ns: &Netns, scratch: &Scratch, name: &str) -> anyhow::Result<()> {
+    let rules = "table ip6 vipdtest6 {
+        counter mcast { }
+        counter unicast_in { }
+        chain out { type filter hook output priority 0;
+            meta l4proto 112 ip6 daddr ff02::12 counter name mcast drop; }
+        chain in { type filter hook input priority 0;
+            meta l4proto 112 ip6 daddr ff02::12 counter name mcast drop;
+            meta l4proto 112 counter name unicast_in; }
+    }";
+    let file = scratch.write(&format!("{name}.nft"), rules)?;
+    ns.exec_ok(&["nft", "-f", &file.display().to_string()])?;
+    Ok(())
+}
+
+fn nft_packets(ns: &Netns, counter: &str) -> anyhow::Result<u64> {
+    ns.nft_counter("ip6", "vipdtest6", counter)
+}
+
+/// Unicast over IPv6 with multicast VRRP blocked both ways: each router sends to the
+/// other's link-local address (scope: its own interface) from its own link-local
+/// address; they elect, nothing goes to ff02::12, and a graceful stop fails over.
+#[test]
+fn v6_unicast_peers_elect_without_multicast() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("v6ucast", 2, false)?;
+    let lls = [
+        link_local(lan.member(0), "eth0")?,
+        link_local(lan.member(1), "eth0")?,
+    ];
+    for i in 0..2 {
+        block_vrrp_multicast_v6(lan.member(i), &scratch, &format!("r{i}"))?;
+    }
+    let unicast = |priority: u8, peer: usize| {
+        conf(priority).set("unicast_peer", &format!("[{:?}]", lls[peer]))
+    };
+    let mut routers = vec![
+        Router::new(lan.member(0), &scratch, "r1", &[unicast(200, 1)])?,
+        Router::new(lan.member(1), &scratch, "r2", &[unicast(100, 0)])?,
+    ];
+    for router in &mut routers {
+        router.start()?;
+    }
+    routers[0].wait_state(INSTANCE, "MASTER", ELECTION)?;
+    let r1_ll = lls[0].clone();
+    routers[1].wait_instance(&format!("BACKUP of {r1_ll}"), INSTANCE, ELECTION, |i| {
+        i["state"] == "BACKUP" && i["master_address"] == r1_ll.as_str()
+    })?;
+    // Without working unicast adverts r2 would have become master too.
+    routers[1].assert_state_holds(INSTANCE, "BACKUP", Duration::from_millis(500))?;
+    wait_vip_only_on(&lan, 0)?;
+    ensure!(nft_packets(lan.member(1), "unicast_in")? >= 5);
+    for router in &routers {
+        ensure!(
+            nft_packets(router.ns(), "mcast")? == 0,
+            "{} sent or received VRRP multicast in unicast mode",
+            router.name()
+        );
+    }
+    let done = routers[0].stop(Duration::from_secs(1))?;
+    ensure!(done.status.success(), "{}", done.stderr);
+    routers[1].wait_state(INSTANCE, "MASTER", ELECTION)?;
+    wait_vip_only_on(&lan, 1)?;
+    ensure!(routers[1].counter(INSTANCE, "priority_zero_received")? >= 1);
+    stop_all(&mut routers)
+}
+
 /// RFC 5798 §5.2.3: an IPv4 and an IPv6 virtual router may share a VRID on one
 /// interface. Each router runs both; the priorities are crossed, so r1 masters the
 /// IPv4 one and r2 the IPv6 one, and neither family's adverts disturb the other. XDP

@@ -347,8 +347,9 @@ impl TxSocket {
             IpAddr::V6(v6) => {
                 // A link-local address that is still tentative (DAD running after the
                 // link came up) cannot be bound otherwise; adverts sent meanwhile still
-                // carry it, which is the address the router will have.
-                socket.set_freebind_v6(true)?;
+                // carry it, which is the address the router will have. (IPV6_FREEBIND
+                // is Linux 4.15+; without it such a bind fails with EADDRNOTAVAIL.)
+                let _ = socket.set_freebind_v6(true);
                 socket.bind(&SockAddr::from(SocketAddrV6::new(
                     v6,
                     0,
