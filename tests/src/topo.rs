@@ -174,8 +174,9 @@ pub fn link_local(ns: &Netns, dev: &str) -> anyhow::Result<String> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .find(|a| a["tentative"].as_bool() != Some(true))
-                .and_then(|a| a["local"].as_str())
+                // `ip -j` leaves an empty object for each filtered-out address.
+                .filter(|a| a["tentative"].as_bool() != Some(true))
+                .find_map(|a| a["local"].as_str())
                 .map(str::to_owned)
                 .ok_or_else(|| format!("{}", info["addr_info"]))
         },

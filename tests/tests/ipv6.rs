@@ -307,6 +307,39 @@ fn v4_and_v6_instances_share_a_vrid() -> anyhow::Result<()> {
     stop_all(&mut routers)
 }
 
+/// SIGHUP with an instance that keeps its name, interface and VRID but changes family
+/// (IPv4 VIP → IPv6 VIP): the IPv4 router stops (its VIP leaves) and the IPv6 one
+/// starts with its own receive socket, so it hears r2, the IPv6 master, and follows it.
+#[test]
+fn reload_switches_an_instance_to_ipv6() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("v6rl", 2, false)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    let v4 = InstanceConf::new(INSTANCE, VRID, 200, "192.0.2.100/24");
+    let mut r1 = Router::new(lan.member(0), &scratch, "r1", &[v4])?;
+    let mut r2 = Router::new(lan.member(1), &scratch, "r2", &[conf(250)])?;
+    r1.start()?;
+    r2.start()?;
+    r1.wait_state(INSTANCE, "MASTER", ELECTION)?;
+    r2.wait_state(INSTANCE, "MASTER", ELECTION)?;
+    wait_addr(lan.member(0), "eth0", "192.0.2.100", true, ELECTION)?;
+
+    r1.reconfigure(&[conf(200)])?;
+    r1.signal(libc::SIGHUP)?;
+    let r2_ll = link_local(lan.member(1), "eth0")?;
+    r1.wait_instance(
+        &format!("IPv6 BACKUP of {r2_ll}"),
+        INSTANCE,
+        ELECTION,
+        |i| {
+            i["family"] == "ipv6" && i["state"] == "BACKUP" && i["master_address"] == r2_ll.as_str()
+        },
+    )?;
+    wait_addr(lan.member(0), "eth0", "192.0.2.100", false, ELECTION)?;
+    wait_vip_only_on(&lan, 1)?;
+    stop_all(&mut [r1, r2])
+}
+
 /// keepalived.conf for an IPv6 VRRPv3 instance at 100 ms.
 fn keepalived_v6(priority: u8) -> String {
     format!(

@@ -1221,9 +1221,12 @@ impl Daemon {
             let old = self.slots[index].spec.clone();
             match new.instances.iter().find(|i| i.name == old.name) {
                 Some(spec) if *spec == old => kept += 1,
+                // A changed family is another virtual router (own key, sockets, XDP
+                // watch): that one stops and the new one starts.
                 Some(spec)
                     if spec.interface == old.interface
-                        && spec.virtual_router_id == old.virtual_router_id =>
+                        && spec.virtual_router_id == old.virtual_router_id
+                        && spec.family == old.family =>
                 {
                     rebuilt.push((index, spec.clone()))
                 }
