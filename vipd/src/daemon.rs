@@ -546,7 +546,7 @@ impl Daemon {
             // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
             (None, AddressFamily::V6) => IpAddr::V6(link_local(&existing).ok_or_else(|| {
                 setup(format!(
-                    "{} has no IPv6 link-local address to send adverts from: enable IPv6 on it (addr_gen_mode), or set unicast_src_ip",
+                    "{} has no IPv6 link-local address to send adverts from (the kernel adds one once the link is up with carrier and IPv6 is enabled on it): start vipd once the link is up",
                     spec.interface
                 ))
             })?),
