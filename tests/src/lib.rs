@@ -49,8 +49,8 @@ use std::path::PathBuf;
 pub use netns::{Netns, cleanup_stale, in_netns};
 pub use proc::{Finished, Proc};
 pub use topo::{
-    Lan, add_addr, addrs, ifindex_of, link_down, link_up, mac_of, parse_mac, veth_between,
-    xdp_prog_id,
+    Lan, add_addr, addrs, ifindex_of, link_down, link_local, link_up, mac_of, parse_mac,
+    veth_between, xdp_prog_id,
 };
 pub use wait::{poll_until, wait_until};
 

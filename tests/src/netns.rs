@@ -103,6 +103,17 @@ impl Netns {
         Ok(())
     }
 
+    /// The packet count of nftables counter `name` in table `family table` (`nft -j
+    /// list counter`), e.g. `("ip6", "vipdtest6", "mcast")`.
+    pub fn nft_counter(&self, family: &str, table: &str, name: &str) -> anyhow::Result<u64> {
+        let text = self.exec_ok(&["nft", "-j", "list", "counter", family, table, name])?;
+        let json: serde_json::Value = serde_json::from_str(&text)?;
+        json["nftables"]
+            .as_array()
+            .and_then(|items| items.iter().find_map(|i| i["counter"]["packets"].as_u64()))
+            .with_context(|| format!("no counter {name} in {text}"))
+    }
+
     /// Brings the loopback interface up ([`Netns::new`] already does).
     pub fn set_up_lo(&self) -> anyhow::Result<()> {
         self.ip(&["link", "set", "lo", "up"])?;

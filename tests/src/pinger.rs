@@ -1,4 +1,4 @@
-//! A client that pings an address every millisecond or so and records when replies came
+//! A client that pings an address (IPv4 or IPv6) every millisecond or so and records when replies came
 //! back, to measure the outage a client sees during a failover.
 //!
 //! Open the socket inside the client's namespace with [`crate::in_netns`]; it keeps that
@@ -6,19 +6,21 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMP_ECHO_REPLY: u8 = 0;
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+const ICMPV6_ECHO_REPLY: u8 = 129;
 
-/// A raw ICMP socket aimed at one address.
+/// A raw ICMP (or ICMPv6) socket aimed at one address.
 #[derive(Debug)]
 pub struct Pinger {
     socket: libc::c_int,
-    target: Ipv4Addr,
+    target: IpAddr,
     ident: u16,
 }
 
@@ -91,14 +93,20 @@ fn checksum(bytes: &[u8]) -> u16 {
 }
 
 impl Pinger {
-    /// Opens a raw ICMP socket (call inside the client's namespace).
-    pub fn open(target: Ipv4Addr) -> io::Result<Self> {
+    /// Opens a raw ICMP socket, or ICMPv6 for an IPv6 target (call inside the client's
+    /// namespace).
+    pub fn open(target: impl Into<IpAddr>) -> io::Result<Self> {
+        let target = target.into();
+        let (domain, protocol) = match target {
+            IpAddr::V4(_) => (libc::AF_INET, libc::IPPROTO_ICMP),
+            IpAddr::V6(_) => (libc::AF_INET6, libc::IPPROTO_ICMPV6),
+        };
         // SAFETY: plain socket(2).
         let socket = unsafe {
             libc::socket(
-                libc::AF_INET,
+                domain,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::IPPROTO_ICMP,
+                protocol,
             )
         };
         if socket < 0 {
@@ -113,21 +121,27 @@ impl Pinger {
 
     fn send(&self, seq: u16) -> io::Result<()> {
         let mut packet = [0u8; 16];
-        packet[0] = ICMP_ECHO_REQUEST;
         packet[4..6].copy_from_slice(&self.ident.to_be_bytes());
         packet[6..8].copy_from_slice(&seq.to_be_bytes());
-        let sum = checksum(&packet);
-        packet[2..4].copy_from_slice(&sum.to_be_bytes());
-        let addr = socket_addr(self.target);
-        // SAFETY: valid buffer and sockaddr_in.
+        match self.target {
+            IpAddr::V4(_) => {
+                packet[0] = ICMP_ECHO_REQUEST;
+                let sum = checksum(&packet);
+                packet[2..4].copy_from_slice(&sum.to_be_bytes());
+            }
+            // The kernel fills in the ICMPv6 checksum (pseudo-header and all).
+            IpAddr::V6(_) => packet[0] = ICMPV6_ECHO_REQUEST,
+        }
+        let (addr, addr_len) = socket_addr(self.target);
+        // SAFETY: valid buffer, and a sockaddr of the length given.
         let n = unsafe {
             libc::sendto(
                 self.socket,
                 packet.as_ptr().cast(),
                 packet.len(),
                 0,
-                (&addr as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as u32,
+                (&addr as *const libc::sockaddr_storage).cast(),
+                addr_len,
             )
         };
         if n < 0 {
@@ -140,14 +154,37 @@ impl Pinger {
     fn drain(&self, seqs: &mut Vec<u16>) {
         let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
         loop {
-            // SAFETY: valid buffer.
-            let n = unsafe { libc::recv(self.socket, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            // SAFETY: all-zero is a valid sockaddr_in6.
+            let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            let mut from_len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            // SAFETY: valid buffer and address buffer of the length given.
+            let n = unsafe {
+                libc::recvfrom(
+                    self.socket,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                    (&mut from as *mut libc::sockaddr_in6).cast(),
+                    &mut from_len,
+                )
+            };
             if n <= 0 {
                 return;
             }
             // SAFETY: recv initialised the first n bytes.
             let bytes: &[u8] =
                 unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n as usize) };
+            if let IpAddr::V6(target) = self.target {
+                // Raw ICMPv6 sockets deliver no IP header; the source is the address.
+                if Ipv6Addr::from(from.sin6_addr.s6_addr) == target
+                    && bytes.len() >= 8
+                    && bytes[0] == ICMPV6_ECHO_REPLY
+                    && u16::from_be_bytes([bytes[4], bytes[5]]) == self.ident
+                {
+                    seqs.push(u16::from_be_bytes([bytes[6], bytes[7]]));
+                }
+                continue;
+            }
             let Some(ihl) = bytes.first().map(|b| usize::from(b & 0x0f) * 4) else {
                 continue;
             };
@@ -156,7 +193,7 @@ impl Pinger {
             };
             let src = Ipv4Addr::new(bytes[12], bytes[13], bytes[14], bytes[15]);
             if icmp[0] == ICMP_ECHO_REPLY
-                && src == self.target
+                && IpAddr::V4(src) == self.target
                 && u16::from_be_bytes([icmp[4], icmp[5]]) == self.ident
             {
                 seqs.push(u16::from_be_bytes([icmp[6], icmp[7]]));
@@ -226,10 +263,11 @@ impl PingRun {
     /// most `limit` (a hard bound in case the test forgets to stop it).
     pub fn start(
         client: &crate::Netns,
-        target: Ipv4Addr,
+        target: impl Into<IpAddr>,
         interval: Duration,
         limit: Duration,
     ) -> anyhow::Result<PingRun> {
+        let target = target.into();
         let pinger = crate::in_netns(client, || Pinger::open(target))??;
         let stop = Arc::new(AtomicBool::new(false));
         let replies = Arc::new(AtomicU64::new(0));
@@ -287,16 +325,27 @@ impl Drop for PingRun {
     }
 }
 
-fn socket_addr(ip: Ipv4Addr) -> libc::sockaddr_in {
-    let addr = SocketAddrV4::new(ip, 0);
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(addr.ip().octets()),
-        },
-        sin_zero: [0; 8],
-    }
+/// `ip` as a `sockaddr_in` or `sockaddr_in6` (port 0), and its length.
+fn socket_addr(ip: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage, sockaddr_in and sockaddr_in6.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match ip {
+        IpAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in.
+            let addr = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            addr.sin_family = libc::AF_INET as u16;
+            addr.sin_addr.s_addr = u32::from_ne_bytes(v4.octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        IpAddr::V6(v6) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in6.
+            let addr = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            addr.sin6_family = libc::AF_INET6 as u16;
+            addr.sin6_addr.s6_addr = v6.octets();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
 }
 
 #[cfg(test)]

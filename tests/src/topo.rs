@@ -60,7 +60,33 @@ impl Lan {
     /// Builds a LAN of `n_members` members; namespaces are tagged `<tag>_sw` and
     /// `<tag><i>` (i from 0).
     pub fn new(tag: &str, n_members: usize) -> anyhow::Result<Lan> {
+        Lan::build(tag, n_members, false)
+    }
+
+    /// [`Lan::new`] for IPv6 tests: IPv6 is on and duplicate address detection off in
+    /// every namespace before its interfaces exist, so link-local (and test) addresses
+    /// are usable at once; returns once every member's `eth0` has its link-local
+    /// address ([`link_local`]).
+    pub fn new_ipv6(tag: &str, n_members: usize) -> anyhow::Result<Lan> {
+        let lan = Lan::build(tag, n_members, true)?;
+        for member in &lan.members {
+            link_local(member, "eth0")?;
+        }
+        Ok(lan)
+    }
+
+    fn build(tag: &str, n_members: usize, ipv6: bool) -> anyhow::Result<Lan> {
+        let prepare = |ns: &Netns| -> anyhow::Result<()> {
+            if ipv6 {
+                for conf in ["all", "default"] {
+                    ns.sysctl(&format!("net.ipv6.conf.{conf}.disable_ipv6"), "0")?;
+                    ns.sysctl(&format!("net.ipv6.conf.{conf}.accept_dad"), "0")?;
+                }
+            }
+            Ok(())
+        };
         let switch = Netns::new(&format!("{tag}_sw"))?;
+        prepare(&switch)?;
         switch.ip(&[
             "link",
             "add",
@@ -79,6 +105,7 @@ impl Lan {
         };
         for i in 0..n_members {
             let member = Netns::new(&format!("{tag}{i}"))?;
+            prepare(&member)?;
             let port = Lan::port_name(i);
             veth_between(&member, "eth0", &lan.switch, &port)?;
             lan.switch
@@ -128,6 +155,32 @@ pub fn addrs(ns: &Netns, dev: &str) -> anyhow::Result<Vec<String>> {
         out.push(format!("{local}/{len}"));
     }
     Ok(out)
+}
+
+/// The IPv6 link-local address of `dev` (no scope suffix), waiting up to
+/// [`LINK_UP_TIMEOUT`] until it exists and duplicate address detection is over.
+pub fn link_local(ns: &Netns, dev: &str) -> anyhow::Result<String> {
+    poll_until(
+        &format!(
+            "a non-tentative link-local address on {dev} in {}",
+            ns.name()
+        ),
+        LINK_UP_TIMEOUT,
+        Duration::from_millis(20),
+        || -> Result<String, String> {
+            let info = ip_json(ns, &["-6", "addr", "show", "dev", dev, "scope", "link"])
+                .map_err(|e| format!("{e:#}"))?;
+            info["addr_info"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                // `ip -j` leaves an empty object for each filtered-out address.
+                .filter(|a| a["tentative"].as_bool() != Some(true))
+                .find_map(|a| a["local"].as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{}", info["addr_info"]))
+        },
+    )
 }
 
 /// The MAC address of `dev`.

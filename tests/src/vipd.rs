@@ -754,6 +754,27 @@ pub fn holders(namespaces: &[&Netns], ip: &str) -> anyhow::Result<Vec<usize>> {
     Ok(out)
 }
 
+/// Polls until `ip` is on `eth0` of `lan.member(holder)` and of no other member (an old
+/// holder's removal and a new one's addition are not simultaneous).
+pub fn wait_only_holder(
+    lan: &Lan,
+    ip: &str,
+    holder: usize,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let namespaces: Vec<&Netns> = lan.members().iter().collect();
+    poll_until(
+        &format!("{ip} on member {holder} only"),
+        timeout,
+        POLL,
+        || match holders(&namespaces, ip) {
+            Ok(held) if held == vec![holder] => Ok(()),
+            Ok(held) => Err(format!("held by {held:?}")),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    )
+}
+
 /// Pids of vipd processes (by `/proc/PID/comm`) in `ns`.
 pub fn vipd_pids(ns: &Netns) -> anyhow::Result<Vec<i32>> {
     let mut out = Vec::new();

@@ -348,12 +348,7 @@ fn block_vrrp_multicast(ns: &Netns, me: &str) -> anyhow::Result<()> {
 }
 
 fn nft_counter(ns: &Netns, name: &str) -> anyhow::Result<u64> {
-    let text = ns.exec_ok(&["nft", "-j", "list", "counter", "ip", "vipdtest", name])?;
-    let json: serde_json::Value = serde_json::from_str(&text)?;
-    json["nftables"]
-        .as_array()
-        .and_then(|items| items.iter().find_map(|i| i["counter"]["packets"].as_u64()))
-        .ok_or_else(|| anyhow::anyhow!("no counter {name} in {text}"))
+    ns.nft_counter("ip", "vipdtest", name)
 }
 
 // 7.

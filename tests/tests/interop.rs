@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 
 use vipd_tests::keepalived::Keepalived;
-use vipd_tests::vipd::{InstanceConf, Router, Scratch, holders, stop_all};
-use vipd_tests::{Lan, Netns, add_addr, poll_until, require_root};
+use vipd_tests::vipd::{InstanceConf, Router, Scratch, holders, stop_all, wait_only_holder};
+use vipd_tests::{Lan, Netns, add_addr, require_root};
 
 const VIP: &str = "192.0.2.100";
 const KA_ADDR: &str = "192.0.2.1";
@@ -78,17 +78,7 @@ fn vipd_v2_pass(priority: u8, password: &str) -> InstanceConf {
 
 /// Polls until the VIP is on `lan.member(holder)`'s eth0 and on no other member's.
 fn wait_vip_only_on(lan: &Lan, holder: usize, timeout: Duration) -> anyhow::Result<()> {
-    let namespaces: Vec<&Netns> = lan.members().iter().collect();
-    poll_until(
-        &format!("{VIP} on member {holder} only"),
-        timeout,
-        Duration::from_millis(20),
-        || match holders(&namespaces, VIP) {
-            Ok(held) if held == vec![holder] => Ok(()),
-            Ok(held) => Err(format!("held by {held:?}")),
-            Err(e) => Err(format!("{e:#}")),
-        },
-    )
+    wait_only_holder(lan, VIP, holder, timeout)
 }
 
 /// Waits until vipd's VI_1 is BACKUP following keepalived.

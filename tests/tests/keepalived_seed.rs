@@ -37,9 +37,9 @@ use anyhow::{Context, ensure};
 
 use vipd_tests::keepalived::Keepalived;
 use vipd_tests::vipd::{
-    Router, Scratch, holders, notify_recorder, recorded, stop_all, wait_recorded,
+    Router, Scratch, notify_recorder, recorded, stop_all, wait_only_holder, wait_recorded,
 };
-use vipd_tests::{Lan, Netns, add_addr, poll_until, require_root};
+use vipd_tests::{Lan, add_addr, require_root};
 
 const VIP: &str = "192.0.2.100";
 const NODE1_ADDR: &str = "192.0.2.1";
@@ -123,17 +123,7 @@ impl Node<'_> {
 
 /// Polls until the VIP is on `lan.member(holder)`'s eth0 only.
 fn wait_vip_only_on(lan: &Lan, holder: usize) -> anyhow::Result<()> {
-    let namespaces: Vec<&Netns> = lan.members().iter().collect();
-    poll_until(
-        &format!("{VIP} on node{} only", holder + 1),
-        ELECTION,
-        Duration::from_millis(20),
-        || match holders(&namespaces, VIP) {
-            Ok(held) if held == vec![holder] => Ok(()),
-            Ok(held) => Err(format!("held by {held:?}")),
-            Err(e) => Err(format!("{e:#}")),
-        },
-    )
+    wait_only_holder(lan, VIP, holder, ELECTION)
 }
 
 /// The maintenance-file handover with node1 on vipd and node2 on vipd or keepalived.

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 
-use vipd_tests::vipd::{InstanceConf, Router, Scratch, holders, stop_all};
-use vipd_tests::{Lan, Netns, poll_until, require_root};
+use vipd_tests::vipd::{InstanceConf, Router, Scratch, stop_all, wait_only_holder};
+use vipd_tests::{Lan, require_root};
 
 const VIP: &str = "192.0.2.100";
 const VIP_CIDR: &str = "192.0.2.100/24";
@@ -52,17 +52,7 @@ fn path_str(path: &Path) -> String {
 }
 
 fn wait_vip_only_on(lan: &Lan, holder: usize) -> anyhow::Result<()> {
-    let namespaces: Vec<&Netns> = lan.members().iter().collect();
-    poll_until(
-        &format!("{VIP} on member {holder} only"),
-        ELECTION,
-        Duration::from_millis(20),
-        || match holders(&namespaces, VIP) {
-            Ok(held) if held == vec![holder] => Ok(()),
-            Ok(held) => Err(format!("held by {held:?}")),
-            Err(e) => Err(format!("{e:#}")),
-        },
-    )
+    wait_only_holder(lan, VIP, holder, ELECTION)
 }
 
 /// A positive weight is added while the script is healthy: r1 (100, +20 while its file

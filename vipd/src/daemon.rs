@@ -5,7 +5,7 @@
 //! Only this module (and `io`) reads the clock; the core gets `now` as a value.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,12 +23,12 @@ use crate::io::bpf::{
     XdpAttachment, monotonic_now_ns,
 };
 use crate::io::netlink::{LinkEvent, Netlink, NetlinkError};
-use crate::io::socket::{RxSocketV4, TxSocketV4, VRRP_GROUP_V4};
+use crate::io::socket::{Datagram, RxSocket, TxSocket, vrrp_group};
 use crate::notify::{self, NotifyCounters, NotifyState};
 use crate::proto::action::{Action, FaultReason, State};
 use crate::proto::instance::{self as core, Follow, Input, Instance, InstanceConfig};
-use crate::proto::validate::{self, Expected, RxCounters, RxMeta};
-use crate::proto::wire::{self, AdvertRepr, Auth, Centiseconds, Ipv4Datagram, Packet, Version};
+use crate::proto::validate::{self, Expected, RxCounters};
+use crate::proto::wire::{self, AdvertRepr, Auth, Centiseconds, Packet, Version};
 use crate::track::{self, FileEvent, TrackEvent};
 
 /// Errors that stop the daemon from starting.
@@ -99,7 +99,19 @@ pub enum DaemonError {
 /// A VRRP datagram read from an interface's receive socket.
 struct Received {
     ifindex: u32,
-    bytes: Vec<u8>,
+    datagram: Datagram,
+}
+
+/// Instances are keyed by (interface, VRID, family): RFC 5798 §5.2.3 makes the IPv4 and
+/// IPv6 routers of one VRID separate, as does the XDP program's watch key.
+type RouterKey = (u32, u8, IpFamily);
+
+/// The XDP / key family of a wire family.
+fn ip_family(family: wire::AddressFamily) -> IpFamily {
+    match family {
+        wire::AddressFamily::Ipv4 => IpFamily::Ipv4,
+        wire::AddressFamily::Ipv6 => IpFamily::Ipv6,
+    }
 }
 
 /// Gratuitous ARP schedule of one master (keepalived's garp_master_* semantics).
@@ -127,9 +139,11 @@ struct Slot {
     spec: InstanceSpec,
     core: Instance,
     ifindex: u32,
-    primary: Ipv4Addr,
-    tx: TxSocketV4,
-    destinations: Vec<Ipv4Addr>,
+    /// Source of our adverts: an IPv4 address of the interface, or its IPv6 link-local
+    /// address (either unless `unicast_src_ip` says otherwise).
+    primary: IpAddr,
+    tx: TxSocket,
+    destinations: Vec<IpAddr>,
     /// (ifindex of the VIP's dev, the VIP).
     vips: Vec<(u32, config::VirtualAddress)>,
     vip_addresses: Vec<IpAddr>,
@@ -141,6 +155,8 @@ struct Slot {
     send_errors: u64,
     vip_errors: u64,
     garps_sent: u64,
+    /// Unsolicited neighbour advertisements sent (IPv6 VIPs' gratuitous ARP).
+    nas_sent: u64,
     /// Link state of the instance's interface and of its track_interfaces, by ifindex.
     links: HashMap<u32, bool>,
     /// Shared with this instance's notify tasks.
@@ -173,6 +189,19 @@ impl Slot {
         (self.core.config().advert_interval.as_duration() * 3).max(Duration::from_millis(30))
     }
 
+    /// The instance's address family.
+    fn family(&self) -> wire::AddressFamily {
+        wire::AddressFamily::of(self.primary)
+    }
+
+    fn key(&self) -> RouterKey {
+        (
+            self.ifindex,
+            self.spec.virtual_router_id,
+            ip_family(self.family()),
+        )
+    }
+
     fn expected(&self) -> Expected<'_> {
         let cfg = self.core.config();
         Expected {
@@ -190,7 +219,7 @@ impl Slot {
 /// The running daemon.
 struct Daemon {
     slots: Vec<Slot>,
-    by_vrid: HashMap<(u32, u8), usize>,
+    by_vrid: HashMap<RouterKey, usize>,
     arp: HashMap<u32, ArpSender>,
     netlink: Netlink,
     started: Instant,
@@ -213,8 +242,8 @@ struct Daemon {
     pin: PinConfig,
     xdp_log: bool,
     xdp_tx: mpsc::Sender<AdvertEvent>,
-    /// Interfaces with a receive socket, and where their datagrams go.
-    rx_sockets: std::collections::HashSet<u32>,
+    /// (Interface, family) pairs with a receive socket, and where their datagrams go.
+    rx_sockets: std::collections::HashSet<(u32, wire::AddressFamily)>,
     rx_tx: mpsc::Sender<Received>,
     /// Track-script tasks and where they report.
     trackers: Vec<tokio::task::JoinHandle<()>>,
@@ -490,7 +519,7 @@ fn synthetic_advert(slot: &Slot, priority: u8, interval: Centiseconds) -> Advert
 }
 
 fn spawn_receiver(
-    socket: RxSocketV4,
+    socket: RxSocket,
     ifindex: u32,
     queue: mpsc::Sender<Received>,
     drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -499,11 +528,8 @@ fn spawn_receiver(
         let mut buf = vec![0u8; 2048];
         loop {
             match socket.recv(&mut buf).await {
-                Ok(len) => {
-                    let packet = Received {
-                        ifindex,
-                        bytes: buf[..len.min(buf.len())].to_vec(),
-                    };
+                Ok(datagram) => {
+                    let packet = Received { ifindex, datagram };
                     if queue.try_send(packet).is_err() {
                         drops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -533,11 +559,6 @@ impl Daemon {
         for vip in &spec.virtual_addresses {
             self.lock_interface(&vip.dev)?;
         }
-        if spec.family != AddressFamily::V4 {
-            return Err(setup(
-                "IPv6 instances are not supported by the daemon yet; use an IPv4 instance".into(),
-            ));
-        }
         let ifindex = self.netlink.link_index(&spec.interface).await?;
         let mut links = HashMap::from([(ifindex, self.netlink.link_is_up(&spec.interface).await?)]);
         for tracked in &spec.track_interfaces {
@@ -551,21 +572,26 @@ impl Daemon {
             .map(|a| a.address)
             .filter(|a| !vip_addresses.contains(a))
             .collect();
-        let primary = match spec.unicast_src_ip {
-            Some(IpAddr::V4(v4)) => v4,
-            Some(IpAddr::V6(_)) => return Err(setup("unicast_src_ip must be IPv4".into())),
-            None => local_addresses
+        // Config validation keeps unicast_src_ip in the instance's family.
+        let primary = match (spec.unicast_src_ip, spec.family) {
+            (Some(address), _) => address,
+            (None, AddressFamily::V4) => local_addresses
                 .iter()
-                .find_map(|a| match a {
-                    IpAddr::V4(v4) if !v4.is_loopback() => Some(*v4),
-                    _ => None,
-                })
+                .copied()
+                .find(|a| a.is_ipv4() && !a.is_loopback())
                 .ok_or_else(|| {
                     setup(format!(
                         "{} has no IPv4 address to send adverts from: add one, or set unicast_src_ip",
                         spec.interface
                     ))
                 })?,
+            // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
+            (None, AddressFamily::V6) => IpAddr::V6(link_local(&existing).ok_or_else(|| {
+                setup(format!(
+                    "{} has no IPv6 link-local address to send adverts from (the kernel adds one once the link is up with carrier and IPv6 is enabled on it): start vipd once the link is up",
+                    spec.interface
+                ))
+            })?),
         };
 
         let mut vips = Vec::new();
@@ -610,9 +636,19 @@ impl Daemon {
                     })?;
                 e.insert(sender);
             }
+            // Neighbour advertisements leave from the VIP interface's link-local address.
+            if let (IpAddr::V6(_), Some(sender)) = (vip.address, self.arp.get_mut(dev_index)) {
+                let source = present.get(dev_index).and_then(|a| link_local(a)).ok_or_else(|| {
+                    setup(format!(
+                        "{} has no IPv6 link-local address to send neighbour advertisements from",
+                        vip.dev
+                    ))
+                })?;
+                sender.set_link_local(source);
+            }
         }
 
-        let tx = TxSocketV4::open(&spec.interface, ifindex, primary).map_err(|source| {
+        let tx = TxSocket::open(&spec.interface, ifindex, primary).map_err(|source| {
             DaemonError::Socket {
                 instance: spec.name.clone(),
                 what: format!(
@@ -622,26 +658,25 @@ impl Daemon {
                 source,
             }
         })?;
+        let family = wire::AddressFamily::of(primary);
         let destinations = if spec.unicast_peers.is_empty() {
-            vec![VRRP_GROUP_V4]
+            vec![vrrp_group(family)]
         } else {
             spec.unicast_peers
                 .iter()
-                .filter_map(|p| match p {
-                    IpAddr::V4(v4) => Some(*v4),
-                    IpAddr::V6(_) => None,
-                })
+                .copied()
+                .filter(|p| wire::AddressFamily::of(*p) == family)
                 .collect()
         };
 
-        let core_config = core_config(spec, IpAddr::V4(primary));
+        let core_config = core_config(spec, primary);
         let core = Instance::new(core_config).map_err(|source| DaemonError::Core {
             instance: spec.name.clone(),
             source,
         })?;
         let mut local_addresses = local_addresses;
-        if !local_addresses.contains(&IpAddr::V4(primary)) {
-            local_addresses.push(IpAddr::V4(primary));
+        if !local_addresses.contains(&primary) {
+            local_addresses.push(primary);
         }
         Ok(Slot {
             spec: spec.clone(),
@@ -660,6 +695,7 @@ impl Daemon {
             send_errors: 0,
             vip_errors: 0,
             garps_sent: 0,
+            nas_sent: 0,
             links,
             notify: Arc::new(NotifyCounters::default()),
             last_input: Instant::now(),
@@ -683,19 +719,19 @@ impl Daemon {
     }
 
     async fn on_packet(&mut self, now: Instant, packet: Received) {
-        let datagram = match Ipv4Datagram::split(&packet.bytes) {
+        let (meta, payload) = match packet.datagram.split() {
             Ok(d) => d,
             Err(e) => {
-                tracing::debug!(ifindex = packet.ifindex, error = %e, "not an IPv4 datagram");
+                tracing::debug!(ifindex = packet.ifindex, error = %e, "not a usable IP datagram");
                 self.malformed_ip += 1;
                 return;
             }
         };
-        let meta = RxMeta::from(&datagram);
-        let slot_index = validate::peek_vrid(datagram.payload)
-            .and_then(|vrid| self.by_vrid.get(&(packet.ifindex, vrid)).copied());
+        let family = ip_family(packet.datagram.family());
+        let slot_index = validate::peek_vrid(payload)
+            .and_then(|vrid| self.by_vrid.get(&(packet.ifindex, vrid, family)).copied());
         let Some(index) = slot_index else {
-            let result = validate::validate(&meta, datagram.payload, &[], |_| None);
+            let result = validate::validate(&meta, payload, &[], |_| None);
             self.unknown_vrid
                 .entry(packet.ifindex)
                 .or_default()
@@ -703,7 +739,7 @@ impl Daemon {
             return;
         };
         let slot = &mut self.slots[index];
-        let result = validate::validate(&meta, datagram.payload, &slot.local_addresses, |_| {
+        let result = validate::validate(&meta, payload, &slot.local_addresses, |_| {
             Some(slot.expected())
         });
         slot.rx.record(&result);
@@ -950,7 +986,7 @@ impl Daemon {
                 silence: slot.core.master_down_interval(),
             };
             if let Some(attachment) = self.xdp.get_mut(&ifindex)
-                && let Err(source) = attachment.watch(cfg.vrid, IpFamily::Ipv4, &spec)
+                && let Err(source) = attachment.watch(cfg.vrid, ip_family(slot.family()), &spec)
             {
                 return Err(DaemonError::Xdp {
                     interface,
@@ -1022,33 +1058,33 @@ impl Daemon {
                     self.slots.len() - 1
                 }
             };
-            let slot = &self.slots[index];
-            self.by_vrid
-                .insert((slot.ifindex, slot.spec.virtual_router_id), index);
+            self.by_vrid.insert(self.slots[index].key(), index);
             indexes.push(index);
         }
         self.attach_xdp(&indexes).await?;
         for &index in &indexes {
-            let (ifindex, interface) = (
+            let (ifindex, interface, family) = (
                 self.slots[index].ifindex,
                 self.slots[index].spec.interface.clone(),
+                self.slots[index].family(),
             );
-            if self.rx_sockets.contains(&ifindex) {
+            if self.rx_sockets.contains(&(ifindex, family)) {
                 continue;
             }
-            let socket =
-                RxSocketV4::open(&interface, ifindex).map_err(|source| DaemonError::Socket {
+            let socket = RxSocket::open(&interface, ifindex, family).map_err(|source| {
+                DaemonError::Socket {
                     instance: self.slots[index].spec.name.clone(),
-                    what: format!("opening the VRRP receive socket on {interface}"),
+                    what: format!("opening the {family} VRRP receive socket on {interface}"),
                     source,
-                })?;
+                }
+            })?;
             spawn_receiver(
                 socket,
                 ifindex,
                 self.rx_tx.clone(),
                 self.rx_queue_drops.clone(),
             );
-            self.rx_sockets.insert(ifindex);
+            self.rx_sockets.insert((ifindex, family));
         }
         Ok(indexes)
     }
@@ -1182,10 +1218,9 @@ impl Daemon {
         }
         let slot = &mut self.slots[index];
         if let Some(attachment) = self.xdp.get_mut(&slot.ifindex) {
-            let _ = attachment.unwatch(slot.spec.virtual_router_id, IpFamily::Ipv4);
+            let _ = attachment.unwatch(slot.spec.virtual_router_id, ip_family(slot.family()));
         }
-        self.by_vrid
-            .remove(&(slot.ifindex, slot.spec.virtual_router_id));
+        self.by_vrid.remove(&slot.key());
         slot.retired = true;
         slot.garp = GarpSchedule::default();
     }
@@ -1229,9 +1264,12 @@ impl Daemon {
             let old = self.slots[index].spec.clone();
             match new.instances.iter().find(|i| i.name == old.name) {
                 Some(spec) if *spec == old => kept += 1,
+                // A changed family is another virtual router (own key, sockets, XDP
+                // watch): that one stops and the new one starts.
                 Some(spec)
                     if spec.interface == old.interface
-                        && spec.virtual_router_id == old.virtual_router_id =>
+                        && spec.virtual_router_id == old.virtual_router_id
+                        && spec.family == old.family =>
                 {
                     rebuilt.push((index, spec.clone()))
                 }
@@ -1295,7 +1333,7 @@ impl Daemon {
         }
         if was_master {
             spec.initial_state = config::InitialState::Master;
-            let mut cfg = core_config(&spec, IpAddr::V4(slot.primary));
+            let mut cfg = core_config(&spec, slot.primary);
             cfg.initial_state = core::InitialState::Master;
             slot.core = Instance::new(cfg).map_err(|source| DaemonError::Core {
                 instance: spec.name.clone(),
@@ -1326,7 +1364,8 @@ impl Daemon {
         let Some(attachment) = self.xdp.get(&slot.ifindex) else {
             return false;
         };
-        let Ok(Some(observed)) = attachment.observed(slot.spec.virtual_router_id, IpFamily::Ipv4)
+        let Ok(Some(observed)) =
+            attachment.observed(slot.spec.virtual_router_id, ip_family(slot.family()))
         else {
             return false;
         };
@@ -1356,10 +1395,7 @@ impl Daemon {
     /// A ring-buffer event: the election acts at once on what changed (priority 0, a
     /// new or re-prioritised master) instead of waiting for the socket.
     async fn on_xdp_event(&mut self, now: Instant, event: AdvertEvent) {
-        if event.family != IpFamily::Ipv4 {
-            return;
-        }
-        let Some(&index) = self.by_vrid.get(&(event.ifindex, event.vrid)) else {
+        let Some(&index) = self.by_vrid.get(&(event.ifindex, event.vrid, event.family)) else {
             return;
         };
         let slot = &mut self.slots[index];
@@ -1410,7 +1446,14 @@ impl Daemon {
         } else {
             0
         };
-        let mut devices: Vec<u32> = slot.vips.iter().map(|(dev, _)| *dev).collect();
+        // Only IPv4 VIPs have leases (the XDP responder answers ARP; the kernel answers
+        // neighbour solicitations for IPv6 VIPs once they are on the interface).
+        let mut devices: Vec<u32> = slot
+            .vips
+            .iter()
+            .filter(|(_, vip)| vip.address.is_ipv4())
+            .map(|(dev, _)| *dev)
+            .collect();
         devices.dedup();
         for dev_index in devices {
             if let Some(attachment) = self.xdp.get_mut(&dev_index)
@@ -1446,7 +1489,7 @@ impl Daemon {
             let heard = tokio::select! {
                 Some(packet) = packets.recv() => self.new_master_in(&packet),
                 Some(event) = events.recv() => (event.priority > 0)
-                    .then(|| self.by_vrid.get(&(event.ifindex, event.vrid)).copied())
+                    .then(|| self.by_vrid.get(&(event.ifindex, event.vrid, event.family)).copied())
                     .flatten()
                     .filter(|&i| !self.slots[i].local_addresses.contains(&event.source)),
                 _ = tokio::time::sleep_until(deadline) => break,
@@ -1463,12 +1506,12 @@ impl Daemon {
     /// The instance for which `packet` is a valid advert with priority > 0 from another
     /// router, if any.
     fn new_master_in(&self, packet: &Received) -> Option<usize> {
-        let datagram = Ipv4Datagram::split(&packet.bytes).ok()?;
-        let vrid = validate::peek_vrid(datagram.payload)?;
-        let index = *self.by_vrid.get(&(packet.ifindex, vrid))?;
+        let (meta, payload) = packet.datagram.split().ok()?;
+        let vrid = validate::peek_vrid(payload)?;
+        let family = ip_family(packet.datagram.family());
+        let index = *self.by_vrid.get(&(packet.ifindex, vrid, family))?;
         let slot = &self.slots[index];
-        let meta = RxMeta::from(&datagram);
-        let accepted = validate::validate(&meta, datagram.payload, &slot.local_addresses, |_| {
+        let accepted = validate::validate(&meta, payload, &slot.local_addresses, |_| {
             Some(slot.expected())
         })
         .ok()?;
@@ -1574,13 +1617,11 @@ impl Daemon {
         let slot = &mut self.slots[index];
         let mut buffer = vec![0u8; advert.buffer_len()];
         for destination in slot.destinations.clone() {
-            let mut packet = Packet::new_unchecked(&mut buffer[..], wire::AddressFamily::Ipv4);
+            let mut packet = Packet::new_unchecked(&mut buffer[..], slot.family());
+            // The checksum covers the pseudo-header of this source and destination, which
+            // the send socket uses as they are: the kernel need not compute it.
             let result = advert
-                .emit(
-                    &mut packet,
-                    IpAddr::V4(slot.primary),
-                    IpAddr::V4(destination),
-                )
+                .emit(&mut packet, slot.primary, destination)
                 .map_err(|e| std::io::Error::other(e.to_string()))
                 .and_then(|()| slot.tx.send(&buffer, destination));
             if let Err(e) = result {
@@ -1707,13 +1748,26 @@ impl Daemon {
         }
         for _ in 0..due {
             for (dev_index, vip) in &slot.vips {
-                let (Some(sender), IpAddr::V4(vip)) = (self.arp.get(dev_index), vip.address) else {
+                let Some(sender) = self.arp.get(dev_index) else {
                     continue;
                 };
-                match sender.gratuitous(vip) {
-                    Ok(()) => slot.garps_sent += 1,
+                // IPv4 VIPs get gratuitous ARP, IPv6 VIPs an unsolicited NA (RFC 5798 §8.2).
+                let (result, sent, what) = match vip.address {
+                    IpAddr::V4(v4) => (
+                        sender.gratuitous(v4),
+                        &mut slot.garps_sent,
+                        "gratuitous ARP",
+                    ),
+                    IpAddr::V6(v6) => (
+                        sender.neighbour_advert(v6),
+                        &mut slot.nas_sent,
+                        "neighbour advertisement",
+                    ),
+                };
+                match result {
+                    Ok(()) => *sent += 1,
                     Err(e) => {
-                        tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "gratuitous ARP failed")
+                        tracing::warn!(instance = %slot.spec.name, vip = %vip.address, error = %e, "{what} failed")
                     }
                 }
             }
@@ -1787,6 +1841,7 @@ fn slot_status(slot: &Slot, now: Instant, wall: SystemTime) -> InstanceStatus {
         ("send_errors", slot.send_errors),
         ("vip_errors", slot.vip_errors),
         ("garps_sent", slot.garps_sent),
+        ("neighbour_adverts_sent", slot.nas_sent),
         ("xdp_rescued_adverts", slot.xdp_rescues),
         ("xdp_events", slot.xdp_events),
         (
@@ -1813,7 +1868,11 @@ fn slot_status(slot: &Slot, now: Instant, wall: SystemTime) -> InstanceStatus {
         name: slot.spec.name.clone(),
         interface: slot.spec.interface.clone(),
         vrid: slot.spec.virtual_router_id,
-        family: "ipv4".into(),
+        family: match slot.family() {
+            wire::AddressFamily::Ipv4 => "ipv4",
+            wire::AddressFamily::Ipv6 => "ipv6",
+        }
+        .into(),
         version: core.config().version.number(),
         state: state_name(core.state()).to_owned(),
         priority: core.priority(),
@@ -1892,6 +1951,19 @@ pub fn core_config(spec: &InstanceSpec, primary: IpAddr) -> InstanceConfig {
         None => Auth::None,
     };
     cfg
+}
+
+/// The first usable IPv6 link-local address among `addresses`, preferring one whose
+/// duplicate address detection is over.
+fn link_local(addresses: &[crate::io::netlink::InterfaceAddress]) -> Option<Ipv6Addr> {
+    let usable = || addresses.iter().filter(|a| a.is_link_local_v6());
+    usable()
+        .find(|a| a.flags & crate::io::netlink::InterfaceAddress::TENTATIVE == 0)
+        .or_else(|| usable().next())
+        .and_then(|a| match a.address {
+            IpAddr::V6(v6) => Some(v6),
+            IpAddr::V4(_) => None,
+        })
 }
 
 /// The host name, for mail subjects when no router_id is configured.

@@ -1,20 +1,58 @@
-//! Gratuitous ARP and directed gateway ARP, sent over AF_PACKET.
+//! Gratuitous ARP and directed gateway ARP for IPv4 VIPs, unsolicited neighbour
+//! advertisements for IPv6 VIPs, sent over AF_PACKET.
 //!
 //! Frames are built with `pnet_packet`. The AF_PACKET socket is opened with protocol 0,
 //! so it never receives anything (pnet's datalink channel listens to every frame on the
 //! link, which under a flood is pure cost for a socket that only sends).
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 
 use pnet_base::MacAddr;
 use pnet_packet::MutablePacket as _;
 use pnet_packet::arp::{ArpHardwareTypes, ArpOperations, MutableArpPacket};
 use pnet_packet::ethernet::{EtherTypes, MutableEthernetPacket};
+use pnet_packet::icmpv6::ndp::{
+    Icmpv6Codes, MutableNeighborAdvertPacket, NdpOption, NdpOptionTypes, NeighborAdvertFlags,
+};
+use pnet_packet::icmpv6::{self, Icmpv6Types, MutableIcmpv6Packet};
+use pnet_packet::ip::IpNextHeaderProtocols;
+use pnet_packet::ipv6::MutableIpv6Packet;
 
 const FRAME_LEN: usize = 42;
 const BROADCAST: [u8; 6] = [0xff; 6];
+
+/// Ethernet (14) + IPv6 (40) + neighbour advertisement (24) + target link-layer address
+/// option (8).
+pub const NA_FRAME_LEN: usize = 86;
+/// The neighbour advertisement and its option: the IPv6 payload length.
+const NA_LEN: u16 = 32;
+/// All-nodes link-local multicast (RFC 4291 §2.7.1), where unsolicited NAs go.
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+/// Its MAC address (RFC 2464 §7: 33:33 and the group's low 32 bits).
+const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
+/// RFC 4861 §7.1.2: a receiver drops neighbour discovery with any other hop limit.
+const ND_HOP_LIMIT: u8 = 255;
+
+/// An Ethernet frame of `N` bytes from `source` to `destination`, whose payload
+/// `fill_payload` writes.
+fn ethernet_frame<const N: usize>(
+    destination: [u8; 6],
+    source: [u8; 6],
+    ethertype: pnet_packet::ethernet::EtherType,
+    fill_payload: impl FnOnce(&mut [u8]),
+) -> [u8; N] {
+    let mut frame = [0u8; N];
+    // Every N used here holds the 14-byte header, so the view exists.
+    if let Some(mut eth) = MutableEthernetPacket::new(&mut frame) {
+        eth.set_destination(MacAddr::from(destination));
+        eth.set_source(MacAddr::from(source));
+        eth.set_ethertype(ethertype);
+        fill_payload(eth.payload_mut());
+    }
+    frame
+}
 
 /// Builds an ARP request frame from `sender_mac`/`sender_ip` asking for `target_ip`,
 /// broadcast. With `target_ip == sender_ip` it is a gratuitous ARP announcement
@@ -24,13 +62,9 @@ pub fn arp_request_frame(
     sender_ip: Ipv4Addr,
     target_ip: Ipv4Addr,
 ) -> [u8; FRAME_LEN] {
-    let mut frame = [0u8; FRAME_LEN];
-    // The buffer is exactly an Ethernet header plus an ARP body, so both views exist.
-    if let Some(mut eth) = MutableEthernetPacket::new(&mut frame) {
-        eth.set_destination(MacAddr::from(BROADCAST));
-        eth.set_source(MacAddr::from(sender_mac));
-        eth.set_ethertype(EtherTypes::Arp);
-        if let Some(mut arp) = MutableArpPacket::new(eth.payload_mut()) {
+    // The frame is exactly an Ethernet header plus an ARP body, so the view exists.
+    ethernet_frame(BROADCAST, sender_mac, EtherTypes::Arp, |payload| {
+        if let Some(mut arp) = MutableArpPacket::new(payload) {
             arp.set_hardware_type(ArpHardwareTypes::Ethernet);
             arp.set_protocol_type(EtherTypes::Ipv4);
             arp.set_hw_addr_len(6);
@@ -41,8 +75,46 @@ pub fn arp_request_frame(
             arp.set_target_hw_addr(MacAddr::zero());
             arp.set_target_proto_addr(target_ip);
         }
-    }
-    frame
+    })
+}
+
+/// Builds an unsolicited neighbour advertisement (RFC 4861 §7.2.6) announcing that
+/// `target` is at `sender_mac`: from `source` (the interface's link-local address) to
+/// all-nodes, hop limit 255, Override set, Router and Solicited clear, with a Target
+/// Link-Layer Address option, ICMPv6 checksum filled in.
+pub fn neighbour_advert_frame(
+    sender_mac: [u8; 6],
+    source: Ipv6Addr,
+    target: Ipv6Addr,
+) -> [u8; NA_FRAME_LEN] {
+    // The frame is exactly the four headers, so every view below exists.
+    ethernet_frame(ALL_NODES_MAC, sender_mac, EtherTypes::Ipv6, |payload| {
+        let Some(mut ip) = MutableIpv6Packet::new(payload) else {
+            return;
+        };
+        ip.set_version(6);
+        ip.set_payload_length(NA_LEN);
+        ip.set_next_header(IpNextHeaderProtocols::Icmpv6);
+        ip.set_hop_limit(ND_HOP_LIMIT);
+        ip.set_source(source);
+        ip.set_destination(ALL_NODES);
+        if let Some(mut na) = MutableNeighborAdvertPacket::new(ip.payload_mut()) {
+            na.set_icmpv6_type(Icmpv6Types::NeighborAdvert);
+            na.set_icmpv6_code(Icmpv6Codes::NoCode);
+            na.set_flags(NeighborAdvertFlags::Override);
+            na.set_target_addr(target);
+            na.set_options(&[NdpOption {
+                option_type: NdpOptionTypes::TargetLLAddr,
+                // In units of 8 bytes, type and length included.
+                length: 1,
+                data: sender_mac.to_vec(),
+            }]);
+        }
+        if let Some(mut icmp) = MutableIcmpv6Packet::new(ip.payload_mut()) {
+            let checksum = icmpv6::checksum(&icmp.to_immutable(), &source, &ALL_NODES);
+            icmp.set_checksum(checksum);
+        }
+    })
 }
 
 /// A send-only AF_PACKET socket on one interface.
@@ -50,6 +122,9 @@ pub fn arp_request_frame(
 pub struct ArpSender {
     fd: OwnedFd,
     mac: [u8; 6],
+    /// The interface's IPv6 link-local address, the source of neighbour advertisements
+    /// (set when an IPv6 VIP lives on the interface).
+    link_local: Option<Ipv6Addr>,
 }
 
 impl ArpSender {
@@ -78,7 +153,16 @@ impl ArpSender {
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Self { fd, mac })
+        Ok(Self {
+            fd,
+            mac,
+            link_local: None,
+        })
+    }
+
+    /// Sets the interface's link-local address, the source of neighbour advertisements.
+    pub fn set_link_local(&mut self, link_local: Ipv6Addr) {
+        self.link_local = Some(link_local);
     }
 
     /// The MAC address frames are sent as.
@@ -95,6 +179,15 @@ impl ArpSender {
     /// still learns the VIP's new MAC from the request's sender fields (RFC 826 merge).
     pub fn directed(&self, vip: Ipv4Addr, gateway: Ipv4Addr) -> io::Result<()> {
         self.send(&arp_request_frame(self.mac, vip, gateway))
+    }
+
+    /// Sends an unsolicited neighbour advertisement for `vip` (the IPv6 counterpart of
+    /// [`ArpSender::gratuitous`]).
+    pub fn neighbour_advert(&self, vip: Ipv6Addr) -> io::Result<()> {
+        let source = self.link_local.ok_or_else(|| {
+            io::Error::other("the interface has no IPv6 link-local address to send from")
+        })?;
+        self.send(&neighbour_advert_frame(self.mac, source, vip))
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
@@ -123,6 +216,87 @@ mod tests {
             0, 0, 0, 0, 0, 0, 192, 0, 2, 100, // target
         ];
         assert_eq!(frame, expected);
+    }
+
+    /// RFC 1071 over the IPv6 pseudo-header (RFC 8200 §8.1) and an ICMPv6 message,
+    /// independent of pnet.
+    fn icmpv6_sum(src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) -> u16 {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&src.octets());
+        bytes.extend_from_slice(&dst.octets());
+        bytes.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 58]);
+        bytes.extend_from_slice(message);
+        let mut total: u32 = bytes
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+            .sum();
+        while total > 0xffff {
+            total = (total & 0xffff) + (total >> 16);
+        }
+        !(total as u16)
+    }
+
+    #[test]
+    fn neighbour_advert_frame_bytes() {
+        let mac = [0x02, 0, 0x5e, 0, 1, 7];
+        let source = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0x5eff, 0xfe00, 0x0107);
+        let vip = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+        let frame = neighbour_advert_frame(mac, source, vip);
+        let mut expected: Vec<u8> = vec![
+            0x33, 0x33, 0, 0, 0, 1, 0x02, 0, 0x5e, 0, 1, 7, 0x86, 0xdd, // eth
+            0x60, 0, 0, 0, 0, 32, 58, 255, // version, class, flow, length, ICMPv6, hops
+        ];
+        expected.extend_from_slice(&source.octets());
+        expected.extend_from_slice(&ALL_NODES.octets());
+        expected.extend_from_slice(&[136, 0, 0, 0]); // NA, code 0, checksum (below)
+        expected.extend_from_slice(&[0x20, 0, 0, 0]); // R=0 S=0 O=1, reserved
+        expected.extend_from_slice(&vip.octets());
+        expected.extend_from_slice(&[2, 1, 0x02, 0, 0x5e, 0, 1, 7]); // target LL option
+        let checksum = icmpv6_sum(source, ALL_NODES, &expected[54..]);
+        expected[56..58].copy_from_slice(&checksum.to_be_bytes());
+        assert_eq!(frame.as_slice(), expected.as_slice());
+        // And the receiver's check: the whole message sums to zero.
+        assert_eq!(icmpv6_sum(source, ALL_NODES, &frame[54..]), 0);
+    }
+
+    #[test]
+    fn neighbour_advert_parses_back() {
+        use pnet_packet::Packet as _;
+        use pnet_packet::ethernet::EthernetPacket;
+        use pnet_packet::icmpv6::Icmpv6Packet;
+        use pnet_packet::icmpv6::ndp::NeighborAdvertPacket;
+        use pnet_packet::ipv6::Ipv6Packet;
+
+        let mac = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
+        let source = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x11, 0x22ff, 0xfe33, 0x4455);
+        let vip = Ipv6Addr::new(0x2001, 0xdb8, 0, 7, 0, 0, 0, 1);
+        let frame = neighbour_advert_frame(mac, source, vip);
+        let eth = EthernetPacket::new(&frame).expect("ethernet");
+        assert_eq!(eth.get_destination(), MacAddr::from(ALL_NODES_MAC));
+        assert_eq!(eth.get_source(), MacAddr::from(mac));
+        assert_eq!(eth.get_ethertype(), EtherTypes::Ipv6);
+        let ip = Ipv6Packet::new(eth.payload()).expect("ipv6");
+        assert_eq!(ip.get_version(), 6);
+        assert_eq!(ip.get_hop_limit(), 255);
+        assert_eq!(ip.get_next_header(), IpNextHeaderProtocols::Icmpv6);
+        assert_eq!(ip.get_source(), source);
+        assert_eq!(ip.get_destination(), ALL_NODES);
+        assert_eq!(usize::from(ip.get_payload_length()), ip.payload().len());
+        let icmp = Icmpv6Packet::new(ip.payload()).expect("icmpv6");
+        assert_eq!(
+            icmp.get_checksum(),
+            icmpv6::checksum(&icmp, &source, &ALL_NODES)
+        );
+        let na = NeighborAdvertPacket::new(ip.payload()).expect("NA");
+        assert_eq!(na.get_icmpv6_type(), Icmpv6Types::NeighborAdvert);
+        assert_eq!(na.get_flags(), NeighborAdvertFlags::Override);
+        assert_eq!(na.get_target_addr(), vip);
+        let options = na.get_options();
+        assert_eq!(options.len(), 1);
+        assert_eq!(options[0].option_type, NdpOptionTypes::TargetLLAddr);
+        assert_eq!(options[0].length, 1);
+        assert_eq!(options[0].data, mac.to_vec());
     }
 
     #[test]

@@ -3,13 +3,19 @@
 //! Adding an address that is already there and removing one that is already gone both
 //! succeed: the daemon may repeat either after a crash or a reload, and the kernel's
 //! EEXIST / EADDRNOTAVAIL are not failures for it.
+//!
+//! IPv6 VIPs are added with `IFA_F_NODAD`, as keepalived does: the address is usable at
+//! once instead of after duplicate address detection, and VRRP already decides who holds
+//! it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use rtnetlink::packet_core::NetlinkPayload;
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::sys::AsyncSocket as _;
 use rtnetlink::{AddressMessageBuilder, Handle};
@@ -44,6 +50,21 @@ pub struct InterfaceAddress {
     pub prefix_len: u8,
     /// Its label (IPv4), e.g. `eth0:vip`.
     pub label: Option<String>,
+    /// `IFA_F_*` flags (IPv6: tentative, DAD failed, ...).
+    pub flags: u32,
+}
+
+impl InterfaceAddress {
+    /// `IFA_F_DADFAILED`: another node on the link has this IPv6 address.
+    pub const DAD_FAILED: u32 = 0x08;
+    /// `IFA_F_TENTATIVE`: IPv6 duplicate address detection still runs.
+    pub const TENTATIVE: u32 = 0x40;
+
+    /// Whether this is a usable IPv6 link-local address (fe80::/10, DAD not failed).
+    pub fn is_link_local_v6(&self) -> bool {
+        matches!(self.address, IpAddr::V6(v6) if v6.is_unicast_link_local())
+            && self.flags & Self::DAD_FAILED == 0
+    }
 }
 
 /// A link went up or down.
@@ -109,8 +130,8 @@ impl Netlink {
         Ok(link_up(&self.link_by_name(name).await?))
     }
 
-    /// Adds `address/prefix_len` (with an optional IPv4 label) to interface `ifindex`;
-    /// succeeds if it is already there.
+    /// Adds `address/prefix_len` (with an optional IPv4 label; IPv6 without duplicate
+    /// address detection) to interface `ifindex`; succeeds if it is already there.
     pub async fn add_address(
         &self,
         ifindex: u32,
@@ -124,6 +145,13 @@ impl Netlink {
                 .message_mut()
                 .attributes
                 .push(AddressAttribute::Label(label.to_owned()));
+        }
+        if address.is_ipv6() {
+            let message = request.message_mut();
+            message.header.flags |= AddressHeaderFlags::Nodad;
+            message
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
         }
         match request.execute().await {
             Ok(()) => Ok(()),
@@ -228,11 +256,14 @@ fn interface_address(msg: &AddressMessage) -> Option<InterfaceAddress> {
     let mut local = None;
     let mut any = None;
     let mut label = None;
+    // IFA_FLAGS (32 bits) supersedes the header's 8-bit field when present.
+    let mut flags = u32::from(msg.header.flags.bits());
     for attr in &msg.attributes {
         match attr {
             AddressAttribute::Local(a) => local = Some(*a),
             AddressAttribute::Address(a) => any = Some(*a),
             AddressAttribute::Label(l) => label = Some(l.clone()),
+            AddressAttribute::Flags(f) => flags = f.bits(),
             _ => {}
         }
     }
@@ -240,6 +271,7 @@ fn interface_address(msg: &AddressMessage) -> Option<InterfaceAddress> {
         address: local.or(any)?,
         prefix_len: msg.header.prefix_len,
         label,
+        flags,
     })
 }
 
