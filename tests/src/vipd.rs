@@ -57,6 +57,37 @@ static NEXT_SCRATCH: AtomicU32 = AtomicU32::new(0);
 /// directory, named like the scratch directory so [`crate::cleanup_stale`] can sweep it.
 pub const BPFFS_ROOT: &str = "/sys/fs/bpf";
 
+/// Mounts a bpffs on [`BPFFS_ROOT`] unless one is there (systemd mounts it at boot;
+/// minimal machines and containers may not). Test routers run in namespaces entered with
+/// `ip netns exec`, which gives each a private /sys: their pins only land in the host's
+/// bpffs (through `/proc/<pid>/root`) when the host has one. Idempotent.
+pub fn ensure_bpffs() -> anyhow::Result<()> {
+    let mounts =
+        std::fs::read_to_string("/proc/self/mounts").context("reading /proc/self/mounts")?;
+    let mounted = mounts.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        matches!(fields.as_slice(), [_, at, "bpf", ..] if *at == BPFFS_ROOT)
+    });
+    if mounted {
+        return Ok(());
+    }
+    let out = std::process::Command::new("mount")
+        .args(["-t", "bpf", "bpf", BPFFS_ROOT])
+        .output()
+        .context("running mount")?;
+    // Two tests racing to mount: the loser's EBUSY is fine if a bpffs is there now.
+    if !out.status.success() {
+        let again = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        if !again.contains(&format!(" {BPFFS_ROOT} bpf ")) {
+            bail!(
+                "cannot mount a bpffs on {BPFFS_ROOT}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A scratch directory for one test (configs, control sockets, lock files), removed on
 /// drop together with the test's bpffs directory ([`Scratch::bpffs_dir`]).
 #[derive(Debug)]
@@ -66,8 +97,10 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    /// Creates `$TMPDIR/vipd-t-<tag>-<pid>-<n>`.
+    /// Creates `$TMPDIR/vipd-t-<tag>-<pid>-<n>` (and mounts a bpffs on
+    /// [`BPFFS_ROOT`] if the host has none: see [`ensure_bpffs`]).
     pub fn new(tag: &str) -> anyhow::Result<Scratch> {
+        ensure_bpffs()?;
         let n = NEXT_SCRATCH.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("vipd-t-{tag}-{}-{n}", std::process::id()));
         if path.exists() {

@@ -561,6 +561,9 @@ impl LoadedXdp {
             None => Vec::new(),
         };
         let mut loader = EbpfLoader::new();
+        // The program uses no CO-RE relocations, so the kernel's BTF (several MB parsed
+        // into memory, most of vipd's peak RSS) is not needed to load it.
+        loader.btf(None);
         loader.override_global(LOG_ENABLED_GLOBAL, &log_enabled, true);
         for (name, path) in &pin_paths {
             loader.map_pin_path(name, path.as_path());
