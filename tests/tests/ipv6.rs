@@ -417,3 +417,89 @@ fn v6_vipd_master_keepalived_backup() -> anyhow::Result<()> {
     vipd.assert_state_holds(INSTANCE, "MASTER", Duration::from_millis(200))?;
     stop_all(&mut [vipd])
 }
+
+/// VIPs on `ns`'s eth0 within 2001:db8:5::/64.
+fn many_vips_held(ns: &Netns) -> anyhow::Result<usize> {
+    let text = ns.ip(&["-6", "-o", "addr", "show", "dev", "eth0"])?;
+    Ok(text.lines().filter(|l| l.contains("2001:db8:5::")).count())
+}
+
+/// A thousand consecutive IPv6 VIPs take the kernel most of a second to add (each joins
+/// its own solicited-node group, and Linux walks all of an interface's groups on every
+/// add). A new master keeps advertising every 10 ms meanwhile, so its backup, which
+/// times out after 36 ms, never takes over; and `vipd status` keeps answering.
+#[test]
+fn master_keeps_advertising_while_a_thousand_vips_are_added() -> anyhow::Result<()> {
+    require_root();
+    const N: usize = 1000;
+    let (lan, scratch) = lab("v6many", 2, false)?;
+    let many = |priority: u8| {
+        let mut conf = conf(priority).set("advert_int", "\"10ms\"");
+        conf.vips = (0..N)
+            .map(|i| format!("2001:db8:5::{:x}/64", i + 1))
+            .collect();
+        conf
+    };
+    // r2 first: MASTER alone, with every VIP.
+    let mut r2 = Router::new(lan.member(1), &scratch, "r2", &[many(100)])?;
+    r2.start()?;
+    r2.wait_state(INSTANCE, "MASTER", ELECTION)?;
+    poll_until(
+        "r2 holds every VIP",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || match many_vips_held(lan.member(1)) {
+            Ok(held) if held == N => Ok(()),
+            Ok(held) => Err(format!("{held} of {N}")),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    )?;
+    let r2_masterships = r2.counter(INSTANCE, "became_master")?;
+
+    // r1 (higher priority) preempts and adds its thousand VIPs.
+    let mut r1 = Router::new(lan.member(0), &scratch, "r1", &[many(200)])?;
+    // Status must keep answering (the daemon's loop is not stuck in netlink) while
+    // r1 becomes MASTER and the kernel adds its VIPs.
+    let starting = Instant::now();
+    r1.start()?;
+    eprintln!("r1 answered status {:?} after spawning", starting.elapsed());
+    let started = Instant::now();
+    let mut slowest_status = Duration::ZERO;
+    let mut master_seen = None;
+    while master_seen.is_none() || many_vips_held(lan.member(0))? < N {
+        ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "r1 never held all {N} VIPs"
+        );
+        let asked = Instant::now();
+        let state = r1.state(INSTANCE)?;
+        slowest_status = slowest_status.max(asked.elapsed());
+        if state == "MASTER" && master_seen.is_none() {
+            master_seen = Some((started.elapsed(), many_vips_held(lan.member(0))?));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let adding = started;
+    eprintln!("r1 MASTER after {master_seen:?} (time, VIPs held then)");
+    eprintln!(
+        "r1 added {N} VIPs in {:?}; slowest status answer meanwhile {slowest_status:?}",
+        adding.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    ensure!(
+        r2.counter(INSTANCE, "became_master")? == r2_masterships,
+        "r2 took over while r1 was adding its VIPs: r1 stopped advertising\n--- r2:\n{}\n--- r1:\n{}",
+        r2.plain_logs(),
+        r1.plain_logs()
+    );
+    let r2_state = r2.instance(INSTANCE)?;
+    ensure!(
+        r2_state["state"] == "BACKUP",
+        "r2 is not BACKUP: {r2_state}"
+    );
+    ensure!(
+        slowest_status < Duration::from_millis(500),
+        "vipd status took {slowest_status:?} while VIPs were being added"
+    );
+    stop_all(&mut [r1, r2])
+}

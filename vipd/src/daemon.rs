@@ -121,7 +121,18 @@ struct GarpSchedule {
     rounds: Vec<Instant>,
     /// Next periodic refresh, when `garp_master_refresh` is set.
     refresh_at: Option<Instant>,
+    /// Announcements due but not sent yet: rounds are sent [`GARP_BUDGET`] frames per
+    /// turn of the loop, so thousands of VIPs never hold up an advert.
+    backlog: usize,
+    /// Index into the instance's VIPs of the next one to announce.
+    cursor: usize,
+    /// When the backlog is to be worked on: the turn it was left in.
+    continue_at: Option<Instant>,
 }
+
+/// Most gratuitous ARPs / neighbour advertisements sent per turn of the main loop (a
+/// millisecond or so), between which adverts and received packets are handled.
+const GARP_BUDGET: usize = 128;
 
 impl GarpSchedule {
     fn next_deadline(&self) -> Option<Instant> {
@@ -130,6 +141,7 @@ impl GarpSchedule {
             .copied()
             .into_iter()
             .chain(self.refresh_at)
+            .chain(self.continue_at)
             .min()
     }
 }
@@ -150,7 +162,15 @@ struct Slot {
     local_addresses: Vec<IpAddr>,
     rx: RxCounters,
     garp: GarpSchedule,
+    /// Whether the VIPs are (being) added: set when the add is queued.
     holds_vips: bool,
+    /// The VIP job last queued for this slot (see [`VipJob`]).
+    vip_generation: u64,
+    /// The add job still in flight, if any: its completion claims the XDP leases and
+    /// starts the announcements, so neighbours are not sent to a VIP the kernel lacks.
+    acquiring: Option<u64>,
+    /// The core asked to announce while `acquiring`: done when the add completes.
+    announce_pending: bool,
     last_change: Option<SystemTime>,
     send_errors: u64,
     vip_errors: u64,
@@ -218,6 +238,8 @@ impl Slot {
 
 /// The running daemon.
 struct Daemon {
+    /// Queue of the VIP worker ([`vip_worker`]): adds and removals, in order.
+    vip_jobs: mpsc::UnboundedSender<VipJob>,
     slots: Vec<Slot>,
     by_vrid: HashMap<RouterKey, usize>,
     arp: HashMap<u32, ArpSender>,
@@ -337,7 +359,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let (xdp_tx, mut xdp_rx) = mpsc::channel::<AdvertEvent>(1024);
     let (track_tx, mut track_rx) = mpsc::channel::<TrackEvent>(64);
     let (file_tx, mut file_rx) = mpsc::channel::<FileEvent>(64);
+    let (vip_jobs, vip_jobs_rx) = mpsc::unbounded_channel::<VipJob>();
+    let (vip_done_tx, mut vip_done_rx) = mpsc::unbounded_channel::<VipDone>();
+    let vip_worker_task = tokio::spawn(vip_worker(netlink.clone(), vip_jobs_rx, vip_done_tx));
     let mut daemon = Daemon {
+        vip_jobs,
         slots: Vec::new(),
         by_vrid: HashMap::new(),
         arp: HashMap::new(),
@@ -434,6 +460,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             Some(request) = control_rx.recv() => {
                 let _ = request.reply.send(daemon.status());
             }
+            Some(done) = vip_done_rx.recv() => {
+                daemon.on_vips_changed(Instant::now(), done);
+            }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
         }
         daemon.on_timers(Instant::now()).await;
@@ -460,8 +489,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         .await_successors(&mut rx_rx, &mut xdp_rx, &handing_over)
         .await;
     for index in handing_over {
-        daemon.release_vips(index).await;
+        daemon.release_vips(index);
     }
+    // Every queued VIP change (the removals above last) is done before vipd exits.
+    daemon.vips_settled().await;
+    vip_worker_task.abort();
     for (_, attachment) in daemon.xdp.drain() {
         let interface = attachment.interface().to_owned();
         if let Err(e) = attachment.detach_and_unpin() {
@@ -691,6 +723,9 @@ impl Daemon {
             rx: RxCounters::default(),
             garp: GarpSchedule::default(),
             holds_vips: false,
+            vip_generation: 0,
+            acquiring: None,
+            announce_pending: false,
             last_change: None,
             send_errors: 0,
             vip_errors: 0,
@@ -1214,7 +1249,7 @@ impl Daemon {
         let actions = self.slots[index].handle(now, Input::Shutdown);
         self.perform(index, now, actions).await;
         if self.slots[index].holds_vips {
-            self.release_vips(index).await;
+            self.release_vips(index);
         }
         let slot = &mut self.slots[index];
         if let Some(attachment) = self.xdp.get_mut(&slot.ifindex) {
@@ -1322,13 +1357,13 @@ impl Daemon {
         let mut slot = self.prepare(&spec, false).await?;
         // Dropped VIPs leave now; the ones that stay are re-added idempotently.
         if self.slots[index].holds_vips {
-            for (dev_index, vip) in &old_vips {
-                if !slot.vips.iter().any(|(_, v)| v.address == vip.address) {
-                    let _ = self
-                        .netlink
-                        .del_address(*dev_index, vip.address, vip.prefix_len)
-                        .await;
-                }
+            // Through the worker, after any add still queued for the old list.
+            let dropped: Vec<_> = old_vips
+                .into_iter()
+                .filter(|(_, vip)| !slot.vips.iter().any(|(_, v)| v.address == vip.address))
+                .collect();
+            if !dropped.is_empty() {
+                self.queue_vips(index, false, dropped);
             }
         }
         if was_master {
@@ -1347,6 +1382,8 @@ impl Daemon {
         slot.transitions_by_reason = old.transitions_by_reason;
         slot.last_input = old.last_input;
         slot.holds_vips = old.holds_vips;
+        // Completions of the old slot's jobs must not match the new slot's.
+        slot.vip_generation = old.vip_generation;
         self.attach_xdp(&[index]).await?;
         self.start_instances(&[index], now).await;
         Ok(())
@@ -1525,7 +1562,8 @@ impl Daemon {
                 Action::SendAdvert(advert) => {
                     self.send_advert(index, &advert);
                     // Every advert a master sends renews its ARP leases.
-                    if advert.priority != 0 && self.slots[index].holds_vips {
+                    let slot = &self.slots[index];
+                    if advert.priority != 0 && slot.holds_vips && slot.acquiring.is_none() {
                         self.set_lease_clock(index, true);
                     }
                 }
@@ -1533,9 +1571,12 @@ impl Daemon {
                     if !accept {
                         tracing::debug!(instance = %self.slots[index].spec.name, "accept_mode off: traffic to the VIPs is not filtered (as keepalived without vrrp_strict)");
                     }
-                    self.acquire_vips(index).await;
+                    self.acquire_vips(index);
                 }
-                Action::ReleaseVips => self.release_vips(index).await,
+                Action::ReleaseVips => self.release_vips(index),
+                Action::Announce if self.slots[index].acquiring.is_some() => {
+                    self.slots[index].announce_pending = true;
+                }
                 Action::Announce => self.start_garp(index, now),
                 Action::StateChanged { from, to, reason } => {
                     let slot = &mut self.slots[index];
@@ -1631,59 +1672,91 @@ impl Daemon {
         }
     }
 
-    /// Adds (or removes) every VIP of the instance, many netlink requests in flight at
-    /// once: with thousands of VIPs one at a time would delay the first advert.
-    async fn change_vips(&mut self, index: usize, add: bool) {
-        use futures_util::StreamExt as _;
-        let netlink = self.netlink.clone();
-        let vips = self.slots[index].vips.clone();
-        let results: Vec<_> = futures_util::stream::iter(vips.iter())
-            .map(|(dev_index, vip)| {
-                let netlink = netlink.clone();
-                async move {
-                    let result = if add {
-                        netlink
-                            .add_address(
-                                *dev_index,
-                                vip.address,
-                                vip.prefix_len,
-                                vip.label.as_deref(),
-                            )
-                            .await
-                    } else {
-                        netlink
-                            .del_address(*dev_index, vip.address, vip.prefix_len)
-                            .await
-                    };
-                    (vip.address, result)
-                }
-            })
-            .buffer_unordered(64)
-            .collect()
-            .await;
-        for (vip, result) in results {
-            if let Err(e) = result {
-                self.slots[index].vip_errors += 1;
-                let what = if add {
-                    "adding VIP failed"
-                } else {
-                    "removing VIP failed"
-                };
-                tracing::error!(instance = %self.slots[index].spec.name, %vip, error = %e, "{what}");
-            }
+    /// Queues adding (or removing) `vips` for slot `index` on the VIP worker; returns
+    /// the job's generation. Never waits: a master with thousands of VIPs keeps sending
+    /// adverts while the kernel adds them (IPv6 addresses cost the kernel ~150 µs each).
+    fn queue_vips(
+        &mut self,
+        index: usize,
+        add: bool,
+        vips: Vec<(u32, config::VirtualAddress)>,
+    ) -> u64 {
+        let slot = &mut self.slots[index];
+        slot.vip_generation += 1;
+        let job = VipJob {
+            index,
+            generation: slot.vip_generation,
+            add,
+            vips,
+            done: None,
+        };
+        if self.vip_jobs.send(job).is_err() {
+            tracing::error!(instance = %slot.spec.name, "the VIP worker has stopped; VIPs not changed");
+        }
+        slot.vip_generation
+    }
+
+    /// Waits until every VIP change queued so far is done.
+    async fn vips_settled(&self) {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let barrier = VipJob {
+            index: usize::MAX,
+            generation: 0,
+            add: false,
+            vips: Vec::new(),
+            done: Some(done),
+        };
+        if self.vip_jobs.send(barrier).is_ok() {
+            let _ = finished.await;
         }
     }
 
-    async fn acquire_vips(&mut self, index: usize) {
-        self.change_vips(index, true).await;
-        self.slots[index].holds_vips = true;
-        self.claim_leases(index);
-        self.set_lease_clock(index, true);
+    /// A VIP job finished: count and log failures; a completed add claims the XDP
+    /// leases and starts the announcements the core asked for meanwhile.
+    fn on_vips_changed(&mut self, now: Instant, done: VipDone) {
+        let Some(slot) = self.slots.get_mut(done.index) else {
+            return;
+        };
+        for (vip, error) in &done.failures {
+            slot.vip_errors += 1;
+            let what = if done.add {
+                "adding VIP failed"
+            } else {
+                "removing VIP failed"
+            };
+            tracing::error!(instance = %slot.spec.name, %vip, error = %error, "{what}");
+        }
+        if !done.add || slot.acquiring != Some(done.generation) {
+            return;
+        }
+        slot.acquiring = None;
+        if !slot.holds_vips {
+            return;
+        }
+        self.claim_leases(done.index);
+        self.set_lease_clock(done.index, true);
+        if std::mem::take(&mut self.slots[done.index].announce_pending)
+            && self.slots[done.index].core.state() == State::Master
+        {
+            self.start_garp(done.index, now);
+        }
     }
 
-    async fn release_vips(&mut self, index: usize) {
-        self.change_vips(index, false).await;
-        self.slots[index].holds_vips = false;
+    fn acquire_vips(&mut self, index: usize) {
+        let vips = self.slots[index].vips.clone();
+        let generation = self.queue_vips(index, true, vips);
+        let slot = &mut self.slots[index];
+        slot.holds_vips = true;
+        slot.acquiring = Some(generation);
+    }
+
+    fn release_vips(&mut self, index: usize) {
+        let vips = self.slots[index].vips.clone();
+        self.queue_vips(index, false, vips);
+        let slot = &mut self.slots[index];
+        slot.holds_vips = false;
+        slot.acquiring = None;
+        slot.announce_pending = false;
         self.set_lease_clock(index, false);
     }
 
@@ -1710,6 +1783,7 @@ impl Daemon {
         slot.garp = GarpSchedule {
             rounds,
             refresh_at: (!garp.master_refresh.is_zero()).then(|| now + garp.master_refresh),
+            ..GarpSchedule::default()
         };
         // Directed ARP to the gateways (who-has GW tell VIP): for neighbours that ignore
         // gratuitous ARP, such as the upstream firewall in the seed setup.
@@ -1743,35 +1817,41 @@ impl Daemon {
             due += 1;
             slot.garp.refresh_at = Some(refresh.max(now) + slot.spec.garp.master_refresh);
         }
-        if due == 0 || slot.core.state() != State::Master {
+        if slot.core.state() != State::Master || slot.vips.is_empty() {
+            slot.garp.backlog = 0;
+            slot.garp.continue_at = None;
             return;
         }
-        for _ in 0..due {
-            for (dev_index, vip) in &slot.vips {
-                let Some(sender) = self.arp.get(dev_index) else {
-                    continue;
-                };
-                // IPv4 VIPs get gratuitous ARP, IPv6 VIPs an unsolicited NA (RFC 5798 §8.2).
-                let (result, sent, what) = match vip.address {
-                    IpAddr::V4(v4) => (
-                        sender.gratuitous(v4),
-                        &mut slot.garps_sent,
-                        "gratuitous ARP",
-                    ),
-                    IpAddr::V6(v6) => (
-                        sender.neighbour_advert(v6),
-                        &mut slot.nas_sent,
-                        "neighbour advertisement",
-                    ),
-                };
-                match result {
-                    Ok(()) => *sent += 1,
-                    Err(e) => {
-                        tracing::warn!(instance = %slot.spec.name, vip = %vip.address, error = %e, "{what} failed")
-                    }
+        slot.garp.backlog += due * slot.vips.len();
+        let turn = slot.garp.backlog.min(GARP_BUDGET);
+        for _ in 0..turn {
+            let (dev_index, vip) = &slot.vips[slot.garp.cursor % slot.vips.len()];
+            slot.garp.cursor = (slot.garp.cursor + 1) % slot.vips.len();
+            let Some(sender) = self.arp.get(dev_index) else {
+                continue;
+            };
+            // IPv4 VIPs get gratuitous ARP, IPv6 VIPs an unsolicited NA (RFC 5798 §8.2).
+            let (result, sent, what) = match vip.address {
+                IpAddr::V4(v4) => (
+                    sender.gratuitous(v4),
+                    &mut slot.garps_sent,
+                    "gratuitous ARP",
+                ),
+                IpAddr::V6(v6) => (
+                    sender.neighbour_advert(v6),
+                    &mut slot.nas_sent,
+                    "neighbour advertisement",
+                ),
+            };
+            match result {
+                Ok(()) => *sent += 1,
+                Err(e) => {
+                    tracing::warn!(instance = %slot.spec.name, vip = %vip.address, error = %e, "{what} failed")
                 }
             }
         }
+        slot.garp.backlog -= turn;
+        slot.garp.continue_at = (slot.garp.backlog > 0).then_some(now);
     }
 
     /// Counters not tied to one instance: datagrams for VRIDs nobody here runs (by
@@ -1982,5 +2062,74 @@ fn hint_nonlocal_bind() {
         tracing::info!(
             "hint: net.ipv4.ip_nonlocal_bind is 0; services that bind a VIP on a backup will fail to start until it is 1 (sysctl -w net.ipv4.ip_nonlocal_bind=1)"
         );
+    }
+}
+
+/// One batch of VIP changes for the [`vip_worker`]. A job with `done` set and no VIPs is a
+/// barrier: its sender learns that everything queued before it is finished.
+struct VipJob {
+    index: usize,
+    generation: u64,
+    add: bool,
+    vips: Vec<(u32, config::VirtualAddress)>,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// What a [`VipJob`] did, for the main loop.
+struct VipDone {
+    index: usize,
+    generation: u64,
+    add: bool,
+    failures: Vec<(IpAddr, String)>,
+}
+
+/// Adds and removes VIPs over rtnetlink, one job after another so an instance's add and
+/// a later removal can never swap; within a job many requests are in flight at once.
+/// The main loop queues jobs and goes on sending adverts (see [`Daemon::queue_vips`]).
+async fn vip_worker(
+    netlink: Netlink,
+    mut jobs: mpsc::UnboundedReceiver<VipJob>,
+    done: mpsc::UnboundedSender<VipDone>,
+) {
+    use futures_util::StreamExt as _;
+    while let Some(job) = jobs.recv().await {
+        let add = job.add;
+        let real = !job.vips.is_empty();
+        let failures: Vec<(IpAddr, String)> = futures_util::stream::iter(job.vips)
+            .map(|(dev_index, vip)| {
+                let netlink = netlink.clone();
+                async move {
+                    let result = if add {
+                        netlink
+                            .add_address(
+                                dev_index,
+                                vip.address,
+                                vip.prefix_len,
+                                vip.label.as_deref(),
+                            )
+                            .await
+                    } else {
+                        netlink
+                            .del_address(dev_index, vip.address, vip.prefix_len)
+                            .await
+                    };
+                    result.err().map(|e| (vip.address, e.to_string()))
+                }
+            })
+            .buffer_unordered(64)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        if let Some(barrier) = job.done {
+            let _ = barrier.send(());
+        }
+        if real {
+            let _ = done.send(VipDone {
+                index: job.index,
+                generation: job.generation,
+                add,
+                failures,
+            });
+        }
     }
 }

@@ -527,17 +527,45 @@ pub struct Location {
 }
 
 impl Location {
-    /// The location of byte `offset` in `text` (clamped to the text).
+    /// The location of byte `offset` in `text` (clamped to the text). Scans `text`: to
+    /// locate many offsets in one text, use a [`LineIndex`].
     pub fn from_offset(text: &str, offset: usize) -> Self {
-        let mut offset = offset.min(text.len());
-        while !text.is_char_boundary(offset) {
+        LineIndex::new(text).locate(offset)
+    }
+}
+
+/// Where each line of a text starts, to turn byte offsets into [`Location`]s in
+/// O(log lines) each: a config with 10 000 VIPs has 10 000 located values, and
+/// rescanning the file for each was most of the time it took to load.
+#[derive(Debug)]
+pub struct LineIndex<'t> {
+    text: &'t str,
+    /// Byte offset of the start of each line; the first is 0.
+    starts: Vec<usize>,
+}
+
+impl<'t> LineIndex<'t> {
+    /// Indexes `text`'s line starts (one pass).
+    pub fn new(text: &'t str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { text, starts }
+    }
+
+    /// The location of byte `offset` (clamped to the text, moved back to a character
+    /// boundary); columns count characters.
+    pub fn locate(&self, offset: usize) -> Location {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let before = &text[..offset];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        Self {
-            line: before.matches('\n').count() + 1,
-            column: before[line_start..].chars().count() + 1,
+        // The last line starting at or before `offset`; `starts[0] == 0` so there is one.
+        let line = self.starts.partition_point(|&start| start <= offset).max(1) - 1;
+        let line_start = self.starts.get(line).copied().unwrap_or(0);
+        Location {
+            line: line + 1,
+            column: self.text[line_start..offset].chars().count() + 1,
         }
     }
 }
@@ -881,14 +909,17 @@ pub enum WarningKind {
         /// What is kept.
         kept: String,
     },
-    /// More VIPs than an advert's 8-bit count field carries: the rest are held and
-    /// announced but not listed (keepalived's `virtual_ipaddress_excluded`).
+    /// More VIPs than an advert lists (IPv4: the 8-bit count field, 255; IPv6: 64, so the
+    /// advert is not fragmented): the rest are held and announced but not listed
+    /// (keepalived's `virtual_ipaddress_excluded`).
     #[error(
-        "{count} virtual addresses; adverts list the first 255 (the RFC's limit), the rest are held without being advertised, like keepalived's virtual_ipaddress_excluded"
+        "{count} virtual addresses; adverts list the first {listed}, the rest are held without being advertised, like keepalived's virtual_ipaddress_excluded"
     )]
     AddressesBeyondAdvert {
-        /// How many were listed.
+        /// How many were configured.
         count: usize,
+        /// How many adverts list.
+        listed: usize,
     },
     /// `preempt_delay` set while preemption is off.
     #[error("preempt_delay has no effect with preemption off")]

@@ -593,6 +593,34 @@ fn location_counts_characters_not_bytes() {
     );
 }
 
+/// The line index agrees with counting from the start, at every offset (line breaks at
+/// both ends, empty lines, multi-byte characters, offsets past the end).
+#[test]
+fn line_index_agrees_with_scanning() {
+    fn scan(text: &str, offset: usize) -> Location {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Location {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+    for text in ["", "\n", "a", "\n\nab\n", "# é\nx", "ü\n\nπ=1\n[x]\n"] {
+        let index = LineIndex::new(text);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(
+                index.locate(offset),
+                scan(text, offset),
+                "{text:?} @ {offset}"
+            );
+        }
+    }
+}
+
 #[test]
 fn empty_file_has_no_instances() {
     let error = one_error("", |k| matches!(k, ErrorKind::NoInstances));
@@ -860,12 +888,36 @@ fn virtual_ipaddress_count_limit() {
     // Beyond 255 (the advert's count field): held, with a warning.
     let loaded = parse_toml(&vips(256), "vipd.toml").expect("256 VIPs are fine");
     assert_eq!(loaded.config.instances[0].virtual_addresses.len(), 256);
+    assert!(loaded.warnings.iter().any(|w| matches!(
+        w.kind,
+        WarningKind::AddressesBeyondAdvert {
+            count: 256,
+            listed: 255
+        }
+    )));
+    let no_warning = parse_toml(&vips(255), "vipd.toml").expect("255 VIPs are fine");
+    assert!(no_warning.warnings.is_empty(), "{:?}", no_warning.warnings);
+    // IPv6 adverts list 64 (an unfragmented advert that XDP checks).
+    let v6 = |n: usize| -> String {
+        let list: Vec<String> = (0..n)
+            .map(|i| format!("\"2001:db8::{:x}\"", i + 1))
+            .collect();
+        BASE.replace("[\"192.0.2.100\"]", &format!("[{}]", list.join(",")))
+    };
     assert!(
-        loaded
+        parse_toml(&v6(64), "vipd.toml")
+            .unwrap()
             .warnings
-            .iter()
-            .any(|w| matches!(w.kind, WarningKind::AddressesBeyondAdvert { count: 256 }))
+            .is_empty()
     );
+    let loaded = parse_toml(&v6(65), "vipd.toml").expect("65 IPv6 VIPs are fine");
+    assert!(loaded.warnings.iter().any(|w| matches!(
+        w.kind,
+        WarningKind::AddressesBeyondAdvert {
+            count: 65,
+            listed: 64
+        }
+    )));
     // Beyond what the XDP lease map holds: an error.
     one_error(
         &vips(MAX_VIRTUAL_ADDRESSES + 1),

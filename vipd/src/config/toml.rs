@@ -16,7 +16,7 @@ use super::draft::{
     Draft, DraftAuthentication, DraftCommand, DraftGlobal, DraftInitFile, DraftInstance,
     DraftScript, DraftSyncGroup, DraftTrackFile, DraftTrackedScript, DraftVip, Sourced,
 };
-use super::{ConfigError, ConfigErrors, ErrorKind, Loaded, Location};
+use super::{ConfigError, ConfigErrors, ErrorKind, LineIndex, Loaded, Location};
 
 /// Parses and validates native TOML configuration text. `file_name` is used in messages
 /// only.
@@ -32,7 +32,8 @@ pub fn to_draft(text: &str, file_name: &str) -> Result<Draft, ConfigErrors> {
         errors: vec![syntax_error(text, file_name, &err)],
         warnings: Vec::new(),
     })?;
-    let at = |span: std::ops::Range<usize>| Some(Location::from_offset(text, span.start));
+    let lines = LineIndex::new(text);
+    let at = |span: std::ops::Range<usize>| Some(lines.locate(span.start));
     let conv = Converter { at: &at };
     let mut scripts: Vec<DraftScript> = raw
         .script
@@ -65,7 +66,7 @@ pub fn to_draft(text: &str, file_name: &str) -> Result<Draft, ConfigErrors> {
         track_files,
         instances,
         sync_groups,
-        end: Some(Location::from_offset(text, text.len())),
+        end: Some(lines.locate(text.len())),
     })
 }
 

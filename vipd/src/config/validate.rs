@@ -896,14 +896,6 @@ impl Checker {
                     count: list.value.len(),
                 },
             );
-        } else if list.value.len() > 255 {
-            self.warn(
-                list.at,
-                &key,
-                WarningKind::AddressesBeyondAdvert {
-                    count: list.value.len(),
-                },
-            );
         }
         let errors_before = self.errors.len();
         let mut family = None;
@@ -959,6 +951,20 @@ impl Checker {
                     label,
                 });
             }
+        }
+        let listed = match family {
+            Some(AddressFamily::V6) => crate::proto::instance::MAX_LISTED_IPV6,
+            _ => crate::proto::instance::MAX_LISTED_IPV4,
+        };
+        if list.value.len() > listed && list.value.len() <= super::MAX_VIRTUAL_ADDRESSES {
+            self.warn(
+                list.at,
+                &key,
+                WarningKind::AddressesBeyondAdvert {
+                    count: list.value.len(),
+                    listed,
+                },
+            );
         }
         (self.errors.len() == errors_before).then_some(out)
     }

@@ -538,6 +538,57 @@ fn check_pinned_maps(dir: &Path) -> Result<(), BpfError> {
     Ok(())
 }
 
+/// An `EbpfLoader` that has not read the kernel's BTF.
+///
+/// The program uses no CO-RE relocations, so it needs no kernel BTF. But aya 0.14's
+/// `EbpfLoader::new()` always reads and parses `/sys/kernel/btf/vmlinux`: a transient of
+/// about 15 MB, which was more than half of vipd's peak RSS. So the loader is made on a
+/// short-lived thread with a mount namespace of its own in which an empty tmpfs hides
+/// `/sys/kernel/btf`; the loader itself holds no file-system state and is used on the
+/// caller's thread, with the real mounts (bpffs pins). Where that cannot be arranged
+/// (no CAP_SYS_ADMIN, no /sys/kernel/btf) this is just `EbpfLoader::new()`.
+fn loader_without_kernel_btf() -> EbpfLoader<'static> {
+    fn hide_kernel_btf() -> bool {
+        use std::ffi::CStr;
+        const BTF_DIR: &CStr = c"/sys/kernel/btf";
+        // SAFETY: unshare/mount on this thread only (CLONE_NEWNS implies CLONE_FS, so the
+        // thread gets its own mount namespace and root/cwd); all strings are C literals.
+        unsafe {
+            libc::unshare(libc::CLONE_NEWNS) == 0
+                && libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) == 0
+                && libc::mount(
+                    c"none".as_ptr(),
+                    BTF_DIR.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                ) == 0
+        }
+    }
+    let made = std::thread::Builder::new()
+        .name("vipd-bpf-loader".into())
+        .spawn(|| {
+            if hide_kernel_btf() {
+                Some(EbpfLoader::new())
+            } else {
+                None
+            }
+        })
+        .ok()
+        .and_then(|thread| thread.join().ok())
+        .flatten();
+    let mut loader = made.unwrap_or_default();
+    // Also when the kernel's BTF was read after all: the program does not need it.
+    loader.btf(None);
+    loader
+}
+
 impl LoadedXdp {
     /// Loads the embedded object and verifies the program (logging off, maps unpinned).
     pub fn load() -> Result<Self, BpfError> {
@@ -560,10 +611,7 @@ impl LoadedXdp {
             }
             None => Vec::new(),
         };
-        let mut loader = EbpfLoader::new();
-        // The program uses no CO-RE relocations, so the kernel's BTF (several MB parsed
-        // into memory, most of vipd's peak RSS) is not needed to load it.
-        loader.btf(None);
+        let mut loader = loader_without_kernel_btf();
         loader.override_global(LOG_ENABLED_GLOBAL, &log_enabled, true);
         for (name, path) in &pin_paths {
             loader.map_pin_path(name, path.as_path());

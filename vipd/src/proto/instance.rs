@@ -53,6 +53,23 @@ use super::wire::{AdvertRepr, Auth, Centiseconds, Version};
 
 /// The priority of the address owner (RFC 5798 §5.2.4).
 pub const PRIORITY_OWNER: u8 = 255;
+
+/// Most addresses an IPv4 advert lists: the 8-bit count (RFC 5798 §5.2.5). 1 020 bytes
+/// of addresses, so the advert still fits a 1 500-byte frame.
+pub const MAX_LISTED_IPV4: usize = 255;
+/// Most addresses an IPv6 advert lists: 255 would make a 4 KB advert that the kernel
+/// fragments and peers (and vipd's XDP checks, which look at adverts up to
+/// `MAX_CHECKED_ADVERT_LEN` = 1 036 bytes) cannot take whole. 64 × 16 + 8 = 1 032 bytes:
+/// unfragmented on any IPv6 link (minimum MTU 1 280) and checked by XDP.
+pub const MAX_LISTED_IPV6: usize = 64;
+
+/// How many of an instance's VIPs its adverts list, by the family of `first`.
+pub fn max_listed_addresses(first: Option<&IpAddr>) -> usize {
+    match first {
+        Some(IpAddr::V6(_)) => MAX_LISTED_IPV6,
+        _ => MAX_LISTED_IPV4,
+    }
+}
 /// The priority a stopping master advertises (RFC 5798 §5.2.4).
 pub const PRIORITY_STOP: u8 = 0;
 /// Largest advertisement interval the 12-bit v3 field can carry (RFC 5798 §5.2.7).
@@ -398,12 +415,12 @@ impl Instance {
             priority,
             max_advert_interval: self.config.advert_interval,
             auth: self.config.auth,
-            // RFC 5798 §5.2.5: the count is 8 bits; the rest are held, not listed.
+            // The rest are held, not listed (see `max_listed_addresses`).
             addresses: self
                 .config
                 .virtual_addresses
                 .iter()
-                .take(usize::from(u8::MAX))
+                .take(max_listed_addresses(self.config.virtual_addresses.first()))
                 .copied()
                 .collect(),
         }
@@ -846,6 +863,51 @@ mod tests {
 
     fn instance(config: InstanceConfig) -> Instance {
         Instance::new(config).expect("valid test config")
+    }
+
+    /// Adverts list at most 255 IPv4 or 64 IPv6 addresses, and the VRRP message stays
+    /// within what the XDP program checks (so it is never passed unchecked).
+    #[test]
+    fn adverts_list_what_fits_and_hold_the_rest() {
+        for (count, v6, listed) in [
+            (300, false, 255),
+            (255, false, 255),
+            (100, true, 64),
+            (64, true, 64),
+            (3, true, 3),
+        ] {
+            let addresses: Vec<IpAddr> = (0..count)
+                .map(|i: u32| {
+                    if v6 {
+                        IpAddr::V6(std::net::Ipv6Addr::new(
+                            0x2001,
+                            0xdb8,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            i as u16 + 1,
+                        ))
+                    } else {
+                        IpAddr::V4(std::net::Ipv4Addr::from(0xc612_0000 + i))
+                    }
+                })
+                .collect();
+            let primary = if v6 { ip("fe80::1") } else { ip("192.0.2.10") };
+            let instance = instance(InstanceConfig::new(VRID, primary, addresses.clone()));
+            let advert = instance.advert_repr(100);
+            assert_eq!(
+                advert.addresses,
+                addresses[..listed],
+                "{count} addresses, v6 {v6}"
+            );
+            assert!(
+                advert.buffer_len() <= vipd_common::MAX_CHECKED_ADVERT_LEN as usize,
+                "{count} addresses: {} bytes",
+                advert.buffer_len()
+            );
+        }
     }
 
     /// An instance after `Startup` at `base`, and the startup actions.
