@@ -273,8 +273,17 @@ fn v2_wrong_password_is_counted_and_splits_the_brain() -> anyhow::Result<()> {
     vipd.start()?;
     ka.wait_state("VI_1", "MASTER", V2_ELECTION)?;
     vipd.wait_state("VI_1", "MASTER", V2_ELECTION)?;
+    // On failure, say what vipd counted and what keepalived did (a rare flake under
+    // load saw no keepalived advert reach vipd at all).
     vipd.wait_instance("counting auth mismatches", "VI_1", V2_ELECTION, |i| {
         i["counters"]["rx_auth_data_mismatch"].as_u64() >= Some(2)
+    })
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#}\n--- vipd status:\n{}\n--- keepalived:\n{}",
+            vipd.status().map(|s| s.to_string()).unwrap_or_default(),
+            ka.logs()
+        )
     })?;
     ensure!(vipd.counter("VI_1", "adverts_received")? == 0);
     let namespaces: Vec<&Netns> = lan.members().iter().collect();

@@ -136,3 +136,59 @@ fn metrics_follow_the_state_over_http() -> anyhow::Result<()> {
     assert!(done.status.success(), "{}", done.stderr);
     stop_all(std::slice::from_mut(&mut r2))
 }
+
+/// A master whose process is frozen (SIGSTOP: what a starved CPU looks like from inside)
+/// sends its next advert late, and says so: `adverts_late` counts it and
+/// `vipd_advert_late_max_seconds` shows how late.
+#[test]
+fn a_frozen_master_reports_its_late_adverts() -> anyhow::Result<()> {
+    require_root();
+    let lan = Lan::new("late", 1)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    let scratch = Scratch::new("late")?;
+    let mut r1 = Router::new(
+        lan.member(0),
+        &scratch,
+        "r1",
+        &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR).set("advert_int", "\"10ms\"")],
+    )?
+    .args(&["--metrics-listen", LISTEN]);
+    r1.start()?;
+    r1.wait_state("VI_1", "MASTER", Duration::from_secs(5))?;
+    let late_before = r1.counter("VI_1", "adverts_late")?;
+
+    r1.signal(libc::SIGSTOP)?;
+    std::thread::sleep(Duration::from_millis(150));
+    r1.signal(libc::SIGCONT)?;
+
+    let late = poll_until(
+        "a late advert counted",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || match r1.counter("VI_1", "adverts_late") {
+            Ok(n) if n > late_before => Ok(n),
+            other => Err(format!("{other:?}")),
+        },
+    )?;
+    assert!(late > late_before);
+    let max_us = r1.counter("VI_1", "advert_late_max_us")?;
+    assert!(
+        max_us >= 100_000,
+        "frozen 150 ms, latest advert {max_us} µs late"
+    );
+    let body = poll_until(
+        "metrics over HTTP",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || match get(lan.member(0), "/metrics") {
+            Ok((status, body)) if status.contains("200") => Ok(body),
+            other => Err(format!("{other:?}")),
+        },
+    )?;
+    let gauge = sample(&body, "vipd_advert_late_max_seconds{").unwrap_or(0.0);
+    assert!(
+        gauge >= 0.1,
+        "vipd_advert_late_max_seconds = {gauge}\n{body}"
+    );
+    stop_all(&mut [r1])
+}

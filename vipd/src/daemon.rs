@@ -173,6 +173,11 @@ struct Slot {
     announce_pending: bool,
     last_change: Option<SystemTime>,
     send_errors: u64,
+    /// Adverts sent more than one advert interval after they were due: the daemon was
+    /// starved of CPU (peers time out after about three intervals).
+    adverts_late: u64,
+    /// The latest an advert was sent after it was due, in microseconds.
+    advert_late_max_us: u64,
     vip_errors: u64,
     garps_sent: u64,
     /// Unsolicited neighbour advertisements sent (IPv6 VIPs' gratuitous ARP).
@@ -728,6 +733,8 @@ impl Daemon {
             announce_pending: false,
             last_change: None,
             send_errors: 0,
+            adverts_late: 0,
+            advert_late_max_us: 0,
             vip_errors: 0,
             garps_sent: 0,
             nas_sent: 0,
@@ -938,6 +945,16 @@ impl Daemon {
                     Some(deadline) if deadline <= now => {
                         if self.rescue_from_xdp(index, now).await {
                             continue;
+                        }
+                        let slot = &mut self.slots[index];
+                        if slot.core.state() == State::Master {
+                            // A master's timer is its advert timer: how late is it?
+                            let late = now.duration_since(deadline);
+                            let late_us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+                            slot.advert_late_max_us = slot.advert_late_max_us.max(late_us);
+                            if late > slot.spec.advert_interval {
+                                slot.adverts_late += 1;
+                            }
                         }
                         let actions = self.slots[index].handle(now, Input::Timeout);
                         self.perform(index, now, actions).await;
@@ -1919,6 +1936,8 @@ fn slot_status(slot: &Slot, now: Instant, wall: SystemTime) -> InstanceStatus {
         ("became_master", c.became_master),
         ("reassertions", c.reassertions),
         ("send_errors", slot.send_errors),
+        ("adverts_late", slot.adverts_late),
+        ("advert_late_max_us", slot.advert_late_max_us),
         ("vip_errors", slot.vip_errors),
         ("garps_sent", slot.garps_sent),
         ("neighbour_adverts_sent", slot.nas_sent),

@@ -63,6 +63,7 @@ pub fn render(status: &DaemonStatus) -> String {
     let effective = Family::<InstanceLabels, Gauge>::default();
     let dropped = Family::<ReasonLabels, Counter>::default();
     let transitions = Family::<ReasonLabels, Counter>::default();
+    let late_max = Family::<InstanceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let mut instance_counters: std::collections::BTreeMap<String, Family<InstanceLabels, Counter>> =
         Default::default();
 
@@ -109,6 +110,10 @@ pub fn render(status: &DaemonStatus) -> String {
                 );
                 continue;
             }
+            if name == "advert_late_max_us" {
+                late_max.get_or_create(&labels).set(*value as f64 / 1e6);
+                continue;
+            }
             let family = instance_counters.entry(name.clone()).or_default();
             set_counter(family, &labels, *value);
         }
@@ -128,6 +133,11 @@ pub fn render(status: &DaemonStatus) -> String {
         "adverts_dropped",
         "Received adverts discarded, by RFC 5798 §7.1 check",
         dropped,
+    );
+    registry.register(
+        "advert_late_max_seconds",
+        "Latest an advert was sent after it was due, since start (CPU starvation shows here)",
+        late_max,
     );
     registry.register(
         "transitions_by_reason",
@@ -181,20 +191,32 @@ pub async fn serve(
     tracing::info!(%listen, "serving Prometheus metrics on /metrics");
     Ok(tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
+            let (mut stream, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // E.g. out of file descriptors: do not spin (vipd may run real-time).
+                    tracing::warn!(error = %e, "accepting a metrics connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let requests = requests.clone();
             tokio::spawn(async move {
-                let mut head = vec![0u8; 2048];
-                let read =
-                    tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut head))
-                        .await;
-                let n = match read {
-                    Ok(Ok(n)) => n,
-                    _ => return,
-                };
-                let request = String::from_utf8_lossy(&head[..n]);
+                // The request head may arrive in pieces: read until its blank line (or
+                // 2 KiB, or 5 s), then answer from the request line.
+                let mut head = Vec::with_capacity(2048);
+                let mut chunk = [0u8; 512];
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+                while head.len() < 2048 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                        Ok(Ok(n)) => head.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                if head.is_empty() {
+                    return;
+                }
+                let request = String::from_utf8_lossy(&head);
                 let response = if request.starts_with("GET /metrics ")
                     || request.starts_with("GET /metrics?")
                 {

@@ -112,10 +112,17 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
     // before anything is counted.
     std::thread::sleep(Duration::from_secs(1));
 
-    let snapshot = |nodes: &[(Node<'_>, Node<'_>)]| -> Vec<(u64, u64)> {
+    // (backup takeovers, transitions, adverts the master sent late: vipd only).
+    let snapshot = |nodes: &[(Node<'_>, Node<'_>)]| -> Vec<(u64, u64, u64)> {
         nodes
             .iter()
-            .map(|(m, b)| (b.became_master(), m.transitions() + b.transitions()))
+            .map(|(m, b)| {
+                (
+                    b.became_master(),
+                    m.transitions() + b.transitions(),
+                    m.counter_sum("adverts_late"),
+                )
+            })
             .collect()
     };
 
@@ -192,6 +199,7 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         for (i, (pair, capture)) in PAIRS.iter().zip(captures).enumerate() {
             let takeovers = after[i].0.saturating_sub(before[i].0);
             let transitions = after[i].1.saturating_sub(before[i].1);
+            let late = after[i].2.saturating_sub(before[i].2);
             drop(capture.signal(libc::SIGINT));
             let mut capture = capture;
             let (text, stats) = capture
@@ -211,6 +219,7 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
                 "advert_interval_ms": pair.interval_ms,
                 "false_takeovers": takeovers,
                 "transitions": transitions,
+                "master_adverts_sent_late": matches!(pair.kind, Kind::Vipd { .. }).then_some(late),
                 "master_adverts_on_wire": gaps.len() + 1,
                 "master_silent_gaps": silent,
                 "master_max_gap_ms": max_gap,
@@ -302,6 +311,27 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         "   longer than Master_Down_Interval, i.e. the master was starved, not the backup; max = longest gap)"
     );
     println!("  vipd XDP backup: adverts rescued by the XDP record: {xdp_rescues}");
+    for (i, pair) in PAIRS.iter().enumerate() {
+        if !matches!(pair.kind, Kind::Vipd { .. }) {
+            continue;
+        }
+        let late: Vec<String> = phases
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    p.0,
+                    p.2[i]["master_adverts_sent_late"].as_u64().unwrap_or(0)
+                )
+            })
+            .collect();
+        println!(
+            "  {}: master adverts sent > 1 interval late (vipd's own timer, so starvation of vipd itself): {}; latest {} us",
+            pair.label,
+            late.join(", "),
+            nodes[i].0.counter_sum("advert_late_max_us")
+        );
+    }
     if dropped > 0 {
         println!(
             "  WARNING: the advert captures lost {dropped} packets: some 'silent' gaps may be capture losses"
