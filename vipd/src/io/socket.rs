@@ -272,7 +272,9 @@ struct Ipv6Ancillary {
 impl Ipv6Ancillary {
     /// Walks the control messages (`struct cmsghdr` then data, each aligned to the
     /// native word, as CMSG_FIRSTHDR / CMSG_NXTHDR do) without trusting a length: a
-    /// message that runs past the buffer ends the walk.
+    /// message that runs past the buffer ends the walk. Hand-written because socket2
+    /// has no ancillary-data API and these two fixed-layout messages do not justify
+    /// pulling in nix for its `recvmsg`.
     fn parse(control: &[u8]) -> Ipv6Ancillary {
         const WORD: usize = std::mem::size_of::<usize>();
         let align = |n: usize| n.div_ceil(WORD) * WORD;
@@ -289,9 +291,12 @@ impl Ipv6Ancillary {
                 i32::from_ne_bytes(b)
             };
             let (level, kind) = (int_at(WORD), int_at(WORD + 4));
-            let Some(data) = cmsg_len.checked_sub(header_len).and_then(|data_len| {
-                control.get(offset + header_len..offset + header_len + data_len)
-            }) else {
+            let start = offset + header_len;
+            let Some(data) = cmsg_len
+                .checked_sub(header_len)
+                .and_then(|data_len| start.checked_add(data_len))
+                .and_then(|end| control.get(start..end))
+            else {
                 break;
             };
             match (level, kind) {
@@ -309,6 +314,7 @@ impl Ipv6Ancillary {
                 }
                 _ => {}
             }
+            // `cmsg_len` fit in the buffer (checked above), so this cannot overflow.
             offset += align(cmsg_len).max(header_len);
         }
         out
@@ -469,7 +475,7 @@ mod tests {
         }
         // A length running past the buffer ends the walk, and a zero length does not
         // loop forever.
-        for bad_len in [1000usize, 0] {
+        for bad_len in [1000usize, 0, usize::MAX, usize::MAX - 7] {
             let mut bad = cmsg(
                 libc::IPPROTO_IPV6,
                 libc::IPV6_HOPLIMIT,
