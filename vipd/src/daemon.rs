@@ -319,9 +319,12 @@ pub struct RunOptions {
 /// ordinary process.
 fn apply_scheduling(priority: u8) {
     use crate::io::sched::{Scheduling, current, set_realtime};
-    if current().ok() == Some(Scheduling::RoundRobin(priority))
-        || (priority == 0 && current().ok() == Some(Scheduling::Normal))
-    {
+    let wanted = match priority {
+        0 => Scheduling::Normal,
+        p => Scheduling::RoundRobin(p),
+    };
+    // A reload that keeps the setting changes (and logs) nothing.
+    if current().ok() == Some(wanted) {
         return;
     }
     match set_realtime(priority) {
@@ -428,8 +431,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         control_socket = %socket_path.display(),
         "vipd running"
     );
-    let status = format!("{} instances running", daemon.slots.len());
-    notify_systemd(&[SdState::Ready, SdState::Status(&status)]);
+    daemon.notify_ready();
 
     loop {
         let deadline = daemon
@@ -441,9 +443,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             _ = sighup.recv() => {
                 notify_systemd(&[SdState::Reloading]);
                 daemon.reload(config_path.as_deref(), &socket_path).await;
-                let active = daemon.slots.iter().filter(|s| !s.retired).count();
-                let status = format!("{active} instances running");
-                notify_systemd(&[SdState::Ready, SdState::Status(&status)]);
+                daemon.notify_ready();
             }
             Some(packet) = rx_rx.recv() => {
                 daemon.on_packet(Instant::now(), packet).await;
@@ -581,6 +581,13 @@ fn spawn_receiver(
 }
 
 impl Daemon {
+    /// READY=1 to systemd, with how many instances run (after start and each reload).
+    fn notify_ready(&self) {
+        let active = self.slots.iter().filter(|s| !s.retired).count();
+        let status = format!("{active} instances running");
+        notify_systemd(&[SdState::Ready, SdState::Status(&status)]);
+    }
+
     /// Resolves an instance's interface and addresses, opens its send socket and removes
     /// VIPs a crashed earlier run left behind.
     async fn prepare(

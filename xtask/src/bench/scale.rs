@@ -11,9 +11,9 @@
 //! because every IPv6 address joins its solicited-node group (ff02::1:ffXX:XXXX, the
 //! low 24 bits), and Linux walks all of an interface's groups on every address added:
 //! 10 000 consecutive addresses in one /64 (10 000 groups) take the kernel itself
-//! ~40 s to add, whoever asks (docs/benchmarks.md). The advert carries the first addresses that fit
-//! (255 for IPv4, fewer for IPv6 in one 1500-byte frame); the rest are held by the
-//! master all the same, as keepalived's `virtual_ipaddress_excluded` are.
+//! ~40 s to add, whoever asks (docs/benchmarks.md). Adverts list the first 255 (IPv4) or
+//! 64 (IPv6) addresses; the rest are held by the master all the same, as keepalived's
+//! `virtual_ipaddress_excluded` are.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -33,9 +33,15 @@ const ROW_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most VIPs the TEST-NETs give us (the lab uses 192.0.2.1..=49).
 const MAX_TESTNET_VIPS: usize = 254 + 254 + 200;
 
-/// `n` VIPs: IPv4 TEST-NET addresses while they suffice, else IPv6 in 2001:db8:1::/64.
+/// Whether a row of `n` VIPs is IPv6: more than the IPv4 TEST-NETs hold.
+fn ipv6_row(n: usize) -> bool {
+    n > MAX_TESTNET_VIPS
+}
+
+/// `n` VIPs: IPv4 TEST-NET addresses while they suffice, else one /128 per /64 of
+/// 2001:db8:1::/48.
 fn vips(n: usize) -> Vec<String> {
-    if n > MAX_TESTNET_VIPS {
+    if ipv6_row(n) {
         return (0..n)
             .map(|i| format!("2001:db8:1:{:x}::1/128", i + 1))
             .collect();
@@ -85,7 +91,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
             }
             match row(bin, n, kind) {
                 Ok((master, all, answered, rss)) => {
-                    let family = if n > MAX_TESTNET_VIPS { "IPv6" } else { "IPv4" };
+                    let family = if ipv6_row(n) { "IPv6" } else { "IPv4" };
                     println!(
                         "{label:<12} {n:>6} {master:>10.0} {all:>12.0} {answered:>12.0} {:>12.1}  {family}",
                         rss as f64 / 1024.0
@@ -151,7 +157,7 @@ fn kernel_floor(n: usize) -> anyhow::Result<f64> {
 }
 
 fn row(bin: &Path, n: usize, kind: Kind) -> anyhow::Result<(f64, f64, f64, u64)> {
-    let ipv6 = n > MAX_TESTNET_VIPS;
+    let ipv6 = ipv6_row(n);
     let lan = if ipv6 {
         Lan::new_ipv6("sc", 2)
     } else {
