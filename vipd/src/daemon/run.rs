@@ -1,0 +1,288 @@
+//! `run`: start-up, the main loop that selects over every input, and the graceful
+//! shutdown (priority 0, hand-over, release).
+
+use super::*;
+
+/// Puts the daemon's thread at the configured real-time priority; a refusal (no
+/// CAP_SYS_NICE, a container's RT budget of 0) is logged and the daemon runs on as an
+/// ordinary process.
+pub(super) fn apply_scheduling(priority: u8) {
+    use crate::io::sched::{Scheduling, current, set_realtime};
+    let wanted = match priority {
+        0 => Scheduling::Normal,
+        p => Scheduling::RoundRobin(p),
+    };
+    // A reload that keeps the setting changes (and logs) nothing.
+    if current().ok() == Some(wanted) {
+        return;
+    }
+    match set_realtime(priority) {
+        Ok(Scheduling::RoundRobin(p)) => {
+            tracing::info!(priority = p, "running at real-time priority (SCHED_RR)");
+        }
+        Ok(Scheduling::Normal) => {
+            tracing::info!("running as an ordinary process (realtime_priority = 0)")
+        }
+        Err(e) => tracing::warn!(
+            priority,
+            error = %e,
+            "cannot switch to real-time scheduling (needs CAP_SYS_NICE and an RT budget); a busy CPU may delay adverts"
+        ),
+    }
+}
+
+/// Tells systemd (`Type=notify`) how the daemon is doing; nothing happens when vipd was
+/// not started by a service manager (no `NOTIFY_SOCKET`).
+pub(super) fn notify_systemd(states: &[SdState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        tracing::warn!(error = %e, "cannot notify the service manager");
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError> {
+    let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+
+    hint_nonlocal_bind();
+    apply_scheduling(config.global.realtime_priority);
+    let netlink = Netlink::connect()?;
+    let mut links = Netlink::watch_links()?;
+    let rx_queue_drops = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (rx_tx, mut rx_rx) = mpsc::channel::<Received>(4096);
+    let config_path = options.config_path.clone();
+
+    let (xdp_tx, mut xdp_rx) = mpsc::channel::<AdvertEvent>(1024);
+    let (track_tx, mut track_rx) = mpsc::channel::<TrackEvent>(64);
+    let (file_tx, mut file_rx) = mpsc::channel::<FileEvent>(64);
+    let (vip_jobs, vip_jobs_rx) = mpsc::unbounded_channel::<VipJob>();
+    let (vip_done_tx, mut vip_done_rx) = mpsc::unbounded_channel::<VipDone>();
+    let vip_worker_task = tokio::spawn(vip_worker(netlink.clone(), vip_jobs_rx, vip_done_tx));
+    let mut daemon = Daemon {
+        vip_jobs,
+        slots: Vec::new(),
+        by_vrid: HashMap::new(),
+        arp: HashMap::new(),
+        netlink,
+        started: Instant::now(),
+        unknown_vrid: HashMap::new(),
+        malformed_ip: 0,
+        rx_queue_drops: rx_queue_drops.clone(),
+        script_health: HashMap::new(),
+        mail: config.global.mail.clone(),
+        router_id: config.global.router_id.clone().unwrap_or_else(hostname),
+        notify_tasks: Vec::new(),
+        xdp: HashMap::new(),
+        pin: options.pin.clone().unwrap_or_else(PinConfig::system),
+        xdp_log: options.xdp_log,
+        xdp_tx,
+        rx_sockets: std::collections::HashSet::new(),
+        rx_tx,
+        trackers: Vec::new(),
+        track_tx,
+        reloading: false,
+        interface_locks: HashMap::new(),
+        track_files: Vec::new(),
+        file_values: HashMap::new(),
+        file_tx,
+        groups: Vec::new(),
+        follow_queue: Vec::new(),
+    };
+    let prepared = daemon.prepare_all(&config.instances, true).await?;
+    for file in &config.track_files {
+        track::init_track_file(file);
+    }
+    daemon.start_trackers(&config);
+    daemon.build_groups(&config);
+
+    let socket_path = options
+        .control_socket
+        .unwrap_or_else(|| config.global.control_socket.clone());
+    let (control_tx, mut control_rx) = mpsc::channel::<ControlRequest>(16);
+    let metrics_task = match options.metrics_listen {
+        Some(listen) => Some(
+            crate::metrics::serve(listen, control_tx.clone())
+                .await
+                .map_err(|source| DaemonError::Socket {
+                    instance: "metrics".into(),
+                    what: format!("listening on {listen} for metrics"),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let control_task = control::serve(&socket_path, control_tx).await?;
+
+    daemon.start_instances(&prepared, Instant::now()).await;
+    tracing::info!(
+        instances = daemon.slots.len(),
+        control_socket = %socket_path.display(),
+        "vipd running"
+    );
+    daemon.notify_ready();
+
+    loop {
+        let deadline = daemon
+            .next_deadline()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = sighup.recv() => {
+                notify_systemd(&[SdState::Reloading]);
+                daemon.reload(config_path.as_deref(), &socket_path).await;
+                daemon.notify_ready();
+            }
+            Some(packet) = rx_rx.recv() => {
+                daemon.on_packet(Instant::now(), packet).await;
+            }
+            Some(event) = links.recv() => {
+                daemon.on_link(Instant::now(), event).await;
+            }
+            Some(event) = xdp_rx.recv() => {
+                daemon.on_xdp_event(Instant::now(), event).await;
+            }
+            Some(event) = track_rx.recv() => {
+                daemon.script_health.insert(event.name.clone(), event.healthy);
+                daemon.trackers_changed(Instant::now(), &event.name).await;
+            }
+            Some(event) = file_rx.recv() => {
+                daemon.file_values.insert(event.name.clone(), event.value);
+                daemon.trackers_changed(Instant::now(), &event.name).await;
+            }
+            Some(request) = control_rx.recv() => {
+                let _ = request.reply.send(daemon.status());
+            }
+            Some(done) = vip_done_rx.recv() => {
+                daemon.on_vips_changed(Instant::now(), done);
+            }
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+        }
+        daemon.on_timers(Instant::now()).await;
+        daemon.settle_groups(Instant::now()).await;
+    }
+
+    tracing::info!("shutting down: priority-0 adverts, handing the VIPs over");
+    notify_systemd(&[SdState::Stopping]);
+    let now = Instant::now();
+    let mut handing_over = Vec::new();
+    for index in 0..daemon.slots.len() {
+        let actions = daemon.slots[index].handle(now, Input::Shutdown);
+        // A master keeps its VIPs until a backup has taken over (below), so the client's
+        // traffic is answered until the new master's gratuitous ARP moves it.
+        let (release, rest): (Vec<_>, Vec<_>) = actions
+            .into_iter()
+            .partition(|a| matches!(a, Action::ReleaseVips));
+        daemon.perform(index, now, rest).await;
+        if !release.is_empty() || daemon.slots[index].holds_vips {
+            handing_over.push(index);
+        }
+    }
+    daemon
+        .await_successors(&mut rx_rx, &mut xdp_rx, &handing_over)
+        .await;
+    for index in handing_over {
+        daemon.release_vips(index);
+    }
+    // Every queued VIP change (the removals above last) is done before vipd exits.
+    daemon.vips_settled().await;
+    vip_worker_task.abort();
+    for (_, attachment) in daemon.xdp.drain() {
+        let interface = attachment.interface().to_owned();
+        if let Err(e) = attachment.detach_and_unpin() {
+            tracing::warn!(%interface, error = %e, "detaching XDP failed");
+        }
+    }
+    control_task.abort();
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
+    for tracker in daemon.trackers.drain(..) {
+        tracker.abort();
+    }
+    let _ = std::fs::remove_file(&socket_path);
+    // Let notify_stop scripts and mails start and mostly finish; never hang the exit.
+    // (Handover at most 400 ms + this 300 ms: SIGTERM exits within a second.)
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    for task in std::mem::take(&mut daemon.notify_tasks) {
+        let _ = tokio::time::timeout_at(deadline, task).await;
+    }
+    tracing::info!("vipd stopped");
+    Ok(())
+}
+
+impl Daemon {
+    /// READY=1 to systemd, with how many instances run (after start and each reload).
+    pub(super) fn notify_ready(&self) {
+        let active = self.slots.iter().filter(|s| !s.retired).count();
+        let status = format!("{active} instances running");
+        notify_systemd(&[SdState::Ready, SdState::Status(&status)]);
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .flat_map(|s| {
+                s.core
+                    .poll_timeout()
+                    .into_iter()
+                    .chain(s.garp.next_deadline())
+            })
+            .min()
+    }
+
+    /// After our priority-0 adverts: waits until each handed-over instance hears a new
+    /// master (an advert with priority > 0 from another router), at most a backup's
+    /// Skew_Time plus a few advert intervals and never more than 400 ms, so SIGTERM still
+    /// exits well within a second when no backup exists.
+    pub(super) async fn await_successors(
+        &mut self,
+        packets: &mut mpsc::Receiver<Received>,
+        events: &mut mpsc::Receiver<AdvertEvent>,
+        handing_over: &[usize],
+    ) {
+        let mut waiting: Vec<usize> = handing_over.to_vec();
+        if waiting.is_empty() {
+            return;
+        }
+        let longest = waiting
+            .iter()
+            .map(|&i| self.slots[i].core.config().advert_interval.as_duration() * 4)
+            .max()
+            .unwrap_or_default();
+        let deadline = tokio::time::Instant::now()
+            + longest.clamp(Duration::from_millis(20), Duration::from_millis(400));
+        while !waiting.is_empty() && tokio::time::Instant::now() < deadline {
+            let heard = tokio::select! {
+                Some(packet) = packets.recv() => self.new_master_in(&packet),
+                Some(event) = events.recv() => (event.priority > 0)
+                    .then(|| self.by_vrid.get(&(event.ifindex, event.vrid, event.family)).copied())
+                    .flatten()
+                    .filter(|&i| !self.slots[i].local_addresses.contains(&event.source)),
+                _ = tokio::time::sleep_until(deadline) => break,
+            };
+            if let Some(index) = heard {
+                waiting.retain(|&i| i != index);
+            }
+        }
+        for index in waiting {
+            tracing::info!(instance = %self.slots[index].spec.name, "no new master heard; releasing the VIPs anyway");
+        }
+    }
+
+    /// The instance for which `packet` is a valid advert with priority > 0 from another
+    /// router, if any.
+    pub(super) fn new_master_in(&self, packet: &Received) -> Option<usize> {
+        let (meta, payload) = packet.datagram.split().ok()?;
+        let vrid = validate::peek_vrid(payload)?;
+        let family = ip_family(packet.datagram.family());
+        let index = *self.by_vrid.get(&(packet.ifindex, vrid, family))?;
+        let slot = &self.slots[index];
+        let accepted = validate::validate(&meta, payload, &slot.local_addresses, |_| {
+            Some(slot.expected())
+        })
+        .ok()?;
+        (accepted.advert.priority > 0).then_some(index)
+    }
+}

@@ -1,0 +1,463 @@
+//! Preparing instances: interface and address look-ups, stale-VIP clean-up, send and
+//! receive sockets, XDP attachment, interface locks, trackers and sync groups.
+
+use super::*;
+
+pub(super) fn spawn_xdp_events(mut reader: AdvertEvents, queue: mpsc::Sender<AdvertEvent>) {
+    tokio::spawn(async move {
+        loop {
+            match reader.next().await {
+                Ok(event) => {
+                    if queue.send(event).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading XDP advert events failed");
+                    return;
+                }
+            }
+        }
+    });
+}
+
+pub(super) fn spawn_receiver(
+    socket: RxSocket,
+    ifindex: u32,
+    queue: mpsc::Sender<Received>,
+    drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            match socket.recv(&mut buf).await {
+                Ok(datagram) => {
+                    let packet = Received { ifindex, datagram };
+                    if queue.try_send(packet).is_err() {
+                        drops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(ifindex, error = %e, "VRRP receive failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+}
+
+impl Daemon {
+    /// Resolves an instance's interface and addresses, opens its send socket and removes
+    /// VIPs a crashed earlier run left behind.
+    pub(super) async fn prepare(
+        &mut self,
+        spec: &InstanceSpec,
+        cleanup_stale: bool,
+    ) -> Result<Slot, DaemonError> {
+        let setup = |message: String| DaemonError::Setup {
+            instance: spec.name.clone(),
+            message,
+        };
+        self.lock_interface(&spec.interface)?;
+        for vip in &spec.virtual_addresses {
+            self.lock_interface(&vip.dev)?;
+        }
+        let ifindex = self.netlink.link_index(&spec.interface).await?;
+        let mut links = HashMap::from([(ifindex, self.netlink.link_is_up(&spec.interface).await?)]);
+        for tracked in &spec.track_interfaces {
+            let index = self.netlink.link_index(tracked).await?;
+            links.insert(index, self.netlink.link_is_up(tracked).await?);
+        }
+        let vip_addresses: Vec<IpAddr> = spec.virtual_addresses.iter().map(|v| v.address).collect();
+        let existing = self.netlink.addresses(ifindex).await?;
+        let local_addresses: Vec<IpAddr> = existing
+            .iter()
+            .map(|a| a.address)
+            .filter(|a| !vip_addresses.contains(a))
+            .collect();
+        // Config validation keeps unicast_src_ip in the instance's family.
+        let primary = match (spec.unicast_src_ip, spec.family) {
+            (Some(address), _) => address,
+            (None, AddressFamily::V4) => local_addresses
+                .iter()
+                .copied()
+                .find(|a| a.is_ipv4() && !a.is_loopback())
+                .ok_or_else(|| {
+                    setup(format!(
+                        "{} has no IPv4 address to send adverts from: add one, or set unicast_src_ip",
+                        spec.interface
+                    ))
+                })?,
+            // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
+            (None, AddressFamily::V6) => IpAddr::V6(link_local(&existing).ok_or_else(|| {
+                setup(format!(
+                    "{} has no IPv6 link-local address to send adverts from (the kernel adds one once the link is up with carrier and IPv6 is enabled on it): start vipd once the link is up",
+                    spec.interface
+                ))
+            })?),
+        };
+
+        let mut vips = Vec::new();
+        for vip in &spec.virtual_addresses {
+            let dev_index = if vip.dev == spec.interface {
+                ifindex
+            } else {
+                self.netlink.link_index(&vip.dev).await?
+            };
+            vips.push((dev_index, vip.clone()));
+        }
+        // A crashed earlier run may have left our VIPs on the interface. We are not master
+        // yet (the election below decides), so none of them should be there now.
+        let mut present: HashMap<u32, Vec<crate::io::netlink::InterfaceAddress>> = HashMap::new();
+        for (dev_index, vip) in &vips {
+            if !present.contains_key(dev_index) {
+                present.insert(*dev_index, self.netlink.addresses(*dev_index).await?);
+            }
+            // Delete with the prefix the kernel has: the address may have been added with
+            // another one (by hand, or by an earlier config), and the kernel matches both.
+            let stale: Vec<u8> = present
+                .get(dev_index)
+                .into_iter()
+                .flatten()
+                .filter(|a| a.address == vip.address)
+                .map(|a| a.prefix_len)
+                .collect();
+            for prefix_len in stale.into_iter().filter(|_| cleanup_stale) {
+                tracing::warn!(instance = %spec.name, vip = %vip.address, prefix_len, dev = %vip.dev, "removing stale VIP left by an earlier run");
+                self.netlink
+                    .del_address(*dev_index, vip.address, prefix_len)
+                    .await?;
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) = self.arp.entry(*dev_index) {
+                let mac =
+                    crate::tools::interface_mac(&vip.dev).map_err(|e| setup(format!("{e:#}")))?;
+                let sender =
+                    ArpSender::open(*dev_index, mac).map_err(|source| DaemonError::Socket {
+                        instance: spec.name.clone(),
+                        what: format!("opening an ARP socket on {}", vip.dev),
+                        source,
+                    })?;
+                e.insert(sender);
+            }
+            // Neighbour advertisements leave from the VIP interface's link-local address.
+            if let (IpAddr::V6(_), Some(sender)) = (vip.address, self.arp.get_mut(dev_index)) {
+                let source = present.get(dev_index).and_then(|a| link_local(a)).ok_or_else(|| {
+                    setup(format!(
+                        "{} has no IPv6 link-local address to send neighbour advertisements from",
+                        vip.dev
+                    ))
+                })?;
+                sender.set_link_local(source);
+            }
+        }
+
+        let tx = TxSocket::open(&spec.interface, ifindex, primary).map_err(|source| {
+            DaemonError::Socket {
+                instance: spec.name.clone(),
+                what: format!(
+                    "opening the VRRP send socket on {} from {primary}",
+                    spec.interface
+                ),
+                source,
+            }
+        })?;
+        let family = wire::AddressFamily::of(primary);
+        let destinations = if spec.unicast_peers.is_empty() {
+            vec![vrrp_group(family)]
+        } else {
+            spec.unicast_peers
+                .iter()
+                .copied()
+                .filter(|p| wire::AddressFamily::of(*p) == family)
+                .collect()
+        };
+
+        let core_config = core_config(spec, primary);
+        let core = Instance::new(core_config).map_err(|source| DaemonError::Core {
+            instance: spec.name.clone(),
+            source,
+        })?;
+        let mut local_addresses = local_addresses;
+        if !local_addresses.contains(&primary) {
+            local_addresses.push(primary);
+        }
+        Ok(Slot {
+            spec: spec.clone(),
+            core,
+            ifindex,
+            primary,
+            tx,
+            destinations,
+            vips,
+            vip_addresses,
+            local_addresses,
+            rx: RxCounters::default(),
+            garp: GarpSchedule::default(),
+            holds_vips: false,
+            vip_generation: 0,
+            acquiring: None,
+            announce_pending: false,
+            last_change: None,
+            send_errors: 0,
+            adverts_late: 0,
+            advert_late_max_us: 0,
+            vip_errors: 0,
+            garps_sent: 0,
+            nas_sent: 0,
+            links,
+            notify: Arc::new(NotifyCounters::default()),
+            last_input: Instant::now(),
+            xdp_rescues: 0,
+            xdp_events: 0,
+            retired: false,
+            transitions_by_reason: Default::default(),
+        })
+    }
+
+    /// Attaches XDP to every interface an instance wants it on, and watches each
+    /// instance's VRID there. `auto` falls back to no XDP with one warning.
+    pub(super) async fn attach_xdp(&mut self, indexes: &[usize]) -> Result<(), DaemonError> {
+        let (pin, log, events) = (self.pin.clone(), self.xdp_log, self.xdp_tx.clone());
+        for &index in indexes {
+            let (ifindex, interface, mode) = {
+                let slot = &self.slots[index];
+                (slot.ifindex, slot.spec.interface.clone(), slot.spec.xdp)
+            };
+            let mode = match mode {
+                config::XdpMode::Off => continue,
+                config::XdpMode::Auto => AttachMode::Auto,
+                config::XdpMode::Native => AttachMode::Native,
+                config::XdpMode::Generic => AttachMode::Generic,
+            };
+            if let std::collections::hash_map::Entry::Vacant(entry) = self.xdp.entry(ifindex) {
+                let options = AttachOptions {
+                    mode,
+                    log,
+                    pin: Some(pin.clone()),
+                };
+                match XdpAttachment::attach_with(&interface, &options) {
+                    Ok(mut attachment) => {
+                        tracing::info!(%interface, mode = %attachment.mode(), taken_over = attachment.taken_over(), "XDP attached");
+                        match attachment.take_events() {
+                            Ok(reader) => spawn_xdp_events(reader, events.clone()),
+                            Err(e) => {
+                                tracing::warn!(%interface, error = %e, "no XDP advert events")
+                            }
+                        }
+                        if log {
+                            match attachment.take_logger() {
+                                Ok(logger) => {
+                                    tokio::spawn(logger.run());
+                                }
+                                Err(e) => tracing::warn!(%interface, error = %e, "no XDP log"),
+                            }
+                        }
+                        entry.insert(attachment);
+                    }
+                    // A second vipd on this interface must not be papered over.
+                    Err(BpfError::InterfaceLocked {
+                        interface,
+                        lock_path,
+                        holder,
+                    }) => {
+                        return Err(DaemonError::InterfaceBusy {
+                            interface,
+                            holder,
+                            lock: lock_path,
+                        });
+                    }
+                    Err(e) if mode == AttachMode::Auto => {
+                        tracing::warn!(%interface, error = %e, "XDP unavailable, running without it (adverts from the socket only, ARP answered by the kernel)");
+                        continue;
+                    }
+                    Err(source) => {
+                        return Err(DaemonError::Xdp {
+                            interface,
+                            source: Box::new(source),
+                        });
+                    }
+                }
+            }
+            let slot = &self.slots[index];
+            let cfg = slot.core.config();
+            let spec = WatchSpec {
+                version: cfg.version,
+                auth: cfg.auth,
+                silence: slot.core.master_down_interval(),
+            };
+            if let Some(attachment) = self.xdp.get_mut(&ifindex)
+                && let Err(source) = attachment.watch(cfg.vrid, ip_family(slot.family()), &spec)
+            {
+                return Err(DaemonError::Xdp {
+                    interface,
+                    source: Box::new(source),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes this daemon's lock on `interface` (once; kept for the daemon's life):
+    /// `<run dir>/<interface>.daemon.lock`, flock'ed, holding our pid. The kernel drops
+    /// it when we die, however we die.
+    pub(super) fn lock_interface(&mut self, interface: &str) -> Result<(), DaemonError> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        if self.interface_locks.contains_key(interface) {
+            return Ok(());
+        }
+        let lock = self.pin.lock_dir.join(format!("{interface}.daemon.lock"));
+        let io_err = |source| DaemonError::Socket {
+            instance: interface.to_owned(),
+            what: format!("taking the interface lock {}", lock.display()),
+            source,
+        };
+        std::fs::create_dir_all(&self.pin.lock_dir).map_err(io_err)?;
+        let mut file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock)
+            .map_err(io_err)?;
+        // flock(2) underneath: the kernel drops it with the descriptor, however we die.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::Error(source)) => return Err(io_err(source)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(DaemonError::InterfaceBusy {
+                    interface: interface.to_owned(),
+                    holder: holder.trim().to_owned(),
+                    lock,
+                });
+            }
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "pid={}", std::process::id());
+        self.interface_locks.insert(interface.to_owned(), file);
+        Ok(())
+    }
+
+    /// Prepares `specs` as new slots (reusing retired ones), attaches XDP and opens
+    /// receive sockets where needed. Returns the slots' indexes, ready for
+    /// [`Daemon::start_instances`].
+    pub(super) async fn prepare_all(
+        &mut self,
+        specs: &[InstanceSpec],
+        cleanup_stale: bool,
+    ) -> Result<Vec<usize>, DaemonError> {
+        let mut indexes = Vec::new();
+        for spec in specs {
+            let slot = self.prepare(spec, cleanup_stale).await?;
+            let index = match self.slots.iter().position(|s| s.retired) {
+                Some(free) => {
+                    self.slots[free] = slot;
+                    free
+                }
+                None => {
+                    self.slots.push(slot);
+                    self.slots.len() - 1
+                }
+            };
+            self.by_vrid.insert(self.slots[index].key(), index);
+            indexes.push(index);
+        }
+        self.attach_xdp(&indexes).await?;
+        for &index in &indexes {
+            let (ifindex, interface, family) = (
+                self.slots[index].ifindex,
+                self.slots[index].spec.interface.clone(),
+                self.slots[index].family(),
+            );
+            if self.rx_sockets.contains(&(ifindex, family)) {
+                continue;
+            }
+            let socket = RxSocket::open(&interface, ifindex, family).map_err(|source| {
+                DaemonError::Socket {
+                    instance: self.slots[index].spec.name.clone(),
+                    what: format!("opening the {family} VRRP receive socket on {interface}"),
+                    source,
+                }
+            })?;
+            spawn_receiver(
+                socket,
+                ifindex,
+                self.rx_tx.clone(),
+                self.rx_queue_drops.clone(),
+            );
+            self.rx_sockets.insert((ifindex, family));
+        }
+        Ok(indexes)
+    }
+
+    /// RFC 5798 §6.4.1: leaves Initialize (into FAULT where a fault is already known;
+    /// the core remembers it, and a later FaultCleared runs the startup rules).
+    pub(super) async fn start_instances(&mut self, indexes: &[usize], now: Instant) {
+        for &index in indexes {
+            if let Some(reason) = self.fault_reason(index) {
+                let actions = self.slots[index].handle(now, Input::Fault { reason });
+                self.perform(index, now, actions).await;
+            }
+            let actions = self.slots[index].handle(now, Input::Startup);
+            self.perform(index, now, actions).await;
+        }
+    }
+
+    /// (Re)starts one task per script that some instance tracks.
+    pub(super) fn start_trackers(&mut self, config: &Config) {
+        for tracker in self.trackers.drain(..) {
+            tracker.abort();
+        }
+        let tracked: std::collections::HashSet<&str> = config
+            .instances
+            .iter()
+            .flat_map(|i| i.track_scripts.iter().map(|t| t.name.as_str()))
+            .collect();
+        // A script's health is re-measured from its first run after a (re)start.
+        self.script_health.clear();
+        self.trackers = config
+            .scripts
+            .iter()
+            .filter(|s| tracked.contains(s.name.as_str()))
+            .map(|s| track::spawn_script(s.clone(), self.track_tx.clone()))
+            .collect();
+        let files: std::collections::HashSet<&str> = config
+            .instances
+            .iter()
+            .flat_map(|i| i.track_files.iter().map(|t| t.name.as_str()))
+            .collect();
+        self.file_values.clear();
+        self.track_files = config.track_files.clone();
+        self.trackers.extend(
+            config
+                .track_files
+                .iter()
+                .filter(|f| files.contains(f.name.as_str()))
+                .map(|f| track::spawn_file(f.clone(), self.file_tx.clone())),
+        );
+    }
+
+    /// Maps each sync group's member names to slots.
+    pub(super) fn build_groups(&mut self, config: &Config) {
+        self.groups = config
+            .sync_groups
+            .iter()
+            .map(|g| GroupRuntime {
+                spec: g.clone(),
+                members: g
+                    .instances
+                    .iter()
+                    .filter_map(|name| {
+                        self.slots
+                            .iter()
+                            .position(|s| !s.retired && &s.spec.name == name)
+                    })
+                    .collect(),
+                state: None,
+            })
+            .collect();
+        self.follow_queue.clear();
+    }
+}
