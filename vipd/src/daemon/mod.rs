@@ -156,8 +156,6 @@ struct Slot {
     /// The add job still in flight, if any: its completion claims the XDP leases and
     /// starts the announcements, so neighbours are not sent to a VIP the kernel lacks.
     acquiring: Option<u64>,
-    /// The core asked to announce while `acquiring`: done when the add completes.
-    announce_pending: bool,
     last_change: Option<SystemTime>,
     send_errors: u64,
     /// Adverts sent more than one advert interval after they were due: the daemon was

@@ -196,7 +196,6 @@ impl Daemon {
             holds_vips: false,
             vip_generation: 0,
             acquiring: None,
-            announce_pending: false,
             last_change: None,
             send_errors: 0,
             adverts_late: 0,

@@ -385,8 +385,10 @@ enum VipHolding {
 /// the new master has added the addresses and its gratuitous ARP has reached them. So the
 /// old master keeps answering until the new one has sent its next periodic advert (by
 /// then it has added the addresses and announced them: a master announces as soon as
-/// its add completes, see [`Input::VipsAdded`]), and at most a Master_Down_Interval, the
-/// time a backup would have waited for a silent master anyway.
+/// its add completes, see [`Input::VipsAdded`]), and at most a Master_Down_Interval
+/// after its first advert, the time a backup would have waited for a silent master
+/// anyway. A stopping master that hears no successor within an interval and a quarter
+/// (every backup's Skew_Time is shorter than an interval) has none and lets go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ReleaseGuard {
     /// Release no later than this.
@@ -624,7 +626,12 @@ impl Instance {
         self.counters.adverts_received += 1;
         if advert.priority == PRIORITY_STOP {
             self.counters.priority_zero_received += 1;
-        } else if let Some(guard) = &mut self.release_guard {
+        } else if let Some(guard) = self.release_guard.as_mut() {
+            let master_down_interval = timer::master_down_interval(
+                self.config.version,
+                self.effective_priority,
+                self.master_adver_interval,
+            );
             // A former master waiting for its successor (any advert with priority > 0 is
             // it, or a better one). Its periodic advert after the first one is the sign
             // that it has announced; an immediate one (its answer to our yielding
@@ -632,7 +639,10 @@ impl Instance {
             // an interval after the first.
             let half_interval = advert.max_advert_interval.as_duration() / 2;
             match guard.successor_seen {
-                None => guard.successor_seen = Some(now),
+                None => {
+                    guard.successor_seen = Some(now);
+                    guard.deadline = now + master_down_interval;
+                }
                 Some(first) if now.saturating_duration_since(first) >= half_interval => {
                     self.release_vips(actions);
                 }
@@ -915,8 +925,12 @@ impl Instance {
     /// announced them, at most a Master_Down_Interval (see [`ReleaseGuard`]).
     fn hold_for_successor(&mut self, now: Instant, successor_seen: Option<Instant>) {
         self.announce_when_added = false;
+        let deadline = match successor_seen {
+            Some(_) => now + self.master_down_interval(),
+            None => now + self.master_adver_interval.as_duration() * 5 / 4,
+        };
         self.release_guard = Some(ReleaseGuard {
-            deadline: now + self.master_down_interval(),
+            deadline,
             successor_seen,
         });
     }
@@ -1564,14 +1578,11 @@ mod tests {
                 .is_empty()
         );
         // Follow a member back to Backup: wait like a Backup, holding the VIPs for a
-        // successor at most a Master_Down_Interval.
+        // successor that speaks within an interval and a quarter.
         let later = base + SECOND;
         let actions = instance.handle(later, Input::Follow(Follow::Backup));
         assert!(!actions.contains(&Action::ReleaseVips));
-        assert_eq!(
-            instance.release_deadline(),
-            Some(later + instance.master_down_interval())
-        );
+        assert_eq!(instance.release_deadline(), Some(later + SECOND * 5 / 4));
         assert_eq!(
             changes(&actions),
             vec![(State::Master, State::Backup, Reason::SyncGroup)]
@@ -1681,10 +1692,10 @@ mod tests {
             changes(&actions),
             vec![(State::Master, State::Initialize, Reason::Shutdown)]
         );
-        // The VIPs stay for a successor (make-before-break), at most a
-        // Master_Down_Interval; no protocol timer runs.
+        // The VIPs stay for a successor (make-before-break); one that has not spoken
+        // within an interval and a quarter does not exist. No protocol timer runs.
         assert!(!actions.contains(&Action::ReleaseVips));
-        let guard = now + instance.master_down_interval();
+        let guard = now + SECOND * 5 / 4;
         assert_eq!(instance.release_deadline(), Some(guard));
         assert_eq!(instance.poll_timeout(), Some(guard));
         assert_eq!(instance.counters().priority_zero_sent, 1);
@@ -1711,7 +1722,11 @@ mod tests {
         // yet, so we go on answering for them.
         let first = base + Duration::from_millis(7);
         assert!(instance.handle(first, advert(100)).is_empty());
-        assert!(instance.release_deadline().is_some());
+        // From its first advert, it has a Master_Down_Interval to announce.
+        assert_eq!(
+            instance.release_deadline(),
+            Some(first + instance.master_down_interval())
+        );
         // An immediate extra advert (say, its answer to another router) is no sign.
         assert!(instance.handle(first + SECOND / 4, advert(100)).is_empty());
         // Its second: it has (it announces as soon as its add completes).
