@@ -139,7 +139,8 @@ impl Daemon {
     /// release deadline (plus one lease, so the release, which voids the lease, is what
     /// ends it), though it sends no adverts that would renew the lease meanwhile.
     fn hold_lease_until(&mut self, index: usize, until: Instant) {
-        let left = until.saturating_duration_since(Instant::now()) + self.slots[index].lease_duration();
+        let left =
+            until.saturating_duration_since(Instant::now()) + self.slots[index].lease_duration();
         let expires =
             monotonic_now_ns().saturating_add(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
         self.write_lease_clock(index, expires);

@@ -258,5 +258,4 @@ impl Daemon {
             }
         }
     }
-
 }

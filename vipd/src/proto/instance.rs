@@ -1587,6 +1587,12 @@ mod tests {
             changes(&actions),
             vec![(State::Master, State::Backup, Reason::SyncGroup)]
         );
+        // The release deadline comes first, then Master_Down_Timer as any Backup's.
+        assert_eq!(instance.poll_timeout(), Some(later + SECOND * 5 / 4));
+        assert_eq!(
+            instance.handle(later + SECOND * 5 / 4, Input::Timeout),
+            vec![Action::ReleaseVips]
+        );
         assert_eq!(
             instance.poll_timeout(),
             Some(later + instance.master_down_interval())

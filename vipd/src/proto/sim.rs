@@ -287,7 +287,11 @@ impl Sim {
             let node = &self.nodes[node];
             node.alive && node.holds_vips
         });
-        if !answered && self.measure_client_from.is_some_and(|from| self.last_tick >= from) {
+        if !answered
+            && self
+                .measure_client_from
+                .is_some_and(|from| self.last_tick >= from)
+        {
             self.client_outage += next.saturating_duration_since(self.last_tick);
         }
         self.last_tick = next;
@@ -745,7 +749,10 @@ fn sim_graceful_stop_and_preemption_leave_the_client_no_gap() {
             sim.shutdown(TOP);
             sim.run_for(period * 10);
             assert_eq!(sim.masters(), vec![RUNNER_UP], "seed {seed}");
-            assert!(!sim.nodes[TOP].alive, "seed {seed}: the stopped router handed over");
+            assert!(
+                !sim.nodes[TOP].alive,
+                "seed {seed}: the stopped router handed over"
+            );
             assert_eq!(
                 sim.client_outage,
                 Duration::ZERO,
