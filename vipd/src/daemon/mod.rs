@@ -264,7 +264,7 @@ struct Daemon {
     reloading: bool,
     /// One flock per interface this daemon touches, taken before anything is changed
     /// there, so a second vipd fails before it can remove the first one's VIPs.
-    interface_locks: HashMap<String, std::fs::File>,
+    interface_locks: HashMap<String, crate::io::lock::LockFile>,
     /// Track files: their definitions, last values, and where their watchers report.
     track_files: Vec<config::TrackFile>,
     file_values: HashMap<String, i64>,
