@@ -768,6 +768,7 @@ struct InstanceDefaults {
     garp_master_repeat: Option<Sourced<i64>>,
     garp_master_refresh: Option<Sourced<String>>,
     garp_interval: Option<Sourced<String>>,
+    smtp_alert_vrrp: Option<Sourced<bool>>,
 }
 
 /// keepalived's default `vrrp_version` (vipd's own default is 3).
@@ -830,7 +831,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     ("virtual_routes", "; the routes are NOT added"),
     ("virtual_rules", "; the rules are NOT added"),
     ("lvs_sync_daemon_interface", " (LVS)"),
-    ("smtp_alert", "; mail follows global_defs"),
     ("strict_mode", ""),
     ("notify_master_rx_lower_pri", ""),
     ("notify_deleted", ""),
@@ -879,7 +879,6 @@ const SYNC_GROUP_UNSUPPORTED: &[(&str, &str)] = &[
     ),
     ("track_process", ""),
     ("track_bfd", " (BFD)"),
-    ("smtp_alert", "; mail follows global_defs"),
     ("notify_deleted", ""),
     ("notify_priority_changes", ""),
 ];
@@ -1220,6 +1219,9 @@ impl Mapper<'_> {
                     self.draft.global.smtp_connect_timeout = self.text(node);
                 }
                 "vrrp_rt_priority" => self.draft.global.realtime_priority = self.int(node),
+                "smtp_alert" => self.draft.global.smtp_alert = self.flag(node),
+                // Wins over `smtp_alert` for VRRP, wherever it is written.
+                "smtp_alert_vrrp" => self.defaults.smtp_alert_vrrp = self.flag(node),
                 "vrrp_version" => self.defaults.version = self.int(node),
                 "vrrp_garp_master_delay" => self.defaults.garp_master_delay = self.text(node),
                 "vrrp_garp_master_repeat" => self.defaults.garp_master_repeat = self.int(node),
@@ -1320,6 +1322,7 @@ impl Mapper<'_> {
                 "notify_fault" => group.notify_fault = self.command(node, &context, false),
                 "notify_stop" => group.notify_stop = self.command(node, &context, false),
                 "notify" => group.notify = self.command(node, &context, true),
+                "smtp_alert" => group.smtp_alert = self.flag(node),
                 // `global_tracking` is the deprecated spelling.
                 "sync_group_tracking_weight" | "global_tracking" => {
                     group.tracking_weight = self.flag(node);
@@ -1449,6 +1452,7 @@ impl Mapper<'_> {
                 "notify_fault" => inst.notify_fault = self.command(node, &context, false),
                 "notify_stop" => inst.notify_stop = self.command(node, &context, false),
                 "notify" => inst.notify = self.command(node, &context, true),
+                "smtp_alert" => inst.smtp_alert = self.flag(node),
                 _ => self.ignored(node, &context, INSTANCE_UNSUPPORTED),
             }
         }
@@ -1633,6 +1637,9 @@ impl Mapper<'_> {
     /// v2 cannot carry) and the `vrrp_garp_*` globals.
     fn apply_defaults(&mut self) {
         let d = &self.defaults;
+        if d.smtp_alert_vrrp.is_some() {
+            self.draft.global.smtp_alert.clone_from(&d.smtp_alert_vrrp);
+        }
         for inst in &mut self.draft.instances {
             if inst.version.is_none() {
                 let first_is_v6 = inst

@@ -510,10 +510,6 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
             "`static_ipaddress` (lines 6-9) is not implemented by vipd yet; ignored; the addresses are NOT added",
         ),
         (
-            14,
-            "`smtp_alert` is not implemented by vipd yet; ignored; mail follows global_defs",
-        ),
-        (
             18,
             "`reverse` is not implemented by vipd yet; ignored; the weight applies as written",
         ),
@@ -555,7 +551,7 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
         keepalived_warnings(&loaded.warnings).len(),
         expected.len() - 1
     );
-    assert_eq!(loaded.warnings[8].key, "vrrp_instance.VI_1.prioirty");
+    assert_eq!(loaded.warnings[7].key, "vrrp_instance.VI_1.prioirty");
 }
 
 #[test]
@@ -937,6 +933,57 @@ fn sync_group_and_track_file_errors_keep_keepalived_locations() {
         instance("")
     ));
     assert_eq!(error, "3:10: 255 is out of range -254..=254");
+}
+
+#[test]
+fn smtp_alert_follows_keepalived_precedence() {
+    // (global_defs lines, instance line, group line) → (instance, group).
+    let cases: &[(&str, &str, &str, (bool, bool))] = &[
+        ("", "", "", (false, false)),
+        ("  smtp_alert", "", "", (true, true)),
+        ("  smtp_alert off", "  smtp_alert", "", (true, false)),
+        (
+            "  smtp_alert on",
+            "  smtp_alert no",
+            "  smtp_alert off",
+            (false, false),
+        ),
+        ("", "", "  smtp_alert", (false, true)),
+        // smtp_alert_vrrp wins over smtp_alert for VRRP, written before or after it.
+        (
+            "  smtp_alert_vrrp off\n  smtp_alert on",
+            "",
+            "",
+            (false, false),
+        ),
+        ("  smtp_alert off\n  smtp_alert_vrrp", "", "", (true, true)),
+    ];
+    for (global, inst, group, (inst_alert, group_alert)) in cases {
+        let text = format!(
+            "global_defs {{\n{global}\n}}\n\
+             vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n{group}\n}}\n{}\
+             vrrp_instance VI_2 {{\n  interface eth0\n  virtual_router_id 8\n  \
+             virtual_ipaddress {{\n    192.0.2.101\n  }}\n}}\n",
+            instance(inst)
+        );
+        let loaded = ok(&text);
+        assert!(
+            keepalived_warnings(&loaded.warnings).is_empty(),
+            "{:?}",
+            loaded.warnings
+        );
+        let config = &loaded.config;
+        assert_eq!(config.instances[0].smtp_alert, *inst_alert, "in:\n{text}");
+        assert_eq!(
+            config.sync_groups[0].smtp_alert, *group_alert,
+            "in:\n{text}"
+        );
+        // `vipd convert` keeps the resolved values.
+        let toml = render::to_toml(config, &[], &[]);
+        let back = parse_toml(&toml, "converted.toml").unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        assert_eq!(back.config.instances, config.instances, "{toml}");
+        assert_eq!(back.config.sync_groups, config.sync_groups, "{toml}");
+    }
 }
 
 #[test]

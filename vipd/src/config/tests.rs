@@ -368,6 +368,7 @@ fn documentation_mentions_every_key() {
         "smtp_port",
         "smtp_connect_timeout",
         "realtime_priority",
+        "smtp_alert",
         "script",
         "interval",
         "timeout",
@@ -1623,6 +1624,7 @@ fn sync_groups_are_read() {
                 ..NotifyCommands::default()
             },
             tracking_weight: true,
+            smtp_alert: false,
         }]
     );
     assert_eq!(c.sync_group_of("VI_1").map(|g| g.name.as_str()), Some("G1"));

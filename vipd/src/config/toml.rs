@@ -206,6 +206,7 @@ impl Converter<'_> {
             smtp_port: self.opt(raw.smtp_port),
             smtp_connect_timeout: self.duration(raw.smtp_connect_timeout),
             realtime_priority: self.opt(raw.realtime_priority),
+            smtp_alert: self.opt(raw.smtp_alert),
         }
     }
 
@@ -259,6 +260,7 @@ impl Converter<'_> {
             notify_stop: self.command(raw.notify_stop),
             notify: self.command(raw.notify),
             tracking_weight: self.opt(raw.tracking_weight),
+            smtp_alert: self.opt(raw.smtp_alert),
         }
     }
 
@@ -330,6 +332,7 @@ impl Converter<'_> {
             notify_fault: self.command(raw.notify_fault),
             notify_stop: self.command(raw.notify_stop),
             notify: self.command(raw.notify),
+            smtp_alert: self.opt(raw.smtp_alert),
             xdp: self.opt(raw.xdp),
         }
     }
@@ -398,6 +401,7 @@ struct RawSyncGroup {
     notify_stop: Option<Spanned<RawCommand>>,
     notify: Option<Spanned<RawCommand>>,
     tracking_weight: Option<Spanned<bool>>,
+    smtp_alert: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +415,7 @@ struct RawGlobal {
     smtp_port: Option<Spanned<i64>>,
     smtp_connect_timeout: Option<Spanned<RawDuration>>,
     realtime_priority: Option<Spanned<i64>>,
+    smtp_alert: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -455,6 +460,7 @@ struct RawInstance {
     notify_fault: Option<Spanned<RawCommand>>,
     notify_stop: Option<Spanned<RawCommand>>,
     notify: Option<Spanned<RawCommand>>,
+    smtp_alert: Option<Spanned<bool>>,
     xdp: Option<Spanned<String>>,
 }
 

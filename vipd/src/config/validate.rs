@@ -107,6 +107,12 @@ fn key_path(section: &str, name: &str, key: &str) -> String {
     }
 }
 
+/// keepalived's `smtp_alert` rule for an instance or a sync group: its own setting, else
+/// the global one, else off.
+fn smtp_alert(own: Option<&Sourced<bool>>, global: &DraftGlobal) -> bool {
+    own.or(global.smtp_alert.as_ref()).is_some_and(|s| s.value)
+}
+
 /// Collects errors and warnings; every check returns `None` after reporting.
 struct Checker {
     file: String,
@@ -373,12 +379,13 @@ impl Checker {
                     },
                 );
             }
-            if let Some(spec) = self.instance(instance, &script_weights, &file_weights) {
+            if let Some(mut spec) = self.instance(instance, &script_weights, &file_weights) {
+                spec.smtp_alert = smtp_alert(instance.smtp_alert.as_ref(), &draft.global);
                 instances.push((spec, instance));
             }
         }
         self.cross_instance(&instances);
-        let sync_groups = self.sync_groups(&draft.sync_groups, &draft.instances);
+        let sync_groups = self.sync_groups(&draft.sync_groups, &draft.instances, &draft.global);
         if let Some(groups) = &sync_groups {
             self.fixed_priorities(&mut instances, groups, &file_weights);
         }
@@ -498,6 +505,7 @@ impl Checker {
             router_id,
             control_socket,
             mail,
+            smtp_alert: global.smtp_alert.as_ref().is_some_and(|s| s.value),
             realtime_priority: realtime_priority?,
         })
     }
@@ -739,6 +747,8 @@ impl Checker {
             track_files: track_files?,
             track_interfaces,
             notify,
+            // Resolved against the global default by the caller.
+            smtp_alert: false,
             xdp: xdp?,
         })
     }
@@ -1304,6 +1314,7 @@ impl Checker {
         &mut self,
         groups: &[DraftSyncGroup],
         instances: &[DraftInstance],
+        global: &DraftGlobal,
     ) -> Option<Vec<SyncGroup>> {
         let errors_before = self.errors.len();
         let defined: HashSet<&str> = instances.iter().map(|i| i.name.value.as_str()).collect();
@@ -1373,6 +1384,7 @@ impl Checker {
                 instances: members,
                 notify,
                 tracking_weight: group.tracking_weight.as_ref().is_some_and(|t| t.value),
+                smtp_alert: smtp_alert(group.smtp_alert.as_ref(), global),
             });
         }
         (self.errors.len() == errors_before).then_some(out)
