@@ -1021,3 +1021,58 @@ fn sync_group_and_track_file_options_vipd_lacks_are_warned() {
         ]
     );
 }
+
+// ---- every error in one run ----
+
+#[test]
+fn every_error_is_reported_from_every_stage() {
+    // One mistake per stage, each in its own block: a value the front end cannot read
+    // (line 4), a rule validation checks (11), an unterminated quote (17) and a stray
+    // brace (20). The quote leaves chk without a script; that "missing" echo is not
+    // reported on top.
+    let text = "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 7\n  priority high\n  \
+                virtual_ipaddress {\n    192.0.2.100\n  }\n}\n\
+                vrrp_instance VI_2 {\n  interface eth0\n  virtual_router_id 300\n  \
+                virtual_ipaddress {\n    192.0.2.101\n  }\n}\n\
+                vrrp_script chk {\n  script \"/bin/true\n  interval 1\n}\n}\n";
+    let found = errors(text);
+    let shown: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "keepalived.conf:4:12: `priority`: \"high\" is not an integer",
+            "keepalived.conf:11:21: instance.VI_2.virtual_router_id: 300 is out of range 1..=255",
+            "keepalived.conf:17:10: unterminated quoted string (a quoted string ends on the line it starts)",
+            "keepalived.conf:20:1: unexpected `}`: no block is open here",
+        ]
+    );
+}
+
+#[test]
+fn a_broken_instance_block_does_not_add_echo_errors() {
+    // An instance whose name is missing is one error, not also "no instance defined".
+    assert_eq!(
+        one_error("vrrp_instance {\n  interface eth0\n}\n"),
+        "1:1: `vrrp_instance` takes one name, found 0"
+    );
+    // A value error inside a block does not also make its key "missing".
+    assert_eq!(
+        one_error(&instance("  virtual_router_id x").replace("  virtual_router_id 7\n", "")),
+        "6:21: `virtual_router_id`: \"x\" is not an integer"
+    );
+    // But a block without errors still gets its own "missing" errors beside another
+    // block's error.
+    let text = format!(
+        "{}vrrp_instance VI_2 {{\n  virtual_router_id 8\n  virtual_ipaddress {{\n    192.0.2.9\n  }}\n}}\n",
+        instance("  priority high")
+    );
+    let found = errors(&text);
+    let shown: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "keepalived.conf:7:12: `priority`: \"high\" is not an integer",
+            "keepalived.conf:9:15: instance.VI_2: missing required key `interface`",
+        ]
+    );
+}
