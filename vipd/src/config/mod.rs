@@ -422,19 +422,20 @@ impl TrackedFile {
 ///   releases its addresses and sends its priority-0 advert, and no member advertises.
 ///   The group stays FAULT until no member has a fault condition left; then all members
 ///   go to BACKUP together and elect as below.
-/// * **MASTER together.** A member that would become MASTER (master-down timer expired,
-///   or preempting) does so only when every other member also wants MASTER; until then it
-///   stays BACKUP and re-arms its master-down timer ("prefer backup to avoid
-///   thrashing"). When one goes, all go: the others transition to MASTER at once without
-///   waiting for their own timers, and the group is MASTER.
+/// * **MASTER together.** keepalived lets a member that would become MASTER
+///   (master-down timer expired, or preempting) do so only when every other member also
+///   wants MASTER ("prefer backup to avoid thrashing"). vipd simplifies: when one goes,
+///   the others follow at once without waiting for their own timers, and the group is
+///   MASTER once all are.
 /// * **BACKUP together.** When any member drops to BACKUP (it hears a higher-priority
 ///   master, or a preempting peer), every other member leaves MASTER (or FAULT) for
 ///   BACKUP too, and the group is BACKUP.
 /// * **Notify.** On every group state change the group's [`Self::notify`] runs:
 ///   `master`/`backup`/`fault` for the new state, then `any` with `GROUP NAME STATE 0`
-///   appended (priority is always 0 for a group); `stop` runs at daemon shutdown (state
-///   `STOP`), after the members' own stop notifications. Members still run their own
-///   instance notify commands for their own transitions.
+///   appended (priority is always 0 for a group). keepalived also runs `stop` at daemon
+///   shutdown (state `STOP`), after the members' own stop notifications; vipd does not
+///   yet. Members still run their own instance notify commands for their own
+///   transitions.
 /// * **No floating priority.** Unless [`Self::tracking_weight`], members' weighted
 ///   tracking is turned off by validation (see [`TrackFile`]; weighted `track_script`
 ///   entries are removed), so a member's priority is its configured one and all members
