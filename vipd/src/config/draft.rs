@@ -62,6 +62,8 @@ pub struct DraftGlobal {
     pub smtp_connect_timeout: Option<Sourced<String>>,
     /// `realtime_priority` / keepalived `vrrp_rt_priority`.
     pub realtime_priority: Option<Sourced<i64>>,
+    /// `notify_shutdown_timeout` (TOML only; keepalived has no such setting).
+    pub notify_shutdown_timeout: Option<Sourced<String>>,
     /// `smtp_alert` (keepalived `smtp_alert_vrrp`, else `smtp_alert`): the default for
     /// instances and sync groups that do not set their own.
     pub smtp_alert: Option<Sourced<bool>>,

@@ -90,6 +90,10 @@ pub struct Global {
     /// SCHED_RR priority (1–99) of the daemon's thread, so a busy CPU cannot delay its
     /// adverts past the peers' Master_Down_Interval; 0 runs it as an ordinary process.
     pub realtime_priority: u8,
+    /// At shutdown, how long notify commands still running (the members' `notify_stop`,
+    /// `notify … STOP`, or a late `notify_master`) may take before they are killed; zero
+    /// kills them at once. keepalived has no such setting.
+    pub notify_shutdown_timeout: Duration,
 }
 
 /// Where and how state-change mails are sent (keepalived `notification_email*`,

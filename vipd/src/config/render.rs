@@ -43,6 +43,11 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
         &global.realtime_priority.to_string(),
     );
     kv(&mut out, "smtp_alert", &global.smtp_alert.to_string());
+    kv(
+        &mut out,
+        "notify_shutdown_timeout",
+        &dur(global.notify_shutdown_timeout),
+    );
     if let Some(mail) = &global.mail {
         kv(&mut out, "notification_email", &strings(&mail.to));
         kv(&mut out, "notification_email_from", &string(&mail.from));

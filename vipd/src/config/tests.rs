@@ -68,6 +68,10 @@ fn minimal_instance_gets_documented_defaults() {
     );
     assert_eq!(config.global.mail, None);
     assert_eq!(config.global.realtime_priority, 10);
+    assert_eq!(
+        config.global.notify_shutdown_timeout,
+        Duration::from_secs(10)
+    );
     let [instance] = config.instances.as_slice() else {
         panic!("one instance expected");
     };
@@ -123,6 +127,7 @@ smtp_server = "127.0.0.1"
 smtp_port = 2525
 smtp_connect_timeout = "10s"
 realtime_priority = 0
+notify_shutdown_timeout = "2.5s"
 
 [script.chk]
 script = "/usr/bin/test ! -e '/etc/vipd/down file'"
@@ -166,6 +171,10 @@ xdp = "Generic"
     assert_eq!(config.global.router_id.as_deref(), Some("node1"));
     assert_eq!(config.global.control_socket, PathBuf::from("/run/x.sock"));
     assert_eq!(config.global.realtime_priority, 0);
+    assert_eq!(
+        config.global.notify_shutdown_timeout,
+        Duration::from_millis(2500)
+    );
     assert_eq!(
         config.global.mail,
         Some(MailSettings {
@@ -368,6 +377,7 @@ fn documentation_mentions_every_key() {
         "smtp_port",
         "smtp_connect_timeout",
         "realtime_priority",
+        "notify_shutdown_timeout",
         "smtp_alert",
         "script",
         "interval",
@@ -1295,6 +1305,10 @@ fn global_rules() {
             "[global]\nnotification_email = [\"a@b\"]\nsmtp_server = \"h\"\nsmtp_port = 0\n{BASE}"
         ),
         |k| matches!(k, ErrorKind::OutOfRange { .. }),
+    );
+    one_error(
+        &format!("[global]\nnotify_shutdown_timeout = \"2h\"\n{BASE}"),
+        |k| matches!(k, ErrorKind::DurationTooLong { .. }),
     );
     for out_of_range in [-1, 100] {
         one_error(

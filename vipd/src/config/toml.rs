@@ -331,6 +331,7 @@ impl Converter<'_> {
             smtp_port: self.opt(raw.smtp_port),
             smtp_connect_timeout: self.duration(raw.smtp_connect_timeout),
             realtime_priority: self.opt(raw.realtime_priority),
+            notify_shutdown_timeout: self.duration(raw.notify_shutdown_timeout),
             smtp_alert: self.opt(raw.smtp_alert),
         }
     }
@@ -526,6 +527,7 @@ struct RawGlobal {
     smtp_port: Option<Spanned<i64>>,
     smtp_connect_timeout: Option<Spanned<RawDuration>>,
     realtime_priority: Option<Spanned<i64>>,
+    notify_shutdown_timeout: Option<Spanned<RawDuration>>,
     smtp_alert: Option<Spanned<bool>>,
 }
 

@@ -42,6 +42,9 @@ pub mod defaults {
     /// `realtime_priority`: above ordinary processes, below the kernel's threaded
     /// interrupt handlers (priority 50), which must keep delivering our packets.
     pub const REALTIME_PRIORITY: u8 = 10;
+    /// `notify_shutdown_timeout`: long enough for a stop script that tells a load
+    /// balancer or a peer, well inside systemd's default TimeoutStopSec (90 s).
+    pub const NOTIFY_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
     /// `smtp_connect_timeout` (keepalived's default).
     pub const SMTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
     /// `notification_email_from`.
@@ -471,6 +474,12 @@ impl Checker {
             (0, 99),
             Some(defaults::REALTIME_PRIORITY),
         );
+        let notify_shutdown_timeout = self.duration(
+            global.notify_shutdown_timeout.as_ref(),
+            "global.notify_shutdown_timeout",
+            MAX_TIMER,
+            defaults::NOTIFY_SHUTDOWN_TIMEOUT,
+        );
         for address in &global.notification_email {
             if address.value.trim().is_empty() {
                 self.error(address.at, "global.notification_email", ErrorKind::Empty);
@@ -507,6 +516,7 @@ impl Checker {
             mail,
             smtp_alert: global.smtp_alert.as_ref().is_some_and(|s| s.value),
             realtime_priority: realtime_priority?,
+            notify_shutdown_timeout: notify_shutdown_timeout?,
         })
     }
 
