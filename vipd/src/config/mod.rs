@@ -82,9 +82,18 @@ pub struct Global {
     pub control_socket: PathBuf,
     /// State-change mail settings; `None` when no recipient is configured.
     pub mail: Option<MailSettings>,
+    /// Whether instances and sync groups that do not say otherwise send state-change
+    /// mail (keepalived `smtp_alert`; default off). Already applied to
+    /// [`InstanceSpec::smtp_alert`] and [`SyncGroup::smtp_alert`]; kept so `vipd convert`
+    /// can write it back.
+    pub smtp_alert: bool,
     /// SCHED_RR priority (1–99) of the daemon's thread, so a busy CPU cannot delay its
     /// adverts past the peers' Master_Down_Interval; 0 runs it as an ordinary process.
     pub realtime_priority: u8,
+    /// At shutdown, how long notify commands still running (the members' `notify_stop`,
+    /// `notify … STOP`, or a late `notify_master`) may take before they are killed; zero
+    /// kills them at once. keepalived has no such setting.
+    pub notify_shutdown_timeout: Duration,
 }
 
 /// Where and how state-change mails are sent (keepalived `notification_email*`,
@@ -417,19 +426,20 @@ impl TrackedFile {
 ///   releases its addresses and sends its priority-0 advert, and no member advertises.
 ///   The group stays FAULT until no member has a fault condition left; then all members
 ///   go to BACKUP together and elect as below.
-/// * **MASTER together.** A member that would become MASTER (master-down timer expired,
-///   or preempting) does so only when every other member also wants MASTER; until then it
-///   stays BACKUP and re-arms its master-down timer ("prefer backup to avoid
-///   thrashing"). When one goes, all go: the others transition to MASTER at once without
-///   waiting for their own timers, and the group is MASTER.
+/// * **MASTER together.** keepalived lets a member that would become MASTER
+///   (master-down timer expired, or preempting) do so only when every other member also
+///   wants MASTER ("prefer backup to avoid thrashing"). vipd simplifies: when one goes,
+///   the others follow at once without waiting for their own timers, and the group is
+///   MASTER once all are.
 /// * **BACKUP together.** When any member drops to BACKUP (it hears a higher-priority
 ///   master, or a preempting peer), every other member leaves MASTER (or FAULT) for
 ///   BACKUP too, and the group is BACKUP.
 /// * **Notify.** On every group state change the group's [`Self::notify`] runs:
 ///   `master`/`backup`/`fault` for the new state, then `any` with `GROUP NAME STATE 0`
-///   appended (priority is always 0 for a group); `stop` runs at daemon shutdown (state
-///   `STOP`), after the members' own stop notifications. Members still run their own
-///   instance notify commands for their own transitions.
+///   appended (priority is always 0 for a group). keepalived also runs `stop` at daemon
+///   shutdown (state `STOP`), after the members' own stop notifications; vipd does not
+///   yet. Members still run their own instance notify commands for their own
+///   transitions.
 /// * **No floating priority.** Unless [`Self::tracking_weight`], members' weighted
 ///   tracking is turned off by validation (see [`TrackFile`]; weighted `track_script`
 ///   entries are removed), so a member's priority is its configured one and all members
@@ -448,6 +458,10 @@ pub struct SyncGroup {
     /// deprecated `global_tracking`); default false. keepalived warns this "probably
     /// won't work" when members' weights differ.
     pub tracking_weight: bool,
+    /// Mail on the group's state changes (keepalived `smtp_alert`): the group's own
+    /// setting, else [`Global::smtp_alert`]. Members mail for their own transitions by
+    /// their own [`InstanceSpec::smtp_alert`]. The daemon does not send group mails yet.
+    pub smtp_alert: bool,
 }
 
 /// Commands run on state changes (keepalived `notify_*`), without a shell.
@@ -513,6 +527,9 @@ pub struct InstanceSpec {
     pub track_interfaces: Vec<String>,
     /// Commands run on state changes.
     pub notify: NotifyCommands,
+    /// Mail [`Global::mail`]'s recipients on each state change (keepalived
+    /// `smtp_alert`): the instance's own setting, else the global one, else off.
+    pub smtp_alert: bool,
     /// XDP attach mode.
     pub xdp: XdpMode,
 }
