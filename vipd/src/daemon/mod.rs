@@ -246,8 +246,10 @@ struct Daemon {
     /// Global settings (mail, router id).
     mail: Option<config::MailSettings>,
     router_id: String,
-    /// Notify and mail tasks still running, so shutdown can let them finish briefly.
+    /// Notify and mail tasks still running, so shutdown can let them finish.
     notify_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// How long shutdown waits for them (`notify_shutdown_timeout`).
+    notify_shutdown_timeout: Duration,
     /// XDP attachments by ifindex (absent where XDP is off).
     xdp: HashMap<u32, XdpAttachment>,
     /// Where XDP pins live, whether its log is on, and where its events go.

@@ -73,6 +73,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         mail: config.global.mail.clone(),
         router_id: config.global.router_id.clone().unwrap_or_else(hostname),
         notify_tasks: Vec::new(),
+        notify_shutdown_timeout: config.global.notify_shutdown_timeout,
         xdp: HashMap::new(),
         pin: options.pin.clone().unwrap_or_else(PinConfig::system),
         xdp_log: options.xdp_log,
@@ -192,9 +193,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         tracker.abort();
     }
     let _ = std::fs::remove_file(&socket_path);
-    // Let notify_stop scripts and mails start and mostly finish; never hang the exit.
-    // (The handover takes at most a Master_Down_Interval, then this 300 ms.)
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    // Let notify_stop scripts and mails finish, up to notify_shutdown_timeout (a script
+    // still running then is killed with its process group).
+    let deadline = tokio::time::Instant::now() + daemon.notify_shutdown_timeout;
     for task in std::mem::take(&mut daemon.notify_tasks) {
         let _ = tokio::time::timeout_at(deadline, task).await;
     }
