@@ -389,7 +389,19 @@ mod tests {
             start: Some(t0),
             sent: 5,
             replies: vec![t0 + ms(1), t0 + ms(2), t0 + ms(40), t0 + ms(41)],
+            requests: vec![
+                (t0, true),
+                (t0 + ms(1), true),
+                (t0 + ms(10), false),
+                (t0 + ms(20), false),
+                (t0 + ms(39), true),
+            ],
         };
+        assert_eq!(
+            log.unanswered_between(t0 + ms(5), t0 + ms(50)),
+            vec![t0 + ms(10), t0 + ms(20)]
+        );
+        assert!(log.unanswered_between(t0 + ms(21), t0 + ms(50)).is_empty());
         assert_eq!(log.outage_around(t0 + ms(10)), Some(ms(38)));
         assert_eq!(log.longest_gap(), ms(38));
         assert_eq!(log.outage_around(t0 + ms(50)), None);
