@@ -214,6 +214,24 @@ impl Slot {
         )
     }
 
+    /// Runs the receive checks on an advert the XDP program recorded and counts the
+    /// outcome with the socket's; `None` (logged) if it is to be discarded.
+    fn accept_observed(
+        &mut self,
+        observed: &validate::ObservedAdvert,
+    ) -> Option<validate::Accepted> {
+        let result =
+            validate::validate_observed(observed, &self.local_addresses, Some(self.expected()));
+        self.rx.record(&result);
+        match result {
+            Ok(accepted) => Some(accepted),
+            Err(discard) => {
+                tracing::debug!(instance = %self.spec.name, from = %observed.src, reason = %discard, "advert seen by XDP discarded");
+                None
+            }
+        }
+    }
+
     fn expected(&self) -> Expected<'_> {
         let cfg = self.core.config();
         Expected {
