@@ -150,12 +150,37 @@ impl Daemon {
         }
     }
 
-    /// Performs the core's actions in order.
+    /// Performs the core's actions in order, then reports back what the core must hear
+    /// of them (adverts sent or not), performing what that brings, until nothing is left.
     pub(super) async fn perform(&mut self, index: usize, now: Instant, actions: Vec<Action>) {
+        let mut reports = self.perform_actions(index, now, actions).await;
+        // Bounded: a report yields at most a Fault, whose priority-0 advert reports nothing.
+        while !reports.is_empty() {
+            let mut next = Vec::new();
+            for report in reports {
+                let actions = self.slots[index].handle(now, report);
+                next.extend(self.perform_actions(index, now, actions).await);
+            }
+            reports = next;
+        }
+    }
+
+    /// Performs the core's actions in order; returns the reports on them for the core.
+    async fn perform_actions(
+        &mut self,
+        index: usize,
+        now: Instant,
+        actions: Vec<Action>,
+    ) -> Vec<Input> {
+        let mut reports = Vec::new();
         for action in actions {
             match action {
                 Action::SendAdvert(advert) => {
-                    self.send_advert(index, &advert);
+                    let ok = self.send_advert(index, &advert);
+                    // The core faults a master whose adverts do not leave.
+                    if advert.priority != 0 {
+                        reports.push(Input::AdvertSent { ok });
+                    }
                     // Every advert a master sends renews its ARP leases.
                     let slot = &self.slots[index];
                     if advert.priority != 0 && slot.holds_vips && slot.acquiring.is_none() {
@@ -247,10 +272,14 @@ impl Daemon {
                 }
             }
         }
+        reports
     }
 
-    pub(super) fn send_advert(&mut self, index: usize, advert: &AdvertRepr) {
+    /// Sends `advert` to each destination; whether it reached at least one (a unicast
+    /// peer that cannot be reached must not fault a master the others hear).
+    pub(super) fn send_advert(&mut self, index: usize, advert: &AdvertRepr) -> bool {
         let slot = &mut self.slots[index];
+        let mut sent = false;
         let mut buffer = vec![0u8; advert.buffer_len()];
         for destination in slot.destinations.clone() {
             let mut packet = Packet::new_unchecked(&mut buffer[..], slot.family());
@@ -260,11 +289,15 @@ impl Daemon {
                 .emit(&mut packet, slot.primary, destination)
                 .map_err(|e| std::io::Error::other(e.to_string()))
                 .and_then(|()| slot.tx.send(&buffer, destination));
-            if let Err(e) = result {
-                slot.send_errors += 1;
-                tracing::warn!(instance = %slot.spec.name, %destination, error = %e, "sending advert failed");
+            match result {
+                Ok(()) => sent = true,
+                Err(e) => {
+                    slot.send_errors += 1;
+                    tracing::warn!(instance = %slot.spec.name, %destination, error = %e, "sending advert failed");
+                }
             }
         }
+        sent
     }
 
     /// Queues adding (or removing) `vips` for slot `index` on the VIP worker; returns
@@ -306,9 +339,10 @@ impl Daemon {
         }
     }
 
-    /// A VIP job finished: count and log failures; a completed add claims the XDP
-    /// leases and starts the announcements the core asked for meanwhile.
-    pub(super) fn on_vips_changed(&mut self, now: Instant, done: VipDone) {
+    /// A VIP job finished: count and log failures; a completed add is reported to the
+    /// core (a master that could not add its VIPs goes to FAULT), and if it succeeded
+    /// claims the XDP leases and starts the announcements the core asked for meanwhile.
+    pub(super) async fn on_vips_changed(&mut self, now: Instant, done: VipDone) {
         let Some(slot) = self.slots.get_mut(done.index) else {
             return;
         };
@@ -326,6 +360,12 @@ impl Daemon {
         }
         slot.acquiring = None;
         if !slot.holds_vips {
+            return;
+        }
+        let ok = done.failures.is_empty();
+        let actions = slot.handle(now, Input::VipsAdded { ok });
+        self.perform(done.index, now, actions).await;
+        if !ok {
             return;
         }
         self.claim_leases(done.index);

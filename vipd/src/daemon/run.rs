@@ -155,7 +155,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
                 let _ = request.reply.send(daemon.status());
             }
             Some(done) = vip_done_rx.recv() => {
-                daemon.on_vips_changed(Instant::now(), done);
+                daemon.on_vips_changed(Instant::now(), done).await;
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
         }

@@ -37,7 +37,9 @@ impl fmt::Display for State {
 }
 
 /// Why the instance is in Fault. The driver aggregates its sources (link state, trackers)
-/// and reports the first that failed.
+/// and reports the first that failed through `Input::Fault`; the last two come from the
+/// instance itself, when the driver reports that it could not perform what a master
+/// must (see the `instance` module doc, "Failures as master").
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FaultReason {
     /// The interface lost carrier or was set down.
@@ -46,6 +48,14 @@ pub enum FaultReason {
     Tracker {
         /// The tracker's configured name.
         name: String,
+    },
+    /// As master, adding the virtual addresses failed (`Input::VipsAdded { ok: false }`).
+    VipAdd,
+    /// As master, sending adverts failed this many times in a row
+    /// (`Input::AdvertSent { ok: false }`).
+    Send {
+        /// Consecutive failed adverts.
+        failures: u32,
     },
 }
 
@@ -89,6 +99,10 @@ impl fmt::Display for Reason {
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::Fault(FaultReason::LinkDown) => f.write_str("fault: link down"),
             Reason::Fault(FaultReason::Tracker { name }) => write!(f, "fault: tracker {name}"),
+            Reason::Fault(FaultReason::VipAdd) => f.write_str("fault: adding the VIPs failed"),
+            Reason::Fault(FaultReason::Send { failures }) => {
+                write!(f, "fault: {failures} adverts in a row could not be sent")
+            }
             Reason::FaultCleared => f.write_str("fault cleared"),
         }
     }
