@@ -53,6 +53,18 @@ pub(super) struct VipDone {
     pub(super) failures: Vec<(IpAddr, String)>,
 }
 
+/// The link-layer address of a master we yielded to, resolved for
+/// [`Daemon::announce_for`].
+pub(super) struct ResolvedMaster {
+    pub(super) index: usize,
+    pub(super) master: IpAddr,
+    pub(super) mac: Option<[u8; 6]>,
+}
+
+/// How long resolving the winner's link-layer address may take: the kernel's default
+/// three probes a second apart would outlast any use of the answer.
+const RESOLVE_MASTER_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Adds and removes VIPs over rtnetlink, one job after another so an instance's add and
 /// a later removal can never swap; within a job many requests are in flight at once.
 /// The main loop queues jobs and goes on sending adverts (see [`Daemon::queue_vips`]).
@@ -198,6 +210,7 @@ impl Daemon {
                     self.slots[index].announce_pending = true;
                 }
                 Action::Announce => self.start_garp(index, now),
+                Action::AnnounceFor { master } => self.resolve_for_announcement(index, master),
                 Action::StateChanged { from, to, reason } => {
                     let slot = &mut self.slots[index];
                     slot.last_change = Some(SystemTime::now());
@@ -393,6 +406,69 @@ impl Daemon {
         slot.acquiring = None;
         slot.announce_pending = false;
         self.set_lease_clock(index, false);
+    }
+
+    /// The core yielded to `master` and asks to announce the VIPs for it: resolve its
+    /// link-layer address on the instance's interface in the background (the kernel
+    /// ARPs or solicits it if needed), then [`Daemon::announce_for`].
+    pub(super) fn resolve_for_announcement(&mut self, index: usize, master: IpAddr) {
+        let netlink = self.netlink.clone();
+        let ifindex = self.slots[index].ifindex;
+        let resolved = self.resolved_tx.clone();
+        tokio::spawn(async move {
+            let mac = match netlink
+                .resolve_neighbour(ifindex, master, RESOLVE_MASTER_TIMEOUT)
+                .await
+            {
+                Ok(mac) => mac,
+                Err(e) => {
+                    tracing::warn!(%master, error = %e, "resolving the new master's MAC failed");
+                    None
+                }
+            };
+            let _ = resolved.send(ResolvedMaster { index, master, mac });
+        });
+    }
+
+    /// Announces the instance's VIPs on its own interface as being at the master's MAC,
+    /// if that router is still the master we follow. VIPs on other interfaces are left
+    /// alone: the MAC is the master's on this link only.
+    pub(super) fn announce_for(&mut self, resolved: ResolvedMaster) {
+        let Some(slot) = self.slots.get_mut(resolved.index) else {
+            return;
+        };
+        if slot.retired
+            || slot.core.state() != State::Backup
+            || slot.core.master_address() != Some(resolved.master)
+        {
+            return;
+        }
+        let Some(mac) = resolved.mac else {
+            tracing::warn!(instance = %slot.spec.name, master = %resolved.master, "the new master's MAC did not resolve; neighbours keep ours until they re-probe");
+            return;
+        };
+        let Some(sender) = self.arp.get(&slot.ifindex) else {
+            return;
+        };
+        let repeat = slot.spec.garp.master_repeat.max(1);
+        for (dev_index, vip) in &slot.vips {
+            if *dev_index != slot.ifindex {
+                continue;
+            }
+            for _ in 0..repeat {
+                let result = match vip.address {
+                    IpAddr::V4(v4) => sender.gratuitous_for(v4, mac),
+                    IpAddr::V6(v6) => sender.neighbour_advert_for(v6, mac),
+                };
+                match result {
+                    Ok(()) => slot.announced_for_master += 1,
+                    Err(e) => {
+                        tracing::warn!(instance = %slot.spec.name, vip = %vip.address, error = %e, "announcing for the new master failed")
+                    }
+                }
+            }
+        }
+        tracing::info!(instance = %slot.spec.name, master = %resolved.master, mac = %crate::cli::format_mac(mac), "announced the VIPs at the new master's MAC");
     }
 
     /// A new master announces its VIPs: a burst of `garp_master_repeat` rounds

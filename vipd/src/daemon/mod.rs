@@ -18,7 +18,7 @@ mod run;
 mod setup;
 mod status;
 
-use executor::{GarpSchedule, VipDone, VipJob, vip_worker};
+use executor::{GarpSchedule, ResolvedMaster, VipDone, VipJob, vip_worker};
 use run::apply_scheduling;
 pub use run::run;
 use status::reason_name;
@@ -169,6 +169,9 @@ struct Slot {
     garps_sent: u64,
     /// Unsolicited neighbour advertisements sent (IPv6 VIPs' gratuitous ARP).
     nas_sent: u64,
+    /// Gratuitous ARPs / NAs sent on behalf of the master this instance yielded to
+    /// ([`Action::AnnounceFor`]).
+    announced_for_master: u64,
     /// Link state of the instance's interface and of its track_interfaces, by ifindex.
     links: HashMap<u32, bool>,
     /// Shared with this instance's notify tasks.
@@ -292,6 +295,8 @@ struct Daemon {
     /// Sync groups, and members waiting to follow a group change.
     groups: Vec<GroupRuntime>,
     follow_queue: Vec<(usize, Follow)>,
+    /// Where the MACs of masters we yielded to arrive, resolved ([`ResolvedMaster`]).
+    resolved_tx: mpsc::UnboundedSender<ResolvedMaster>,
 }
 
 /// A sync group at run time.

@@ -204,6 +204,7 @@ impl Daemon {
             vip_errors: 0,
             garps_sent: 0,
             nas_sent: 0,
+            announced_for_master: 0,
             links,
             notify: Arc::new(NotifyCounters::default()),
             last_input: Instant::now(),

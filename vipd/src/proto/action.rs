@@ -7,6 +7,7 @@
 //! [`Input::Fault`](super::instance::Input::Fault)).
 
 use std::fmt;
+use std::net::IpAddr;
 
 use super::wire::AdvertRepr;
 
@@ -127,6 +128,16 @@ pub enum Action {
     /// Advertisements for IPv6 (RFC 5798 §6.4.1, §6.4.2). Repeats and refreshes are the
     /// driver's schedule.
     Announce,
+    /// Announce the virtual addresses as being at `master`'s link-layer address, which
+    /// the driver resolves on the instance's interface (gratuitous ARP / unsolicited NA
+    /// carrying that address; the frame itself leaves from ours). Not RFC: a master that
+    /// yields to a better one had announced the addresses as its own, so neighbours send
+    /// it their traffic; the winner re-announces only if it hears us, which after a
+    /// partition it may never do (see the `instance` module doc).
+    AnnounceFor {
+        /// The primary address of the master we yielded to.
+        master: IpAddr,
+    },
     /// The instance moved from `from` to `to`. For logs, notify scripts and metrics.
     StateChanged {
         /// State before.

@@ -43,6 +43,17 @@
 //!   silent master are not preemption and are never delayed.
 //! - **Priority changes** (tracker weights) apply to the next advert sent and the next
 //!   Master_Down_Interval computed; no advert is sent just because priority changed.
+//! - **Yielding** to a better master ([`Reason::HigherPriorityAdvert`]) also returns
+//!   [`Action::AnnounceFor`] the winner. Two masters at once (a partition, a lost advert)
+//!   both announced the addresses, so some neighbours send their traffic to the one
+//!   that yields. RFC 5798 leaves them to the winner, who re-announces when it hears a
+//!   lower-priority master (see [`Counters::reassertions`]); but whether it ever hears
+//!   one depends on the order in which the two sides of a partition heal: if the loser
+//!   hears the winner first, it yields and goes silent as a Backup, and the winner,
+//!   still deaf then, never learns there was anyone to correct. The loser is the only
+//!   router that knows, and it can always reach the neighbours it misled, so it corrects
+//!   them itself, with the winner's link-layer address. (In an ordinary preemption
+//!   the winner has just announced itself; the second announcement says the same.)
 //! - **Failures as master.** A master that cannot hold its addresses or cannot be heard
 //!   is worse than none: neighbours follow its announcements into a black hole, and
 //!   backups it silences (or that hear it intermittently) do not take over. So the
@@ -746,6 +757,9 @@ impl Instance {
         self.learn_master_adver_interval(advert);
         self.become_backup(now, Reason::HigherPriorityAdvert, actions);
         self.master_address = Some(src);
+        // Not RFC (module doc, "Yielding"): neighbours that heard our announcements send
+        // the addresses' traffic to us; point them at the winner, who may never hear us.
+        actions.push(Action::AnnounceFor { master: src });
     }
 
     fn on_timeout(&mut self, now: Instant, actions: &mut Vec<Action>) {
@@ -1497,6 +1511,9 @@ mod tests {
                     to: State::Backup,
                     reason: Reason::HigherPriorityAdvert,
                 },
+                Action::AnnounceFor {
+                    master: ip(MASTER_ADDRESS)
+                },
             ]
         );
         // Learned the new master's interval and armed Master_Down_Timer with it.
@@ -1506,6 +1523,74 @@ mod tests {
             Some(now + timer::master_down_interval(Version::V3, 150, Centiseconds(50)))
         );
         assert_eq!(instance.master_address(), Some(ip(MASTER_ADDRESS)));
+    }
+
+    fn announced_for(actions: &[Action]) -> Vec<IpAddr> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::AnnounceFor { master } => Some(*master),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A partition that heals on the loser's side first: the winner (200) never hears
+    /// the loser (100) as master, so it never re-announces; the loser, yielding, points
+    /// the neighbours it misled at the winner.
+    #[test]
+    fn beyond_rfc_yielding_master_announces_for_the_winner_whatever_the_heal_order() {
+        let base = Instant::now();
+        let (mut winner, _) = started(config(200), base);
+        let mut loser_config = config(100);
+        loser_config.primary_address = ip(MASTER_ADDRESS);
+        let (mut loser, _) = started(loser_config, base);
+        let deadline = winner.poll_timeout().expect("master down timer");
+        let _ = winner.handle(deadline, Input::Timeout);
+        assert_eq!(winner.state(), State::Master);
+        // Partitioned: the loser hears nothing and takes over (announcing itself).
+        let deadline = loser.poll_timeout().expect("master down timer");
+        let actions = loser.handle(deadline, Input::Timeout);
+        assert!(actions.contains(&Action::Announce));
+        // The loser's side heals first: it hears the winner and yields.
+        let now = deadline + SECOND;
+        let winner_advert = Input::Advert {
+            src: ip("192.0.2.10"),
+            advert: winner.advert_repr(winner.effective_priority()),
+        };
+        let actions = loser.handle(now, winner_advert);
+        assert_eq!(loser.state(), State::Backup);
+        assert_eq!(announced_for(&actions), vec![ip("192.0.2.10")]);
+        // Then the winner's side: it hears nothing (a backup is silent) and, by itself,
+        // would never announce again.
+        let mut at = now;
+        for _ in 0..10 {
+            at = winner.poll_timeout().expect("advert timer");
+            let actions = winner.handle(at, Input::Timeout);
+            assert!(!actions.contains(&Action::Announce), "{actions:?}");
+        }
+        assert!(at > now);
+    }
+
+    #[test]
+    fn yielding_other_than_to_a_better_master_announces_for_nobody() {
+        let base = Instant::now();
+        let (mut master, _) = started(config(255), base);
+        let actions = master.handle(base + SECOND, Input::Follow(Follow::Backup));
+        assert!(announced_for(&actions).is_empty());
+        let (mut master, _) = started(config(255), base);
+        let actions = master.handle(
+            base + SECOND,
+            Input::Fault {
+                reason: FaultReason::LinkDown,
+            },
+        );
+        assert!(announced_for(&actions).is_empty());
+        let (mut master, _) = started(config(255), base);
+        assert!(announced_for(&master.handle(base + SECOND, Input::Shutdown)).is_empty());
+        // A backup hearing a new master did not announce anything to correct.
+        let (mut backup, _) = started(config(100), base);
+        assert!(announced_for(&backup.handle(base, advert(200))).is_empty());
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl Sim {
                 Action::SendAdvert(advert) => self.broadcast(node, advert),
                 Action::AcquireVips { .. } => self.nodes[node].holds_vips = true,
                 Action::ReleaseVips => self.nodes[node].holds_vips = false,
-                Action::Announce => {}
+                Action::Announce | Action::AnnounceFor { .. } => {}
                 Action::StateChanged { from, to, reason } => self.changes.push(Change {
                     at: self.now,
                     node,
