@@ -53,17 +53,17 @@ pub(super) struct VipDone {
     pub(super) failures: Vec<(IpAddr, String)>,
 }
 
-/// The link-layer address of a master we yielded to, resolved for
-/// [`Daemon::announce_for`].
+/// The link-layer address that answers for the VIPs of a master we yielded to (its
+/// MAC), resolved for [`Daemon::announce_for`].
 pub(super) struct ResolvedMaster {
     pub(super) index: usize,
     pub(super) master: IpAddr,
     pub(super) mac: Option<[u8; 6]>,
 }
 
-/// How long resolving the winner's link-layer address may take: the kernel's default
-/// three probes a second apart would outlast any use of the answer.
-const RESOLVE_MASTER_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long resolving who holds a VIP now may take: the kernel's default three probes a
+/// second apart (a winner that has just preempted answers once its own add is done).
+const RESOLVE_MASTER_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Adds and removes VIPs over rtnetlink, one job after another so an instance's add and
 /// a later removal can never swap; within a job many requests are in flight at once.
@@ -408,21 +408,33 @@ impl Daemon {
         self.set_lease_clock(index, false);
     }
 
-    /// The core yielded to `master` and asks to announce the VIPs for it: resolve its
-    /// link-layer address on the instance's interface in the background (the kernel
-    /// ARPs or solicits it if needed), then [`Daemon::announce_for`].
+    /// The core yielded to `master` and asks to announce the VIPs for it. Resolve, in
+    /// the background, the link-layer address that answers for the instance's first VIP
+    /// on its interface (the kernel ARPs or solicits it): that is the winner's MAC (or
+    /// its virtual MAC, for a peer that uses one), and it answers only once the winner
+    /// holds the VIP, so neighbours are never sent to a router still adding it. Then
+    /// [`Daemon::announce_for`].
     pub(super) fn resolve_for_announcement(&mut self, index: usize, master: IpAddr) {
         let netlink = self.netlink.clone();
-        let ifindex = self.slots[index].ifindex;
+        let slot = &self.slots[index];
+        let ifindex = slot.ifindex;
+        let Some(vip) = slot
+            .vips
+            .iter()
+            .find(|(dev_index, _)| *dev_index == ifindex)
+            .map(|(_, vip)| vip.address)
+        else {
+            return;
+        };
         let resolved = self.resolved_tx.clone();
         tokio::spawn(async move {
             let mac = match netlink
-                .resolve_neighbour(ifindex, master, RESOLVE_MASTER_TIMEOUT)
+                .resolve_neighbour(ifindex, vip, RESOLVE_MASTER_TIMEOUT)
                 .await
             {
                 Ok(mac) => mac,
                 Err(e) => {
-                    tracing::warn!(%master, error = %e, "resolving the new master's MAC failed");
+                    tracing::warn!(%master, %vip, error = %e, "resolving who holds the VIP failed");
                     None
                 }
             };
@@ -444,7 +456,7 @@ impl Daemon {
             return;
         }
         let Some(mac) = resolved.mac else {
-            tracing::warn!(instance = %slot.spec.name, master = %resolved.master, "the new master's MAC did not resolve; neighbours keep ours until they re-probe");
+            tracing::warn!(instance = %slot.spec.name, master = %resolved.master, "nobody answered for the VIP; neighbours keep our MAC until they re-probe");
             return;
         };
         let Some(sender) = self.arp.get(&slot.ifindex) else {

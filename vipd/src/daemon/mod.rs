@@ -295,7 +295,8 @@ struct Daemon {
     /// Sync groups, and members waiting to follow a group change.
     groups: Vec<GroupRuntime>,
     follow_queue: Vec<(usize, Follow)>,
-    /// Where the MACs of masters we yielded to arrive, resolved ([`ResolvedMaster`]).
+    /// Where the MACs that answer for the VIPs of masters we yielded to arrive
+    /// ([`ResolvedMaster`]).
     resolved_tx: mpsc::UnboundedSender<ResolvedMaster>,
 }
 
