@@ -61,6 +61,21 @@ pub(super) struct ResolvedMaster {
     pub(super) mac: Option<[u8; 6]>,
 }
 
+/// Announcements for the master an instance yielded to, still to send.
+#[derive(Debug)]
+pub(super) struct AnnounceForBacklog {
+    /// The master they are for; dropped if the instance stops following it.
+    master: IpAddr,
+    /// The MAC that answered for its VIP.
+    mac: [u8; 6],
+    /// Index of the next VIP (on the instance's interface) to announce.
+    cursor: usize,
+    /// Frames still to send.
+    remaining: usize,
+    /// When to continue: the turn of the loop it was left in.
+    pub(super) due: Instant,
+}
+
 /// How long resolving who holds a VIP now may take: the kernel's default three probes a
 /// second apart (a winner that has just preempted answers once its own add is done).
 const RESOLVE_MASTER_TIMEOUT: Duration = Duration::from_secs(3);
@@ -442,10 +457,11 @@ impl Daemon {
         });
     }
 
-    /// Announces the instance's VIPs on its own interface as being at the master's MAC,
-    /// if that router is still the master we follow. VIPs on other interfaces are left
-    /// alone: the MAC is the master's on this link only.
-    pub(super) fn announce_for(&mut self, resolved: ResolvedMaster) {
+    /// Starts announcing the instance's VIPs on its own interface as being at the
+    /// resolved MAC, if the instance still follows that master. VIPs on other interfaces
+    /// are left alone: the MAC is the one on this link. Sent [`GARP_BUDGET`] frames per
+    /// turn of the loop ([`Daemon::continue_announce_for`]), as a master's own rounds.
+    pub(super) fn announce_for(&mut self, now: Instant, resolved: ResolvedMaster) {
         let Some(slot) = self.slots.get_mut(resolved.index) else {
             return;
         };
@@ -459,28 +475,66 @@ impl Daemon {
             tracing::warn!(instance = %slot.spec.name, master = %resolved.master, "nobody answered for the VIP; neighbours keep our MAC until they re-probe");
             return;
         };
-        let Some(sender) = self.arp.get(&slot.ifindex) else {
+        let on_link = slot
+            .vips
+            .iter()
+            .filter(|(dev_index, _)| *dev_index == slot.ifindex)
+            .count();
+        tracing::info!(instance = %slot.spec.name, master = %resolved.master, mac = %crate::cli::format_mac(mac), "announcing the VIPs at the new master's MAC");
+        slot.announce_for = Some(AnnounceForBacklog {
+            master: resolved.master,
+            mac,
+            cursor: 0,
+            remaining: on_link * slot.spec.garp.master_repeat.max(1) as usize,
+            due: now,
+        });
+        self.continue_announce_for(resolved.index, now);
+    }
+
+    /// Sends the next [`GARP_BUDGET`] announcements of [`Daemon::announce_for`], unless
+    /// the instance no longer follows that master.
+    pub(super) fn continue_announce_for(&mut self, index: usize, now: Instant) {
+        let slot = &mut self.slots[index];
+        let Some(backlog) = slot.announce_for.as_mut() else {
             return;
         };
-        let repeat = slot.spec.garp.master_repeat.max(1);
-        for (dev_index, vip) in &slot.vips {
-            if *dev_index != slot.ifindex {
-                continue;
-            }
-            for _ in 0..repeat {
-                let result = match vip.address {
-                    IpAddr::V4(v4) => sender.gratuitous_for(v4, mac),
-                    IpAddr::V6(v6) => sender.neighbour_advert_for(v6, mac),
-                };
-                match result {
-                    Ok(()) => slot.announced_for_master += 1,
-                    Err(e) => {
-                        tracing::warn!(instance = %slot.spec.name, vip = %vip.address, error = %e, "announcing for the new master failed")
-                    }
+        let Some(sender) = self.arp.get(&slot.ifindex) else {
+            slot.announce_for = None;
+            return;
+        };
+        if slot.core.state() != State::Backup || slot.core.master_address() != Some(backlog.master)
+        {
+            slot.announce_for = None;
+            return;
+        }
+        let on_link: Vec<IpAddr> = slot
+            .vips
+            .iter()
+            .filter(|(dev_index, _)| *dev_index == slot.ifindex)
+            .map(|(_, vip)| vip.address)
+            .collect();
+        let turn = backlog.remaining.min(GARP_BUDGET);
+        for _ in 0..turn {
+            let Some(vip) = on_link.get(backlog.cursor % on_link.len().max(1)) else {
+                break;
+            };
+            backlog.cursor += 1;
+            let result = match *vip {
+                IpAddr::V4(v4) => sender.gratuitous_for(v4, backlog.mac),
+                IpAddr::V6(v6) => sender.neighbour_advert_for(v6, backlog.mac),
+            };
+            match result {
+                Ok(()) => slot.announced_for_master += 1,
+                Err(e) => {
+                    tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "announcing for the new master failed")
                 }
             }
         }
-        tracing::info!(instance = %slot.spec.name, master = %resolved.master, mac = %crate::cli::format_mac(mac), "announced the VIPs at the new master's MAC");
+        backlog.remaining -= turn;
+        backlog.due = now;
+        if backlog.remaining == 0 || on_link.is_empty() {
+            slot.announce_for = None;
+        }
     }
 
     /// A new master announces its VIPs: a burst of `garp_master_repeat` rounds

@@ -207,6 +207,7 @@ impl Daemon {
                 }
             }
             self.run_garp(index, now);
+            self.continue_announce_for(index, now);
         }
     }
 

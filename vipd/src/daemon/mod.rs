@@ -18,7 +18,7 @@ mod run;
 mod setup;
 mod status;
 
-use executor::{GarpSchedule, ResolvedMaster, VipDone, VipJob, vip_worker};
+use executor::{AnnounceForBacklog, GarpSchedule, ResolvedMaster, VipDone, VipJob, vip_worker};
 use run::apply_scheduling;
 pub use run::run;
 use status::reason_name;
@@ -172,6 +172,8 @@ struct Slot {
     /// Gratuitous ARPs / NAs sent on behalf of the master this instance yielded to
     /// ([`Action::AnnounceFor`]).
     announced_for_master: u64,
+    /// Those still to send.
+    announce_for: Option<AnnounceForBacklog>,
     /// Link state of the instance's interface and of its track_interfaces, by ifindex.
     links: HashMap<u32, bool>,
     /// Shared with this instance's notify tasks.

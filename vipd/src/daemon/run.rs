@@ -159,7 +159,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             Some(done) = vip_done_rx.recv() => {
                 daemon.on_vips_changed(Instant::now(), done).await;
             }
-            Some(resolved) = resolved_rx.recv() => daemon.announce_for(resolved),
+            Some(resolved) = resolved_rx.recv() => daemon.announce_for(Instant::now(), resolved),
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
         }
         daemon.on_timers(Instant::now()).await;
@@ -231,6 +231,7 @@ impl Daemon {
                     .poll_timeout()
                     .into_iter()
                     .chain(s.garp.next_deadline())
+                    .chain(s.announce_for.as_ref().map(|backlog| backlog.due))
             })
             .min()
     }

@@ -205,6 +205,7 @@ impl Daemon {
             garps_sent: 0,
             nas_sent: 0,
             announced_for_master: 0,
+            announce_for: None,
             links,
             notify: Arc::new(NotifyCounters::default()),
             last_input: Instant::now(),
