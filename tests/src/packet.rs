@@ -297,7 +297,44 @@ pub fn vrrp_v3_advert_frame(
     let checksum = internet_checksum(&pseudo);
     vrrp[6..8].copy_from_slice(&checksum.to_be_bytes());
 
-    let total_len = (20 + vrrp_len) as u16;
+    ipv4_multicast_frame(src_mac, src_ip, &vrrp)
+}
+
+/// A complete Ethernet frame holding a VRRPv2 advertisement (RFC 3768 §5.1) from
+/// `src_ip` to 224.0.0.18 with TTL 255, no authentication and correct checksums.
+/// `interval_s` is in whole seconds, as v2 has it.
+pub fn vrrp_v2_advert_frame(
+    src_mac: [u8; 6],
+    src_ip: Ipv4Addr,
+    vrid: u8,
+    priority: u8,
+    interval_s: u8,
+    addresses: &[Ipv4Addr],
+) -> Vec<u8> {
+    let mut vrrp = vec![
+        0x21,
+        vrid,
+        priority,
+        addresses.len() as u8,
+        0,
+        interval_s,
+        0,
+        0,
+    ];
+    for a in addresses {
+        vrrp.extend_from_slice(&a.octets());
+    }
+    vrrp.extend_from_slice(&[0; 8]); // authentication data
+    // RFC 3768 §5.3.8: over the VRRP message only.
+    let checksum = internet_checksum(&vrrp);
+    vrrp[6..8].copy_from_slice(&checksum.to_be_bytes());
+    ipv4_multicast_frame(src_mac, src_ip, &vrrp)
+}
+
+/// `vrrp` in an IPv4 datagram (TTL 255, protocol 112) to 224.0.0.18, in an Ethernet
+/// frame to its multicast MAC.
+fn ipv4_multicast_frame(src_mac: [u8; 6], src_ip: Ipv4Addr, vrrp: &[u8]) -> Vec<u8> {
+    let total_len = (20 + vrrp.len()) as u16;
     let mut ip = vec![0x45, 0xc0];
     ip.extend_from_slice(&total_len.to_be_bytes());
     ip.extend_from_slice(&[0, 0, 0, 0, 255, IPPROTO_VRRP, 0, 0]);
@@ -306,12 +343,12 @@ pub fn vrrp_v3_advert_frame(
     let checksum = internet_checksum(&ip);
     ip[10..12].copy_from_slice(&checksum.to_be_bytes());
 
-    let mut frame = Vec::with_capacity(14 + ip.len() + vrrp_len);
+    let mut frame = Vec::with_capacity(14 + ip.len() + vrrp.len());
     frame.extend_from_slice(&[0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]); // 224.0.0.18
     frame.extend_from_slice(&src_mac);
     frame.extend_from_slice(&ETH_P_IP.to_be_bytes());
     frame.extend_from_slice(&ip);
-    frame.extend_from_slice(&vrrp);
+    frame.extend_from_slice(vrrp);
     frame
 }
 

@@ -21,7 +21,8 @@ use anyhow::{Context as _, bail, ensure};
 use serde_json::Value;
 
 use vipd_tests::packet::{
-    ARP_REPLY, ArpFrame, ETH_P_ARP, PacketSocket, format_mac, vrrp_v3_advert_frame,
+    ARP_REPLY, ArpFrame, ETH_P_ARP, PacketSocket, format_mac, vrrp_v2_advert_frame,
+    vrrp_v3_advert_frame,
 };
 use vipd_tests::vipd::{InstanceConf, Router, Scratch, has_addr, holders, stop_all, wait_addr};
 use vipd_tests::{Lan, Netns, add_addr, in_netns, mac_of, poll_until, require_root, xdp_prog_id};
@@ -789,6 +790,68 @@ fn priority_zero_arrives_as_an_xdp_event() -> anyhow::Result<()> {
     let done = routers[0].wait_exit(Duration::from_secs(2))?;
     ensure!(done.status.success(), "r0 exited with {}", done.status);
     stop_all(&mut routers)
+}
+
+/// Scenario 7: adverts the XDP program records pass the daemon's RFC 3768 §7.1 checks
+/// too. A v2 backup (1 s adverts) hears a would-be master (priority 200) whose adverts
+/// say 2 s: every check the program makes passes (it records them, `adverts_accepted`
+/// grows), but the interval is not ours, so the socket path discards them, and so must
+/// the ring-buffer event and the Master_Down_Timer rescue. Nothing else is on the LAN,
+/// so the backup must take over after Master_Down_Interval (≈ 3.6 s); fed the record,
+/// it would stay BACKUP for as long as the adverts come.
+#[test]
+fn xdp_seen_v2_advert_with_another_interval_does_not_hold_a_backup_down() -> anyhow::Result<()> {
+    require_root();
+    let _serial = serial();
+    let (lan, scratch) = lab("dx_v2int", 1, Extras::Client)?;
+    let sender = lan.member(1);
+    let sender_mac = mac_of(sender, "eth0")?;
+    let socket = in_netns(sender, || PacketSocket::open("eth0", 0))??;
+    let frame = vrrp_v2_advert_frame(sender_mac, CLIENT_IP, VRID, 200, 2, &[VIP_ADDR]);
+    let mut r0 = Router::new(
+        lan.member(0),
+        &scratch,
+        "r0",
+        &[conf(100, "generic")
+            .set("version", "2")
+            .set("advert_int", "\"1s\"")],
+    )?;
+    let stop = AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| -> anyhow::Result<Value> {
+        let adverts = scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = socket.send(&frame);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let result = (|| {
+            r0.start()?;
+            // The program records the adverts (so they reach the daemon's XDP paths)...
+            wait_xdp_counter(&r0, "adverts_accepted", 1)?;
+            // ...which counts them as the socket does, and takes over.
+            wait_counter(&r0, "rx_interval_mismatch", 1)?;
+            r0.wait_state(INSTANCE, "MASTER", Duration::from_secs(10))
+        })();
+        stop.store(true, Ordering::Relaxed);
+        adverts
+            .join()
+            .map_err(|_| anyhow::anyhow!("advert thread panicked"))?;
+        result
+    });
+    let instance = outcome.with_context(|| format!("vipd logged:\n{}", r0.logs()))?;
+    ensure!(
+        instance["last_transition"]["reason"] == "MasterDown",
+        "took over for {}",
+        instance["last_transition"]["reason"]
+    );
+    let rescues = r0.counter(INSTANCE, "xdp_rescued_adverts")?;
+    let events = r0.counter(INSTANCE, "xdp_events")?;
+    ensure!(
+        rescues == 0 && events == 0,
+        "an advert with another interval reached the election through XDP: \
+         {rescues} rescues, {events} events"
+    );
+    stop_all(&mut [r0])
 }
 
 /// The bpffs directory of a finished test is gone (the guards' cleanup).

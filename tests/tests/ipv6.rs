@@ -184,6 +184,82 @@ fn v6_sigterm_hands_over_gracefully() -> anyhow::Result<()> {
     stop_all(&mut routers)
 }
 
+/// A master that cannot add its VIP goes to FAULT, and the peer keeps the VIP. r1
+/// (priority 200) has its VIP on `vdis`, one end of a veth pair in its namespace, whose
+/// IPv6 is disabled (`net.ipv6.conf.vdis.disable_ipv6 = 1`) once r1 has started (it
+/// needs the link-local address at start, to send neighbour advertisements from), so
+/// the kernel refuses the address every time; r2 (100) holds the VIP on eth0. r1 preempts, its add fails, it sends
+/// priority 0 and goes to FAULT, and r2 is master again at once. After its retry delay
+/// r1 is BACKUP, and it does not preempt the working r2 again (which would only repeat
+/// the failure).
+#[test]
+fn v6_master_that_cannot_add_its_vip_goes_to_fault_and_the_peer_takes_over() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("v6vipfail", 2, false)?;
+    let (ns1, ns2) = (lan.member(0), lan.member(1));
+    ns1.ip(&[
+        "link",
+        "add",
+        "vdis",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "vdis_peer",
+    ])?;
+    ns1.ip(&["link", "set", "vdis_peer", "up"])?;
+    ns1.ip(&["link", "set", "vdis", "up"])?;
+    // 500 ms adverts: r1 preempts, and its FAULT lasts, one Master_Down_Interval
+    // (≈ 1.6 s): time to disable IPv6 under it, and to see the FAULT by polling.
+    let slow = |conf: InstanceConf| conf.set("advert_int", "\"500ms\"");
+    let mut r2 = Router::new(ns2, &scratch, "r2", &[slow(conf(100))])?;
+    r2.start()?;
+    r2.wait_state(INSTANCE, "MASTER", ELECTION)?;
+    wait_addr(ns2, "eth0", VIP, true, ELECTION)?;
+    let mut r1 = Router::new(
+        ns1,
+        &scratch,
+        "r1",
+        &[slow(conf(200)).set(
+            "virtual_ipaddress",
+            &format!("[{{ address = \"{VIP_CIDR}\", dev = \"vdis\" }}]"),
+        )],
+    )?;
+    r1.start()?;
+    r1.wait_state(INSTANCE, "BACKUP", ELECTION)?;
+    ns1.sysctl("net.ipv6.conf.vdis.disable_ipv6", "1")?;
+
+    let fault = r1.wait_state(INSTANCE, "FAULT", ELECTION)?;
+    ensure!(
+        fault["last_transition"]["reason"] == "Fault(VipAdd)",
+        "r1 went to FAULT for {}",
+        fault["last_transition"]["reason"]
+    );
+    ensure!(
+        r1.counter(INSTANCE, "vip_errors")? >= 1,
+        "no VIP error counted"
+    );
+    ensure!(
+        r1.counter(INSTANCE, "became_master")? == 1,
+        "r1 preempted once before failing"
+    );
+    r2.wait_state(INSTANCE, "MASTER", ELECTION)?;
+    wait_addr(ns2, "eth0", VIP, true, ELECTION)?;
+    // The retry: back to BACKUP, and no second preemption of the working r2 (r1 would
+    // preempt one Master_Down_Interval, ≈ 1.6 s, after hearing it).
+    r1.wait_state(INSTANCE, "BACKUP", ELECTION)?;
+    r2.assert_state_holds(INSTANCE, "MASTER", Duration::from_secs(3))?;
+    ensure!(
+        r1.state(INSTANCE)? == "BACKUP" && r1.counter(INSTANCE, "became_master")? == 1,
+        "r1 preempted again after failing"
+    );
+    ensure!(
+        holders(&[ns1, ns2], VIP)? == vec![1],
+        "the VIP is on r2 alone"
+    );
+    stop_all(&mut [r1, r2])
+}
+
 /// Drops VRRP to and from ff02::12 in `ns` (nftables), counting it as `mcast`, and
 /// counts VRRP arriving by unicast as `unicast_in`.
 fn block_vrrp_multicast_v6(ns: &Netns, scratch: &Scratch, name: &str) -> anyhow::Result<()> {

@@ -53,6 +53,33 @@ pub(super) struct VipDone {
     pub(super) failures: Vec<(IpAddr, String)>,
 }
 
+/// The link-layer address that answers for the VIPs of a master we yielded to (its
+/// MAC), resolved for [`Daemon::announce_for`].
+pub(super) struct ResolvedMaster {
+    pub(super) index: usize,
+    pub(super) master: IpAddr,
+    pub(super) mac: Option<[u8; 6]>,
+}
+
+/// Announcements for the master an instance yielded to, still to send.
+#[derive(Debug)]
+pub(super) struct AnnounceForBacklog {
+    /// The master they are for; dropped if the instance stops following it.
+    master: IpAddr,
+    /// The MAC that answered for its VIP.
+    mac: [u8; 6],
+    /// Index of the next VIP (on the instance's interface) to announce.
+    cursor: usize,
+    /// Frames still to send.
+    remaining: usize,
+    /// When to continue: the turn of the loop it was left in.
+    pub(super) due: Instant,
+}
+
+/// How long resolving who holds a VIP now may take: the kernel's default three probes a
+/// second apart (a winner that has just preempted answers once its own add is done).
+const RESOLVE_MASTER_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Adds and removes VIPs over rtnetlink, one job after another so an instance's add and
 /// a later removal can never swap; within a job many requests are in flight at once.
 /// The main loop queues jobs and goes on sending adverts (see [`Daemon::queue_vips`]).
@@ -168,13 +195,46 @@ impl Daemon {
         }
     }
 
-    /// Performs the core's actions in order.
+    /// Performs the core's actions in order, then reports back what the core must hear
+    /// of them (adverts sent or not), performing what that brings, until nothing is left.
     pub(super) async fn perform(&mut self, index: usize, now: Instant, actions: Vec<Action>) {
         let acted = !actions.is_empty();
+        let mut reports = self.perform_actions(index, now, actions).await;
+        // Bounded: a report yields at most a Fault, whose priority-0 advert reports nothing.
+        while !reports.is_empty() {
+            let mut next = Vec::new();
+            for report in reports {
+                let actions = self.slots[index].handle(now, report);
+                next.extend(self.perform_actions(index, now, actions).await);
+            }
+            reports = next;
+        }
+        // Leaving Master (stopping or yielding), the core keeps the VIPs for the
+        // successor until a deadline: so does the ARP lease.
+        if acted
+            && self.slots[index].holds_vips
+            && let Some(until) = self.slots[index].core.release_deadline()
+        {
+            self.hold_lease_until(index, until);
+        }
+    }
+
+    /// Performs the core's actions in order; returns the reports on them for the core.
+    async fn perform_actions(
+        &mut self,
+        index: usize,
+        now: Instant,
+        actions: Vec<Action>,
+    ) -> Vec<Input> {
+        let mut reports = Vec::new();
         for action in actions {
             match action {
                 Action::SendAdvert(advert) => {
-                    self.send_advert(index, &advert);
+                    let ok = self.send_advert(index, &advert);
+                    // The core faults a master whose adverts do not leave.
+                    if advert.priority != 0 {
+                        reports.push(Input::AdvertSent { ok });
+                    }
                     // Every advert a master sends renews its ARP leases.
                     let slot = &self.slots[index];
                     if advert.priority != 0 && slot.holds_vips && slot.acquiring.is_none() {
@@ -190,6 +250,7 @@ impl Daemon {
                 Action::ReleaseVips => self.release_vips(index),
                 // The core announces only once the VIPs are added (Input::VipsAdded).
                 Action::Announce => self.start_garp(index, now),
+                Action::AnnounceFor { master } => self.resolve_for_announcement(index, master),
                 Action::StateChanged { from, to, reason } => {
                     let slot = &mut self.slots[index];
                     slot.last_change = Some(SystemTime::now());
@@ -250,18 +311,14 @@ impl Daemon {
                 }
             }
         }
-        // Leaving Master (stopping or yielding), the core keeps the VIPs for the
-        // successor until a deadline: so does the ARP lease.
-        if acted
-            && self.slots[index].holds_vips
-            && let Some(until) = self.slots[index].core.release_deadline()
-        {
-            self.hold_lease_until(index, until);
-        }
+        reports
     }
 
-    pub(super) fn send_advert(&mut self, index: usize, advert: &AdvertRepr) {
+    /// Sends `advert` to each destination; whether it reached at least one (a unicast
+    /// peer that cannot be reached must not fault a master the others hear).
+    pub(super) fn send_advert(&mut self, index: usize, advert: &AdvertRepr) -> bool {
         let slot = &mut self.slots[index];
+        let mut sent = false;
         let mut buffer = vec![0u8; advert.buffer_len()];
         for destination in slot.destinations.clone() {
             let mut packet = Packet::new_unchecked(&mut buffer[..], slot.family());
@@ -271,11 +328,15 @@ impl Daemon {
                 .emit(&mut packet, slot.primary, destination)
                 .map_err(|e| std::io::Error::other(e.to_string()))
                 .and_then(|()| slot.tx.send(&buffer, destination));
-            if let Err(e) = result {
-                slot.send_errors += 1;
-                tracing::warn!(instance = %slot.spec.name, %destination, error = %e, "sending advert failed");
+            match result {
+                Ok(()) => sent = true,
+                Err(e) => {
+                    slot.send_errors += 1;
+                    tracing::warn!(instance = %slot.spec.name, %destination, error = %e, "sending advert failed");
+                }
             }
         }
+        sent
     }
 
     /// Queues adding (or removing) `vips` for slot `index` on the VIP worker; returns
@@ -317,8 +378,9 @@ impl Daemon {
         }
     }
 
-    /// A VIP job finished: count and log failures; a completed add claims the XDP
-    /// leases and tells the core, which announces the VIPs if it is (still) master.
+    /// A VIP job finished: count and log failures; a completed add is reported to the
+    /// core (a master that could not add its VIPs goes to FAULT; one that could
+    /// announces them now), and if it succeeded claims the XDP leases.
     pub(super) async fn on_vips_changed(&mut self, now: Instant, done: VipDone) {
         let Some(slot) = self.slots.get_mut(done.index) else {
             return;
@@ -339,9 +401,13 @@ impl Daemon {
         if !slot.holds_vips {
             return;
         }
-        self.claim_leases(done.index);
-        self.set_lease_clock(done.index, true);
-        let actions = self.slots[done.index].handle(now, Input::VipsAdded);
+        let ok = done.failures.is_empty();
+        if ok {
+            // Leases first: the core answers with the announcement.
+            self.claim_leases(done.index);
+            self.set_lease_clock(done.index, true);
+        }
+        let actions = self.slots[done.index].handle(now, Input::VipsAdded { ok });
         self.perform(done.index, now, actions).await;
     }
 
@@ -360,6 +426,120 @@ impl Daemon {
         slot.holds_vips = false;
         slot.acquiring = None;
         self.set_lease_clock(index, false);
+    }
+
+    /// The core yielded to `master` and asks to announce the VIPs for it. Resolve, in
+    /// the background, the link-layer address that answers for the instance's first VIP
+    /// on its interface (the kernel ARPs or solicits it): that is the winner's MAC (or
+    /// its virtual MAC, for a peer that uses one), and it answers only once the winner
+    /// holds the VIP, so neighbours are never sent to a router still adding it. Then
+    /// [`Daemon::announce_for`].
+    pub(super) fn resolve_for_announcement(&mut self, index: usize, master: IpAddr) {
+        let netlink = self.netlink.clone();
+        let slot = &self.slots[index];
+        let ifindex = slot.ifindex;
+        let Some(vip) = slot
+            .vips
+            .iter()
+            .find(|(dev_index, _)| *dev_index == ifindex)
+            .map(|(_, vip)| vip.address)
+        else {
+            return;
+        };
+        let resolved = self.resolved_tx.clone();
+        tokio::spawn(async move {
+            let mac = match netlink
+                .resolve_neighbour(ifindex, vip, RESOLVE_MASTER_TIMEOUT)
+                .await
+            {
+                Ok(mac) => mac,
+                Err(e) => {
+                    tracing::warn!(%master, %vip, error = %e, "resolving who holds the VIP failed");
+                    None
+                }
+            };
+            let _ = resolved.send(ResolvedMaster { index, master, mac });
+        });
+    }
+
+    /// Starts announcing the instance's VIPs on its own interface as being at the
+    /// resolved MAC, if the instance still follows that master. VIPs on other interfaces
+    /// are left alone: the MAC is the one on this link. Sent [`GARP_BUDGET`] frames per
+    /// turn of the loop ([`Daemon::continue_announce_for`]), as a master's own rounds.
+    pub(super) fn announce_for(&mut self, now: Instant, resolved: ResolvedMaster) {
+        let Some(slot) = self.slots.get_mut(resolved.index) else {
+            return;
+        };
+        if slot.retired
+            || slot.core.state() != State::Backup
+            || slot.core.master_address() != Some(resolved.master)
+        {
+            return;
+        }
+        let Some(mac) = resolved.mac else {
+            tracing::warn!(instance = %slot.spec.name, master = %resolved.master, "nobody answered for the VIP; neighbours keep our MAC until they re-probe");
+            return;
+        };
+        let on_link = slot
+            .vips
+            .iter()
+            .filter(|(dev_index, _)| *dev_index == slot.ifindex)
+            .count();
+        tracing::info!(instance = %slot.spec.name, master = %resolved.master, mac = %crate::cli::format_mac(mac), "announcing the VIPs at the new master's MAC");
+        slot.announce_for = Some(AnnounceForBacklog {
+            master: resolved.master,
+            mac,
+            cursor: 0,
+            remaining: on_link * slot.spec.garp.master_repeat.max(1) as usize,
+            due: now,
+        });
+        self.continue_announce_for(resolved.index, now);
+    }
+
+    /// Sends the next [`GARP_BUDGET`] announcements of [`Daemon::announce_for`], unless
+    /// the instance no longer follows that master.
+    pub(super) fn continue_announce_for(&mut self, index: usize, now: Instant) {
+        let slot = &mut self.slots[index];
+        let Some(backlog) = slot.announce_for.as_mut() else {
+            return;
+        };
+        let Some(sender) = self.arp.get(&slot.ifindex) else {
+            slot.announce_for = None;
+            return;
+        };
+        if slot.core.state() != State::Backup || slot.core.master_address() != Some(backlog.master)
+        {
+            slot.announce_for = None;
+            return;
+        }
+        let on_link: Vec<IpAddr> = slot
+            .vips
+            .iter()
+            .filter(|(dev_index, _)| *dev_index == slot.ifindex)
+            .map(|(_, vip)| vip.address)
+            .collect();
+        let turn = backlog.remaining.min(GARP_BUDGET);
+        for _ in 0..turn {
+            let Some(vip) = on_link.get(backlog.cursor % on_link.len().max(1)) else {
+                break;
+            };
+            backlog.cursor += 1;
+            let result = match *vip {
+                IpAddr::V4(v4) => sender.gratuitous_for(v4, backlog.mac),
+                IpAddr::V6(v6) => sender.neighbour_advert_for(v6, backlog.mac),
+            };
+            match result {
+                Ok(()) => slot.announced_for_master += 1,
+                Err(e) => {
+                    tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "announcing for the new master failed")
+                }
+            }
+        }
+        backlog.remaining -= turn;
+        backlog.due = now;
+        if backlog.remaining == 0 || on_link.is_empty() {
+            slot.announce_for = None;
+        }
     }
 
     /// A new master announces its VIPs: a burst of `garp_master_repeat` rounds

@@ -3,20 +3,6 @@
 
 use super::*;
 
-/// An advert rebuilt from what XDP recorded (it checked TTL, version, type, length,
-/// VRID, auth and checksum); the address list is taken as configured.
-pub(super) fn synthetic_advert(slot: &Slot, priority: u8, interval: Centiseconds) -> AdvertRepr {
-    let cfg = slot.core.config();
-    AdvertRepr {
-        version: cfg.version,
-        vrid: cfg.vrid,
-        priority,
-        max_advert_interval: interval,
-        auth: cfg.auth,
-        addresses: slot.vip_addresses.iter().take(255).copied().collect(),
-    }
-}
-
 impl Daemon {
     pub(super) async fn on_packet(&mut self, now: Instant, packet: Received) {
         let (meta, payload) = match packet.datagram.split() {
@@ -221,6 +207,7 @@ impl Daemon {
                 }
             }
             self.run_garp(index, now);
+            self.continue_announce_for(index, now);
         }
     }
 
@@ -242,22 +229,32 @@ impl Daemon {
             return false;
         };
         let seen_at = observed.last_seen_at(now, monotonic_now_ns());
-        if slot.local_addresses.contains(&observed.source)
-            || observed.priority == 0
+        // Only a record newer than anything fed, and recent enough to hold the master
+        // up, is news; a priority-0 advert is no reason to stay Backup.
+        if observed.priority == 0
             || seen_at <= slot.last_input
             || now.saturating_duration_since(seen_at) >= slot.core.master_down_interval()
         {
             return false;
         }
-        let advert = synthetic_advert(slot, observed.priority, observed.interval);
+        let record = validate::ObservedAdvert {
+            src: observed.source,
+            vrid: slot.spec.virtual_router_id,
+            version: Some(observed.version),
+            priority: observed.priority,
+            max_advert_interval: observed.interval,
+        };
         let slot = &mut self.slots[index];
+        let Some(accepted) = slot.accept_observed(&record) else {
+            return false;
+        };
         slot.xdp_rescues += 1;
         tracing::debug!(instance = %slot.spec.name, from = %observed.source, "master heard by XDP, not yet by the socket");
         let actions = slot.handle(
             seen_at,
             Input::Advert {
-                src: observed.source,
-                advert,
+                src: accepted.sender,
+                advert: accepted.advert,
             },
         );
         self.perform(index, now, actions).await;
@@ -271,11 +268,17 @@ impl Daemon {
             return;
         };
         let slot = &mut self.slots[index];
-        if slot.local_addresses.contains(&event.source) {
+        let record = validate::ObservedAdvert {
+            src: event.source,
+            vrid: event.vrid,
+            version: None,
+            priority: event.priority,
+            max_advert_interval: event.interval,
+        };
+        let Some(accepted) = slot.accept_observed(&record) else {
             return;
-        }
+        };
         slot.xdp_events += 1;
-        let advert = synthetic_advert(slot, event.priority, event.interval);
         let seen_at = now
             .checked_sub(Duration::from_nanos(
                 monotonic_now_ns().saturating_sub(event.seen_ns),
@@ -284,8 +287,8 @@ impl Daemon {
         let actions = slot.handle(
             seen_at,
             Input::Advert {
-                src: event.source,
-                advert,
+                src: accepted.sender,
+                advert: accepted.advert,
             },
         );
         self.perform(index, now, actions).await;

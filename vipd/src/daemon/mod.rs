@@ -18,7 +18,7 @@ mod run;
 mod setup;
 mod status;
 
-use executor::{GarpSchedule, VipDone, VipJob, vip_worker};
+use executor::{AnnounceForBacklog, GarpSchedule, ResolvedMaster, VipDone, VipJob, vip_worker};
 use run::apply_scheduling;
 pub use run::run;
 use status::reason_name;
@@ -167,6 +167,11 @@ struct Slot {
     garps_sent: u64,
     /// Unsolicited neighbour advertisements sent (IPv6 VIPs' gratuitous ARP).
     nas_sent: u64,
+    /// Gratuitous ARPs / NAs sent on behalf of the master this instance yielded to
+    /// ([`Action::AnnounceFor`]).
+    announced_for_master: u64,
+    /// Those still to send.
+    announce_for: Option<AnnounceForBacklog>,
     /// Link state of the instance's interface and of its track_interfaces, by ifindex.
     links: HashMap<u32, bool>,
     /// Shared with this instance's notify tasks.
@@ -210,6 +215,24 @@ impl Slot {
             self.spec.virtual_router_id,
             ip_family(self.family()),
         )
+    }
+
+    /// Runs the receive checks on an advert the XDP program recorded and counts the
+    /// outcome with the socket's; `None` (logged) if it is to be discarded.
+    fn accept_observed(
+        &mut self,
+        observed: &validate::ObservedAdvert,
+    ) -> Option<validate::Accepted> {
+        let result =
+            validate::validate_observed(observed, &self.local_addresses, Some(self.expected()));
+        self.rx.record(&result);
+        match result {
+            Ok(accepted) => Some(accepted),
+            Err(discard) => {
+                tracing::debug!(instance = %self.spec.name, from = %observed.src, reason = %discard, "advert seen by XDP discarded");
+                None
+            }
+        }
     }
 
     fn expected(&self) -> Expected<'_> {
@@ -274,6 +297,9 @@ struct Daemon {
     /// Sync groups, and members waiting to follow a group change.
     groups: Vec<GroupRuntime>,
     follow_queue: Vec<(usize, Follow)>,
+    /// Where the MACs that answer for the VIPs of masters we yielded to arrive
+    /// ([`ResolvedMaster`]).
+    resolved_tx: mpsc::UnboundedSender<ResolvedMaster>,
 }
 
 /// A sync group at run time.

@@ -58,6 +58,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let (file_tx, mut file_rx) = mpsc::channel::<FileEvent>(64);
     let (vip_jobs, vip_jobs_rx) = mpsc::unbounded_channel::<VipJob>();
     let (vip_done_tx, mut vip_done_rx) = mpsc::unbounded_channel::<VipDone>();
+    let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<ResolvedMaster>();
     let vip_worker_task = tokio::spawn(vip_worker(netlink.clone(), vip_jobs_rx, vip_done_tx));
     let mut daemon = Daemon {
         vip_jobs,
@@ -89,6 +90,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         file_tx,
         groups: Vec::new(),
         follow_queue: Vec::new(),
+        resolved_tx,
     };
     let prepared = daemon.prepare_all(&config.instances, true).await?;
     for file in &config.track_files {
@@ -158,6 +160,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             Some(done) = vip_done_rx.recv() => {
                 daemon.on_vips_changed(Instant::now(), done).await;
             }
+            Some(resolved) = resolved_rx.recv() => daemon.announce_for(Instant::now(), resolved),
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
         }
         daemon.on_timers(Instant::now()).await;
@@ -219,6 +222,7 @@ impl Daemon {
                     .poll_timeout()
                     .into_iter()
                     .chain(s.garp.next_deadline())
+                    .chain(s.announce_for.as_ref().map(|backlog| backlog.due))
             })
             .min()
     }

@@ -202,6 +202,8 @@ impl Daemon {
             vip_errors: 0,
             garps_sent: 0,
             nas_sent: 0,
+            announced_for_master: 0,
+            announce_for: None,
             links,
             notify: Arc::new(NotifyCounters::default()),
             last_input: Instant::now(),

@@ -25,6 +25,7 @@ pub(super) fn slot_status(slot: &Slot, now: Instant, wall: SystemTime) -> Instan
         ("vip_errors", slot.vip_errors),
         ("garps_sent", slot.garps_sent),
         ("neighbour_adverts_sent", slot.nas_sent),
+        ("announced_for_master", slot.announced_for_master),
         ("xdp_rescued_adverts", slot.xdp_rescues),
         ("xdp_events", slot.xdp_events),
         (

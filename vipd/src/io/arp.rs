@@ -62,8 +62,22 @@ pub fn arp_request_frame(
     sender_ip: Ipv4Addr,
     target_ip: Ipv4Addr,
 ) -> [u8; FRAME_LEN] {
+    arp_request_frame_from(sender_mac, sender_mac, sender_ip, target_ip)
+}
+
+/// [`arp_request_frame`] sent from `ethernet_source` (the interface it leaves from)
+/// while its sender fields name `sender_mac`: how one router tells neighbours that an
+/// address is at another router's MAC. Receivers take the mapping from the ARP sender
+/// fields (RFC 826); the Ethernet source stays ours, so switches keep learning true
+/// port locations.
+pub fn arp_request_frame_from(
+    ethernet_source: [u8; 6],
+    sender_mac: [u8; 6],
+    sender_ip: Ipv4Addr,
+    target_ip: Ipv4Addr,
+) -> [u8; FRAME_LEN] {
     // The frame is exactly an Ethernet header plus an ARP body, so the view exists.
-    ethernet_frame(BROADCAST, sender_mac, EtherTypes::Arp, |payload| {
+    ethernet_frame(BROADCAST, ethernet_source, EtherTypes::Arp, |payload| {
         if let Some(mut arp) = MutableArpPacket::new(payload) {
             arp.set_hardware_type(ArpHardwareTypes::Ethernet);
             arp.set_protocol_type(EtherTypes::Ipv4);
@@ -87,34 +101,50 @@ pub fn neighbour_advert_frame(
     source: Ipv6Addr,
     target: Ipv6Addr,
 ) -> [u8; NA_FRAME_LEN] {
+    neighbour_advert_frame_from(sender_mac, sender_mac, source, target)
+}
+
+/// [`neighbour_advert_frame`] sent from `ethernet_source` while its Target Link-Layer
+/// Address option names `sender_mac` (see [`arp_request_frame_from`]).
+pub fn neighbour_advert_frame_from(
+    ethernet_source: [u8; 6],
+    sender_mac: [u8; 6],
+    source: Ipv6Addr,
+    target: Ipv6Addr,
+) -> [u8; NA_FRAME_LEN] {
     // The frame is exactly the four headers, so every view below exists.
-    ethernet_frame(ALL_NODES_MAC, sender_mac, EtherTypes::Ipv6, |payload| {
-        let Some(mut ip) = MutableIpv6Packet::new(payload) else {
-            return;
-        };
-        ip.set_version(6);
-        ip.set_payload_length(NA_LEN);
-        ip.set_next_header(IpNextHeaderProtocols::Icmpv6);
-        ip.set_hop_limit(ND_HOP_LIMIT);
-        ip.set_source(source);
-        ip.set_destination(ALL_NODES);
-        if let Some(mut na) = MutableNeighborAdvertPacket::new(ip.payload_mut()) {
-            na.set_icmpv6_type(Icmpv6Types::NeighborAdvert);
-            na.set_icmpv6_code(Icmpv6Codes::NoCode);
-            na.set_flags(NeighborAdvertFlags::Override);
-            na.set_target_addr(target);
-            na.set_options(&[NdpOption {
-                option_type: NdpOptionTypes::TargetLLAddr,
-                // In units of 8 bytes, type and length included.
-                length: 1,
-                data: sender_mac.to_vec(),
-            }]);
-        }
-        if let Some(mut icmp) = MutableIcmpv6Packet::new(ip.payload_mut()) {
-            let checksum = icmpv6::checksum(&icmp.to_immutable(), &source, &ALL_NODES);
-            icmp.set_checksum(checksum);
-        }
-    })
+    ethernet_frame(
+        ALL_NODES_MAC,
+        ethernet_source,
+        EtherTypes::Ipv6,
+        |payload| {
+            let Some(mut ip) = MutableIpv6Packet::new(payload) else {
+                return;
+            };
+            ip.set_version(6);
+            ip.set_payload_length(NA_LEN);
+            ip.set_next_header(IpNextHeaderProtocols::Icmpv6);
+            ip.set_hop_limit(ND_HOP_LIMIT);
+            ip.set_source(source);
+            ip.set_destination(ALL_NODES);
+            if let Some(mut na) = MutableNeighborAdvertPacket::new(ip.payload_mut()) {
+                na.set_icmpv6_type(Icmpv6Types::NeighborAdvert);
+                na.set_icmpv6_code(Icmpv6Codes::NoCode);
+                na.set_flags(NeighborAdvertFlags::Override);
+                na.set_target_addr(target);
+                na.set_options(&[NdpOption {
+                    option_type: NdpOptionTypes::TargetLLAddr,
+                    // In units of 8 bytes, type and length included.
+                    length: 1,
+                    data: sender_mac.to_vec(),
+                }]);
+            }
+            if let Some(mut icmp) = MutableIcmpv6Packet::new(ip.payload_mut()) {
+                let checksum = icmpv6::checksum(&icmp.to_immutable(), &source, &ALL_NODES);
+                icmp.set_checksum(checksum);
+            }
+        },
+    )
 }
 
 /// A send-only AF_PACKET socket on one interface.
@@ -175,6 +205,21 @@ impl ArpSender {
         self.send(&arp_request_frame(self.mac, vip, vip))
     }
 
+    /// Sends a gratuitous ARP saying `vip` is at `owner_mac` (another router's).
+    pub fn gratuitous_for(&self, vip: Ipv4Addr, owner_mac: [u8; 6]) -> io::Result<()> {
+        self.send(&arp_request_frame_from(self.mac, owner_mac, vip, vip))
+    }
+
+    /// Sends an unsolicited neighbour advertisement saying `vip` is at `owner_mac`.
+    pub fn neighbour_advert_for(&self, vip: Ipv6Addr, owner_mac: [u8; 6]) -> io::Result<()> {
+        let source = self.link_local.ok_or_else(|| {
+            io::Error::other("the interface has no IPv6 link-local address to send from")
+        })?;
+        self.send(&neighbour_advert_frame_from(
+            self.mac, owner_mac, source, vip,
+        ))
+    }
+
     /// Sends "who-has `gateway` tell `vip`", so a gateway that ignores gratuitous ARP
     /// still learns the VIP's new MAC from the request's sender fields (RFC 826 merge).
     pub fn directed(&self, vip: Ipv4Addr, gateway: Ipv4Addr) -> io::Result<()> {
@@ -216,6 +261,36 @@ mod tests {
             0, 0, 0, 0, 0, 0, 192, 0, 2, 100, // target
         ];
         assert_eq!(frame, expected);
+    }
+
+    #[test]
+    fn gratuitous_arp_for_another_router_keeps_our_ethernet_source() {
+        let ours = [0x02, 0, 0, 0, 0, 1];
+        let winner = [0x02, 0, 0, 0, 0, 2];
+        let vip = Ipv4Addr::new(192, 0, 2, 100);
+        let frame = arp_request_frame_from(ours, winner, vip, vip);
+        assert_eq!(frame[6..12], ours);
+        assert_eq!(frame[22..28], winner, "ARP sender hardware address");
+        // Apart from the Ethernet source, the winner's own announcement.
+        let own = arp_request_frame(winner, vip, vip);
+        assert_eq!(frame[12..], own[12..]);
+    }
+
+    #[test]
+    fn neighbour_advert_for_another_router_names_it_in_the_option() {
+        let ours = [0x02, 0, 0, 0, 0, 1];
+        let winner = [0x02, 0, 0, 0, 0, 2];
+        let source = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+        let vip = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+        let frame = neighbour_advert_frame_from(ours, winner, source, vip);
+        assert_eq!(frame[6..12], ours);
+        assert_eq!(
+            frame[NA_FRAME_LEN - 6..],
+            winner,
+            "target link-layer address"
+        );
+        let own = neighbour_advert_frame(winner, source, vip);
+        assert_eq!(frame[12..], own[12..]);
     }
 
     /// RFC 1071 over the IPv6 pseudo-header (RFC 8200 §8.1) and an ICMPv6 message,

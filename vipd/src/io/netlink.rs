@@ -12,11 +12,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use rtnetlink::packet_core::NetlinkPayload;
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourState,
+};
 use rtnetlink::sys::AsyncSocket as _;
 use rtnetlink::{AddressMessageBuilder, Handle};
 use tokio::sync::mpsc;
@@ -335,6 +339,108 @@ impl Netlink {
                         source,
                     });
                 }
+            }
+        }
+    }
+
+    /// The link-layer address of neighbour `address` on interface `ifindex`, as the
+    /// kernel resolves it: a usable entry if there is one, otherwise the kernel is asked
+    /// to resolve it (`NTF_USE`, as `ip neigh replace .. use`: an ARP request or a
+    /// neighbour solicitation) and the table is read every 10 ms until `timeout`.
+    /// `None` if it did not resolve in time.
+    pub async fn resolve_neighbour(
+        &self,
+        ifindex: u32,
+        address: IpAddr,
+        timeout: std::time::Duration,
+    ) -> Result<Option<[u8; 6]>, NetlinkError> {
+        let end = tokio::time::Instant::now() + timeout;
+        let mut asked = false;
+        loop {
+            if let Some(mac) = self.neighbour(ifindex, address).await? {
+                return Ok(Some(mac));
+            }
+            if !asked {
+                asked = true;
+                let request = self
+                    .handle
+                    .neighbours()
+                    .add(ifindex, address)
+                    .state(NeighbourState::None)
+                    .flags(NeighbourFlags::Use)
+                    .replace();
+                request
+                    .execute()
+                    .await
+                    .map_err(|source| NetlinkError::Request {
+                        what: format!("resolving {address} on ifindex {ifindex}"),
+                        source,
+                    })?;
+            }
+            if tokio::time::Instant::now() >= end {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The neighbour table's usable link-layer address for `address` on `ifindex`.
+    async fn neighbour(
+        &self,
+        ifindex: u32,
+        address: IpAddr,
+    ) -> Result<Option<[u8; 6]>, NetlinkError> {
+        let family = match address {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        let mut entries = self
+            .handle
+            .neighbours()
+            .get()
+            .set_address_family(family)
+            .execute();
+        loop {
+            let entry = match entries.try_next().await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => return Ok(None),
+                Err(source) => {
+                    return Err(NetlinkError::Request {
+                        what: format!("reading the neighbour table for {address}"),
+                        source,
+                    });
+                }
+            };
+            // Incomplete and failed entries have no (or no trusted) address.
+            let usable = matches!(
+                entry.header.state,
+                NeighbourState::Reachable
+                    | NeighbourState::Stale
+                    | NeighbourState::Delay
+                    | NeighbourState::Probe
+                    | NeighbourState::Permanent
+            );
+            if entry.header.ifindex != ifindex || !usable {
+                continue;
+            }
+            let mut destination = None;
+            let mut mac = None;
+            for attribute in &entry.attributes {
+                match attribute {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
+                        destination = Some(IpAddr::V4(*v4));
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
+                        destination = Some(IpAddr::V6(*v6));
+                    }
+                    NeighbourAttribute::LinkLayerAddress(bytes) => {
+                        mac = <[u8; 6]>::try_from(bytes.as_slice()).ok();
+                    }
+                    _ => {}
+                }
+            }
+            if destination == Some(address) && mac.is_some() {
+                return Ok(mac);
             }
         }
     }

@@ -7,6 +7,7 @@
 //! [`Input::Fault`](super::instance::Input::Fault)).
 
 use std::fmt;
+use std::net::IpAddr;
 
 use super::wire::AdvertRepr;
 
@@ -37,7 +38,9 @@ impl fmt::Display for State {
 }
 
 /// Why the instance is in Fault. The driver aggregates its sources (link state, trackers)
-/// and reports the first that failed.
+/// and reports the first that failed through `Input::Fault`; the last two come from the
+/// instance itself, when the driver reports that it could not perform what a master
+/// must (see the `instance` module doc, "Failures as master").
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FaultReason {
     /// The interface lost carrier or was set down.
@@ -46,6 +49,14 @@ pub enum FaultReason {
     Tracker {
         /// The tracker's configured name.
         name: String,
+    },
+    /// As master, adding the virtual addresses failed (`Input::VipsAdded { ok: false }`).
+    VipAdd,
+    /// As master, sending adverts failed this many times in a row
+    /// (`Input::AdvertSent { ok: false }`).
+    Send {
+        /// Consecutive failed adverts.
+        failures: u32,
     },
 }
 
@@ -89,6 +100,10 @@ impl fmt::Display for Reason {
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::Fault(FaultReason::LinkDown) => f.write_str("fault: link down"),
             Reason::Fault(FaultReason::Tracker { name }) => write!(f, "fault: tracker {name}"),
+            Reason::Fault(FaultReason::VipAdd) => f.write_str("fault: adding the VIPs failed"),
+            Reason::Fault(FaultReason::Send { failures }) => {
+                write!(f, "fault: {failures} adverts in a row could not be sent")
+            }
             Reason::FaultCleared => f.write_str("fault cleared"),
         }
     }
@@ -113,6 +128,16 @@ pub enum Action {
     /// Advertisements for IPv6 (RFC 5798 §6.4.1, §6.4.2). Repeats and refreshes are the
     /// driver's schedule.
     Announce,
+    /// Announce the virtual addresses as being at `master`'s link-layer address, which
+    /// the driver resolves on the instance's interface (gratuitous ARP / unsolicited NA
+    /// carrying that address; the frame itself leaves from ours). Not RFC: a master that
+    /// yields to a better one had announced the addresses as its own, so neighbours send
+    /// it their traffic; the winner re-announces only if it hears us, which after a
+    /// partition it may never do (see the `instance` module doc).
+    AnnounceFor {
+        /// The primary address of the master we yielded to.
+        master: IpAddr,
+    },
     /// The instance moved from `from` to `to`. For logs, notify scripts and metrics.
     StateChanged {
         /// State before.

@@ -43,6 +43,37 @@
 //!   silent master are not preemption and are never delayed.
 //! - **Priority changes** (tracker weights) apply to the next advert sent and the next
 //!   Master_Down_Interval computed; no advert is sent just because priority changed.
+//! - **Yielding** to a better master ([`Reason::HigherPriorityAdvert`]) also returns
+//!   [`Action::AnnounceFor`] the winner. Two masters at once (a partition, a lost advert)
+//!   both announced the addresses, so some neighbours send their traffic to the one
+//!   that yields. RFC 5798 leaves them to the winner, who re-announces when it hears a
+//!   lower-priority master (see [`Counters::reassertions`]); but whether it ever hears
+//!   one depends on the order in which the two sides of a partition heal: if the loser
+//!   hears the winner first, it yields and goes silent as a Backup, and the winner,
+//!   still deaf then, never learns there was anyone to correct. The loser is the only
+//!   router that knows, and it can always reach the neighbours it misled, so it corrects
+//!   them itself, with the winner's link-layer address. (In an ordinary preemption
+//!   the winner has just announced itself; the second announcement says the same.)
+//! - **Failures as master.** A master that cannot hold its addresses or cannot be heard
+//!   is worse than none: neighbours follow its announcements into a black hole, and
+//!   backups it silences (or that hear it intermittently) do not take over. So the
+//!   driver reports what became of the actions it performed — [`Input::VipsAdded`]
+//!   after the add of an [`Action::AcquireVips`], [`Input::AdvertSent`] after every
+//!   advert of non-zero priority — and a master goes to Fault
+//!   ([`FaultReason::VipAdd`], [`FaultReason::Send`]) as for any fault: priority 0 (if
+//!   it can still be sent, the backups take over after Skew_Time) and the addresses
+//!   released (those that were added). Sending fails [`SEND_FAILURES_TO_FAULT`] times
+//!   in a row before it counts, so one transient error (ENOBUFS under a burst) does
+//!   not. The instance leaves that Fault by itself after a retry delay, through the
+//!   §6.4.1 startup rules to Backup: Master_Down_Interval after the first failure,
+//!   doubling with each further failure, at most [`MAX_FAILURE_RETRY`] (or one
+//!   Master_Down_Interval if that is longer). Until it has been master for a whole
+//!   Master_Down_Interval without failing, it does not preempt: a working master of
+//!   lower priority keeps the addresses, and this router takes over only when that
+//!   one stops or falls silent (so a permanent failure, such as an address the kernel
+//!   refuses, costs the peer no more than the first handover). An external fault
+//!   ([`Input::Fault`]) in the meantime is kept apart: [`Input::FaultCleared`] does not
+//!   end the failure's Fault, nor its retry an external one.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -70,6 +101,14 @@ pub fn max_listed_addresses(first: Option<&IpAddr>) -> usize {
         _ => MAX_LISTED_IPV4,
     }
 }
+/// Consecutive adverts that must fail to send before a master goes to Fault (see the
+/// module doc): one failure is often a transient ENOBUFS; three intervals without a
+/// single advert out is a master its backups will soon declare dead anyway.
+pub const SEND_FAILURES_TO_FAULT: u32 = 3;
+/// Longest wait before an instance that failed as master tries again (unless one
+/// Master_Down_Interval is longer).
+pub const MAX_FAILURE_RETRY: Duration = Duration::from_secs(60);
+
 /// The priority a stopping master advertises (RFC 5798 §5.2.4).
 pub const PRIORITY_STOP: u8 = 0;
 /// Largest advertisement interval the 12-bit v3 field can carry (RFC 5798 §5.2.7).
@@ -271,10 +310,6 @@ pub enum Input {
     },
     /// The deadline from [`Instance::poll_timeout`] has passed.
     Timeout,
-    /// The addresses asked for by the last [`Action::AcquireVips`] are on the interface:
-    /// a master announces them now (never before, so no neighbour is pointed at a host
-    /// that cannot answer yet).
-    VipsAdded,
     /// The sum of tracker weights. Effective priority = clamp(base + offset, 1, 254); an
     /// owner's 255 never changes.
     PriorityOffset(i32),
@@ -284,8 +319,23 @@ pub enum Input {
         /// What failed.
         reason: FaultReason,
     },
-    /// Every fault source is fine again.
+    /// Every fault source is fine again. Ends a Fault entered through [`Input::Fault`];
+    /// one entered through a failure as master ends by its retry timer.
     FaultCleared,
+    /// The addresses of the last [`Action::AcquireVips`] were added (`ok`), or at least
+    /// one of them could not be. Only a Master acts on it (see the module doc): with
+    /// them in place it announces them now (never before, so no neighbour is pointed at
+    /// a host that cannot answer yet); without, it goes to Fault.
+    VipsAdded {
+        /// Every address was added.
+        ok: bool,
+    },
+    /// An advert of non-zero priority was sent to at least one destination (`ok`), or to
+    /// none. Only a Master acts on it (see the module doc).
+    AdvertSent {
+        /// The advert left.
+        ok: bool,
+    },
     /// A sync group member changed state and this instance must follow (keepalived's
     /// `vrrp_sync_group`; not in the RFC). The driver decides when; the instance only
     /// moves between Backup and Master, never out of Fault or Initialize.
@@ -357,6 +407,17 @@ pub struct Instance {
     /// claimed master (see [`Instance::on_advert_master`]).
     last_reassert: Option<Instant>,
     fault: Option<FaultReason>,
+    /// The failure as master that holds the instance in Fault until
+    /// [`Timer::FailureRetry`] fires (see the module doc).
+    failure: Option<FaultReason>,
+    /// Failures as master since the instance was last master for a whole
+    /// Master_Down_Interval: sets the retry delay, and while non-zero the instance does
+    /// not preempt.
+    failures_in_row: u32,
+    /// Adverts in a row that could not be sent, in the current mastership.
+    send_failures: u32,
+    /// When the current mastership began.
+    master_since: Option<Instant>,
     last_transition: Option<Transition>,
     counters: Counters,
     /// Where the addresses stand, as far as the driver has reported.
@@ -412,6 +473,10 @@ impl Instance {
             preempt_hold_until: None,
             last_reassert: None,
             fault: None,
+            failure: None,
+            failures_in_row: 0,
+            send_failures: 0,
+            master_since: None,
             last_transition: None,
             counters: Counters::default(),
             vips: VipHolding::Released,
@@ -430,10 +495,16 @@ impl Instance {
             Input::Shutdown => self.on_shutdown(now, &mut actions),
             Input::Advert { src, advert } => self.on_advert(now, src, &advert, &mut actions),
             Input::Timeout => self.on_timeout(now, &mut actions),
-            Input::VipsAdded => self.on_vips_added(&mut actions),
             Input::PriorityOffset(offset) => self.on_priority_offset(offset),
             Input::Fault { reason } => self.on_fault(now, reason, &mut actions),
             Input::FaultCleared => self.on_fault_cleared(now, &mut actions),
+            Input::VipsAdded { ok: true } => self.on_vips_added(&mut actions),
+            Input::VipsAdded { ok: false } => {
+                if self.state == State::Master {
+                    self.fail(now, FaultReason::VipAdd, &mut actions);
+                }
+            }
+            Input::AdvertSent { ok } => self.on_advert_sent(now, ok, &mut actions),
             Input::Follow(Follow::Master) if self.state == State::Backup => {
                 self.become_master(now, Reason::SyncGroup, &mut actions);
             }
@@ -543,9 +614,14 @@ impl Instance {
         self.preempt_hold_until
     }
 
-    /// The fault currently reported, if any.
+    /// The fault currently reported through [`Input::Fault`], if any.
     pub fn fault(&self) -> Option<&FaultReason> {
         self.fault.as_ref()
+    }
+
+    /// The failure as master holding the instance in Fault, if any (see the module doc).
+    pub fn failure(&self) -> Option<&FaultReason> {
+        self.failure.as_ref()
     }
 
     /// The last state change.
@@ -613,6 +689,7 @@ impl Instance {
         }
         self.timers.stop_all();
         self.master_address = None;
+        self.failure = None;
         self.transition(now, State::Initialize, Reason::Shutdown, actions);
     }
 
@@ -669,7 +746,9 @@ impl Instance {
         }
         self.master_address = Some(src);
         let lower = advert.priority < self.effective_priority;
-        if self.config.preempt && lower && !self.preempt_delay_holds(now) {
+        // Not RFC: after failing as master, do not preempt a working master (module doc).
+        let may_preempt = self.config.preempt && self.failures_in_row == 0;
+        if may_preempt && lower && !self.preempt_delay_holds(now) {
             // RFC 5798 §6.4.2: "Else [Preempt_Mode is True and the Priority in the
             // ADVERTISEMENT is less than the local Priority]: Discard the ADVERTISEMENT".
             // Master_Down_Timer keeps running, so we preempt when it fires.
@@ -757,6 +836,9 @@ impl Instance {
         self.learn_master_adver_interval(advert);
         self.become_backup(now, Reason::HigherPriorityAdvert, actions);
         self.master_address = Some(src);
+        // Not RFC (module doc, "Yielding"): neighbours that heard our announcements send
+        // the addresses' traffic to us; point them at the winner, who may never hear us.
+        actions.push(Action::AnnounceFor { master: src });
     }
 
     fn on_timeout(&mut self, now: Instant, actions: &mut Vec<Action>) {
@@ -775,6 +857,12 @@ impl Instance {
                 (Timer::Advert, State::Master) => {
                     // RFC 5798 §6.4.3: "If the Adver_Timer fires, then: Send an
                     // ADVERTISEMENT; Reset the Adver_Timer to Advertisement_Interval".
+                    if self.master_since.is_some_and(|since| {
+                        now.saturating_duration_since(since) >= self.master_down_interval()
+                    }) {
+                        // A whole Master_Down_Interval as master without failing.
+                        self.failures_in_row = 0;
+                    }
                     self.send_advert(self.effective_priority, actions);
                     self.timers.set(
                         Timer::Advert,
@@ -792,6 +880,13 @@ impl Instance {
                         Reason::MasterDown
                     };
                     self.become_master(now, reason, actions);
+                }
+                (Timer::FailureRetry, State::Fault) => {
+                    // Not RFC (module doc): try again, unless an external fault holds.
+                    self.failure = None;
+                    if self.fault.is_none() {
+                        self.start(now, true, actions);
+                    }
                 }
                 // Every transition stops the timers of the state it leaves, so a timer
                 // never outlives its state; nothing to do if one somehow did.
@@ -814,6 +909,11 @@ impl Instance {
 
     fn on_fault(&mut self, now: Instant, reason: FaultReason, actions: &mut Vec<Action>) {
         self.fault = Some(reason.clone());
+        self.enter_fault(now, reason, actions);
+    }
+
+    /// Goes to Fault from wherever the instance is (no-op in Initialize and Fault).
+    fn enter_fault(&mut self, now: Instant, reason: FaultReason, actions: &mut Vec<Action>) {
         match self.state {
             // Remembered; Startup will go to Fault. Already in Fault: reason updated.
             State::Initialize | State::Fault => return,
@@ -836,11 +936,41 @@ impl Instance {
 
     fn on_fault_cleared(&mut self, now: Instant, actions: &mut Vec<Action>) {
         self.fault = None;
-        if self.state == State::Fault {
+        // A failure as master ends by its own retry timer.
+        if self.state == State::Fault && self.failure.is_none() {
             // Leave Fault as if starting up (RFC 5798 §6.4.1), without the state hint: a
             // link that flaps must not make two masters.
             self.start(now, true, actions);
         }
+    }
+
+    /// The driver's report on an advert of ours (module doc, "Failures as master").
+    fn on_advert_sent(&mut self, now: Instant, ok: bool, actions: &mut Vec<Action>) {
+        if self.state != State::Master {
+            return;
+        }
+        if ok {
+            self.send_failures = 0;
+            return;
+        }
+        self.send_failures += 1;
+        if self.send_failures >= SEND_FAILURES_TO_FAULT {
+            let failures = self.send_failures;
+            self.fail(now, FaultReason::Send { failures }, actions);
+        }
+    }
+
+    /// A master could not do what a master must: Fault, and try again later (module doc).
+    fn fail(&mut self, now: Instant, reason: FaultReason, actions: &mut Vec<Action>) {
+        self.failures_in_row = self.failures_in_row.saturating_add(1);
+        let master_down_interval = self.master_down_interval();
+        let doublings = self.failures_in_row.saturating_sub(1).min(16);
+        let retry = master_down_interval
+            .saturating_mul(1 << doublings)
+            .min(MAX_FAILURE_RETRY.max(master_down_interval));
+        self.failure = Some(reason.clone());
+        self.enter_fault(now, reason, actions);
+        self.timers.set(Timer::FailureRetry, now + retry);
     }
 
     fn become_master(&mut self, now: Instant, reason: Reason, actions: &mut Vec<Action>) {
@@ -859,6 +989,8 @@ impl Instance {
         self.master_address = Some(self.config.primary_address);
         self.master_stopping = false;
         self.preempt_hold_until = None;
+        self.master_since = Some(now);
+        self.send_failures = 0;
         self.timers.stop_all();
         self.timers.set(
             Timer::Advert,
@@ -1063,7 +1195,7 @@ mod tests {
         let mut instance = instance(config);
         let mut actions = instance.handle(base, Input::Startup);
         if instance.state() == State::Master {
-            actions.extend(instance.handle(base, Input::VipsAdded));
+            actions.extend(instance.handle(base, Input::VipsAdded { ok: true }));
         }
         (instance, actions)
     }
@@ -1530,6 +1662,9 @@ mod tests {
                     to: State::Backup,
                     reason: Reason::HigherPriorityAdvert,
                 },
+                Action::AnnounceFor {
+                    master: ip(MASTER_ADDRESS)
+                },
             ]
         );
         assert!(instance.release_deadline().is_some());
@@ -1545,6 +1680,75 @@ mod tests {
             instance.handle(next, advert_from(MASTER_ADDRESS, 200, Centiseconds(50))),
             vec![Action::ReleaseVips]
         );
+    }
+
+    fn announced_for(actions: &[Action]) -> Vec<IpAddr> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::AnnounceFor { master } => Some(*master),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A partition that heals on the loser's side first: the winner (200) never hears
+    /// the loser (100) as master, so it never re-announces; the loser, yielding, points
+    /// the neighbours it misled at the winner.
+    #[test]
+    fn beyond_rfc_yielding_master_announces_for_the_winner_whatever_the_heal_order() {
+        let base = Instant::now();
+        let (mut winner, _) = started(config(200), base);
+        let mut loser_config = config(100);
+        loser_config.primary_address = ip(MASTER_ADDRESS);
+        let (mut loser, _) = started(loser_config, base);
+        let deadline = winner.poll_timeout().expect("master down timer");
+        let _ = winner.handle(deadline, Input::Timeout);
+        assert_eq!(winner.state(), State::Master);
+        // Partitioned: the loser hears nothing and takes over (announcing itself).
+        let deadline = loser.poll_timeout().expect("master down timer");
+        let _ = loser.handle(deadline, Input::Timeout);
+        let actions = loser.handle(deadline, Input::VipsAdded { ok: true });
+        assert!(actions.contains(&Action::Announce));
+        // The loser's side heals first: it hears the winner and yields.
+        let now = deadline + SECOND;
+        let winner_advert = Input::Advert {
+            src: ip("192.0.2.10"),
+            advert: winner.advert_repr(winner.effective_priority()),
+        };
+        let actions = loser.handle(now, winner_advert);
+        assert_eq!(loser.state(), State::Backup);
+        assert_eq!(announced_for(&actions), vec![ip("192.0.2.10")]);
+        // Then the winner's side: it hears nothing (a backup is silent) and, by itself,
+        // would never announce again.
+        let mut at = now;
+        for _ in 0..10 {
+            at = winner.poll_timeout().expect("advert timer");
+            let actions = winner.handle(at, Input::Timeout);
+            assert!(!actions.contains(&Action::Announce), "{actions:?}");
+        }
+        assert!(at > now);
+    }
+
+    #[test]
+    fn yielding_other_than_to_a_better_master_announces_for_nobody() {
+        let base = Instant::now();
+        let (mut master, _) = started(config(255), base);
+        let actions = master.handle(base + SECOND, Input::Follow(Follow::Backup));
+        assert!(announced_for(&actions).is_empty());
+        let (mut master, _) = started(config(255), base);
+        let actions = master.handle(
+            base + SECOND,
+            Input::Fault {
+                reason: FaultReason::LinkDown,
+            },
+        );
+        assert!(announced_for(&actions).is_empty());
+        let (mut master, _) = started(config(255), base);
+        assert!(announced_for(&master.handle(base + SECOND, Input::Shutdown)).is_empty());
+        // A backup hearing a new master did not announce anything to correct.
+        let (mut backup, _) = started(config(100), base);
+        assert!(announced_for(&backup.handle(base, advert(200))).is_empty());
     }
 
     #[test]
@@ -1758,11 +1962,15 @@ mod tests {
         assert_eq!(sent_priorities(&actions), vec![100]);
         assert!(!actions.contains(&Action::Announce));
         assert_eq!(
-            instance.handle(deadline, Input::VipsAdded),
+            instance.handle(deadline, Input::VipsAdded { ok: true }),
             vec![Action::Announce]
         );
         // A duplicate completion announces nothing more.
-        assert!(instance.handle(deadline, Input::VipsAdded).is_empty());
+        assert!(
+            instance
+                .handle(deadline, Input::VipsAdded { ok: true })
+                .is_empty()
+        );
         // A completion after the VIPs were released again (a stale add) is ignored.
         let _ = instance.handle(
             deadline,
@@ -1770,7 +1978,11 @@ mod tests {
                 reason: FaultReason::LinkDown,
             },
         );
-        assert!(instance.handle(deadline, Input::VipsAdded).is_empty());
+        assert!(
+            instance
+                .handle(deadline, Input::VipsAdded { ok: true })
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1982,6 +2194,194 @@ mod tests {
             vec![(State::Fault, State::Master, Reason::FaultCleared)]
         );
         assert_eq!(actions[0], Action::AcquireVips { accept: true });
+    }
+
+    /// A backup at priority 200 that has just become master at `base` by MasterDown.
+    fn fresh_master(base: Instant) -> (Instance, Instant) {
+        let (mut instance, _) = started(config(200), base);
+        let deadline = instance.poll_timeout().expect("master down timer");
+        let actions = instance.handle(deadline, Input::Timeout);
+        assert_eq!(instance.state(), State::Master, "{actions:?}");
+        (instance, deadline)
+    }
+
+    #[test]
+    fn failure_vip_add_as_master_faults_releases_and_sends_priority_zero() {
+        let base = Instant::now();
+        let (mut instance, at) = fresh_master(base);
+        let failed_at = at + Duration::from_millis(5);
+        let actions = instance.handle(failed_at, Input::VipsAdded { ok: false });
+        assert_eq!(sent_priorities(&actions), vec![0]);
+        assert!(actions.contains(&Action::ReleaseVips), "{actions:?}");
+        assert_eq!(
+            changes(&actions),
+            vec![(
+                State::Master,
+                State::Fault,
+                Reason::Fault(FaultReason::VipAdd)
+            )]
+        );
+        assert_eq!(instance.failure(), Some(&FaultReason::VipAdd));
+        assert_eq!(instance.fault(), None);
+        // Retry after one Master_Down_Interval, to Backup by the §6.4.1 rules.
+        let retry = instance.poll_timeout().expect("retry timer");
+        assert_eq!(retry, failed_at + instance.master_down_interval());
+        assert!(
+            instance
+                .handle(retry - Duration::from_nanos(1), Input::Timeout)
+                .is_empty()
+        );
+        let actions = instance.handle(retry, Input::Timeout);
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Fault, State::Backup, Reason::FaultCleared)]
+        );
+        assert_eq!(instance.failure(), None);
+    }
+
+    #[test]
+    fn failure_reports_outside_master_are_ignored() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        assert!(
+            instance
+                .handle(base, Input::VipsAdded { ok: false })
+                .is_empty()
+        );
+        for _ in 0..SEND_FAILURES_TO_FAULT {
+            assert!(
+                instance
+                    .handle(base, Input::AdvertSent { ok: false })
+                    .is_empty()
+            );
+        }
+        assert_eq!(instance.state(), State::Backup);
+        let (mut master, at) = fresh_master(base);
+        // A successful add only lets the master announce.
+        assert_eq!(
+            master.handle(at, Input::VipsAdded { ok: true }),
+            vec![Action::Announce]
+        );
+        assert_eq!(master.state(), State::Master);
+    }
+
+    #[test]
+    fn failure_send_needs_consecutive_failures() {
+        let base = Instant::now();
+        let (mut instance, at) = fresh_master(base);
+        // A success in between starts the count again: transient errors never fault.
+        for round in 0..4 {
+            for _ in 1..SEND_FAILURES_TO_FAULT {
+                let actions = instance.handle(at, Input::AdvertSent { ok: false });
+                assert!(actions.is_empty(), "round {round}: {actions:?}");
+            }
+            assert!(
+                instance
+                    .handle(at, Input::AdvertSent { ok: true })
+                    .is_empty()
+            );
+        }
+        assert_eq!(instance.state(), State::Master);
+        for _ in 1..SEND_FAILURES_TO_FAULT {
+            let _ = instance.handle(at, Input::AdvertSent { ok: false });
+        }
+        let actions = instance.handle(at, Input::AdvertSent { ok: false });
+        assert_eq!(
+            changes(&actions),
+            vec![(
+                State::Master,
+                State::Fault,
+                Reason::Fault(FaultReason::Send {
+                    failures: SEND_FAILURES_TO_FAULT
+                })
+            )]
+        );
+        assert!(actions.contains(&Action::ReleaseVips));
+    }
+
+    #[test]
+    fn failure_retry_doubles_until_a_whole_master_down_interval_as_master() {
+        let base = Instant::now();
+        let (mut instance, mut now) = fresh_master(base);
+        let master_down_interval = instance.master_down_interval();
+        let mut delays = Vec::new();
+        for _ in 0..10 {
+            let _ = instance.handle(now, Input::VipsAdded { ok: false });
+            let retry = instance.poll_timeout().expect("retry timer");
+            delays.push(retry - now);
+            let _ = instance.handle(retry, Input::Timeout);
+            // Nobody else: master again one Master_Down_Interval later.
+            let deadline = instance.poll_timeout().expect("master down timer");
+            let _ = instance.handle(deadline, Input::Timeout);
+            assert_eq!(instance.state(), State::Master);
+            now = deadline;
+        }
+        let expected: Vec<Duration> = (0..10)
+            .map(|n| (master_down_interval * (1 << n)).min(MAX_FAILURE_RETRY))
+            .collect();
+        assert_eq!(delays, expected);
+        // Master for a whole Master_Down_Interval: the next failure starts over.
+        let mut advert_at = now;
+        while advert_at < now + master_down_interval {
+            advert_at = instance.poll_timeout().expect("advert timer");
+            let _ = instance.handle(advert_at, Input::Timeout);
+            let _ = instance.handle(advert_at, Input::AdvertSent { ok: true });
+        }
+        let _ = instance.handle(advert_at, Input::VipsAdded { ok: false });
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(advert_at + master_down_interval)
+        );
+    }
+
+    #[test]
+    fn failure_after_retry_does_not_preempt_a_working_lower_master() {
+        let base = Instant::now();
+        let (mut instance, at) = fresh_master(base);
+        let _ = instance.handle(at, Input::VipsAdded { ok: false });
+        let retry = instance.poll_timeout().expect("retry timer");
+        let _ = instance.handle(retry, Input::Timeout);
+        assert_eq!(instance.state(), State::Backup);
+        // The peer (priority 100) took over and advertises: we keep following it.
+        let mut now = retry;
+        for _ in 0..20 {
+            now += SECOND;
+            assert!(instance.handle(now, advert(100)).is_empty());
+            assert_eq!(
+                instance.poll_timeout(),
+                Some(now + instance.master_down_interval())
+            );
+        }
+        assert_eq!(instance.state(), State::Backup);
+        // It stops: we take over after Master_Down_Interval as any backup.
+        let deadline = instance.poll_timeout().expect("master down timer");
+        let actions = instance.handle(deadline, Input::Timeout);
+        assert_became_master(&actions, 200, false, Reason::MasterDown);
+    }
+
+    #[test]
+    fn failure_fault_and_external_fault_end_separately() {
+        let base = Instant::now();
+        let (mut instance, at) = fresh_master(base);
+        let _ = instance.handle(at, Input::VipsAdded { ok: false });
+        let retry = instance.poll_timeout().expect("retry timer");
+        // The driver's aggregation has no fault: FaultCleared must not end this one.
+        assert!(instance.handle(at, Input::FaultCleared).is_empty());
+        assert_eq!(instance.state(), State::Fault);
+        // A link goes down meanwhile; the retry then leaves the instance in Fault...
+        let link_down = Input::Fault {
+            reason: FaultReason::LinkDown,
+        };
+        assert!(instance.handle(at, link_down).is_empty());
+        assert!(instance.handle(retry, Input::Timeout).is_empty());
+        assert_eq!(instance.state(), State::Fault);
+        assert_eq!(instance.poll_timeout(), None);
+        // ...until the link is back.
+        let actions = instance.handle(retry + SECOND, Input::FaultCleared);
+        assert_eq!(
+            changes(&actions),
+            vec![(State::Fault, State::Backup, Reason::FaultCleared)]
+        );
     }
 
     #[test]

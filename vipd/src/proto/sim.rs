@@ -223,6 +223,9 @@ impl Sim {
                     }
                 }
                 Action::Announce => self.client_target = Some(node),
+                // The client's cache then points at the master named; the sim's client
+                // follows announcements by the master itself only.
+                Action::AnnounceFor { .. } => {}
                 Action::StateChanged { from, to, reason } => self.changes.push(Change {
                     at: self.now,
                     node,
@@ -311,7 +314,7 @@ impl Sim {
         for (_, node) in done {
             if self.nodes[node].alive {
                 self.nodes[node].holds_vips = true;
-                self.input(node, Input::VipsAdded);
+                self.input(node, Input::VipsAdded { ok: true });
             }
         }
         loop {

@@ -24,23 +24,28 @@ const NANOS_PER_CENTISECOND: u128 = 10_000_000;
 const NANOS_PER_SECOND: u128 = 1_000_000_000;
 
 /// The timers of one VRRP instance (RFC 5798 §6.2). Only one runs at a time: Adver_Timer
-/// in Master, Master_Down_Timer in Backup, none in Initialize or Fault.
+/// in Master, Master_Down_Timer in Backup, the failure retry in a Fault entered because
+/// the instance could not act as master, none in Initialize or another Fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Timer {
     /// Adver_Timer: when it fires, a master sends an advertisement.
     Advert,
     /// Master_Down_Timer: when it fires, a backup declares the master dead and takes over.
     MasterDown,
+    /// Not RFC: when a Fault entered because the VIPs could not be added or adverts could
+    /// not be sent ends, and the instance tries again from Backup.
+    FailureRetry,
 }
 
 impl Timer {
     /// Every timer, in table order.
-    pub const ALL: [Timer; 2] = [Timer::Advert, Timer::MasterDown];
+    pub const ALL: [Timer; 3] = [Timer::Advert, Timer::MasterDown, Timer::FailureRetry];
 
     const fn index(self) -> usize {
         match self {
             Timer::Advert => 0,
             Timer::MasterDown => 1,
+            Timer::FailureRetry => 2,
         }
     }
 }

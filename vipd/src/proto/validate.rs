@@ -20,6 +20,13 @@
 //! 8. the address list matches the configured VIPs; a mismatch is accepted and flagged.
 //!
 //! A packet that fails several checks reports the first.
+//!
+//! Adverts the XDP program recorded (ring-buffer events, and the record a backup reads
+//! when its Master_Down_Timer is due) go through [`validate_observed`]: the program ran
+//! the checks it can afford, and the rest (0, 2 again, the zero interval of 3, 5 and 7)
+//! run here through the same code, with the same [`Discard`] reasons and counters, so an
+//! advert reaches the state machine by either path only if the socket path would have
+//! accepted it.
 
 use std::net::IpAddr;
 
@@ -356,41 +363,13 @@ pub fn validate<'a>(
     let packet = Packet::new_checked(payload, family)?;
     let advert = AdvertRepr::parse(&packet, meta.src, meta.dst)?;
 
-    // RFC 5798 §7.1: "MUST verify that the VRID is configured on the receiving interface
-    // and the local router is not the IPvX address owner (Priority = 255 (decimal))".
-    let Some(expected) = expected else {
-        return Err(Discard::VridNotConfigured { vrid: advert.vrid });
-    };
-    if expected.local_priority == 255 {
-        return Err(Discard::LocalIsOwner { vrid: advert.vrid });
-    }
-
-    if advert.version == Version::V2 {
-        // RFC 3768 §7.1: "MUST verify that the Auth Type matches the locally configured
-        // authentication method for the virtual router".
-        if advert.auth.type_code() != expected.auth.type_code() {
-            return Err(Discard::AuthTypeMismatch {
-                expected: expected.auth.type_code(),
-                received: advert.auth.type_code(),
-            });
-        }
-        // RFC 3768 §7.1: "MUST perform the authentication specified by Auth Type"; for
-        // type 0 the data is ignored (§5.3.6.1), otherwise it must equal ours.
-        if expected.auth != Auth::None
-            && !constant_time_eq(&advert.auth.data(), &expected.auth.data())
-        {
-            return Err(Discard::AuthDataMismatch);
-        }
-        // RFC 3768 §7.1: "MUST verify that the Adver Interval in the packet is the same as
-        // the locally configured for this virtual router". RFC 5798 dropped this check:
-        // a v3 backup learns the master's interval (§6.4.2).
-        if advert.max_advert_interval != expected.advert_interval {
-            return Err(Discard::IntervalMismatch {
-                expected: expected.advert_interval,
-                received: advert.max_advert_interval,
-            });
-        }
-    }
+    let expected = check_configured(
+        advert.vrid,
+        advert.version,
+        Some(advert.auth),
+        advert.max_advert_interval,
+        expected,
+    )?;
 
     // RFC 5798 §7.1: "MAY verify that 'Count IPvX Addrs' and the list of IPvX address(es)
     // match the IPvX address(es) configured for the VRID. If the packet was not generated
@@ -403,6 +382,125 @@ pub fn validate<'a>(
         advert,
         sender: meta.src,
         address_list_mismatch,
+    })
+}
+
+/// Steps 5 to 7 on what an advert says, shared by [`validate`] (socket) and
+/// [`validate_observed`] (XDP record): the checks that need the configuration. `auth` is
+/// `None` when the XDP program already compared it (it has the configured password).
+fn check_configured<'a>(
+    vrid: u8,
+    version: Version,
+    auth: Option<Auth>,
+    interval: Centiseconds,
+    expected: Option<Expected<'a>>,
+) -> Result<Expected<'a>, Discard> {
+    // RFC 5798 §7.1: "MUST verify that the VRID is configured on the receiving interface
+    // and the local router is not the IPvX address owner (Priority = 255 (decimal))".
+    let Some(expected) = expected.filter(|expected| expected.vrid == vrid) else {
+        return Err(Discard::VridNotConfigured { vrid });
+    };
+    if expected.local_priority == 255 {
+        return Err(Discard::LocalIsOwner { vrid });
+    }
+
+    if version == Version::V2 {
+        if let Some(auth) = auth {
+            // RFC 3768 §7.1: "MUST verify that the Auth Type matches the locally
+            // configured authentication method for the virtual router".
+            if auth.type_code() != expected.auth.type_code() {
+                return Err(Discard::AuthTypeMismatch {
+                    expected: expected.auth.type_code(),
+                    received: auth.type_code(),
+                });
+            }
+            // RFC 3768 §7.1: "MUST perform the authentication specified by Auth Type";
+            // for type 0 the data is ignored (§5.3.6.1), otherwise it must equal ours.
+            if expected.auth != Auth::None && !constant_time_eq(&auth.data(), &expected.auth.data())
+            {
+                return Err(Discard::AuthDataMismatch);
+            }
+        }
+        // RFC 3768 §7.1: "MUST verify that the Adver Interval in the packet is the same as
+        // the locally configured for this virtual router". RFC 5798 dropped this check:
+        // a v3 backup learns the master's interval (§6.4.2).
+        if interval != expected.advert_interval {
+            return Err(Discard::IntervalMismatch {
+                expected: expected.advert_interval,
+                received: interval,
+            });
+        }
+    }
+    Ok(expected)
+}
+
+/// What the XDP program recorded of an advert that passed its own checks (TTL / Hop
+/// Limit 255, complete message, configured version, type, v2 auth type and password,
+/// checksum): the fields the election needs, without the address list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObservedAdvert {
+    /// IP source address.
+    pub src: IpAddr,
+    /// The VRID it was recorded under.
+    pub vrid: u8,
+    /// The version, when the record carries it (a ring-buffer event does not: the
+    /// program compared it with the configured one already).
+    pub version: Option<Version>,
+    /// The advert's priority.
+    pub priority: u8,
+    /// The advert's interval (v2 seconds converted to centiseconds).
+    pub max_advert_interval: Centiseconds,
+}
+
+/// Runs the receive checks on an advert the XDP program recorded, so it reaches the
+/// state machine only if [`validate`] would have accepted the datagram: the checks the
+/// program cannot make (our own advert, the address owner, the v2 interval, a zero
+/// interval) run here, in the same order and with the same [`Discard`] reasons, and the
+/// program's version is checked again in case the configuration changed since it was
+/// told. The address list is not recorded, so the accepted advert lists the configured
+/// one (`address_list_mismatch` is never set).
+pub fn validate_observed(
+    observed: &ObservedAdvert,
+    local_addresses: &[IpAddr],
+    expected: Option<Expected<'_>>,
+) -> Result<Accepted, Discard> {
+    // Not an RFC step; see `validate`.
+    if local_addresses.contains(&observed.src) {
+        return Err(Discard::OwnAdvert { src: observed.src });
+    }
+    // Step 1 (TTL / Hop Limit) ran in the program.
+    // RFC 5798 §7.1 / RFC 3768 §7.1: the version is the configured one.
+    if let (Some(received), Some(expected)) = (observed.version, expected)
+        && received != expected.version
+    {
+        return Err(Discard::VersionMismatch {
+            expected: Some(expected.version),
+            received: received.number(),
+        });
+    }
+    // Step 3 beyond the RFC list, as the wire parser has it: a zero interval.
+    if observed.max_advert_interval.0 == 0 {
+        return Err(Discard::Malformed(wire::Error::ZeroInterval));
+    }
+    // Step 4 (type) ran in the program; steps 5 to 7 as for the socket.
+    let expected = check_configured(
+        observed.vrid,
+        expected.map_or(Version::V3, |expected| expected.version),
+        None,
+        observed.max_advert_interval,
+        expected,
+    )?;
+    Ok(Accepted {
+        advert: AdvertRepr {
+            version: expected.version,
+            vrid: expected.vrid,
+            priority: observed.priority,
+            max_advert_interval: observed.max_advert_interval,
+            auth: expected.auth,
+            addresses: expected.virtual_addresses.to_vec(),
+        },
+        sender: observed.src,
+        address_list_mismatch: false,
     })
 }
 
@@ -910,6 +1008,176 @@ mod tests {
         for (index, reason) in DiscardReason::ALL.iter().enumerate() {
             assert_eq!(reason.index(), index);
         }
+    }
+
+    // --- adverts observed by XDP ---
+
+    impl Case {
+        /// What the XDP program would have recorded of this case's advert.
+        fn observed(&self) -> ObservedAdvert {
+            let family = AddressFamily::of(self.meta.src);
+            let packet = Packet::new_checked(&self.payload[..], family).unwrap();
+            let advert = AdvertRepr::parse(&packet, self.meta.src, self.meta.dst).unwrap();
+            ObservedAdvert {
+                src: self.meta.src,
+                vrid: advert.vrid,
+                version: Some(advert.version),
+                priority: advert.priority,
+                max_advert_interval: advert.max_advert_interval,
+            }
+        }
+
+        fn run_observed(&self, observed: &ObservedAdvert) -> Result<Accepted, Discard> {
+            let expected = self.version.map(|version| Expected {
+                version,
+                vrid: self.vrid,
+                local_priority: self.local_priority,
+                auth: self.auth,
+                advert_interval: self.advert_interval,
+                virtual_addresses: &self.virtual_addresses,
+            });
+            validate_observed(observed, &self.local_addresses, expected)
+        }
+    }
+
+    #[test]
+    fn observed_adverts_of_every_fixture_are_accepted_as_from_the_socket() {
+        for (name, datagram, expected) in fixtures::all() {
+            let case = Case::matching(datagram, &expected);
+            let from_socket = case.run().unwrap();
+            assert_eq!(
+                case.run_observed(&case.observed()),
+                Ok(from_socket),
+                "{name}"
+            );
+            // A ring-buffer event carries no version: the program checked it.
+            let event = ObservedAdvert {
+                version: None,
+                ..case.observed()
+            };
+            assert!(case.run_observed(&event).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn observed_own_advert() {
+        let mut case = Case::v3_ipv4();
+        case.local_addresses.push(case.meta.src);
+        assert_eq!(
+            case.run_observed(&case.observed()),
+            Err(Discard::OwnAdvert { src: case.meta.src })
+        );
+    }
+
+    #[test]
+    fn observed_version_must_match_the_configured_one() {
+        let mut case = Case::v2();
+        case.version = Some(Version::V3);
+        assert_eq!(
+            case.run_observed(&case.observed()),
+            Err(Discard::VersionMismatch {
+                expected: Some(Version::V3),
+                received: 2
+            })
+        );
+    }
+
+    #[test]
+    fn observed_zero_interval_is_malformed() {
+        let case = Case::v3_ipv4();
+        let observed = ObservedAdvert {
+            max_advert_interval: Centiseconds(0),
+            ..case.observed()
+        };
+        assert_eq!(
+            case.run_observed(&observed),
+            Err(Discard::Malformed(wire::Error::ZeroInterval))
+        );
+    }
+
+    #[test]
+    fn observed_vrid_must_be_configured() {
+        let mut case = Case::v3_ipv6();
+        case.version = None;
+        assert_eq!(
+            case.run_observed(&case.observed()),
+            Err(Discard::VridNotConfigured { vrid: 53 })
+        );
+        let mut case = Case::v3_ipv6();
+        case.vrid = 54;
+        assert_eq!(
+            case.run_observed(&case.observed()),
+            Err(Discard::VridNotConfigured { vrid: 53 })
+        );
+    }
+
+    #[test]
+    fn observed_address_owner_discards_every_advert() {
+        for mut case in [Case::v2(), Case::v3_ipv4(), Case::v3_ipv6()] {
+            case.local_priority = 255;
+            let vrid = case.vrid;
+            assert_eq!(
+                case.run_observed(&case.observed()),
+                Err(Discard::LocalIsOwner { vrid })
+            );
+        }
+    }
+
+    #[test]
+    fn observed_v2_interval_must_match() {
+        let mut case = Case::v2();
+        case.advert_interval = Centiseconds(200);
+        assert_eq!(
+            case.run_observed(&case.observed()),
+            Err(Discard::IntervalMismatch {
+                expected: Centiseconds(200),
+                received: Centiseconds(100)
+            })
+        );
+    }
+
+    #[test]
+    fn observed_v3_learns_the_interval_instead() {
+        let mut case = Case::v3_ipv4();
+        case.advert_interval = Centiseconds(7);
+        let accepted = case.run_observed(&case.observed()).unwrap();
+        assert_eq!(
+            accepted.advert.max_advert_interval,
+            case.observed().max_advert_interval
+        );
+    }
+
+    /// Every check both paths run gives the same reason on both, so the counters agree.
+    #[test]
+    fn observed_and_socket_paths_discard_for_the_same_reasons() {
+        let shared = [
+            DiscardReason::OwnAdvert,
+            DiscardReason::VridNotConfigured,
+            DiscardReason::LocalIsOwner,
+            DiscardReason::IntervalMismatch,
+        ];
+        let mut socket = RxCounters::default();
+        let mut observed = RxCounters::default();
+        for (reason, break_it) in breakers() {
+            if !shared.contains(&reason) {
+                continue;
+            }
+            let clean = Case::v2();
+            let mut case = clean.clone();
+            break_it(&mut case);
+            let from_socket = case.run();
+            // The record is of the unbroken datagram; the breakers above only change
+            // what is configured or local, not what was sent.
+            let from_xdp = case.run_observed(&clean.observed());
+            assert_eq!(
+                from_xdp.as_ref().err().map(Discard::reason),
+                Some(reason),
+                "{reason:?}"
+            );
+            socket.record(&from_socket);
+            observed.record(&from_xdp);
+        }
+        assert_eq!(socket, observed);
     }
 
     // --- counters ---
