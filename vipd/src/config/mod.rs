@@ -19,6 +19,7 @@
 pub mod draft;
 pub mod duration;
 pub mod keepalived;
+pub mod plan;
 pub mod render;
 pub mod toml;
 pub mod validate;
@@ -251,6 +252,19 @@ pub struct TrackedScript {
     pub weight: i16,
 }
 
+/// An interface tracked by an instance (keepalived `track_interface { NAME [weight W] }`).
+///
+/// keepalived's rule, as for scripts: with weight 0 (the default) the link going down
+/// puts the instance into FAULT; a positive weight is added to the priority while the
+/// link is up, a negative one while it is down, and a weighted link never causes FAULT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedInterface {
+    /// Interface name.
+    pub name: String,
+    /// Weight, −253..=253.
+    pub weight: i16,
+}
+
 /// A file whose integer content adjusts the priority of the instances tracking it
 /// (keepalived `track_file NAME { file …; weight …; init_file … }`, formerly
 /// `vrrp_track_file`).
@@ -304,34 +318,8 @@ pub struct TrackFileInit {
     pub overwrite: bool,
 }
 
-/// What a tracked file's current value does to one instance: see [`track_file_effect`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrackFileEffect {
-    /// Add this (−253..=253) to the instance's priority.
-    Offset(i32),
-    /// Put the instance into FAULT until the value changes.
-    Fault,
-}
-
-/// keepalived's rule for a tracked file holding `value`, tracked with weight `weight`:
-/// weight 0 → FAULT unless the value is 0; otherwise `value × weight`, FAULT when ≤ −254,
-/// else an offset capped at +253.
-pub fn track_file_effect(value: i64, weight: i32) -> TrackFileEffect {
-    if weight == 0 {
-        return if value == 0 {
-            TrackFileEffect::Offset(0)
-        } else {
-            TrackFileEffect::Fault
-        };
-    }
-    let product = value.saturating_mul(i64::from(weight));
-    if product <= -254 {
-        TrackFileEffect::Fault
-    } else {
-        // In −253..=253 after the cap, so the conversion cannot fail.
-        TrackFileEffect::Offset(i32::try_from(product.min(253)).unwrap_or(253))
-    }
-}
+// keepalived's track-file rule lives with the other tracker rules in the protocol core.
+pub use crate::proto::health::{TrackFileEffect, track_file_effect};
 
 impl TrackFile {
     /// The value of a track file's contents, as keepalived reads it: at most the first 127
@@ -508,9 +496,10 @@ pub struct InstanceSpec {
     /// For an address owner or a sync-group member (without
     /// [`SyncGroup::tracking_weight`]) every weight in force here is 0.
     pub track_files: Vec<TrackedFile>,
-    /// Interfaces whose link going down puts the instance into FAULT (the instance's own
-    /// interface is always watched).
-    pub track_interfaces: Vec<String>,
+    /// Further interfaces to watch (the instance's own interface is always watched, with
+    /// weight 0): see [`TrackedInterface`]. For a sync-group member (without
+    /// [`SyncGroup::tracking_weight`]) every weight here is 0.
+    pub track_interfaces: Vec<TrackedInterface>,
     /// Commands run on state changes.
     pub notify: NotifyCommands,
     /// XDP attach mode.
@@ -974,6 +963,19 @@ pub enum WarningKind {
         /// The track file.
         name: String,
         /// "this instance is in sync group G" or "this instance is the address owner".
+        reason: String,
+    },
+    /// A tracked interface's weight set to 0, as keepalived does for sync-group members:
+    /// their priority must not float.
+    #[error(
+        "weight {weight} of track_interface {name:?} is ignored because {reason}: the link going down puts the instance into FAULT"
+    )]
+    InterfaceWeightZeroed {
+        /// The interface.
+        name: String,
+        /// The weight as configured.
+        weight: i16,
+        /// "this instance is in sync group G".
         reason: String,
     },
     /// A weighted tracker removed, as keepalived does for sync-group members and address

@@ -53,56 +53,35 @@ impl Daemon {
         self.router_id = new.global.router_id.clone().unwrap_or_else(hostname);
         self.reloading = true;
         let now = Instant::now();
-        let mut kept = 0;
-        let mut rebuilt = Vec::new();
-        let mut added = Vec::new();
-        let active: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| !self.slots[i].retired)
-            .collect();
-        for index in active {
-            let old = self.slots[index].spec.clone();
-            match new.instances.iter().find(|i| i.name == old.name) {
-                Some(spec) if *spec == old => kept += 1,
-                // A changed family is another virtual router (own key, sockets, XDP
-                // watch): that one stops and the new one starts.
-                Some(spec)
-                    if spec.interface == old.interface
-                        && spec.virtual_router_id == old.virtual_router_id
-                        && spec.family == old.family =>
-                {
-                    rebuilt.push((index, spec.clone()))
-                }
-                _ => {
-                    tracing::info!(instance = %old.name, "reload: instance removed or moved, stopping it");
-                    self.retire(index, now).await;
-                }
-            }
+        let running = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.retired)
+            .map(|(i, s)| (i, &s.spec));
+        let plan = config::plan::instances(running, &new.instances);
+        for &index in &plan.stop {
+            tracing::info!(instance = %self.slots[index].spec.name, "reload: instance removed or moved, stopping it");
+            self.retire(index, now).await;
         }
-        for spec in &new.instances {
-            let known = self
-                .slots
-                .iter()
-                .any(|s| !s.retired && s.spec.name == spec.name);
-            if !known {
-                added.push(spec.clone());
-            }
-        }
-        for (index, spec) in &rebuilt {
+        for (index, spec) in &plan.rebuild {
             if let Err(e) = self.rebuild(*index, spec, now).await {
                 tracing::error!(instance = %spec.name, error = %e, "reload: rebuilding the instance failed; it keeps its old settings");
             }
         }
-        match self.prepare_all(&added, true).await {
+        // Trackers before new instances start, so these start at their tracked priority.
+        self.start_trackers(&new);
+        match self.prepare_all(&plan.start, true).await {
             Ok(indexes) => self.start_instances(&indexes, now).await,
             Err(e) => tracing::error!(error = %e, "reload: starting new instances failed"),
         }
-        self.start_trackers(&new);
         self.build_groups(&new);
         self.reloading = false;
         tracing::info!(
-            kept,
-            rebuilt = rebuilt.len(),
-            added = added.len(),
+            kept = plan.keep.len(),
+            rebuilt = plan.rebuild.len(),
+            stopped = plan.stop.len(),
+            added = plan.start.len(),
             "configuration reloaded"
         );
     }

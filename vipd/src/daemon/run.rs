@@ -179,6 +179,8 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             handing_over.push(index);
         }
     }
+    // Every member has stopped: the sync groups' notify_stop.
+    daemon.notify_groups();
     daemon
         .await_successors(&mut rx_rx, &mut xdp_rx, &handing_over)
         .await;
