@@ -394,34 +394,32 @@ impl TrackedFile {
 
 /// Instances that change state together (keepalived `vrrp_sync_group`).
 ///
-/// # What the daemon does with it (keepalived's rules)
-///
-/// The group has its own state, MASTER, BACKUP or FAULT. It starts in BACKUP, in MASTER
-/// only when every member is an address owner (priority 255) that starts as MASTER, and in
-/// FAULT when a member starts in FAULT; every member follows it:
+/// # What the daemon does with it (keepalived's rules; `proto::sync_group` decides)
 ///
 /// * **FAULT wins.** When any member enters FAULT (link down, failed script or file), the
 ///   group goes FAULT and every other member leaves its state for FAULT: a master
 ///   releases its addresses and sends its priority-0 advert, and no member advertises.
 ///   The group stays FAULT until no member has a fault condition left; then all members
-///   go to BACKUP together and elect as below.
-/// * **MASTER together.** A member that would become MASTER (master-down timer expired,
-///   or preempting) does so only when every other member also wants MASTER; until then it
-///   stays BACKUP and re-arms its master-down timer ("prefer backup to avoid
-///   thrashing"). When one goes, all go: the others transition to MASTER at once without
-///   waiting for their own timers, and the group is MASTER.
-/// * **BACKUP together.** When any member drops to BACKUP (it hears a higher-priority
-///   master, or a preempting peer), every other member leaves MASTER (or FAULT) for
-///   BACKUP too, and the group is BACKUP.
-/// * **Notify.** On every group state change the group's [`Self::notify`] runs:
-///   `master`/`backup`/`fault` for the new state, then `any` with `GROUP NAME STATE 0`
-///   appended (priority is always 0 for a group); `stop` runs at daemon shutdown (state
-///   `STOP`), after the members' own stop notifications. Members still run their own
-///   instance notify commands for their own transitions.
+///   leave FAULT through the startup rules and elect as below.
+/// * **MASTER together.** When one member becomes MASTER on its own (master-down timer
+///   expired, preempting, or starting as MASTER), the others that are BACKUP transition to
+///   MASTER at once without waiting for their own timers. (keepalived also holds a member
+///   back until every member wants MASTER; vipd does not.)
+/// * **BACKUP together.** When a master member drops to BACKUP (it hears a
+///   higher-priority master, or a preempting peer), every other member leaves MASTER for
+///   BACKUP too.
+/// * **Group state and notify.** The group is FAULT while a member is, MASTER when every
+///   member is, BACKUP once every member runs and they are neither, STOP when every member
+///   has stopped (shutdown, or removed by a reload) or a reload removed the group. On each
+///   change the group's [`Self::notify`] runs: `master`/`backup`/`fault`/`stop` for the new
+///   state, then `any` with `GROUP NAME STATE 0` appended (priority is always 0 for a
+///   group), after the members' own notifications. A reload that keeps the group (by
+///   name) keeps its state, so it notifies nothing by itself.
 /// * **No floating priority.** Unless [`Self::tracking_weight`], members' weighted
 ///   tracking is turned off by validation (see [`TrackFile`]; weighted `track_script`
-///   entries are removed), so a member's priority is its configured one and all members
-///   fail over together instead of splitting between routers.
+///   entries are removed, `track_interface` weights become 0), so a member's priority is
+///   its configured one and all members fail over together instead of splitting between
+///   routers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncGroup {
     /// Group name, passed to its notify commands.

@@ -60,6 +60,9 @@ impl Daemon {
             .filter(|(_, s)| !s.retired)
             .map(|(i, s)| (i, &s.spec));
         let plan = config::plan::instances(running, &new.instances);
+        // Trackers first: rebuilt and new instances start at the priority they give
+        // (with the new track-file weights).
+        self.start_trackers(&new);
         for &index in &plan.stop {
             tracing::info!(instance = %self.slots[index].spec.name, "reload: instance removed or moved, stopping it");
             self.retire(index, now).await;
@@ -69,13 +72,16 @@ impl Daemon {
                 tracing::error!(instance = %spec.name, error = %e, "reload: rebuilding the instance failed; it keeps its old settings");
             }
         }
-        // Trackers before new instances start, so these start at their tracked priority.
-        self.start_trackers(&new);
         match self.prepare_all(&plan.start, true).await {
             Ok(indexes) => self.start_instances(&indexes, now).await,
             Err(e) => tracing::error!(error = %e, "reload: starting new instances failed"),
         }
         self.build_groups(&new);
+        // A kept instance's settings are unchanged, but a track file's default weight
+        // it uses may not be.
+        for &index in &plan.keep {
+            self.refresh_health(index, now).await;
+        }
         self.reloading = false;
         tracing::info!(
             kept = plan.keep.len(),
