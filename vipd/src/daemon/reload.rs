@@ -34,6 +34,7 @@ impl Daemon {
             tracing::warn!("SIGHUP ignored: vipd was not started from a configuration file");
             return;
         };
+        let started = Instant::now();
         let loaded = match config::load(path) {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -72,6 +73,9 @@ impl Daemon {
                 tracing::error!(instance = %spec.name, error = %e, "reload: rebuilding the instance failed; it keeps its old settings");
             }
         }
+        // Groups without the stopped instances before new ones take their slots, so no
+        // group counts a reused slot as its old member; again once the new ones run.
+        self.build_groups(&new);
         match self.prepare_all(&plan.start, true).await {
             Ok(indexes) => self.start_instances(&indexes, now).await,
             Err(e) => tracing::error!(error = %e, "reload: starting new instances failed"),
@@ -88,6 +92,7 @@ impl Daemon {
             rebuilt = plan.rebuild.len(),
             stopped = plan.stop.len(),
             added = plan.start.len(),
+            elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             "configuration reloaded"
         );
     }
