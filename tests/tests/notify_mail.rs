@@ -191,7 +191,8 @@ fn failing_notify_is_counted_and_does_not_delay() -> anyhow::Result<()> {
     stop_all(&mut [r1, r2])
 }
 
-/// `[global]` mail keys pointing at `127.0.0.1:port`, as the seed's global_defs.
+/// `[global]` mail keys pointing at `127.0.0.1:port`, as the seed's global_defs (no
+/// `smtp_alert`: like keepalived, vipd then sends no mail).
 fn mail_globals(port: &str, timeout: &str) -> Vec<(&'static str, String)> {
     vec![
         ("notification_email", "[\"root@localhost\"]".to_owned()),
@@ -235,8 +236,8 @@ fn printed_mails(server: &Proc) -> Vec<String> {
         .collect()
 }
 
-/// A real SMTP server (aiosmtpd) in the router's namespace receives one mail per state
-/// change with the configured sender and recipient and keepalived's subject,
+/// With `smtp_alert` on (globally), a real SMTP server (aiosmtpd) in the router's
+/// namespace receives one mail per state change with the configured sender and recipient and keepalived's subject,
 /// `[router_id] VRRP Instance VI_1 - Entering MASTER state`.
 #[test]
 fn state_change_mail_reaches_the_smtp_server() -> anyhow::Result<()> {
@@ -256,7 +257,8 @@ fn state_change_mail_reaches_the_smtp_server() -> anyhow::Result<()> {
         "aiosmtpd.handlers.Debugging",
     ])?;
     wait_listening(ns, 2525).context("is python3-aiosmtpd installed? (cargo xtask setup)")?;
-    let globals = mail_globals("2525", "5s");
+    let mut globals = mail_globals("2525", "5s");
+    globals.push(("smtp_alert", "true".to_owned()));
     let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut r1 = Router::with_global(
         ns,
@@ -308,6 +310,61 @@ fn state_change_mail_reaches_the_smtp_server() -> anyhow::Result<()> {
     stop_all(&mut [r1])
 }
 
+/// keepalived's default: no `smtp_alert`, no mail, however complete the mail settings.
+/// Two instances share the SMTP server; only VI_2 sets `smtp_alert`. Once VI_2's MASTER
+/// mail has arrived (the server works, and VI_1 went MASTER before VI_2's mail was
+/// sent), VI_1 has sent nothing.
+#[test]
+fn no_mail_without_smtp_alert() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("mailoff", 1)?;
+    let ns = lan.member(0);
+    let server = ns.spawn(&[
+        "/usr/bin/python3",
+        "-u",
+        "-m",
+        "aiosmtpd",
+        "-d",
+        "-n",
+        "-l",
+        "127.0.0.1:2527",
+        "-c",
+        "aiosmtpd.handlers.Debugging",
+    ])?;
+    wait_listening(ns, 2527).context("is python3-aiosmtpd installed? (cargo xtask setup)")?;
+    let globals = mail_globals("2527", "5s");
+    let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut r1 = Router::with_global(
+        ns,
+        &scratch,
+        "LVS_DEVEL",
+        &globals,
+        &[
+            InstanceConf::new("VI_1", 7, 100, VIP_CIDR),
+            InstanceConf::new("VI_2", 8, 100, "192.0.2.101/24").set("smtp_alert", "true"),
+        ],
+    )?;
+    r1.start()?;
+    r1.wait_state("VI_1", "MASTER", QUICK_ELECTION)?;
+    r1.wait_state("VI_2", "MASTER", QUICK_ELECTION)?;
+    let subject = "Subject: [LVS_DEVEL] VRRP Instance VI_2 - Entering MASTER state";
+    server.wait_for_line(ELECTION, |l| l.trim() == subject)?;
+    r1.wait_instance("VI_2's 2 mails sent", "VI_2", ELECTION, |i| {
+        i["counters"]["mails_sent"] == 2
+    })?;
+    let vi_1 = r1.instance("VI_1")?;
+    ensure!(
+        vi_1["counters"]["mails_sent"] == 0 && vi_1["counters"]["mail_failures"] == 0,
+        "VI_1 has no smtp_alert but mailed: {vi_1}"
+    );
+    let stdout = server.stdout();
+    ensure!(
+        !stdout.contains("VRRP Instance VI_1"),
+        "the server got a mail for VI_1:\n{stdout}"
+    );
+    stop_all(&mut [r1])
+}
+
 /// An SMTP server that accepts the connection and never speaks (a listening socket
 /// nobody accepts on): the election is not delayed, the master keeps advertising while
 /// the mails hang, and each mail ends up in `mail_failures` after
@@ -329,14 +386,17 @@ fn unreachable_smtp_server_does_not_delay_the_election() -> anyhow::Result<()> {
          time.sleep(120)\n",
     ])?;
     silent.wait_for_line(Duration::from_secs(10), |l| l == "ready")?;
-    let globals = mail_globals("2526", "1s");
+    let mut globals = mail_globals("2526", "1s");
+    // The STOP mail to the silent server would take its 2 s limit at shutdown; this test
+    // is about the election, so shutdown waits for notifications only briefly.
+    globals.push(("notify_shutdown_timeout", "\"300ms\"".to_owned()));
     let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut r1 = Router::with_global(
         ns,
         &scratch,
         "r1",
         &globals,
-        &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR)],
+        &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR).set("smtp_alert", "true")],
     )?;
     let mut r2 = Router::new(
         lan.member(1),

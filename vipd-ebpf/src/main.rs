@@ -155,29 +155,47 @@ fn bytes_at(ctx: &XdpContext, offset: usize, len: usize) -> Option<*mut u8> {
     Some((start + offset) as *mut u8)
 }
 
+/// The big-endian `u16` at `p`.
+///
+/// # Safety
+///
+/// `p..p + 2` must lie inside the frame, within a range [`bytes_at`] has checked against
+/// `data_end`.
 #[inline(always)]
-fn read_u16(p: *const u8) -> u16 {
-    // SAFETY: callers pass pointers inside a range checked by `bytes_at`.
+unsafe fn read_u16(p: *const u8) -> u16 {
+    // SAFETY: the caller guarantees both bytes are inside the checked frame.
     unsafe { u16::from_be_bytes([*p, *p.add(1)]) }
 }
 
+/// The `N` bytes at `p`.
+///
+/// # Safety
+///
+/// `p..p + N` must lie inside the frame, within a range [`bytes_at`] has checked against
+/// `data_end`.
 #[inline(always)]
-fn read<const N: usize>(p: *const u8) -> [u8; N] {
+unsafe fn read<const N: usize>(p: *const u8) -> [u8; N] {
     let mut out = [0u8; N];
     let mut i = 0;
     while i < N {
-        // SAFETY: as in `read_u16`.
+        // SAFETY: i < N, and the caller guarantees all N bytes are inside the frame.
         out[i] = unsafe { *p.add(i) };
         i += 1;
     }
     out
 }
 
+/// Writes `bytes` at `p`.
+///
+/// # Safety
+///
+/// `p..p + N` must lie inside the frame, within a range [`bytes_at`] has checked against
+/// `data_end`; the frame is the program's to rewrite (XDP owns the packet buffer).
 #[inline(always)]
-fn write<const N: usize>(p: *mut u8, bytes: [u8; N]) {
+unsafe fn write<const N: usize>(p: *mut u8, bytes: [u8; N]) {
     let mut i = 0;
     while i < N {
-        // SAFETY: as in `read_u16`.
+        // SAFETY: i < N, and the caller guarantees all N bytes are inside the frame.
         unsafe { *p.add(i) = bytes[i] };
         i += 1;
     }
@@ -185,8 +203,8 @@ fn write<const N: usize>(p: *mut u8, bytes: [u8; N]) {
 
 fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
     let eth = bytes_at(ctx, 0, ETH_HLEN)?;
-    // SAFETY: inside the checked Ethernet header.
-    let ethertype = read_u16(unsafe { eth.add(12) });
+    // SAFETY: bytes 12..14 are inside the ETH_HLEN bytes `bytes_at` just checked.
+    let ethertype = unsafe { read_u16(eth.add(12)) };
     match ethertype {
         ETH_P_ARP => Some(handle_arp(ctx, eth)),
         ETH_P_IP => {
@@ -241,15 +259,18 @@ fn ipv4_advert(ctx: &XdpContext) -> Option<Stat> {
         return None;
     }
     let header_len = (version_ihl & 0x0f) as usize * 4;
-    let total_len = read_u16(unsafe { ip.add(ipv4::TOTAL_LEN) }) as usize;
+    // SAFETY: TOTAL_LEN + 2 <= MIN_HLEN, checked by `bytes_at` above.
+    let total_len = unsafe { read_u16(ip.add(ipv4::TOTAL_LEN)) } as usize;
     if header_len < ipv4::MIN_HLEN || total_len < header_len + vrrp::HLEN {
         return Some(Stat::AdvertDroppedTruncated);
     }
-    if read_u16(unsafe { ip.add(ipv4::FLAGS_FRAG) }) & ipv4::FRAG_MASK != 0 {
+    // SAFETY: FLAGS_FRAG + 2 <= MIN_HLEN, checked by `bytes_at` above.
+    if unsafe { read_u16(ip.add(ipv4::FLAGS_FRAG)) } & ipv4::FRAG_MASK != 0 {
         return Some(Stat::AdvertDroppedFragment);
     }
     let vrrp_len = total_len - header_len;
-    let src: [u8; 4] = read(unsafe { ip.add(ipv4::SRC) });
+    // SAFETY: SRC + 4 <= MIN_HLEN, checked by `bytes_at` above.
+    let src: [u8; 4] = unsafe { read(ip.add(ipv4::SRC)) };
     let mut src_addr = [0u8; 16];
     src_addr[0] = src[0];
     src_addr[1] = src[1];
@@ -281,7 +302,8 @@ fn ipv6_advert(ctx: &XdpContext) -> Option<Stat> {
     if unsafe { *ip } >> 4 != 6 || unsafe { *ip.add(ipv6::NEXT_HEADER) } != IPPROTO_VRRP {
         return None;
     }
-    let vrrp_len = read_u16(unsafe { ip.add(ipv6::PAYLOAD_LEN) }) as usize;
+    // SAFETY: PAYLOAD_LEN + 2 <= HLEN, checked by `bytes_at` above.
+    let vrrp_len = unsafe { read_u16(ip.add(ipv6::PAYLOAD_LEN)) } as usize;
     if vrrp_len < vrrp::HLEN {
         return Some(Stat::AdvertDroppedTruncated);
     }
@@ -298,7 +320,8 @@ fn ipv6_advert(ctx: &XdpContext) -> Option<Stat> {
             family: FAMILY_IPV6,
             address_len: 16,
             hop_limit: unsafe { *ip.add(ipv6::HOP_LIMIT) },
-            src_addr: read(unsafe { ip.add(ipv6::SRC) }),
+            // SAFETY: SRC + 16 <= HLEN, checked by `bytes_at` above.
+            src_addr: unsafe { read(ip.add(ipv6::SRC)) },
         },
     ))
 }
@@ -361,7 +384,8 @@ fn check_and_record(ctx: &XdpContext, frame: &AdvertFrame) -> Stat {
             let Some(auth) = bytes_at(ctx, auth_offset, vrrp::V2_AUTH_DATA_LEN) else {
                 return Stat::AdvertDroppedTruncated;
             };
-            let data: [u8; 8] = read(auth);
+            // SAFETY: `bytes_at` just checked these V2_AUTH_DATA_LEN (8) bytes.
+            let data: [u8; 8] = unsafe { read(auth) };
             if data != watch.auth_data {
                 return Stat::AdvertDroppedAuth;
             }
@@ -370,7 +394,8 @@ fn check_and_record(ctx: &XdpContext, frame: &AdvertFrame) -> Stat {
         (unsafe { *hdr.add(vrrp::V2_INTERVAL) }) as u16 * 100
     } else {
         // RFC 5798 §5.2.7: 12-bit Max Advertise Interval in centiseconds.
-        read_u16(unsafe { hdr.add(vrrp::AUTH_TYPE_OR_INTERVAL) }) & vrrp::V3_INTERVAL_MASK
+        // SAFETY: AUTH_TYPE_OR_INTERVAL + 2 <= vrrp::HLEN, checked by `bytes_at` above.
+        (unsafe { read_u16(hdr.add(vrrp::AUTH_TYPE_OR_INTERVAL)) }) & vrrp::V3_INTERVAL_MASK
     };
     // RFC 5798 §5.2.8 (v3, with the pseudo-header) / RFC 3768 §5.3.8 (v2, the VRRP
     // message only): the sum over everything including the checksum field is all ones.
@@ -505,7 +530,8 @@ fn sum_words(ctx: &XdpContext, offset: usize, len: usize) -> Option<u64> {
             break;
         }
         let word = bytes_at(ctx, offset + i, 2)?;
-        sum += read_u16(word) as u64;
+        // SAFETY: `bytes_at` just checked these 2 bytes.
+        sum += unsafe { read_u16(word) } as u64;
         i += 2;
     }
     Some(sum)
@@ -521,12 +547,15 @@ fn fold(mut sum: u64) -> u16 {
     sum as u16
 }
 
+/// `eth` points at the frame's Ethernet header, whose ETH_HLEN bytes the caller has
+/// checked with [`bytes_at`].
 fn handle_arp(ctx: &XdpContext, eth: *mut u8) -> u32 {
     let Some(hdr) = bytes_at(ctx, ETH_HLEN, ARP_HLEN) else {
         bump(Stat::ArpMalformed);
         return xdp_action::XDP_PASS;
     };
-    // SAFETY (all `hdr.add`): offsets < ARP_HLEN, checked above.
+    // SAFETY (all `hdr.add` and the reads and writes through them below): every field
+    // ends within ARP_HLEN bytes, which `bytes_at` checked above.
     let well_formed = unsafe {
         read_u16(hdr.add(arp::HTYPE)) == 1
             && read_u16(hdr.add(arp::PTYPE)) == 0x0800
@@ -537,9 +566,14 @@ fn handle_arp(ctx: &XdpContext, eth: *mut u8) -> u32 {
         bump(Stat::ArpMalformed);
         return xdp_action::XDP_PASS;
     }
-    let oper = read_u16(unsafe { hdr.add(arp::OPER) });
-    let sender_ip: [u8; 4] = read(unsafe { hdr.add(arp::SPA) });
-    let target_ip: [u8; 4] = read(unsafe { hdr.add(arp::TPA) });
+    // SAFETY: OPER + 2, SPA + 4 and TPA + 4 are <= ARP_HLEN, checked above.
+    let (oper, sender_ip, target_ip): (u16, [u8; 4], [u8; 4]) = unsafe {
+        (
+            read_u16(hdr.add(arp::OPER)),
+            read(hdr.add(arp::SPA)),
+            read(hdr.add(arp::TPA)),
+        )
+    };
     let key = VipKey {
         ifindex: ctx.ingress_ifindex() as u32,
         addr_be: target_ip,
@@ -577,14 +611,19 @@ fn handle_arp(ctx: &XdpContext, eth: *mut u8) -> u32 {
     }
 
     // Rewrite the request into the reply in place (RFC 826 "swap fields").
-    let requester_mac: [u8; 6] = read(unsafe { hdr.add(arp::SHA) });
-    write(eth, requester_mac);
-    write(unsafe { eth.add(6) }, lease.owner_mac);
-    write(unsafe { hdr.add(arp::OPER) }, arp::OP_REPLY.to_be_bytes());
-    write(unsafe { hdr.add(arp::SHA) }, lease.owner_mac);
-    write(unsafe { hdr.add(arp::SPA) }, target_ip);
-    write(unsafe { hdr.add(arp::THA) }, requester_mac);
-    write(unsafe { hdr.add(arp::TPA) }, sender_ip);
+    // SAFETY: the Ethernet addresses (0..12) are inside the ETH_HLEN bytes the caller
+    // checked before passing `eth`; every ARP field ends within the ARP_HLEN bytes
+    // checked above.
+    unsafe {
+        let requester_mac: [u8; 6] = read(hdr.add(arp::SHA));
+        write(eth, requester_mac);
+        write(eth.add(6), lease.owner_mac);
+        write(hdr.add(arp::OPER), arp::OP_REPLY.to_be_bytes());
+        write(hdr.add(arp::SHA), lease.owner_mac);
+        write(hdr.add(arp::SPA), target_ip);
+        write(hdr.add(arp::THA), requester_mac);
+        write(hdr.add(arp::TPA), sender_ip);
+    }
     bump(Stat::ArpReplies);
     xdp_action::XDP_TX
 }

@@ -169,9 +169,17 @@ pub async fn serve(
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
 
     Ok(tokio::spawn(async move {
+        let mut backoff = AcceptBackoff::default();
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => {
+                    backoff.succeeded("control socket");
+                    stream
+                }
+                Err(e) => {
+                    backoff.failed(&e, "control socket").await;
+                    continue;
+                }
             };
             // Only root (and our own uid) may ask, whatever the file mode says.
             let allowed = stream
@@ -191,6 +199,56 @@ pub async fn serve(
             });
         }
     }))
+}
+
+/// Pacing for a listener whose `accept` fails (out of file descriptors, EMFILE/ENFILE,
+/// or out of memory): the error repeats at once until something frees a descriptor, so
+/// retrying in a loop would burn the CPU — at real-time priority, starving the adverts —
+/// and flood the log. Waits grow from [`Self::FIRST`] to [`Self::MAX`]; one warning per
+/// burst of failures and one line when accepting works again.
+#[derive(Debug, Default)]
+pub(crate) struct AcceptBackoff {
+    /// Consecutive failed accepts.
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    /// Wait after the first failure of a burst.
+    pub(crate) const FIRST: std::time::Duration = std::time::Duration::from_millis(10);
+    /// Longest wait: a listener recovers within a second of descriptors being freed.
+    pub(crate) const MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// Records one failure: how long to wait before the next `accept`, and whether this
+    /// failure starts a burst (and so is the one to log).
+    pub(crate) fn next_failure(&mut self) -> (std::time::Duration, bool) {
+        let first = self.failures == 0;
+        self.failures = self.failures.saturating_add(1);
+        let doublings = (self.failures - 1).min(16);
+        let delay = Self::FIRST.saturating_mul(1 << doublings).min(Self::MAX);
+        (delay, first)
+    }
+
+    /// Records a successful accept; returns how many failures the burst it ends had.
+    pub(crate) fn next_success(&mut self) -> u32 {
+        std::mem::take(&mut self.failures)
+    }
+
+    /// Logs (once per burst) and waits after a failed accept on `listener`.
+    pub(crate) async fn failed(&mut self, error: &std::io::Error, listener: &str) {
+        let (delay, first) = self.next_failure();
+        if first {
+            tracing::warn!(%error, listener, "accepting a connection failed; retrying with backoff until it works again");
+        }
+        tokio::time::sleep(delay).await;
+    }
+
+    /// Notes a successful accept on `listener`, logging the end of a failure burst.
+    pub(crate) fn succeeded(&mut self, listener: &str) {
+        let failures = self.next_success();
+        if failures > 0 {
+            tracing::info!(listener, failures, "accepting connections works again");
+        }
+    }
 }
 
 async fn answer(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) -> std::io::Result<()> {
@@ -269,4 +327,36 @@ pub fn render_table(status: &DaemonStatus) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::AcceptBackoff;
+
+    #[test]
+    fn accept_backoff_grows_to_a_cap_and_logs_once_per_burst() {
+        let mut backoff = AcceptBackoff::default();
+        let burst: Vec<(Duration, bool)> = (0..10).map(|_| backoff.next_failure()).collect();
+        assert_eq!(burst[0], (AcceptBackoff::FIRST, true));
+        assert!(burst[1..].iter().all(|(_, first)| !first), "{burst:?}");
+        assert!(
+            burst.windows(2).all(|w| w[1].0 >= w[0].0),
+            "waits never shrink within a burst: {burst:?}"
+        );
+        assert_eq!(burst[1].0, AcceptBackoff::FIRST * 2);
+        assert_eq!(burst[9].0, AcceptBackoff::MAX);
+        // Never a busy loop, however long the burst lasts.
+        for _ in 0..1000 {
+            let (delay, first) = backoff.next_failure();
+            assert_eq!(delay, AcceptBackoff::MAX);
+            assert!(!first);
+        }
+        assert_eq!(backoff.next_success(), 1010);
+        // A new burst starts short again, and is logged again.
+        assert_eq!(backoff.next_failure(), (AcceptBackoff::FIRST, true));
+        assert_eq!(backoff.next_success(), 1);
+        assert_eq!(backoff.next_success(), 0);
+    }
 }

@@ -190,13 +190,15 @@ pub async fn serve(
     let listener = TcpListener::bind(listen).await?;
     tracing::info!(%listen, "serving Prometheus metrics on /metrics");
     Ok(tokio::spawn(async move {
+        let mut backoff = crate::control::AcceptBackoff::default();
         loop {
             let (mut stream, _) = match listener.accept().await {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    backoff.succeeded("metrics");
+                    accepted
+                }
                 Err(e) => {
-                    // E.g. out of file descriptors: do not spin (vipd may run real-time).
-                    tracing::warn!(error = %e, "accepting a metrics connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    backoff.failed(&e, "metrics").await;
                     continue;
                 }
             };

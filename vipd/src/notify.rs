@@ -95,7 +95,7 @@ pub fn on_state(
             counters.clone(),
         ));
     }
-    if let Some(mail) = mail {
+    if let Some(mail) = mail_for(instance, mail) {
         let message = StateMail {
             router_id: router_id.to_owned(),
             instance: instance.name.clone(),
@@ -122,6 +122,16 @@ pub fn on_state(
         }));
     }
     tasks
+}
+
+/// The mail settings to use for `instance`'s state change: only when it has
+/// `smtp_alert` (its own or inherited from the global one, as in keepalived), never merely
+/// because an SMTP server is configured.
+pub fn mail_for<'m>(
+    instance: &InstanceSpec,
+    mail: Option<&'m MailSettings>,
+) -> Option<&'m MailSettings> {
+    mail.filter(|_| instance.smtp_alert)
 }
 
 /// Runs a sync group's notify commands for its new `state`: the specific one, then the
@@ -269,6 +279,46 @@ pub async fn send_mail(settings: &MailSettings, mail: &StateMail) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first instance of a config with mail settings, `global` and `instance` lines
+    /// added to their tables.
+    fn loaded(global: &str, instance: &str) -> crate::config::Config {
+        let text = format!(
+            "[global]\nnotification_email = [\"ops@example.com\"]\nsmtp_server = \"192.0.2.25\"\n{global}\n\
+             [instance.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 7\n\
+             virtual_ipaddress = [\"192.0.2.100\"]\n{instance}\n"
+        );
+        match crate::config::parse_toml(&text, "vipd.toml") {
+            Ok(loaded) => loaded.config,
+            Err(errors) => panic!("{errors}\n--- in ---\n{text}"),
+        }
+    }
+
+    #[test]
+    fn mail_only_with_smtp_alert() {
+        let cases = [
+            // keepalived's default is off: an SMTP server alone sends nothing.
+            ("", "", false),
+            ("smtp_alert = true", "", true),
+            ("", "smtp_alert = true", true),
+            // The instance's own setting wins over the global one, both ways.
+            ("smtp_alert = true", "smtp_alert = false", false),
+            ("smtp_alert = false", "smtp_alert = true", true),
+        ];
+        for (global, instance, expected) in cases {
+            let config = loaded(global, instance);
+            let mail = config.global.mail.as_ref();
+            assert!(mail.is_some());
+            let spec = &config.instances[0];
+            assert_eq!(
+                mail_for(spec, mail).is_some(),
+                expected,
+                "global {global:?}, instance {instance:?}"
+            );
+            // Without mail settings there is nothing to send, smtp_alert or not.
+            assert_eq!(mail_for(spec, None), None);
+        }
+    }
 
     #[test]
     fn subject_names_router_instance_and_state() {

@@ -7,6 +7,7 @@ use vipd_common::LEASE_FOREVER;
 
 use crate::cli::{ArpResponderArgs, format_mac};
 use crate::io::bpf::XdpAttachment;
+use crate::io::netlink::Netlink;
 
 /// `vipd arp-responder`: attach, answer ARP for static VIPs until SIGTERM/SIGINT, then
 /// detach and print the counters as one JSON line.
@@ -18,7 +19,15 @@ pub async fn arp_responder(args: ArpResponderArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot start the ARP responder on {}", args.interface))?;
     let mac = match args.mac {
         Some(mac) => mac,
-        None => interface_mac(&args.interface)?,
+        None => Netlink::connect()?
+            .link_mac(&args.interface)
+            .await
+            .with_context(|| {
+                format!(
+                    "reading the MAC address of {} (or pass --mac)",
+                    args.interface
+                )
+            })?,
     };
     for vip in &args.vips {
         xdp.set_vip_lease(*vip, mac, LEASE_FOREVER)
@@ -50,13 +59,4 @@ pub async fn arp_responder(args: ArpResponderArgs) -> anyhow::Result<()> {
     drop(xdp); // detaches the program
     println!("{summary}");
     Ok(())
-}
-
-/// The MAC address of `interface`, from sysfs.
-pub fn interface_mac(interface: &str) -> anyhow::Result<[u8; 6]> {
-    let path = format!("/sys/class/net/{interface}/address");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    crate::cli::parse_mac(text.trim())
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("parsing {path}"))
 }

@@ -125,14 +125,28 @@ impl Drop for GroupGuard {
 }
 
 /// Runs `command` once, killing its process group when it overruns `timeout`.
+///
+/// The fork and exec happen on the blocking pool, never on the daemon's (real-time)
+/// thread: `spawn` returns only once the child has exec'd, and a child that waits for a
+/// CPU (it runs at ordinary priority) would hold up adverts and announcements meanwhile.
 pub async fn run_once(command: &Command, timeout: Duration) -> RunOutcome {
-    let mut child = match process(command).spawn() {
-        Ok(child) => child,
-        Err(e) => return RunOutcome::SpawnFailed(e.to_string()),
-    };
-    let mut guard = GroupGuard {
-        group: child.id().and_then(|pid| i32::try_from(pid).ok()),
-        finished: false,
+    let mut process = process(command);
+    // The guard is made with the child, so a run abandoned while the spawn is still on
+    // the pool (a tracker aborted by a reload or shutdown) still takes its group along.
+    let spawned = tokio::task::spawn_blocking(move || {
+        process.spawn().map(|child| {
+            let guard = GroupGuard {
+                group: child.id().and_then(|pid| i32::try_from(pid).ok()),
+                finished: false,
+            };
+            (child, guard)
+        })
+    })
+    .await;
+    let (mut child, mut guard) = match spawned {
+        Ok(Ok(spawned)) => spawned,
+        Ok(Err(e)) => return RunOutcome::SpawnFailed(e.to_string()),
+        Err(e) => return RunOutcome::SpawnFailed(format!("spawning task failed: {e}")),
     };
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) => {

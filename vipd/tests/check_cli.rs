@@ -169,3 +169,49 @@ fn world_writable_config_and_script_are_warned_about() {
         "{stderr}"
     );
 }
+
+/// Three independent mistakes in different tables or blocks: one run of `vipd check`
+/// reports all three as `FILE:LINE:COL`, for both front ends, and exits 1.
+#[test]
+fn check_reports_every_error_of_both_formats_in_one_run() {
+    let toml = TempFile::new(
+        "three-toml",
+        "[instance.A]\ninterface = \"eth0\"\nvirtual_router_id = 7\npriority = \"high\"\n\
+         virtual_ipaddress = [\"192.0.2.1\"]\n\n\
+         [instance.B]\ninterface = \"eth0\"\nvirtual_router_id = 300\n\
+         virtual_ipaddress = [\"192.0.2.2\"]\n\n\
+         [script.chk]\nscript = \"/bin/true\"\nintervall = 1\n",
+    );
+    // Detected as keepalived.conf by its blocks, whatever the name.
+    let conf = TempFile::new(
+        "three-conf",
+        "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 7\n  priority high\n  \
+         virtual_ipaddress {\n    192.0.2.100\n  }\n}\n\
+         vrrp_instance VI_2 {\n  interface eth0\n  virtual_router_id 300\n  \
+         virtual_ipaddress {\n    192.0.2.101\n  }\n}\n\
+         vrrp_script chk {\n  script \"/bin/true\n  interval 1\n}\n",
+    );
+    for (file, positions) in [
+        (&toml, ["4:12", "9:21", "14:1"]),
+        (&conf, ["4:12", "11:21", "17:10"]),
+    ] {
+        let output = vipd_check(&file.0);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(text(&output.stdout), "");
+        let path = file.0.display().to_string();
+        // Warnings (an unused script) come first; then the errors and the count.
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.contains(": warning: "))
+            .collect();
+        assert_eq!(lines.len(), 4, "{stderr}");
+        for (line, position) in lines.iter().zip(positions) {
+            assert!(
+                line.starts_with(&format!("{path}:{position}: ")),
+                "expected {position}: {stderr}"
+            );
+        }
+        assert_eq!(lines[3], format!("{path}: 3 errors"));
+    }
+}

@@ -62,6 +62,11 @@ pub struct DraftGlobal {
     pub smtp_connect_timeout: Option<Sourced<String>>,
     /// `realtime_priority` / keepalived `vrrp_rt_priority`.
     pub realtime_priority: Option<Sourced<i64>>,
+    /// `notify_shutdown_timeout` (TOML only; keepalived has no such setting).
+    pub notify_shutdown_timeout: Option<Sourced<String>>,
+    /// `smtp_alert` (keepalived `smtp_alert_vrrp`, else `smtp_alert`): the default for
+    /// instances and sync groups that do not set their own.
+    pub smtp_alert: Option<Sourced<bool>>,
 }
 
 /// A command as written: one line (split like a shell would, without running one) or an
@@ -134,6 +139,8 @@ pub struct DraftSyncGroup {
     pub notify: Option<Sourced<DraftCommand>>,
     /// `tracking_weight` (keepalived `sync_group_tracking_weight`, `global_tracking`).
     pub tracking_weight: Option<Sourced<bool>>,
+    /// `smtp_alert`.
+    pub smtp_alert: Option<Sourced<bool>>,
 }
 
 impl DraftSyncGroup {
@@ -148,6 +155,7 @@ impl DraftSyncGroup {
             notify_stop: None,
             notify: None,
             tracking_weight: None,
+            smtp_alert: None,
         }
     }
 }
@@ -223,6 +231,7 @@ pub struct DraftInstance {
     pub notify_fault: Option<Sourced<DraftCommand>>,
     pub notify_stop: Option<Sourced<DraftCommand>>,
     pub notify: Option<Sourced<DraftCommand>>,
+    pub smtp_alert: Option<Sourced<bool>>,
     pub xdp: Option<Sourced<String>>,
 }
 
@@ -259,6 +268,7 @@ impl DraftInstance {
             notify_fault: None,
             notify_stop: None,
             notify: None,
+            smtp_alert: None,
             xdp: None,
         }
     }

@@ -24,6 +24,13 @@
 //!    globals) are applied here, as values with no location.
 //! 4. **Validate**, then translate virtual locations back to `file:line:col`.
 //!
+//! No stage stops at its first error: an unterminated quote skips the rest of its line,
+//! a stray brace or a bad `include` is skipped, a bad value leaves its key unset, and
+//! validation still runs on what was read, so `vipd check` lists every mistake in one
+//! run. Validation errors that only echo an earlier one ("missing" for a key whose value
+//! was unreadable, "no instance" when a `vrrp_instance` block was broken) are dropped
+//! ([`merge_errors`]).
+//!
 //! # Commands
 //!
 //! keepalived runs scripts through `/bin/sh -c`; vipd execs an argv without a shell. A
@@ -194,19 +201,16 @@ pub fn parse_keepalived(
         map: SourceMap::default(),
         stack: Vec::new(),
         warnings: Vec::new(),
+        errors: Vec::new(),
     };
     let main_path = Path::new(file_name);
     let tokens = reader.read(file_name, main_path, text, 0);
     let map = reader.map;
     let mut warnings = reader.warnings;
-    let tokens = match tokens {
-        Ok(tokens) => tokens,
-        Err(error) => return Err(map.errors(vec![*error], warnings)),
-    };
-    let nodes = match parse_nodes(&tokens, file_name) {
-        Ok(nodes) => nodes,
-        Err(error) => return Err(map.errors(vec![*error], warnings)),
-    };
+    // Syntax and include errors: each is reported and reading goes on, so the rest of
+    // the file is still checked.
+    let mut structural = reader.errors;
+    let nodes = parse_nodes(&tokens, file_name, &mut structural);
     let mut mapper = Mapper {
         file: file_name.to_owned(),
         map: &map,
@@ -222,20 +226,84 @@ pub fn parse_keepalived(
     mapper.apply_defaults();
     mapper.draft.end = map.end_of_main();
     warnings.append(&mut mapper.warnings);
-    if !mapper.errors.is_empty() {
-        return Err(map.errors(mapper.errors, warnings));
-    }
-    match super::validate::validate(&mapper.draft) {
-        Ok(mut loaded) => {
-            warnings.append(&mut loaded.warnings);
-            loaded.warnings = map.warnings(warnings);
-            Ok(loaded)
-        }
+    let validated = super::validate::validate(&mapper.draft);
+    let (loaded, invalid) = match validated {
+        Ok(loaded) => (Some(loaded), Vec::new()),
         Err(invalid) => {
             warnings.extend(invalid.warnings);
-            Err(map.errors(invalid.errors, warnings))
+            (None, invalid.errors)
         }
+    };
+    if structural.is_empty() && mapper.errors.is_empty() {
+        if let Some(mut loaded) = loaded {
+            warnings.append(&mut loaded.warnings);
+            loaded.warnings = map.warnings(warnings);
+            return Ok(loaded);
+        }
+        return Err(map.errors(invalid, warnings));
     }
+    if let Some(mut loaded) = loaded {
+        warnings.append(&mut loaded.warnings);
+    }
+    let errors = merge_errors(&nodes, structural, mapper.errors, invalid);
+    Err(map.errors(errors, warnings))
+}
+
+/// One list of every error, in file order, from the three stages: syntax and includes
+/// (`structural`), keyword values (`mapped`) and validation of what could be read
+/// (`validated`). A validation error that only echoes an earlier one is dropped, so each
+/// mistake is reported once:
+/// * "missing required key" for a block that has an earlier error inside it (the key was
+///   probably written, wrongly);
+/// * "no instance defined" when a `vrrp_instance` block could not be read, or the file
+///   itself could not be (it may have held the instances);
+/// * anything else on a line that already has a syntax error.
+fn merge_errors(
+    nodes: &[Node],
+    structural: Vec<ConfigError>,
+    mapped: Vec<ConfigError>,
+    validated: Vec<ConfigError>,
+) -> Vec<ConfigError> {
+    let earlier: Vec<Location> = structural
+        .iter()
+        .chain(&mapped)
+        .filter_map(|e| e.location)
+        .collect();
+    // A block's name (where validation points "missing" errors) → whether an earlier
+    // error lies between its keyword and its `}` (or the end, when unclosed).
+    let damaged: Vec<Location> = nodes
+        .iter()
+        .filter(|node| node.block.is_some())
+        .filter(|node| {
+            let start = node.at();
+            earlier
+                .iter()
+                .any(|at| *at >= start && node.close.is_none_or(|close| *at <= close))
+        })
+        .filter_map(|node| node.args().first().map(|name| name.at))
+        .collect();
+    let had_instance_block = nodes.iter().any(|n| n.keyword() == "vrrp_instance");
+    let structural_lines: Vec<usize> = structural
+        .iter()
+        .filter_map(|e| e.location.map(|l| l.line))
+        .collect();
+    let echoes = |e: &ConfigError| match e.kind {
+        ErrorKind::Missing { .. } => e.location.is_some_and(|at| damaged.contains(&at)),
+        ErrorKind::NoInstances => had_instance_block || !structural.is_empty(),
+        _ => false,
+    };
+    let validated: Vec<ConfigError> = validated.into_iter().filter(|e| !echoes(e)).collect();
+    let mut errors: Vec<ConfigError> = mapped
+        .into_iter()
+        .chain(validated)
+        .filter(|e| {
+            e.location
+                .is_none_or(|at| !structural_lines.contains(&at.line))
+        })
+        .collect();
+    errors.extend(structural);
+    errors.sort_by_key(|e| e.location);
+    errors
 }
 
 /// Whether `text` (read from `path`) looks like keepalived.conf rather than TOML: a
@@ -358,8 +426,9 @@ struct Lexed {
     at: Location,
 }
 
-/// Splits one file into tokens; lines are numbered from `base + 1`.
-fn lex(text: &str, base: usize) -> Result<Vec<Lexed>, (Location, KeepalivedError)> {
+/// Splits one file into tokens; lines are numbered from `base + 1`. An unterminated quote
+/// is reported in `errors` and the rest of its line skipped, so lexing goes on.
+fn lex(text: &str, base: usize, errors: &mut Vec<(Location, KeepalivedError)>) -> Vec<Lexed> {
     let mut out = Vec::new();
     let mut chars = text.chars().peekable();
     let (mut line, mut column) = (base + 1, 0usize);
@@ -407,22 +476,28 @@ fn lex(text: &str, base: usize) -> Result<Vec<Lexed>, (Location, KeepalivedError
             '"' => {
                 let entry = word.get_or_insert_with(|| (String::new(), true, here));
                 entry.1 = true;
-                loop {
-                    let Some(c) = chars.next_if(|&c| c != '\n') else {
-                        return Err((here, KeepalivedError::UnterminatedQuote));
-                    };
+                let mut terminated = false;
+                while let Some(c) = chars.next_if(|&c| c != '\n') {
                     column += 1;
                     match c {
-                        '"' => break,
+                        '"' => {
+                            terminated = true;
+                            break;
+                        }
                         '\\' => {
                             let Some(escaped) = chars.next_if(|&c| c != '\n') else {
-                                return Err((here, KeepalivedError::UnterminatedQuote));
+                                break;
                             };
                             column += 1;
                             entry.0.push(unescape(escaped));
                         }
                         c => entry.0.push(c),
                     }
+                }
+                if !terminated {
+                    // The half-read word is dropped; the next line starts afresh.
+                    errors.push((here, KeepalivedError::UnterminatedQuote));
+                    word = None;
                 }
             }
             c => word
@@ -439,7 +514,7 @@ fn lex(text: &str, base: usize) -> Result<Vec<Lexed>, (Location, KeepalivedError
             column: column + 1,
         },
     });
-    Ok(out)
+    out
 }
 
 /// C-style escapes inside `"…"`; any other character stands for itself (`\\`, `\"`).
@@ -465,6 +540,8 @@ struct Reader {
     /// Canonical paths of the files being read, outermost first.
     stack: Vec<PathBuf>,
     warnings: Vec<ConfigWarning>,
+    /// Lexing and include errors; reading goes on after each (a bad include is skipped).
+    errors: Vec<ConfigError>,
 }
 
 impl Reader {
@@ -477,16 +554,16 @@ impl Reader {
         })
     }
 
-    /// Lexes `text` (the contents of `path`) and splices its includes.
-    fn read(
-        &mut self,
-        name: &str,
-        path: &Path,
-        text: &str,
-        depth: usize,
-    ) -> Result<Vec<Lexed>, Box<ConfigError>> {
+    /// Lexes `text` (the contents of `path`) and splices its includes. Errors go to
+    /// [`Self::errors`].
+    fn read(&mut self, name: &str, path: &Path, text: &str, depth: usize) -> Vec<Lexed> {
         let base = self.map.add(name, text);
-        let tokens = lex(text, base).map_err(|(at, kind)| self.error(at, kind))?;
+        let mut lex_errors = Vec::new();
+        let tokens = lex(text, base, &mut lex_errors);
+        for (at, kind) in lex_errors {
+            let error = self.error(at, kind);
+            self.errors.push(*error);
+        }
         self.stack
             .push(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned()));
         let result = self.splice_includes(tokens, path, depth);
@@ -494,12 +571,9 @@ impl Reader {
         result
     }
 
-    fn splice_includes(
-        &mut self,
-        tokens: Vec<Lexed>,
-        path: &Path,
-        depth: usize,
-    ) -> Result<Vec<Lexed>, Box<ConfigError>> {
+    /// Replaces each `include` line with the tokens of the files it names; a bad
+    /// `include` is reported and skipped.
+    fn splice_includes(&mut self, tokens: Vec<Lexed>, path: &Path, depth: usize) -> Vec<Lexed> {
         let mut out = Vec::with_capacity(tokens.len());
         let mut iter = tokens.into_iter().peekable();
         let mut line_start = true;
@@ -512,30 +586,39 @@ impl Reader {
                 continue;
             }
             let mut patterns = Vec::new();
+            let mut brace = None;
             while let Some(next) = iter.next_if(|t| t.token != Token::Newline) {
                 match next.token {
                     Token::Word { text, .. } => patterns.push(text),
-                    Token::Open | Token::Close => {
-                        return Err(self.error(
-                            next.at,
-                            KeepalivedError::Arity {
-                                keyword: "include".into(),
-                                expected: "file names, not a block",
-                                found: patterns.len(),
-                            },
-                        ));
-                    }
+                    Token::Open | Token::Close => brace = brace.or(Some(next.at)),
                     Token::Newline => {}
                 }
             }
+            if let Some(at) = brace {
+                let error = self.error(
+                    at,
+                    KeepalivedError::Arity {
+                        keyword: "include".into(),
+                        expected: "file names, not a block",
+                        found: patterns.len(),
+                    },
+                );
+                self.errors.push(*error);
+                continue;
+            }
             if patterns.is_empty() {
-                return Err(self.error(lexed.at, KeepalivedError::IncludeWithoutFile));
+                let error = self.error(lexed.at, KeepalivedError::IncludeWithoutFile);
+                self.errors.push(*error);
+                continue;
             }
             for pattern in patterns {
-                out.extend(self.include(&pattern, path, lexed.at, depth)?);
+                match self.include(&pattern, path, lexed.at, depth) {
+                    Ok(tokens) => out.extend(tokens),
+                    Err(error) => self.errors.push(*error),
+                }
             }
         }
-        Ok(out)
+        out
     }
 
     /// The tokens of every file `pattern` names, in sorted order.
@@ -620,7 +703,7 @@ impl Reader {
                 )
             })?;
             let name = file.display().to_string();
-            out.extend(self.read(&name, &file, &text, depth + 1)?);
+            out.extend(self.read(&name, &file, &text, depth + 1));
         }
         Ok(out)
     }
@@ -668,51 +751,64 @@ impl Node {
     }
 }
 
-fn parse_nodes(tokens: &[Lexed], file: &str) -> Result<Vec<Node>, Box<ConfigError>> {
+/// Tokens → nodes. A misplaced brace or an unclosed block is reported in `errors` and
+/// parsing goes on, so one run finds every such mistake.
+fn parse_nodes(tokens: &[Lexed], file: &str, errors: &mut Vec<ConfigError>) -> Vec<Node> {
     let mut pos = 0;
-    let parsed = parse_block(tokens, &mut pos, None, 0);
-    parsed.map(|(nodes, _)| nodes).map_err(|(at, kind)| {
-        Box::new(ConfigError {
-            file: file.to_owned(),
-            location: Some(at),
-            key: String::new(),
-            kind: ErrorKind::Keepalived(kind),
-        })
-    })
+    let mut found = Vec::new();
+    let (nodes, _) = parse_block(tokens, &mut pos, None, 0, &mut found);
+    errors.extend(found.into_iter().map(|(at, kind)| ConfigError {
+        file: file.to_owned(),
+        location: Some(at),
+        key: String::new(),
+        kind: ErrorKind::Keepalived(kind),
+    }));
+    nodes
 }
 
-/// Parses statements until the `}` closing `open` (or the end, at top level).
+/// Parses statements until the `}` closing `open` (or the end, at top level). Errors go
+/// to `errors`: a stray `}` is skipped, a `{` without a keyword has its block skipped, and
+/// an unclosed block ends at the end of the input.
 fn parse_block(
     tokens: &[Lexed],
     pos: &mut usize,
     open: Option<(&Word, Location)>,
     depth: usize,
-) -> Result<(Vec<Node>, Option<Location>), (Location, KeepalivedError)> {
+    errors: &mut Vec<(Location, KeepalivedError)>,
+) -> (Vec<Node>, Option<Location>) {
     if depth > MAX_DEPTH {
         let at = open.map_or(Location { line: 1, column: 1 }, |(_, at)| at);
-        return Err((at, KeepalivedError::TooDeep));
+        errors.push((at, KeepalivedError::TooDeep));
+        return (Vec::new(), skip_block(tokens, pos));
     }
     let mut nodes = Vec::new();
     loop {
         let Some(lexed) = tokens.get(*pos) else {
-            return match open {
-                Some((keyword, _)) => Err((
+            if let Some((keyword, _)) = open {
+                errors.push((
                     keyword.at,
                     KeepalivedError::Unclosed {
                         keyword: keyword.text.clone(),
                     },
-                )),
-                None => Ok((nodes, None)),
-            };
+                ));
+            }
+            return (nodes, None);
         };
         match &lexed.token {
             Token::Newline => *pos += 1,
             Token::Close if open.is_some() => {
                 *pos += 1;
-                return Ok((nodes, Some(lexed.at)));
+                return (nodes, Some(lexed.at));
             }
-            Token::Close => return Err((lexed.at, KeepalivedError::UnexpectedClose)),
-            Token::Open => return Err((lexed.at, KeepalivedError::OpenWithoutKeyword)),
+            Token::Close => {
+                errors.push((lexed.at, KeepalivedError::UnexpectedClose));
+                *pos += 1;
+            }
+            Token::Open => {
+                errors.push((lexed.at, KeepalivedError::OpenWithoutKeyword));
+                *pos += 1;
+                skip_block(tokens, pos);
+            }
             Token::Word { .. } => {
                 let mut words = Vec::new();
                 while let Some(Lexed {
@@ -742,7 +838,7 @@ fn parse_block(
                             at: *at,
                         });
                         let (children, close) =
-                            parse_block(tokens, pos, Some((&keyword, *at)), depth + 1)?;
+                            parse_block(tokens, pos, Some((&keyword, *at)), depth + 1, errors);
                         (Some(children), close)
                     }
                     _ => (None, None),
@@ -757,6 +853,22 @@ fn parse_block(
     }
 }
 
+/// Moves `pos` past the `}` that closes the block whose `{` is just before it, nested
+/// blocks included; returns where that `}` is (`None` at the end of the input).
+fn skip_block(tokens: &[Lexed], pos: &mut usize) -> Option<Location> {
+    let mut depth = 0usize;
+    while let Some(lexed) = tokens.get(*pos) {
+        *pos += 1;
+        match lexed.token {
+            Token::Open => depth += 1,
+            Token::Close if depth == 0 => return Some(lexed.at),
+            Token::Close => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
 // ---- mapper: nodes → Draft ----
 
 /// keepalived's `global_defs` defaults for instances, applied after the whole file is
@@ -768,6 +880,7 @@ struct InstanceDefaults {
     garp_master_repeat: Option<Sourced<i64>>,
     garp_master_refresh: Option<Sourced<String>>,
     garp_interval: Option<Sourced<String>>,
+    smtp_alert_vrrp: Option<Sourced<bool>>,
 }
 
 /// keepalived's default `vrrp_version` (vipd's own default is 3).
@@ -830,7 +943,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     ("virtual_routes", "; the routes are NOT added"),
     ("virtual_rules", "; the rules are NOT added"),
     ("lvs_sync_daemon_interface", " (LVS)"),
-    ("smtp_alert", "; mail follows global_defs"),
     ("strict_mode", ""),
     ("notify_master_rx_lower_pri", ""),
     ("notify_deleted", ""),
@@ -879,7 +991,6 @@ const SYNC_GROUP_UNSUPPORTED: &[(&str, &str)] = &[
     ),
     ("track_process", ""),
     ("track_bfd", " (BFD)"),
-    ("smtp_alert", "; mail follows global_defs"),
     ("notify_deleted", ""),
     ("notify_priority_changes", ""),
 ];
@@ -1220,6 +1331,9 @@ impl Mapper<'_> {
                     self.draft.global.smtp_connect_timeout = self.text(node);
                 }
                 "vrrp_rt_priority" => self.draft.global.realtime_priority = self.int(node),
+                "smtp_alert" => self.draft.global.smtp_alert = self.flag(node),
+                // Wins over `smtp_alert` for VRRP, wherever it is written.
+                "smtp_alert_vrrp" => self.defaults.smtp_alert_vrrp = self.flag(node),
                 "vrrp_version" => self.defaults.version = self.int(node),
                 "vrrp_garp_master_delay" => self.defaults.garp_master_delay = self.text(node),
                 "vrrp_garp_master_repeat" => self.defaults.garp_master_repeat = self.int(node),
@@ -1320,6 +1434,7 @@ impl Mapper<'_> {
                 "notify_fault" => group.notify_fault = self.command(node, &context, false),
                 "notify_stop" => group.notify_stop = self.command(node, &context, false),
                 "notify" => group.notify = self.command(node, &context, true),
+                "smtp_alert" => group.smtp_alert = self.flag(node),
                 // `global_tracking` is the deprecated spelling.
                 "sync_group_tracking_weight" | "global_tracking" => {
                     group.tracking_weight = self.flag(node);
@@ -1449,6 +1564,7 @@ impl Mapper<'_> {
                 "notify_fault" => inst.notify_fault = self.command(node, &context, false),
                 "notify_stop" => inst.notify_stop = self.command(node, &context, false),
                 "notify" => inst.notify = self.command(node, &context, true),
+                "smtp_alert" => inst.smtp_alert = self.flag(node),
                 _ => self.ignored(node, &context, INSTANCE_UNSUPPORTED),
             }
         }
@@ -1629,6 +1745,9 @@ impl Mapper<'_> {
     /// v2 cannot carry) and the `vrrp_garp_*` globals.
     fn apply_defaults(&mut self) {
         let d = &self.defaults;
+        if d.smtp_alert_vrrp.is_some() {
+            self.draft.global.smtp_alert.clone_from(&d.smtp_alert_vrrp);
+        }
         for inst in &mut self.draft.instances {
             if inst.version.is_none() {
                 let first_is_v6 = inst

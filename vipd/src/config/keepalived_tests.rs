@@ -516,10 +516,6 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
             "`static_ipaddress` (lines 6-9) is not implemented by vipd yet; ignored; the addresses are NOT added",
         ),
         (
-            14,
-            "`smtp_alert` is not implemented by vipd yet; ignored; mail follows global_defs",
-        ),
-        (
             18,
             "`reverse` is not implemented by vipd yet; ignored; the weight applies as written",
         ),
@@ -562,7 +558,7 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
         keepalived_warnings(&loaded.warnings).len(),
         expected.len() - 2
     );
-    assert_eq!(loaded.warnings[8].key, "vrrp_instance.VI_1.prioirty");
+    assert_eq!(loaded.warnings[7].key, "vrrp_instance.VI_1.prioirty");
 }
 
 #[test]
@@ -947,6 +943,57 @@ fn sync_group_and_track_file_errors_keep_keepalived_locations() {
 }
 
 #[test]
+fn smtp_alert_follows_keepalived_precedence() {
+    // (global_defs lines, instance line, group line) → (instance, group).
+    let cases: &[(&str, &str, &str, (bool, bool))] = &[
+        ("", "", "", (false, false)),
+        ("  smtp_alert", "", "", (true, true)),
+        ("  smtp_alert off", "  smtp_alert", "", (true, false)),
+        (
+            "  smtp_alert on",
+            "  smtp_alert no",
+            "  smtp_alert off",
+            (false, false),
+        ),
+        ("", "", "  smtp_alert", (false, true)),
+        // smtp_alert_vrrp wins over smtp_alert for VRRP, written before or after it.
+        (
+            "  smtp_alert_vrrp off\n  smtp_alert on",
+            "",
+            "",
+            (false, false),
+        ),
+        ("  smtp_alert off\n  smtp_alert_vrrp", "", "", (true, true)),
+    ];
+    for (global, inst, group, (inst_alert, group_alert)) in cases {
+        let text = format!(
+            "global_defs {{\n{global}\n}}\n\
+             vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n{group}\n}}\n{}\
+             vrrp_instance VI_2 {{\n  interface eth0\n  virtual_router_id 8\n  \
+             virtual_ipaddress {{\n    192.0.2.101\n  }}\n}}\n",
+            instance(inst)
+        );
+        let loaded = ok(&text);
+        assert!(
+            keepalived_warnings(&loaded.warnings).is_empty(),
+            "{:?}",
+            loaded.warnings
+        );
+        let config = &loaded.config;
+        assert_eq!(config.instances[0].smtp_alert, *inst_alert, "in:\n{text}");
+        assert_eq!(
+            config.sync_groups[0].smtp_alert, *group_alert,
+            "in:\n{text}"
+        );
+        // `vipd convert` keeps the resolved values.
+        let toml = render::to_toml(config, &[], &[]);
+        let back = parse_toml(&toml, "converted.toml").unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        assert_eq!(back.config.instances, config.instances, "{toml}");
+        assert_eq!(back.config.sync_groups, config.sync_groups, "{toml}");
+    }
+}
+
+#[test]
 fn sync_group_and_track_file_options_vipd_lacks_are_warned() {
     let text = format!(
         "vrrp_sync_group G {{\n  group {{\n    VI_1\n  }}\n  track_script {{\n    chk\n  }}\n}}\n\
@@ -978,6 +1025,61 @@ fn sync_group_and_track_file_options_vipd_lacks_are_warned() {
                 "sync group \"G\" has only one instance; this probably isn't what you want"
                     .to_owned()
             ),
+        ]
+    );
+}
+
+// ---- every error in one run ----
+
+#[test]
+fn every_error_is_reported_from_every_stage() {
+    // One mistake per stage, each in its own block: a value the front end cannot read
+    // (line 4), a rule validation checks (11), an unterminated quote (17) and a stray
+    // brace (20). The quote leaves chk without a script; that "missing" echo is not
+    // reported on top.
+    let text = "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 7\n  priority high\n  \
+                virtual_ipaddress {\n    192.0.2.100\n  }\n}\n\
+                vrrp_instance VI_2 {\n  interface eth0\n  virtual_router_id 300\n  \
+                virtual_ipaddress {\n    192.0.2.101\n  }\n}\n\
+                vrrp_script chk {\n  script \"/bin/true\n  interval 1\n}\n}\n";
+    let found = errors(text);
+    let shown: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "keepalived.conf:4:12: `priority`: \"high\" is not an integer",
+            "keepalived.conf:11:21: instance.VI_2.virtual_router_id: 300 is out of range 1..=255",
+            "keepalived.conf:17:10: unterminated quoted string (a quoted string ends on the line it starts)",
+            "keepalived.conf:20:1: unexpected `}`: no block is open here",
+        ]
+    );
+}
+
+#[test]
+fn a_broken_instance_block_does_not_add_echo_errors() {
+    // An instance whose name is missing is one error, not also "no instance defined".
+    assert_eq!(
+        one_error("vrrp_instance {\n  interface eth0\n}\n"),
+        "1:1: `vrrp_instance` takes one name, found 0"
+    );
+    // A value error inside a block does not also make its key "missing".
+    assert_eq!(
+        one_error(&instance("  virtual_router_id x").replace("  virtual_router_id 7\n", "")),
+        "6:21: `virtual_router_id`: \"x\" is not an integer"
+    );
+    // But a block without errors still gets its own "missing" errors beside another
+    // block's error.
+    let text = format!(
+        "{}vrrp_instance VI_2 {{\n  virtual_router_id 8\n  virtual_ipaddress {{\n    192.0.2.9\n  }}\n}}\n",
+        instance("  priority high")
+    );
+    let found = errors(&text);
+    let shown: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "keepalived.conf:7:12: `priority`: \"high\" is not an integer",
+            "keepalived.conf:9:15: instance.VI_2: missing required key `interface`",
         ]
     );
 }

@@ -83,9 +83,18 @@ pub struct Global {
     pub control_socket: PathBuf,
     /// State-change mail settings; `None` when no recipient is configured.
     pub mail: Option<MailSettings>,
+    /// Whether instances and sync groups that do not say otherwise send state-change
+    /// mail (keepalived `smtp_alert`; default off). Already applied to
+    /// [`InstanceSpec::smtp_alert`] and [`SyncGroup::smtp_alert`]; kept so `vipd convert`
+    /// can write it back.
+    pub smtp_alert: bool,
     /// SCHED_RR priority (1–99) of the daemon's thread, so a busy CPU cannot delay its
     /// adverts past the peers' Master_Down_Interval; 0 runs it as an ordinary process.
     pub realtime_priority: u8,
+    /// At shutdown, how long notify commands still running (the members' `notify_stop`,
+    /// `notify … STOP`, or a late `notify_master`) may take before they are killed; zero
+    /// kills them at once. keepalived has no such setting.
+    pub notify_shutdown_timeout: Duration,
 }
 
 /// Where and how state-change mails are sent (keepalived `notification_email*`,
@@ -434,6 +443,10 @@ pub struct SyncGroup {
     /// deprecated `global_tracking`); default false. keepalived warns this "probably
     /// won't work" when members' weights differ.
     pub tracking_weight: bool,
+    /// Mail on the group's state changes (keepalived `smtp_alert`): the group's own
+    /// setting, else [`Global::smtp_alert`]. Members mail for their own transitions by
+    /// their own [`InstanceSpec::smtp_alert`]. The daemon does not send group mails yet.
+    pub smtp_alert: bool,
 }
 
 /// Commands run on state changes (keepalived `notify_*`), without a shell.
@@ -500,6 +513,9 @@ pub struct InstanceSpec {
     pub track_interfaces: Vec<TrackedInterface>,
     /// Commands run on state changes.
     pub notify: NotifyCommands,
+    /// Mail [`Global::mail`]'s recipients on each state change (keepalived
+    /// `smtp_alert`): the instance's own setting, else the global one, else off.
+    pub smtp_alert: bool,
     /// XDP attach mode.
     pub xdp: XdpMode,
 }

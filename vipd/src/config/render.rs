@@ -42,6 +42,12 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
         "realtime_priority",
         &global.realtime_priority.to_string(),
     );
+    kv(&mut out, "smtp_alert", &global.smtp_alert.to_string());
+    kv(
+        &mut out,
+        "notify_shutdown_timeout",
+        &dur(global.notify_shutdown_timeout),
+    );
     if let Some(mail) = &global.mail {
         kv(&mut out, "notification_email", &strings(&mail.to));
         kv(&mut out, "notification_email_from", &string(&mail.from));
@@ -176,6 +182,7 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
             );
         }
         render_notify(&mut out, &instance.notify);
+        kv(&mut out, "smtp_alert", &instance.smtp_alert.to_string());
         let xdp = match instance.xdp {
             XdpMode::Auto => "auto",
             XdpMode::Native => "native",
@@ -224,6 +231,7 @@ fn render_sync_group(out: &mut String, group: &SyncGroup) {
     let _ = writeln!(out, "\n[sync_group.{}]", key(&group.name));
     kv(out, "group", &strings(&group.instances));
     render_notify(out, &group.notify);
+    kv(out, "smtp_alert", &group.smtp_alert.to_string());
     kv(out, "tracking_weight", &group.tracking_weight.to_string());
 }
 

@@ -68,6 +68,10 @@ fn minimal_instance_gets_documented_defaults() {
     );
     assert_eq!(config.global.mail, None);
     assert_eq!(config.global.realtime_priority, 10);
+    assert_eq!(
+        config.global.notify_shutdown_timeout,
+        Duration::from_secs(10)
+    );
     let [instance] = config.instances.as_slice() else {
         panic!("one instance expected");
     };
@@ -123,6 +127,7 @@ smtp_server = "127.0.0.1"
 smtp_port = 2525
 smtp_connect_timeout = "10s"
 realtime_priority = 0
+notify_shutdown_timeout = "2.5s"
 
 [script.chk]
 script = "/usr/bin/test ! -e '/etc/vipd/down file'"
@@ -166,6 +171,10 @@ xdp = "Generic"
     assert_eq!(config.global.router_id.as_deref(), Some("node1"));
     assert_eq!(config.global.control_socket, PathBuf::from("/run/x.sock"));
     assert_eq!(config.global.realtime_priority, 0);
+    assert_eq!(
+        config.global.notify_shutdown_timeout,
+        Duration::from_millis(2500)
+    );
     assert_eq!(
         config.global.mail,
         Some(MailSettings {
@@ -380,6 +389,8 @@ fn documentation_mentions_every_key() {
         "smtp_port",
         "smtp_connect_timeout",
         "realtime_priority",
+        "notify_shutdown_timeout",
+        "smtp_alert",
         "script",
         "interval",
         "timeout",
@@ -454,11 +465,12 @@ fn unknown_instance_key_names_table_key_and_place() {
 
 #[test]
 fn unknown_keys_are_rejected_everywhere() {
+    // Each beside a valid instance: a file without one has that error too.
     let cases = [
-        ("[global]\nrouterid = \"x\"\n", "global"),
-        ("[globals]\n", ""),
+        (&format!("[global]\nrouterid = \"x\"\n{BASE}"), "global"),
+        (&format!("[globals]\n{BASE}"), ""),
         (
-            "[script.a]\nscript = \"/bin/true\"\nintervall = 1\n",
+            &format!("[script.a]\nscript = \"/bin/true\"\nintervall = 1\n{BASE}"),
             "script.a",
         ),
         (
@@ -577,6 +589,64 @@ xdp = "sometimes"
     assert_eq!(positions, [4, 5, 6, 7, 10, 11, 12, 13], "{lines:#?}");
     // Display is one error per line, nothing else.
     assert_eq!(found.to_string().lines().count(), 8);
+}
+
+#[test]
+fn every_table_is_read_on_its_own() {
+    // A wrong type (line 4), a range error in another instance (9) and an unknown key in
+    // a script (14): serde would stop at the first; each table is read on its own, and
+    // what could be read is validated. Instance A could not be read, so the group's
+    // reference to it is not reported on top.
+    let text = r#"[instance.A]
+interface = "eth0"
+virtual_router_id = 7
+priority = "high"
+virtual_ipaddress = ["192.0.2.1"]
+
+[instance.B]
+interface = "eth0"
+virtual_router_id = 300
+virtual_ipaddress = ["192.0.2.2"]
+
+[script.chk]
+script = "/bin/true"
+intervall = 1
+
+[sync_group.G]
+group = ["A", "B"]
+"#;
+    let found = errors(text);
+    let shown: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 3, "{shown:#?}");
+    let lines: Vec<usize> = found
+        .errors
+        .iter()
+        .map(|e| e.location.expect("located").line)
+        .collect();
+    assert_eq!(lines, [4, 9, 14], "{shown:#?}");
+    assert!(
+        shown[0].starts_with("vipd.toml:4:12: instance.A.priority: invalid type"),
+        "{shown:#?}"
+    );
+    assert_eq!(
+        shown[1],
+        "vipd.toml:9:21: instance.B.virtual_router_id: 300 is out of range 1..=255"
+    );
+    assert!(
+        shown[2].starts_with("vipd.toml:14:1: script.chk: unknown field \"intervall\""),
+        "{shown:#?}"
+    );
+    // A file with one unreadable instance and no other is not also "without instances";
+    // a sync group naming a missing instance that was never written still is an error.
+    let found = errors(&with(
+        "priority = \"high\"\n[sync_group.G]\ngroup = [\"VI_1\", \"VI_9\"]",
+    ));
+    let kinds: Vec<&ErrorKind> = found.errors.iter().map(|e| &e.kind).collect();
+    assert!(matches!(kinds[0], ErrorKind::Syntax { .. }), "{found}");
+    assert!(
+        matches!(kinds[1..], [ErrorKind::UnknownGroupMember { name }] if name == "VI_9"),
+        "{found}"
+    );
 }
 
 #[test]
@@ -1248,6 +1318,10 @@ fn global_rules() {
         ),
         |k| matches!(k, ErrorKind::OutOfRange { .. }),
     );
+    one_error(
+        &format!("[global]\nnotify_shutdown_timeout = \"2h\"\n{BASE}"),
+        |k| matches!(k, ErrorKind::DurationTooLong { .. }),
+    );
     for out_of_range in [-1, 100] {
         one_error(
             &format!("[global]\nrealtime_priority = {out_of_range}\n{BASE}"),
@@ -1635,6 +1709,7 @@ fn sync_groups_are_read() {
                 ..NotifyCommands::default()
             },
             tracking_weight: true,
+            smtp_alert: false,
         }]
     );
     assert_eq!(c.sync_group_of("VI_1").map(|g| g.name.as_str()), Some("G1"));

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IntoDeserializer as _, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -20,54 +20,179 @@ use super::{ConfigError, ConfigErrors, ErrorKind, LineIndex, Loaded, Location};
 
 /// Parses and validates native TOML configuration text. `file_name` is used in messages
 /// only.
+///
+/// A TOML syntax error stops there (the document has no shape to check). Otherwise each
+/// table (`[global]`, every `[instance.NAME]`, `[script.NAME]`, …) is read on its own,
+/// so a wrong type or unknown key in one does not hide the errors of the others, and the
+/// tables that could be read are validated: one run reports every error.
 pub fn parse_toml(text: &str, file_name: &str) -> Result<Loaded, ConfigErrors> {
-    let draft = to_draft(text, file_name)?;
-    super::validate::validate(&draft)
+    let (draft, read) = read_draft(text, file_name)?;
+    if read.errors.is_empty() {
+        return super::validate::validate(&draft);
+    }
+    let (warnings, validated) = match super::validate::validate(&draft) {
+        Ok(loaded) => (loaded.warnings, Vec::new()),
+        Err(invalid) => (invalid.warnings, invalid.errors),
+    };
+    let mut errors = read.errors.clone();
+    errors.extend(validated.into_iter().filter(|e| !read.explains(e)));
+    errors.sort_by_key(|e| e.location);
+    Err(ConfigErrors { errors, warnings })
 }
 
 /// Parses TOML text into a draft without semantic checks (for front-end tests and
 /// `vipd convert`).
 pub fn to_draft(text: &str, file_name: &str) -> Result<Draft, ConfigErrors> {
-    let raw: RawFile = toml::from_str(text).map_err(|err| ConfigErrors {
+    let (draft, read) = read_draft(text, file_name)?;
+    if read.errors.is_empty() {
+        Ok(draft)
+    } else {
+        Err(ConfigErrors {
+            errors: read.errors,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+/// Tables that could not be read (wrong type, unknown key), with their errors: the
+/// draft lacks them, so validation errors that only say so are echoes.
+#[derive(Default)]
+struct ReadErrors {
+    errors: Vec<ConfigError>,
+    instances: Vec<String>,
+    scripts: Vec<String>,
+    track_files: Vec<String>,
+    /// A whole `instance` section was unreadable (not a table of tables).
+    all_instances: bool,
+}
+
+impl ReadErrors {
+    /// Whether validation error `e` only echoes a table that could not be read.
+    fn explains(&self, e: &ConfigError) -> bool {
+        match &e.kind {
+            ErrorKind::NoInstances => self.all_instances || !self.instances.is_empty(),
+            ErrorKind::UnknownGroupMember { name } => self.instances.contains(name),
+            ErrorKind::UnknownScript { name } => self.scripts.contains(name),
+            ErrorKind::UnknownTrackFile { name } => self.track_files.contains(name),
+            _ => false,
+        }
+    }
+}
+
+/// Top-level tables of the file, the documented sections.
+const SECTIONS: &[&str] = &["global", "script", "track_file", "instance", "sync_group"];
+
+/// The draft of every table that could be read, and the errors of those that could not.
+/// `Err` only for a TOML syntax error.
+fn read_draft(text: &str, file_name: &str) -> Result<(Draft, ReadErrors), ConfigErrors> {
+    let root = DeTable::parse(text).map_err(|err| ConfigErrors {
         errors: vec![syntax_error(text, file_name, &err)],
         warnings: Vec::new(),
     })?;
     let lines = LineIndex::new(text);
     let at = |span: std::ops::Range<usize>| Some(lines.locate(span.start));
     let conv = Converter { at: &at };
-    let mut scripts: Vec<DraftScript> = raw
-        .script
-        .into_iter()
-        .map(|(name, script)| conv.script(name, script))
-        .collect();
-    scripts.sort_by_key(|s| s.name.at);
-    let mut instances: Vec<DraftInstance> = raw
-        .instance
-        .into_iter()
-        .map(|(name, instance)| conv.instance(name, instance))
-        .collect();
-    instances.sort_by_key(|i| i.name.at);
-    let mut track_files: Vec<DraftTrackFile> = raw
-        .track_file
-        .into_iter()
-        .map(|(name, file)| conv.track_file(name, file))
-        .collect();
-    track_files.sort_by_key(|f| f.name.at);
-    let mut sync_groups: Vec<DraftSyncGroup> = raw
-        .sync_group
-        .into_iter()
-        .map(|(name, group)| conv.sync_group(name, group))
-        .collect();
-    sync_groups.sort_by_key(|g| g.name.at);
-    Ok(Draft {
+    let mut read = ReadErrors::default();
+    let mut fail = |err: toml::de::Error| syntax_error(text, file_name, &err);
+    let mut global = None;
+    let mut scripts = Vec::new();
+    let mut instances = Vec::new();
+    let mut track_files = Vec::new();
+    let mut sync_groups = Vec::new();
+    for (key, value) in root.into_inner() {
+        let section = key.get_ref().as_ref();
+        match section {
+            "global" => match RawGlobal::deserialize(value.into_deserializer()) {
+                Ok(raw) => global = Some(conv.global(raw)),
+                Err(err) => read.errors.push(fail(err)),
+            },
+            "script" => {
+                let failed = entries(value, &mut read.errors, &mut fail, |name, raw| {
+                    scripts.push(conv.script(name, raw));
+                });
+                read.scripts.extend(failed.unwrap_or_default());
+            }
+            "track_file" => {
+                let failed = entries(value, &mut read.errors, &mut fail, |name, raw| {
+                    track_files.push(conv.track_file(name, raw));
+                });
+                read.track_files.extend(failed.unwrap_or_default());
+            }
+            "instance" => {
+                let failed = entries(value, &mut read.errors, &mut fail, |name, raw| {
+                    instances.push(conv.instance(name, raw));
+                });
+                match failed {
+                    Some(names) => read.instances.extend(names),
+                    None => read.all_instances = true,
+                }
+            }
+            "sync_group" => {
+                entries(value, &mut read.errors, &mut fail, |name, raw| {
+                    sync_groups.push(conv.sync_group(name, raw));
+                });
+            }
+            other => {
+                let err = <toml::de::Error as de::Error>::unknown_field(other, SECTIONS);
+                read.errors.push(ConfigError {
+                    file: file_name.to_owned(),
+                    location: Some(lines.locate(key.span().start)),
+                    key: String::new(),
+                    kind: ErrorKind::Syntax {
+                        message: err.message().trim_end().replace('`', "\""),
+                    },
+                });
+            }
+        }
+    }
+    scripts.sort_by_key(|s: &DraftScript| s.name.at);
+    instances.sort_by_key(|i: &DraftInstance| i.name.at);
+    track_files.sort_by_key(|f: &DraftTrackFile| f.name.at);
+    sync_groups.sort_by_key(|g: &DraftSyncGroup| g.name.at);
+    read.errors.sort_by_key(|e| e.location);
+    let draft = Draft {
         file: file_name.to_owned(),
-        global: raw.global.map(|g| conv.global(g)).unwrap_or_default(),
+        global: global.unwrap_or_default(),
         scripts,
         track_files,
         instances,
         sync_groups,
         end: Some(lines.locate(text.len())),
-    })
+    };
+    Ok((draft, read))
+}
+
+/// Reads each `NAME = { … }` entry of a section table on its own, handing the good ones
+/// to `keep` and reporting the others; returns the names that failed, or `None` when
+/// the section itself is not a table.
+fn entries<'de, T: Deserialize<'de>>(
+    section: Spanned<DeValue<'de>>,
+    errors: &mut Vec<ConfigError>,
+    fail: &mut impl FnMut(toml::de::Error) -> ConfigError,
+    mut keep: impl FnMut(Spanned<String>, T),
+) -> Option<Vec<String>> {
+    if !section.get_ref().is_table() {
+        // Let serde say what was expected instead.
+        if let Err(err) = BTreeMap::<String, T>::deserialize(section.into_deserializer()) {
+            errors.push(fail(err));
+        }
+        return None;
+    }
+    let DeValue::Table(table) = section.into_inner() else {
+        return None;
+    };
+    let mut failed = Vec::new();
+    for (name, value) in table {
+        let name = Spanned::new(name.span(), name.into_inner().into_owned());
+        match T::deserialize(value.into_deserializer()) {
+            Ok(raw) => keep(name, raw),
+            Err(err) => {
+                errors.push(fail(err));
+                failed.push(name.into_inner());
+            }
+        }
+    }
+    Some(failed)
 }
 
 /// A serde/TOML error as a located [`ConfigError`] naming the table or key it is in.
@@ -206,6 +331,8 @@ impl Converter<'_> {
             smtp_port: self.opt(raw.smtp_port),
             smtp_connect_timeout: self.duration(raw.smtp_connect_timeout),
             realtime_priority: self.opt(raw.realtime_priority),
+            notify_shutdown_timeout: self.duration(raw.notify_shutdown_timeout),
+            smtp_alert: self.opt(raw.smtp_alert),
         }
     }
 
@@ -259,6 +386,7 @@ impl Converter<'_> {
             notify_stop: self.command(raw.notify_stop),
             notify: self.command(raw.notify),
             tracking_weight: self.opt(raw.tracking_weight),
+            smtp_alert: self.opt(raw.smtp_alert),
         }
     }
 
@@ -330,6 +458,7 @@ impl Converter<'_> {
             notify_fault: self.command(raw.notify_fault),
             notify_stop: self.command(raw.notify_stop),
             notify: self.command(raw.notify),
+            smtp_alert: self.opt(raw.smtp_alert),
             xdp: self.opt(raw.xdp),
         }
     }
@@ -352,20 +481,6 @@ impl Converter<'_> {
 }
 
 // ---- serde shapes of the file; field names are the documented keys ----
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    global: Option<RawGlobal>,
-    #[serde(default)]
-    script: BTreeMap<Spanned<String>, RawScript>,
-    #[serde(default)]
-    track_file: BTreeMap<Spanned<String>, RawTrackFile>,
-    #[serde(default)]
-    instance: BTreeMap<Spanned<String>, RawInstance>,
-    #[serde(default)]
-    sync_group: BTreeMap<Spanned<String>, RawSyncGroup>,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -398,6 +513,7 @@ struct RawSyncGroup {
     notify_stop: Option<Spanned<RawCommand>>,
     notify: Option<Spanned<RawCommand>>,
     tracking_weight: Option<Spanned<bool>>,
+    smtp_alert: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +527,8 @@ struct RawGlobal {
     smtp_port: Option<Spanned<i64>>,
     smtp_connect_timeout: Option<Spanned<RawDuration>>,
     realtime_priority: Option<Spanned<i64>>,
+    notify_shutdown_timeout: Option<Spanned<RawDuration>>,
+    smtp_alert: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -455,6 +573,7 @@ struct RawInstance {
     notify_fault: Option<Spanned<RawCommand>>,
     notify_stop: Option<Spanned<RawCommand>>,
     notify: Option<Spanned<RawCommand>>,
+    smtp_alert: Option<Spanned<bool>>,
     xdp: Option<Spanned<String>>,
 }
 

@@ -43,6 +43,9 @@ pub mod defaults {
     /// `realtime_priority`: above ordinary processes, below the kernel's threaded
     /// interrupt handlers (priority 50), which must keep delivering our packets.
     pub const REALTIME_PRIORITY: u8 = 10;
+    /// `notify_shutdown_timeout`: long enough for a stop script that tells a load
+    /// balancer or a peer, well inside systemd's default TimeoutStopSec (90 s).
+    pub const NOTIFY_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
     /// `smtp_connect_timeout` (keepalived's default).
     pub const SMTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
     /// `notification_email_from`.
@@ -106,6 +109,12 @@ fn key_path(section: &str, name: &str, key: &str) -> String {
     } else {
         format!("{section}.{name}.{key}")
     }
+}
+
+/// keepalived's `smtp_alert` rule for an instance or a sync group: its own setting, else
+/// the global one, else off.
+fn smtp_alert(own: Option<&Sourced<bool>>, global: &DraftGlobal) -> bool {
+    own.or(global.smtp_alert.as_ref()).is_some_and(|s| s.value)
 }
 
 /// Collects errors and warnings; every check returns `None` after reporting.
@@ -374,12 +383,13 @@ impl Checker {
                     },
                 );
             }
-            if let Some(spec) = self.instance(instance, &script_weights, &file_weights) {
+            if let Some(mut spec) = self.instance(instance, &script_weights, &file_weights) {
+                spec.smtp_alert = smtp_alert(instance.smtp_alert.as_ref(), &draft.global);
                 instances.push((spec, instance));
             }
         }
         self.cross_instance(&instances);
-        let sync_groups = self.sync_groups(&draft.sync_groups, &draft.instances);
+        let sync_groups = self.sync_groups(&draft.sync_groups, &draft.instances, &draft.global);
         if let Some(groups) = &sync_groups {
             self.fixed_priorities(&mut instances, groups, &file_weights);
         }
@@ -465,6 +475,12 @@ impl Checker {
             (0, 99),
             Some(defaults::REALTIME_PRIORITY),
         );
+        let notify_shutdown_timeout = self.duration(
+            global.notify_shutdown_timeout.as_ref(),
+            "global.notify_shutdown_timeout",
+            MAX_TIMER,
+            defaults::NOTIFY_SHUTDOWN_TIMEOUT,
+        );
         for address in &global.notification_email {
             if address.value.trim().is_empty() {
                 self.error(address.at, "global.notification_email", ErrorKind::Empty);
@@ -499,7 +515,9 @@ impl Checker {
             router_id,
             control_socket,
             mail,
+            smtp_alert: global.smtp_alert.as_ref().is_some_and(|s| s.value),
             realtime_priority: realtime_priority?,
+            notify_shutdown_timeout: notify_shutdown_timeout?,
         })
     }
 
@@ -736,6 +754,8 @@ impl Checker {
             track_files: track_files?,
             track_interfaces: track_interfaces?,
             notify,
+            // Resolved against the global default by the caller.
+            smtp_alert: false,
             xdp: xdp?,
         })
     }
@@ -1326,6 +1346,7 @@ impl Checker {
         &mut self,
         groups: &[DraftSyncGroup],
         instances: &[DraftInstance],
+        global: &DraftGlobal,
     ) -> Option<Vec<SyncGroup>> {
         let errors_before = self.errors.len();
         let defined: HashSet<&str> = instances.iter().map(|i| i.name.value.as_str()).collect();
@@ -1395,6 +1416,7 @@ impl Checker {
                 instances: members,
                 notify,
                 tracking_weight: group.tracking_weight.as_ref().is_some_and(|t| t.value),
+                smtp_alert: smtp_alert(group.smtp_alert.as_ref(), global),
             });
         }
         (self.errors.len() == errors_before).then_some(out)

@@ -126,12 +126,30 @@ impl Daemon {
     /// program drops ARP requests for them and this host's kernel cannot answer for a
     /// VIP it no longer owns.
     pub(super) fn set_lease_clock(&mut self, index: usize, live: bool) {
-        let slot = &self.slots[index];
         let expires = if live {
-            monotonic_now_ns().saturating_add(slot.lease_duration().as_nanos() as u64)
+            let lease = self.slots[index].lease_duration().as_nanos();
+            monotonic_now_ns().saturating_add(u64::try_from(lease).unwrap_or(u64::MAX))
         } else {
             0
         };
+        self.write_lease_clock(index, expires);
+    }
+
+    /// A former master handing over keeps answering ARP for its VIPs until the core's
+    /// release deadline (plus one lease, so the release, which voids the lease, is what
+    /// ends it), though it sends no adverts that would renew the lease meanwhile.
+    fn hold_lease_until(&mut self, index: usize, until: Instant) {
+        let left =
+            until.saturating_duration_since(Instant::now()) + self.slots[index].lease_duration();
+        let expires =
+            monotonic_now_ns().saturating_add(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
+        self.write_lease_clock(index, expires);
+    }
+
+    /// Writes the instance's lease clock (expiry in CLOCK_MONOTONIC ns; 0 = void) on
+    /// every interface holding one of its IPv4 VIPs.
+    fn write_lease_clock(&mut self, index: usize, expires: u64) {
+        let slot = &self.slots[index];
         // Only IPv4 VIPs have leases (the XDP responder answers ARP; the kernel answers
         // neighbour solicitations for IPv6 VIPs once they are on the interface).
         let mut devices: Vec<u32> = slot
@@ -152,6 +170,7 @@ impl Daemon {
 
     /// Performs the core's actions in order.
     pub(super) async fn perform(&mut self, index: usize, now: Instant, actions: Vec<Action>) {
+        let acted = !actions.is_empty();
         for action in actions {
             match action {
                 Action::SendAdvert(advert) => {
@@ -169,9 +188,7 @@ impl Daemon {
                     self.acquire_vips(index);
                 }
                 Action::ReleaseVips => self.release_vips(index),
-                Action::Announce if self.slots[index].acquiring.is_some() => {
-                    self.slots[index].announce_pending = true;
-                }
+                // The core announces only once the VIPs are added (Input::VipsAdded).
                 Action::Announce => self.start_garp(index, now),
                 Action::StateChanged { from, to, reason } => {
                     let slot = &mut self.slots[index];
@@ -193,20 +210,6 @@ impl Daemon {
                         priority = slot.core.effective_priority(),
                         "state change"
                     );
-                    if from == State::Master
-                        && to == State::Backup
-                        && reason == crate::proto::action::Reason::HigherPriorityAdvert
-                    {
-                        // Beyond the RFC: one last advert at our priority as we yield.
-                        // Neighbours may still send the VIPs' traffic to us (after a
-                        // partition heals, say, our gratuitous ARPs are their latest
-                        // news); the winner answers a lower-priority advert by
-                        // announcing the VIPs again, so they come back to it at once.
-                        let advert = self.slots[index]
-                            .core
-                            .advert_repr(self.slots[index].core.effective_priority());
-                        self.send_advert(index, &advert);
-                    }
                     if !self.reloading {
                         self.queue_follows(index, from, to, &reason);
                     }
@@ -232,6 +235,14 @@ impl Daemon {
                     }
                 }
             }
+        }
+        // Leaving Master (stopping or yielding), the core keeps the VIPs for the
+        // successor until a deadline: so does the ARP lease.
+        if acted
+            && self.slots[index].holds_vips
+            && let Some(until) = self.slots[index].core.release_deadline()
+        {
+            self.hold_lease_until(index, until);
         }
     }
 
@@ -293,8 +304,8 @@ impl Daemon {
     }
 
     /// A VIP job finished: count and log failures; a completed add claims the XDP
-    /// leases and starts the announcements the core asked for meanwhile.
-    pub(super) fn on_vips_changed(&mut self, now: Instant, done: VipDone) {
+    /// leases and tells the core, which announces the VIPs if it is (still) master.
+    pub(super) async fn on_vips_changed(&mut self, now: Instant, done: VipDone) {
         let Some(slot) = self.slots.get_mut(done.index) else {
             return;
         };
@@ -316,11 +327,8 @@ impl Daemon {
         }
         self.claim_leases(done.index);
         self.set_lease_clock(done.index, true);
-        if std::mem::take(&mut self.slots[done.index].announce_pending)
-            && self.slots[done.index].core.state() == State::Master
-        {
-            self.start_garp(done.index, now);
-        }
+        let actions = self.slots[done.index].handle(now, Input::VipsAdded);
+        self.perform(done.index, now, actions).await;
     }
 
     pub(super) fn acquire_vips(&mut self, index: usize) {
@@ -337,7 +345,6 @@ impl Daemon {
         let slot = &mut self.slots[index];
         slot.holds_vips = false;
         slot.acquiring = None;
-        slot.announce_pending = false;
         self.set_lease_clock(index, false);
     }
 

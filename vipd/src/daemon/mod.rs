@@ -158,8 +158,6 @@ struct Slot {
     /// The add job still in flight, if any: its completion claims the XDP leases and
     /// starts the announcements, so neighbours are not sent to a VIP the kernel lacks.
     acquiring: Option<u64>,
-    /// The core asked to announce while `acquiring`: done when the add completes.
-    announce_pending: bool,
     last_change: Option<SystemTime>,
     send_errors: u64,
     /// Adverts sent more than one advert interval after they were due: the daemon was
@@ -250,8 +248,10 @@ struct Daemon {
     /// Global settings (mail, router id).
     mail: Option<config::MailSettings>,
     router_id: String,
-    /// Notify and mail tasks still running, so shutdown can let them finish briefly.
+    /// Notify and mail tasks still running, so shutdown can let them finish.
     notify_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// How long shutdown waits for them (`notify_shutdown_timeout`).
+    notify_shutdown_timeout: Duration,
     /// XDP attachments by ifindex (absent where XDP is off).
     xdp: HashMap<u32, XdpAttachment>,
     /// Where XDP pins live, whether its log is on, and where its events go.
@@ -268,7 +268,7 @@ struct Daemon {
     reloading: bool,
     /// One flock per interface this daemon touches, taken before anything is changed
     /// there, so a second vipd fails before it can remove the first one's VIPs.
-    interface_locks: HashMap<String, std::fs::File>,
+    interface_locks: HashMap<String, crate::io::lock::LockFile>,
     /// Track files: their definitions, last values, and where their watchers report.
     track_files: Vec<config::TrackFile>,
     file_values: HashMap<String, i64>,

@@ -51,6 +51,7 @@ impl Daemon {
         }
         apply_scheduling(new.global.realtime_priority);
         self.mail = new.global.mail.clone();
+        self.notify_shutdown_timeout = new.global.notify_shutdown_timeout;
         self.router_id = new.global.router_id.clone().unwrap_or_else(hostname);
         self.reloading = true;
         let now = Instant::now();

@@ -73,6 +73,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         mail: config.global.mail.clone(),
         router_id: config.global.router_id.clone().unwrap_or_else(hostname),
         notify_tasks: Vec::new(),
+        notify_shutdown_timeout: config.global.notify_shutdown_timeout,
         xdp: HashMap::new(),
         pin: options.pin.clone().unwrap_or_else(PinConfig::system),
         xdp_log: options.xdp_log,
@@ -155,7 +156,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
                 let _ = request.reply.send(daemon.status());
             }
             Some(done) = vip_done_rx.recv() => {
-                daemon.on_vips_changed(Instant::now(), done);
+                daemon.on_vips_changed(Instant::now(), done).await;
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
         }
@@ -166,27 +167,17 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     tracing::info!("shutting down: priority-0 adverts, handing the VIPs over");
     notify_systemd(&[SdState::Stopping]);
     let now = Instant::now();
-    let mut handing_over = Vec::new();
     for index in 0..daemon.slots.len() {
         let actions = daemon.slots[index].handle(now, Input::Shutdown);
-        // A master keeps its VIPs until a backup has taken over (below), so the client's
-        // traffic is answered until the new master's gratuitous ARP moves it.
-        let (release, rest): (Vec<_>, Vec<_>) = actions
-            .into_iter()
-            .partition(|a| matches!(a, Action::ReleaseVips));
-        daemon.perform(index, now, rest).await;
-        if !release.is_empty() || daemon.slots[index].holds_vips {
-            handing_over.push(index);
-        }
+        daemon.perform(index, now, actions).await;
     }
     // Every member has stopped: the sync groups' notify_stop.
     daemon.notify_groups();
+    // A master keeps its VIPs until its successor has announced them (the core's
+    // release deadline), so clients are answered throughout the handover.
     daemon
-        .await_successors(&mut rx_rx, &mut xdp_rx, &handing_over)
+        .hand_over(&mut rx_rx, &mut xdp_rx, &mut sigterm, &mut sigint)
         .await;
-    for index in handing_over {
-        daemon.release_vips(index);
-    }
     // Every queued VIP change (the removals above last) is done before vipd exits.
     daemon.vips_settled().await;
     vip_worker_task.abort();
@@ -204,9 +195,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         tracker.abort();
     }
     let _ = std::fs::remove_file(&socket_path);
-    // Let notify_stop scripts and mails start and mostly finish; never hang the exit.
-    // (Handover at most 400 ms + this 300 ms: SIGTERM exits within a second.)
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    // Let notify_stop scripts and mails finish, up to notify_shutdown_timeout (a script
+    // still running then is killed with its process group).
+    let deadline = tokio::time::Instant::now() + daemon.notify_shutdown_timeout;
     for task in std::mem::take(&mut daemon.notify_tasks) {
         let _ = tokio::time::timeout_at(deadline, task).await;
     }
@@ -234,57 +225,40 @@ impl Daemon {
             .min()
     }
 
-    /// After our priority-0 adverts: waits until each handed-over instance hears a new
-    /// master (an advert with priority > 0 from another router), at most a backup's
-    /// Skew_Time plus a few advert intervals and never more than 400 ms, so SIGTERM still
-    /// exits well within a second when no backup exists.
-    pub(super) async fn await_successors(
+    /// After the priority-0 adverts: runs the inputs that end a handover (the
+    /// successor's adverts, XDP events, the cores' release deadlines) until no instance
+    /// holds VIPs any more. A second SIGTERM or SIGINT lets go at once.
+    pub(super) async fn hand_over(
         &mut self,
         packets: &mut mpsc::Receiver<Received>,
         events: &mut mpsc::Receiver<AdvertEvent>,
-        handing_over: &[usize],
+        sigterm: &mut tokio::signal::unix::Signal,
+        sigint: &mut tokio::signal::unix::Signal,
     ) {
-        let mut waiting: Vec<usize> = handing_over.to_vec();
-        if waiting.is_empty() {
-            return;
+        let holding = |daemon: &Daemon| {
+            daemon
+                .slots
+                .iter()
+                .any(|s| s.holds_vips && s.core.release_deadline().is_some())
+        };
+        while holding(self) {
+            let deadline = self
+                .next_deadline()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            tokio::select! {
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+                Some(packet) = packets.recv() => self.on_packet(Instant::now(), packet).await,
+                Some(event) = events.recv() => self.on_xdp_event(Instant::now(), event).await,
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+            }
+            self.on_timers(Instant::now()).await;
         }
-        let longest = waiting
-            .iter()
-            .map(|&i| self.slots[i].core.config().advert_interval.as_duration() * 4)
-            .max()
-            .unwrap_or_default();
-        let deadline = tokio::time::Instant::now()
-            + longest.clamp(Duration::from_millis(20), Duration::from_millis(400));
-        while !waiting.is_empty() && tokio::time::Instant::now() < deadline {
-            let heard = tokio::select! {
-                Some(packet) = packets.recv() => self.new_master_in(&packet),
-                Some(event) = events.recv() => (event.priority > 0)
-                    .then(|| self.by_vrid.get(&(event.ifindex, event.vrid, event.family)).copied())
-                    .flatten()
-                    .filter(|&i| !self.slots[i].local_addresses.contains(&event.source)),
-                _ = tokio::time::sleep_until(deadline) => break,
-            };
-            if let Some(index) = heard {
-                waiting.retain(|&i| i != index);
+        for index in 0..self.slots.len() {
+            if self.slots[index].holds_vips {
+                tracing::info!(instance = %self.slots[index].spec.name, "releasing the VIPs without a successor");
+                self.release_vips(index);
             }
         }
-        for index in waiting {
-            tracing::info!(instance = %self.slots[index].spec.name, "no new master heard; releasing the VIPs anyway");
-        }
-    }
-
-    /// The instance for which `packet` is a valid advert with priority > 0 from another
-    /// router, if any.
-    pub(super) fn new_master_in(&self, packet: &Received) -> Option<usize> {
-        let (meta, payload) = packet.datagram.split().ok()?;
-        let vrid = validate::peek_vrid(payload)?;
-        let family = ip_family(packet.datagram.family());
-        let index = *self.by_vrid.get(&(packet.ifindex, vrid, family))?;
-        let slot = &self.slots[index];
-        let accepted = validate::validate(&meta, payload, &slot.local_addresses, |_| {
-            Some(slot.expected())
-        })
-        .ok()?;
-        (accepted.advert.priority > 0).then_some(index)
     }
 }

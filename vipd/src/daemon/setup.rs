@@ -142,8 +142,7 @@ impl Daemon {
                     .await?;
             }
             if let std::collections::hash_map::Entry::Vacant(e) = self.arp.entry(*dev_index) {
-                let mac =
-                    crate::tools::interface_mac(&vip.dev).map_err(|e| setup(format!("{e:#}")))?;
+                let mac = self.netlink.link_mac(&vip.dev).await?;
                 let sender =
                     ArpSender::open(*dev_index, mac).map_err(|source| DaemonError::Socket {
                         instance: spec.name.clone(),
@@ -209,7 +208,6 @@ impl Daemon {
             holds_vips: false,
             vip_generation: 0,
             acquiring: None,
-            announce_pending: false,
             last_change: None,
             send_errors: 0,
             adverts_late: 0,
@@ -314,7 +312,7 @@ impl Daemon {
     /// `<run dir>/<interface>.daemon.lock`, flock'ed, holding our pid. The kernel drops
     /// it when we die, however we die.
     pub(super) fn lock_interface(&mut self, interface: &str) -> Result<(), DaemonError> {
-        use std::io::{Read as _, Seek as _, Write as _};
+        use crate::io::lock::{LockAttempt, LockFile};
         if self.interface_locks.contains_key(interface) {
             return Ok(());
         }
@@ -324,33 +322,19 @@ impl Daemon {
             what: format!("taking the interface lock {}", lock.display()),
             source,
         };
-        std::fs::create_dir_all(&self.pin.lock_dir).map_err(io_err)?;
-        let mut file = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock)
-            .map_err(io_err)?;
-        // flock(2) underneath: the kernel drops it with the descriptor, however we die.
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::Error(source)) => return Err(io_err(source)),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                return Err(DaemonError::InterfaceBusy {
-                    interface: interface.to_owned(),
-                    holder: holder.trim().to_owned(),
-                    lock,
-                });
+        match LockFile::try_acquire(&lock).map_err(io_err)? {
+            LockAttempt::Held { holder } => Err(DaemonError::InterfaceBusy {
+                interface: interface.to_owned(),
+                holder,
+                lock,
+            }),
+            LockAttempt::Acquired { lock: mut file, .. } => {
+                // Only for the message a second vipd prints; the lock is what counts.
+                let _ = file.record(&format!("pid={}", std::process::id()));
+                self.interface_locks.insert(interface.to_owned(), file);
+                Ok(())
             }
         }
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "pid={}", std::process::id());
-        self.interface_locks.insert(interface.to_owned(), file);
-        Ok(())
     }
 
     /// Prepares `specs` as new slots (reusing retired ones), attaches XDP and opens

@@ -1,4 +1,4 @@
-//! VIP add/remove and link watching over rtnetlink.
+//! VIP add/remove, link facts (kind, MAC) and link watching over rtnetlink.
 //!
 //! Adding an address that is already there and removing one that is already gone both
 //! succeed: the daemon may repeat either after a crash or a reload, and the kernel's
@@ -16,7 +16,7 @@ use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use rtnetlink::sys::AsyncSocket as _;
 use rtnetlink::{AddressMessageBuilder, Handle};
 use tokio::sync::mpsc;
@@ -39,6 +39,18 @@ pub enum NetlinkError {
         #[source]
         source: rtnetlink::Error,
     },
+    /// A blocking request could not be sent, or its answer not read or decoded.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was asked, for the log line.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The interface has no Ethernet address (IFLA_ADDRESS is absent or not 6 bytes).
+    #[error("interface {0:?} has no Ethernet MAC address")]
+    NoMac(String),
 }
 
 /// One address on an interface, as `ip addr` shows it.
@@ -78,6 +90,123 @@ pub struct LinkEvent {
     pub up: bool,
 }
 
+/// What vipd needs to know about a link besides its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkDetails {
+    /// The interface name asked for.
+    pub name: String,
+    /// Interface index.
+    pub index: u32,
+    /// The kind of a virtual link (IFLA_INFO_KIND: `veth`, `bridge`, `vlan`, ...);
+    /// `None` for a device driven by hardware.
+    pub kind: Option<String>,
+    /// The hardware address (IFLA_ADDRESS), when the link has one.
+    pub address: Option<Vec<u8>>,
+}
+
+impl LinkDetails {
+    /// The Ethernet MAC address, or an error naming the interface.
+    pub fn mac(&self) -> Result<[u8; 6], NetlinkError> {
+        self.address
+            .as_deref()
+            .and_then(|a| <[u8; 6]>::try_from(a).ok())
+            .ok_or_else(|| NetlinkError::NoMac(self.name.clone()))
+    }
+
+    /// Whether the link is a veth.
+    pub fn is_veth(&self) -> bool {
+        self.kind.as_deref() == Some("veth")
+    }
+
+    fn from_message(name: &str, link: &LinkMessage) -> LinkDetails {
+        let mut details = LinkDetails {
+            name: name.to_owned(),
+            index: link.header.index,
+            kind: None,
+            address: None,
+        };
+        for attribute in &link.attributes {
+            match attribute {
+                LinkAttribute::Address(address) => details.address = Some(address.clone()),
+                LinkAttribute::LinkInfo(infos) => {
+                    details.kind = infos.iter().find_map(|info| match info {
+                        LinkInfo::Kind(kind) => Some(kind.to_string()),
+                        _ => None,
+                    });
+                }
+                _ => {}
+            }
+        }
+        details
+    }
+}
+
+/// [`Netlink::link_details`] for code that cannot wait asynchronously: one RTM_GETLINK
+/// on a blocking socket of its own, in the calling thread's network namespace.
+pub fn link_details_blocking(name: &str) -> Result<LinkDetails, NetlinkError> {
+    use rtnetlink::packet_core::{NLM_F_REQUEST, NetlinkMessage};
+    use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+    let io_err = |source| NetlinkError::Io {
+        what: format!("looking up interface {name}"),
+        source,
+    };
+    let mut socket = Socket::new(NETLINK_ROUTE).map_err(NetlinkError::Connect)?;
+    socket.bind_auto().map_err(NetlinkError::Connect)?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(NetlinkError::Connect)?;
+    let mut request =
+        NetlinkMessage::from(RouteNetlinkMessage::GetLink(link_by_name_request(name)));
+    request.header.flags = NLM_F_REQUEST;
+    request.finalize();
+    let mut bytes = vec![0; request.buffer_len()];
+    request.serialize(&mut bytes);
+    socket.send(&bytes, 0).map_err(io_err)?;
+    loop {
+        let (reply, _) = socket.recv_from_full().map_err(io_err)?;
+        let mut rest = reply.as_slice();
+        while !rest.is_empty() {
+            let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
+                .map_err(|e| io_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+            match message.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                    return Ok(LinkDetails::from_message(name, &link));
+                }
+                NetlinkPayload::Error(error) if error.code.is_some() => {
+                    return Err(lookup_error(name, rtnetlink::Error::NetlinkError(error)));
+                }
+                _ => {}
+            }
+            // The header's length covers the message and was checked by deserialize.
+            let length = (message.header.length as usize).max(1);
+            rest = rest.get(length.next_multiple_of(4)..).unwrap_or_default();
+        }
+    }
+}
+
+/// A RTM_GETLINK body that asks for the link called `name`.
+fn link_by_name_request(name: &str) -> LinkMessage {
+    let mut message = LinkMessage::default();
+    message
+        .attributes
+        .push(LinkAttribute::IfName(name.to_owned()));
+    message
+}
+
+/// The error for a failed lookup of interface `name`; ENODEV is the kernel's "no such
+/// device".
+fn lookup_error(name: &str, error: rtnetlink::Error) -> NetlinkError {
+    if errno(&error) == Some(libc::ENODEV) {
+        NetlinkError::NoSuchInterface(name.to_owned())
+    } else {
+        NetlinkError::Request {
+            what: format!("looking up interface {name}"),
+            source: error,
+        }
+    }
+}
+
 /// A handle for rtnetlink requests; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Netlink {
@@ -114,15 +243,21 @@ impl Netlink {
         match links.try_next().await {
             Ok(Some(link)) => Ok(link),
             Ok(None) => Err(NetlinkError::NoSuchInterface(name.to_owned())),
-            // ENODEV: the kernel's "no such device".
-            Err(e) if errno(&e) == Some(libc::ENODEV) => {
-                Err(NetlinkError::NoSuchInterface(name.to_owned()))
-            }
-            Err(source) => Err(NetlinkError::Request {
-                what: format!("looking up interface {name}"),
-                source,
-            }),
+            Err(e) => Err(lookup_error(name, e)),
         }
+    }
+
+    /// The index, kind and hardware address of the interface called `name`.
+    pub async fn link_details(&self, name: &str) -> Result<LinkDetails, NetlinkError> {
+        Ok(LinkDetails::from_message(
+            name,
+            &self.link_by_name(name).await?,
+        ))
+    }
+
+    /// The Ethernet MAC address of the interface called `name`.
+    pub async fn link_mac(&self, name: &str) -> Result<[u8; 6], NetlinkError> {
+        self.link_details(name).await?.mac()
     }
 
     /// Whether the interface is up with carrier (IFF_UP and IFF_LOWER_UP).
@@ -284,4 +419,53 @@ fn link_name(link: &LinkMessage) -> Option<String> {
         LinkAttribute::IfName(name) => Some(name.clone()),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rtnetlink::packet_route::link::InfoKind;
+
+    use super::*;
+
+    #[test]
+    fn details_read_kind_and_address() {
+        let mut link = LinkMessage::default();
+        link.header.index = 7;
+        link.attributes = vec![
+            LinkAttribute::IfName("veth0".into()),
+            LinkAttribute::Address(vec![0x02, 0, 0x5e, 0, 1, 2]),
+            LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Veth)]),
+        ];
+        let details = LinkDetails::from_message("veth0", &link);
+        assert_eq!(details.index, 7);
+        assert!(details.is_veth());
+        assert_eq!(details.mac().expect("mac"), [0x02, 0, 0x5e, 0, 1, 2]);
+
+        link.attributes = vec![
+            LinkAttribute::Address(vec![192, 0, 2, 1]),
+            LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::IpIp)]),
+        ];
+        let tunnel = LinkDetails::from_message("tun0", &link);
+        assert_eq!(tunnel.kind.as_deref(), Some("ipip"));
+        assert!(!tunnel.is_veth());
+        // A 4-byte link address is no MAC; the error names the interface.
+        match tunnel.mac() {
+            Err(e @ NetlinkError::NoMac(_)) => assert!(e.to_string().contains("tun0"), "{e}"),
+            other => panic!("expected NoMac, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn blocking_lookup_asks_the_kernel() {
+        let lo = link_details_blocking("lo").expect("lo exists in every network namespace");
+        assert_eq!(lo.index, crate::io::bpf::if_index("lo").expect("lo"));
+        assert_eq!(lo.kind, None);
+        assert_eq!(lo.mac().expect("lo has an all-zero MAC"), [0; 6]);
+        assert!(!lo.is_veth());
+
+        match link_details_blocking("vipd-no-such0") {
+            Err(NetlinkError::NoSuchInterface(name)) => assert_eq!(name, "vipd-no-such0"),
+            other => panic!("expected NoSuchInterface, got {other:?}"),
+        }
+    }
 }

@@ -8,7 +8,7 @@
 //!   [`wire::Ipv4Datagram::split`] reads;
 //! - IPv6 raw sockets deliver only the payload, so the source comes from `recvmsg`'s
 //!   address, the destination from `IPV6_PKTINFO` and the hop limit from
-//!   `IPV6_HOPLIMIT` control messages.
+//!   `IPV6_HOPLIMIT` control messages (read with nix's `recvmsg`).
 //!
 //! One send socket per (interface, source address): the kernel builds the IP header with
 //! TTL / hop limit 255 (RFC 5798 §5.1.1.3, §5.1.2.3) and TOS / traffic class "internetwork
@@ -28,6 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::num::NonZeroU32;
 use std::os::fd::AsRawFd as _;
 
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, setsockopt, sockopt};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockFilter, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
@@ -65,25 +66,6 @@ fn raw(family: AddressFamily) -> io::Result<Socket> {
     )?;
     socket.set_nonblocking(true)?;
     Ok(socket)
-}
-
-/// `setsockopt(fd, level, name, &1)` for the options socket2 does not wrap.
-fn enable(socket: &Socket, level: i32, name: i32) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: a valid fd and a c_int option value of the length passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// One VRRP datagram as a receive socket delivered it.
@@ -177,7 +159,7 @@ impl RxSocket {
                 let _ = socket.set_multicast_all_v6(false);
                 socket.join_multicast_v6(&VRRP_GROUP_V6, ifindex)?;
                 socket.set_recv_hoplimit_v6(true)?;
-                enable(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)?;
+                setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)?;
             }
         }
         // Room for bursts; the XDP fast path is what makes a full queue harmless.
@@ -210,56 +192,34 @@ impl RxSocket {
     }
 }
 
-/// Room for IPV6_PKTINFO and IPV6_HOPLIMIT (32 + 24 bytes on 64-bit) and then some;
-/// u64 so the buffer has cmsghdr's alignment.
-const CONTROL_WORDS: usize = 16;
-
+/// Reads one datagram from an IPv6 socket with `IPV6_RECVPKTINFO` and
+/// `IPV6_RECVHOPLIMIT` on.
 fn recv_v6(socket: &Socket, buf: &mut [u8]) -> io::Result<Datagram> {
-    // SAFETY: all-zero is a valid sockaddr_in6 and a valid control buffer.
-    let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    let mut control = [0u64; CONTROL_WORDS];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: all-zero is a valid msghdr; the pointers set below outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: a valid fd and a msghdr whose buffers are live and of the lengths given.
-    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let len = (n as usize).min(buf.len());
-    let src = ipv6_source(&from, msg.msg_namelen as usize)
+    let mut control = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let message = recvmsg::<SockaddrIn6>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::empty(),
+    )?;
+    let src = message
+        .address
+        .map(|from| from.ip())
         .ok_or_else(|| io::Error::other("recvmsg gave no IPv6 source address"))?;
-    let control_len = (msg.msg_controllen as usize).min(std::mem::size_of_val(&control));
-    // SAFETY: the u64 array is plain bytes; the view covers only its own memory.
-    let control_bytes = unsafe {
-        std::slice::from_raw_parts(
-            control.as_ptr().cast::<u8>(),
-            std::mem::size_of_val(&control),
-        )
-    };
-    let ancillary = Ipv6Ancillary::parse(&control_bytes[..control_len]);
+    // A truncated control buffer (MSG_CTRUNC, which nix reports as an error) leaves the
+    // destination and hop limit unknown: `Datagram::split` then refuses the datagram.
+    let ancillary = message
+        .cmsgs()
+        .map(Ipv6Ancillary::from_messages)
+        .unwrap_or_default();
+    let len = message.bytes.min(buf.len());
     Ok(Datagram::V6 {
         src,
         dst: ancillary.dst,
         hop_limit: ancillary.hop_limit,
         payload: buf[..len].to_vec(),
     })
-}
-
-/// The address of a `sockaddr_in6` that `recvmsg` filled `len` bytes of.
-fn ipv6_source(addr: &libc::sockaddr_in6, len: usize) -> Option<Ipv6Addr> {
-    (len >= std::mem::size_of::<libc::sockaddr_in6>()
-        && i32::from(addr.sin6_family) == libc::AF_INET6)
-        .then(|| Ipv6Addr::from(addr.sin6_addr.s6_addr))
 }
 
 /// What the IPv6 control messages of one datagram say.
@@ -270,52 +230,20 @@ struct Ipv6Ancillary {
 }
 
 impl Ipv6Ancillary {
-    /// Walks the control messages (`struct cmsghdr` then data, each aligned to the
-    /// native word, as CMSG_FIRSTHDR / CMSG_NXTHDR do) without trusting a length: a
-    /// message that runs past the buffer ends the walk. Hand-written because socket2
-    /// has no ancillary-data API and these two fixed-layout messages do not justify
-    /// pulling in nix for its `recvmsg`.
-    fn parse(control: &[u8]) -> Ipv6Ancillary {
-        const WORD: usize = std::mem::size_of::<usize>();
-        let align = |n: usize| n.div_ceil(WORD) * WORD;
-        let header_len = align(std::mem::size_of::<libc::cmsghdr>());
+    /// Picks the destination (`IPV6_PKTINFO`) and hop limit (`IPV6_HOPLIMIT`) out of the
+    /// control messages; others are ignored, and a hop limit outside 0..=255 is absent.
+    fn from_messages(messages: impl IntoIterator<Item = ControlMessageOwned>) -> Self {
         let mut out = Ipv6Ancillary::default();
-        let mut offset = 0;
-        while let Some(header) = control.get(offset..offset + header_len) {
-            let mut len_bytes = [0u8; WORD];
-            len_bytes.copy_from_slice(&header[..WORD]);
-            let cmsg_len = usize::from_ne_bytes(len_bytes);
-            let int_at = |at: usize| {
-                let mut b = [0u8; 4];
-                b.copy_from_slice(&header[at..at + 4]);
-                i32::from_ne_bytes(b)
-            };
-            let (level, kind) = (int_at(WORD), int_at(WORD + 4));
-            let start = offset + header_len;
-            let Some(data) = cmsg_len
-                .checked_sub(header_len)
-                .and_then(|data_len| start.checked_add(data_len))
-                .and_then(|end| control.get(start..end))
-            else {
-                break;
-            };
-            match (level, kind) {
-                (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
-                    if let Some(value) = data.get(..4) {
-                        let value = i32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
-                        out.hop_limit = u8::try_from(value).ok();
-                    }
+        for message in messages {
+            match message {
+                ControlMessageOwned::Ipv6HopLimit(hop_limit) => {
+                    out.hop_limit = u8::try_from(hop_limit).ok();
                 }
-                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
-                    // struct in6_pktinfo { struct in6_addr ipi6_addr; int ipi6_ifindex; }
-                    if let Some(addr) = data.get(..16).and_then(|a| <[u8; 16]>::try_from(a).ok()) {
-                        out.dst = Some(Ipv6Addr::from(addr));
-                    }
+                ControlMessageOwned::Ipv6PacketInfo(info) => {
+                    out.dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
                 }
                 _ => {}
             }
-            // `cmsg_len` fit in the buffer (checked above), so this cannot overflow.
-            offset += align(cmsg_len).max(header_len);
         }
         out
     }
@@ -418,40 +346,23 @@ fn scope(address: Ipv6Addr, ifindex: u32) -> u32 {
 mod tests {
     use super::*;
 
-    /// One control message as the kernel lays it out (header, data, padding to a word).
-    fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
-        const WORD: usize = std::mem::size_of::<usize>();
-        let header_len = std::mem::size_of::<libc::cmsghdr>().div_ceil(WORD) * WORD;
-        let mut out = Vec::new();
-        out.extend_from_slice(&(header_len + data.len()).to_ne_bytes());
-        out.extend_from_slice(&level.to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.resize(header_len, 0);
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(WORD) * WORD, 0);
-        out
-    }
-
-    fn pktinfo(addr: Ipv6Addr, ifindex: i32) -> Vec<u8> {
-        let mut data = addr.octets().to_vec();
-        data.extend_from_slice(&ifindex.to_ne_bytes());
-        data
+    fn pktinfo(addr: Ipv6Addr, ifindex: u32) -> ControlMessageOwned {
+        ControlMessageOwned::Ipv6PacketInfo(libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: addr.octets(),
+            },
+            ipi6_ifindex: ifindex,
+        })
     }
 
     #[test]
     fn control_messages_give_destination_and_hop_limit() {
-        let mut control = cmsg(
-            libc::IPPROTO_IPV6,
-            libc::IPV6_PKTINFO,
-            &pktinfo(VRRP_GROUP_V6, 3),
-        );
-        control.extend(cmsg(
-            libc::IPPROTO_IPV6,
-            libc::IPV6_HOPLIMIT,
-            &255i32.to_ne_bytes(),
-        ));
+        let messages = [
+            pktinfo(VRRP_GROUP_V6, 3),
+            ControlMessageOwned::Ipv6HopLimit(255),
+        ];
         assert_eq!(
-            Ipv6Ancillary::parse(&control),
+            Ipv6Ancillary::from_messages(messages),
             Ipv6Ancillary {
                 dst: Some(VRRP_GROUP_V6),
                 hop_limit: Some(255),
@@ -460,54 +371,59 @@ mod tests {
     }
 
     #[test]
-    fn control_messages_other_kinds_and_garbage_are_ignored() {
-        assert_eq!(Ipv6Ancillary::parse(&[]), Ipv6Ancillary::default());
-        // An unrelated message first, then the hop limit.
-        let mut control = cmsg(libc::SOL_SOCKET, libc::SO_TIMESTAMP, &[0u8; 16]);
-        control.extend(cmsg(
-            libc::IPPROTO_IPV6,
-            libc::IPV6_HOPLIMIT,
-            &64i32.to_ne_bytes(),
-        ));
-        assert_eq!(Ipv6Ancillary::parse(&control).hop_limit, Some(64));
-        for cut in 0..control.len() {
-            let _ = Ipv6Ancillary::parse(&control[..cut]);
-        }
-        // A length running past the buffer ends the walk, and a zero length does not
-        // loop forever.
-        for bad_len in [1000usize, 0, usize::MAX, usize::MAX - 7] {
-            let mut bad = cmsg(
-                libc::IPPROTO_IPV6,
-                libc::IPV6_HOPLIMIT,
-                &255i32.to_ne_bytes(),
-            );
-            bad[..std::mem::size_of::<usize>()].copy_from_slice(&bad_len.to_ne_bytes());
-            assert_eq!(Ipv6Ancillary::parse(&bad), Ipv6Ancillary::default());
-        }
+    fn control_messages_of_other_kinds_are_ignored() {
+        assert_eq!(Ipv6Ancillary::from_messages([]), Ipv6Ancillary::default());
+        let messages = [
+            ControlMessageOwned::Ipv4Ttl(1),
+            ControlMessageOwned::Ipv6HopLimit(64),
+        ];
+        assert_eq!(
+            Ipv6Ancillary::from_messages(messages),
+            Ipv6Ancillary {
+                dst: None,
+                hop_limit: Some(64),
+            }
+        );
     }
 
     #[test]
     fn hop_limit_out_of_range_is_absent() {
-        let control = cmsg(
-            libc::IPPROTO_IPV6,
-            libc::IPV6_HOPLIMIT,
-            &(-1i32).to_ne_bytes(),
-        );
-        assert_eq!(Ipv6Ancillary::parse(&control).hop_limit, None);
+        for bad in [-1, 256] {
+            let messages = [ControlMessageOwned::Ipv6HopLimit(bad)];
+            assert_eq!(Ipv6Ancillary::from_messages(messages).hop_limit, None);
+        }
     }
 
+    /// The whole receive path against the kernel: a UDP datagram over ::1 carries the
+    /// same control messages as a VRRP one on a raw socket (which needs root).
     #[test]
-    fn source_address_needs_a_full_ipv6_sockaddr() {
-        // SAFETY: all-zero is a valid sockaddr_in6.
-        let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-        let ll = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
-        addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-        addr.sin6_addr.s6_addr = ll.octets();
-        let full = std::mem::size_of::<libc::sockaddr_in6>();
-        assert_eq!(ipv6_source(&addr, full), Some(ll));
-        assert_eq!(ipv6_source(&addr, full - 1), None);
-        addr.sin6_family = libc::AF_INET as libc::sa_family_t;
-        assert_eq!(ipv6_source(&addr, full), None);
+    fn recv_v6_reads_source_destination_and_hop_limit_from_the_kernel() {
+        let udp = || Socket::new(Domain::IPV6, Type::DGRAM, None).expect("UDP socket");
+        let rx = udp();
+        rx.bind(&SockAddr::from(SocketAddrV6::new(
+            Ipv6Addr::LOCALHOST,
+            0,
+            0,
+            0,
+        )))
+        .expect("bind [::1]:0");
+        rx.set_recv_hoplimit_v6(true).expect("IPV6_RECVHOPLIMIT");
+        setsockopt(&rx, sockopt::Ipv6RecvPacketInfo, &true).expect("IPV6_RECVPKTINFO");
+        let tx = udp();
+        tx.set_unicast_hops_v6(7).expect("hop limit");
+        let to = rx.local_addr().expect("local address");
+        tx.send_to(&[0x31, 0x2a], &to).expect("send");
+
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            recv_v6(&rx, &mut buf).expect("recv"),
+            Datagram::V6 {
+                src: Ipv6Addr::LOCALHOST,
+                dst: Some(Ipv6Addr::LOCALHOST),
+                hop_limit: Some(7),
+                payload: vec![0x31, 0x2a],
+            }
+        );
     }
 
     #[test]

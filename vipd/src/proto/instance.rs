@@ -271,6 +271,10 @@ pub enum Input {
     },
     /// The deadline from [`Instance::poll_timeout`] has passed.
     Timeout,
+    /// The addresses asked for by the last [`Action::AcquireVips`] are on the interface:
+    /// a master announces them now (never before, so no neighbour is pointed at a host
+    /// that cannot answer yet).
+    VipsAdded,
     /// The sum of tracker weights. Effective priority = clamp(base + offset, 1, 254); an
     /// owner's 255 never changes.
     PriorityOffset(i32),
@@ -355,6 +359,42 @@ pub struct Instance {
     fault: Option<FaultReason>,
     last_transition: Option<Transition>,
     counters: Counters,
+    /// Where the addresses stand, as far as the driver has reported.
+    vips: VipHolding,
+    /// A master asked to announce while its addresses were still being added.
+    announce_when_added: bool,
+    /// Set while a former master keeps its addresses for a successor (make-before-break).
+    release_guard: Option<ReleaseGuard>,
+}
+
+/// The addresses, as the core last asked for them and the driver reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VipHolding {
+    /// Not held (or released).
+    Released,
+    /// [`Action::AcquireVips`] emitted, [`Input::VipsAdded`] not yet received.
+    Adding,
+    /// On the interface.
+    Held,
+}
+
+/// A former master holding its addresses until its successor has announced them.
+///
+/// Beyond the RFC, which releases the addresses on leaving Master (§6.4.3): if the old
+/// master lets go when it first hears the new one, clients are answered by nobody until
+/// the new master has added the addresses and its gratuitous ARP has reached them. So the
+/// old master keeps answering until the new one has sent its next periodic advert (by
+/// then it has added the addresses and announced them: a master announces as soon as
+/// its add completes, see [`Input::VipsAdded`]), and at most a Master_Down_Interval
+/// after its first advert, the time a backup would have waited for a silent master
+/// anyway. A stopping master that hears no successor within an interval and a quarter
+/// (every backup's Skew_Time is shorter than an interval) has none and lets go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ReleaseGuard {
+    /// Release no later than this.
+    deadline: Instant,
+    /// When the successor's first advert (priority > 0) was heard.
+    successor_seen: Option<Instant>,
 }
 
 impl Instance {
@@ -374,6 +414,9 @@ impl Instance {
             fault: None,
             last_transition: None,
             counters: Counters::default(),
+            vips: VipHolding::Released,
+            announce_when_added: false,
+            release_guard: None,
             config,
         })
     }
@@ -387,6 +430,7 @@ impl Instance {
             Input::Shutdown => self.on_shutdown(now, &mut actions),
             Input::Advert { src, advert } => self.on_advert(now, src, &advert, &mut actions),
             Input::Timeout => self.on_timeout(now, &mut actions),
+            Input::VipsAdded => self.on_vips_added(&mut actions),
             Input::PriorityOffset(offset) => self.on_priority_offset(offset),
             Input::Fault { reason } => self.on_fault(now, reason, &mut actions),
             Input::FaultCleared => self.on_fault_cleared(now, &mut actions),
@@ -404,7 +448,15 @@ impl Instance {
     /// When the driver must next call `handle(now, Input::Timeout)`; `None` when no timer
     /// runs (Initialize, Fault).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_timeout()
+        let guard = self.release_guard.map(|g| g.deadline);
+        self.timers.next_timeout().into_iter().chain(guard).min()
+    }
+
+    /// Until when a former master keeps its addresses for its successor, if it does (see
+    /// [`Instance`]'s handover rule). The driver keeps answering for them (kernel address
+    /// and ARP lease) until then, or until the core emits [`Action::ReleaseVips`].
+    pub fn release_deadline(&self) -> Option<Instant> {
+        self.release_guard.map(|g| g.deadline)
     }
 
     /// The advert this instance sends with `priority`, ready for `wire` to emit.
@@ -552,10 +604,11 @@ impl Instance {
             State::Backup | State::Fault => {}
             // RFC 5798 §6.4.3: "If a Shutdown event is received, then: Cancel the
             // Adver_Timer; Send an ADVERTISEMENT with Priority = 0; Transition to the
-            // {Initialize} state". Releasing the addresses goes with leaving Master.
+            // {Initialize} state". The addresses stay until the successor has announced
+            // them (see `ReleaseGuard`).
             State::Master => {
                 self.send_advert(PRIORITY_STOP, actions);
-                actions.push(Action::ReleaseVips);
+                self.hold_for_successor(now, None);
             }
         }
         self.timers.stop_all();
@@ -573,6 +626,28 @@ impl Instance {
         self.counters.adverts_received += 1;
         if advert.priority == PRIORITY_STOP {
             self.counters.priority_zero_received += 1;
+        } else if let Some(guard) = self.release_guard.as_mut() {
+            let master_down_interval = timer::master_down_interval(
+                self.config.version,
+                self.effective_priority,
+                self.master_adver_interval,
+            );
+            // A former master waiting for its successor (any advert with priority > 0 is
+            // it, or a better one). Its periodic advert after the first one is the sign
+            // that it has announced; an immediate one (its answer to our yielding
+            // advert) may come before its add completed, so it must come at least half
+            // an interval after the first.
+            let half_interval = advert.max_advert_interval.as_duration() / 2;
+            match guard.successor_seen {
+                None => {
+                    guard.successor_seen = Some(now);
+                    guard.deadline = now + master_down_interval;
+                }
+                Some(first) if now.saturating_duration_since(first) >= half_interval => {
+                    self.release_vips(actions);
+                }
+                Some(_) => {}
+            }
         }
         match self.state {
             State::Backup => self.on_advert_backup(now, src, advert),
@@ -661,7 +736,7 @@ impl Instance {
                     Timer::Advert,
                     now + self.config.advert_interval.as_duration(),
                 );
-                actions.push(Action::Announce);
+                self.announce(actions);
             }
             return;
         }
@@ -673,12 +748,28 @@ impl Instance {
         // Interval contained in the ADVERTISEMENT; Recompute the Skew_Time; Recompute the
         // Master_Down_Interval; Set Master_Down_Timer to Master_Down_Interval; Transition
         // to the {Backup} state".
+        //
+        // Beyond the RFC: one last advert at our priority as we yield. Neighbours may
+        // still send the addresses' traffic to us (after a partition heals, say, our
+        // gratuitous ARPs are their latest news); the winner answers a lower-priority
+        // advert by announcing again (above), so the traffic comes back to it at once.
+        self.send_advert(self.effective_priority, actions);
         self.learn_master_adver_interval(advert);
         self.become_backup(now, Reason::HigherPriorityAdvert, actions);
         self.master_address = Some(src);
     }
 
     fn on_timeout(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        self.fire_protocol_timers(now, actions);
+        // After the protocol timers: a former master whose Master_Down_Timer fires at the
+        // same moment takes over with its VIPs in place instead of dropping them first.
+        if self.release_guard.is_some_and(|g| g.deadline <= now) {
+            // No successor announced within a Master_Down_Interval: let go anyway.
+            self.release_vips(actions);
+        }
+    }
+
+    fn fire_protocol_timers(&mut self, now: Instant, actions: &mut Vec<Action>) {
         while let Some(timer) = self.timers.pop_expired(now) {
             match (timer, self.state) {
                 (Timer::Advert, State::Master) => {
@@ -730,9 +821,13 @@ impl Instance {
             State::Master => {
                 // Like a shutdown (RFC 5798 §6.4.3): priority 0 lets the backups take over
                 // after Skew_Time instead of Master_Down_Interval if the link still works.
+                // A faulty host cannot serve: the addresses go at once.
                 self.send_advert(PRIORITY_STOP, actions);
-                actions.push(Action::ReleaseVips);
+                self.release_vips(actions);
             }
+        }
+        if self.release_guard.is_some() {
+            self.release_vips(actions);
         }
         self.timers.stop_all();
         self.master_address = None;
@@ -749,11 +844,17 @@ impl Instance {
     }
 
     fn become_master(&mut self, now: Instant, reason: Reason, actions: &mut Vec<Action>) {
+        // Taking over from our own handover: the addresses never left.
+        self.release_guard = None;
         actions.push(Action::AcquireVips {
             accept: self.accept_mode(),
         });
+        if self.vips == VipHolding::Released {
+            self.vips = VipHolding::Adding;
+        }
         self.send_advert(self.effective_priority, actions);
-        actions.push(Action::Announce);
+        // RFC 5798 §6.4.1 / §6.4.2: announce — once the addresses are in place.
+        self.announce(actions);
         self.master_adver_interval = self.config.advert_interval;
         self.master_address = Some(self.config.primary_address);
         self.master_stopping = false;
@@ -770,7 +871,9 @@ impl Instance {
     /// §6.4.3). The caller has set Master_Adver_Interval.
     fn become_backup(&mut self, now: Instant, reason: Reason, actions: &mut Vec<Action>) {
         if self.state == State::Master {
-            actions.push(Action::ReleaseVips);
+            // The advert that made us yield is the successor's first.
+            let heard = (reason == Reason::HigherPriorityAdvert).then_some(now);
+            self.hold_for_successor(now, heard);
         }
         self.master_address = None;
         self.master_stopping = false;
@@ -795,6 +898,48 @@ impl Instance {
             at: now,
         });
         actions.push(Action::StateChanged { from, to, reason });
+    }
+
+    fn on_vips_added(&mut self, actions: &mut Vec<Action>) {
+        if self.vips != VipHolding::Adding {
+            // Released meanwhile (the driver drops completions of superseded adds).
+            return;
+        }
+        self.vips = VipHolding::Held;
+        if std::mem::take(&mut self.announce_when_added) && self.state == State::Master {
+            actions.push(Action::Announce);
+        }
+    }
+
+    /// Announce the addresses now if they are on the interface, else as soon as the
+    /// driver reports them added.
+    fn announce(&mut self, actions: &mut Vec<Action>) {
+        match self.vips {
+            VipHolding::Held => actions.push(Action::Announce),
+            VipHolding::Adding => self.announce_when_added = true,
+            VipHolding::Released => {}
+        }
+    }
+
+    /// Leaving Master without a fault: keep the addresses until the successor has
+    /// announced them, at most a Master_Down_Interval (see [`ReleaseGuard`]).
+    fn hold_for_successor(&mut self, now: Instant, successor_seen: Option<Instant>) {
+        self.announce_when_added = false;
+        let deadline = match successor_seen {
+            Some(_) => now + self.master_down_interval(),
+            None => now + self.master_adver_interval.as_duration() * 5 / 4,
+        };
+        self.release_guard = Some(ReleaseGuard {
+            deadline,
+            successor_seen,
+        });
+    }
+
+    fn release_vips(&mut self, actions: &mut Vec<Action>) {
+        actions.push(Action::ReleaseVips);
+        self.vips = VipHolding::Released;
+        self.announce_when_added = false;
+        self.release_guard = None;
     }
 
     fn send_advert(&mut self, priority: u8, actions: &mut Vec<Action>) {
@@ -844,6 +989,7 @@ mod tests {
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
+    const NANO: Duration = Duration::from_nanos(1);
     const VRID: u8 = 7;
     const MASTER_ADDRESS: &str = "192.0.2.20";
 
@@ -911,9 +1057,14 @@ mod tests {
     }
 
     /// An instance after `Startup` at `base`, and the startup actions.
+    /// Starts an instance; one that became master is told its VIPs were added, as the
+    /// driver does, so the returned actions end with that input's `Announce`.
     fn started(config: InstanceConfig, base: Instant) -> (Instance, Vec<Action>) {
         let mut instance = instance(config);
-        let actions = instance.handle(base, Input::Startup);
+        let mut actions = instance.handle(base, Input::Startup);
+        if instance.state() == State::Master {
+            actions.extend(instance.handle(base, Input::VipsAdded));
+        }
         (instance, actions)
     }
 
@@ -956,13 +1107,13 @@ mod tests {
     }
 
     /// The actions that make a master, in order: addresses, advert, announce, state.
+    /// Acquire, advert, state change; no announcement before the VIPs are added.
     fn assert_became_master(actions: &[Action], priority: u8, accept: bool, reason: Reason) {
-        assert_eq!(actions.len(), 4, "{actions:?}");
+        assert_eq!(actions.len(), 3, "{actions:?}");
         assert_eq!(actions[0], Action::AcquireVips { accept });
         assert_eq!(sent_priorities(&actions[1..2]), vec![priority]);
-        assert_eq!(actions[2], Action::Announce);
         assert!(
-            matches!(&actions[3], Action::StateChanged { to: State::Master, reason: why, .. } if *why == reason),
+            matches!(&actions[2], Action::StateChanged { to: State::Master, reason: why, .. } if *why == reason),
             "{actions:?}"
         );
     }
@@ -1099,7 +1250,7 @@ mod tests {
         let (instance, actions) = started(config(255), base);
         assert_eq!(actions[0], Action::AcquireVips { accept: true });
         assert_eq!(sent_priorities(&actions), vec![255]);
-        assert_eq!(actions[2], Action::Announce);
+        assert_eq!(actions.last(), Some(&Action::Announce));
         assert_eq!(
             changes(&actions),
             vec![(State::Initialize, State::Master, Reason::Owner)]
@@ -1368,10 +1519,12 @@ mod tests {
         assert_eq!(instance.state(), State::Master);
         let now = base + SECOND / 2;
         let actions = instance.handle(now, advert_from(MASTER_ADDRESS, 200, Centiseconds(50)));
+        // One last advert at our priority (beyond the RFC: the winner re-announces on
+        // hearing it), then Backup; the VIPs stay until the winner's next advert.
         assert_eq!(
             actions,
             vec![
-                Action::ReleaseVips,
+                Action::SendAdvert(instance.advert_repr(150)),
                 Action::StateChanged {
                     from: State::Master,
                     to: State::Backup,
@@ -1379,6 +1532,7 @@ mod tests {
                 },
             ]
         );
+        assert!(instance.release_deadline().is_some());
         // Learned the new master's interval and armed Master_Down_Timer with it.
         assert_eq!(instance.master_adver_interval(), Centiseconds(50));
         assert_eq!(
@@ -1386,6 +1540,11 @@ mod tests {
             Some(now + timer::master_down_interval(Version::V3, 150, Centiseconds(50)))
         );
         assert_eq!(instance.master_address(), Some(ip(MASTER_ADDRESS)));
+        let next = now + Duration::from_millis(500);
+        assert_eq!(
+            instance.handle(next, advert_from(MASTER_ADDRESS, 200, Centiseconds(50))),
+            vec![Action::ReleaseVips]
+        );
     }
 
     #[test]
@@ -1418,13 +1577,21 @@ mod tests {
                 .handle(base, Input::Follow(Follow::Master))
                 .is_empty()
         );
-        // Follow a member back to Backup: release and wait like a Backup.
+        // Follow a member back to Backup: wait like a Backup, holding the VIPs for a
+        // successor that speaks within an interval and a quarter.
         let later = base + SECOND;
         let actions = instance.handle(later, Input::Follow(Follow::Backup));
-        assert!(actions.contains(&Action::ReleaseVips));
+        assert!(!actions.contains(&Action::ReleaseVips));
+        assert_eq!(instance.release_deadline(), Some(later + SECOND * 5 / 4));
         assert_eq!(
             changes(&actions),
             vec![(State::Master, State::Backup, Reason::SyncGroup)]
+        );
+        // The release deadline comes first, then Master_Down_Timer as any Backup's.
+        assert_eq!(instance.poll_timeout(), Some(later + SECOND * 5 / 4));
+        assert_eq!(
+            instance.handle(later + SECOND * 5 / 4, Input::Timeout),
+            vec![Action::ReleaseVips]
         );
         assert_eq!(
             instance.poll_timeout(),
@@ -1527,17 +1694,119 @@ mod tests {
         let now = base + SECOND * 5;
         let actions = instance.handle(now, Input::Shutdown);
         assert_eq!(sent_priorities(&actions), vec![0]);
-        assert_eq!(actions[1], Action::ReleaseVips);
         assert_eq!(
             changes(&actions),
             vec![(State::Master, State::Initialize, Reason::Shutdown)]
         );
-        assert_eq!(instance.poll_timeout(), None);
+        // The VIPs stay for a successor (make-before-break); one that has not spoken
+        // within an interval and a quarter does not exist. No protocol timer runs.
+        assert!(!actions.contains(&Action::ReleaseVips));
+        let guard = now + SECOND * 5 / 4;
+        assert_eq!(instance.release_deadline(), Some(guard));
+        assert_eq!(instance.poll_timeout(), Some(guard));
         assert_eq!(instance.counters().priority_zero_sent, 1);
-        // Stopped: adverts and repeated shutdowns do nothing.
-        assert!(instance.handle(now, advert(200)).is_empty());
+        // Stopped: repeated shutdowns do nothing; no successor: released at the bound.
         assert!(instance.handle(now, Input::Shutdown).is_empty());
+        assert!(instance.handle(guard - NANO, Input::Timeout).is_empty());
+        assert_eq!(
+            instance.handle(guard, Input::Timeout),
+            vec![Action::ReleaseVips]
+        );
+        assert_eq!(instance.poll_timeout(), None);
+        assert!(instance.handle(guard, advert(200)).is_empty());
         assert_eq!(instance.state(), State::Initialize);
+    }
+
+    #[test]
+    fn beyond_rfc_stopping_master_releases_after_its_successors_second_advert() {
+        let base = Instant::now();
+        let mut config = config(200);
+        config.initial_state = InitialState::Master;
+        let (mut instance, _) = started(config, base);
+        let _ = instance.handle(base, Input::Shutdown);
+        // The successor's first advert: it may not have added and announced the VIPs
+        // yet, so we go on answering for them.
+        let first = base + Duration::from_millis(7);
+        assert!(instance.handle(first, advert(100)).is_empty());
+        // From its first advert, it has a Master_Down_Interval to announce.
+        assert_eq!(
+            instance.release_deadline(),
+            Some(first + instance.master_down_interval())
+        );
+        // An immediate extra advert (say, its answer to another router) is no sign.
+        assert!(instance.handle(first + SECOND / 4, advert(100)).is_empty());
+        // Its second: it has (it announces as soon as its add completes).
+        let second = first + SECOND;
+        assert_eq!(
+            instance.handle(second, advert(100)),
+            vec![Action::ReleaseVips]
+        );
+        assert_eq!(instance.release_deadline(), None);
+        assert_eq!(instance.poll_timeout(), None);
+    }
+
+    #[test]
+    fn beyond_rfc_a_master_announces_only_once_its_vips_are_added() {
+        let base = Instant::now();
+        let (mut instance, _) = started(config(100), base);
+        let deadline = instance.poll_timeout().expect("Master_Down_Timer");
+        let actions = instance.handle(deadline, Input::Timeout);
+        assert_became_master(&actions, 100, false, Reason::MasterDown);
+        // A lower-priority router claims master before our add completed: we advertise
+        // at once but still announce only with the VIPs in place.
+        let actions = instance.handle(deadline, advert(99));
+        assert_eq!(sent_priorities(&actions), vec![100]);
+        assert!(!actions.contains(&Action::Announce));
+        assert_eq!(
+            instance.handle(deadline, Input::VipsAdded),
+            vec![Action::Announce]
+        );
+        // A duplicate completion announces nothing more.
+        assert!(instance.handle(deadline, Input::VipsAdded).is_empty());
+        // A completion after the VIPs were released again (a stale add) is ignored.
+        let _ = instance.handle(
+            deadline,
+            Input::Fault {
+                reason: FaultReason::LinkDown,
+            },
+        );
+        assert!(instance.handle(deadline, Input::VipsAdded).is_empty());
+    }
+
+    #[test]
+    fn beyond_rfc_taking_over_again_during_a_handover_keeps_the_vips() {
+        let base = Instant::now();
+        let mut config = config(150);
+        config.initial_state = InitialState::Master;
+        let (mut instance, _) = started(config, base);
+        // A better master appears; we yield but hold the VIPs for it...
+        let actions = instance.handle(base, advert(200));
+        assert!(!actions.contains(&Action::ReleaseVips));
+        // ...and it dies at once: we take over with the VIPs never gone, and announce
+        // straight away (they are on the interface).
+        let deadline = instance.poll_timeout().expect("timer");
+        let actions = instance.handle(deadline, Input::Timeout);
+        assert!(!actions.contains(&Action::ReleaseVips), "{actions:?}");
+        assert!(actions.contains(&Action::Announce), "{actions:?}");
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.release_deadline(), None);
+    }
+
+    #[test]
+    fn beyond_rfc_a_fault_during_a_handover_releases_at_once() {
+        let base = Instant::now();
+        let mut config = config(150);
+        config.initial_state = InitialState::Master;
+        let (mut instance, _) = started(config, base);
+        let _ = instance.handle(base, advert(200));
+        let actions = instance.handle(
+            base,
+            Input::Fault {
+                reason: FaultReason::LinkDown,
+            },
+        );
+        assert_eq!(actions[0], Action::ReleaseVips);
+        assert_eq!(instance.release_deadline(), None);
     }
 
     #[test]
@@ -1627,7 +1896,7 @@ mod tests {
         let (mut instance, actions) = started(config, base);
         assert_eq!(actions[0], Action::AcquireVips { accept: false });
         assert_eq!(sent_priorities(&actions), vec![100]);
-        assert_eq!(actions[2], Action::Announce);
+        assert_eq!(actions.last(), Some(&Action::Announce));
         assert_eq!(
             changes(&actions),
             vec![(State::Initialize, State::Master, Reason::InitialStateHint)]
@@ -1654,11 +1923,13 @@ mod tests {
                 reason: reason.clone(),
             },
         );
+        // It had yielded to that master moments ago and still held the VIPs for it.
+        assert_eq!(actions[0], Action::ReleaseVips);
         assert_eq!(
             changes(&actions),
             vec![(State::Backup, State::Fault, Reason::Fault(reason.clone()))]
         );
-        assert_eq!(actions.len(), 1);
+        assert_eq!(actions.len(), 2);
         assert_eq!(instance.poll_timeout(), None);
         assert_eq!(instance.fault(), Some(&reason));
         // In Fault adverts are ignored and further faults only update the reason.
@@ -1788,7 +2059,8 @@ mod tests {
         let counters = *instance.counters();
         assert_eq!(counters.transitions, 3);
         assert_eq!(counters.became_master, 1);
-        assert_eq!(counters.adverts_sent, 1);
+        // The takeover's advert and the one sent while yielding.
+        assert_eq!(counters.adverts_sent, 2);
         assert_eq!(counters.adverts_received, 1);
         let last = instance.last_transition().expect("transition");
         assert_eq!(last.reason, Reason::HigherPriorityAdvert);

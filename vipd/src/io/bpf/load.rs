@@ -1,0 +1,142 @@
+//! The embedded XDP object and [`LoadedXdp`]: loading it (with or without pinned maps),
+//! verifying the program, and running packet fixtures through it (BPF_PROG_TEST_RUN).
+//! Map access is in [`maps`](super::maps), the readers in [`events`](super::events),
+//! attaching in [`attach`](super::attach).
+
+use std::path::PathBuf;
+
+use aya::programs::Xdp;
+use aya::{Ebpf, EbpfLoader, TestRun as _, TestRunOptions};
+use vipd_common::{LOG_ENABLED_GLOBAL, XDP_PROGRAM, map_names};
+
+use super::maps::check_pinned_maps;
+use super::{BpfError, sys};
+
+/// The XDP object, built from `vipd-ebpf` for bpfel-unknown-none by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vipd"));
+
+/// How [`LoadedXdp::load_with`] prepares the program.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Switch the program's aya-log output on (see [`LoadedXdp::take_logger`]).
+    pub log: bool,
+    /// Reuse (or create and pin) the state maps in this bpffs directory.
+    pub map_pin_dir: Option<PathBuf>,
+}
+
+/// A loaded (verified) copy of vipd's XDP program with its own maps, not yet attached.
+///
+/// Tests run packet fixtures through it with BPF_PROG_TEST_RUN ([`LoadedXdp::test_run`]);
+/// [`XdpAttachment`](super::XdpAttachment) attaches it to an interface.
+pub struct LoadedXdp {
+    pub(super) ebpf: Ebpf,
+}
+
+impl std::fmt::Debug for LoadedXdp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedXdp").finish_non_exhaustive()
+    }
+}
+
+/// The outcome of one BPF_PROG_TEST_RUN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRunOutcome {
+    /// The XDP action the program returned (`XDP_PASS` = 2, `XDP_TX` = 3, ...).
+    pub action: u32,
+    /// The frame as the program left it.
+    pub frame: Vec<u8>,
+}
+
+/// An `EbpfLoader` that has not read the kernel's BTF.
+///
+/// The program uses no CO-RE relocations, so it needs no kernel BTF. But aya 0.14's
+/// `EbpfLoader::new()` always reads and parses `/sys/kernel/btf/vmlinux`: a transient of
+/// about 15 MB, which was more than half of vipd's peak RSS. So the loader is made on a
+/// short-lived thread with a mount namespace of its own in which an empty tmpfs hides
+/// `/sys/kernel/btf`; the loader itself holds no file-system state and is used on the
+/// caller's thread, with the real mounts (bpffs pins). Where that cannot be arranged
+/// (no CAP_SYS_ADMIN, no /sys/kernel/btf) this is just `EbpfLoader::new()`.
+fn loader_without_kernel_btf() -> EbpfLoader<'static> {
+    let made = std::thread::Builder::new()
+        .name("vipd-bpf-loader".into())
+        .spawn(|| {
+            if sys::hide_kernel_btf_on_this_thread() {
+                Some(EbpfLoader::new())
+            } else {
+                None
+            }
+        })
+        .ok()
+        .and_then(|thread| thread.join().ok())
+        .flatten();
+    let mut loader = made.unwrap_or_default();
+    // Also when the kernel's BTF was read after all: the program does not need it.
+    loader.btf(None);
+    loader
+}
+
+impl LoadedXdp {
+    /// Loads the embedded object and verifies the program (logging off, maps unpinned).
+    pub fn load() -> Result<Self, BpfError> {
+        Self::load_with(&LoadOptions::default())
+    }
+
+    /// Loads the embedded object with `options` and verifies the program.
+    pub fn load_with(options: &LoadOptions) -> Result<Self, BpfError> {
+        if OBJECT.is_empty() {
+            return Err(BpfError::NoObject);
+        }
+        let log_enabled = u32::from(options.log);
+        let pin_paths: Vec<(&'static str, PathBuf)> = match &options.map_pin_dir {
+            Some(dir) => {
+                check_pinned_maps(dir)?;
+                map_names::PINNED
+                    .iter()
+                    .map(|name| (*name, dir.join(name)))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let mut loader = loader_without_kernel_btf();
+        loader.override_global(LOG_ENABLED_GLOBAL, &log_enabled, true);
+        for (name, path) in &pin_paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(OBJECT).map_err(|e| BpfError::Load {
+            source: Box::new(e),
+        })?;
+        let program = program_mut(&mut ebpf)?;
+        program
+            .load()
+            .map_err(|source| BpfError::Verify { source })?;
+        Ok(Self { ebpf })
+    }
+
+    /// Runs `frame` through the program once with BPF_PROG_TEST_RUN. The frame arrives
+    /// on the loopback device of the caller's network namespace (ifindex 1). The run
+    /// uses (and updates) this copy's maps.
+    pub fn test_run(&mut self, frame: &[u8]) -> Result<TestRunOutcome, BpfError> {
+        let program = program_mut(&mut self.ebpf)?;
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ..TestRunOptions::default()
+            })
+            .map_err(|source| BpfError::TestRun { source })?;
+        out.truncate(result.data_size_out as usize);
+        Ok(TestRunOutcome {
+            action: result.return_value,
+            frame: out,
+        })
+    }
+}
+
+/// The XDP program inside `ebpf`.
+pub(super) fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, BpfError> {
+    ebpf.program_mut(XDP_PROGRAM)
+        .ok_or(BpfError::Missing("program vipd_xdp"))?
+        .try_into()
+        .map_err(|source| BpfError::Verify { source })
+}
