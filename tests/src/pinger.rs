@@ -40,6 +40,8 @@ pub struct PingLog {
     pub sent: u64,
     /// Arrival time of each reply (duplicates dropped), in order.
     pub replies: Vec<Instant>,
+    /// Each request: when it was sent and whether a reply to it came back.
+    pub requests: Vec<(Instant, bool)>,
 }
 
 impl PingLog {
@@ -63,6 +65,17 @@ impl PingLog {
             .windows(2)
             .map(|w| w[1].duration_since(w[0]))
             .max()
+    }
+
+    /// When the requests sent in `[from, to]` that never got a reply were sent: what a
+    /// client lost, whatever the pinger's own pace (a reply gap also counts a pinger
+    /// that was not scheduled).
+    pub fn unanswered_between(&self, from: Instant, to: Instant) -> Vec<Instant> {
+        self.requests
+            .iter()
+            .filter(|(at, answered)| !answered && *at >= from && *at <= to)
+            .map(|(at, _)| *at)
+            .collect()
     }
 
     /// How many replies arrived after `t`.
@@ -222,6 +235,8 @@ impl Pinger {
             ..PingLog::default()
         };
         let mut seen = std::collections::HashSet::new();
+        // Index into `log.requests` of each sequence number's request.
+        let mut request_of = std::collections::HashMap::new();
         let mut seqs = Vec::new();
         let mut next_send = start;
         let mut seq: u16 = 0;
@@ -230,6 +245,8 @@ impl Pinger {
             if now >= next_send {
                 if self.send(seq).is_ok() {
                     log.sent += 1;
+                    request_of.insert(seq, log.requests.len());
+                    log.requests.push((now, false));
                 }
                 seq = seq.wrapping_add(1);
                 next_send += interval;
@@ -241,6 +258,11 @@ impl Pinger {
                 if seen.insert(*s) {
                     log.replies.push(arrived);
                     replies.fetch_add(1, Ordering::Relaxed);
+                    if let Some((_, answered)) =
+                        request_of.get(s).and_then(|&i| log.requests.get_mut(i))
+                    {
+                        *answered = true;
+                    }
                 }
             }
             std::thread::sleep(Duration::from_micros(100));
@@ -367,7 +389,19 @@ mod tests {
             start: Some(t0),
             sent: 5,
             replies: vec![t0 + ms(1), t0 + ms(2), t0 + ms(40), t0 + ms(41)],
+            requests: vec![
+                (t0, true),
+                (t0 + ms(1), true),
+                (t0 + ms(10), false),
+                (t0 + ms(20), false),
+                (t0 + ms(39), true),
+            ],
         };
+        assert_eq!(
+            log.unanswered_between(t0 + ms(5), t0 + ms(50)),
+            vec![t0 + ms(10), t0 + ms(20)]
+        );
+        assert!(log.unanswered_between(t0 + ms(21), t0 + ms(50)).is_empty());
         assert_eq!(log.outage_around(t0 + ms(10)), Some(ms(38)));
         assert_eq!(log.longest_gap(), ms(38));
         assert_eq!(log.outage_around(t0 + ms(50)), None);
