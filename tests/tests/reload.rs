@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use vipd_tests::vipd::{InstanceConf, Scratch, has_addr, stop_all};
+use vipd_tests::vipd::{InstanceConf, Router, Scratch, has_addr, stop_all};
 use vipd_tests::{Lan, Netns, require_root};
 
 const VIP: &str = "192.0.2.100";
@@ -188,5 +188,98 @@ fn instances_come_and_go_with_the_file() -> anyhow::Result<()> {
         .filter_map(|i| i["name"].as_str())
         .collect();
     assert_eq!(names, vec!["VI_2"]);
+    stop_all(&mut routers)
+}
+
+/// A pair whose election depends on its trackers, at 10 ms adverts: r1 is 100 + 30
+/// (slow script, healthy) + 3 × 10 (track file) = 160; r2 is 185 − 20 (slow script,
+/// failing) + 1 × −10 (track file) = 155. Losing any one tracker's result flips the
+/// election. Then 100 SIGHUPs with the unchanged files, 20 ms apart, to each router:
+/// the trackers must keep running with their results, so nothing moves.
+#[test]
+fn a_hundred_sighups_keep_tracked_priorities() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("rltrk")?;
+    // The scripts take 200 ms: a reload that restarted them would leave the result
+    // missing for longer than a backup needs to take over (3 × 10 ms + skew).
+    let routers_spec = [
+        ("r1", 100u8, "exit 0", 30, "3", 10),
+        ("r2", 185, "exit 1", -20, "1", -10),
+    ];
+    let mut routers = Vec::new();
+    for (i, (name, priority, exit, script_weight, value, file_weight)) in
+        routers_spec.into_iter().enumerate()
+    {
+        let file = scratch.path().join(format!("{name}-track"));
+        std::fs::write(&file, format!("{value}\n"))?;
+        let conf = InstanceConf::new("VI_1", 7, priority, VIP_CIDR)
+            .set("advert_int", "\"10ms\"")
+            .set("track_script", "[\"chk\"]")
+            .set("track_file", "[\"load\"]");
+        let router = Router::new(lan.member(i), &scratch, name, &[conf])?;
+        let mut text = std::fs::read_to_string(router.config_path())?;
+        text.push_str(&format!(
+            "\n[script.chk]\nscript = [\"/bin/sh\", \"-c\", \"sleep 0.2; {exit}\"]\n\
+             interval = \"300ms\"\ntimeout = \"1s\"\nweight = {script_weight}\n\
+             \n[track_file.load]\nfile = {:?}\nweight = {file_weight}\n",
+            file.display().to_string()
+        ));
+        std::fs::write(router.config_path(), text)?;
+        routers.push(router);
+    }
+    for router in &mut routers {
+        router.start()?;
+    }
+    routers[0].wait_instance("MASTER at 160", "VI_1", ELECTION, |i| {
+        i["state"] == "MASTER" && i["effective_priority"] == 160
+    })?;
+    routers[1].wait_instance("BACKUP at 155 of r1", "VI_1", ELECTION, |i| {
+        i["state"] == "BACKUP"
+            && i["effective_priority"] == 155
+            && i["master_address"] == "192.0.2.1"
+    })?;
+    let before: Vec<u64> = routers
+        .iter()
+        .map(|r| r.counter("VI_1", "transitions"))
+        .collect::<anyhow::Result<_>>()?;
+    for _ in 0..100 {
+        routers[0].signal(libc::SIGHUP)?;
+        routers[1].signal(libc::SIGHUP)?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Longer than a takeover and a script run, so a lost result would show.
+    std::thread::sleep(Duration::from_millis(400));
+    // At 10 ms a master starved of CPU for ~35 ms loses its role whatever the reloads
+    // do; say so when that is what happened.
+    let late_max_us = routers[0].counter("VI_1", "advert_late_max_us")?;
+    for ((router, (state, priority)), before) in routers
+        .iter()
+        .zip([("MASTER", 160), ("BACKUP", 155)])
+        .zip(before)
+    {
+        let instance = router.instance("VI_1")?;
+        assert_eq!(instance["state"], state, "{}", router.name());
+        assert_eq!(
+            instance["effective_priority"],
+            priority,
+            "{}",
+            router.name()
+        );
+        let changes: Vec<String> = router
+            .plain_logs()
+            .lines()
+            .filter(|l| l.contains("state change") || l.contains("priority changed"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            instance["counters"]["transitions"],
+            before,
+            "{} changed state during the reloads (the master's latest advert was {late_max_us} µs \
+             late):\n{}",
+            router.name(),
+            changes.join("\n")
+        );
+    }
+    assert!(routers[0].logs().contains("configuration reloaded"));
     stop_all(&mut routers)
 }

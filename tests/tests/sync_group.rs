@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vipd_tests::vipd::{InstanceConf, Router, Scratch, config_toml, has_addr, stop_all};
+use vipd_tests::vipd::{
+    InstanceConf, Router, Scratch, config_toml, has_addr, notify_recorder, recorded, stop_all,
+    wait_recorded,
+};
 use vipd_tests::{Lan, require_root};
 
 const ELECTION: Duration = Duration::from_secs(5);
@@ -49,9 +52,21 @@ fn write_config(
 }
 
 fn routers<'a>(lan: &'a Lan, scratch: &Scratch, grouped: bool) -> anyhow::Result<Vec<Router<'a>>> {
+    routers_with(lan, scratch, grouped, |_, _| Ok(()))
+}
+
+/// [`routers`], with `edit(name, config file)` run on each config before its router
+/// starts.
+fn routers_with<'a>(
+    lan: &'a Lan,
+    scratch: &Scratch,
+    grouped: bool,
+    edit: impl Fn(&str, &Path) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Router<'a>>> {
     let mut routers = Vec::new();
     for (i, (name, priority)) in [("r1", 200), ("r2", 100)].into_iter().enumerate() {
         let config = write_config(scratch, name, priority, grouped, scratch.path())?;
+        edit(name, &config)?;
         let mut router = Router::from_file(lan.member(i), scratch, name, &config)?;
         router.start()?;
         routers.push(router);
@@ -117,4 +132,150 @@ fn track_file_value_times_weight_moves_priority() -> anyhow::Result<()> {
     std::fs::remove_file(scratch.path().join("r2-bump"))?;
     routers[0].wait_state("VI_B", "MASTER", ELECTION)?;
     stop_all(&mut routers)
+}
+
+/// Appends group G's notify commands to `config` (G's table is the file's last): the
+/// specific ones run `specific` with the state's name, the generic one runs `generic`
+/// (which gets `GROUP G STATE 0`).
+fn add_group_notify(config: &Path, specific: &Path, generic: &Path) -> anyhow::Result<()> {
+    let mut text = std::fs::read_to_string(config)?;
+    for state in ["master", "backup", "fault", "stop"] {
+        text.push_str(&format!(
+            "notify_{state} = [{:?}, {state:?}]\n",
+            specific.display().to_string()
+        ));
+    }
+    text.push_str(&format!("notify = [{:?}]\n", generic.display().to_string()));
+    std::fs::write(config, text)?;
+    Ok(())
+}
+
+/// A group's notify commands run on each group state change, including STOP at
+/// shutdown: r1's group goes BACKUP, MASTER, FAULT (a member's track file), BACKUP and
+/// MASTER again (it preempts), then STOP; r2's follows the other way.
+#[test]
+fn group_notify_commands_run_on_every_group_change_and_at_stop() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("syncn2")?;
+    let mut logs = Vec::new();
+    for name in ["r1", "r2"] {
+        let (specific, specific_log) = notify_recorder(&scratch, &format!("{name}-group"))?;
+        let (generic, generic_log) = notify_recorder(&scratch, &format!("{name}-generic"))?;
+        logs.push((specific, specific_log, generic, generic_log));
+    }
+    let mut routers = routers_with(&lan, &scratch, true, |name, config| {
+        let (specific, _, generic, _) = &logs[usize::from(name == "r2")];
+        add_group_notify(config, specific, generic)
+    })?;
+    let wait = Duration::from_secs(3);
+    wait_recorded(&logs[0].1, &["backup", "master"], wait)?;
+    wait_recorded(&logs[1].1, &["backup"], wait)?;
+
+    std::fs::write(scratch.path().join("r1-down"), "1\n")?;
+    for vi in ["VI_A", "VI_B"] {
+        routers[0].wait_state(vi, "FAULT", ELECTION)?;
+        routers[1].wait_state(vi, "MASTER", ELECTION)?;
+    }
+    wait_recorded(&logs[0].1, &["backup", "master", "fault"], wait)?;
+    wait_recorded(&logs[1].1, &["backup", "master"], wait)?;
+
+    std::fs::write(scratch.path().join("r1-down"), "0\n")?;
+    for vi in ["VI_A", "VI_B"] {
+        routers[0].wait_state(vi, "MASTER", ELECTION)?;
+        routers[1].wait_state(vi, "BACKUP", ELECTION)?;
+    }
+    let r1_running = ["backup", "master", "fault", "backup", "master"];
+    wait_recorded(&logs[0].1, &r1_running, wait)?;
+    wait_recorded(&logs[1].1, &["backup", "master", "backup"], wait)?;
+
+    // Members' own transitions are not group changes: none of them ran a group command
+    // twice in a row.
+    for (_, log, _, _) in &logs {
+        let lines = recorded(log);
+        assert!(
+            lines.windows(2).all(|w| w[0] != w[1]),
+            "repeated group notify: {lines:?}"
+        );
+    }
+
+    stop_all(&mut routers)?;
+    wait_recorded(
+        &logs[0].1,
+        &["backup", "master", "fault", "backup", "master", "stop"],
+        wait,
+    )?;
+    // r2 took the group over when r1 stopped, then stopped itself.
+    wait_recorded(
+        &logs[1].1,
+        &["backup", "master", "backup", "master", "stop"],
+        wait,
+    )?;
+    wait_recorded(
+        &logs[0].3,
+        &[
+            "GROUP G BACKUP 0",
+            "GROUP G MASTER 0",
+            "GROUP G FAULT 0",
+            "GROUP G BACKUP 0",
+            "GROUP G MASTER 0",
+            "GROUP G STOP 0",
+        ],
+        wait,
+    )?;
+    Ok(())
+}
+
+/// Reloads that keep the group run no group command; a reload that removes the group
+/// runs its notify_stop (keepalived: the group stops).
+#[test]
+fn a_reload_runs_group_notify_only_when_it_removes_the_group() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("syncrl")?;
+    let (specific, log) = notify_recorder(&scratch, "r1-group")?;
+    let (generic, generic_log) = notify_recorder(&scratch, "r1-generic")?;
+    let mut routers = routers_with(&lan, &scratch, true, |name, config| {
+        if name == "r1" {
+            add_group_notify(config, &specific, &generic)?;
+        }
+        Ok(())
+    })?;
+    let wait = Duration::from_secs(3);
+    wait_recorded(&log, &["backup", "master"], wait)?;
+    for _ in 0..5 {
+        routers[0].signal(libc::SIGHUP)?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    routers[0].assert_state_holds("VI_A", "MASTER", Duration::from_millis(300))?;
+    assert_eq!(
+        recorded(&log),
+        ["backup", "master"],
+        "an unchanged group notified"
+    );
+
+    // The same file without the group section.
+    let config = routers[0].config_path().to_owned();
+    let text = std::fs::read_to_string(&config)?;
+    let without = text
+        .split("\n[sync_group.G]")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(without.len() < text.len(), "no group section in {text}");
+    std::fs::write(&config, without)?;
+    routers[0].signal(libc::SIGHUP)?;
+    wait_recorded(&log, &["backup", "master", "stop"], wait)?;
+    wait_recorded(
+        &generic_log,
+        &["GROUP G BACKUP 0", "GROUP G MASTER 0", "GROUP G STOP 0"],
+        wait,
+    )?;
+    // The instances themselves run on.
+    for vi in ["VI_A", "VI_B"] {
+        routers[0].assert_state_holds(vi, "MASTER", Duration::from_millis(200))?;
+    }
+    stop_all(&mut routers)?;
+    // Stopping later runs nothing more for a group that is gone.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(recorded(&log), ["backup", "master", "stop"]);
+    Ok(())
 }

@@ -297,3 +297,58 @@ fn rise_and_fall_hold_back_changes() -> anyhow::Result<()> {
     );
     stop_all(&mut [r1])
 }
+
+/// `track_interface` with a weight (keepalived `track_interface { IF weight W }`) moves
+/// the priority instead of causing FAULT: r1 (150) tracks an interface with weight −60
+/// (added while it is down) and one with +25 (added while up), against r2 (160).
+/// Both up: 175, master. The −60 one down: 115, backup, not FAULT. Up again: master.
+#[test]
+fn weighted_track_interface_moves_priority_instead_of_fault() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("trkif", 2)?;
+    let ns = lan.member(0);
+    // veth pairs inside r1's namespace (the dummy module may be missing).
+    for link in ["trkneg", "trkpos"] {
+        let peer = format!("{link}p");
+        ns.ip(&["link", "add", link, "type", "veth", "peer", "name", &peer])?;
+        ns.ip(&["link", "set", &peer, "up"])?;
+        ns.ip(&["link", "set", link, "up"])?;
+    }
+    let r1_conf = InstanceConf::new("VI_1", 7, 150, VIP_CIDR).set(
+        "track_interface",
+        "[{ name = \"trkneg\", weight = -60 }, { name = \"trkpos\", weight = 25 }]",
+    );
+    let mut r1 = Router::new(ns, &scratch, "r1", &[r1_conf])?;
+    let mut r2 = Router::new(
+        lan.member(1),
+        &scratch,
+        "r2",
+        &[InstanceConf::new("VI_1", 7, 160, VIP_CIDR)],
+    )?;
+    r1.start()?;
+    r2.start()?;
+    r1.wait_instance("MASTER at 175", "VI_1", ELECTION, |i| {
+        i["state"] == "MASTER" && i["effective_priority"] == 175
+    })?;
+    r2.wait_state("VI_1", "BACKUP", ELECTION)?;
+    wait_vip_only_on(&lan, 0)?;
+
+    ns.ip(&["link", "set", "trkneg", "down"])?;
+    r1.wait_instance("BACKUP at 115", "VI_1", ELECTION, |i| {
+        i["state"] == "BACKUP" && i["effective_priority"] == 115
+    })?;
+    r2.wait_state("VI_1", "MASTER", ELECTION)?;
+    wait_vip_only_on(&lan, 1)?;
+
+    ns.ip(&["link", "set", "trkneg", "up"])?;
+    r1.wait_instance("MASTER at 175", "VI_1", ELECTION, |i| {
+        i["state"] == "MASTER" && i["effective_priority"] == 175
+    })?;
+    wait_vip_only_on(&lan, 0)?;
+    // The +25 one down: 150 < 160, backup again, still no FAULT.
+    ns.ip(&["link", "set", "trkpos", "down"])?;
+    r1.wait_instance("BACKUP at 150", "VI_1", ELECTION, |i| {
+        i["state"] == "BACKUP" && i["effective_priority"] == 150
+    })?;
+    stop_all(&mut [r1, r2])
+}

@@ -193,6 +193,10 @@ pub struct DraftTrackedScript {
 /// `track_script` entry.
 pub type DraftTrackedFile = DraftTrackedScript;
 
+/// One `track_interface` entry of an instance as written: the same shape as a
+/// `track_script` entry.
+pub type DraftTrackedInterface = DraftTrackedScript;
+
 /// An instance as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
@@ -221,7 +225,7 @@ pub struct DraftInstance {
     pub garp_gateway_count: Option<Sourced<i64>>,
     pub track_script: Vec<DraftTrackedScript>,
     pub track_file: Vec<DraftTrackedFile>,
-    pub track_interface: Vec<Sourced<String>>,
+    pub track_interface: Vec<DraftTrackedInterface>,
     pub notify_master: Option<Sourced<DraftCommand>>,
     pub notify_backup: Option<Sourced<DraftCommand>>,
     pub notify_fault: Option<Sourced<DraftCommand>>,

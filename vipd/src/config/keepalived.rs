@@ -1534,8 +1534,8 @@ impl Mapper<'_> {
                 "track_interface" => {
                     let key = format!("{context}.track_interface");
                     for entry in self.block(node).unwrap_or(&[]) {
-                        if let Some(interface) = self.list_entry(entry, &key) {
-                            inst.track_interface.push(interface);
+                        if let Some(tracked) = self.tracked(entry, &key) {
+                            inst.track_interface.push(tracked);
                         }
                     }
                 }
@@ -1604,17 +1604,12 @@ impl Mapper<'_> {
             return None;
         }
         if let Some(option) = entry.args().first() {
-            let note = if option.text == "weight" {
-                "; link down puts the instance into FAULT instead".to_owned()
-            } else {
-                String::new()
-            };
             self.warn(
                 option.at,
                 key,
                 KeepalivedWarning::NotImplemented {
                     keyword: option.text.clone(),
-                    note,
+                    note: String::new(),
                     span: String::new(),
                 },
             );
@@ -1622,7 +1617,8 @@ impl Mapper<'_> {
         entry.words.first().map(Word::sourced)
     }
 
-    /// A `track_script` or `track_file` entry: `NAME [weight W [reverse|noreverse]]`.
+    /// A `track_script`, `track_file` or `track_interface` entry:
+    /// `NAME [weight W [reverse|noreverse]]`.
     fn tracked(&mut self, entry: &Node, key: &str) -> Option<DraftTrackedScript> {
         let name = self.list_entry_plain(entry)?;
         let mut weight = None;

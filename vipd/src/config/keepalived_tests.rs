@@ -241,6 +241,7 @@ vrrp_instance "VI 6" {
   }
   track_interface {
     eth2
+    eth3 weight -30
   }
   track_script {
     chk weight -20
@@ -286,7 +287,12 @@ vrrp_instance VI_2 {
     assert!(v6.accept_mode);
     assert_eq!(v6.virtual_addresses[0].prefix_len, 64);
     assert_eq!(v6.unicast_peers, [ip("2001:db8::2")]);
-    assert_eq!(v6.track_interfaces, ["eth2"]);
+    let tracked: Vec<(&str, i16)> = v6
+        .track_interfaces
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight))
+        .collect();
+    assert_eq!(tracked, [("eth2", 0), ("eth3", -30)]);
     assert_eq!(v6.track_scripts[0].weight, -20);
     // Instance value wins over the global default; the other globals apply.
     assert_eq!(v6.garp.master_delay, Duration::from_secs(1));
@@ -521,10 +527,6 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
         (32, "unknown keyword `prioirty`; ignored"),
         (34, "`reverse` is not implemented by vipd yet; ignored"),
         (
-            37,
-            "`weight` is not implemented by vipd yet; ignored; link down puts the instance into FAULT instead",
-        ),
-        (
             39,
             "`dont_track_primary` is not implemented by vipd yet; ignored; the instance's own interface is still watched",
         ),
@@ -536,10 +538,15 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
             43,
             "`run-as user` is not implemented by vipd yet; ignored; \"/bin/true\" runs as vipd's user",
         ),
-        // Validation's own warning comes after the front end's.
+        // Validation's own warnings come after the front end's.
         (
             11,
             "sync group \"G1\" has only one instance; this probably isn't what you want",
+        ),
+        // The weight is read; a sync-group member's is zeroed as keepalived does.
+        (
+            37,
+            "weight 10 of track_interface \"eth1\" is ignored because this instance is in sync group \"G1\": the link going down puts the instance into FAULT",
         ),
     ];
     let expected: Vec<(usize, String)> = expected
@@ -549,7 +556,7 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
     assert_eq!(got, expected);
     assert_eq!(
         keepalived_warnings(&loaded.warnings).len(),
-        expected.len() - 1
+        expected.len() - 2
     );
     assert_eq!(loaded.warnings[7].key, "vrrp_instance.VI_1.prioirty");
 }

@@ -19,6 +19,7 @@
 pub mod draft;
 pub mod duration;
 pub mod keepalived;
+pub mod plan;
 pub mod render;
 pub mod toml;
 pub mod validate;
@@ -260,6 +261,19 @@ pub struct TrackedScript {
     pub weight: i16,
 }
 
+/// An interface tracked by an instance (keepalived `track_interface { NAME [weight W] }`).
+///
+/// keepalived's rule, as for scripts: with weight 0 (the default) the link going down
+/// puts the instance into FAULT; a positive weight is added to the priority while the
+/// link is up, a negative one while it is down, and a weighted link never causes FAULT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedInterface {
+    /// Interface name.
+    pub name: String,
+    /// Weight, −253..=253.
+    pub weight: i16,
+}
+
 /// A file whose integer content adjusts the priority of the instances tracking it
 /// (keepalived `track_file NAME { file …; weight …; init_file … }`, formerly
 /// `vrrp_track_file`).
@@ -313,34 +327,8 @@ pub struct TrackFileInit {
     pub overwrite: bool,
 }
 
-/// What a tracked file's current value does to one instance: see [`track_file_effect`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrackFileEffect {
-    /// Add this (−253..=253) to the instance's priority.
-    Offset(i32),
-    /// Put the instance into FAULT until the value changes.
-    Fault,
-}
-
-/// keepalived's rule for a tracked file holding `value`, tracked with weight `weight`:
-/// weight 0 → FAULT unless the value is 0; otherwise `value × weight`, FAULT when ≤ −254,
-/// else an offset capped at +253.
-pub fn track_file_effect(value: i64, weight: i32) -> TrackFileEffect {
-    if weight == 0 {
-        return if value == 0 {
-            TrackFileEffect::Offset(0)
-        } else {
-            TrackFileEffect::Fault
-        };
-    }
-    let product = value.saturating_mul(i64::from(weight));
-    if product <= -254 {
-        TrackFileEffect::Fault
-    } else {
-        // In −253..=253 after the cap, so the conversion cannot fail.
-        TrackFileEffect::Offset(i32::try_from(product.min(253)).unwrap_or(253))
-    }
-}
+// keepalived's track-file rule lives with the other tracker rules in the protocol core.
+pub use crate::proto::health::{TrackFileEffect, track_file_effect};
 
 impl TrackFile {
     /// The value of a track file's contents, as keepalived reads it: at most the first 127
@@ -415,35 +403,32 @@ impl TrackedFile {
 
 /// Instances that change state together (keepalived `vrrp_sync_group`).
 ///
-/// # What the daemon does with it (keepalived's rules)
-///
-/// The group has its own state, MASTER, BACKUP or FAULT. It starts in BACKUP, in MASTER
-/// only when every member is an address owner (priority 255) that starts as MASTER, and in
-/// FAULT when a member starts in FAULT; every member follows it:
+/// # What the daemon does with it (keepalived's rules; `proto::sync_group` decides)
 ///
 /// * **FAULT wins.** When any member enters FAULT (link down, failed script or file), the
 ///   group goes FAULT and every other member leaves its state for FAULT: a master
 ///   releases its addresses and sends its priority-0 advert, and no member advertises.
 ///   The group stays FAULT until no member has a fault condition left; then all members
-///   go to BACKUP together and elect as below.
-/// * **MASTER together.** keepalived lets a member that would become MASTER
-///   (master-down timer expired, or preempting) do so only when every other member also
-///   wants MASTER ("prefer backup to avoid thrashing"). vipd simplifies: when one goes,
-///   the others follow at once without waiting for their own timers, and the group is
-///   MASTER once all are.
-/// * **BACKUP together.** When any member drops to BACKUP (it hears a higher-priority
-///   master, or a preempting peer), every other member leaves MASTER (or FAULT) for
-///   BACKUP too, and the group is BACKUP.
-/// * **Notify.** On every group state change the group's [`Self::notify`] runs:
-///   `master`/`backup`/`fault` for the new state, then `any` with `GROUP NAME STATE 0`
-///   appended (priority is always 0 for a group). keepalived also runs `stop` at daemon
-///   shutdown (state `STOP`), after the members' own stop notifications; vipd does not
-///   yet. Members still run their own instance notify commands for their own
-///   transitions.
+///   leave FAULT through the startup rules and elect as below.
+/// * **MASTER together.** When one member becomes MASTER on its own (master-down timer
+///   expired, preempting, or starting as MASTER), the others that are BACKUP transition to
+///   MASTER at once without waiting for their own timers. (keepalived also holds a member
+///   back until every member wants MASTER; vipd does not.)
+/// * **BACKUP together.** When a master member drops to BACKUP (it hears a
+///   higher-priority master, or a preempting peer), every other member leaves MASTER for
+///   BACKUP too.
+/// * **Group state and notify.** The group is FAULT while a member is, MASTER when every
+///   member is, BACKUP once every member runs and they are neither, STOP when every member
+///   has stopped (shutdown, or removed by a reload) or a reload removed the group. On each
+///   change the group's [`Self::notify`] runs: `master`/`backup`/`fault`/`stop` for the new
+///   state, then `any` with `GROUP NAME STATE 0` appended (priority is always 0 for a
+///   group), after the members' own notifications. A reload that keeps the group (by
+///   name) keeps its state, so it notifies nothing by itself.
 /// * **No floating priority.** Unless [`Self::tracking_weight`], members' weighted
 ///   tracking is turned off by validation (see [`TrackFile`]; weighted `track_script`
-///   entries are removed), so a member's priority is its configured one and all members
-///   fail over together instead of splitting between routers.
+///   entries are removed, `track_interface` weights become 0), so a member's priority is
+///   its configured one and all members fail over together instead of splitting between
+///   routers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncGroup {
     /// Group name, passed to its notify commands.
@@ -522,9 +507,10 @@ pub struct InstanceSpec {
     /// For an address owner or a sync-group member (without
     /// [`SyncGroup::tracking_weight`]) every weight in force here is 0.
     pub track_files: Vec<TrackedFile>,
-    /// Interfaces whose link going down puts the instance into FAULT (the instance's own
-    /// interface is always watched).
-    pub track_interfaces: Vec<String>,
+    /// Further interfaces to watch (the instance's own interface is always watched, with
+    /// weight 0): see [`TrackedInterface`]. For a sync-group member (without
+    /// [`SyncGroup::tracking_weight`]) every weight here is 0.
+    pub track_interfaces: Vec<TrackedInterface>,
     /// Commands run on state changes.
     pub notify: NotifyCommands,
     /// Mail [`Global::mail`]'s recipients on each state change (keepalived
@@ -991,6 +977,19 @@ pub enum WarningKind {
         /// The track file.
         name: String,
         /// "this instance is in sync group G" or "this instance is the address owner".
+        reason: String,
+    },
+    /// A tracked interface's weight set to 0, as keepalived does for sync-group members:
+    /// their priority must not float.
+    #[error(
+        "weight {weight} of track_interface {name:?} is ignored because {reason}: the link going down puts the instance into FAULT"
+    )]
+    InterfaceWeightZeroed {
+        /// The interface.
+        name: String,
+        /// The weight as configured.
+        weight: i16,
+        /// "this instance is in sync group G".
         reason: String,
     },
     /// A weighted tracker removed, as keepalived does for sync-group members and address

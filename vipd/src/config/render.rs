@@ -167,10 +167,18 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
             kv(&mut out, "track_file", &format!("[{}]", entries.join(", ")));
         }
         if !instance.track_interfaces.is_empty() {
+            let entries: Vec<String> = instance
+                .track_interfaces
+                .iter()
+                .map(|t| match t.weight {
+                    0 => string(&t.name),
+                    weight => format!("{{ name = {}, weight = {weight} }}", string(&t.name)),
+                })
+                .collect();
             kv(
                 &mut out,
                 "track_interface",
-                &strings(&instance.track_interfaces),
+                &format!("[{}]", entries.join(", ")),
             );
         }
         render_notify(&mut out, &instance.notify);

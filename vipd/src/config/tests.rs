@@ -157,7 +157,7 @@ garp_master_refresh = "1m"
 garp_gateways = ["192.0.2.254"]
 garp_gateway_count = 4
 track_script = ["chk", { name = "chk", weight = -20 }]
-track_interface = ["eth1"]
+track_interface = ["eth1", { name = "eth2", weight = -30 }]
 notify_master = ["/etc/vipd/notify.sh", "master"]
 notify_backup = "/etc/vipd/notify.sh backup"
 notify_fault = "/etc/vipd/notify.sh fault"
@@ -260,7 +260,19 @@ xdp = "Generic"
             },
         ]
     );
-    assert_eq!(instance.track_interfaces, vec!["eth1".to_owned()]);
+    assert_eq!(
+        instance.track_interfaces,
+        [
+            TrackedInterface {
+                name: "eth1".into(),
+                weight: 0
+            },
+            TrackedInterface {
+                name: "eth2".into(),
+                weight: -30
+            },
+        ]
+    );
     let argv = |c: &Option<Command>| c.as_ref().map(|c| c.argv.join(" "));
     assert_eq!(
         argv(&instance.notify.master).as_deref(),
@@ -1862,4 +1874,70 @@ fn sync_group_members_keep_a_fixed_priority() {
     assert!(kept.warnings.is_empty(), "{:#?}", kept.warnings);
     assert_eq!(kept.config.instances[0].track_scripts.len(), 2);
     assert_eq!(kept.config.instances[0].track_files.len(), 2);
+}
+
+#[test]
+fn track_interface_weights_are_checked() {
+    let loaded = ok(&with(
+        "track_interface = [\"eth1\", { name = \"eth2\", weight = 253 }, { name = \"eth3\", weight = -253 }]",
+    ));
+    let weights: Vec<(&str, i16)> = loaded.config.instances[0]
+        .track_interfaces
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight))
+        .collect();
+    assert_eq!(weights, [("eth1", 0), ("eth2", 253), ("eth3", -253)]);
+    one_error(
+        &with("track_interface = [{ name = \"eth1\", weight = 254 }]"),
+        |k| matches!(k, ErrorKind::OutOfRange { value: 254, .. }),
+    );
+    one_error(
+        &with("track_interface = [{ name = \"a/b\", weight = 5 }]"),
+        |k| matches!(k, ErrorKind::BadInterfaceName { .. }),
+    );
+    // Converting keeps the weights.
+    let back = parse_toml(&render::to_toml(&loaded.config, &[], &[]), FILE).unwrap();
+    assert_eq!(back.config, loaded.config);
+}
+
+#[test]
+fn sync_group_members_track_interfaces_without_weight() {
+    let text = two_instances(
+        "[sync_group.G]\ngroup = [\"VI_1\", \"VI_2\"]\n",
+        "track_interface = [{ name = \"eth1\", weight = -20 }, \"eth2\"]",
+        "",
+    );
+    let loaded = ok(&text);
+    assert_eq!(
+        loaded.config.instances[0].track_interfaces,
+        [
+            TrackedInterface {
+                name: "eth1".into(),
+                weight: 0
+            },
+            TrackedInterface {
+                name: "eth2".into(),
+                weight: 0
+            },
+        ]
+    );
+    let messages: Vec<String> = loaded.warnings.iter().map(|w| w.kind.to_string()).collect();
+    assert_eq!(
+        messages,
+        [
+            "weight -20 of track_interface \"eth1\" is ignored because this instance is in sync \
+          group \"G\": the link going down puts the instance into FAULT"
+        ]
+    );
+    // With tracking_weight, or for an owner outside a group, the weight stays.
+    let kept = ok(&text.replace(
+        "group = [\"VI_1\", \"VI_2\"]",
+        "group = [\"VI_1\", \"VI_2\"]\ntracking_weight = true",
+    ));
+    assert!(kept.warnings.is_empty(), "{:#?}", kept.warnings);
+    assert_eq!(kept.config.instances[0].track_interfaces[0].weight, -20);
+    let owner = ok(&with(
+        "priority = 255\ntrack_interface = [{ name = \"eth1\", weight = -20 }]",
+    ));
+    assert_eq!(owner.config.instances[0].track_interfaces[0].weight, -20);
 }

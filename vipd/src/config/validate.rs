@@ -18,7 +18,8 @@ use super::{
     AddressFamily, Authentication, Command, Config, ConfigError, ConfigErrors, ConfigWarning,
     DEFAULT_CONTROL_SOCKET, ErrorKind, GarpSettings, Global, InitialState, InstanceSpec, Loaded,
     Location, MailSettings, NotifyCommands, SyncGroup, TrackFile, TrackFileInit, TrackScript,
-    TrackedFile, TrackedScript, VirtualAddress, VrrpVersion, WarningKind, XdpMode,
+    TrackedFile, TrackedInterface, TrackedScript, VirtualAddress, VrrpVersion, WarningKind,
+    XdpMode,
 };
 
 /// Defaults, named so docs/configuration.md and the code can be checked against each other.
@@ -703,11 +704,7 @@ impl Checker {
         let garp = self.garp(draft, family, &key);
         let track_scripts = self.tracked_scripts(draft, script_weights, &key);
         let track_files = self.tracked_files(draft, file_weights, &key);
-        let track_interfaces: Vec<String> = draft
-            .track_interface
-            .iter()
-            .filter_map(|i| self.interface_name(i, &key("track_interface")))
-            .collect();
+        let track_interfaces = self.tracked_interfaces(draft, &key);
         let notify = NotifyCommands {
             master: self.optional_command(draft.notify_master.as_ref(), &key("notify_master")),
             backup: self.optional_command(draft.notify_backup.as_ref(), &key("notify_backup")),
@@ -755,7 +752,7 @@ impl Checker {
             garp: garp?,
             track_scripts: track_scripts?,
             track_files: track_files?,
-            track_interfaces,
+            track_interfaces: track_interfaces?,
             notify,
             // Resolved against the global default by the caller.
             smtp_alert: false,
@@ -1188,6 +1185,31 @@ impl Checker {
         (self.errors.len() == errors_before).then_some(out)
     }
 
+    /// `track_interface` entries: a valid interface name, weight −253..=253 (default 0,
+    /// keepalived's range).
+    fn tracked_interfaces(
+        &mut self,
+        draft: &DraftInstance,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<Vec<TrackedInterface>> {
+        let key = key("track_interface");
+        let errors_before = self.errors.len();
+        let mut out = Vec::new();
+        for tracked in &draft.track_interface {
+            let name = self.interface_name(&tracked.name, &key);
+            let weight = self.int(
+                tracked.weight.as_ref(),
+                &format!("{key}.weight"),
+                (-253, 253),
+                Some(0),
+            );
+            if let (Some(name), Some(weight)) = (name, weight) {
+                out.push(TrackedInterface { name, weight });
+            }
+        }
+        (self.errors.len() == errors_before).then_some(out)
+    }
+
     fn track_files(&mut self, files: &[DraftTrackFile]) -> Option<Vec<TrackFile>> {
         let errors_before = self.errors.len();
         let mut seen = HashSet::new();
@@ -1403,8 +1425,9 @@ impl Checker {
     /// keepalived's rule that sync-group members (unless the group has
     /// `tracking_weight`) and address owners keep a fixed priority: a track file weight of
     /// 1 becomes 0 (a health flag), other weighted track files are dropped, and (for
-    /// members) weighted track scripts are dropped; each with a warning. An owner's
-    /// weighted scripts need no change: its priority never floats.
+    /// members) weighted track scripts are dropped and tracked interfaces' weights become
+    /// 0 (link down = FAULT, as keepalived does); each with a warning. An owner's weighted
+    /// scripts and interfaces need no change: its priority never floats.
     fn fixed_priorities(
         &mut self,
         instances: &mut [(InstanceSpec, &DraftInstance)],
@@ -1486,6 +1509,23 @@ impl Checker {
                 );
             }
             spec.track_scripts = kept;
+            let key = key_path("instance", &spec.name, "track_interface");
+            for (tracked, written) in spec.track_interfaces.iter_mut().zip(&draft.track_interface) {
+                if tracked.weight == 0 {
+                    continue;
+                }
+                let at = written.weight.as_ref().map_or(written.name.at, |w| w.at);
+                self.warn(
+                    at,
+                    &key,
+                    WarningKind::InterfaceWeightZeroed {
+                        name: tracked.name.clone(),
+                        weight: tracked.weight,
+                        reason: reason.clone(),
+                    },
+                );
+                tracked.weight = 0;
+            }
         }
     }
 

@@ -271,22 +271,8 @@ impl Daemon {
                         priority = slot.core.effective_priority(),
                         "state change"
                     );
-                    if !self.reloading && reason != crate::proto::action::Reason::SyncGroup {
-                        let follow = match (from, to) {
-                            (_, State::Master) => Some(Follow::Master),
-                            (State::Master, State::Backup) => Some(Follow::Backup),
-                            _ => None,
-                        };
-                        if let (Some(follow), Some(group)) = (
-                            follow,
-                            self.groups.iter().find(|g| g.members.contains(&index)),
-                        ) {
-                            for &member in &group.members {
-                                if member != index {
-                                    self.follow_queue.push((member, follow));
-                                }
-                            }
-                        }
+                    if !self.reloading {
+                        self.queue_follows(index, from, to, &reason);
                     }
                     let slot = &self.slots[index];
                     let notify_state = match to {

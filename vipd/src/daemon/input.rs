@@ -55,15 +55,15 @@ impl Daemon {
             if slot.retired {
                 continue;
             }
-            let Some(up) = slot.links.get_mut(&event.ifindex) else {
+            let Some(link) = slot.links.get_mut(&event.ifindex) else {
                 continue;
             };
-            if *up == event.up {
+            if link.up == event.up {
                 continue;
             }
-            *up = event.up;
+            link.up = event.up;
             tracing::info!(instance = %slot.spec.name, ifindex = event.ifindex, name = ?event.name, up = event.up, "link state changed");
-            self.refresh_fault(index, now).await;
+            self.refresh_health(index, now).await;
         }
     }
 
@@ -77,95 +77,79 @@ impl Daemon {
             if self.slots[index].retired || !tracks {
                 continue;
             }
-            let offset = self.priority_offset(index);
-            if offset != self.slots[index].core.priority_offset() {
-                let actions = self.slots[index].handle(now, Input::PriorityOffset(offset));
-                self.perform(index, now, actions).await;
-                tracing::info!(instance = %self.slots[index].spec.name, tracker = %name, priority = self.slots[index].core.effective_priority(), "tracked priority changed");
-            }
-            self.refresh_fault(index, now).await;
+            self.refresh_health(index, now).await;
         }
     }
 
-    /// keepalived's weights: a positive weight is added while the script is healthy, a
-    /// negative one while it fails; weight 0 scripts cause FAULT instead.
-    pub(super) fn priority_offset(&self, index: usize) -> i32 {
-        let spec = &self.slots[index].spec;
-        let scripts: i32 = spec
+    /// What the instance's own trackers add up to ([`health::aggregate`]): its links,
+    /// scripts and files, each with the weight in force.
+    pub(super) fn own_health(&self, index: usize) -> Health {
+        let slot = &self.slots[index];
+        if slot.retired {
+            return Health::default();
+        }
+        // Sorted by ifindex, so the fault reported is the same on every call.
+        let mut ifindexes: Vec<&u32> = slot.links.keys().collect();
+        ifindexes.sort();
+        let links: Vec<health::LinkStatus> = ifindexes
+            .into_iter()
+            .filter_map(|i| slot.links.get(i))
+            .map(|link| health::LinkStatus {
+                name: &link.name,
+                up: link.up,
+                weight: link.weight,
+            })
+            .collect();
+        let scripts: Vec<health::ScriptStatus> = slot
+            .spec
             .track_scripts
             .iter()
-            .filter_map(|t| {
-                let healthy = *self.script_health.get(&t.name)?;
-                let weight = i32::from(t.weight);
-                match (weight > 0, weight < 0, healthy) {
-                    (true, _, true) | (_, true, false) => Some(weight),
-                    _ => None,
-                }
+            .map(|t| health::ScriptStatus {
+                name: &t.name,
+                healthy: self.script_health.get(&t.name).copied(),
+                weight: i32::from(t.weight),
             })
-            .sum();
-        // keepalived's track files: value × weight, capped by the config rules.
-        let files: i32 = spec
+            .collect();
+        let files: Vec<health::FileStatus> = slot
+            .spec
             .track_files
             .iter()
             .filter_map(|t| {
                 let file = self.track_files.iter().find(|f| f.name == t.name)?;
-                let value = *self.file_values.get(&t.name)?;
-                match config::track_file_effect(value, t.weight_with(file)) {
-                    config::TrackFileEffect::Offset(offset) => Some(offset),
-                    config::TrackFileEffect::Fault => None,
-                }
+                Some(health::FileStatus {
+                    name: &t.name,
+                    value: self.file_values.get(&t.name).copied(),
+                    weight: t.weight_with(file),
+                })
             })
-            .sum();
-        scripts + files
+            .collect();
+        health::aggregate(&links, &scripts, &files)
     }
 
-    /// Why the instance should be in FAULT now, if it should: a watched link is down, or
-    /// a weight-0 track script fails.
+    /// Why the instance should be in FAULT now, if it should: its own trackers, or
+    /// (FAULT wins) another member of its sync group.
     pub(super) fn fault_reason(&self, index: usize) -> Option<FaultReason> {
-        if let Some(reason) = self.own_fault(index) {
-            return Some(reason);
-        }
-        // Sync group: FAULT wins (a member's fault takes the whole group down).
-        let group = self.groups.iter().find(|g| g.members.contains(&index))?;
-        group
-            .members
-            .iter()
-            .any(|&m| m != index && self.own_fault(m).is_some())
-            .then(|| FaultReason::Tracker {
-                name: format!("sync group {}", group.spec.name),
-            })
+        let own = self.own_health(index).fault;
+        let Some(group) = self.groups.iter().find(|g| g.group.contains(index)) else {
+            return own;
+        };
+        let members = group.group.members();
+        let faults: Vec<Option<FaultReason>> =
+            members.iter().map(|&m| self.own_health(m).fault).collect();
+        let position = members.iter().position(|&m| m == index)?;
+        group.group.member_faults(&faults).swap_remove(position)
     }
 
-    /// The instance's own fault sources: its links, weight-0 scripts, track files.
-    pub(super) fn own_fault(&self, index: usize) -> Option<FaultReason> {
-        let slot = &self.slots[index];
-        if slot.retired {
-            return None;
+    /// Feeds the instance's tracker aggregate to the core: the priority offset, then
+    /// the fault state.
+    pub(super) async fn refresh_health(&mut self, index: usize, now: Instant) {
+        let offset = self.own_health(index).priority_offset;
+        if offset != self.slots[index].core.priority_offset() {
+            let actions = self.slots[index].handle(now, Input::PriorityOffset(offset));
+            self.perform(index, now, actions).await;
+            tracing::info!(instance = %self.slots[index].spec.name, priority = self.slots[index].core.effective_priority(), "tracked priority changed");
         }
-        if slot.links.values().any(|up| !up) {
-            return Some(FaultReason::LinkDown);
-        }
-        let script = slot
-            .spec
-            .track_scripts
-            .iter()
-            .find(|t| t.weight == 0 && self.script_health.get(&t.name) == Some(&false))
-            .map(|t| t.name.clone());
-        let file = slot
-            .spec
-            .track_files
-            .iter()
-            .find(|t| {
-                let Some(file) = self.track_files.iter().find(|f| f.name == t.name) else {
-                    return false;
-                };
-                let value = self.file_values.get(&t.name).copied().unwrap_or(0);
-                self.file_values.contains_key(&t.name)
-                    && config::track_file_effect(value, t.weight_with(file))
-                        == config::TrackFileEffect::Fault
-            })
-            .map(|t| t.name.clone());
-        script.or(file).map(|name| FaultReason::Tracker { name })
+        self.refresh_fault(index, now).await;
     }
 
     /// Feeds the aggregate of all fault sources to the core.
@@ -296,15 +280,19 @@ impl Daemon {
 
     /// Brings sync groups to agreement after whatever just happened: members follow a
     /// member that changed state (FAULT through [`Daemon::fault_reason`], MASTER and
-    /// BACKUP through [`Input::Follow`]), and a group whose state changed runs its
-    /// notify commands.
+    /// BACKUP through the follows [`SyncGroup::on_member_changed`] queued), and a group
+    /// whose state changed runs its notify commands.
     pub(super) async fn settle_groups(&mut self, now: Instant) {
         if self.groups.is_empty() {
             return;
         }
         // Bounded: each round can only move members towards the group's state.
         for _ in 0..4 {
-            let members: Vec<usize> = self.groups.iter().flat_map(|g| g.members.clone()).collect();
+            let members: Vec<usize> = self
+                .groups
+                .iter()
+                .flat_map(|g| g.group.members().to_vec())
+                .collect();
             for index in members {
                 self.refresh_fault(index, now).await;
             }
@@ -317,30 +305,55 @@ impl Daemon {
                 self.perform(index, now, actions).await;
             }
         }
+        self.notify_groups();
+    }
+
+    /// Queues the follows of `index`'s sync group after its transition `from` → `to`.
+    pub(super) fn queue_follows(
+        &mut self,
+        index: usize,
+        from: State,
+        to: State,
+        reason: &crate::proto::action::Reason,
+    ) {
+        if let Some(group) = self.groups.iter().find(|g| g.group.contains(index)) {
+            let follows = group.group.on_member_changed(index, from, to, reason);
+            self.follow_queue.extend(follows);
+        }
+    }
+
+    /// Runs the notify commands of every group whose state changed (including STOP
+    /// once all its members have stopped).
+    pub(super) fn notify_groups(&mut self) {
         for g in 0..self.groups.len() {
             let states: Vec<State> = self.groups[g]
-                .members
+                .group
+                .members()
                 .iter()
                 .map(|&m| self.slots[m].core.state())
                 .collect();
-            let state = if states.contains(&State::Fault) {
-                NotifyState::Fault
-            } else if !states.is_empty() && states.iter().all(|s| *s == State::Master) {
-                NotifyState::Master
-            } else if states.iter().all(|s| *s != State::Initialize) {
-                NotifyState::Backup
-            } else {
-                continue;
-            };
-            if self.groups[g].state != Some(state) {
-                self.groups[g].state = Some(state);
-                tracing::info!(group = %self.groups[g].spec.name, state = state.name(), "sync group state");
-                if !self.reloading {
-                    let counters = Arc::new(NotifyCounters::default());
-                    let tasks = notify::on_group_state(&self.groups[g].spec, state, &counters);
-                    self.notify_tasks.extend(tasks);
-                }
+            if let Some(state) = self.groups[g].group.update(&states) {
+                let spec = self.groups[g].spec.clone();
+                self.run_group_notify(&spec, state);
             }
+        }
+    }
+
+    /// Logs a group's new state and, unless a reload caused it, runs its notify
+    /// commands.
+    pub(super) fn run_group_notify(&mut self, spec: &config::SyncGroup, state: GroupState) {
+        let state = match state {
+            GroupState::Master => NotifyState::Master,
+            GroupState::Backup => NotifyState::Backup,
+            GroupState::Fault => NotifyState::Fault,
+            GroupState::Stop => NotifyState::Stop,
+        };
+        tracing::info!(group = %spec.name, state = state.name(), "sync group state");
+        if !self.reloading || state == NotifyState::Stop {
+            let counters = Arc::new(NotifyCounters::default());
+            let tasks = notify::on_group_state(spec, state, &counters);
+            self.notify_tasks.retain(|t| !t.is_finished());
+            self.notify_tasks.extend(tasks);
         }
     }
 }

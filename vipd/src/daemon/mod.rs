@@ -45,7 +45,9 @@ use crate::io::netlink::{LinkEvent, Netlink, NetlinkError};
 use crate::io::socket::{Datagram, RxSocket, TxSocket, vrrp_group};
 use crate::notify::{self, NotifyCounters, NotifyState};
 use crate::proto::action::{Action, FaultReason, State};
+use crate::proto::health::{self, Health};
 use crate::proto::instance::{self as core, Follow, Input, Instance, InstanceConfig};
+use crate::proto::sync_group::{GroupState, SyncGroup};
 use crate::proto::validate::{self, Expected, RxCounters};
 use crate::proto::wire::{self, AdvertRepr, Auth, Centiseconds, Packet, Version};
 use crate::track::{self, FileEvent, TrackEvent};
@@ -172,8 +174,8 @@ struct Slot {
     announced_for_master: u64,
     /// Those still to send.
     announce_for: Option<AnnounceForBacklog>,
-    /// Link state of the instance's interface and of its track_interfaces, by ifindex.
-    links: HashMap<u32, bool>,
+    /// The instance's interface and its track_interfaces, by ifindex.
+    links: HashMap<u32, TrackedLink>,
     /// Shared with this instance's notify tasks.
     notify: Arc<NotifyCounters>,
     /// The latest `now` handed to the core: inputs derived from XDP timestamps are never
@@ -282,8 +284,8 @@ struct Daemon {
     /// (Interface, family) pairs with a receive socket, and where their datagrams go.
     rx_sockets: std::collections::HashSet<(u32, wire::AddressFamily)>,
     rx_tx: mpsc::Sender<Received>,
-    /// Track-script tasks and where they report.
-    trackers: Vec<tokio::task::JoinHandle<()>>,
+    /// Track-script and track-file tasks, and where scripts report.
+    trackers: Vec<Tracker>,
     track_tx: mpsc::Sender<TrackEvent>,
     /// Set while applying a reload: transitions it causes run no notify scripts.
     reloading: bool,
@@ -302,13 +304,47 @@ struct Daemon {
     resolved_tx: mpsc::UnboundedSender<ResolvedMaster>,
 }
 
-/// A sync group at run time.
+/// A sync group at run time: its configuration, and the core's [`SyncGroup`] (members
+/// by slot index, the state last notified).
 struct GroupRuntime {
     spec: config::SyncGroup,
-    /// Slot indexes of the members.
-    members: Vec<usize>,
-    /// The group's state as last notified.
-    state: Option<NotifyState>,
+    group: SyncGroup,
+}
+
+/// A watched interface of an instance.
+#[derive(Debug, Clone)]
+struct TrackedLink {
+    name: String,
+    up: bool,
+    /// 0 for the instance's own interface; a track_interface's weight otherwise.
+    weight: i32,
+}
+
+/// What a tracker task watches.
+#[derive(Debug)]
+enum TrackerDefinition {
+    Script(config::TrackScript),
+    File(config::TrackFile),
+}
+
+/// A running tracker task: a reload keeps it while its definition is unchanged.
+struct Tracker {
+    definition: TrackerDefinition,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tracker {
+    /// Stops the task (a script it is running is killed with its process group).
+    fn abort(&self) {
+        self.task.abort();
+    }
+
+    fn name(&self) -> &str {
+        match &self.definition {
+            TrackerDefinition::Script(script) => &script.name,
+            TrackerDefinition::File(file) => &file.name,
+        }
+    }
 }
 
 /// How `run` was asked to start.

@@ -34,6 +34,7 @@ impl Daemon {
             tracing::warn!("SIGHUP ignored: vipd was not started from a configuration file");
             return;
         };
+        let started = Instant::now();
         let loaded = match config::load(path) {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -54,56 +55,45 @@ impl Daemon {
         self.router_id = new.global.router_id.clone().unwrap_or_else(hostname);
         self.reloading = true;
         let now = Instant::now();
-        let mut kept = 0;
-        let mut rebuilt = Vec::new();
-        let mut added = Vec::new();
-        let active: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| !self.slots[i].retired)
-            .collect();
-        for index in active {
-            let old = self.slots[index].spec.clone();
-            match new.instances.iter().find(|i| i.name == old.name) {
-                Some(spec) if *spec == old => kept += 1,
-                // A changed family is another virtual router (own key, sockets, XDP
-                // watch): that one stops and the new one starts.
-                Some(spec)
-                    if spec.interface == old.interface
-                        && spec.virtual_router_id == old.virtual_router_id
-                        && spec.family == old.family =>
-                {
-                    rebuilt.push((index, spec.clone()))
-                }
-                _ => {
-                    tracing::info!(instance = %old.name, "reload: instance removed or moved, stopping it");
-                    self.retire(index, now).await;
-                }
-            }
+        let running = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.retired)
+            .map(|(i, s)| (i, &s.spec));
+        let plan = config::plan::instances(running, &new.instances);
+        // Trackers first: rebuilt and new instances start at the priority they give
+        // (with the new track-file weights).
+        self.start_trackers(&new);
+        for &index in &plan.stop {
+            tracing::info!(instance = %self.slots[index].spec.name, "reload: instance removed or moved, stopping it");
+            self.retire(index, now).await;
         }
-        for spec in &new.instances {
-            let known = self
-                .slots
-                .iter()
-                .any(|s| !s.retired && s.spec.name == spec.name);
-            if !known {
-                added.push(spec.clone());
-            }
-        }
-        for (index, spec) in &rebuilt {
+        for (index, spec) in &plan.rebuild {
             if let Err(e) = self.rebuild(*index, spec, now).await {
                 tracing::error!(instance = %spec.name, error = %e, "reload: rebuilding the instance failed; it keeps its old settings");
             }
         }
-        match self.prepare_all(&added, true).await {
+        // Groups without the stopped instances before new ones take their slots, so no
+        // group counts a reused slot as its old member; again once the new ones run.
+        self.build_groups(&new);
+        match self.prepare_all(&plan.start, true).await {
             Ok(indexes) => self.start_instances(&indexes, now).await,
             Err(e) => tracing::error!(error = %e, "reload: starting new instances failed"),
         }
-        self.start_trackers(&new);
         self.build_groups(&new);
+        // A kept instance's settings are unchanged, but a track file's default weight
+        // it uses may not be.
+        for &index in &plan.keep {
+            self.refresh_health(index, now).await;
+        }
         self.reloading = false;
         tracing::info!(
-            kept,
-            rebuilt = rebuilt.len(),
-            added = added.len(),
+            kept = plan.keep.len(),
+            rebuilt = plan.rebuild.len(),
+            stopped = plan.stop.len(),
+            added = plan.start.len(),
+            elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             "configuration reloaded"
         );
     }

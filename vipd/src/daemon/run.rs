@@ -174,6 +174,8 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         let actions = daemon.slots[index].handle(now, Input::Shutdown);
         daemon.perform(index, now, actions).await;
     }
+    // Every member has stopped: the sync groups' notify_stop.
+    daemon.notify_groups();
     // A master keeps its VIPs until its successor has announced them (the core's
     // release deadline), so clients are answered throughout the handover.
     daemon

@@ -63,11 +63,24 @@ impl Daemon {
             self.lock_interface(&vip.dev)?;
         }
         let ifindex = self.netlink.link_index(&spec.interface).await?;
-        let mut links = HashMap::from([(ifindex, self.netlink.link_is_up(&spec.interface).await?)]);
+        let mut links = HashMap::new();
         for tracked in &spec.track_interfaces {
-            let index = self.netlink.link_index(tracked).await?;
-            links.insert(index, self.netlink.link_is_up(tracked).await?);
+            let index = self.netlink.link_index(&tracked.name).await?;
+            let link = TrackedLink {
+                name: tracked.name.clone(),
+                up: self.netlink.link_is_up(&tracked.name).await?,
+                weight: i32::from(tracked.weight),
+            };
+            links.insert(index, link);
         }
+        // The instance's own interface always counts with weight 0 (down = FAULT), even
+        // when track_interface lists it with a weight.
+        let own = TrackedLink {
+            name: spec.interface.clone(),
+            up: self.netlink.link_is_up(&spec.interface).await?,
+            weight: 0,
+        };
+        links.insert(ifindex, own);
         let vip_addresses: Vec<IpAddr> = spec.virtual_addresses.iter().map(|v| v.address).collect();
         let existing = self.netlink.addresses(ifindex).await?;
         let local_addresses: Vec<IpAddr> = existing
@@ -378,10 +391,16 @@ impl Daemon {
         Ok(indexes)
     }
 
-    /// RFC 5798 §6.4.1: leaves Initialize (into FAULT where a fault is already known;
-    /// the core remembers it, and a later FaultCleared runs the startup rules).
+    /// RFC 5798 §6.4.1: leaves Initialize at the priority its trackers give it (their
+    /// results survive a reload), into FAULT where a fault is already known (the core
+    /// remembers it, and a later FaultCleared runs the startup rules).
     pub(super) async fn start_instances(&mut self, indexes: &[usize], now: Instant) {
         for &index in indexes {
+            let offset = self.own_health(index).priority_offset;
+            if offset != 0 {
+                let actions = self.slots[index].handle(now, Input::PriorityOffset(offset));
+                self.perform(index, now, actions).await;
+            }
             if let Some(reason) = self.fault_reason(index) {
                 let actions = self.slots[index].handle(now, Input::Fault { reason });
                 self.perform(index, now, actions).await;
@@ -391,48 +410,81 @@ impl Daemon {
         }
     }
 
-    /// (Re)starts one task per script that some instance tracks.
+    /// Runs one task per script and per track file that some instance of `config`
+    /// tracks. On a reload ([`config::plan`]) a task whose definition did not change
+    /// keeps running and its last result stays in force, so an unchanged configuration
+    /// never moves a priority; a changed one is restarted, keeping its last result until
+    /// the new task's first; one no longer tracked stops and its result is forgotten.
     pub(super) fn start_trackers(&mut self, config: &Config) {
-        for tracker in self.trackers.drain(..) {
+        let running_scripts: Vec<&config::TrackScript> = self
+            .trackers
+            .iter()
+            .filter_map(|t| match &t.definition {
+                TrackerDefinition::Script(script) => Some(script),
+                TrackerDefinition::File(_) => None,
+            })
+            .collect();
+        let scripts = config::plan::scripts(&running_scripts, config);
+        let running_files: Vec<&config::TrackFile> = self
+            .trackers
+            .iter()
+            .filter_map(|t| match &t.definition {
+                TrackerDefinition::File(file) => Some(file),
+                TrackerDefinition::Script(_) => None,
+            })
+            .collect();
+        let files = config::plan::files(&running_files, config);
+        let ended = |t: &Tracker, plan: &config::plan::TrackerPlan| {
+            plan.stop.iter().chain(&plan.restart).any(|n| n == t.name())
+        };
+        let (ending, running): (Vec<Tracker>, Vec<Tracker>) = std::mem::take(&mut self.trackers)
+            .into_iter()
+            .partition(|t| match t.definition {
+                TrackerDefinition::Script(_) => ended(t, &scripts),
+                TrackerDefinition::File(_) => ended(t, &files),
+            });
+        for tracker in ending {
             tracker.abort();
         }
-        let tracked: std::collections::HashSet<&str> = config
-            .instances
-            .iter()
-            .flat_map(|i| i.track_scripts.iter().map(|t| t.name.as_str()))
-            .collect();
-        // A script's health is re-measured from its first run after a (re)start.
-        self.script_health.clear();
-        self.trackers = config
-            .scripts
-            .iter()
-            .filter(|s| tracked.contains(s.name.as_str()))
-            .map(|s| track::spawn_script(s.clone(), self.track_tx.clone()))
-            .collect();
-        let files: std::collections::HashSet<&str> = config
-            .instances
-            .iter()
-            .flat_map(|i| i.track_files.iter().map(|t| t.name.as_str()))
-            .collect();
-        self.file_values.clear();
+        self.trackers = running;
+        for name in &scripts.stop {
+            self.script_health.remove(name);
+        }
+        for name in &files.stop {
+            self.file_values.remove(name);
+        }
+        for name in scripts.restart.iter().chain(&scripts.start) {
+            if let Some(script) = config.scripts.iter().find(|s| &s.name == name) {
+                self.trackers.push(Tracker {
+                    definition: TrackerDefinition::Script(script.clone()),
+                    task: track::spawn_script(script.clone(), self.track_tx.clone()),
+                });
+            }
+        }
+        for name in files.restart.iter().chain(&files.start) {
+            if let Some(file) = config.track_files.iter().find(|f| &f.name == name) {
+                self.trackers.push(Tracker {
+                    definition: TrackerDefinition::File(file.clone()),
+                    task: track::spawn_file(file.clone(), self.file_tx.clone()),
+                });
+            }
+        }
         self.track_files = config.track_files.clone();
-        self.trackers.extend(
-            config
-                .track_files
-                .iter()
-                .filter(|f| files.contains(f.name.as_str()))
-                .map(|f| track::spawn_file(f.clone(), self.file_tx.clone())),
-        );
+        if !scripts.restart.is_empty() || !files.restart.is_empty() {
+            tracing::info!(scripts = ?scripts.restart, files = ?files.restart, "trackers restarted with new settings");
+        }
     }
 
-    /// Maps each sync group's member names to slots.
+    /// Maps each sync group's member names to slots. A group that stays (by name) keeps
+    /// its notified state, so a reload runs no group notify by itself; a group that is
+    /// gone stops (its notify_stop runs).
     pub(super) fn build_groups(&mut self, config: &Config) {
+        let old = std::mem::take(&mut self.groups);
         self.groups = config
             .sync_groups
             .iter()
-            .map(|g| GroupRuntime {
-                spec: g.clone(),
-                members: g
+            .map(|g| {
+                let members = g
                     .instances
                     .iter()
                     .filter_map(|name| {
@@ -440,10 +492,25 @@ impl Daemon {
                             .iter()
                             .position(|s| !s.retired && &s.spec.name == name)
                     })
-                    .collect(),
-                state: None,
+                    .collect();
+                let mut group = SyncGroup::new(g.name.clone(), members);
+                if let Some(previous) = old.iter().find(|o| o.spec.name == g.name) {
+                    group.continue_from(&previous.group);
+                }
+                GroupRuntime {
+                    spec: g.clone(),
+                    group,
+                }
             })
             .collect();
         self.follow_queue.clear();
+        for mut gone in old
+            .into_iter()
+            .filter(|o| !config.sync_groups.iter().any(|g| g.name == o.spec.name))
+        {
+            if let Some(state) = gone.group.stop() {
+                self.run_group_notify(&gone.spec, state);
+            }
+        }
     }
 }

@@ -8,13 +8,19 @@
 //! - [`wire`]: zero-copy views over VRRP v2/v3 adverts, typed accessors, checksum, emit.
 //! - [`validate`]: the RFC 5798 §7.1 receive checks, in order, one error per check.
 //! - [`instance`]: the RFC 5798 §6 state machine for one virtual router.
+//! - [`health`]: what an instance's tracked links, scripts and files add up to
+//!   (priority offset, fault).
+//! - [`sync_group`]: keepalived's sync groups: who follows whom, FAULT wins, the group's
+//!   state for its notify commands.
 //! - [`timer`]: timers as data (`enum Timer` + a deadline table) and the §6.1 formulas
 //!   (Skew_Time, Master_Down_Interval).
 //! - [`action`]: the values the state machine returns: actions, states, reasons.
 pub mod action;
+pub mod health;
 pub mod instance;
 #[cfg(test)]
 mod sim;
+pub mod sync_group;
 pub mod timer;
 pub mod validate;
 pub mod wire;
