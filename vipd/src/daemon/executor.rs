@@ -2,36 +2,15 @@
 //! VIP worker, gratuitous ARP / NA, XDP leases, notify scripts).
 
 use super::*;
+use crate::proto::announce::AnnouncePolicy;
 
-/// Gratuitous ARP schedule of one master (keepalived's garp_master_* semantics).
-#[derive(Debug, Default)]
-pub(super) struct GarpSchedule {
-    /// Times at which one round of announcements (every VIP once) is due, earliest first.
-    pub(super) rounds: Vec<Instant>,
-    /// Next periodic refresh, when `garp_master_refresh` is set.
-    pub(super) refresh_at: Option<Instant>,
-    /// Announcements due but not sent yet: rounds are sent [`GARP_BUDGET`] frames per
-    /// turn of the loop, so thousands of VIPs never hold up an advert.
-    pub(super) backlog: usize,
-    /// Index into the instance's VIPs of the next one to announce.
-    pub(super) cursor: usize,
-    /// When the backlog is to be worked on: the turn it was left in.
-    pub(super) continue_at: Option<Instant>,
-}
-
-/// Most gratuitous ARPs / neighbour advertisements sent per turn of the main loop (a
-/// millisecond or so), between which adverts and received packets are handled.
-pub(super) const GARP_BUDGET: usize = 128;
-
-impl GarpSchedule {
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
-        self.rounds
-            .first()
-            .copied()
-            .into_iter()
-            .chain(self.refresh_at)
-            .chain(self.continue_at)
-            .min()
+/// The announcement policy of an instance's settings.
+pub(super) fn announce_policy(garp: &config::GarpSettings) -> AnnouncePolicy {
+    AnnouncePolicy {
+        repeat: garp.master_repeat,
+        interval: garp.interval,
+        delay: garp.master_delay,
+        refresh: garp.master_refresh,
     }
 }
 
@@ -68,10 +47,8 @@ pub(super) struct AnnounceForBacklog {
     master: IpAddr,
     /// The MAC that answered for its VIP.
     mac: [u8; 6],
-    /// Index of the next VIP (on the instance's interface) to announce.
-    cursor: usize,
-    /// Frames still to send.
-    remaining: usize,
+    /// Frames still to send, over the VIPs on the instance's interface.
+    frames: Backlog,
     /// When to continue: the turn of the loop it was left in.
     pub(super) due: Instant,
 }
@@ -259,7 +236,7 @@ impl Daemon {
                         .entry(reason_name(&reason))
                         .or_insert(0) += 1;
                     if to != State::Master {
-                        slot.garp = GarpSchedule::default();
+                        slot.garp.stop();
                     }
                     tracing::info!(
                         instance = %slot.spec.name,
@@ -450,7 +427,7 @@ impl Daemon {
 
     /// Starts announcing the instance's VIPs on its own interface as being at the
     /// resolved MAC, if the instance still follows that master. VIPs on other interfaces
-    /// are left alone: the MAC is the one on this link. Sent [`GARP_BUDGET`] frames per
+    /// are left alone: the MAC is the one on this link. Sent [`FRAMES_PER_TURN`](crate::proto::announce::FRAMES_PER_TURN) frames per
     /// turn of the loop ([`Daemon::continue_announce_for`]), as a master's own rounds.
     pub(super) fn announce_for(&mut self, now: Instant, resolved: ResolvedMaster) {
         let Some(slot) = self.slots.get_mut(resolved.index) else {
@@ -475,14 +452,13 @@ impl Daemon {
         slot.announce_for = Some(AnnounceForBacklog {
             master: resolved.master,
             mac,
-            cursor: 0,
-            remaining: on_link * slot.spec.garp.master_repeat.max(1) as usize,
+            frames: Backlog::new(on_link * slot.spec.garp.master_repeat.max(1) as usize),
             due: now,
         });
         self.continue_announce_for(resolved.index, now);
     }
 
-    /// Sends the next [`GARP_BUDGET`] announcements of [`Daemon::announce_for`], unless
+    /// Sends the next [`FRAMES_PER_TURN`](crate::proto::announce::FRAMES_PER_TURN) announcements of [`Daemon::announce_for`], unless
     /// the instance no longer follows that master.
     pub(super) fn continue_announce_for(&mut self, index: usize, now: Instant) {
         let slot = &mut self.slots[index];
@@ -504,12 +480,10 @@ impl Daemon {
             .filter(|(dev_index, _)| *dev_index == slot.ifindex)
             .map(|(_, vip)| vip.address)
             .collect();
-        let turn = backlog.remaining.min(GARP_BUDGET);
-        for _ in 0..turn {
-            let Some(vip) = on_link.get(backlog.cursor % on_link.len().max(1)) else {
+        for vip in backlog.frames.take_turn(on_link.len()) {
+            let Some(vip) = on_link.get(vip) else {
                 break;
             };
-            backlog.cursor += 1;
             let result = match *vip {
                 IpAddr::V4(v4) => sender.gratuitous_for(v4, backlog.mac),
                 IpAddr::V6(v6) => sender.neighbour_advert_for(v6, backlog.mac),
@@ -521,40 +495,20 @@ impl Daemon {
                 }
             }
         }
-        backlog.remaining -= turn;
         backlog.due = now;
-        if backlog.remaining == 0 || on_link.is_empty() {
+        if backlog.frames.is_empty() {
             slot.announce_for = None;
         }
     }
 
-    /// A new master announces its VIPs: a burst of `garp_master_repeat` rounds
-    /// `garp_interval` apart now, the same again after `garp_master_delay`, and a round
-    /// every `garp_master_refresh` while master.
+    /// A new master announces its VIPs (the schedule is [`AnnounceSchedule`]'s), and
+    /// asks its gateways directly (who-has GW tell VIP, `garp_gateway_count` times): for
+    /// neighbours that ignore gratuitous ARP, such as the upstream firewall in the seed
+    /// setup.
     pub(super) fn start_garp(&mut self, index: usize, now: Instant) {
         let slot = &mut self.slots[index];
         let garp = &slot.spec.garp;
-        let repeat = garp.master_repeat.max(1);
-        let mut rounds = Vec::new();
-        for burst_start in [
-            Some(now),
-            (!garp.master_delay.is_zero()).then(|| now + garp.master_delay),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            for i in 0..repeat {
-                rounds.push(burst_start + garp.interval * i);
-            }
-        }
-        rounds.sort();
-        slot.garp = GarpSchedule {
-            rounds,
-            refresh_at: (!garp.master_refresh.is_zero()).then(|| now + garp.master_refresh),
-            ..GarpSchedule::default()
-        };
-        // Directed ARP to the gateways (who-has GW tell VIP): for neighbours that ignore
-        // gratuitous ARP, such as the upstream firewall in the seed setup.
+        slot.garp = AnnounceSchedule::start(now, &announce_policy(garp));
         for _ in 0..garp.gateway_count {
             for gateway in &garp.gateways {
                 let IpAddr::V4(gateway) = *gateway else {
@@ -574,27 +528,16 @@ impl Daemon {
         self.run_garp(index, now);
     }
 
+    /// Sends the announcements due now (a turn's worth at most).
     pub(super) fn run_garp(&mut self, index: usize, now: Instant) {
         let slot = &mut self.slots[index];
-        let mut due = 0;
-        while slot.garp.rounds.first().is_some_and(|t| *t <= now) {
-            slot.garp.rounds.remove(0);
-            due += 1;
-        }
-        if let Some(refresh) = slot.garp.refresh_at.filter(|t| *t <= now) {
-            due += 1;
-            slot.garp.refresh_at = Some(refresh.max(now) + slot.spec.garp.master_refresh);
-        }
-        if slot.core.state() != State::Master || slot.vips.is_empty() {
-            slot.garp.backlog = 0;
-            slot.garp.continue_at = None;
+        if slot.core.state() != State::Master {
+            slot.garp.stop();
             return;
         }
-        slot.garp.backlog += due * slot.vips.len();
-        let turn = slot.garp.backlog.min(GARP_BUDGET);
-        for _ in 0..turn {
-            let (dev_index, vip) = &slot.vips[slot.garp.cursor % slot.vips.len()];
-            slot.garp.cursor = (slot.garp.cursor + 1) % slot.vips.len();
+        let policy = announce_policy(&slot.spec.garp);
+        for vip in slot.garp.due(now, &policy, slot.vips.len()) {
+            let (dev_index, vip) = &slot.vips[vip];
             let Some(sender) = self.arp.get(dev_index) else {
                 continue;
             };
@@ -618,7 +561,5 @@ impl Daemon {
                 }
             }
         }
-        slot.garp.backlog -= turn;
-        slot.garp.continue_at = (slot.garp.backlog > 0).then_some(now);
     }
 }

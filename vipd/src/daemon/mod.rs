@@ -18,7 +18,8 @@ mod run;
 mod setup;
 mod status;
 
-use executor::{AnnounceForBacklog, GarpSchedule, ResolvedMaster, VipDone, VipJob, vip_worker};
+use crate::proto::announce::{AnnounceSchedule, Backlog};
+use executor::{AnnounceForBacklog, ResolvedMaster, VipDone, VipJob, vip_worker};
 use run::apply_scheduling;
 pub use run::run;
 use status::reason_name;
@@ -150,7 +151,7 @@ struct Slot {
     vip_addresses: Vec<IpAddr>,
     local_addresses: Vec<IpAddr>,
     rx: RxCounters,
-    garp: GarpSchedule,
+    garp: AnnounceSchedule,
     /// Whether the VIPs are (being) added: set when the add is queued.
     holds_vips: bool,
     /// The VIP job last queued for this slot (see [`VipJob`]).

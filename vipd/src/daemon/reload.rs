@@ -17,7 +17,7 @@ impl Daemon {
         }
         self.by_vrid.remove(&slot.key());
         slot.retired = true;
-        slot.garp = GarpSchedule::default();
+        slot.garp.stop();
     }
 
     /// SIGHUP: re-reads the configuration and applies the difference. Instances whose

@@ -223,7 +223,7 @@ impl Daemon {
                 s.core
                     .poll_timeout()
                     .into_iter()
-                    .chain(s.garp.next_deadline())
+                    .chain(s.garp.poll_timeout())
                     .chain(s.announce_for.as_ref().map(|backlog| backlog.due))
             })
             .min()

@@ -204,7 +204,7 @@ impl Daemon {
             vip_addresses,
             local_addresses,
             rx: RxCounters::default(),
-            garp: GarpSchedule::default(),
+            garp: AnnounceSchedule::default(),
             holds_vips: false,
             vip_generation: 0,
             acquiring: None,

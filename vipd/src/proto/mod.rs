@@ -16,6 +16,7 @@
 //!   (Skew_Time, Master_Down_Interval).
 //! - [`action`]: the values the state machine returns: actions, states, reasons.
 pub mod action;
+pub mod announce;
 pub mod health;
 pub mod instance;
 #[cfg(test)]
