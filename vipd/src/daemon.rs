@@ -433,6 +433,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     );
     daemon.notify_ready();
 
+    let mut timer = crate::io::clock::PreciseTimer::new();
     loop {
         let deadline = daemon
             .next_deadline()
@@ -468,7 +469,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             Some(done) = vip_done_rx.recv() => {
                 daemon.on_vips_changed(Instant::now(), done);
             }
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+            _ = timer.sleep_until(deadline) => {}
         }
         daemon.on_timers(Instant::now()).await;
         daemon.settle_groups(Instant::now()).await;

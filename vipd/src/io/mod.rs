@@ -7,8 +7,10 @@
 //! - [`netlink`]: VIP add/remove and link watching (rtnetlink).
 //! - [`arp`]: gratuitous and directed ARP over AF_PACKET.
 //! - [`sched`]: real-time scheduling for the daemon's thread.
+//! - [`clock`]: a timerfd sleep, precise where tokio's timer rounds up to the millisecond.
 pub mod arp;
 pub mod bpf;
+pub mod clock;
 pub mod netlink;
 pub mod sched;
 pub mod socket;
