@@ -66,8 +66,11 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         );
         if let Some(sent) = row["master_adverts_sent_counter"].as_u64() {
             println!(
-                "  {}: adverts_sent counters over the window: {sent}",
-                kind.label()
+                "  {}: adverts_sent counters between two status reads around the window: {sent} / {:.0}",
+                kind.label(),
+                row["master_adverts_sent_counter_expected"]
+                    .as_f64()
+                    .unwrap_or(0.0)
             );
         }
         if row["capture_dropped"].as_u64().unwrap_or(0) > 0 {
@@ -173,7 +176,14 @@ fn measure(bin: &Path, kind: Kind, window: Duration) -> anyhow::Result<Value> {
             .sum()
     };
     let vipd = kind != Kind::Keepalived;
-    let sent_before = vipd.then(|| master.counter_sum("adverts_sent"));
+    // The counters, and when they were read (the middle of the status round trip,
+    // which takes milliseconds on a busy machine).
+    let sent_now = |node: &Node<'_>| {
+        let asked = Instant::now();
+        let sent = node.counter_sum("adverts_sent");
+        (sent, asked + asked.elapsed() / 2)
+    };
+    let sent_before = vipd.then(|| sent_now(&master));
     let before = (cpu(&master), cpu(&backup), capture_cpu());
     let takeovers_before = backup.became_master();
     let machine_before = super::machine_cpu();
@@ -184,7 +194,14 @@ fn measure(bin: &Path, kind: Kind, window: Duration) -> anyhow::Result<Value> {
     let wall_end = unix_seconds();
     let after = (cpu(&master), cpu(&backup), capture_cpu());
     let machine_after = super::machine_cpu();
-    let sent = sent_before.map(|b| master.counter_sum("adverts_sent").saturating_sub(b));
+    let sent = sent_before.map(|(before, at)| {
+        let (after, until) = sent_now(&master);
+        let secs = until.duration_since(at).as_secs_f64();
+        (
+            after.saturating_sub(before),
+            secs / INTERVAL.as_secs_f64() * f64::from(INSTANCES),
+        )
+    });
     // What else ran: the machine's busy CPU time minus our two daemons' and the
     // capture's, as a share of all CPUs. On a quiet machine this is a few percent.
     let ours = (after.0 - before.0) + (after.1 - before.1) + (after.2 - before.2);
@@ -212,8 +229,10 @@ fn measure(bin: &Path, kind: Kind, window: Duration) -> anyhow::Result<Value> {
         "master_adverts_on_wire": on_wire,
         "master_adverts_expected": expected,
         "master_adverts_percent_of_expected": on_wire as f64 / expected.max(1.0) * 100.0,
-        "master_adverts_sent_counter": sent,
+        "master_adverts_sent_counter": sent.map(|s| s.0),
+        "master_adverts_sent_counter_expected": sent.map(|s| s.1),
         "capture_dropped": capture_drops(&stats),
+        "capture_stderr": stats.trim(),
     }))
 }
 

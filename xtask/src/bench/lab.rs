@@ -425,6 +425,8 @@ impl Drop for Node<'_> {
 /// tcpdump on the switch port of LAN member `member`, printing a line with a wall-clock
 /// timestamp (`-tt`) per VRRP packet the member sends (bounded by `timeout`; stop it
 /// with SIGINT). On the wire, so vipd and keepalived are counted the same way.
+/// `--immediate-mode`: otherwise libpcap hands packets over a ring block at a time (up
+/// to a second late), and the block still open at SIGINT is lost from the count.
 pub fn advert_capture(lan: &Lan, member: usize) -> anyhow::Result<Proc> {
     let mac = mac_of(lan.member(member), "eth0")?;
     let mac = mac
@@ -435,7 +437,18 @@ pub fn advert_capture(lan: &Lan, member: usize) -> anyhow::Result<Proc> {
     let port = Lan::port_name(member);
     let filter = format!("ether src {mac} and ip proto 112");
     lan.switch().spawn(&[
-        "timeout", "600", "tcpdump", "-i", &port, "-n", "-tt", "-l", "-Q", "in", &filter,
+        "timeout",
+        "600",
+        "tcpdump",
+        "--immediate-mode",
+        "-i",
+        &port,
+        "-n",
+        "-tt",
+        "-l",
+        "-Q",
+        "in",
+        &filter,
     ])
 }
 
