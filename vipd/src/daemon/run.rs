@@ -125,6 +125,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     );
     daemon.notify_ready();
 
+    // Adverts are due on a grid of deadlines: a timerfd wakes us at them, where tokio's
+    // timer wheel would round every sleep up to the next millisecond.
+    let mut timer = crate::io::clock::PreciseTimer::new();
     loop {
         let deadline = daemon
             .next_deadline()
@@ -161,7 +164,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
                 daemon.on_vips_changed(Instant::now(), done).await;
             }
             Some(resolved) = resolved_rx.recv() => daemon.announce_for(Instant::now(), resolved),
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+            _ = timer.sleep_until(deadline) => {}
         }
         daemon.on_timers(Instant::now()).await;
         daemon.settle_groups(Instant::now()).await;
@@ -179,7 +182,13 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     // A master keeps its VIPs until its successor has announced them (the core's
     // release deadline), so clients are answered throughout the handover.
     daemon
-        .hand_over(&mut rx_rx, &mut xdp_rx, &mut sigterm, &mut sigint)
+        .hand_over(
+            &mut rx_rx,
+            &mut xdp_rx,
+            &mut sigterm,
+            &mut sigint,
+            &mut timer,
+        )
         .await;
     // Every queued VIP change (the removals above last) is done before vipd exits.
     daemon.vips_settled().await;
@@ -238,6 +247,7 @@ impl Daemon {
         events: &mut mpsc::Receiver<AdvertEvent>,
         sigterm: &mut tokio::signal::unix::Signal,
         sigint: &mut tokio::signal::unix::Signal,
+        timer: &mut crate::io::clock::PreciseTimer,
     ) {
         let holding = |daemon: &Daemon| {
             daemon
@@ -254,7 +264,7 @@ impl Daemon {
                 _ = sigint.recv() => break,
                 Some(packet) = packets.recv() => self.on_packet(Instant::now(), packet).await,
                 Some(event) = events.recv() => self.on_xdp_event(Instant::now(), event).await,
-                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+                _ = timer.sleep_until(deadline) => {}
             }
             self.on_timers(Instant::now()).await;
         }

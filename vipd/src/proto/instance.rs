@@ -852,7 +852,7 @@ impl Instance {
     }
 
     fn fire_protocol_timers(&mut self, now: Instant, actions: &mut Vec<Action>) {
-        while let Some(timer) = self.timers.pop_expired(now) {
+        while let Some((timer, deadline)) = self.timers.pop_expired(now) {
             match (timer, self.state) {
                 (Timer::Advert, State::Master) => {
                     // RFC 5798 §6.4.3: "If the Adver_Timer fires, then: Send an
@@ -863,10 +863,16 @@ impl Instance {
                         // A whole Master_Down_Interval as master without failing.
                         self.failures_in_row = 0;
                     }
+                    // Measured from the deadline that fired, so the driver's lateness
+                    // does not add up (`timer` module doc, "Adver_Timer runs on a grid").
                     self.send_advert(self.effective_priority, actions);
                     self.timers.set(
                         Timer::Advert,
-                        now + self.config.advert_interval.as_duration(),
+                        timer::next_advert_deadline(
+                            deadline,
+                            now,
+                            self.config.advert_interval.as_duration(),
+                        ),
                     );
                 }
                 (Timer::MasterDown, State::Backup) => {
@@ -1624,6 +1630,64 @@ mod tests {
             instance.poll_timeout(),
             Some(late + Duration::from_millis(10))
         );
+    }
+
+    /// Issue 13: a driver that is always a little late (timer rounding, scheduling) must
+    /// not slow the advert rate down. Adverts stay on the 10 ms grid.
+    #[test]
+    fn rfc5798_6_4_3_adver_timer_keeps_its_grid_when_the_driver_is_late() {
+        let base = Instant::now();
+        let interval = Duration::from_millis(10);
+        let lateness = Duration::from_micros(900);
+        let mut config = config(255);
+        config.advert_interval = Centiseconds(1);
+        let (mut instance, _) = started(config, base);
+        let end = base + SECOND * 10;
+        let mut adverts = 0u32;
+        while let Some(deadline) = instance.poll_timeout().filter(|&d| d <= end) {
+            assert_eq!(deadline, base + interval * (adverts + 1), "off the grid");
+            let actions = instance.handle(deadline + lateness, Input::Timeout);
+            assert_eq!(sent_priorities(&actions), vec![255], "at {adverts}");
+            adverts += 1;
+        }
+        // Re-armed from `now`, 10.9 ms apart, it would have been 917.
+        assert_eq!(adverts, 1000);
+    }
+
+    /// Issue 13: a master stalled past a whole interval sends one advert when it wakes,
+    /// then advertises every interval from there: no burst to catch up.
+    #[test]
+    fn rfc5798_6_4_3_a_stalled_master_sends_one_advert_then_resumes_without_a_burst() {
+        let base = Instant::now();
+        let ms = Duration::from_millis;
+        let mut config = config(255);
+        config.advert_interval = Centiseconds(1);
+        let (mut instance, _) = started(config, base);
+        for k in 1..=2 {
+            assert_eq!(instance.poll_timeout(), Some(base + ms(10 * k)));
+            let _ = instance.handle(base + ms(10 * k), Input::Timeout);
+        }
+        // Due at 30 ms; the driver wakes 35 ms later.
+        assert_eq!(instance.poll_timeout(), Some(base + ms(30)));
+        let wake = base + ms(65);
+        let sent = instance.counters().adverts_sent;
+        assert_eq!(
+            sent_priorities(&instance.handle(wake, Input::Timeout)),
+            vec![255]
+        );
+        assert_eq!(instance.counters().adverts_sent, sent + 1);
+        assert!(instance.handle(wake, Input::Timeout).is_empty());
+        // The schedule goes on one interval after the advert just sent.
+        for k in 1..=5 {
+            let deadline = instance.poll_timeout().expect("adver timer");
+            assert_eq!(deadline, wake + ms(10 * k));
+            assert!(instance.handle(deadline - ms(1), Input::Timeout).is_empty());
+            assert_eq!(
+                sent_priorities(&instance.handle(deadline, Input::Timeout)),
+                vec![255]
+            );
+        }
+        assert_eq!(instance.counters().adverts_sent, sent + 6);
     }
 
     #[test]

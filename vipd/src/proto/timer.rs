@@ -13,6 +13,26 @@
 //! therefore compute in nanoseconds and round down to the nanosecond: the result is within
 //! 1 ns of the exact rational value, and never larger. Master_Down_Interval is then
 //! `3 × Master_Adver_Interval + Skew_Time`, exact apart from that nanosecond.
+//!
+//! # Adver_Timer runs on a grid
+//!
+//! RFC 5798 §6.4.3 says that when the Adver_Timer fires the master sends an advert and
+//! "Reset[s] the Adver_Timer to Advertisement_Interval". Measured from the moment the
+//! driver got round to it, every wake-up's lateness (scheduling, a timer that rounds up
+//! to the millisecond) would add up: at 10 ms, 0.9 ms late each time is 9 % fewer adverts
+//! and 9 % less of the backups' margin. [`next_advert_deadline`] measures from the
+//! deadline that fired instead, so adverts stay on the grid `start + k × interval` and a
+//! late wake-up only delays one advert.
+//!
+//! A master that was starved for a whole interval or more sends one advert at once and
+//! starts a new grid at `now + interval`. It does not catch up with a burst: one advert
+//! resets the backups' Master_Down_Timer as well as several would, and a burst would put
+//! adverts closer together than Advertisement_Interval. It does not keep the old grid
+//! either, whose next point could fall microseconds after the advert just sent.
+//!
+//! Every other "Reset the Adver_Timer" (becoming master, answering a priority-0 advert,
+//! re-asserting against a lower-priority master) sends an advert at `now` and so starts
+//! the grid again at `now + interval`.
 
 use std::time::{Duration, Instant};
 
@@ -82,16 +102,25 @@ impl TimerTable {
         self.deadlines.iter().flatten().min().copied()
     }
 
-    /// Disarms and returns the earliest timer whose deadline is at or before `now`.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<Timer> {
-        let (timer, _) = Timer::ALL
+    /// Disarms and returns the earliest timer whose deadline is at or before `now`, with
+    /// that deadline (the Adver_Timer re-arms from it, see [`next_advert_deadline`]).
+    pub fn pop_expired(&mut self, now: Instant) -> Option<(Timer, Instant)> {
+        let (timer, deadline) = Timer::ALL
             .iter()
             .filter_map(|&timer| self.get(timer).map(|deadline| (timer, deadline)))
             .filter(|&(_, deadline)| deadline <= now)
             .min_by_key(|&(_, deadline)| deadline)?;
         self.stop(timer);
-        Some(timer)
+        Some((timer, deadline))
     }
+}
+
+/// When the Adver_Timer fires next, after it fired for `deadline` and was handled at
+/// `now` (see the module doc): one `interval` after `deadline`, or, if that has passed
+/// already (the master is a whole interval or more behind), one `interval` after `now`.
+pub fn next_advert_deadline(deadline: Instant, now: Instant, interval: Duration) -> Instant {
+    let next = deadline + interval;
+    if next > now { next } else { now + interval }
 }
 
 /// Skew_Time (RFC 5798 §6.1 for v3, RFC 3768 §6.1 for v2), rounded down to the nanosecond.
@@ -176,11 +205,40 @@ mod tests {
         assert_eq!(table.next_timeout(), Some(base + Duration::from_secs(1)));
         assert_eq!(table.pop_expired(base), None);
         let late = base + Duration::from_secs(3);
-        assert_eq!(table.pop_expired(late), Some(Timer::Advert));
-        assert_eq!(table.pop_expired(late), Some(Timer::MasterDown));
+        assert_eq!(
+            table.pop_expired(late),
+            Some((Timer::Advert, base + Duration::from_secs(1)))
+        );
+        assert_eq!(
+            table.pop_expired(late),
+            Some((Timer::MasterDown, base + Duration::from_secs(2)))
+        );
         assert_eq!(table.pop_expired(late), None);
         table.set(Timer::Advert, late);
         table.stop_all();
         assert_eq!(table.get(Timer::Advert), None);
+    }
+
+    #[test]
+    fn next_advert_deadline_keeps_the_grid_unless_a_whole_interval_behind() {
+        let base = Instant::now();
+        let interval = Duration::from_millis(10);
+        let ms = Duration::from_millis;
+        // On time and late by less than an interval: the next grid point.
+        assert_eq!(next_advert_deadline(base, base, interval), base + ms(10));
+        assert_eq!(
+            next_advert_deadline(base, base + ms(9), interval),
+            base + ms(10)
+        );
+        // Exactly one interval behind: the grid point is now, and firing again at once
+        // would be a burst; a new grid starts.
+        assert_eq!(
+            next_advert_deadline(base, base + ms(10), interval),
+            base + ms(20)
+        );
+        assert_eq!(
+            next_advert_deadline(base, base + ms(35), interval),
+            base + ms(45)
+        );
     }
 }

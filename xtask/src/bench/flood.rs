@@ -36,7 +36,9 @@ use vipd_tests::topo::{Lan, add_addr, mac_of};
 use vipd_tests::vipd::Scratch;
 
 use super::Options;
-use super::lab::{Inst, Kind, Node};
+use super::lab::{
+    Inst, Kind, Node, advert_capture, capture_drops, finish_capture, packet_times, wait_listening,
+};
 use super::traffic::{CpuHogs, Flood, FloodSpec, udp_frame, vrrp_advert};
 
 /// Flood rate, frames per second (every frame is delivered to all eight routers'
@@ -158,15 +160,9 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         let captures: Vec<_> = nodes
             .iter()
             .enumerate()
-            .map(|(i, (master, _))| advert_capture(&lan, i, master))
+            .map(|(i, _)| advert_capture(&lan, 2 * i))
             .collect::<anyhow::Result<_>>()?;
-        // tcpdump is listening once it said so on stderr (bounded wait).
-        let ready_by = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < ready_by
-            && !captures.iter().all(|c| c.stderr().contains("listening on"))
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(&captures.iter().collect::<Vec<_>>());
         let before = snapshot(&nodes);
         let t = Instant::now();
         let mut sent = None;
@@ -200,12 +196,7 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
             let takeovers = after[i].0.saturating_sub(before[i].0);
             let transitions = after[i].1.saturating_sub(before[i].1);
             let late = after[i].2.saturating_sub(before[i].2);
-            drop(capture.signal(libc::SIGINT));
-            let mut capture = capture;
-            let (text, stats) = capture
-                .wait_timeout(Duration::from_secs(3))
-                .map(|f| (f.stdout, f.stderr))
-                .unwrap_or_else(|_| (capture.stdout(), capture.stderr()));
+            let (text, stats) = finish_capture(capture);
             // A capture that lost packets would invent silent gaps: say so.
             let capture_dropped = capture_drops(&stats);
             // Master_Down_Interval at priority 100: 3 × interval + (256-100)/256 × interval.
@@ -353,39 +344,12 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
     }))
 }
 
-/// tcpdump on the switch port of pair `i`'s master, printing a timestamp per VRRP packet
-/// the master sends (bounded by `timeout`; stopped with SIGINT by the caller).
-fn advert_capture(lan: &Lan, i: usize, master: &Node<'_>) -> anyhow::Result<vipd_tests::Proc> {
-    let mac = mac_of(master.ns(), "eth0")?;
-    let mac = mac
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":");
-    let port = Lan::port_name(2 * i);
-    let filter = format!("ether src {mac} and ip proto 112");
-    lan.switch().spawn(&[
-        "timeout", "600", "tcpdump", "-i", &port, "-n", "-tt", "-l", "-Q", "in", &filter,
-    ])
-}
-
-/// Packets tcpdump says it lost: "N packets dropped by kernel" and "N packets dropped
-/// by interface" (0 when it printed no statistics).
-fn capture_drops(stderr: &str) -> u64 {
-    stderr
-        .lines()
-        .filter(|l| l.contains("packets dropped by"))
-        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
 /// Gaps (ms) between consecutive packets in tcpdump `-tt` output.
 fn advert_gaps(text: &str) -> Vec<f64> {
-    let times: Vec<f64> = text
-        .lines()
-        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
-        .collect();
-    times.windows(2).map(|w| (w[1] - w[0]) * 1e3).collect()
+    packet_times(text)
+        .windows(2)
+        .map(|w| (w[1] - w[0]) * 1e3)
+        .collect()
 }
 
 #[cfg(test)]

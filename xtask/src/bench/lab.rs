@@ -17,7 +17,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 use vipd_tests::netns::Netns;
 use vipd_tests::proc::Proc;
-use vipd_tests::topo::{link_down, link_up};
+use vipd_tests::topo::{Lan, link_down, link_up, mac_of};
 use vipd_tests::vipd::{InstanceConf, Scratch, config_toml};
 
 /// Which implementation a node runs.
@@ -420,6 +420,71 @@ impl Drop for Node<'_> {
             let _ = std::fs::remove_dir_all(&self.bpffs);
         }
     }
+}
+
+/// tcpdump on the switch port of LAN member `member`, printing a line with a wall-clock
+/// timestamp (`-tt`) per VRRP packet the member sends (bounded by `timeout`; stop it
+/// with SIGINT). On the wire, so vipd and keepalived are counted the same way.
+/// `--immediate-mode`: otherwise libpcap hands packets over a ring block at a time (up
+/// to a second late), and the block still open at SIGINT is lost from the count.
+pub fn advert_capture(lan: &Lan, member: usize) -> anyhow::Result<Proc> {
+    let mac = mac_of(lan.member(member), "eth0")?;
+    let mac = mac
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let port = Lan::port_name(member);
+    let filter = format!("ether src {mac} and ip proto 112");
+    lan.switch().spawn(&[
+        "timeout",
+        "600",
+        "tcpdump",
+        "--immediate-mode",
+        "-i",
+        &port,
+        "-n",
+        "-tt",
+        "-l",
+        "-Q",
+        "in",
+        &filter,
+    ])
+}
+
+/// Waits (at most 5 s) until every capture says it is listening.
+pub fn wait_listening(captures: &[&Proc]) {
+    let ready_by = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < ready_by && !captures.iter().all(|c| c.stderr().contains("listening on"))
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Stops a capture (SIGINT) and returns what it printed: (packet lines, statistics).
+pub fn finish_capture(mut capture: Proc) -> (String, String) {
+    drop(capture.signal(libc::SIGINT));
+    capture
+        .wait_timeout(Duration::from_secs(3))
+        .map(|f| (f.stdout, f.stderr))
+        .unwrap_or_else(|_| (capture.stdout(), capture.stderr()))
+}
+
+/// Packets tcpdump says it lost: "N packets dropped by kernel" and "N packets dropped
+/// by interface" (0 when it printed no statistics).
+pub fn capture_drops(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .filter(|l| l.contains("packets dropped by"))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The timestamps (Unix seconds) of the packet lines in tcpdump `-tt` output.
+pub fn packet_times(text: &str) -> Vec<f64> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .collect()
 }
 
 /// The last `n` lines of `text`.
