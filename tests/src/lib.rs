@@ -21,6 +21,8 @@
 //! - [`keepalived`]: real keepalived as a peer ([`keepalived::Keepalived`] guards).
 //! - [`frr`]: FRR zebra + vrrpd as a peer ([`frr::Frr`]).
 //! - [`pinger::PingRun`]: a client pinging a VIP across a failover.
+//! - [`sockets`]: another process's raw sockets (queue, drops, `SO_RCVBUF`) and whether
+//!   it is stopped.
 //! - [`vipd_bin`], [`require_root`], [`cleanup_stale`].
 //!
 //! # Running
@@ -40,6 +42,7 @@ pub mod netns;
 pub mod packet;
 pub mod pinger;
 pub mod proc;
+pub mod sockets;
 pub mod topo;
 pub mod vipd;
 pub mod wait;

@@ -24,6 +24,7 @@ use vipd_tests::packet::{
     ARP_REPLY, ArpFrame, ETH_P_ARP, PacketSocket, format_mac, vrrp_v2_advert_frame,
     vrrp_v3_advert_frame,
 };
+use vipd_tests::sockets::{RawSocket, is_stopped, raw_sockets, socket_rcvbuf};
 use vipd_tests::vipd::{InstanceConf, Router, Scratch, has_addr, holders, stop_all, wait_addr};
 use vipd_tests::{Lan, Netns, add_addr, in_netns, mac_of, poll_until, require_root, xdp_prog_id};
 
@@ -496,36 +497,36 @@ fn kill9_master_without_xdp_leaves_two_answerers() -> anyhow::Result<()> {
     stop_all(&mut routers)
 }
 
-/// Drops counted on the VRRP raw sockets (protocol 112) of `ns` — `sk_drops`, which a
-/// raw socket bumps when its receive queue is full — from `/proc/net/raw`.
-fn vrrp_socket_drops(ns: &Netns) -> anyhow::Result<u64> {
-    let table = ns.exec_ok(&["cat", "/proc/net/raw"])?;
-    let mut drops = 0;
-    for line in table.lines().skip(1) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        // local_address is ADDR:PORT in hex; for raw sockets the "port" is the protocol.
-        if fields.get(1).is_some_and(|l| l.ends_with(":0070")) {
-            drops += fields
-                .last()
-                .and_then(|d| d.parse::<u64>().ok())
-                .with_context(|| format!("no drops column in {line:?}"))?;
-        }
-    }
-    Ok(drops)
+/// The VRRP raw sockets (protocol 112) of the process `pid`, from its
+/// `/proc/PID/net/raw`.
+fn vrrp_sockets(pid: i32) -> anyhow::Result<Vec<RawSocket>> {
+    raw_sockets(pid, 112)
+}
+
+/// Datagrams dropped by the VRRP raw sockets of `pid` — `sk_drops`, which a raw socket
+/// bumps when its receive queue is full.
+fn vrrp_socket_drops(pid: i32) -> anyhow::Result<u64> {
+    Ok(vrrp_sockets(pid)?.iter().map(|s| s.drops).sum())
 }
 
 /// Sends VRRPv3 adverts for `vrid` (not watched by anyone in the lab) to 224.0.0.18
-/// from `socket` until `stop` is set, at most [`FLOOD_MAX_FRAMES`] frames and
+/// from `socket` until `stop` is set, at most `max_frames` frames and
 /// [`FLOOD_MAX_TIME`]. Returns how many were sent.
 ///
-/// Paced at about [`FLOOD_BURST`] frames per 2 ms (≈ 16k/s): enough to fill a raw
-/// socket's queue (a few hundred datagrams) within tens of milliseconds of the stall,
-/// gentle enough that the master, on the same shared CPUs, still sends on time.
-fn flood(socket: &PacketSocket, src_mac: [u8; 6], vrid: u8, stop: &AtomicBool) -> u64 {
+/// Paced at [`FLOOD_BURST`] frames per 2 ms (≈ 16k/s when the machine is idle, a third
+/// of that when it is loaded): the backup is stopped throughout, so any rate fills its
+/// socket, and a gentle one leaves the master, on the same shared CPUs, sending on time.
+fn flood(
+    socket: &PacketSocket,
+    src_mac: [u8; 6],
+    vrid: u8,
+    stop: &AtomicBool,
+    max_frames: u64,
+) -> u64 {
     let frame = vrrp_v3_advert_frame(src_mac, FLOODER_IP, vrid, 100, 10, &[FLOODER_IP]);
     let end = Instant::now() + FLOOD_MAX_TIME;
     let mut sent = 0;
-    while sent < FLOOD_MAX_FRAMES && Instant::now() < end && !stop.load(Ordering::Relaxed) {
+    while sent < max_frames && Instant::now() < end && !stop.load(Ordering::Relaxed) {
         for _ in 0..FLOOD_BURST {
             // ENOBUFS under load just means this frame did not go out.
             if socket.send(&frame).is_ok() {
@@ -539,13 +540,23 @@ fn flood(socket: &PacketSocket, src_mac: [u8; 6], vrid: u8, stop: &AtomicBool) -
 
 /// Frames per burst of [`flood`].
 const FLOOD_BURST: u64 = 32;
-/// Hard bounds on one flood, whatever happens to the test thread.
-const FLOOD_MAX_FRAMES: u64 = 20_000;
-const FLOOD_MAX_TIME: Duration = Duration::from_secs(2);
+/// Hard bound on one flood, whatever happens to the test thread; also how long the test
+/// waits for the backup's socket to overflow.
+const FLOOD_MAX_TIME: Duration = Duration::from_secs(5);
+/// A lower bound on what one queued frame counts against a socket's receive buffer (its
+/// truesize: the data plus `struct sk_buff` and `skb_shared_info`, over 500 bytes on
+/// x86_64), so that `rcvbuf / MIN_TRUESIZE` frames are sure to overflow the queue.
+const MIN_TRUESIZE: u64 = 256;
 
 /// What the backup did around the stall (deltas over the scenario).
 #[derive(Debug)]
 struct StallOutcome {
+    /// The backup's VRRP socket's receive buffer (SO_RCVBUF, bytes).
+    #[expect(dead_code, reason = "reported through Debug")]
+    rcvbuf: u64,
+    /// How long after the flood began the backup's socket first dropped a datagram.
+    #[expect(dead_code, reason = "reported through Debug")]
+    overflowed_after: Duration,
     /// Junk adverts the flooder sent.
     frames_sent: u64,
     /// Datagrams the backup's VRRP raw socket dropped, its queue being full.
@@ -573,20 +584,27 @@ struct StallOutcome {
     master_state_after: String,
 }
 
-/// How long the backup's vipd is frozen: far beyond Master_Down_Interval (3 × 10 ms +
-/// Skew_Time ≈ 36 ms).
+/// How long the backup's vipd stays frozen once its socket is full, the master's adverts
+/// being dropped there: far beyond Master_Down_Interval (3 × 10 ms + Skew_Time ≈ 36 ms).
 const STALL: Duration = Duration::from_millis(300);
 
 /// Scenario 5: The keepalived failure mode, reproduced: master (200) and backup (100) at 10 ms
-/// adverts; a third host floods the LAN with VRRP adverts for VRID 200, which nobody
-/// here runs but which the kernel still queues on every VRRP raw socket; meanwhile the
-/// backup's vipd is starved of CPU (SIGSTOP for [`STALL`], standing in for a busy box or
-/// a scheduler hiccup). Its socket queue fills with junk within milliseconds and the
-/// master's adverts are dropped at the socket (`sk_drops` in /proc/net/raw grows — the
-/// RcvbufErrors of keepalived's socket). When vipd resumes, its Master_Down_Timer is
-/// long past and the queue holds nothing from the master: a socket-only backup declares
-/// the master dead. With XDP, the program recorded every master advert in softirq while
-/// the process was stopped, so the timer is rescued from `last_seen`.
+/// adverts; the backup's vipd is starved of CPU (SIGSTOP, standing in for a busy box or
+/// a scheduler hiccup) and, while it is stopped, a third host floods the LAN with VRRP
+/// adverts for VRID 200, which nobody here runs but which the kernel still queues on
+/// every VRRP raw socket. Nothing drains the backup's socket, so the flood fills its
+/// queue up to SO_RCVBUF (vipd asks for a large one: read here, not assumed) and from
+/// then on the master's adverts are dropped at the socket (`sk_drops` in /proc/net/raw
+/// grows — the RcvbufErrors of keepalived's socket) for [`STALL`]. When vipd resumes,
+/// its Master_Down_Timer is long past and the queue holds only junk and stale adverts:
+/// a socket-only backup declares the master dead. With XDP, the program recorded every
+/// master advert in softirq while the process was stopped, so the timer is rescued from
+/// `last_seen`.
+///
+/// Each precondition is checked rather than timed: the backup is stopped (all its
+/// threads in state T) before the first junk frame is sent, and it stays stopped until
+/// its socket has been seen to drop; the flood is bounded by the frames that must
+/// overflow the measured buffer and by [`FLOOD_MAX_TIME`].
 fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
     let (lan, scratch) = lab(tag, 2, Extras::ClientAndFlooder)?;
     let ten_ms = |priority| conf(priority, xdp).set("advert_int", "\"10ms\"");
@@ -604,6 +622,16 @@ fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
     routers[1].assert_state_holds(INSTANCE, "BACKUP", Duration::from_millis(200))?;
 
     let (master, backup) = (&routers[0], &routers[1]);
+    let pid = backup.pid().context("the backup's vipd is running")?;
+    // What the flood has to fill: the largest buffer among the backup's VRRP sockets
+    // (its send socket, whose filter admits nothing, never queues anything anyway).
+    let mut rcvbuf = 0;
+    for socket in vrrp_sockets(pid)? {
+        rcvbuf = rcvbuf.max(socket_rcvbuf(pid, socket.inode)?);
+    }
+    ensure!(rcvbuf > 0, "the backup has no VRRP socket");
+    let max_frames = rcvbuf / MIN_TRUESIZE;
+
     let log_lines0 = backup.plain_logs().lines().count();
     let counter = |name: &str| backup.counter(INSTANCE, name);
     let (t0, m0, x0, e0) = (
@@ -613,33 +641,73 @@ fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
         counter("xdp_events")?,
     );
     let q0 = backup.daemon_counter("rx_queue_drops")?;
-    let d0 = vrrp_socket_drops(backup.ns())?;
+    let d0 = vrrp_socket_drops(pid)?;
     let sent0 = master.counter(INSTANCE, "adverts_sent")?;
     let accepted0 = backup.xdp_counter("eth0", "adverts_accepted").unwrap_or(0);
 
+    // Freeze the backup, and flood only once the stop has taken effect.
+    backup.signal(libc::SIGSTOP)?;
+    let stopped = poll_until(
+        "the backup's vipd to stop",
+        ELECTION,
+        Duration::from_millis(1),
+        || match is_stopped(pid) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("running".to_owned()),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    );
+    if let Err(e) = stopped {
+        backup.signal(libc::SIGCONT)?;
+        return Err(e);
+    }
     let stop = AtomicBool::new(false);
-    let frames_sent = std::thread::scope(|scope| -> anyhow::Result<u64> {
-        let sender = scope.spawn(|| flood(&socket, flooder_mac, 200, &stop));
-        // Let the flood run, freeze the backup, let it resume into the flood.
-        std::thread::sleep(Duration::from_millis(50));
-        let paused = backup.signal(libc::SIGSTOP);
-        std::thread::sleep(STALL);
-        let resumed = backup.signal(libc::SIGCONT);
-        std::thread::sleep(Duration::from_millis(100));
-        stop.store(true, Ordering::Relaxed);
-        let sent = sender
-            .join()
-            .map_err(|_| anyhow::anyhow!("flood thread panicked"))?;
-        paused?;
-        resumed?;
-        Ok(sent)
-    })?;
+    let (frames_sent, overflowed_after) =
+        std::thread::scope(|scope| -> anyhow::Result<(u64, Duration)> {
+            let flood_start = Instant::now();
+            let sender = scope.spawn(|| flood(&socket, flooder_mac, 200, &stop, max_frames));
+            let overflowed = poll_until(
+                "the stopped backup's VRRP socket to drop a datagram",
+                FLOOD_MAX_TIME,
+                Duration::from_millis(5),
+                || match vrrp_sockets(pid) {
+                    Ok(sockets) if sockets.iter().map(|s| s.drops).sum::<u64>() > d0 => Ok(()),
+                    Ok(sockets) => Err(format!("{sockets:?}")),
+                    Err(e) => Err(format!("{e:#}")),
+                },
+            )
+            .map(|()| flood_start.elapsed());
+            if overflowed.is_ok() {
+                // The queue is full and stays full: every advert of the master is now
+                // lost at the socket.
+                std::thread::sleep(STALL);
+            }
+            let resumed = backup.signal(libc::SIGCONT);
+            if overflowed.is_ok() {
+                // Let vipd resume into the flood.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            stop.store(true, Ordering::Relaxed);
+            let sent = sender
+                .join()
+                .map_err(|_| anyhow::anyhow!("flood thread panicked"))?;
+            let overflowed = overflowed.with_context(|| {
+                format!(
+                    "{sent} frames (at most {max_frames} = rcvbuf {rcvbuf} / {MIN_TRUESIZE}) \
+                     did not overflow the socket"
+                )
+            })?;
+            resumed?;
+            Ok((sent, overflowed))
+        })?;
 
     // Give a false takeover time to happen (and the flap back to BACKUP to be counted).
     std::thread::sleep(Duration::from_millis(300));
     let outcome = StallOutcome {
+        rcvbuf,
+        overflowed_after,
         frames_sent,
-        socket_drops: vrrp_socket_drops(backup.ns())? - d0,
+        socket_drops: vrrp_socket_drops(pid)? - d0,
         transitions: counter("transitions")? - t0,
         became_master: counter("became_master")? - m0,
         xdp_rescued_adverts: counter("xdp_rescued_adverts")? - x0,

@@ -9,12 +9,12 @@
 //! creating or removing a file.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::ensure;
 
 use vipd_tests::vipd::{InstanceConf, Router, Scratch, stop_all, wait_only_holder};
-use vipd_tests::{Lan, require_root};
+use vipd_tests::{Lan, poll_until, require_root};
 
 const VIP: &str = "192.0.2.100";
 const VIP_CIDR: &str = "192.0.2.100/24";
@@ -151,7 +151,8 @@ fn weight_zero_failure_is_fault() -> anyhow::Result<()> {
 
 /// A script that overruns its timeout counts as failed (weight 0: FAULT) and is killed
 /// with its process group: its background child, which would create a marker file
-/// 600 ms after the script started, never does, run after run.
+/// 1 s after the script started, never does, run after run. (The kill is due at 200 ms;
+/// the 800 ms between are slack for a loaded machine, not part of what is checked.)
 #[test]
 fn overrunning_script_is_killed_with_its_group_and_fails() -> anyhow::Result<()> {
     require_root();
@@ -159,7 +160,7 @@ fn overrunning_script_is_killed_with_its_group_and_fails() -> anyhow::Result<()>
     let started = scratch.path().join("started");
     let marker = scratch.path().join("marker");
     let body = format!(
-        "touch {}; (sleep 0.6; touch {}) & sleep 5; exit 0",
+        "touch {}; (sleep 1; touch {}) & sleep 5; exit 0",
         path_str(&started),
         path_str(&marker)
     );
@@ -183,7 +184,9 @@ fn overrunning_script_is_killed_with_its_group_and_fails() -> anyhow::Result<()>
     r1.wait_state("VI_1", "FAULT", Duration::from_secs(3))?;
     ensure!(t0.elapsed() < Duration::from_secs(4));
     ensure!(started.exists(), "the script never ran");
-    // Several runs, each killed at 200 ms, each child due at 600 ms.
+    // Several runs, each killed at 200 ms, each child due at 1 s: the first run began at
+    // least 200 ms before FAULT, so its child was due 800 ms after FAULT at the latest,
+    // and the 1.5 s hold leaves it 700 ms more.
     r1.assert_state_holds("VI_1", "FAULT", Duration::from_millis(1500))?;
     ensure!(
         !marker.exists(),
@@ -194,17 +197,33 @@ fn overrunning_script_is_killed_with_its_group_and_fails() -> anyhow::Result<()>
     stop_all(&mut [r1])
 }
 
+/// How long the in-flight script's background child of
+/// [`script_children_do_not_outlive_vipd`] sleeps before it writes its marker: longer
+/// than vipd takes to start, elect itself and stop, even on a loaded machine.
+const CHILD_DELAY: Duration = Duration::from_secs(3);
+/// How long after the child was due the test looks for its marker.
+const CHILD_MARGIN: Duration = Duration::from_millis(700);
+
 /// The same overrunning script, but vipd stops (SIGTERM) while a run is in flight: the
-/// run's process group must go with vipd, as it would at the timeout. Today vipd aborts
-/// the tracker task, whose tokio `Child` has `kill_on_drop`, which SIGKILLs the direct
-/// child only; the background `(sleep 0.6; touch marker)` survives vipd and writes the
-/// marker (repro: this test without the ignore).
+/// run's process group must go with vipd, as it would at the timeout. A tokio `Child`
+/// with `kill_on_drop` alone SIGKILLs the direct child only; the background
+/// `(sleep 3; touch marker)` would survive vipd and write the marker.
+///
+/// The child is due [`CHILD_DELAY`] after the run started (the mtime of a file the
+/// script touches first); vipd must have exited before then, or the test cannot tell a
+/// surviving child from one that wrote while vipd was still legitimately running.
 #[test]
 fn script_children_do_not_outlive_vipd() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("trkstop", 1)?;
+    let started = scratch.path().join("started");
     let marker = scratch.path().join("marker");
-    let body = format!("(sleep 0.6; touch {}) & sleep 5; exit 0", path_str(&marker));
+    let body = format!(
+        "touch {}; (sleep {}; touch {}) & sleep 10; exit 0",
+        path_str(&started),
+        CHILD_DELAY.as_secs_f64(),
+        path_str(&marker)
+    );
     let conf = InstanceConf::new("VI_1", 7, 100, VIP_CIDR).set("track_script", "[\"slow\"]");
     let mut r1 = Router::new(lan.member(0), &scratch, "r1", &[conf])?;
     append_config(
@@ -220,11 +239,34 @@ fn script_children_do_not_outlive_vipd() -> anyhow::Result<()> {
         ),
     )?;
     r1.start()?;
-    // The first run starts at once and is in flight for 5 s.
+    // The first run starts at once and is in flight for 5 s (its timeout).
     r1.wait_state("VI_1", "MASTER", ELECTION)?;
+    let run_started = poll_until(
+        "the track script to start",
+        ELECTION,
+        Duration::from_millis(10),
+        || {
+            std::fs::metadata(&started)
+                .and_then(|m| m.modified())
+                .map_err(|e| e.to_string())
+        },
+    )?;
+    let child_due = run_started + CHILD_DELAY;
     stop_all(&mut [r1])?;
-    // A negative needs its time: the child is due 600 ms after the run started.
-    std::thread::sleep(Duration::from_millis(900));
+    let stopped = SystemTime::now();
+    ensure!(
+        stopped < child_due,
+        "inconclusive: vipd exited {:?} after the script started, later than its child's \
+         {CHILD_DELAY:?}",
+        stopped.duration_since(run_started).unwrap_or_default()
+    );
+    // A negative needs its time: wait until the child, had it survived, would have written.
+    let check_at = child_due + CHILD_MARGIN;
+    std::thread::sleep(
+        check_at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default(),
+    );
     ensure!(
         !marker.exists(),
         "a child of the in-flight track script outlived vipd and wrote {}",
