@@ -365,6 +365,61 @@ fn no_mail_without_smtp_alert() -> anyhow::Result<()> {
     stop_all(&mut [r1])
 }
 
+/// A sync group with `smtp_alert` mails its own transitions (keepalived's `VRRP Group`
+/// subject) while its members, without `smtp_alert`, mail nothing.
+#[test]
+fn sync_group_with_smtp_alert_mails_its_transitions() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("mailgrp", 1)?;
+    let ns = lan.member(0);
+    let server = ns.spawn(&[
+        "/usr/bin/python3",
+        "-u",
+        "-m",
+        "aiosmtpd",
+        "-d",
+        "-n",
+        "-l",
+        "127.0.0.1:2528",
+        "-c",
+        "aiosmtpd.handlers.Debugging",
+    ])?;
+    wait_listening(ns, 2528).context("is python3-aiosmtpd installed? (cargo xtask setup)")?;
+    let globals = mail_globals("2528", "5s");
+    let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut r1 = Router::with_global(
+        ns,
+        &scratch,
+        "LVS_DEVEL",
+        &globals,
+        &[
+            InstanceConf::new("VI_1", 7, 100, VIP_CIDR),
+            InstanceConf::new("VI_2", 8, 100, "192.0.2.101/24"),
+        ],
+    )?;
+    let mut text = std::fs::read_to_string(r1.config_path())?;
+    text.push_str("\n[sync_group.VG_1]\ngroup = [\"VI_1\", \"VI_2\"]\nsmtp_alert = true\n");
+    std::fs::write(r1.config_path(), text)?;
+    r1.start()?;
+    r1.wait_state("VI_1", "MASTER", QUICK_ELECTION)?;
+    r1.wait_state("VI_2", "MASTER", QUICK_ELECTION)?;
+    let subject = "Subject: [LVS_DEVEL] VRRP Group VG_1 - Entering MASTER state";
+    server.wait_for_line(ELECTION, |l| l.trim() == subject)?;
+    for name in ["VI_1", "VI_2"] {
+        let instance = r1.instance(name)?;
+        ensure!(
+            instance["counters"]["mails_sent"] == 0,
+            "{name} has no smtp_alert but mailed: {instance}"
+        );
+    }
+    ensure!(
+        !server.stdout().contains("VRRP Instance"),
+        "an instance mail arrived:\n{}",
+        server.stdout()
+    );
+    stop_all(&mut [r1])
+}
+
 /// An SMTP server that accepts the connection and never speaks (a listening socket
 /// nobody accepts on): the election is not delayed, the master keeps advertising while
 /// the mails hang, and each mail ends up in `mail_failures` after

@@ -98,6 +98,7 @@ pub fn on_state(
     if let Some(mail) = mail_for(instance, mail) {
         let message = StateMail {
             router_id: router_id.to_owned(),
+            kind: MailKind::Instance,
             instance: instance.name.clone(),
             state,
             priority,
@@ -107,21 +108,30 @@ pub fn on_state(
                 .map(|v| v.address.to_string())
                 .collect(),
         };
-        let mail = mail.clone();
-        let counters = counters.clone();
-        tasks.push(tokio::spawn(async move {
-            match send_mail(&mail, &message).await {
-                Ok(()) => {
-                    counters.mails_sent.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    counters.mail_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(instance = %message.instance, server = %mail.smtp_server, error = %e, "state-change mail not sent");
-                }
-            }
-        }));
+        tasks.push(spawn_mail(mail, message, counters));
     }
     tasks
+}
+
+/// Sends `message` on its own task, counting the outcome.
+fn spawn_mail(
+    mail: &MailSettings,
+    message: StateMail,
+    counters: &Arc<NotifyCounters>,
+) -> tokio::task::JoinHandle<()> {
+    let mail = mail.clone();
+    let counters = counters.clone();
+    tokio::spawn(async move {
+        match send_mail(&mail, &message).await {
+            Ok(()) => {
+                counters.mails_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                counters.mail_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(instance = %message.instance, server = %mail.smtp_server, error = %e, "state-change mail not sent");
+            }
+        }
+    })
 }
 
 /// The mail settings to use for `instance`'s state change: only when it has
@@ -135,10 +145,13 @@ pub fn mail_for<'m>(
 }
 
 /// Runs a sync group's notify commands for its new `state`: the specific one, then the
-/// generic `notify` with `GROUP <name> <STATE> 0` appended (keepalived's order).
+/// generic `notify` with `GROUP <name> <STATE> 0` appended (keepalived's order); and mails
+/// when the group has `smtp_alert` (its own, else the global one).
 pub fn on_group_state(
     group: &crate::config::SyncGroup,
     state: NotifyState,
+    mail: Option<&MailSettings>,
+    router_id: &str,
     counters: &Arc<NotifyCounters>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let label = format!("group {}", group.name);
@@ -160,6 +173,17 @@ pub fn on_group_state(
             "0".to_owned(),
         ]);
         tasks.push(spawn_command(label, command, counters.clone()));
+    }
+    if let Some(mail) = mail.filter(|_| group.smtp_alert) {
+        let message = StateMail {
+            router_id: router_id.to_owned(),
+            kind: MailKind::Group,
+            instance: group.name.clone(),
+            state,
+            priority: 0,
+            vips: Vec::new(),
+        };
+        tasks.push(spawn_mail(mail, message, counters));
     }
     tasks
 }
@@ -185,12 +209,23 @@ fn spawn_command(
     })
 }
 
+/// Whose state a mail reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailKind {
+    /// A VRRP instance.
+    Instance,
+    /// A sync group.
+    Group,
+}
+
 /// What a state-change mail says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StateMail {
     /// The router's id (global router_id, or the host name).
     pub router_id: String,
-    /// Instance name.
+    /// Instance or group.
+    pub kind: MailKind,
+    /// Instance (or group) name.
     pub instance: String,
     /// New state.
     pub state: NotifyState,
@@ -201,11 +236,13 @@ pub struct StateMail {
 }
 
 impl StateMail {
-    /// `[router_id] VRRP Instance VI_1 - Entering MASTER state`, as keepalived words it.
+    /// `[router_id] VRRP Instance VI_1 - Entering MASTER state` (or `VRRP Group G`), as
+    /// keepalived words it.
     pub fn subject(&self) -> String {
         format!(
-            "[{}] VRRP Instance {} - Entering {} state",
+            "[{}] VRRP {} {} - Entering {} state",
             self.router_id,
+            self.kind_name(),
             self.instance,
             self.state.name()
         )
@@ -213,14 +250,29 @@ impl StateMail {
 
     /// The body.
     pub fn body(&self) -> String {
-        format!(
-            "=> VRRP Instance {} is now {} on {} (priority {}) <=\nVIPs: {}\n",
-            self.instance,
-            self.state.name(),
-            self.router_id,
-            self.priority,
-            self.vips.join(", ")
-        )
+        match self.kind {
+            MailKind::Instance => format!(
+                "=> VRRP Instance {} is now {} on {} (priority {}) <=\nVIPs: {}\n",
+                self.instance,
+                self.state.name(),
+                self.router_id,
+                self.priority,
+                self.vips.join(", ")
+            ),
+            MailKind::Group => format!(
+                "=> VRRP Group {} is now {} on {} <=\n",
+                self.instance,
+                self.state.name(),
+                self.router_id
+            ),
+        }
+    }
+
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            MailKind::Instance => "Instance",
+            MailKind::Group => "Group",
+        }
     }
 }
 
@@ -322,8 +374,9 @@ mod tests {
 
     #[test]
     fn subject_names_router_instance_and_state() {
-        let mail = StateMail {
+        let mut mail = StateMail {
             router_id: "LVS_DEVEL".into(),
+            kind: MailKind::Instance,
             instance: "VI_1".into(),
             state: NotifyState::Master,
             priority: 100,
@@ -335,5 +388,13 @@ mod tests {
         );
         assert!(mail.body().contains("192.0.2.100"));
         assert!(mail.body().contains("priority 100"));
+        mail.kind = MailKind::Group;
+        mail.instance = "VG_1".into();
+        mail.state = NotifyState::Fault;
+        assert_eq!(
+            mail.subject(),
+            "[LVS_DEVEL] VRRP Group VG_1 - Entering FAULT state"
+        );
+        assert!(mail.body().contains("VRRP Group VG_1 is now FAULT"));
     }
 }

@@ -445,7 +445,7 @@ pub struct SyncGroup {
     pub tracking_weight: bool,
     /// Mail on the group's state changes (keepalived `smtp_alert`): the group's own
     /// setting, else [`Global::smtp_alert`]. Members mail for their own transitions by
-    /// their own [`InstanceSpec::smtp_alert`]. The daemon does not send group mails yet.
+    /// their own [`InstanceSpec::smtp_alert`].
     pub smtp_alert: bool,
 }
 

@@ -351,7 +351,8 @@ impl Daemon {
         tracing::info!(group = %spec.name, state = state.name(), "sync group state");
         if !self.reloading || state == NotifyState::Stop {
             let counters = Arc::new(NotifyCounters::default());
-            let tasks = notify::on_group_state(spec, state, &counters);
+            let tasks =
+                notify::on_group_state(spec, state, self.mail.as_ref(), &self.router_id, &counters);
             self.notify_tasks.retain(|t| !t.is_finished());
             self.notify_tasks.extend(tasks);
         }
