@@ -222,6 +222,26 @@ fn wait_listening(ns: &Netns, port: u16) -> anyhow::Result<()> {
 }
 
 /// The mails aiosmtpd's Debugging handler printed, one text block each.
+/// A real SMTP server (aiosmtpd, printing what it receives) on `127.0.0.1:port` in `ns`,
+/// once it listens.
+fn smtp_server(ns: &Netns, port: u16) -> anyhow::Result<Proc> {
+    let listen = format!("127.0.0.1:{port}");
+    let server = ns.spawn(&[
+        "/usr/bin/python3",
+        "-u",
+        "-m",
+        "aiosmtpd",
+        "-d",
+        "-n",
+        "-l",
+        &listen,
+        "-c",
+        "aiosmtpd.handlers.Debugging",
+    ])?;
+    wait_listening(ns, port).context("is python3-aiosmtpd installed? (cargo xtask setup)")?;
+    Ok(server)
+}
+
 fn printed_mails(server: &Proc) -> Vec<String> {
     server
         .stdout()
@@ -244,19 +264,7 @@ fn state_change_mail_reaches_the_smtp_server() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("mailok", 1)?;
     let ns = lan.member(0);
-    let server = ns.spawn(&[
-        "/usr/bin/python3",
-        "-u",
-        "-m",
-        "aiosmtpd",
-        "-d",
-        "-n",
-        "-l",
-        "127.0.0.1:2525",
-        "-c",
-        "aiosmtpd.handlers.Debugging",
-    ])?;
-    wait_listening(ns, 2525).context("is python3-aiosmtpd installed? (cargo xtask setup)")?;
+    let server = smtp_server(ns, 2525)?;
     let mut globals = mail_globals("2525", "5s");
     globals.push(("smtp_alert", "true".to_owned()));
     let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -319,19 +327,7 @@ fn no_mail_without_smtp_alert() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("mailoff", 1)?;
     let ns = lan.member(0);
-    let server = ns.spawn(&[
-        "/usr/bin/python3",
-        "-u",
-        "-m",
-        "aiosmtpd",
-        "-d",
-        "-n",
-        "-l",
-        "127.0.0.1:2527",
-        "-c",
-        "aiosmtpd.handlers.Debugging",
-    ])?;
-    wait_listening(ns, 2527).context("is python3-aiosmtpd installed? (cargo xtask setup)")?;
+    let server = smtp_server(ns, 2527)?;
     let globals = mail_globals("2527", "5s");
     let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut r1 = Router::with_global(
@@ -372,19 +368,7 @@ fn sync_group_with_smtp_alert_mails_its_transitions() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("mailgrp", 1)?;
     let ns = lan.member(0);
-    let server = ns.spawn(&[
-        "/usr/bin/python3",
-        "-u",
-        "-m",
-        "aiosmtpd",
-        "-d",
-        "-n",
-        "-l",
-        "127.0.0.1:2528",
-        "-c",
-        "aiosmtpd.handlers.Debugging",
-    ])?;
-    wait_listening(ns, 2528).context("is python3-aiosmtpd installed? (cargo xtask setup)")?;
+    let server = smtp_server(ns, 2528)?;
     let globals = mail_globals("2528", "5s");
     let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut r1 = Router::with_global(
