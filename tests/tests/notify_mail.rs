@@ -149,19 +149,23 @@ fn notify_commands_get_the_right_arguments() -> anyhow::Result<()> {
 }
 
 /// A failing notify script is counted and does not hold up the election: r1's
-/// notify_backup exits 3 at once, its notify_master sleeps 3 s and exits 1; r1 still
+/// notify_backup exits 3 at once, its notify_master runs until the test lets it exit 1; r1 still
 /// becomes master within Master_Down_Interval, keeps advertising (r2 stays backup)
 /// while the script runs, and both failures end up in `notify_command_failures`.
 #[test]
 fn failing_notify_is_counted_and_does_not_delay() -> anyhow::Result<()> {
     require_root();
     let (lan, scratch) = lab("ntffail", 2)?;
+    // notify_master runs until the test opens the gate (at most 20 s), however slow the
+    // machine: the check below must see it still running.
+    let gate = scratch.path().join("gate");
+    let wait_for_gate = format!(
+        "for i in $(seq 400); do [ -e '{}' ] && exit 1; sleep 0.05; done; exit 1",
+        gate.display()
+    );
     let conf = InstanceConf::new("VI_1", 7, 200, VIP_CIDR)
         .set("notify_backup", &argv(&["/bin/sh", "-c", "exit 3"]))
-        .set(
-            "notify_master",
-            &argv(&["/bin/sh", "-c", "sleep 3; exit 1"]),
-        );
+        .set("notify_master", &argv(&["/bin/sh", "-c", &wait_for_gate]));
     let mut r1 = Router::new(lan.member(0), &scratch, "r1", &[conf])?;
     let mut r2 = Router::new(
         lan.member(1),
@@ -183,6 +187,7 @@ fn failing_notify_is_counted_and_does_not_delay() -> anyhow::Result<()> {
         r1.counter("VI_1", "notify_command_failures")? == 1,
         "notify_master finished before r2's check: the test proved nothing"
     );
+    std::fs::write(&gate, "")?;
     let status = r1.wait_instance("2 notify failures", "VI_1", ELECTION, |i| {
         i["counters"]["notify_command_failures"] == 2
     })?;
