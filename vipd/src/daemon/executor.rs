@@ -35,6 +35,10 @@ impl GarpSchedule {
     }
 }
 
+/// Address requests the VIP worker keeps in flight: enough to keep the kernel busy
+/// while replies come back.
+pub(super) const VIP_REQUESTS_IN_FLIGHT: usize = 64;
+
 /// One batch of VIP changes for the [`vip_worker`]. A job with `done` set and no VIPs is a
 /// barrier: its sender learns that everything queued before it is finished.
 pub(super) struct VipJob {
@@ -53,10 +57,75 @@ pub(super) struct VipDone {
     pub(super) failures: Vec<(IpAddr, String)>,
 }
 
+/// Starts the [`vip_worker`] on an OS thread of its own, with its own current-thread
+/// runtime and its own rtnetlink connection; returns once the connection is open.
+///
+/// Why a thread: the kernel performs a netlink request inside the `sendmsg` that carries
+/// it, under the RTNL lock, which every namespace's address changes share. One IPv6
+/// add takes ~150 µs and more as an interface's multicast groups grow, and waits for
+/// RTNL while another process (a peer's vipd releasing its VIPs, `ip`) holds it; the
+/// rtnetlink connection sends every queued request in one poll. On the daemon's
+/// thread that stalled the main loop for tens of milliseconds at a time, adverts
+/// stopped and the backup took over. Here only this thread waits.
+///
+/// Its scheduling: one real-time priority below the main thread's `realtime_priority`
+/// (which sends the adverts, and so always runs first), so a busy CPU cannot slow the
+/// VIP changes down either (a stopping daemon hands its VIPs back within its stop
+/// timeout; an ordinary thread behind two busy loops took seconds for 1 000 IPv6
+/// VIPs). At `realtime_priority` 1 or 0 the worker is an ordinary thread: at the main
+/// thread's own priority, SCHED_RR would share a CPU with it in 100 ms slices.
+pub(super) fn spawn_vip_worker(
+    realtime_priority: u8,
+    jobs: mpsc::UnboundedReceiver<VipJob>,
+    done: mpsc::UnboundedSender<VipDone>,
+) -> Result<std::thread::JoinHandle<()>, DaemonError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), NetlinkError>>(1);
+    let thread = std::thread::Builder::new()
+        .name("vipd-vips".into())
+        .spawn(move || {
+            let priority = match realtime_priority {
+                0 | 1 => 0,
+                p => p - 1,
+            };
+            if let Err(e) = crate::io::sched::set_realtime(priority) {
+                tracing::debug!(priority, error = %e, "VIP worker: real-time scheduling refused");
+            }
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(NetlinkError::Connect(e)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match Netlink::connect() {
+                    Ok(netlink) => {
+                        let _ = ready_tx.send(Ok(()));
+                        vip_worker(netlink, jobs, done).await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .map_err(|e| DaemonError::Netlink(NetlinkError::Connect(e)))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(DaemonError::Netlink(NetlinkError::Connect(
+            std::io::Error::other("the VIP worker thread stopped while starting"),
+        ))),
+    }
+}
+
 /// Adds and removes VIPs over rtnetlink, one job after another so an instance's add and
 /// a later removal can never swap; within a job many requests are in flight at once.
 /// The main loop queues jobs and goes on sending adverts (see [`Daemon::queue_vips`]).
-pub(super) async fn vip_worker(
+async fn vip_worker(
     netlink: Netlink,
     mut jobs: mpsc::UnboundedReceiver<VipJob>,
     done: mpsc::UnboundedSender<VipDone>,
@@ -86,7 +155,7 @@ pub(super) async fn vip_worker(
                     result.err().map(|e| (vip.address, e.to_string()))
                 }
             })
-            .buffer_unordered(64)
+            .buffer_unordered(VIP_REQUESTS_IN_FLIGHT)
             .filter_map(std::future::ready)
             .collect()
             .await;
@@ -144,8 +213,13 @@ impl Daemon {
         for dev_index in devices {
             if let Some(attachment) = self.xdp.get_mut(&dev_index)
                 && let Err(e) = attachment.set_lease_clock(index as u32, expires)
+                && let Verdict::Log { suppressed } = self.warnings.check(
+                    Instant::now(),
+                    (slot.spec.name.clone(), Repeated::LeaseRenewal),
+                )
             {
-                tracing::warn!(instance = %slot.spec.name, error = %e, "renewing the XDP ARP lease failed");
+                let what = Repeated::LeaseRenewal.message();
+                tracing::warn!(instance = %slot.spec.name, error = %e, suppressed, "{what}");
             }
         }
     }
@@ -262,7 +336,13 @@ impl Daemon {
                 .and_then(|()| slot.tx.send(&buffer, destination));
             if let Err(e) = result {
                 slot.send_errors += 1;
-                tracing::warn!(instance = %slot.spec.name, %destination, error = %e, "sending advert failed");
+                if let Verdict::Log { suppressed } = self.warnings.check(
+                    Instant::now(),
+                    (slot.spec.name.clone(), Repeated::SendAdvert),
+                ) {
+                    let what = Repeated::SendAdvert.message();
+                    tracing::warn!(instance = %slot.spec.name, %destination, error = %e, suppressed, "{what}");
+                }
             }
         }
     }
@@ -441,7 +521,12 @@ impl Daemon {
             match result {
                 Ok(()) => *sent += 1,
                 Err(e) => {
-                    tracing::warn!(instance = %slot.spec.name, vip = %vip.address, error = %e, "{what} failed")
+                    if let Verdict::Log { suppressed } = self
+                        .warnings
+                        .check(now, (slot.spec.name.clone(), Repeated::Announcement))
+                    {
+                        tracing::warn!(instance = %slot.spec.name, vip = %vip.address, error = %e, suppressed, "{what} failed")
+                    }
                 }
             }
         }

@@ -18,7 +18,7 @@ mod run;
 mod setup;
 mod status;
 
-use executor::{GarpSchedule, VipDone, VipJob, vip_worker};
+use executor::{GarpSchedule, VIP_REQUESTS_IN_FLIGHT, VipDone, VipJob, spawn_vip_worker};
 use run::apply_scheduling;
 pub use run::run;
 use status::reason_name;
@@ -43,6 +43,7 @@ use crate::io::bpf::{
 };
 use crate::io::netlink::{LinkEvent, Netlink, NetlinkError};
 use crate::io::socket::{Datagram, RxSocket, TxSocket, vrrp_group};
+use crate::log_limit::{LogLimiter, Verdict};
 use crate::notify::{self, NotifyCounters, NotifyState};
 use crate::proto::action::{Action, FaultReason, State};
 use crate::proto::instance::{self as core, Follow, Input, Instance, InstanceConfig};
@@ -133,6 +134,36 @@ fn ip_family(family: wire::AddressFamily) -> IpFamily {
     }
 }
 
+/// Warnings that can repeat with every advert or packet, rate-limited per instance (see
+/// [`crate::log_limit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Repeated {
+    /// A peer's advert lists other addresses than ours (accepted all the same).
+    AddressListMismatch,
+    /// An advert could not be sent.
+    SendAdvert,
+    /// The XDP lease clock could not be renewed.
+    LeaseRenewal,
+    /// A gratuitous ARP or neighbour advertisement could not be sent.
+    Announcement,
+}
+
+impl Repeated {
+    fn message(self) -> &'static str {
+        match self {
+            Self::AddressListMismatch => {
+                "advert's address list differs from our virtual_ipaddress (accepted, RFC 5798 §7.1)"
+            }
+            Self::SendAdvert => "sending advert failed",
+            Self::LeaseRenewal => "renewing the XDP ARP lease failed",
+            Self::Announcement => "gratuitous ARP / neighbour advertisement failed",
+        }
+    }
+}
+
+/// One line per (instance, warning) per this period; the rest are counted.
+const REPEATED_WARNING_PERIOD: Duration = Duration::from_secs(10);
+
 /// One configured instance and everything the driver keeps for it.
 struct Slot {
     spec: InstanceSpec,
@@ -145,7 +176,6 @@ struct Slot {
     destinations: Vec<IpAddr>,
     /// (ifindex of the VIP's dev, the VIP).
     vips: Vec<(u32, config::VirtualAddress)>,
-    vip_addresses: Vec<IpAddr>,
     local_addresses: Vec<IpAddr>,
     rx: RxCounters,
     garp: GarpSchedule,
@@ -222,8 +252,8 @@ impl Slot {
             local_priority: cfg.priority,
             auth: cfg.auth,
             advert_interval: cfg.advert_interval,
-            // Adverts list at most the first 255 (RFC 5798 §5.2.5).
-            virtual_addresses: &self.vip_addresses[..self.vip_addresses.len().min(255)],
+            // What our own adverts list: a peer configured alike lists the same.
+            virtual_addresses: self.core.listed_addresses(),
         }
     }
 }
@@ -274,6 +304,8 @@ struct Daemon {
     /// Sync groups, and members waiting to follow a group change.
     groups: Vec<GroupRuntime>,
     follow_queue: Vec<(usize, Follow)>,
+    /// Rate limits of repeated warnings, by (instance name, warning).
+    warnings: LogLimiter<(String, Repeated)>,
 }
 
 /// A sync group at run time.

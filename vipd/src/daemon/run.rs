@@ -39,6 +39,10 @@ pub(super) fn notify_systemd(states: &[SdState<'_>]) {
     }
 }
 
+/// Most queued datagrams (and, separately, XDP events) handled between the main loop's
+/// wake-up and its timers.
+const QUEUED_BEFORE_TIMERS: usize = 64;
+
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
@@ -58,7 +62,8 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let (file_tx, mut file_rx) = mpsc::channel::<FileEvent>(64);
     let (vip_jobs, vip_jobs_rx) = mpsc::unbounded_channel::<VipJob>();
     let (vip_done_tx, mut vip_done_rx) = mpsc::unbounded_channel::<VipDone>();
-    let vip_worker_task = tokio::spawn(vip_worker(netlink.clone(), vip_jobs_rx, vip_done_tx));
+    let vip_worker_thread =
+        spawn_vip_worker(config.global.realtime_priority, vip_jobs_rx, vip_done_tx)?;
     let mut daemon = Daemon {
         vip_jobs,
         slots: Vec::new(),
@@ -88,6 +93,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         file_tx,
         groups: Vec::new(),
         follow_queue: Vec::new(),
+        warnings: LogLimiter::new(REPEATED_WARNING_PERIOD),
     };
     let prepared = daemon.prepare_all(&config.instances, true).await?;
     for file in &config.track_files {
@@ -159,6 +165,19 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
         }
+        // Adverts that queued up while the loop was busy are read before the timers
+        // run: `select!` picks among ready branches at random, and a Backup that ran its
+        // due Master_Down_Timer first would take over from a master whose advert is
+        // waiting in the queue (RFC 5798 §6.4.2). Bounded, so a flood cannot hold up
+        // our own adverts.
+        for _ in 0..QUEUED_BEFORE_TIMERS {
+            let Ok(packet) = rx_rx.try_recv() else { break };
+            daemon.on_packet(Instant::now(), packet).await;
+        }
+        for _ in 0..QUEUED_BEFORE_TIMERS {
+            let Ok(event) = xdp_rx.try_recv() else { break };
+            daemon.on_xdp_event(Instant::now(), event).await;
+        }
         daemon.on_timers(Instant::now()).await;
         daemon.settle_groups(Instant::now()).await;
     }
@@ -187,7 +206,6 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     }
     // Every queued VIP change (the removals above last) is done before vipd exits.
     daemon.vips_settled().await;
-    vip_worker_task.abort();
     for (_, attachment) in daemon.xdp.drain() {
         let interface = attachment.interface().to_owned();
         if let Err(e) = attachment.detach_and_unpin() {
@@ -208,6 +226,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     for task in std::mem::take(&mut daemon.notify_tasks) {
         let _ = tokio::time::timeout_at(deadline, task).await;
     }
+    // Closing the job queue ends the worker; it has nothing left to do (settled above).
+    drop(daemon);
+    let _ = vip_worker_thread.join();
     tracing::info!("vipd stopped");
     Ok(())
 }
@@ -229,6 +250,7 @@ impl Daemon {
                     .into_iter()
                     .chain(s.garp.next_deadline())
             })
+            .chain(self.warnings.next_deadline())
             .min()
     }
 
