@@ -74,8 +74,11 @@ pub(super) struct VipDone {
 /// timeout; an ordinary thread behind two busy loops took seconds for 1 000 IPv6
 /// VIPs). At `realtime_priority` 1 or 0 the worker is an ordinary thread: at the main
 /// thread's own priority, SCHED_RR would share a CPU with it in 100 ms slices.
+///
+/// `realtime_priority` is the daemon's setting, shared so that a reload that changes it
+/// moves the worker too (before its next job).
 pub(super) fn spawn_vip_worker(
-    realtime_priority: u8,
+    realtime_priority: Arc<AtomicU8>,
     jobs: mpsc::UnboundedReceiver<VipJob>,
     done: mpsc::UnboundedSender<VipDone>,
 ) -> Result<std::thread::JoinHandle<()>, DaemonError> {
@@ -83,13 +86,6 @@ pub(super) fn spawn_vip_worker(
     let thread = std::thread::Builder::new()
         .name("vipd-vips".into())
         .spawn(move || {
-            let priority = match realtime_priority {
-                0 | 1 => 0,
-                p => p - 1,
-            };
-            if let Err(e) = crate::io::sched::set_realtime(priority) {
-                tracing::debug!(priority, error = %e, "VIP worker: real-time scheduling refused");
-            }
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_io()
                 .build()
@@ -104,7 +100,7 @@ pub(super) fn spawn_vip_worker(
                 match Netlink::connect() {
                     Ok(netlink) => {
                         let _ = ready_tx.send(Ok(()));
-                        vip_worker(netlink, jobs, done).await;
+                        vip_worker(netlink, realtime_priority, jobs, done).await;
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -122,16 +118,34 @@ pub(super) fn spawn_vip_worker(
     }
 }
 
+/// The VIP worker's SCHED_RR priority for the daemon's `realtime_priority`: one below
+/// (0, an ordinary thread, where that would be 0 or share the main thread's priority).
+pub(super) fn worker_priority(realtime_priority: u8) -> u8 {
+    match realtime_priority {
+        0 | 1 => 0,
+        p => p - 1,
+    }
+}
+
 /// Adds and removes VIPs over rtnetlink, one job after another so an instance's add and
 /// a later removal can never swap; within a job many requests are in flight at once.
 /// The main loop queues jobs and goes on sending adverts (see [`Daemon::queue_vips`]).
 async fn vip_worker(
     netlink: Netlink,
+    realtime_priority: Arc<AtomicU8>,
     mut jobs: mpsc::UnboundedReceiver<VipJob>,
     done: mpsc::UnboundedSender<VipDone>,
 ) {
     use futures_util::StreamExt as _;
+    let mut applied = None;
     while let Some(job) = jobs.recv().await {
+        let priority = worker_priority(realtime_priority.load(Ordering::Relaxed));
+        if applied != Some(priority) {
+            applied = Some(priority);
+            if let Err(e) = crate::io::sched::set_realtime(priority) {
+                tracing::debug!(priority, error = %e, "VIP worker: real-time scheduling refused");
+            }
+        }
         let add = job.add;
         let real = !job.vips.is_empty();
         let failures: Vec<(IpAddr, String)> = futures_util::stream::iter(job.vips)
@@ -532,5 +546,21 @@ impl Daemon {
         }
         slot.garp.backlog -= turn;
         slot.garp.continue_at = (slot.garp.backlog > 0).then_some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_priority;
+
+    /// The VIP worker never runs at or above the thread that sends the adverts: below it,
+    /// or an ordinary thread.
+    #[test]
+    fn vip_worker_runs_below_the_advert_thread() {
+        for main in 0..=99u8 {
+            let worker = worker_priority(main);
+            assert!(worker == 0 || worker < main, "main {main}, worker {worker}");
+        }
+        assert_eq!(worker_priority(10), 9, "the default stays real-time");
     }
 }

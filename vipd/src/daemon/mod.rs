@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use sd_notify::NotifyState as SdState;
@@ -260,8 +260,10 @@ impl Slot {
 
 /// The running daemon.
 struct Daemon {
-    /// Queue of the VIP worker ([`vip_worker`]): adds and removals, in order.
+    /// Queue of the VIP worker ([`spawn_vip_worker`]): adds and removals, in order.
     vip_jobs: mpsc::UnboundedSender<VipJob>,
+    /// `realtime_priority` as configured, which the VIP worker follows.
+    realtime_priority: Arc<AtomicU8>,
     slots: Vec<Slot>,
     by_vrid: HashMap<RouterKey, usize>,
     arp: HashMap<u32, ArpSender>,

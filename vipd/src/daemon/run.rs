@@ -62,10 +62,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let (file_tx, mut file_rx) = mpsc::channel::<FileEvent>(64);
     let (vip_jobs, vip_jobs_rx) = mpsc::unbounded_channel::<VipJob>();
     let (vip_done_tx, mut vip_done_rx) = mpsc::unbounded_channel::<VipDone>();
-    let vip_worker_thread =
-        spawn_vip_worker(config.global.realtime_priority, vip_jobs_rx, vip_done_tx)?;
+    let realtime_priority = Arc::new(AtomicU8::new(config.global.realtime_priority));
+    let vip_worker_thread = spawn_vip_worker(realtime_priority.clone(), vip_jobs_rx, vip_done_tx)?;
     let mut daemon = Daemon {
         vip_jobs,
+        realtime_priority,
         slots: Vec::new(),
         by_vrid: HashMap::new(),
         arp: HashMap::new(),
