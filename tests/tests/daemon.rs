@@ -1060,3 +1060,49 @@ fn graceful_stop_and_preemption_with_notify_scripts_lose_no_request() -> anyhow:
     );
     stop_all(&mut routers)
 }
+
+/// A peer whose adverts list other addresses than ours is accepted (RFC 5798 §7.1) and
+/// warned about, but not with every advert: at 10 ms adverts the backup counts a hundred
+/// mismatches a second and logs one line, the rest held back for the 10 s summary (RFC
+/// 9568 §7.1 asks for logging of bad packets to be rate-limited).
+#[test]
+fn address_list_mismatch_is_logged_once_not_per_advert() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("mismatch", 2, false)?;
+    let mut routers = vec![
+        Router::new(
+            lan.member(0),
+            &scratch,
+            "r1",
+            &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR).set("advert_int", "\"10ms\"")],
+        )?,
+        Router::new(
+            lan.member(1),
+            &scratch,
+            "r2",
+            &[InstanceConf::new("VI_1", 7, 100, "192.0.2.101/24").set("advert_int", "\"10ms\"")],
+        )?,
+    ];
+    for router in routers.iter_mut() {
+        router.start()?;
+    }
+    routers[0].wait_state("VI_1", "MASTER", ELECTION)?;
+    let backup = &routers[1];
+    vipd_tests::poll_until(
+        "r2 counts 100 adverts with another address list",
+        ELECTION,
+        Duration::from_millis(50),
+        || match backup.counter("VI_1", "rx_address_list_mismatch") {
+            Ok(n) if n >= 100 => Ok(n),
+            Ok(n) => Err(format!("{n} so far")),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    )?;
+    let logs = backup.plain_logs();
+    let lines = logs
+        .lines()
+        .filter(|l| l.contains("address list differs"))
+        .count();
+    assert_eq!(lines, 1, "one warning, not one per advert:\n{logs}");
+    stop_all(&mut routers)
+}

@@ -97,11 +97,31 @@ pub const MAX_WATCHES: u32 = 4096;
 /// size): room for about 3000 events between two reads of the daemon.
 pub const ADVERT_EVENTS_BYTES: u32 = 256 * 1024;
 
+/// Most addresses an IPv4 advert lists: the 8-bit count (RFC 5798 §5.2.5). 1 020 bytes
+/// of addresses, so the advert still fits a 1 500-byte frame. An instance's further VIPs
+/// are held, not listed (as keepalived's `virtual_ipaddress_excluded`).
+pub const MAX_LISTED_IPV4: usize = 255;
+
+/// Most addresses an IPv6 advert lists: 255 would make a 4 KB advert that the kernel
+/// fragments and peers (and the XDP checks, up to [`MAX_CHECKED_ADVERT_LEN`]) cannot take
+/// whole. 64 × 16 + 8 = 1 032 bytes: unfragmented on any IPv6 link (minimum MTU 1 280).
+pub const MAX_LISTED_IPV6: usize = 64;
+
+/// VRRP header length (RFC 5798 §5.1), and v2's authentication data after the addresses
+/// (RFC 3768 §5.1).
+const VRRP_HEADER_LEN: usize = 8;
+const V2_AUTH_DATA_LEN: usize = 8;
+
 /// Longest VRRP message (header + addresses + v2 auth data) whose checksum the program
-/// verifies: the longest possible IPv4 advert (v2 with 255 addresses: 8 + 1020 + 8
-/// bytes), and IPv6 adverts with up to 64 addresses. Longer adverts are not recorded
-/// (counted as [`Stat::AdvertDroppedTooLong`]); the daemon's socket still sees them.
-pub const MAX_CHECKED_ADVERT_LEN: u32 = 1036;
+/// verifies: the longest advert either family lists, i.e. IPv4 v2 with
+/// [`MAX_LISTED_IPV4`] addresses (8 + 1020 + 8 = 1 036 bytes), which also covers IPv6
+/// with [`MAX_LISTED_IPV6`] (8 + 1 024). Longer adverts are not recorded (counted as
+/// [`Stat::AdvertDroppedTooLong`]); the daemon's socket still sees them.
+pub const MAX_CHECKED_ADVERT_LEN: u32 = {
+    let v4 = VRRP_HEADER_LEN + 4 * MAX_LISTED_IPV4 + V2_AUTH_DATA_LEN;
+    let v6 = VRRP_HEADER_LEN + 16 * MAX_LISTED_IPV6;
+    (if v4 > v6 { v4 } else { v6 }) as u32
+};
 
 /// `WatchKey::family` / `ObservedAdvert::family` / `AdvertEvent::family` for IPv4.
 pub const FAMILY_IPV4: u8 = 4;

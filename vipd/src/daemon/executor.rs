@@ -14,6 +14,10 @@ pub(super) fn announce_policy(garp: &config::GarpSettings) -> AnnouncePolicy {
     }
 }
 
+/// Address requests the VIP worker keeps in flight: enough to keep the kernel busy
+/// while replies come back.
+pub(super) const VIP_REQUESTS_IN_FLIGHT: usize = 64;
+
 /// One batch of VIP changes for the [`vip_worker`]. A job with `done` set and no VIPs is a
 /// barrier: its sender learns that everything queued before it is finished.
 pub(super) struct VipJob {
@@ -57,16 +61,95 @@ pub(super) struct AnnounceForBacklog {
 /// second apart (a winner that has just preempted answers once its own add is done).
 const RESOLVE_MASTER_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Starts the [`vip_worker`] on an OS thread of its own, with its own current-thread
+/// runtime and its own rtnetlink connection; returns once the connection is open.
+///
+/// Why a thread: the kernel performs a netlink request inside the `sendmsg` that carries
+/// it, under the RTNL lock, which every namespace's address changes share. One IPv6
+/// add takes ~150 µs and more as an interface's multicast groups grow, and waits for
+/// RTNL while another process (a peer's vipd releasing its VIPs, `ip`) holds it; the
+/// rtnetlink connection sends every queued request in one poll. On the daemon's
+/// thread that stalled the main loop for tens of milliseconds at a time, adverts
+/// stopped and the backup took over. Here only this thread waits.
+///
+/// Its scheduling: one real-time priority below the main thread's `realtime_priority`
+/// (which sends the adverts, and so always runs first), so a busy CPU cannot slow the
+/// VIP changes down either (a stopping daemon hands its VIPs back within its stop
+/// timeout; an ordinary thread behind two busy loops took seconds for 1 000 IPv6
+/// VIPs). At `realtime_priority` 1 or 0 the worker is an ordinary thread: at the main
+/// thread's own priority, SCHED_RR would share a CPU with it in 100 ms slices.
+///
+/// `realtime_priority` is the daemon's setting, shared so that a reload that changes it
+/// moves the worker too (before its next job).
+pub(super) fn spawn_vip_worker(
+    realtime_priority: Arc<AtomicU8>,
+    jobs: mpsc::UnboundedReceiver<VipJob>,
+    done: mpsc::UnboundedSender<VipDone>,
+) -> Result<std::thread::JoinHandle<()>, DaemonError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), NetlinkError>>(1);
+    let thread = std::thread::Builder::new()
+        .name("vipd-vips".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(NetlinkError::Connect(e)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match Netlink::connect() {
+                    Ok(netlink) => {
+                        let _ = ready_tx.send(Ok(()));
+                        vip_worker(netlink, realtime_priority, jobs, done).await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .map_err(|e| DaemonError::Netlink(NetlinkError::Connect(e)))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(DaemonError::Netlink(NetlinkError::Connect(
+            std::io::Error::other("the VIP worker thread stopped while starting"),
+        ))),
+    }
+}
+
+/// The VIP worker's SCHED_RR priority for the daemon's `realtime_priority`: one below
+/// (0, an ordinary thread, where that would be 0 or share the main thread's priority).
+pub(super) fn worker_priority(realtime_priority: u8) -> u8 {
+    match realtime_priority {
+        0 | 1 => 0,
+        p => p - 1,
+    }
+}
+
 /// Adds and removes VIPs over rtnetlink, one job after another so an instance's add and
 /// a later removal can never swap; within a job many requests are in flight at once.
 /// The main loop queues jobs and goes on sending adverts (see [`Daemon::queue_vips`]).
-pub(super) async fn vip_worker(
+async fn vip_worker(
     netlink: Netlink,
+    realtime_priority: Arc<AtomicU8>,
     mut jobs: mpsc::UnboundedReceiver<VipJob>,
     done: mpsc::UnboundedSender<VipDone>,
 ) {
     use futures_util::StreamExt as _;
+    let mut applied = None;
     while let Some(job) = jobs.recv().await {
+        let priority = worker_priority(realtime_priority.load(Ordering::Relaxed));
+        if applied != Some(priority) {
+            applied = Some(priority);
+            if let Err(e) = crate::io::sched::set_realtime(priority) {
+                tracing::debug!(priority, error = %e, "VIP worker: real-time scheduling refused");
+            }
+        }
         let add = job.add;
         let real = !job.vips.is_empty();
         let failures: Vec<(IpAddr, String)> = futures_util::stream::iter(job.vips)
@@ -90,7 +173,7 @@ pub(super) async fn vip_worker(
                     result.err().map(|e| (vip.address, e.to_string()))
                 }
             })
-            .buffer_unordered(64)
+            .buffer_unordered(VIP_REQUESTS_IN_FLIGHT)
             .filter_map(std::future::ready)
             .collect()
             .await;
@@ -166,8 +249,13 @@ impl Daemon {
         for dev_index in devices {
             if let Some(attachment) = self.xdp.get_mut(&dev_index)
                 && let Err(e) = attachment.set_lease_clock(index as u32, expires)
+                && let Verdict::Log { suppressed } = self.warnings.check(
+                    Instant::now(),
+                    (slot.spec.name.clone(), Repeated::LeaseRenewal),
+                )
             {
-                tracing::warn!(instance = %slot.spec.name, error = %e, "renewing the XDP ARP lease failed");
+                let what = Repeated::LeaseRenewal.message();
+                tracing::warn!(instance = %slot.spec.name, error = %e, suppressed, "{what}");
             }
         }
     }
@@ -295,7 +383,13 @@ impl Daemon {
                 Ok(()) => sent = true,
                 Err(e) => {
                     slot.send_errors += 1;
-                    tracing::warn!(instance = %slot.spec.name, %destination, error = %e, "sending advert failed");
+                    if let Verdict::Log { suppressed } = self.warnings.check(
+                        Instant::now(),
+                        (slot.spec.name.clone(), Repeated::SendAdvert),
+                    ) {
+                        let what = Repeated::SendAdvert.message();
+                        tracing::warn!(instance = %slot.spec.name, %destination, error = %e, suppressed, "{what}");
+                    }
                 }
             }
         }
@@ -557,9 +651,30 @@ impl Daemon {
             match result {
                 Ok(()) => *sent += 1,
                 Err(e) => {
-                    tracing::warn!(instance = %slot.spec.name, vip = %vip.address, error = %e, "{what} failed")
+                    if let Verdict::Log { suppressed } = self
+                        .warnings
+                        .check(now, (slot.spec.name.clone(), Repeated::Announcement))
+                    {
+                        tracing::warn!(instance = %slot.spec.name, vip = %vip.address, error = %e, suppressed, "{what} failed")
+                    }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_priority;
+
+    /// The VIP worker never runs at or above the thread that sends the adverts: below it,
+    /// or an ordinary thread.
+    #[test]
+    fn vip_worker_runs_below_the_advert_thread() {
+        for main in 0..=99u8 {
+            let worker = worker_priority(main);
+            assert!(worker == 0 || worker < main, "main {main}, worker {worker}");
+        }
+        assert_eq!(worker_priority(10), 9, "the default stays real-time");
     }
 }

@@ -31,8 +31,13 @@ impl Daemon {
         slot.rx.record(&result);
         match result {
             Ok(accepted) => {
-                if accepted.address_list_mismatch {
-                    tracing::warn!(instance = %slot.spec.name, from = %accepted.sender, "advert's address list differs from our virtual_ipaddress (accepted, RFC 5798 §7.1)");
+                if accepted.address_list_mismatch
+                    && let Verdict::Log { suppressed } = self
+                        .warnings
+                        .check(now, (slot.spec.name.clone(), Repeated::AddressListMismatch))
+                {
+                    let what = Repeated::AddressListMismatch.message();
+                    tracing::warn!(instance = %slot.spec.name, from = %accepted.sender, suppressed, "{what}");
                 }
                 let actions = slot.handle(
                     now,
@@ -166,6 +171,10 @@ impl Daemon {
     }
 
     pub(super) async fn on_timers(&mut self, now: Instant) {
+        for ((instance, what), count) in self.warnings.poll_summaries(now) {
+            let period = self.warnings.period();
+            tracing::warn!(%instance, suppressed = count, "{} ({count} more in the last {}s)", what.message(), period.as_secs());
+        }
         for index in 0..self.slots.len() {
             // The core may set a new deadline that is already due; bound the loop anyway.
             for _ in 0..8 {

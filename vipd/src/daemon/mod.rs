@@ -19,7 +19,9 @@ mod setup;
 mod status;
 
 use crate::proto::announce::{AnnounceSchedule, Backlog};
-use executor::{AnnounceForBacklog, ResolvedMaster, VipDone, VipJob, vip_worker};
+use executor::{
+    AnnounceForBacklog, ResolvedMaster, VIP_REQUESTS_IN_FLIGHT, VipDone, VipJob, spawn_vip_worker,
+};
 use run::apply_scheduling;
 pub use run::run;
 use status::reason_name;
@@ -28,7 +30,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use sd_notify::NotifyState as SdState;
@@ -44,6 +46,7 @@ use crate::io::bpf::{
 };
 use crate::io::netlink::{LinkEvent, Netlink, NetlinkError};
 use crate::io::socket::{Datagram, RxSocket, TxSocket, vrrp_group};
+use crate::log_limit::{LogLimiter, Verdict};
 use crate::notify::{self, NotifyCounters, NotifyState};
 use crate::proto::action::{Action, FaultReason, State};
 use crate::proto::health::{self, Health};
@@ -136,6 +139,36 @@ fn ip_family(family: wire::AddressFamily) -> IpFamily {
     }
 }
 
+/// Warnings that can repeat with every advert or packet, rate-limited per instance (see
+/// [`crate::log_limit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Repeated {
+    /// A peer's advert lists other addresses than ours (accepted all the same).
+    AddressListMismatch,
+    /// An advert could not be sent.
+    SendAdvert,
+    /// The XDP lease clock could not be renewed.
+    LeaseRenewal,
+    /// A gratuitous ARP or neighbour advertisement could not be sent.
+    Announcement,
+}
+
+impl Repeated {
+    fn message(self) -> &'static str {
+        match self {
+            Self::AddressListMismatch => {
+                "advert's address list differs from our virtual_ipaddress (accepted, RFC 5798 §7.1)"
+            }
+            Self::SendAdvert => "sending advert failed",
+            Self::LeaseRenewal => "renewing the XDP ARP lease failed",
+            Self::Announcement => "gratuitous ARP / neighbour advertisement failed",
+        }
+    }
+}
+
+/// One line per (instance, warning) per this period; the rest are counted.
+const REPEATED_WARNING_PERIOD: Duration = Duration::from_secs(10);
+
 /// One configured instance and everything the driver keeps for it.
 struct Slot {
     spec: InstanceSpec,
@@ -148,7 +181,6 @@ struct Slot {
     destinations: Vec<IpAddr>,
     /// (ifindex of the VIP's dev, the VIP).
     vips: Vec<(u32, config::VirtualAddress)>,
-    vip_addresses: Vec<IpAddr>,
     local_addresses: Vec<IpAddr>,
     rx: RxCounters,
     garp: AnnounceSchedule,
@@ -246,16 +278,18 @@ impl Slot {
             local_priority: cfg.priority,
             auth: cfg.auth,
             advert_interval: cfg.advert_interval,
-            // Adverts list at most the first 255 (RFC 5798 §5.2.5).
-            virtual_addresses: &self.vip_addresses[..self.vip_addresses.len().min(255)],
+            // What our own adverts list: a peer configured alike lists the same.
+            virtual_addresses: self.core.listed_addresses(),
         }
     }
 }
 
 /// The running daemon.
 struct Daemon {
-    /// Queue of the VIP worker ([`vip_worker`]): adds and removals, in order.
+    /// Queue of the VIP worker ([`spawn_vip_worker`]): adds and removals, in order.
     vip_jobs: mpsc::UnboundedSender<VipJob>,
+    /// `realtime_priority` as configured, which the VIP worker follows.
+    realtime_priority: Arc<AtomicU8>,
     slots: Vec<Slot>,
     by_vrid: HashMap<RouterKey, usize>,
     arp: HashMap<u32, ArpSender>,
@@ -303,6 +337,8 @@ struct Daemon {
     /// Where the MACs that answer for the VIPs of masters we yielded to arrive
     /// ([`ResolvedMaster`]).
     resolved_tx: mpsc::UnboundedSender<ResolvedMaster>,
+    /// Rate limits of repeated warnings, by (instance name, warning).
+    warnings: LogLimiter<(String, Repeated)>,
 }
 
 /// A sync group at run time: its configuration, and the core's [`SyncGroup`] (members

@@ -50,6 +50,8 @@ impl Daemon {
             tracing::warn!(new = %new.global.control_socket.display(), current = %socket.display(), "control_socket changes take effect at restart");
         }
         apply_scheduling(new.global.realtime_priority);
+        self.realtime_priority
+            .store(new.global.realtime_priority, Ordering::Relaxed);
         self.mail = new.global.mail.clone();
         self.notify_shutdown_timeout = new.global.notify_shutdown_timeout;
         self.router_id = new.global.router_id.clone().unwrap_or_else(hostname);

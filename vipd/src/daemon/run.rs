@@ -39,6 +39,10 @@ pub(super) fn notify_systemd(states: &[SdState<'_>]) {
     }
 }
 
+/// Most queued datagrams (and, separately, XDP events) handled between the main loop's
+/// wake-up and its timers.
+const QUEUED_BEFORE_TIMERS: usize = 64;
+
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
@@ -59,9 +63,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let (vip_jobs, vip_jobs_rx) = mpsc::unbounded_channel::<VipJob>();
     let (vip_done_tx, mut vip_done_rx) = mpsc::unbounded_channel::<VipDone>();
     let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<ResolvedMaster>();
-    let vip_worker_task = tokio::spawn(vip_worker(netlink.clone(), vip_jobs_rx, vip_done_tx));
+    let realtime_priority = Arc::new(AtomicU8::new(config.global.realtime_priority));
+    let vip_worker_thread = spawn_vip_worker(realtime_priority.clone(), vip_jobs_rx, vip_done_tx)?;
     let mut daemon = Daemon {
         vip_jobs,
+        realtime_priority,
         slots: Vec::new(),
         by_vrid: HashMap::new(),
         arp: HashMap::new(),
@@ -91,6 +97,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         groups: Vec::new(),
         follow_queue: Vec::new(),
         resolved_tx,
+        warnings: LogLimiter::new(REPEATED_WARNING_PERIOD),
     };
     let prepared = daemon.prepare_all(&config.instances, true).await?;
     for file in &config.track_files {
@@ -166,6 +173,19 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             Some(resolved) = resolved_rx.recv() => daemon.announce_for(Instant::now(), resolved),
             _ = timer.sleep_until(deadline) => {}
         }
+        // Adverts that queued up while the loop was busy are read before the timers
+        // run: `select!` picks among ready branches at random, and a Backup that ran its
+        // due Master_Down_Timer first would take over from a master whose advert is
+        // waiting in the queue (RFC 5798 §6.4.2). Bounded, so a flood cannot hold up
+        // our own adverts.
+        for _ in 0..QUEUED_BEFORE_TIMERS {
+            let Ok(packet) = rx_rx.try_recv() else { break };
+            daemon.on_packet(Instant::now(), packet).await;
+        }
+        for _ in 0..QUEUED_BEFORE_TIMERS {
+            let Ok(event) = xdp_rx.try_recv() else { break };
+            daemon.on_xdp_event(Instant::now(), event).await;
+        }
         daemon.on_timers(Instant::now()).await;
         daemon.settle_groups(Instant::now()).await;
     }
@@ -192,7 +212,6 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         .await;
     // Every queued VIP change (the removals above last) is done before vipd exits.
     daemon.vips_settled().await;
-    vip_worker_task.abort();
     for (_, attachment) in daemon.xdp.drain() {
         let interface = attachment.interface().to_owned();
         if let Err(e) = attachment.detach_and_unpin() {
@@ -213,6 +232,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     for task in std::mem::take(&mut daemon.notify_tasks) {
         let _ = tokio::time::timeout_at(deadline, task).await;
     }
+    // Closing the job queue ends the worker; it has nothing left to do (settled above).
+    drop(daemon);
+    let _ = vip_worker_thread.join();
     tracing::info!("vipd stopped");
     Ok(())
 }
@@ -235,6 +257,7 @@ impl Daemon {
                     .chain(s.garp.poll_timeout())
                     .chain(s.announce_for.as_ref().map(|backlog| backlog.due))
             })
+            .chain(self.warnings.next_deadline())
             .min()
     }
 

@@ -110,57 +110,89 @@ impl Daemon {
             })?),
         };
 
-        let mut vips = Vec::new();
+        // Each VIP interface once (10 000 VIPs usually share one or two).
+        let mut dev_indexes: HashMap<&str, u32> =
+            HashMap::from([(spec.interface.as_str(), ifindex)]);
+        let mut vips = Vec::with_capacity(spec.virtual_addresses.len());
         for vip in &spec.virtual_addresses {
-            let dev_index = if vip.dev == spec.interface {
-                ifindex
-            } else {
-                self.netlink.link_index(&vip.dev).await?
+            let dev_index = match dev_indexes.get(vip.dev.as_str()) {
+                Some(&index) => index,
+                None => {
+                    let index = self.netlink.link_index(&vip.dev).await?;
+                    dev_indexes.insert(&vip.dev, index);
+                    index
+                }
             };
             vips.push((dev_index, vip.clone()));
         }
-        // A crashed earlier run may have left our VIPs on the interface. We are not master
-        // yet (the election below decides), so none of them should be there now.
-        let mut present: HashMap<u32, Vec<crate::io::netlink::InterfaceAddress>> = HashMap::new();
-        for (dev_index, vip) in &vips {
-            if !present.contains_key(dev_index) {
-                present.insert(*dev_index, self.netlink.addresses(*dev_index).await?);
-            }
-            // Delete with the prefix the kernel has: the address may have been added with
-            // another one (by hand, or by an earlier config), and the kernel matches both.
-            let stale: Vec<u8> = present
-                .get(dev_index)
-                .into_iter()
-                .flatten()
-                .filter(|a| a.address == vip.address)
-                .map(|a| a.prefix_len)
-                .collect();
-            for prefix_len in stale.into_iter().filter(|_| cleanup_stale) {
-                tracing::warn!(instance = %spec.name, vip = %vip.address, prefix_len, dev = %vip.dev, "removing stale VIP left by an earlier run");
-                self.netlink
-                    .del_address(*dev_index, vip.address, prefix_len)
-                    .await?;
-            }
-            if let std::collections::hash_map::Entry::Vacant(e) = self.arp.entry(*dev_index) {
-                let mac = self.netlink.link_mac(&vip.dev).await?;
+        // Each VIP interface's addresses, listed once, and its announcement socket.
+        let mut present: HashMap<(u32, IpAddr), Vec<u8>> = HashMap::new();
+        for (&dev, &dev_index) in &dev_indexes {
+            let addresses = if dev_index == ifindex {
+                existing.clone()
+            } else {
+                self.netlink.addresses(dev_index).await?
+            };
+            let needs_v6 = vips
+                .iter()
+                .any(|(index, vip)| *index == dev_index && vip.address.is_ipv6());
+            let needs_arp = vips.iter().any(|(index, _)| *index == dev_index);
+            if needs_arp
+                && let std::collections::hash_map::Entry::Vacant(e) = self.arp.entry(dev_index)
+            {
+                let mac = self.netlink.link_mac(dev).await?;
                 let sender =
-                    ArpSender::open(*dev_index, mac).map_err(|source| DaemonError::Socket {
+                    ArpSender::open(dev_index, mac).map_err(|source| DaemonError::Socket {
                         instance: spec.name.clone(),
-                        what: format!("opening an ARP socket on {}", vip.dev),
+                        what: format!("opening an ARP socket on {dev}"),
                         source,
                     })?;
                 e.insert(sender);
             }
             // Neighbour advertisements leave from the VIP interface's link-local address.
-            if let (IpAddr::V6(_), Some(sender)) = (vip.address, self.arp.get_mut(dev_index)) {
-                let source = present.get(dev_index).and_then(|a| link_local(a)).ok_or_else(|| {
+            if let (true, Some(sender)) = (needs_v6, self.arp.get_mut(&dev_index)) {
+                let source = link_local(&addresses).ok_or_else(|| {
                     setup(format!(
-                        "{} has no IPv6 link-local address to send neighbour advertisements from",
-                        vip.dev
+                        "{dev} has no IPv6 link-local address to send neighbour advertisements from"
                     ))
                 })?;
                 sender.set_link_local(source);
             }
+            for address in addresses {
+                present
+                    .entry((dev_index, address.address))
+                    .or_default()
+                    .push(address.prefix_len);
+            }
+        }
+        // A crashed earlier run may have left our VIPs on the interface. We are not master
+        // yet (the election below decides), so none of them should be there now. Delete
+        // with the prefix the kernel has: the address may have been added with another
+        // one (by hand, or by an earlier config), and the kernel matches both. Many
+        // requests in flight, as the VIP worker adds them.
+        if cleanup_stale {
+            let stale: Vec<(u32, &config::VirtualAddress, u8)> = vips
+                .iter()
+                .flat_map(|(dev_index, vip)| {
+                    present
+                        .get(&(*dev_index, vip.address))
+                        .into_iter()
+                        .flatten()
+                        .map(move |&prefix_len| (*dev_index, vip, prefix_len))
+                })
+                .collect();
+            use futures_util::StreamExt as _;
+            let netlink = self.netlink.clone();
+            let results: Vec<Result<(), NetlinkError>> = futures_util::stream::iter(stale)
+                .map(|(dev_index, vip, prefix_len)| {
+                    tracing::warn!(instance = %spec.name, vip = %vip.address, prefix_len, dev = %vip.dev, "removing stale VIP left by an earlier run");
+                    let netlink = netlink.clone();
+                    async move { netlink.del_address(dev_index, vip.address, prefix_len).await }
+                })
+                .buffer_unordered(VIP_REQUESTS_IN_FLIGHT)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<(), _>>()?;
         }
 
         let tx = TxSocket::open(&spec.interface, ifindex, primary).map_err(|source| {
@@ -201,7 +233,6 @@ impl Daemon {
             tx,
             destinations,
             vips,
-            vip_addresses,
             local_addresses,
             rx: RxCounters::default(),
             garp: AnnounceSchedule::default(),

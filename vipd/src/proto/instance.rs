@@ -85,14 +85,8 @@ use super::wire::{AdvertRepr, Auth, Centiseconds, Version};
 /// The priority of the address owner (RFC 5798 §5.2.4).
 pub const PRIORITY_OWNER: u8 = 255;
 
-/// Most addresses an IPv4 advert lists: the 8-bit count (RFC 5798 §5.2.5). 1 020 bytes
-/// of addresses, so the advert still fits a 1 500-byte frame.
-pub const MAX_LISTED_IPV4: usize = 255;
-/// Most addresses an IPv6 advert lists: 255 would make a 4 KB advert that the kernel
-/// fragments and peers (and vipd's XDP checks, which look at adverts up to
-/// `MAX_CHECKED_ADVERT_LEN` = 1 036 bytes) cannot take whole. 64 × 16 + 8 = 1 032 bytes:
-/// unfragmented on any IPv6 link (minimum MTU 1 280) and checked by XDP.
-pub const MAX_LISTED_IPV6: usize = 64;
+/// The listed-address limits live with the XDP program's length check they bound.
+pub use vipd_common::{MAX_LISTED_IPV4, MAX_LISTED_IPV6};
 
 /// How many of an instance's VIPs its adverts list, by the family of `first`.
 pub fn max_listed_addresses(first: Option<&IpAddr>) -> usize {
@@ -538,15 +532,16 @@ impl Instance {
             priority,
             max_advert_interval: self.config.advert_interval,
             auth: self.config.auth,
-            // The rest are held, not listed (see `max_listed_addresses`).
-            addresses: self
-                .config
-                .virtual_addresses
-                .iter()
-                .take(max_listed_addresses(self.config.virtual_addresses.first()))
-                .copied()
-                .collect(),
+            addresses: self.listed_addresses().to_vec(),
         }
+    }
+
+    /// The addresses this instance's adverts list, and so the list a peer's adverts are
+    /// compared with (RFC 5798 §7.1): the first [`max_listed_addresses`] VIPs. The rest
+    /// are held, not listed.
+    pub fn listed_addresses(&self) -> &[IpAddr] {
+        let all = &self.config.virtual_addresses;
+        &all[..all.len().min(max_listed_addresses(all.first()))]
     }
 
     /// The configuration.

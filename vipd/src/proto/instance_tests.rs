@@ -70,6 +70,9 @@ fn adverts_list_what_fits_and_hold_the_rest() {
             "{count} addresses: {} bytes",
             advert.buffer_len()
         );
+        // A peer configured alike is checked against the same list it sends
+        // (RFC 5798 §7.1), so a backup with 100 IPv6 VIPs does not see a mismatch.
+        assert_eq!(instance.listed_addresses(), &advert.addresses[..]);
     }
 }
 
