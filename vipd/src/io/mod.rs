@@ -8,10 +8,8 @@
 //! - [`lock`]: lock files that keep two vipd processes off one interface.
 //! - [`arp`]: gratuitous and directed ARP over AF_PACKET.
 //! - [`sched`]: real-time scheduling for the daemon's thread.
-//! - [`clock`]: a timerfd sleep, precise where tokio's timer rounds up to the millisecond.
 pub mod arp;
 pub mod bpf;
-pub mod clock;
 pub mod lock;
 pub mod netlink;
 pub mod sched;
