@@ -251,8 +251,14 @@ fn v2_pass_auth_agrees() -> anyhow::Result<()> {
 
 /// VRRPv2, PASS authentication, but vipd has the wrong password: neither accepts the
 /// other's adverts, so both become master and both hold the VIP (the split brain such a
-/// misconfiguration causes), and vipd counts every keepalived advert as an
-/// authentication-data mismatch.
+/// misconfiguration causes), and vipd counts keepalived's adverts as
+/// authentication-data mismatches, never as accepted.
+///
+/// keepalived 2.2.7 may send only its first advert as master: each advert it discards
+/// for the password (vipd's, once a second on a steady grid) pushes its own advert
+/// timer back, so with vipd's adverts landing just before it fires, it stays silent
+/// (seen on the wire: 1 keepalived advert in 9 s against vipd's 7). One counted
+/// mismatch, and none accepted, is what vipd can be held to.
 #[test]
 fn v2_wrong_password_is_counted_and_splits_the_brain() -> anyhow::Result<()> {
     require_root();
@@ -273,10 +279,9 @@ fn v2_wrong_password_is_counted_and_splits_the_brain() -> anyhow::Result<()> {
     vipd.start()?;
     ka.wait_state("VI_1", "MASTER", V2_ELECTION)?;
     vipd.wait_state("VI_1", "MASTER", V2_ELECTION)?;
-    // On failure, say what vipd counted and what keepalived did (a rare flake under
-    // load saw no keepalived advert reach vipd at all).
+    // On failure, say what vipd counted and what keepalived did.
     vipd.wait_instance("counting auth mismatches", "VI_1", V2_ELECTION, |i| {
-        i["counters"]["rx_auth_data_mismatch"].as_u64() >= Some(2)
+        i["counters"]["rx_auth_data_mismatch"].as_u64() >= Some(1)
     })
     .map_err(|e| {
         anyhow::anyhow!(
@@ -286,6 +291,7 @@ fn v2_wrong_password_is_counted_and_splits_the_brain() -> anyhow::Result<()> {
         )
     })?;
     ensure!(vipd.counter("VI_1", "adverts_received")? == 0);
+    ensure!(vipd.counter("VI_1", "rx_accepted")? == 0);
     let namespaces: Vec<&Netns> = lan.members().iter().collect();
     ensure!(holders(&namespaces, VIP)? == vec![KA, VIPD]);
     ka.wait_log("invalid password", V2_ELECTION, |l| {
