@@ -227,6 +227,31 @@ fn wait_listening(ns: &Netns, port: u16) -> anyhow::Result<()> {
 }
 
 /// The mails aiosmtpd's Debugging handler printed, one text block each.
+/// Router `LVS_DEVEL` with the mail globals for `port` and two instances, VI_1 and VI_2,
+/// each with `smtp_alert` as given.
+fn two_instance_router<'a>(
+    ns: &'a Netns,
+    scratch: &Scratch,
+    port: u16,
+    vi_1_alert: bool,
+    vi_2_alert: bool,
+) -> anyhow::Result<Router<'a>> {
+    let globals = mail_globals(&port.to_string(), "5s");
+    let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let alert = |on: bool| if on { "true" } else { "false" };
+    Router::with_global(
+        ns,
+        scratch,
+        "LVS_DEVEL",
+        &globals,
+        &[
+            InstanceConf::new("VI_1", 7, 100, VIP_CIDR).set("smtp_alert", alert(vi_1_alert)),
+            InstanceConf::new("VI_2", 8, 100, "192.0.2.101/24")
+                .set("smtp_alert", alert(vi_2_alert)),
+        ],
+    )
+}
+
 /// A real SMTP server (aiosmtpd, printing what it receives) on `127.0.0.1:port` in `ns`,
 /// once it listens.
 fn smtp_server(ns: &Netns, port: u16) -> anyhow::Result<Proc> {
@@ -333,18 +358,7 @@ fn no_mail_without_smtp_alert() -> anyhow::Result<()> {
     let (lan, scratch) = lab("mailoff", 1)?;
     let ns = lan.member(0);
     let server = smtp_server(ns, 2527)?;
-    let globals = mail_globals("2527", "5s");
-    let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut r1 = Router::with_global(
-        ns,
-        &scratch,
-        "LVS_DEVEL",
-        &globals,
-        &[
-            InstanceConf::new("VI_1", 7, 100, VIP_CIDR),
-            InstanceConf::new("VI_2", 8, 100, "192.0.2.101/24").set("smtp_alert", "true"),
-        ],
-    )?;
+    let mut r1 = two_instance_router(ns, &scratch, 2527, false, true)?;
     r1.start()?;
     r1.wait_state("VI_1", "MASTER", QUICK_ELECTION)?;
     r1.wait_state("VI_2", "MASTER", QUICK_ELECTION)?;
@@ -374,18 +388,7 @@ fn sync_group_with_smtp_alert_mails_its_transitions() -> anyhow::Result<()> {
     let (lan, scratch) = lab("mailgrp", 1)?;
     let ns = lan.member(0);
     let server = smtp_server(ns, 2528)?;
-    let globals = mail_globals("2528", "5s");
-    let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut r1 = Router::with_global(
-        ns,
-        &scratch,
-        "LVS_DEVEL",
-        &globals,
-        &[
-            InstanceConf::new("VI_1", 7, 100, VIP_CIDR),
-            InstanceConf::new("VI_2", 8, 100, "192.0.2.101/24"),
-        ],
-    )?;
+    let mut r1 = two_instance_router(ns, &scratch, 2528, false, false)?;
     let mut text = std::fs::read_to_string(r1.config_path())?;
     text.push_str("\n[sync_group.VG_1]\ngroup = [\"VI_1\", \"VI_2\"]\nsmtp_alert = true\n");
     std::fs::write(r1.config_path(), text)?;

@@ -39,19 +39,32 @@ impl Daemon {
                     let what = Repeated::AddressListMismatch.message();
                     tracing::warn!(instance = %slot.spec.name, from = %accepted.sender, suppressed, "{what}");
                 }
-                let actions = slot.handle(
-                    now,
-                    Input::Advert {
-                        src: accepted.sender,
-                        advert: accepted.advert,
-                    },
-                );
-                self.perform(index, now, actions).await;
+                self.feed_advert(index, now, now, accepted).await;
             }
             Err(discard) => {
                 tracing::debug!(instance = %slot.spec.name, from = %meta.src, reason = %discard, "advert discarded");
             }
         }
+    }
+
+    /// Hands an advert that passed §7.1 (from the socket or an XDP record) to the core,
+    /// as heard at `heard` (no earlier than the core's last input), and performs what it
+    /// answers at `now`.
+    async fn feed_advert(
+        &mut self,
+        index: usize,
+        heard: Instant,
+        now: Instant,
+        accepted: validate::Accepted,
+    ) {
+        let actions = self.slots[index].handle(
+            heard,
+            Input::Advert {
+                src: accepted.sender,
+                advert: accepted.advert,
+            },
+        );
+        self.perform(index, now, actions).await;
     }
 
     pub(super) async fn on_link(&mut self, now: Instant, event: LinkEvent) {
@@ -243,14 +256,7 @@ impl Daemon {
         };
         slot.xdp_rescues += 1;
         tracing::debug!(instance = %slot.spec.name, from = %observed.source, "master heard by XDP, not yet by the socket");
-        let actions = slot.handle(
-            seen_at,
-            Input::Advert {
-                src: accepted.sender,
-                advert: accepted.advert,
-            },
-        );
-        self.perform(index, now, actions).await;
+        self.feed_advert(index, seen_at, now, accepted).await;
         true
     }
 
@@ -277,14 +283,7 @@ impl Daemon {
                 monotonic_now_ns().saturating_sub(event.seen_ns),
             ))
             .unwrap_or(now);
-        let actions = slot.handle(
-            seen_at,
-            Input::Advert {
-                src: accepted.sender,
-                advert: accepted.advert,
-            },
-        );
-        self.perform(index, now, actions).await;
+        self.feed_advert(index, seen_at, now, accepted).await;
     }
 
     /// Brings sync groups to agreement after whatever just happened: members follow a
