@@ -18,13 +18,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::bench::failover::{notify_script, phase_seed, random_phase};
 use anyhow::{Context as _, bail};
 use vipd_tests::netns::Netns;
 use vipd_tests::pinger::{PingLog, Pinger};
 use vipd_tests::proc::Proc;
 use vipd_tests::topo::{Lan, add_addr, link_down, link_up};
 use vipd_tests::{in_netns, poll_until};
+
+use crate::bench::failover::{notify_script, phase_seed, random_phase};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 const ROUTERS: [(&str, u8, &str); 3] = [

@@ -374,13 +374,14 @@ fn print_wire_check(outcomes: &[failover::Outcome]) {
             .wire
             .iter()
             .filter_map(|w| Some((w.pinger_ms - w.wire.as_ref().ok()?.outage_ms).abs()))
-            .fold(0.0f64, f64::max);
+            .reduce(f64::max);
         let median = |v: Vec<f64>| Summary::of(&v).map(|s| s.p50);
         let f = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        let signed = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:+.1}"));
         let (p, w) = (Summary::of(&pinger), Summary::of(&wire));
         let errors = o.wire.len() - ok.len();
         println!(
-            "  {:<18} {:>5} ms  n={}  pinger {:>6} / {:<6} wire {:>6} / {:<6} max |diff| {:.1}{}  medians: old master's last reply {:+.1}, new master's first ARP {}, first reply {:+.1}{}",
+            "  {:<18} {:>5} ms  n={}  pinger {:>6} / {:<6} wire {:>6} / {:<6} max |diff| {}{}  medians: old master's last reply {}, new master's first ARP {}, first reply {}{}",
             o.plan.label(),
             o.plan.interval.as_millis(),
             o.wire.len(),
@@ -388,14 +389,19 @@ fn print_wire_check(outcomes: &[failover::Outcome]) {
             f(p.map(|s| s.max)),
             f(w.map(|s| s.p50)),
             f(w.map(|s| s.max)),
-            diff,
+            f(diff),
             // The pinger polls every 0.1 ms; more than a millisecond apart means one of
             // the two measures something else.
-            if diff > 1.0 { " DISAGREE" } else { "" },
-            median(ok.iter().map(|w| w.old_last_reply_ms).collect()).unwrap_or(f64::NAN),
-            median(ok.iter().filter_map(|w| w.new_first_arp_ms).collect())
-                .map_or("-".to_owned(), |v| format!("{v:+.1}")),
-            median(ok.iter().map(|w| w.new_first_reply_ms).collect()).unwrap_or(f64::NAN),
+            if diff.is_some_and(|d| d > 1.0) {
+                " DISAGREE"
+            } else {
+                ""
+            },
+            signed(median(ok.iter().map(|w| w.old_last_reply_ms).collect())),
+            signed(median(
+                ok.iter().filter_map(|w| w.new_first_arp_ms).collect()
+            )),
+            signed(median(ok.iter().map(|w| w.new_first_reply_ms).collect())),
             if errors > 0 {
                 format!("  ({errors} without a wire figure: see the JSON)")
             } else {

@@ -54,11 +54,13 @@ impl Capture {
         let file = dir.join(format!("{name}.pcap"));
         let path = file.to_string_lossy().into_owned();
         let secs = limit.as_secs().max(1).to_string();
-        // -U: every packet is flushed to the file as it comes, so nothing is lost when
-        // the capture is stopped. -Z root: tcpdump would otherwise drop to its own user
-        // and could not write in the root-owned scratch directory. -p: the client's
-        // interface stays as it was (not promiscuous): the capture sees what the
-        // client's stack sees.
+        // --immediate-mode: without it packets wait in the kernel's capture ring for a
+        // block to fill or time out, and a capture stopped soon after the event held
+        // none of them (seen: "8 packets received by filter, 0 captured"). -U: every
+        // packet is flushed to the file as it comes. -Z root: tcpdump would otherwise
+        // drop to its own user and could not write in the root-owned scratch
+        // directory. -p: the client's interface stays as it was (not promiscuous): the
+        // capture sees what the client's stack sees.
         let proc = ns.spawn(&[
             "timeout",
             "-s",
@@ -70,6 +72,7 @@ impl Capture {
             "-p",
             "-n",
             "-U",
+            "--immediate-mode",
             "-Z",
             "root",
             "-s",
@@ -95,9 +98,20 @@ impl Capture {
     /// about `vip`.
     pub fn finish(mut self, vip: Ipv4Addr) -> anyhow::Result<Vec<Frame>> {
         self.proc.signal(libc::SIGINT)?;
-        self.proc
+        let done = self
+            .proc
             .wait_timeout(Duration::from_secs(5))
             .context("stopping tcpdump in the client")?;
+        // A capture that lost frames could show a gap that was not on the wire.
+        let dropped: u64 = done
+            .stderr
+            .lines()
+            .filter(|l| l.contains("packets dropped by"))
+            .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        if dropped > 0 {
+            bail!("tcpdump in the client dropped {dropped} packets");
+        }
         let out = std::process::Command::new("tcpdump")
             .args(["-r"])
             .arg(&self.file)
@@ -111,7 +125,17 @@ impl Capture {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        Ok(parse(&String::from_utf8_lossy(&out.stdout), vip))
+        let text = String::from_utf8_lossy(&out.stdout);
+        let frames = parse(&text, vip);
+        if frames.is_empty() {
+            bail!(
+                "no frame about {vip} in {} ({} lines decoded); tcpdump said: {}",
+                self.file.display(),
+                text.lines().count(),
+                done.stderr.trim().replace('\n', "; ")
+            );
+        }
+        Ok(frames)
     }
 }
 
