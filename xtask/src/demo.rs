@@ -5,6 +5,12 @@
 //! (SIGKILL), comes back and preempts, and is stopped gracefully (SIGTERM); the outage
 //! the client saw is printed for each. Then the XDP ARP responder answers arping for a
 //! VIP the kernel does not hold. Everything is removed at the end, also on failure.
+//!
+//! As in the bench (see `bench::failover`), the routers run notify commands the way
+//! the seed configuration does (a script in the demo's scratch directory that only logs
+//! its arguments there), the VIP is inside the routers' subnet, and the crash and the
+//! SIGTERM land at a random phase of the 10 ms advert cycle (seed printed;
+//! `VIPD_BENCH_SEED` replays it).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -19,6 +25,8 @@ use vipd_tests::proc::Proc;
 use vipd_tests::topo::{Lan, add_addr, link_down, link_up};
 use vipd_tests::{in_netns, poll_until};
 
+use crate::bench::failover::{notify_script, phase_seed, random_phase};
+
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 const ROUTERS: [(&str, u8, &str); 3] = [
     ("r1", 150, "192.0.2.1/24"),
@@ -26,6 +34,7 @@ const ROUTERS: [(&str, u8, &str); 3] = [
     ("r3", 50, "192.0.2.3/24"),
 ];
 const CLIENT_ADDR: &str = "192.0.2.10/24";
+const ADVERT_INT: Duration = Duration::from_millis(10);
 
 struct Router<'a> {
     name: &'static str,
@@ -79,15 +88,24 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     say("lab: routers r1 (priority 150), r2 (100), r3 (50) and a client on one bridge");
     say("     VIP 192.0.2.100, VRRPv3, adverts every 10 ms, XDP in generic mode (veth)");
+    say("     notify_master/backup/fault and notify call a script that logs to the demo's dir");
+    let seed = phase_seed()?;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    say(&format!(
+        "     crash and SIGTERM at a random phase of the advert cycle (VIPD_BENCH_SEED={seed} replays it)"
+    ));
     let lan = Lan::new("demo", 4).context("building the lab (needs root)")?;
     let dir = tempdir()?;
     let mut routers = Vec::new();
+    let mut notify_logs = Vec::new();
     for (i, (name, priority, addr)) in ROUTERS.iter().enumerate() {
         let ns = lan.member(i);
         add_addr(ns, "eth0", addr)?;
         let socket = dir.join(format!("{name}.sock"));
         let config = dir.join(format!("{name}.toml"));
-        std::fs::write(&config, router_config(name, *priority, &socket))?;
+        let (script, log) = notify_script(&dir, &format!("notify-{name}"))?;
+        notify_logs.push(log);
+        std::fs::write(&config, router_config(name, *priority, &socket, &script))?;
         routers.push(Router {
             name,
             ns,
@@ -127,6 +145,7 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     // link goes quiet. (Killing only the process would leave the VIP on r1's kernel, still
     // answering the client, and measure nothing.)
     say("crash: r1 dies (its link goes down, its vipd gets SIGKILL)");
+    std::thread::sleep(random_phase(&mut rng, ADVERT_INT));
     let crash_at = Instant::now();
     link_down(routers[0].ns, "eth0")?;
     if let Some(p) = routers[0].proc.as_ref() {
@@ -146,6 +165,7 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(500));
 
     say("graceful: SIGTERM to vipd on r1 (priority 0; it keeps the VIP until r2 is heard)");
+    std::thread::sleep(random_phase(&mut rng, ADVERT_INT));
     let graceful_at = Instant::now();
     if let Some(p) = routers[0].proc.as_mut() {
         let done = p.terminate(Duration::from_secs(3))?;
@@ -182,6 +202,15 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
         graceful_at,
         graceful_settled,
     );
+    let calls: Vec<String> = ROUTERS
+        .iter()
+        .zip(&notify_logs)
+        .map(|((name, _, _), log)| {
+            let n = std::fs::read_to_string(log).map_or(0, |t| t.lines().count());
+            format!("{name} {n}")
+        })
+        .collect();
+    say(&format!("notify script runs: {}", calls.join(", ")));
     println!();
 
     for router in &mut routers {
@@ -257,7 +286,8 @@ fn wait_for_master(bin: &Path, routers: &[Router<'_>], name: &str) -> anyhow::Re
     )
 }
 
-fn router_config(name: &str, priority: u8, socket: &Path) -> String {
+fn router_config(name: &str, priority: u8, socket: &Path, notify: &Path) -> String {
+    let notify = notify.display().to_string();
     format!(
         r#"[global]
 router_id = "{name}"
@@ -271,6 +301,10 @@ advert_int = "10ms"
 virtual_ipaddress = ["192.0.2.100/24"]
 garp_master_delay = "0s"
 xdp = "auto"
+notify_master = [{notify:?}, "master"]
+notify_backup = [{notify:?}, "backup"]
+notify_fault = [{notify:?}, "fault"]
+notify = [{notify:?}]
 "#,
         socket = socket.display()
     )

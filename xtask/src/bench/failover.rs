@@ -1,28 +1,94 @@
 //! Failover: the outage a client sees when the master crashes or stops.
 //!
-//! Per configuration (implementation × advert interval) one lab: r1 (priority 150), r2
-//! (priority 100), a client pinging the VIP every millisecond. Each repetition starts a
-//! fresh pinger, waits for steady replies, then crashes r1 (link down + SIGKILL) or
-//! stops it (SIGTERM), waits for r2 to be MASTER and the client to get replies again,
-//! and takes the longest gap between replies from the last one before the event to the
-//! first one after r2 became MASTER. Then r1 comes back (after a crash "rebooted": its
-//! VIP gone, link up) and the bench waits until it is MASTER again before the next rep.
-//! Crash and graceful repetitions alternate, so both see the same conditions.
+//! Per configuration (implementation × advert interval × notify or not) one lab: r1
+//! (priority 150), r2 (priority 100), a client pinging the VIP every millisecond. Each
+//! repetition starts a fresh pinger, waits for steady replies, waits a random phase,
+//! then crashes r1 (link down + SIGKILL) or stops it (SIGTERM), waits for r2 to be
+//! MASTER and the client to get replies again, and takes the longest gap between
+//! replies from the last one before the event to the first one after r2 became MASTER.
+//! Then r1 comes back (after a crash "rebooted": its VIP gone, link up) and the bench
+//! waits until it is MASTER again before the next rep. Crash and graceful repetitions
+//! alternate, so both see the same conditions.
+//!
+//! Measured the way an independent harness measures (issue 13), so it cannot miss what
+//! an operator would see:
+//!
+//! - **Addresses**: the VIP 192.0.2.100/24 is inside the routers' own subnet (r1
+//!   192.0.2.1/24, r2 192.0.2.2/24, client 192.0.2.10/24), as in the seed setup: the
+//!   client reaches the VIP on-link, through its ARP entry, so a late gratuitous ARP or
+//!   an old master that stops answering too early shows as outage.
+//! - **Notify**: by default both routers run notify commands as the seed configuration
+//!   does (`notify_master` / `notify_backup` / `notify_fault` and the generic `notify`)
+//!   calling a script in the bench's scratch directory that only appends its arguments
+//!   to a log there; [`Plan::notify`] = false measures without (vipd at 10 ms only), to
+//!   show what the notify costs. Spawning that process must not delay an advert or an
+//!   announcement; the bench checks the scripts did run.
+//! - **Phase**: before each event the bench sleeps a uniformly random time in
+//!   [0, advert interval) from the moment the client's steady replies were confirmed,
+//!   so the event lands at a random point of the master's advert cycle. The PRNG is
+//!   seeded (printed; `VIPD_BENCH_SEED` replays it).
+//! - **Wire check**: the first [`WIRE_REPS`] graceful repetitions of each configuration
+//!   also run tcpdump in the client's namespace ([`super::wire`]) and measure the same
+//!   outage from the captured echo replies, so a bug in the pinger cannot hide a real
+//!   outage; both figures go into the JSON and the table.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
+use vipd_tests::netns::Netns;
 use vipd_tests::pinger::PingRun;
-use vipd_tests::topo::{Lan, add_addr};
+use vipd_tests::topo::{Lan, add_addr, mac_of};
 use vipd_tests::vipd::Scratch;
 
 use super::lab::{Inst, Kind, Node};
 use super::stats::Summary;
+use super::wire::{Capture, Mac, WireOutage};
 
-const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+/// The VIP, inside the routers' 192.0.2.0/24 (see the module doc).
+pub const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+
+/// Graceful repetitions per configuration that are also captured on the client.
+pub const WIRE_REPS: usize = 5;
+
+/// The seed of the phase PRNG: `VIPD_BENCH_SEED` if set (a decimal u64), else random.
+pub fn phase_seed() -> anyhow::Result<u64> {
+    match std::env::var("VIPD_BENCH_SEED") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .with_context(|| format!("VIPD_BENCH_SEED={text:?} is not a decimal u64")),
+        Err(_) => Ok(fastrand::u64(..)),
+    }
+}
+
+/// A uniformly random phase in [0, `interval`).
+pub fn random_phase(rng: &mut fastrand::Rng, interval: Duration) -> Duration {
+    interval.mul_f64(rng.f64())
+}
+
+/// Writes a notify script `dir/name.sh` that does what the seed's notify.sh does short
+/// of mail and services (look up this host's address, record the transition), writing
+/// only to `dir/name.log`; returns (script, log).
+pub fn notify_script(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let log = dir.join(format!("{name}.log"));
+    let script = dir.join(format!("{name}.sh"));
+    let text = format!(
+        "#!/bin/bash\n\
+         # Stand-in for the seed's notify.sh: the same shape of work without mail or\n\
+         # services. Writes only to its log in the scratch directory.\n\
+         thisip=$(ip -4 -o addr show dev eth0 | awk '{{print $4}}' | cut -d/ -f1 | head -1)\n\
+         echo \"$(date +%s.%N) $thisip $*\" >> '{}'\n",
+        log.display()
+    );
+    std::fs::write(&script, text).with_context(|| format!("writing {}", script.display()))?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod 755 {}", script.display()))?;
+    Ok((script, log))
+}
 
 /// One configuration to measure.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +99,20 @@ pub struct Plan {
     pub interval: Duration,
     /// Repetitions of each of crash and graceful.
     pub reps: usize,
+    /// Both routers run notify commands, as the seed configures them (the default an
+    /// operator has).
+    pub notify: bool,
+}
+
+impl Plan {
+    /// Implementation, and "no notify" when the routers run none.
+    pub fn label(&self) -> String {
+        if self.notify {
+            self.kind.label().to_owned()
+        } else {
+            format!("{}, no notify", self.kind.label())
+        }
+    }
 }
 
 /// A crash or a graceful stop.
@@ -56,15 +136,46 @@ pub struct Timeline {
     pub replies: Vec<f64>,
 }
 
+/// One graceful repetition measured by the pinger and on the wire.
+#[derive(Clone, Debug)]
+pub struct WireRep {
+    /// Repetition number.
+    pub rep: usize,
+    /// The pinger's outage (ms).
+    pub pinger_ms: f64,
+    /// The capture's figures, or why there are none.
+    pub wire: Result<WireOutage, String>,
+}
+
+impl WireRep {
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        match &self.wire {
+            Ok(w) => json!({ "rep": self.rep, "pinger_ms": self.pinger_ms, "wire": w.to_json() }),
+            Err(e) => json!({ "rep": self.rep, "pinger_ms": self.pinger_ms, "wire_error": e }),
+        }
+    }
+}
+
 /// Outcome of one configuration.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     /// The plan.
     pub plan: Plan,
+    /// Seed of this configuration's phase PRNG.
+    pub seed: u64,
     /// Crash outages (ms), one per successful rep.
     pub crash: Vec<f64>,
     /// Graceful outages (ms).
     pub graceful: Vec<f64>,
+    /// The phase (ms after the steady replies were confirmed) of each crash sample.
+    pub crash_phase: Vec<f64>,
+    /// The phase of each graceful sample.
+    pub graceful_phase: Vec<f64>,
+    /// The graceful reps also captured on the client.
+    pub wire: Vec<WireRep>,
+    /// Lines the notify scripts logged (r1, r2); None without notify.
+    pub notify_calls: Option<(usize, usize)>,
     /// Reps where the client did not recover (or the lab failed), with why.
     pub failures: Vec<String>,
     /// The first crash rep's timeline.
@@ -74,27 +185,62 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// An outcome with no samples yet.
+    pub fn empty(plan: Plan, seed: u64) -> Outcome {
+        Outcome {
+            plan,
+            seed,
+            crash: Vec::new(),
+            graceful: Vec::new(),
+            crash_phase: Vec::new(),
+            graceful_phase: Vec::new(),
+            wire: Vec::new(),
+            notify_calls: None,
+            failures: Vec::new(),
+            timeline: None,
+            seconds: 0.0,
+        }
+    }
+
+    /// The wire outages of the captured reps that have one.
+    pub fn wire_outages(&self) -> Vec<f64> {
+        self.wire
+            .iter()
+            .filter_map(|w| w.wire.as_ref().ok().map(|w| w.outage_ms))
+            .collect()
+    }
+
     /// As JSON.
     pub fn to_json(&self) -> Value {
         json!({
             "implementation": self.plan.kind.label(),
+            "label": self.plan.label(),
+            "notify": self.plan.notify,
             "advert_interval_ms": self.plan.interval.as_millis() as u64,
             "reps": self.plan.reps,
+            "phase_seed": self.seed,
             "crash": Summary::of(&self.crash).map(Summary::to_json),
             "graceful": Summary::of(&self.graceful).map(Summary::to_json),
+            "graceful_wire": Summary::of(&self.wire_outages()).map(Summary::to_json),
             "crash_samples_ms": self.crash,
             "graceful_samples_ms": self.graceful,
+            "crash_phase_ms": self.crash_phase,
+            "graceful_phase_ms": self.graceful_phase,
+            "graceful_wire_check": self.wire.iter().map(WireRep::to_json).collect::<Vec<_>>(),
+            "notify_calls": self.notify_calls.map(|(a, b)| json!({ "r1": a, "r2": b })),
             "failures": self.failures,
             "seconds": self.seconds,
         })
     }
 }
 
-/// Runs one configuration in its own lab. Errors building the lab are returned; a rep
-/// that fails is recorded in `failures` and the next one goes on (after up to three
-/// failures in a row the configuration is abandoned).
-pub fn measure(bin: &Path, plan: Plan) -> anyhow::Result<Outcome> {
+/// Runs one configuration in its own lab, with phases drawn from a PRNG seeded with
+/// `seed`. Errors building the lab are returned; a rep that fails is recorded in
+/// `failures` and the next one goes on (after up to three failures in a row the
+/// configuration is abandoned).
+pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
     let started = Instant::now();
+    let mut rng = fastrand::Rng::with_seed(seed);
     let lan = Lan::new("fo", 3).context("building the failover lab (needs root)")?;
     add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
     add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
@@ -102,51 +248,69 @@ pub fn measure(bin: &Path, plan: Plan) -> anyhow::Result<Outcome> {
     let client = lan.member(2);
     let scratch = Scratch::new("bench")?;
     let vip = format!("{VIP}/24");
-    let mut r1 = Node::new(
-        lan.member(0),
-        &scratch,
-        "r1",
-        plan.kind,
-        &[Inst::new(7, 150, plan.interval, &vip)],
-        bin,
-    )?;
-    let mut r2 = Node::new(
-        lan.member(1),
-        &scratch,
-        "r2",
-        plan.kind,
-        &[Inst::new(7, 100, plan.interval, &vip)],
-        bin,
-    )?;
+    let mut logs = Vec::new();
+    let mut inst = |priority: u8, name: &str| -> anyhow::Result<Inst> {
+        let inst = Inst::new(7, priority, plan.interval, &vip);
+        if !plan.notify {
+            return Ok(inst);
+        }
+        let (script, log) = notify_script(scratch.path(), &format!("notify-{name}"))?;
+        logs.push(log);
+        Ok(inst.with_notify(&script))
+    };
+    let (i1, i2) = (inst(150, "r1")?, inst(100, "r2")?);
+    let mut r1 = Node::new(lan.member(0), &scratch, "r1", plan.kind, &[i1], bin)?;
+    let mut r2 = Node::new(lan.member(1), &scratch, "r2", plan.kind, &[i2], bin)?;
+    let macs = (
+        mac_of(lan.member(0), "eth0")?,
+        mac_of(lan.member(1), "eth0")?,
+    );
     let settle = settle_timeout(plan.interval);
     r1.start()?;
     r2.start()?;
     r1.wait_master(0, true, settle)?;
     r2.wait_master(0, false, settle)?;
 
-    let mut outcome = Outcome {
-        plan,
-        crash: Vec::new(),
-        graceful: Vec::new(),
-        failures: Vec::new(),
-        timeline: None,
-        seconds: 0.0,
-    };
+    let mut outcome = Outcome::empty(plan, seed);
     let mut failed_in_a_row = 0;
     'reps: for rep in 0..plan.reps {
         for event in [Event::Crash, Event::Graceful] {
-            let want_timeline = rep == 0 && event == Event::Crash;
-            match one_rep(&mut r1, &r2, client, event, plan.interval, want_timeline) {
-                Ok((outage, timeline)) => {
+            let want_timeline = rep == 0 && event == Event::Crash && plan.notify;
+            let capture = event == Event::Graceful && rep < WIRE_REPS;
+            let setup = RepSetup {
+                client,
+                scratch: &scratch,
+                interval: plan.interval,
+                macs,
+                phase: random_phase(&mut rng, plan.interval),
+                capture: capture.then(|| format!("graceful-{rep}")),
+                want_timeline,
+            };
+            let phase_ms = setup.phase.as_secs_f64() * 1e3;
+            match one_rep(&mut r1, &r2, event, &setup) {
+                Ok(done) => {
                     failed_in_a_row = 0;
                     match event {
-                        Event::Crash => outcome.crash.push(outage),
-                        Event::Graceful => outcome.graceful.push(outage),
+                        Event::Crash => {
+                            outcome.crash.push(done.outage_ms);
+                            outcome.crash_phase.push(phase_ms);
+                        }
+                        Event::Graceful => {
+                            outcome.graceful.push(done.outage_ms);
+                            outcome.graceful_phase.push(phase_ms);
+                        }
                     }
-                    if let Some(mut timeline) = timeline {
+                    if let Some(wire) = done.wire {
+                        outcome.wire.push(WireRep {
+                            rep,
+                            pinger_ms: done.outage_ms,
+                            wire,
+                        });
+                    }
+                    if let Some(mut timeline) = done.timeline {
                         timeline.label = format!(
                             "{} crash, {} ms adverts",
-                            plan.kind.label(),
+                            plan.label(),
                             plan.interval.as_millis()
                         );
                         outcome.timeline = Some(timeline);
@@ -175,6 +339,24 @@ pub fn measure(bin: &Path, plan: Plan) -> anyhow::Result<Outcome> {
     }
     r1.stop();
     r2.stop();
+    if plan.notify {
+        let lines = |log: &PathBuf| {
+            std::fs::read_to_string(log)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
+        let calls = (logs.first().map_or(0, lines), logs.get(1).map_or(0, lines));
+        // Every rep makes r1 leave and take MASTER again and r2 the opposite: a
+        // configuration that ran reps without a single notify call measured nothing
+        // of what it claims.
+        if calls.0 == 0 || calls.1 == 0 {
+            outcome.failures.push(format!(
+                "the notify scripts did not run (r1 {} calls, r2 {})",
+                calls.0, calls.1
+            ));
+        }
+        outcome.notify_calls = Some(calls);
+    }
     outcome.seconds = started.elapsed().as_secs_f64();
     Ok(outcome)
 }
@@ -194,34 +376,78 @@ fn restore(r1: &mut Node<'_>, r2: &Node<'_>, settle: Duration) -> anyhow::Result
     Ok(())
 }
 
-/// One failover; the outage in ms and, if asked, the timeline.
+/// What one repetition needs besides the routers.
+struct RepSetup<'a> {
+    client: &'a Netns,
+    scratch: &'a Scratch,
+    interval: Duration,
+    /// r1's and r2's MACs.
+    macs: (Mac, Mac),
+    /// Wait this long after the steady replies are confirmed before the event.
+    phase: Duration,
+    /// Capture on the client, into a file of this name.
+    capture: Option<String>,
+    want_timeline: bool,
+}
+
+/// What one repetition measured.
+struct RepDone {
+    outage_ms: f64,
+    timeline: Option<Timeline>,
+    wire: Option<Result<WireOutage, String>>,
+}
+
+/// Seconds since the Unix epoch: the clock of tcpdump's timestamps.
+fn wall_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// One failover.
 fn one_rep(
     r1: &mut Node<'_>,
     r2: &Node<'_>,
-    client: &vipd_tests::Netns,
     event: Event,
-    interval: Duration,
-    want_timeline: bool,
-) -> anyhow::Result<(f64, Option<Timeline>)> {
+    setup: &RepSetup<'_>,
+) -> anyhow::Result<RepDone> {
+    let interval = setup.interval;
+    let want_timeline = setup.want_timeline;
     let settle = settle_timeout(interval);
-    let ping = PingRun::start(
-        client,
-        VIP,
-        Duration::from_millis(1),
-        settle * 3 + Duration::from_secs(10),
-    )?;
+    let limit = settle * 3 + Duration::from_secs(10);
+    // The capture starts first, so it holds the steady replies before the event. A
+    // capture that cannot start costs the wire figure, not the rep.
+    let capture = setup.capture.as_ref().map(|name| {
+        Capture::start(
+            setup.client,
+            setup.scratch.path(),
+            name,
+            limit + Duration::from_secs(5),
+        )
+        .map_err(|e| format!("{e:#}"))
+    });
+    let ping = PingRun::start(setup.client, VIP, Duration::from_millis(1), limit)?;
     ping.wait_for_more(30, Duration::from_secs(5), "before the event")?;
+    let confirmed = Instant::now();
     let mut states = Vec::new();
-    let t0 = Instant::now();
+    // The timeline rep samples a little of the steady state first, for the plot.
+    let steady = if want_timeline {
+        (interval * 2).max(Duration::from_millis(20))
+    } else {
+        Duration::ZERO
+    };
+    let until = confirmed + steady + setup.phase;
     if want_timeline {
-        // A little of the steady state before the event, for the plot.
-        let until = t0 + (interval * 2).max(Duration::from_millis(20));
         while Instant::now() < until {
             states.push((Instant::now(), r1.is_master(0), r2.is_master(0)));
             std::thread::sleep(Duration::from_micros(500));
         }
+    } else {
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
     }
     let at = Instant::now();
+    let at_wall = wall_now();
     if want_timeline {
         states.push((at, r1.is_master(0), r2.is_master(0)));
     }
@@ -262,6 +488,15 @@ fn one_rep(
         }
     }
     let log = ping.finish()?;
+    let wire = capture.map(|capture| {
+        let frames = capture?.finish(VIP).map_err(|e| format!("{e:#}"))?;
+        super::wire::outage(&frames, at_wall, setup.macs.0, setup.macs.1).ok_or_else(|| {
+            format!(
+                "the capture ({} frames) has no echo reply from r1 before the event or none from r2 after it",
+                frames.len()
+            )
+        })
+    });
     recovered?;
     if event == Event::Graceful {
         r1.wait_exit(Duration::from_secs(10))?;
@@ -283,10 +518,14 @@ fn one_rep(
             replies: log
                 .replies
                 .iter()
-                .filter(|t| **t >= t0)
+                .filter(|t| **t >= confirmed)
                 .map(|t| rel(*t))
                 .collect(),
         }
     });
-    Ok((outage.as_secs_f64() * 1e3, timeline))
+    Ok(RepDone {
+        outage_ms: outage.as_secs_f64() * 1e3,
+        timeline,
+        wire,
+    })
 }

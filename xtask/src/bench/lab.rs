@@ -7,6 +7,10 @@
 //! - keepalived runs in the foreground (`-n -l`) with its own pid files; its state comes
 //!   from its log lines (`(VI_1) Entering MASTER STATE`) on stderr, which is what an
 //!   operator sees too.
+//! - An instance can carry notify commands ([`Inst::notify`]), written the way the seed
+//!   configuration does (`notify_master` / `notify_backup` / `notify_fault` with the
+//!   state as argument) plus the generic `notify`, all calling one script, so the daemon
+//!   spawns a process on every transition as it does for operators.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
@@ -53,6 +57,10 @@ pub struct Inst {
     pub vips: Vec<String>,
     /// Start as MASTER (the state hint).
     pub start_master: bool,
+    /// Notify script: `notify_master` / `notify_backup` / `notify_fault` call it with
+    /// `master` / `backup` / `fault` (as the seed's notify.sh is called), `notify` with
+    /// what the daemon appends (`INSTANCE NAME STATE PRIORITY`).
+    pub notify: Option<PathBuf>,
 }
 
 impl Inst {
@@ -64,7 +72,15 @@ impl Inst {
             interval,
             vips: vec![vip.to_owned()],
             start_master: false,
+            notify: None,
         }
+    }
+
+    /// The same instance with every notify command calling `script` (see
+    /// [`Inst::notify`]).
+    pub fn with_notify(mut self, script: &Path) -> Inst {
+        self.notify = Some(script.to_owned());
+        self
     }
 
     fn name(&self) -> String {
@@ -500,12 +516,22 @@ fn vipd_config(name: &str, socket: &Path, instances: &[Inst], xdp: bool) -> Stri
             let mut conf = InstanceConf::new(&inst.name(), inst.vrid, inst.priority, "");
             conf.vips = inst.vips.clone();
             conf.advert_int = format!("{}ms", inst.interval.as_millis());
-            let conf = conf.set("xdp", if xdp { "\"auto\"" } else { "\"off\"" });
+            let mut conf = conf.set("xdp", if xdp { "\"auto\"" } else { "\"off\"" });
             if inst.start_master {
-                conf.set("state", "\"MASTER\"")
-            } else {
-                conf
+                conf = conf.set("state", "\"MASTER\"");
             }
+            if let Some(script) = &inst.notify {
+                let script = script.display().to_string();
+                // TOML argv arrays; Debug quoting of a path is a valid TOML basic string.
+                for state in ["master", "backup", "fault"] {
+                    conf = conf.set(
+                        &format!("notify_{state}"),
+                        &format!("[{script:?}, {state:?}]"),
+                    );
+                }
+                conf = conf.set("notify", &format!("[{script:?}]"));
+            }
+            conf
         })
         .collect();
     config_toml(name, socket, &confs)
@@ -515,8 +541,19 @@ fn keepalived_config(name: &str, instances: &[Inst]) -> String {
     let mut text = format!("global_defs {{\n  router_id {name}\n  vrrp_version 3\n}}\n");
     for inst in instances {
         let vips: String = inst.vips.iter().map(|v| format!("    {v}\n")).collect();
+        // The seed's lines (keepalived splits them into words and execs them).
+        let notify: String = inst
+            .notify
+            .as_ref()
+            .map(|script| {
+                let s = script.display();
+                format!(
+                    "  notify_master \"{s} master\"\n  notify_backup \"{s} backup\"\n  notify_fault \"{s} fault\"\n  notify \"{s}\"\n"
+                )
+            })
+            .unwrap_or_default();
         text.push_str(&format!(
-            "vrrp_instance {} {{\n  state {}\n  interface eth0\n  virtual_router_id {}\n  priority {}\n  advert_int {}\n  garp_master_delay 0\n  virtual_ipaddress {{\n{vips}  }}\n}}\n",
+            "vrrp_instance {} {{\n  state {}\n  interface eth0\n  virtual_router_id {}\n  priority {}\n  advert_int {}\n  garp_master_delay 0\n  virtual_ipaddress {{\n{vips}  }}\n{notify}}}\n",
             inst.name(),
             if inst.start_master { "MASTER" } else { "BACKUP" },
             inst.vrid,

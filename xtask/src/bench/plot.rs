@@ -129,7 +129,7 @@ fn draw_cdf(
                 .map_err(err)?
                 .label(format!(
                     "{} {} ms adverts (n={})",
-                    o.plan.kind.label(),
+                    o.plan.label(),
                     o.plan.interval.as_millis(),
                     samples.len()
                 ))

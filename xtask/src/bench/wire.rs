@@ -1,0 +1,291 @@
+//! The wire check: what the client's interface saw during a failover, from a packet
+//! capture, so that a bug in the bench's own pinger cannot hide (or invent) an outage.
+//!
+//! [`Capture`] runs tcpdump in the client's namespace on its `eth0` (not promiscuous,
+//! bounded by `timeout`), writing ARP and ICMP frames to a pcap file in the bench's
+//! scratch directory. Afterwards `tcpdump -r -n -e -tt` decodes the file; [`parse`]
+//! keeps, per frame, the capture time, the Ethernet source and whether it is an echo
+//! reply from the VIP or an ARP frame sent for the VIP (gratuitous request or reply).
+//! [`outage`] then measures the outage on the wire the way the pinger measures it.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+use vipd_tests::netns::Netns;
+use vipd_tests::proc::Proc;
+
+/// A MAC address.
+pub type Mac = [u8; 6];
+
+/// What a captured frame is, as far as the wire check cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    /// ICMP echo reply with the VIP as source.
+    EchoReply,
+    /// ARP with the VIP as sender: a gratuitous request ("who-has VIP tell VIP") or a
+    /// reply ("VIP is-at MAC", gratuitous or answering the client).
+    ArpForVip,
+}
+
+/// One frame of interest.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Frame {
+    /// Capture time, seconds since the Unix epoch (tcpdump's clock is the wall clock).
+    pub t: f64,
+    /// Ethernet source.
+    pub src: Mac,
+    /// What it is.
+    pub what: What,
+}
+
+/// tcpdump writing `arp or icmp` on the client's `eth0` to a pcap file.
+pub struct Capture {
+    proc: Proc,
+    file: PathBuf,
+}
+
+impl Capture {
+    /// Starts tcpdump in `ns` writing to `dir/name.pcap`, for at most `limit`, and
+    /// returns once it is listening (bounded wait).
+    pub fn start(ns: &Netns, dir: &Path, name: &str, limit: Duration) -> anyhow::Result<Capture> {
+        let file = dir.join(format!("{name}.pcap"));
+        let path = file.to_string_lossy().into_owned();
+        let secs = limit.as_secs().max(1).to_string();
+        // --immediate-mode: without it packets wait in the kernel's capture ring for a
+        // block to fill or time out, and a capture stopped soon after the event held
+        // none of them (seen: "8 packets received by filter, 0 captured"). -U: every
+        // packet is flushed to the file as it comes. -Z root: tcpdump would otherwise
+        // drop to its own user and could not write in the root-owned scratch
+        // directory. -p: the client's interface stays as it was (not promiscuous): the
+        // capture sees what the client's stack sees.
+        let proc = ns.spawn(&[
+            "timeout",
+            "-s",
+            "INT",
+            &secs,
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-p",
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-Z",
+            "root",
+            "-s",
+            "128",
+            "-w",
+            &path,
+            "arp or icmp",
+        ])?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !proc.stderr().contains("listening on") {
+            if Instant::now() >= deadline {
+                bail!(
+                    "tcpdump in the client did not start listening within 5 s:\n{}",
+                    proc.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Capture { proc, file })
+    }
+
+    /// Stops the capture (SIGINT, which `timeout` passes on) and decodes the frames
+    /// about `vip`.
+    pub fn finish(mut self, vip: Ipv4Addr) -> anyhow::Result<Vec<Frame>> {
+        self.proc.signal(libc::SIGINT)?;
+        let done = self
+            .proc
+            .wait_timeout(Duration::from_secs(5))
+            .context("stopping tcpdump in the client")?;
+        // A capture that lost frames could show a gap that was not on the wire.
+        let dropped: u64 = done
+            .stderr
+            .lines()
+            .filter(|l| l.contains("packets dropped by"))
+            .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        if dropped > 0 {
+            bail!("tcpdump in the client dropped {dropped} packets");
+        }
+        let out = std::process::Command::new("tcpdump")
+            .args(["-r"])
+            .arg(&self.file)
+            .args(["-n", "-e", "-tt"])
+            .output()
+            .context("running tcpdump -r")?;
+        if !out.status.success() {
+            bail!(
+                "tcpdump -r {} failed: {}",
+                self.file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let frames = parse(&text, vip);
+        if frames.is_empty() {
+            bail!(
+                "no frame about {vip} in {} ({} lines decoded); tcpdump said: {}",
+                self.file.display(),
+                text.lines().count(),
+                done.stderr.trim().replace('\n', "; ")
+            );
+        }
+        Ok(frames)
+    }
+}
+
+/// The frames about `vip` in `tcpdump -n -e -tt` output; other lines are skipped.
+pub fn parse(text: &str, vip: Ipv4Addr) -> Vec<Frame> {
+    let echo_reply = format!(": {vip} > ");
+    let garp = format!("Request who-has {vip} ");
+    let garp_tell = format!(" tell {vip},");
+    let reply = format!("Reply {vip} is-at ");
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let t: f64 = words.next()?.parse().ok()?;
+            let src = parse_mac(words.next()?)?;
+            let what = if line.contains("ICMP echo reply") && line.contains(&echo_reply) {
+                What::EchoReply
+            } else if line.contains("ethertype ARP")
+                && ((line.contains(&garp) && line.contains(&garp_tell)) || line.contains(&reply))
+            {
+                What::ArpForVip
+            } else {
+                return None;
+            };
+            Some(Frame { t, src, what })
+        })
+        .collect()
+}
+
+fn parse_mac(text: &str) -> Option<Mac> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// A failover as the client's interface saw it; times in ms relative to the event.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WireOutage {
+    /// The longest gap between consecutive echo replies (from any MAC), from the last
+    /// reply from the old master at or before the event to the first reply from the new
+    /// master after it: the pinger's measure, taken on the wire.
+    pub outage_ms: f64,
+    /// The old master's last echo reply (after the event for a graceful handover, as
+    /// long as it keeps answering).
+    pub old_last_reply_ms: f64,
+    /// The new master's first ARP frame for the VIP after the event, if any.
+    pub new_first_arp_ms: Option<f64>,
+    /// The new master's first echo reply after the event.
+    pub new_first_reply_ms: f64,
+}
+
+impl WireOutage {
+    /// As JSON.
+    pub fn to_json(self) -> Value {
+        json!({
+            "outage_ms": self.outage_ms,
+            "old_last_reply_ms": self.old_last_reply_ms,
+            "new_first_arp_ms": self.new_first_arp_ms,
+            "new_first_reply_ms": self.new_first_reply_ms,
+        })
+    }
+}
+
+/// The outage on the wire around an event at `event` (Unix seconds), handing over from
+/// `old` to `new`. `None` when the capture has no reply from `old` before the event or
+/// none from `new` after it.
+pub fn outage(frames: &[Frame], event: f64, old: Mac, new: Mac) -> Option<WireOutage> {
+    let replies: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| f.what == What::EchoReply)
+        .collect();
+    let start = replies.iter().rposition(|f| f.t <= event && f.src == old)?;
+    let end = replies.iter().position(|f| f.t > event && f.src == new)?;
+    if end <= start {
+        return None;
+    }
+    let gap = replies[start..=end]
+        .windows(2)
+        .map(|w| w[1].t - w[0].t)
+        .fold(0.0f64, f64::max);
+    let old_last = replies[..end].iter().rev().find(|f| f.src == old)?.t;
+    let rel = |t: f64| (t - event) * 1e3;
+    Some(WireOutage {
+        outage_ms: gap * 1e3,
+        old_last_reply_ms: rel(old_last),
+        new_first_arp_ms: frames
+            .iter()
+            .find(|f| f.t > event && f.src == new && f.what == What::ArpForVip)
+            .map(|f| rel(f.t)),
+        new_first_reply_ms: rel(replies[end].t),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+    const R1: Mac = [0x92, 0x33, 0x56, 0x83, 0x09, 0x62];
+    const R2: Mac = [0x02, 0, 0, 0, 0, 0x02];
+
+    // Lines as tcpdump 4.99 prints them (captured in a namespace lab).
+    const TEXT: &str = "\
+1000.000000 26:e7:8a:1a:af:b5 > 92:33:56:83:09:62, ethertype IPv4 (0x0800), length 58: 192.0.2.10 > 192.0.2.100: ICMP echo request, id 3346, seq 1, length 24
+1000.000100 92:33:56:83:09:62 > 26:e7:8a:1a:af:b5, ethertype IPv4 (0x0800), length 58: 192.0.2.100 > 192.0.2.10: ICMP echo reply, id 3346, seq 1, length 24
+1000.001100 92:33:56:83:09:62 > 26:e7:8a:1a:af:b5, ethertype IPv4 (0x0800), length 58: 192.0.2.100 > 192.0.2.10: ICMP echo reply, id 3346, seq 2, length 24
+1000.002100 92:33:56:83:09:62 > 26:e7:8a:1a:af:b5, ethertype IPv4 (0x0800), length 58: 192.0.2.100 > 192.0.2.10: ICMP echo reply, id 3346, seq 3, length 24
+1000.002500 26:e7:8a:1a:af:b5 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Request who-has 192.0.2.100 tell 192.0.2.10, length 28
+1000.015000 02:00:00:00:00:02 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Request who-has 192.0.2.100 (ff:ff:ff:ff:ff:ff) tell 192.0.2.100, length 28
+1000.015200 02:00:00:00:00:02 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Reply 192.0.2.100 is-at 02:00:00:00:00:02, length 28
+1000.016100 02:00:00:00:00:02 > 26:e7:8a:1a:af:b5, ethertype IPv4 (0x0800), length 58: 192.0.2.100 > 192.0.2.10: ICMP echo reply, id 3346, seq 16, length 24
+1000.017100 02:00:00:00:00:02 > 26:e7:8a:1a:af:b5, ethertype IPv4 (0x0800), length 58: 192.0.2.100 > 192.0.2.10: ICMP echo reply, id 3346, seq 17, length 24
+not a frame
+";
+
+    #[test]
+    fn parses_replies_and_announcements_only() {
+        let frames = parse(TEXT, VIP);
+        let kinds: Vec<(Mac, What)> = frames.iter().map(|f| (f.src, f.what)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (R1, What::EchoReply),
+                (R1, What::EchoReply),
+                (R1, What::EchoReply),
+                (R2, What::ArpForVip),
+                (R2, What::ArpForVip),
+                (R2, What::EchoReply),
+                (R2, What::EchoReply),
+            ],
+            "the request and the client's own ARP are left out"
+        );
+        assert_eq!(frames[0].t, 1000.0001);
+    }
+
+    #[test]
+    fn outage_spans_old_masters_last_reply_to_new_masters_first() {
+        let frames = parse(TEXT, VIP);
+        // Event at 1000.0015: the old master still answers once after it.
+        let w = outage(&frames, 1000.0015, R1, R2).unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        assert!(close(w.outage_ms, 14.0), "{w:?}");
+        assert!(close(w.old_last_reply_ms, 0.6), "{w:?}");
+        assert!(close(w.new_first_arp_ms.unwrap(), 13.5), "{w:?}");
+        assert!(close(w.new_first_reply_ms, 14.6), "{w:?}");
+        // No reply from the new master after the event: no figure.
+        assert_eq!(outage(&frames, 1000.0015, R1, [9; 6]), None);
+        // No reply from the old master before the event: no figure.
+        assert_eq!(outage(&frames, 999.0, R1, R2), None);
+    }
+}
