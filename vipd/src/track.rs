@@ -130,7 +130,24 @@ impl Drop for GroupGuard {
 /// thread: `spawn` returns only once the child has exec'd, and a child that waits for a
 /// CPU (it runs at ordinary priority) would hold up adverts and announcements meanwhile.
 pub async fn run_once(command: &Command, timeout: Duration) -> RunOutcome {
+    run_once_niced(command, timeout, 0).await
+}
+
+/// [`run_once`], the command started at `niceness` (added to the daemon's own, which
+/// real-time scheduling resets to 0 for children: `SCHED_RESET_ON_FORK`).
+pub async fn run_once_niced(command: &Command, timeout: Duration, niceness: i32) -> RunOutcome {
     let mut process = process(command);
+    if niceness != 0 {
+        // SAFETY: setpriority(2) is async-signal-safe and touches only the child.
+        unsafe {
+            process.pre_exec(move || {
+                if libc::setpriority(libc::PRIO_PROCESS, 0, niceness) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     // The guard is made with the child, so a run abandoned while the spawn is still on
     // the pool (a tracker aborted by a reload or shutdown) still takes its group along.
     let spawned = tokio::task::spawn_blocking(move || {

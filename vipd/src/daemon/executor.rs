@@ -312,9 +312,15 @@ impl Daemon {
                     }
                     self.acquire_vips(index);
                 }
-                Action::ReleaseVips => self.release_vips(index),
+                Action::ReleaseVips => {
+                    self.release_vips(index);
+                    self.flush_notify(index);
+                }
                 // The core announces only once the VIPs are added (Input::VipsAdded).
-                Action::Announce => self.start_garp(index, now),
+                Action::Announce => {
+                    self.start_garp(index, now);
+                    self.flush_notify(index);
+                }
                 Action::AnnounceFor { master } => self.resolve_for_announcement(index, master),
                 Action::StateChanged { from, to, reason } => {
                     let slot = &mut self.slots[index];
@@ -339,7 +345,9 @@ impl Daemon {
                     if !self.reloading {
                         self.queue_follows(index, from, to, &reason);
                     }
-                    let slot = &self.slots[index];
+                    // Scripts see every transition, in order: one held back is run
+                    // before the next.
+                    self.flush_notify(index);
                     let notify_state = match to {
                         State::Master => Some(NotifyState::Master),
                         State::Backup => Some(NotifyState::Backup),
@@ -348,21 +356,41 @@ impl Daemon {
                         State::Initialize => None,
                     };
                     if let Some(state) = notify_state.filter(|_| !self.reloading) {
-                        let tasks = notify::on_state(
-                            &slot.spec,
-                            state,
-                            slot.core.effective_priority(),
-                            self.mail.as_ref(),
-                            &self.router_id,
-                            &slot.notify,
-                        );
-                        self.notify_tasks.retain(|t| !t.is_finished());
-                        self.notify_tasks.extend(tasks);
+                        let slot = &mut self.slots[index];
+                        slot.pending_notify = Some((state, slot.core.effective_priority()));
+                        // Held back while the VIPs are being added (a new master) or
+                        // handed over (a stopping one); see `Slot::pending_notify`.
+                        let holding = match state {
+                            NotifyState::Master => slot.core.awaiting_vips(),
+                            NotifyState::Stop => slot.core.release_deadline().is_some(),
+                            _ => false,
+                        };
+                        if !holding {
+                            self.flush_notify(index);
+                        }
                     }
                 }
             }
         }
         reports
+    }
+
+    /// Runs the notify commands (and mail) held back for the instance, if any.
+    pub(super) fn flush_notify(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let Some((state, priority)) = slot.pending_notify.take() else {
+            return;
+        };
+        let tasks = notify::on_state(
+            &slot.spec,
+            state,
+            priority,
+            self.mail.as_ref(),
+            &self.router_id,
+            &slot.notify,
+        );
+        self.notify_tasks.retain(|t| !t.is_finished());
+        self.notify_tasks.extend(tasks);
     }
 
     /// Sends `advert` to each destination; whether it reached at least one (a unicast

@@ -223,6 +223,11 @@ struct Slot {
     retired: bool,
     /// State transitions by reason, for metrics.
     transitions_by_reason: std::collections::BTreeMap<String, u64>,
+    /// A notify held back until the transition is complete (state, priority then): a
+    /// new master's until its VIPs are announced, a stopping master's until it has
+    /// handed them over (as keepalived, which notifies after setting the VIPs). The
+    /// scripts' process starts then do not compete with the takeover for the CPU.
+    pending_notify: Option<(NotifyState, u8)>,
 }
 
 impl Slot {

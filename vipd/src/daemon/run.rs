@@ -291,6 +291,8 @@ impl Daemon {
                 tracing::info!(instance = %self.slots[index].spec.name, "releasing the VIPs without a successor");
                 self.release_vips(index);
             }
+            // Whatever notify is still held back (a STOP) runs now.
+            self.flush_notify(index);
         }
     }
 }

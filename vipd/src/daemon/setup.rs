@@ -255,6 +255,7 @@ impl Daemon {
             xdp_events: 0,
             retired: false,
             transitions_by_reason: Default::default(),
+            pending_notify: None,
         })
     }
 

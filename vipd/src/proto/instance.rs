@@ -517,6 +517,12 @@ impl Instance {
         self.timers.next_timeout().into_iter().chain(guard).min()
     }
 
+    /// Whether the addresses of the last [`Action::AcquireVips`] are still being added
+    /// (no [`Input::VipsAdded`] yet): a new master has not announced them.
+    pub fn awaiting_vips(&self) -> bool {
+        self.vips == VipHolding::Adding
+    }
+
     /// Until when a former master keeps its addresses for its successor, if it does (see
     /// [`Instance`]'s handover rule). The driver keeps answering for them (kernel address
     /// and ARP lease) until then, or until the core emits [`Action::ReleaseVips`].

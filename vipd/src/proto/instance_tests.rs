@@ -900,6 +900,7 @@ fn beyond_rfc_a_master_announces_only_once_its_vips_are_added() {
     let deadline = instance.poll_timeout().expect("Master_Down_Timer");
     let actions = instance.handle(deadline, Input::Timeout);
     assert_became_master(&actions, 100, false, Reason::MasterDown);
+    assert!(instance.awaiting_vips());
     // A lower-priority router claims master before our add completed: we advertise
     // at once but still announce only with the VIPs in place.
     let actions = instance.handle(deadline, advert(99));
@@ -909,6 +910,7 @@ fn beyond_rfc_a_master_announces_only_once_its_vips_are_added() {
         instance.handle(deadline, Input::VipsAdded { ok: true }),
         vec![Action::Announce]
     );
+    assert!(!instance.awaiting_vips());
     // A duplicate completion announces nothing more.
     assert!(
         instance
