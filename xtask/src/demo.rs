@@ -164,7 +164,7 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     let restart_settled = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
 
-    say("graceful: SIGTERM to vipd on r1 (priority 0; it keeps the VIP until r2 is heard)");
+    say("graceful: SIGTERM to vipd on r1 (priority 0; it keeps the VIP until r2 has announced it)");
     std::thread::sleep(random_phase(&mut rng, ADVERT_INT));
     let graceful_at = Instant::now();
     if let Some(p) = routers[0].proc.as_mut() {
