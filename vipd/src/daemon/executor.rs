@@ -551,14 +551,14 @@ impl Daemon {
     /// resolved MAC, if the instance still follows that master. VIPs on other interfaces
     /// are left alone: the MAC is the one on this link. Sent [`FRAMES_PER_TURN`](crate::proto::announce::FRAMES_PER_TURN) frames per
     /// turn of the loop ([`Daemon::continue_announce_for`]), as a master's own rounds.
-    pub(super) fn announce_for(&mut self, now: Instant, resolved: ResolvedMaster) {
+    ///
+    /// That the master answers for the VIPs is what a former master still keeping them for
+    /// it waits for: the core hears it ([`Input::SuccessorHolds`]) and lets them go.
+    pub(super) async fn announce_for(&mut self, now: Instant, resolved: ResolvedMaster) {
         let Some(slot) = self.slots.get_mut(resolved.index) else {
             return;
         };
-        if slot.retired
-            || slot.core.state() != State::Backup
-            || slot.core.master_address() != Some(resolved.master)
-        {
+        if slot.retired || !announces_for(slot, resolved.master) {
             return;
         }
         let Some(mac) = resolved.mac else {
@@ -578,24 +578,33 @@ impl Daemon {
             due: now,
         });
         self.continue_announce_for(resolved.index, now);
+        let actions = self.slots[resolved.index].handle(
+            now,
+            Input::SuccessorHolds {
+                master: resolved.master,
+            },
+        );
+        self.perform(resolved.index, now, actions).await;
     }
 
     /// Sends the next [`FRAMES_PER_TURN`](crate::proto::announce::FRAMES_PER_TURN) announcements of [`Daemon::announce_for`], unless
     /// the instance no longer follows that master.
     pub(super) fn continue_announce_for(&mut self, index: usize, now: Instant) {
         let slot = &mut self.slots[index];
-        let Some(backlog) = slot.announce_for.as_mut() else {
+        let Some(master) = slot.announce_for.as_ref().map(|b| b.master) else {
             return;
         };
         let Some(sender) = self.arp.get(&slot.ifindex) else {
             slot.announce_for = None;
             return;
         };
-        if slot.core.state() != State::Backup || slot.core.master_address() != Some(backlog.master)
-        {
+        if !announces_for(slot, master) {
             slot.announce_for = None;
             return;
         }
+        let Some(backlog) = slot.announce_for.as_mut() else {
+            return;
+        };
         let on_link: Vec<IpAddr> = slot
             .vips
             .iter()
@@ -689,6 +698,14 @@ impl Daemon {
             }
         }
     }
+}
+
+/// Whether `slot` still speaks for `master`: it follows it as a Backup, or it is still
+/// handing its VIPs over (stopping, or yielding) to it.
+fn announces_for(slot: &Slot, master: IpAddr) -> bool {
+    let core = &slot.core;
+    core.release_deadline().is_some()
+        || (core.state() == State::Backup && core.master_address() == Some(master))
 }
 
 #[cfg(test)]

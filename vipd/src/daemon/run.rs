@@ -172,7 +172,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             Some(done) = vip_done_rx.recv() => {
                 daemon.on_vips_changed(Instant::now(), done).await;
             }
-            Some(resolved) = resolved_rx.recv() => daemon.announce_for(Instant::now(), resolved),
+            Some(resolved) = resolved_rx.recv() => daemon.announce_for(Instant::now(), resolved).await,
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
         }
         // Adverts that queued up while the loop was busy are read before the timers
@@ -204,7 +204,13 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     // A master keeps its VIPs until its successor has announced them (the core's
     // release deadline), so clients are answered throughout the handover.
     daemon
-        .hand_over(&mut rx_rx, &mut xdp_rx, &mut sigterm, &mut sigint)
+        .hand_over(
+            &mut rx_rx,
+            &mut xdp_rx,
+            &mut resolved_rx,
+            &mut sigterm,
+            &mut sigint,
+        )
         .await;
     // Every queued VIP change (the removals above last) is done before vipd exits.
     daemon.vips_settled().await;
@@ -264,6 +270,7 @@ impl Daemon {
         &mut self,
         packets: &mut mpsc::Receiver<Received>,
         events: &mut mpsc::Receiver<AdvertEvent>,
+        resolved: &mut mpsc::UnboundedReceiver<ResolvedMaster>,
         sigterm: &mut tokio::signal::unix::Signal,
         sigint: &mut tokio::signal::unix::Signal,
     ) {
@@ -282,6 +289,7 @@ impl Daemon {
                 _ = sigint.recv() => break,
                 Some(packet) = packets.recv() => self.on_packet(Instant::now(), packet).await,
                 Some(event) = events.recv() => self.on_xdp_event(Instant::now(), event).await,
+                Some(master) = resolved.recv() => self.announce_for(Instant::now(), master).await,
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
             }
             self.on_timers(Instant::now()).await;

@@ -19,7 +19,7 @@ use rtnetlink::packet_route::address::{
 };
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::neighbour::{
-    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourState,
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use rtnetlink::sys::AsyncSocket as _;
 use rtnetlink::{AddressMessageBuilder, Handle};
@@ -343,17 +343,19 @@ impl Netlink {
         }
     }
 
-    /// The link-layer address of neighbour `address` on interface `ifindex`, as the
-    /// kernel resolves it: a usable entry if there is one, otherwise the kernel is asked
-    /// to resolve it (`NTF_USE`, as `ip neigh replace .. use`: an ARP request or a
-    /// neighbour solicitation) and the table is read every 10 ms until `timeout`.
-    /// `None` if it did not resolve in time.
+    /// The link-layer address that answers for `address` on interface `ifindex` now:
+    /// what the kernel knew is forgotten first (a stale entry can name a router that no
+    /// longer, or not yet, holds the address), the kernel is asked to resolve it afresh
+    /// (`NTF_USE`, as `ip neigh replace .. use`: an ARP request or a neighbour
+    /// solicitation), and the table is read every 10 ms until an answer came or
+    /// `timeout`. `None` if nobody answered in time.
     pub async fn resolve_neighbour(
         &self,
         ifindex: u32,
         address: IpAddr,
         timeout: std::time::Duration,
     ) -> Result<Option<[u8; 6]>, NetlinkError> {
+        self.forget_neighbour(ifindex, address).await?;
         let end = tokio::time::Instant::now() + timeout;
         let mut asked = false;
         loop {
@@ -384,7 +386,36 @@ impl Netlink {
         }
     }
 
-    /// The neighbour table's usable link-layer address for `address` on `ifindex`.
+    /// Removes the kernel's neighbour entry for `address` on `ifindex`; none is fine.
+    async fn forget_neighbour(&self, ifindex: u32, address: IpAddr) -> Result<(), NetlinkError> {
+        let mut message = NeighbourMessage::default();
+        message.header.ifindex = ifindex;
+        let destination = match address {
+            IpAddr::V4(v4) => {
+                message.header.family = AddressFamily::Inet;
+                NeighbourAddress::Inet(v4)
+            }
+            IpAddr::V6(v6) => {
+                message.header.family = AddressFamily::Inet6;
+                NeighbourAddress::Inet6(v6)
+            }
+        };
+        message
+            .attributes
+            .push(NeighbourAttribute::Destination(destination));
+        match self.handle.neighbours().del(message).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(errno(&e), Some(libc::ENOENT)) => Ok(()),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("forgetting the neighbour entry of {address} on ifindex {ifindex}"),
+                source,
+            }),
+        }
+    }
+
+    /// The neighbour table's answered link-layer address for `address` on `ifindex`:
+    /// only an entry confirmed by an answer (reachable) or set by hand (permanent)
+    /// counts, never one the kernel still has to re-check.
     async fn neighbour(
         &self,
         ifindex: u32,
@@ -414,11 +445,7 @@ impl Netlink {
             // Incomplete and failed entries have no (or no trusted) address.
             let usable = matches!(
                 entry.header.state,
-                NeighbourState::Reachable
-                    | NeighbourState::Stale
-                    | NeighbourState::Delay
-                    | NeighbourState::Probe
-                    | NeighbourState::Permanent
+                NeighbourState::Reachable | NeighbourState::Permanent
             );
             if entry.header.ifindex != ifindex || !usable {
                 continue;

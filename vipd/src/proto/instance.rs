@@ -324,6 +324,13 @@ pub enum Input {
         /// Every address was added.
         ok: bool,
     },
+    /// The router this instance handed its addresses to ([`Action::AnnounceFor`])
+    /// answers for them now: the driver resolved who holds them and it was `master`. A
+    /// former master keeping them for it ([`Instance::release_deadline`]) lets go.
+    SuccessorHolds {
+        /// The successor's primary address, as in the `AnnounceFor`.
+        master: IpAddr,
+    },
     /// An advert of non-zero priority was sent to at least one destination (`ok`), or to
     /// none. Only a Master acts on it (see the module doc).
     AdvertSent {
@@ -438,18 +445,19 @@ enum VipHolding {
 /// Beyond the RFC, which releases the addresses on leaving Master (§6.4.3): if the old
 /// master lets go when it first hears the new one, clients are answered by nobody until
 /// the new master has added the addresses and its gratuitous ARP has reached them. So the
-/// old master keeps answering until the new one has sent its next periodic advert (by
-/// then it has added the addresses and announced them: a master announces as soon as
-/// its add completes, see [`Input::VipsAdded`]), and at most a Master_Down_Interval
-/// after its first advert, the time a backup would have waited for a silent master
-/// anyway. A stopping master that hears no successor within an interval and a quarter
-/// (every backup's Skew_Time is shorter than an interval) has none and lets go.
+/// old master keeps answering until the new one answers for the addresses itself: on the
+/// successor's first advert it asks the driver ([`Action::AnnounceFor`]) to find out
+/// who answers for them and to point neighbours there, and lets go on
+/// [`Input::SuccessorHolds`]. At most a Master_Down_Interval after the successor's first
+/// advert (the time a backup would have waited for a silent master anyway); a stopping
+/// master that hears no successor within an interval and a quarter (every backup's
+/// Skew_Time is shorter than an interval) has none and lets go then.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ReleaseGuard {
     /// Release no later than this.
     deadline: Instant,
-    /// When the successor's first advert (priority > 0) was heard.
-    successor_seen: Option<Instant>,
+    /// The successor, once heard (its primary address).
+    successor: Option<IpAddr>,
 }
 
 impl Instance {
@@ -499,6 +507,14 @@ impl Instance {
                 }
             }
             Input::AdvertSent { ok } => self.on_advert_sent(now, ok, &mut actions),
+            Input::SuccessorHolds { master } => {
+                if self
+                    .release_guard
+                    .is_some_and(|g| g.successor == Some(master))
+                {
+                    self.release_vips(&mut actions);
+                }
+            }
             Input::Follow(Follow::Master) if self.state == State::Backup => {
                 self.become_master(now, Reason::SyncGroup, &mut actions);
             }
@@ -704,28 +720,20 @@ impl Instance {
         self.counters.adverts_received += 1;
         if advert.priority == PRIORITY_STOP {
             self.counters.priority_zero_received += 1;
-        } else if let Some(guard) = self.release_guard.as_mut() {
-            let master_down_interval = timer::master_down_interval(
-                self.config.version,
-                self.effective_priority,
-                self.master_adver_interval,
-            );
-            // A former master waiting for its successor (any advert with priority > 0 is
-            // it, or a better one). Its periodic advert after the first one is the sign
-            // that it has announced; an immediate one (its answer to our yielding
-            // advert) may come before its add completed, so it must come at least half
-            // an interval after the first.
-            let half_interval = advert.max_advert_interval.as_duration() / 2;
-            match guard.successor_seen {
-                None => {
-                    guard.successor_seen = Some(now);
-                    guard.deadline = now + master_down_interval;
-                }
-                Some(first) if now.saturating_duration_since(first) >= half_interval => {
-                    self.release_vips(actions);
-                }
-                Some(_) => {}
-            }
+        } else if let Some(guard) = self.release_guard.as_mut()
+            && guard.successor.is_none()
+        {
+            // A stopping master hears its successor (any advert with priority > 0 is it,
+            // or a better one): it has a Master_Down_Interval to take the addresses up,
+            // and the driver finds out when it answers for them.
+            guard.successor = Some(src);
+            guard.deadline = now
+                + timer::master_down_interval(
+                    self.config.version,
+                    self.effective_priority,
+                    self.master_adver_interval,
+                );
+            actions.push(Action::AnnounceFor { master: src });
         }
         match self.state {
             State::Backup => self.on_advert_backup(now, src, advert),
@@ -837,6 +845,8 @@ impl Instance {
         self.learn_master_adver_interval(advert);
         self.become_backup(now, Reason::HigherPriorityAdvert, actions);
         self.master_address = Some(src);
+        // The winner is our successor: the addresses stay until it answers for them.
+        self.hold_for_successor(now, Some(src));
         // Not RFC (module doc, "Yielding"): neighbours that heard our announcements send
         // the addresses' traffic to us; point them at the winner, who may never hear us.
         actions.push(Action::AnnounceFor { master: src });
@@ -1010,9 +1020,8 @@ impl Instance {
     /// §6.4.3). The caller has set Master_Adver_Interval.
     fn become_backup(&mut self, now: Instant, reason: Reason, actions: &mut Vec<Action>) {
         if self.state == State::Master {
-            // The advert that made us yield is the successor's first.
-            let heard = (reason == Reason::HigherPriorityAdvert).then_some(now);
-            self.hold_for_successor(now, heard);
+            // The successor of a yield is named by the caller (`AnnounceFor`).
+            self.hold_for_successor(now, None);
         }
         self.master_address = None;
         self.master_stopping = false;
@@ -1062,15 +1071,15 @@ impl Instance {
 
     /// Leaving Master without a fault: keep the addresses until the successor has
     /// announced them, at most a Master_Down_Interval (see [`ReleaseGuard`]).
-    fn hold_for_successor(&mut self, now: Instant, successor_seen: Option<Instant>) {
+    fn hold_for_successor(&mut self, now: Instant, successor: Option<IpAddr>) {
         self.announce_when_added = false;
-        let deadline = match successor_seen {
+        let deadline = match successor {
             Some(_) => now + self.master_down_interval(),
             None => now + self.master_adver_interval.as_duration() * 5 / 4,
         };
         self.release_guard = Some(ReleaseGuard {
             deadline,
-            successor_seen,
+            successor,
         });
     }
 

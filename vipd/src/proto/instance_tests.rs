@@ -621,11 +621,17 @@ fn rfc5798_6_4_3_master_yields_to_higher_priority() {
         Some(now + timer::master_down_interval(Version::V3, 150, Centiseconds(50)))
     );
     assert_eq!(instance.master_address(), Some(ip(MASTER_ADDRESS)));
+    // Its next advert is no sign; its answering for the VIPs is.
     let next = now + Duration::from_millis(500);
-    assert_eq!(
-        instance.handle(next, advert_from(MASTER_ADDRESS, 200, Centiseconds(50))),
-        vec![Action::ReleaseVips]
+    assert!(
+        instance
+            .handle(next, advert_from(MASTER_ADDRESS, 200, Centiseconds(50)))
+            .is_empty()
     );
+    let holds = Input::SuccessorHolds {
+        master: ip(MASTER_ADDRESS),
+    };
+    assert_eq!(instance.handle(next, holds), vec![Action::ReleaseVips]);
 }
 
 fn announced_for(actions: &[Action]) -> Vec<IpAddr> {
@@ -866,31 +872,43 @@ fn rfc5798_6_4_3_master_shutdown_sends_priority_zero_and_releases() {
 }
 
 #[test]
-fn beyond_rfc_stopping_master_releases_after_its_successors_second_advert() {
+fn beyond_rfc_stopping_master_releases_once_its_successor_answers_for_the_vips() {
     let base = Instant::now();
     let mut config = config(200);
     config.initial_state = InitialState::Master;
     let (mut instance, _) = started(config, base);
     let _ = instance.handle(base, Input::Shutdown);
-    // The successor's first advert: it may not have added and announced the VIPs
-    // yet, so we go on answering for them.
+    // The successor's first advert: it may not have added the VIPs yet, so we go on
+    // answering for them and ask the driver to find out when it answers.
     let first = base + Duration::from_millis(7);
-    assert!(instance.handle(first, advert(100)).is_empty());
-    // From its first advert, it has a Master_Down_Interval to announce.
+    assert_eq!(
+        instance.handle(first, advert(100)),
+        vec![Action::AnnounceFor {
+            master: ip(MASTER_ADDRESS)
+        }]
+    );
+    // From its first advert, it has a Master_Down_Interval to take them up.
     assert_eq!(
         instance.release_deadline(),
         Some(first + instance.master_down_interval())
     );
-    // An immediate extra advert (say, its answer to another router) is no sign.
-    assert!(instance.handle(first + SECOND / 4, advert(100)).is_empty());
-    // Its second: it has (it announces as soon as its add completes).
-    let second = first + SECOND;
+    // More adverts are no sign (its add may take longer than an interval).
+    assert!(instance.handle(first + SECOND, advert(100)).is_empty());
+    // Another router answering is not the successor.
+    let stranger = Input::SuccessorHolds {
+        master: ip("192.0.2.99"),
+    };
+    assert!(instance.handle(first + SECOND, stranger).is_empty());
+    let holds = Input::SuccessorHolds {
+        master: ip(MASTER_ADDRESS),
+    };
     assert_eq!(
-        instance.handle(second, advert(100)),
+        instance.handle(first + SECOND, holds.clone()),
         vec![Action::ReleaseVips]
     );
     assert_eq!(instance.release_deadline(), None);
     assert_eq!(instance.poll_timeout(), None);
+    assert!(instance.handle(first + SECOND, holds).is_empty());
 }
 
 #[test]

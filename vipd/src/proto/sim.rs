@@ -122,6 +122,8 @@ struct Sim {
     measure_client_from: Option<Instant>,
     /// When the simulation last advanced, and whether the client was answered then.
     last_tick: Instant,
+    /// Routers resolving who answers for the VIPs, for the master they name.
+    announcing_for: Vec<(usize, IpAddr)>,
 }
 
 const VRID: u8 = 42;
@@ -186,6 +188,7 @@ impl Sim {
             client_outage: Duration::ZERO,
             measure_client_from: None,
             last_tick: base,
+            announcing_for: Vec::new(),
         }
     }
 
@@ -223,9 +226,12 @@ impl Sim {
                     }
                 }
                 Action::Announce => self.client_target = Some(node),
-                // The client's cache then points at the master named; the sim's client
-                // follows announcements by the master itself only.
-                Action::AnnounceFor { .. } => {}
+                // The driver finds out who answers for the VIPs and, once that is the
+                // master named, points the client there and tells the core.
+                Action::AnnounceFor { master } => {
+                    self.announcing_for.retain(|&(n, _)| n != node);
+                    self.announcing_for.push((node, master));
+                }
                 Action::StateChanged { from, to, reason } => self.changes.push(Change {
                     at: self.now,
                     node,
@@ -315,6 +321,20 @@ impl Sim {
             if self.nodes[node].alive {
                 self.nodes[node].holds_vips = true;
                 self.input(node, Input::VipsAdded { ok: true });
+            }
+        }
+        // A resolution completes once the master named holds the VIPs (it answers).
+        let pending = std::mem::take(&mut self.announcing_for);
+        for (node, master) in pending {
+            let holder = (0..self.nodes.len())
+                .find(|&n| router_address(n) == master && self.nodes[n].holds_vips);
+            match holder {
+                Some(holder) if self.nodes[node].alive => {
+                    self.client_target = Some(holder);
+                    self.input(node, Input::SuccessorHolds { master });
+                }
+                Some(_) => {}
+                None => self.announcing_for.push((node, master)),
             }
         }
         loop {
