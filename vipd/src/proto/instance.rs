@@ -519,7 +519,7 @@ impl Instance {
                 self.become_master(now, Reason::SyncGroup, &mut actions);
             }
             Input::Follow(Follow::Backup) if self.state == State::Master => {
-                self.become_backup(now, Reason::SyncGroup, &mut actions);
+                self.become_backup(now, Reason::SyncGroup, None, &mut actions);
             }
             Input::Follow(_) => {}
         }
@@ -685,7 +685,7 @@ impl Instance {
             // the Master_Down_Timer to Master_Down_Interval; Transition to the {Backup}
             // state".
             self.master_adver_interval = self.config.advert_interval;
-            self.become_backup(now, reason(Reason::Startup), actions);
+            self.become_backup(now, reason(Reason::Startup), None, actions);
         }
     }
 
@@ -843,10 +843,9 @@ impl Instance {
         // advert by announcing again (above), so the traffic comes back to it at once.
         self.send_advert(self.effective_priority, actions);
         self.learn_master_adver_interval(advert);
-        self.become_backup(now, Reason::HigherPriorityAdvert, actions);
-        self.master_address = Some(src);
         // The winner is our successor: the addresses stay until it answers for them.
-        self.hold_for_successor(now, Some(src));
+        self.become_backup(now, Reason::HigherPriorityAdvert, Some(src), actions);
+        self.master_address = Some(src);
         // Not RFC (module doc, "Yielding"): neighbours that heard our announcements send
         // the addresses' traffic to us; point them at the winner, who may never hear us.
         actions.push(Action::AnnounceFor { master: src });
@@ -1018,10 +1017,16 @@ impl Instance {
 
     /// Enter Backup with Master_Down_Timer = Master_Down_Interval (RFC 5798 §6.4.1,
     /// §6.4.3). The caller has set Master_Adver_Interval.
-    fn become_backup(&mut self, now: Instant, reason: Reason, actions: &mut Vec<Action>) {
+    /// `successor`: the router we yield to, when known (a better advert).
+    fn become_backup(
+        &mut self,
+        now: Instant,
+        reason: Reason,
+        successor: Option<IpAddr>,
+        actions: &mut Vec<Action>,
+    ) {
         if self.state == State::Master {
-            // The successor of a yield is named by the caller (`AnnounceFor`).
-            self.hold_for_successor(now, None);
+            self.hold_for_successor(now, successor);
         }
         self.master_address = None;
         self.master_stopping = false;

@@ -656,15 +656,20 @@ mod tests {
             Case::matching(fixtures::V3_IPV6, &fixtures::v3_ipv6_repr())
         }
 
-        fn run(&self) -> Result<Accepted, Discard> {
-            let expected = self.version.map(|version| Expected {
+        /// What the case's instance expects, if it runs one.
+        fn expected(&self) -> Option<Expected<'_>> {
+            self.version.map(|version| Expected {
                 version,
                 vrid: self.vrid,
                 local_priority: self.local_priority,
                 auth: self.auth,
                 advert_interval: self.advert_interval,
                 virtual_addresses: &self.virtual_addresses,
-            });
+            })
+        }
+
+        fn run(&self) -> Result<Accepted, Discard> {
+            let expected = self.expected();
             validate(&self.meta, &self.payload, &self.local_addresses, |_vrid| {
                 expected
             })
@@ -1028,14 +1033,7 @@ mod tests {
         }
 
         fn run_observed(&self, observed: &ObservedAdvert) -> Result<Accepted, Discard> {
-            let expected = self.version.map(|version| Expected {
-                version,
-                vrid: self.vrid,
-                local_priority: self.local_priority,
-                auth: self.auth,
-                advert_interval: self.advert_interval,
-                virtual_addresses: &self.virtual_addresses,
-            });
+            let expected = self.expected();
             validate_observed(observed, &self.local_addresses, expected)
         }
     }
