@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod io;
+pub mod lb;
 pub mod log_limit;
 pub mod metrics;
 pub mod notify;

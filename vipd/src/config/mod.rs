@@ -19,6 +19,7 @@
 pub mod draft;
 pub mod duration;
 pub mod keepalived;
+pub mod lb;
 pub mod plan;
 pub mod render;
 pub mod toml;
@@ -57,6 +58,8 @@ pub struct Config {
     /// file order. Every member names an instance of [`Self::instances`], and no instance
     /// is in two groups.
     pub sync_groups: Vec<SyncGroup>,
+    /// Load-balanced services (keepalived `virtual_server`), in file order.
+    pub virtual_servers: Vec<lb::VirtualServer>,
 }
 
 impl Config {

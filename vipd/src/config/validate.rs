@@ -431,6 +431,8 @@ impl Checker {
             track_files: track_files?,
             instances: instances.into_iter().map(|(spec, _)| spec).collect(),
             sync_groups: sync_groups?,
+            // Filled by the virtual_server front ends (issue 14).
+            virtual_servers: Vec::new(),
         })
     }
 

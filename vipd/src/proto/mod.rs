@@ -19,6 +19,7 @@ pub mod action;
 pub mod announce;
 pub mod health;
 pub mod instance;
+pub mod lb;
 #[cfg(test)]
 mod sim;
 pub mod sync_group;

@@ -1,0 +1,218 @@
+//! The load balancer's configuration model (keepalived `virtual_server`,
+//! `virtual_server_group`, `real_server` and their checkers), after validation.
+//!
+//! Both front ends (keepalived.conf and TOML) produce these through the draft stage, as
+//! they do for VRRP instances. The data plane (XDP, `io::bpf::lb`) reads
+//! [`VirtualServer::addresses`], [`VirtualServer::protocol`], [`VirtualServer::algo`] and
+//! the real servers' addresses; the checkers (`lb::check`) read the rest.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::Command;
+
+/// Most virtual servers one daemon balances (the XDP service table's size).
+pub const MAX_VIRTUAL_SERVERS: usize = 256;
+
+/// Most real servers one virtual server has (sorry server included).
+pub const MAX_REAL_SERVERS_PER_SERVICE: usize = 64;
+
+/// Transport protocol a virtual server balances (keepalived `protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LbProtocol {
+    /// TCP (keepalived's default).
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// Scheduler (keepalived `lb_algo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LbAlgo {
+    /// Round robin: weights only decide 0 (drained) or not.
+    Rr,
+    /// Weighted round robin (keepalived's default).
+    #[default]
+    Wrr,
+    /// Least connections, as far as a DR balancer sees them (client → server half).
+    Lc,
+    /// Weighted least connections.
+    Wlc,
+    /// Source hashing: a client address always maps to the same real server while the
+    /// pool is unchanged.
+    Sh,
+    /// Maglev consistent hashing (IPVS `mh`): a pool change moves only the flows of the
+    /// servers that changed, so both VRRP nodes agree on every flow.
+    Mh,
+}
+
+/// Forwarding method (keepalived `lb_kind`). Validation refuses NAT (a DR/XDP balancer
+/// never sees the replies it would have to rewrite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LbKind {
+    /// Direct routing: rewrite the destination MAC, keep the IP packet as it is.
+    #[default]
+    Dr,
+    /// IP-in-IP tunnelling (RFC 2003) to the real server.
+    Tun,
+}
+
+/// Hash flags of the `sh` and `mh` schedulers (keepalived `sh-port` / `mh-port`,
+/// `sh-fallback` / `mh-fallback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct HashFlags {
+    /// Hash the client's source port as well as its address.
+    pub port: bool,
+    /// When the chosen server has weight 0 (drained/inhibited), pick another one.
+    pub fallback: bool,
+}
+
+/// One virtual service: an address (or a group's addresses), a port, a protocol, and
+/// the pool behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualServer {
+    /// Display name: `192.0.2.100:80/tcp`, `[2001:db8::1]:80/udp` or `group NAME`.
+    pub name: String,
+    /// The (address, port) pairs this service answers on: one for a plain
+    /// `virtual_server ADDR PORT`, every member for a `virtual_server group NAME`
+    /// (port 0 means every port, as in keepalived for a persistent service).
+    pub addresses: Vec<SocketAddr>,
+    /// `protocol`.
+    pub protocol: LbProtocol,
+    /// `lb_algo`.
+    pub algo: LbAlgo,
+    /// `sh-*` / `mh-*` flags.
+    pub hash: HashFlags,
+    /// `lb_kind`.
+    pub kind: LbKind,
+    /// `delay_loop`: time between two checks of a real server (default 60 s, as
+    /// keepalived). A checker may override it.
+    pub delay_loop: Duration,
+    /// `persistence_timeout`: keep a client on one real server while it keeps sending
+    /// within this time. `None`: no persistence.
+    pub persistence_timeout: Option<Duration>,
+    /// `persistence_granularity` as a prefix length: clients in the same prefix share a
+    /// real server (default /32, /128).
+    pub persistence_prefix: Option<u8>,
+    /// `sorry_server`: where traffic goes when no real server is alive (or quorum is
+    /// lost).
+    pub sorry_server: Option<SocketAddr>,
+    /// `sorry_server_inhibit`: keep the sorry server in the pool with weight 0 instead
+    /// of adding and removing it.
+    pub sorry_server_inhibit: bool,
+    /// `alpha`: real servers start failed and join after their first good check.
+    pub alpha: bool,
+    /// `omega`: run `notify_down` / `quorum_down` for every server still up when vipd
+    /// stops or the service is removed.
+    pub omega: bool,
+    /// `quorum`: least total weight of alive real servers for the pool to serve
+    /// (default 1).
+    pub quorum: u32,
+    /// `hysteresis`: the quorum is lost below `quorum - hysteresis` and regained at
+    /// `quorum + hysteresis`.
+    pub hysteresis: u32,
+    /// `quorum_up`: run when the quorum is gained.
+    pub quorum_up: Option<Command>,
+    /// `quorum_down`: run when the quorum is lost.
+    pub quorum_down: Option<Command>,
+    /// `virtualhost`: default HTTP `Host:` for this service's HTTP_GET / SSL_GET checks.
+    pub virtualhost: Option<String>,
+    /// vipd extension: the interface the service's traffic arrives on. `None`: every
+    /// interface vipd attaches XDP to (those of its VRRP instances).
+    pub interface: Option<String>,
+    /// The pool, in file order.
+    pub real_servers: Vec<RealServer>,
+}
+
+/// One real server of a pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServer {
+    /// Address and port. In DR mode the port must be the virtual server's (a DR balancer
+    /// cannot rewrite it); validation says so.
+    pub address: SocketAddr,
+    /// `weight` (default 1). 0 drains: no new flows, existing flows go on.
+    pub weight: u32,
+    /// `inhibit_on_failure`: a failed server stays in the pool with weight 0 instead of
+    /// leaving it (existing flows go on).
+    pub inhibit_on_failure: bool,
+    /// `notify_up`.
+    pub notify_up: Option<Command>,
+    /// `notify_down`.
+    pub notify_down: Option<Command>,
+    /// Health checks; the server is alive while all of them pass. No checker: always
+    /// alive.
+    pub checkers: Vec<Checker>,
+}
+
+/// One health check of a real server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checker {
+    /// What is checked.
+    pub kind: CheckKind,
+    /// `connect_ip` (default: the real server's address).
+    pub connect_ip: Option<IpAddr>,
+    /// `connect_port` (default: the real server's port).
+    pub connect_port: Option<u16>,
+    /// `bindto`: source address of the check's connection.
+    pub bind_to: Option<IpAddr>,
+    /// `connect_timeout` (default 5 s): connect plus response, as keepalived.
+    pub connect_timeout: Duration,
+    /// `retry` / `nb_get_retry` (default 1 for TCP_CHECK/MISC_CHECK, 1 for HTTP_GET in
+    /// keepalived ≥ 2; old `nb_get_retry` means the same): failed attempts before the
+    /// server is declared failed.
+    pub retry: u32,
+    /// `delay_before_retry` (default 1 s): time between a failed attempt and its retry.
+    pub delay_before_retry: Duration,
+    /// Per-checker `delay_loop`; `None`: the virtual server's.
+    pub delay_loop: Option<Duration>,
+    /// `warmup`: a random delay up to this before the first check, so checks spread.
+    pub warmup: Option<Duration>,
+}
+
+/// The kinds of health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    /// `HTTP_GET` (`tls: false`) or `SSL_GET` (`tls: true`).
+    Http(HttpCheck),
+    /// `TCP_CHECK`: a TCP connect succeeds within `connect_timeout`.
+    Tcp,
+    /// `MISC_CHECK`: a command.
+    Misc(MiscCheck),
+}
+
+/// An HTTP_GET / SSL_GET check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// SSL_GET: TLS (rustls), certificates not verified (as keepalived).
+    pub tls: bool,
+    /// Checker-level `virtualhost` (overrides the virtual server's).
+    pub virtualhost: Option<String>,
+    /// `url` blocks; every one must pass.
+    pub urls: Vec<UrlCheck>,
+}
+
+/// One `url { … }` of an HTTP check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlCheck {
+    /// `path`, e.g. `/` or `/health`.
+    pub path: String,
+    /// `status_code`: accepted statuses. Empty: any 2xx (keepalived's default).
+    pub status_codes: Vec<u16>,
+    /// `digest`: lower-case hex MD5 of the body.
+    pub digest: Option<String>,
+    /// URL-level `virtualhost`.
+    pub virtualhost: Option<String>,
+}
+
+/// A MISC_CHECK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MiscCheck {
+    /// `misc_path`.
+    pub command: Command,
+    /// `misc_timeout` (default: the checker's `connect_timeout`... keepalived: delay_loop).
+    pub timeout: Duration,
+    /// `misc_dynamic`: exit status 0 = up with the configured weight, 1 = down, 2..=255
+    /// = up with weight `status - 2`.
+    pub dynamic: bool,
+}
