@@ -41,8 +41,11 @@ pub const LB_TABLE_SIZE: u32 = 4093;
 pub const MAX_LB_SERVICES: u32 = 256;
 /// (address, port, protocol) keys: a `virtual_server_group` maps many keys to one id.
 pub const MAX_LB_SERVICE_KEYS: u32 = 1024;
+/// Backend ids per service: service `id` owns ids `id × this ..`; the last one is its
+/// sorry server.
+pub const LB_BACKENDS_PER_SERVICE: u32 = 64;
 /// Backends (real servers, sorry servers included) over all services.
-pub const MAX_LB_BACKENDS: u32 = 4096;
+pub const MAX_LB_BACKENDS: u32 = MAX_LB_SERVICES * LB_BACKENDS_PER_SERVICE;
 /// Flow table entries (LRU: the oldest flows are forgotten first).
 pub const MAX_LB_FLOWS: u32 = 65536;
 /// Persistence table entries (LRU).

@@ -15,6 +15,8 @@ use std::time::SystemTime;
 
 use crate::proto::lb::ServicePool;
 
+pub mod dataplane;
+
 /// Everything the checkers know at one moment, one entry per configured virtual server
 /// (config order).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

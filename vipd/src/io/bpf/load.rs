@@ -22,7 +22,23 @@ pub struct LoadOptions {
     pub log: bool,
     /// Reuse (or create and pin) the state maps in this bpffs directory.
     pub map_pin_dir: Option<PathBuf>,
+    /// Size the load balancer's maps for use (tens of MB of kernel memory). Off, each
+    /// holds one entry: the program finds no service and passes everything on.
+    pub lb: bool,
 }
+
+/// The load balancer's maps that are sized by [`LoadOptions::lb`].
+const LB_SIZED_MAPS: [&str; 9] = [
+    vipd_common::lb::map_names::LB_SERVICES,
+    vipd_common::lb::map_names::LB_ADDRS,
+    vipd_common::lb::map_names::LB_TABLES,
+    vipd_common::lb::map_names::LB_BACKENDS,
+    vipd_common::lb::map_names::LB_FLOWS,
+    vipd_common::lb::map_names::LB_PERSIST,
+    vipd_common::lb::map_names::LB_BACKEND_STATS,
+    vipd_common::lb::map_names::LB_ACTIVE,
+    vipd_common::lb::map_names::LB_CURSORS,
+];
 
 /// A loaded (verified) copy of vipd's XDP program with its own maps, not yet attached.
 ///
@@ -101,6 +117,11 @@ impl LoadedXdp {
         loader.override_global(LOG_ENABLED_GLOBAL, &log_enabled, true);
         for (name, path) in &pin_paths {
             loader.map_pin_path(name, path.as_path());
+        }
+        if !options.lb {
+            for name in LB_SIZED_MAPS {
+                loader.map_max_entries(name, 1);
+            }
         }
         let mut ebpf = loader.load(OBJECT).map_err(|e| BpfError::Load {
             source: Box::new(e),
