@@ -318,7 +318,7 @@ struct Daemon {
     /// XDP attachments by ifindex (absent where XDP is off).
     xdp: HashMap<u32, XdpAttachment>,
     /// The load balancer's data plane, when virtual servers are configured.
-    lb: Option<crate::lb::dataplane::Dataplane>,
+    lb: Option<crate::lb::LbRuntime>,
     /// Where XDP pins live, whether its log is on, and where its events go.
     pin: PinConfig,
     xdp_log: bool,

@@ -66,15 +66,8 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let realtime_priority = Arc::new(AtomicU8::new(config.global.realtime_priority));
     let vip_worker_thread = spawn_vip_worker(realtime_priority.clone(), vip_jobs_rx, vip_done_tx)?;
     // The load balancer (virtual_server): its data plane follows the checkers' health.
-    let (_lb_health_tx, lb_health_rx) =
-        tokio::sync::watch::channel(crate::lb::HealthSnapshot::default());
-    let lb = (!config.virtual_servers.is_empty()).then(|| {
-        crate::lb::dataplane::spawn(
-            config.virtual_servers.clone(),
-            lb_health_rx,
-            netlink.clone(),
-        )
-    });
+    let lb = (!config.virtual_servers.is_empty())
+        .then(|| crate::lb::LbRuntime::start(config.virtual_servers.clone(), netlink.clone()));
     let mut daemon = Daemon {
         vip_jobs,
         realtime_priority,

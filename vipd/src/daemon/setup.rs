@@ -300,7 +300,7 @@ impl Daemon {
                         }
                         if let Some(lb) = &self.lb {
                             match attachment.take_lb_maps() {
-                                Ok(maps) => lb.add_maps(maps),
+                                Ok(maps) => lb.dataplane().add_maps(maps),
                                 Err(e) => {
                                     tracing::warn!(%interface, error = %e, "load balancer maps unavailable here")
                                 }
