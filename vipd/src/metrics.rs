@@ -126,7 +126,11 @@ fn register_lb(registry: &mut Registry, status: &DaemonStatus) {
     registry.register("lb_active_flows", "Open flows the balancer saw", flows);
     registry.register("lb_packets", "Frames forwarded to the real server", packets);
     registry.register("lb_bytes", "Bytes forwarded to the real server", bytes);
-    registry.register("lb_quorum_up", "1 while the service's quorum is met", quorum);
+    registry.register(
+        "lb_quorum_up",
+        "1 while the service's quorum is met",
+        quorum,
+    );
     for (name, value) in &status.lb_counters {
         let counter: Counter<u64, AtomicU64> = Counter::default();
         counter.inc_by(*value);

@@ -191,7 +191,8 @@ pub fn status(
                         packets: traffic.packets,
                         bytes: traffic.bytes,
                         last_check_ok: rh.and_then(|r| r.last_check.as_ref().map(|c| c.ok)),
-                        last_check: rh.and_then(|r| r.last_check.as_ref().map(|c| c.reason.clone())),
+                        last_check: rh
+                            .and_then(|r| r.last_check.as_ref().map(|c| c.reason.clone())),
                         unreachable: plane.unresolved.get(&rs.address.ip()).cloned(),
                     }
                 })
