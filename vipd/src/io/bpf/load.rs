@@ -152,6 +152,27 @@ impl LoadedXdp {
             frame: out,
         })
     }
+
+    /// Runs `frame` through the program `repeat` times in the kernel (one
+    /// BPF_PROG_TEST_RUN) and returns the last verdict and the kernel's mean time per
+    /// run: the program's own cost per packet, without the driver or the stack.
+    pub fn time_run(
+        &mut self,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(u32, std::time::Duration), BpfError> {
+        let program = program_mut(&mut self.ebpf)?;
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                repeat: repeat.max(1),
+                ..TestRunOptions::default()
+            })
+            .map_err(|source| BpfError::TestRun { source })?;
+        Ok((result.return_value, result.duration))
+    }
 }
 
 /// The XDP program inside `ebpf`.
