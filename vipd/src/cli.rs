@@ -127,10 +127,40 @@ pub struct StatusArgs {
 
 /// Arguments of `vipd check`.
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("file").required(true))]
 pub struct CheckArgs {
-    /// Configuration file (native TOML or keepalived.conf).
-    #[arg(long = "config", short = 'c', value_name = "FILE")]
-    pub config: PathBuf,
+    /// Configuration file (native TOML, or keepalived.conf detected by its name or content).
+    #[arg(long = "config", short = 'c', value_name = "FILE", group = "file")]
+    pub config: Option<PathBuf>,
+
+    /// Read this file as keepalived.conf, whatever its name or content (as `vipd run`).
+    #[arg(long = "keepalived-conf", value_name = "FILE", group = "file")]
+    pub keepalived_conf: Option<PathBuf>,
+}
+
+/// Which file a command reads, and whether `--keepalived-conf` forced its format.
+fn config_source(
+    config: Option<&PathBuf>,
+    keepalived_conf: Option<&PathBuf>,
+) -> (PathBuf, bool) {
+    match (keepalived_conf, config) {
+        (Some(path), _) => (path.clone(), true),
+        (None, Some(path)) => (path.clone(), false),
+        // clap requires one of the two; an empty path then fails as unreadable.
+        (None, None) => (PathBuf::new(), false),
+    }
+}
+
+/// Loads `path`, as keepalived.conf when `keepalived` is set, else by detection.
+fn load_source(
+    path: &std::path::Path,
+    keepalived: bool,
+) -> Result<crate::config::Loaded, crate::config::LoadError> {
+    if keepalived {
+        crate::config::load_keepalived(path)
+    } else {
+        crate::config::load(path)
+    }
 }
 
 /// What `vipd check` found, as the process exit code.
@@ -161,14 +191,15 @@ pub fn check(
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> std::io::Result<CheckOutcome> {
-    use crate::config::{LoadError, load};
-    let file = args.config.display();
-    match load(&args.config) {
+    use crate::config::LoadError;
+    let (path, keepalived) = config_source(args.config.as_ref(), args.keepalived_conf.as_ref());
+    let file = path.display();
+    match load_source(&path, keepalived) {
         Ok(loaded) => {
             for warning in &loaded.warnings {
                 writeln!(err, "{warning}")?;
             }
-            for warning in crate::config::permission_warnings(&args.config, &loaded.config) {
+            for warning in host_warnings(&path, &loaded.config) {
                 writeln!(err, "{warning}")?;
             }
             let count = loaded.config.instances.len();
@@ -195,12 +226,32 @@ pub fn check(
     }
 }
 
+/// The warnings about `path` and the host it runs on, beyond the file's own: file
+/// permissions and `ip_nonlocal_bind`. `vipd check` prints them and `vipd run` logs them.
+pub fn host_warnings(path: &std::path::Path, config: &crate::config::Config) -> Vec<String> {
+    let mut out = crate::config::permission_warnings(path, config);
+    out.extend(
+        crate::config::host::nonlocal_bind_warnings(
+            config,
+            &crate::config::host::read_proc_sysctl,
+        )
+        .into_iter()
+        .map(|warning| format!("{}: {warning}", path.display())),
+    );
+    out
+}
+
 /// Arguments of `vipd convert`.
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("input").required(true))]
 pub struct ConvertArgs {
-    /// The file to convert (keepalived.conf or native TOML).
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// The file to convert (keepalived.conf or native TOML, detected by name or content).
+    #[arg(value_name = "FILE", group = "input")]
+    pub file: Option<PathBuf>,
+
+    /// Read this file as keepalived.conf, whatever its name or content (as `vipd run`).
+    #[arg(long = "keepalived-conf", value_name = "FILE", group = "input")]
+    pub keepalived_conf: Option<PathBuf>,
 }
 
 /// Runs `vipd convert`: TOML to `out`; errors to `err`.
@@ -209,11 +260,12 @@ pub fn convert(
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> std::io::Result<CheckOutcome> {
-    use crate::config::{LoadError, load, render};
-    match load(&args.file) {
+    use crate::config::{LoadError, render};
+    let (path, keepalived) = config_source(args.file.as_ref(), args.keepalived_conf.as_ref());
+    match load_source(&path, keepalived) {
         Ok(loaded) => {
             let header = [
-                format!("Converted by vipd convert from {}", args.file.display()),
+                format!("Converted by vipd convert from {}", path.display()),
                 "Every value is explicit; see docs/configuration.md.".to_owned(),
             ];
             write!(
@@ -340,6 +392,72 @@ mod tests {
         assert!(!log_colour(true, Some(OsStr::new("1"))));
         assert!(!log_colour(false, None));
         assert!(!log_colour(false, Some(OsStr::new("1"))));
+    }
+
+    #[test]
+    fn keepalived_conf_is_accepted_by_run_check_and_convert() {
+        let dir = std::env::temp_dir().join(format!("vipd-cli-kconf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A keepalived.conf under a name and content detection would not recognise.
+        let path = dir.join("cluster.cfg");
+        std::fs::write(
+            &path,
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n priority 100\n virtual_ipaddress {\n  192.0.2.100\n }\n}\n",
+        )
+        .unwrap();
+        let file = path.to_str().unwrap();
+        for argv in [
+            vec!["vipd", "run", "--keepalived-conf", file],
+            vec!["vipd", "check", "--keepalived-conf", file],
+            vec!["vipd", "convert", "--keepalived-conf", file],
+        ] {
+            Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        }
+        let Command::Check(args) =
+            Cli::try_parse_from(["vipd", "check", "--keepalived-conf", file]).unwrap().command
+        else {
+            panic!("not check");
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let outcome = check(&args, &mut out, &mut err).unwrap();
+        assert_eq!(
+            outcome,
+            CheckOutcome::Valid,
+            "{}",
+            String::from_utf8_lossy(&err)
+        );
+        assert!(String::from_utf8_lossy(&out).contains("OK (1 instance)"));
+        let Command::Convert(args) =
+            Cli::try_parse_from(["vipd", "convert", "--keepalived-conf", file]).unwrap().command
+        else {
+            panic!("not convert");
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(convert(&args, &mut out, &mut err).unwrap(), CheckOutcome::Valid);
+        assert!(String::from_utf8_lossy(&out).contains("[instance.VI_1]"));
+        // The flag decides the format: native TOML given as --keepalived-conf fails.
+        let toml = dir.join("vipd.toml");
+        std::fs::write(
+            &toml,
+            "[instance.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 7\npriority = 100\nvirtual_ipaddress = [\"192.0.2.100\"]\n",
+        )
+        .unwrap();
+        for (args, expected) in [
+            ((Some(toml.clone()), None), CheckOutcome::Valid),
+            ((None, Some(toml.clone())), CheckOutcome::Invalid),
+        ] {
+            let args = CheckArgs {
+                config: args.0,
+                keepalived_conf: args.1,
+            };
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            assert_eq!(check(&args, &mut out, &mut err).unwrap(), expected, "{args:?}");
+        }
+        // One file, given once: both flags, or neither, is a usage error.
+        assert!(Cli::try_parse_from(["vipd", "check"]).is_err());
+        assert!(Cli::try_parse_from(["vipd", "check", "-c", file, "--keepalived-conf", file]).is_err());
+        assert!(Cli::try_parse_from(["vipd", "convert", file, "--keepalived-conf", file]).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<ExitCode> {
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
-            for warning in vipd::config::permission_warnings(path, &loaded.config) {
+            for warning in vipd::cli::host_warnings(path, &loaded.config) {
                 tracing::warn!("{warning}");
             }
             let options = vipd::daemon::RunOptions {
