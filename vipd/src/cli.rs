@@ -36,6 +36,23 @@ pub fn log_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) 
     stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
+/// Whether stderr is connected to the journal: systemd sets `JOURNAL_STREAM` to
+/// `DEVICE:INODE` of the stream it gave the service, and a process should log natively
+/// only when its stderr is still that stream (not redirected by a wrapper or a shell);
+/// see systemd.exec(5), "JOURNAL_STREAM".
+pub fn stderr_is_journal(journal_stream: Option<&std::ffi::OsStr>, stderr: (u64, u64)) -> bool {
+    let Some(value) = journal_stream.and_then(|v| v.to_str()) else {
+        return false;
+    };
+    let Some((device, inode)) = value.split_once(':') else {
+        return false;
+    };
+    matches!(
+        (device.parse::<u64>(), inode.parse::<u64>()),
+        (Ok(device), Ok(inode)) if (device, inode) == stderr
+    )
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -139,10 +156,7 @@ pub struct CheckArgs {
 }
 
 /// Which file a command reads, and whether `--keepalived-conf` forced its format.
-fn config_source(
-    config: Option<&PathBuf>,
-    keepalived_conf: Option<&PathBuf>,
-) -> (PathBuf, bool) {
+fn config_source(config: Option<&PathBuf>, keepalived_conf: Option<&PathBuf>) -> (PathBuf, bool) {
     match (keepalived_conf, config) {
         (Some(path), _) => (path.clone(), true),
         (None, Some(path)) => (path.clone(), false),
@@ -231,12 +245,9 @@ pub fn check(
 pub fn host_warnings(path: &std::path::Path, config: &crate::config::Config) -> Vec<String> {
     let mut out = crate::config::permission_warnings(path, config);
     out.extend(
-        crate::config::host::nonlocal_bind_warnings(
-            config,
-            &crate::config::host::read_proc_sysctl,
-        )
-        .into_iter()
-        .map(|warning| format!("{}: {warning}", path.display())),
+        crate::config::host::nonlocal_bind_warnings(config, &crate::config::host::read_proc_sysctl)
+            .into_iter()
+            .map(|warning| format!("{}: {warning}", path.display())),
     );
     out
 }
@@ -414,7 +425,9 @@ mod tests {
             Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
         }
         let Command::Check(args) =
-            Cli::try_parse_from(["vipd", "check", "--keepalived-conf", file]).unwrap().command
+            Cli::try_parse_from(["vipd", "check", "--keepalived-conf", file])
+                .unwrap()
+                .command
         else {
             panic!("not check");
         };
@@ -428,12 +441,17 @@ mod tests {
         );
         assert!(String::from_utf8_lossy(&out).contains("OK (1 instance)"));
         let Command::Convert(args) =
-            Cli::try_parse_from(["vipd", "convert", "--keepalived-conf", file]).unwrap().command
+            Cli::try_parse_from(["vipd", "convert", "--keepalived-conf", file])
+                .unwrap()
+                .command
         else {
             panic!("not convert");
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        assert_eq!(convert(&args, &mut out, &mut err).unwrap(), CheckOutcome::Valid);
+        assert_eq!(
+            convert(&args, &mut out, &mut err).unwrap(),
+            CheckOutcome::Valid
+        );
         assert!(String::from_utf8_lossy(&out).contains("[instance.VI_1]"));
         // The flag decides the format: native TOML given as --keepalived-conf fails.
         let toml = dir.join("vipd.toml");
@@ -451,13 +469,32 @@ mod tests {
                 keepalived_conf: args.1,
             };
             let (mut out, mut err) = (Vec::new(), Vec::new());
-            assert_eq!(check(&args, &mut out, &mut err).unwrap(), expected, "{args:?}");
+            assert_eq!(
+                check(&args, &mut out, &mut err).unwrap(),
+                expected,
+                "{args:?}"
+            );
         }
         // One file, given once: both flags, or neither, is a usage error.
         assert!(Cli::try_parse_from(["vipd", "check"]).is_err());
-        assert!(Cli::try_parse_from(["vipd", "check", "-c", file, "--keepalived-conf", file]).is_err());
+        assert!(
+            Cli::try_parse_from(["vipd", "check", "-c", file, "--keepalived-conf", file]).is_err()
+        );
         assert!(Cli::try_parse_from(["vipd", "convert", file, "--keepalived-conf", file]).is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn journal_only_when_stderr_is_the_stream_systemd_gave() {
+        use std::ffi::OsStr;
+        let stderr = (64769, 123456);
+        assert!(stderr_is_journal(Some(OsStr::new("64769:123456")), stderr));
+        // Redirected by a wrapper: another inode, so plain text to that file.
+        assert!(!stderr_is_journal(Some(OsStr::new("64769:999")), stderr));
+        assert!(!stderr_is_journal(None, stderr));
+        for bad in ["", "64769", "x:123456", "64769:123456:1"] {
+            assert!(!stderr_is_journal(Some(OsStr::new(bad)), stderr), "{bad}");
+        }
     }
 
     #[test]

@@ -70,8 +70,36 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn init_logging(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Under systemd, text goes to journald natively: each event keeps its priority
+    // (syslog's: ERROR 3, WARN 4, INFO 6, DEBUG/TRACE 7) for `journalctl -p`, and its
+    // fields as VIPD_INSTANCE=…, VIPD_TO=… for field matches (prefixed so that a field
+    // called `priority` cannot overwrite the entry's PRIORITY). JSON stays on stderr:
+    // whoever asked for it collects stderr.
+    if format == LogFormat::Text && stderr_is_journal() {
+        use tracing_journald::{Priority, PriorityMappings};
+        match tracing_journald::layer() {
+            Ok(journald) => {
+                let journald = journald
+                    .with_syslog_identifier("vipd".to_owned())
+                    .with_field_prefix(Some("VIPD".to_owned()))
+                    .with_priority_mappings(PriorityMappings {
+                        info: Priority::Informational,
+                        debug: Priority::Debug,
+                        ..PriorityMappings::new()
+                    });
+                tracing_subscriber::registry()
+                    .with(filter)
+                    .with(journald)
+                    .init();
+                return;
+            }
+            Err(e) => eprintln!("vipd: cannot log to journald ({e}); logging to stderr"),
+        }
+    }
     // journald and log files would keep colour codes as literal `ESC[…m` noise.
     let colour = vipd::cli::log_colour(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -85,4 +113,20 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Whether our stderr is the journal stream systemd set up for the service.
+fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(meta) = std::fs::File::from(fd).metadata() else {
+        return false;
+    };
+    vipd::cli::stderr_is_journal(Some(&stream), (meta.dev(), meta.ino()))
 }

@@ -42,7 +42,12 @@ fn service_evidence(config: &Config, v6: bool) -> Option<String> {
             let n = &i.notify;
             n.master.is_some() || n.backup.is_some() || n.fault.is_some() || n.any.is_some()
         })
-        .map(|i| format!("instance {} starts services by state (notify commands)", i.name))
+        .map(|i| {
+            format!(
+                "instance {} starts services by state (notify commands)",
+                i.name
+            )
+        })
 }
 
 /// The `ip_nonlocal_bind` warnings for `config`: one per address family whose sysctl is
