@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Status(args) => {
             let status = runtime()?.block_on(vipd::control::query_status(&args.socket))?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                print!("{}", vipd::control::status_json(&status)?);
             } else {
                 print!("{}", vipd::control::render_table(&status));
             }
