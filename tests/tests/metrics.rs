@@ -263,7 +263,35 @@ fn status_api_serves_what_vipd_status_json_prints() -> anyhow::Result<()> {
     };
     assert_eq!(without_clock(over_http.clone()), without_clock(cli));
     assert_eq!(over_http["instances"][0]["name"], "VI_1");
-    assert!(over_http["pid"].as_u64().is_some_and(|pid| pid > 0), "{over_http}");
+    assert!(
+        over_http["pid"].as_u64().is_some_and(|pid| pid > 0),
+        "{over_http}"
+    );
+
+    // `vipd status --watch` into a pipe: plain frames appended, each a fresh table.
+    let watched = lan.member(0).exec(&[
+        "timeout",
+        "1.2",
+        &bin,
+        "status",
+        "--watch",
+        "--interval",
+        "200ms",
+        "--socket",
+        &socket,
+    ])?;
+    let watched = String::from_utf8_lossy(&watched.stdout);
+    let frames = watched.matches("Every 200ms: vipd status").count();
+    assert!(frames >= 3, "{frames} frames in 1.2 s:\n{watched}");
+    let master_rows = watched
+        .lines()
+        .filter(|l| l.starts_with("VI_1") && l.split_whitespace().nth(3) == Some("MASTER"))
+        .count();
+    assert_eq!(master_rows, frames, "{watched}");
+    assert!(
+        !watched.contains('\u{1b}'),
+        "escape codes in a pipe: {watched:?}"
+    );
 
     let (status, body) = get(lan.member(0), "/healthz")?;
     assert!(status.contains("200"), "{status}");

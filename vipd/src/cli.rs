@@ -134,12 +134,62 @@ pub struct RunArgs {
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// Print JSON (for scripts and monitoring) instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+
+    /// Keep showing the table, refreshed in place every --interval, until interrupted.
+    /// When stdout is not a terminal, each refresh is appended as plain text instead.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+
+    /// Time between refreshes with --watch, e.g. `500ms`, `2s`.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, requires = "watch")]
+    pub interval: std::time::Duration,
 
     /// The daemon's control socket.
     #[arg(long = "socket", value_name = "PATH", default_value = crate::config::DEFAULT_CONTROL_SOCKET)]
     pub socket: PathBuf,
+}
+
+/// Parses a `--interval` such as `500ms` or `2s` (at least 100 ms, so a watch cannot
+/// busy-poll the daemon).
+pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if interval < std::time::Duration::from_millis(100) {
+        return Err(format!("{text:?} is below the 100ms minimum"));
+    }
+    Ok(interval)
+}
+
+/// One refresh of `vipd status --watch`: a heading with the interval and the wall-clock
+/// time, then the table (or why the daemon could not be asked, so a restart shows as a
+/// gap rather than ending the watch). On a terminal the frame starts by moving the
+/// cursor home and clearing the screen, so it replaces the previous one in place;
+/// elsewhere frames are appended, separated by a blank line, without escape codes.
+pub fn watch_frame(
+    status: Result<&crate::control::DaemonStatus, String>,
+    interval: std::time::Duration,
+    now: std::time::SystemTime,
+    terminal: bool,
+) -> String {
+    let mut frame = String::new();
+    if terminal {
+        // CSI H (cursor home) + CSI 2 J (erase display).
+        frame.push_str("\x1b[H\x1b[2J");
+    }
+    let at = humantime::format_rfc3339_seconds(now);
+    frame.push_str(&format!(
+        "Every {}: vipd status    {at}\n\n",
+        humantime::format_duration(interval)
+    ));
+    match status {
+        Ok(status) => frame.push_str(&crate::control::render_table(status)),
+        Err(error) => frame.push_str(&format!("{error}\n")),
+    }
+    if !terminal {
+        frame.push('\n');
+    }
+    frame
 }
 
 /// Arguments of `vipd check`.
@@ -495,6 +545,52 @@ mod tests {
         for bad in ["", "64769", "x:123456", "64769:123456:1"] {
             assert!(!stderr_is_journal(Some(OsStr::new(bad)), stderr), "{bad}");
         }
+    }
+
+    #[test]
+    fn watch_frames_refresh_in_place_only_on_a_terminal() {
+        use crate::control::{DaemonStatus, InstanceStatus};
+        let status = DaemonStatus {
+            instances: vec![InstanceStatus {
+                name: "VI_1".into(),
+                state: "MASTER".into(),
+                ..InstanceStatus::default()
+            }],
+            ..DaemonStatus::default()
+        };
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let second = std::time::Duration::from_millis(1500);
+        let on_tty = watch_frame(Ok(&status), second, at, true);
+        assert!(on_tty.starts_with("\x1b[H\x1b[2J"), "{on_tty:?}");
+        assert!(
+            on_tty.contains("Every 1s 500ms: vipd status    2023-11-14T22:13:20Z"),
+            "{on_tty:?}"
+        );
+        assert!(
+            on_tty.contains("VI_1") && on_tty.contains("MASTER"),
+            "{on_tty:?}"
+        );
+        let piped = watch_frame(Ok(&status), second, at, false);
+        assert!(!piped.contains('\x1b'), "{piped:?}");
+        assert!(piped.ends_with("\n\n"), "frames are separated: {piped:?}");
+        let down = watch_frame(Err("cannot reach vipd".into()), second, at, false);
+        assert!(
+            down.contains("cannot reach vipd") && !down.contains("INSTANCE"),
+            "{down:?}"
+        );
+    }
+
+    #[test]
+    fn watch_interval_has_a_floor() {
+        assert_eq!(
+            parse_interval("250ms"),
+            Ok(std::time::Duration::from_millis(250))
+        );
+        assert!(parse_interval("10ms").unwrap_err().contains("100ms"));
+        assert!(parse_interval("soon").is_err());
+        assert!(Cli::try_parse_from(["vipd", "status", "--interval", "2s"]).is_err());
+        assert!(Cli::try_parse_from(["vipd", "status", "--watch", "--json"]).is_err());
+        assert!(Cli::try_parse_from(["vipd", "status", "-w", "--interval", "2s"]).is_ok());
     }
 
     #[test]

@@ -45,6 +45,10 @@ fn main() -> anyhow::Result<ExitCode> {
             runtime()?.block_on(vipd::daemon::run(loaded.config, options))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status(args) if args.watch => {
+            runtime()?.block_on(watch_status(&args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status(args) => {
             let status = runtime()?.block_on(vipd::control::query_status(&args.socket))?;
             if args.json {
@@ -58,6 +62,36 @@ fn main() -> anyhow::Result<ExitCode> {
             init_logging(cli.log_format);
             runtime()?.block_on(vipd::tools::arp_responder(args))?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `vipd status --watch`: a frame per interval until Ctrl-C (or the reader of a pipe
+/// goes away).
+async fn watch_status(args: &vipd::cli::StatusArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut ticks = tokio::time::interval(args.interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+        let status = vipd::control::query_status(&args.socket).await;
+        let frame = vipd::cli::watch_frame(
+            status.as_ref().map_err(ToString::to_string),
+            args.interval,
+            std::time::SystemTime::now(),
+            terminal,
+        );
+        let mut out = std::io::stdout().lock();
+        if out
+            .write_all(frame.as_bytes())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            return Ok(());
         }
     }
 }
