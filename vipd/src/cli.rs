@@ -87,6 +87,108 @@ pub enum Command {
     /// Every value is written explicitly; warnings become `#` comments. Exit codes as for
     /// `check`: 1 with the errors on stderr if the file is invalid, 2 if unreadable.
     Convert(ConvertArgs),
+
+    /// Write the man pages (vipd.8, vipd-SUBCOMMAND.8) and bash/zsh/fish completions
+    /// into DIR (for packaging: `cargo xtask deb` runs it).
+    #[command(hide = true)]
+    GenerateAssets(GenerateAssetsArgs),
+}
+
+/// Arguments of `vipd generate-assets`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateAssetsArgs {
+    /// Output directory (created): `man/` and `completions/` go inside.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// What vipd(8) says beyond the clap definition: the files, signals and exit status an
+/// operator looks up in a man page.
+const MAN_VIPD_EXTRA: &str = r#".SH SIGNALS
+.TP
+\fBSIGTERM\fR, \fBSIGINT\fR
+Masters send a priority\-0 advert and hand their VIPs over, then vipd exits 0.
+.TP
+\fBSIGHUP\fR
+Re\-read the configuration: unchanged instances are left alone; a broken file changes nothing.
+.SH FILES
+.TP
+\fI/etc/vipd/vipd.toml\fR
+The configuration, see \fBvipd.toml\fR(5). \fBvipd check \-c\fR validates it.
+.TP
+\fI/run/vipd/vipd.sock\fR
+The control socket (mode 0600) that \fBvipd status\fR asks.
+.TP
+\fI/sys/fs/bpf/vipd\fR
+Pinned XDP links and maps, which outlive a crash so the next start takes over.
+.SH ENVIRONMENT
+.TP
+\fBRUST_LOG\fR
+Log filter (default \fBinfo\fR), e.g. \fBvipd=debug\fR.
+.TP
+\fBJOURNAL_STREAM\fR
+Set by systemd: when it names vipd's stderr, log entries go to journald natively, with
+priorities and VIPD_* fields.
+.TP
+\fBNO_COLOR\fR
+Non\-empty: no colours in log lines, even on a terminal.
+.SH EXIT STATUS
+0 on success; for \fBcheck\fR and \fBconvert\fR, 1 when the file is invalid and 2 when it
+cannot be read; 1 when the daemon cannot start.
+.SH SEE ALSO
+\fBvipd.toml\fR(5), \fBkeepalived.conf\fR(5), \fBsystemctl\fR(1), \fBjournalctl\fR(1);
+/usr/share/doc/vipd/operations.md
+"#;
+
+/// Writes what `vipd generate-assets` promises; returns the files written.
+pub fn generate_assets(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    use clap::CommandFactory as _;
+    let mut written = Vec::new();
+    let man_dir = dir.join("man");
+    let completions_dir = dir.join("completions");
+    std::fs::create_dir_all(&man_dir)?;
+    std::fs::create_dir_all(&completions_dir)?;
+    let mut cli = Cli::command();
+    cli.build();
+    // The top page lists the subcommands; each visible one gets a page of its own
+    // (vipd-run(8), …) with its full option list, as git and cargo do.
+    let page = |cmd: clap::Command, name: &str, extra: &str| -> std::io::Result<PathBuf> {
+        let path = man_dir.join(format!("{name}.8"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .title(name.to_uppercase())
+            .section("8")
+            .manual("System Manager's Manual")
+            .source(format!("vipd {}", env!("CARGO_PKG_VERSION")))
+            .render(&mut out)?;
+        out.extend_from_slice(extra.as_bytes());
+        std::fs::write(&path, out)?;
+        Ok(path)
+    };
+    for sub in cli
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let name = format!("vipd-{}", sub.get_name());
+        let cmd = sub
+            .clone()
+            .display_name(name.clone())
+            .bin_name(format!("vipd {}", sub.get_name()));
+        written.push(page(cmd, &name, "")?);
+    }
+    written.push(page(cli.clone(), "vipd", MAN_VIPD_EXTRA)?);
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "vipd"),
+        (clap_complete::Shell::Zsh, "_vipd"),
+        (clap_complete::Shell::Fish, "vipd.fish"),
+    ] {
+        let path = completions_dir.join(file);
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut cli, "vipd", &mut out);
+        std::fs::write(&path, out)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// Arguments of `vipd run`.
@@ -591,6 +693,48 @@ mod tests {
         assert!(Cli::try_parse_from(["vipd", "status", "--interval", "2s"]).is_err());
         assert!(Cli::try_parse_from(["vipd", "status", "--watch", "--json"]).is_err());
         assert!(Cli::try_parse_from(["vipd", "status", "-w", "--interval", "2s"]).is_ok());
+    }
+
+    #[test]
+    fn generated_assets_cover_every_subcommand_and_shell() {
+        let dir = std::env::temp_dir().join(format!("vipd-assets-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        generate_assets(&dir).unwrap();
+        let man = std::fs::read_to_string(dir.join("man/vipd.8")).unwrap();
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH VIPD 8"),
+            "{man}"
+        );
+        for sub in ["run", "status", "check", "convert", "arp-responder"] {
+            assert!(
+                man.contains(&format!("vipd\\-{}(8)", sub.replace('-', "\\-"))),
+                "vipd.8 lists {sub}:\n{man}"
+            );
+            let page = std::fs::read_to_string(dir.join(format!("man/vipd-{sub}.8"))).unwrap();
+            assert!(
+                page.contains(&format!(".TH VIPD-{}", sub.to_uppercase())),
+                "{page}"
+            );
+        }
+        let check = std::fs::read_to_string(dir.join("man/vipd-check.8")).unwrap();
+        assert!(check.contains("keepalived\\-conf"), "{check}");
+        assert!(
+            man.contains(".SH SEE ALSO") && man.contains("vipd.toml\\fR(5)"),
+            "{man}"
+        );
+        assert!(
+            !man.contains("generate\\-assets") && !dir.join("man/vipd-generate-assets.8").exists()
+        );
+        let bash = std::fs::read_to_string(dir.join("completions/vipd")).unwrap();
+        assert!(
+            bash.contains("--keepalived-conf") && bash.contains("complete -F"),
+            "bash"
+        );
+        let zsh = std::fs::read_to_string(dir.join("completions/_vipd")).unwrap();
+        assert!(zsh.starts_with("#compdef vipd"), "{zsh}");
+        let fish = std::fs::read_to_string(dir.join("completions/vipd.fish")).unwrap();
+        assert!(fish.contains("complete -c vipd"), "{fish}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -58,6 +58,17 @@ fn main() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::GenerateAssets(args) => {
+            for file in vipd::cli::generate_assets(&args.dir).with_context(|| {
+                format!(
+                    "writing man pages and completions into {}",
+                    args.dir.display()
+                )
+            })? {
+                println!("{}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ArpResponder(args) => {
             init_logging(cli.log_format);
             runtime()?.block_on(vipd::tools::arp_responder(args))?;
