@@ -171,6 +171,21 @@ pub fn dashboard(bin: &Path, out: &Path) -> anyhow::Result<()> {
         scrapes.len()
     );
     println!("dashboard: {} scrapes over {:.0} s", scrapes.len(), since());
+    // The Grafana dashboard must ask for series vipd really exports.
+    let grafana = std::fs::read_to_string(crate::workspace_root().join(GRAFANA))
+        .with_context(|| format!("reading {GRAFANA}"))?;
+    let missing: Vec<String> = vrrp_metric_names(&grafana)
+        .into_iter()
+        .filter(|name| {
+            !scrapes
+                .iter()
+                .any(|s| s.2.keys().any(|k| k.split('{').next() == Some(name.as_str())))
+        })
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "{GRAFANA} queries series vipd did not export in the run: {missing:?}"
+    );
     draw(out, &scrapes, &events)?;
     println!("dashboard: wrote {}", out.display());
     Ok(())
@@ -186,6 +201,27 @@ fn get_metrics() -> anyhow::Result<String> {
         .split_once("\r\n\r\n")
         .context("no HTTP body")?;
     Ok(body.to_owned())
+}
+
+/// The Grafana dashboard this picture shows.
+const GRAFANA: &str = "contrib/grafana/vipd.json";
+
+/// The metric names a dashboard's queries use, but for the load balancer's (which do not
+/// exist yet) and the XDP counters' regex.
+fn vrrp_metric_names(dashboard: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = dashboard;
+    while let Some(at) = rest.find("vipd_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        if !name.starts_with("vipd_lb_") && !name.starts_with("vipd_xdp_") {
+            names.insert(name);
+        }
+    }
+    names
 }
 
 /// Prometheus text format: `name{labels} value` per sample line.
@@ -221,6 +257,21 @@ fn increases(scrapes: &[Scrape], router: &str, series: &str) -> Vec<(f64, f64)> 
         };
         last = Some(value);
         out.push((*at, total));
+    }
+    out
+}
+
+/// A line split where scrapes are missing (the router was down), so no segment bridges
+/// the gap, as Grafana leaves it empty.
+fn gaps_broken(line: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    for point in line {
+        match out.last_mut() {
+            Some(segment) if segment.last().is_some_and(|last| point.0 - last.0 <= 0.5) => {
+                segment.push(*point);
+            }
+            _ => out.push(vec![*point]),
+        }
     }
     out
 }
@@ -273,7 +324,7 @@ fn draw(out: &Path, scrapes: &[Scrape], events: &[Event]) -> anyhow::Result<()> 
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .y_labels(3)
+            .y_labels(5)
             .y_label_formatter(&|y: &f64| match (*y * 2.0).round() as i64 {
                 1 => "r2 VI_1".to_owned(),
                 3 => "r1 VI_1".to_owned(),
@@ -403,7 +454,6 @@ fn draw(out: &Path, scrapes: &[Scrape], events: &[Event]) -> anyhow::Result<()> 
         let y_max = late_max
             .iter()
             .flat_map(|l| l.1.iter().map(|p| p.1))
-            .chain(late.iter().flat_map(|l| l.1.iter().map(|p| p.1)))
             .fold(1.0, f64::max)
             * 1.2;
         let mut chart = ChartBuilder::on(&panels[2])
@@ -413,22 +463,17 @@ fn draw(out: &Path, scrapes: &[Scrape], events: &[Event]) -> anyhow::Result<()> 
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..end, 0.0..y_max)
             .map_err(err)?;
-        chart.configure_mesh().x_desc("seconds").y_desc("count / ms").draw().map_err(err)?;
+        chart.configure_mesh().x_desc("seconds").y_desc("ms").draw().map_err(err)?;
         event_lines(&mut chart, y_max)?;
-        for (i, (router, line)) in late.iter().enumerate() {
-            let colour = PALETTE[i];
-            chart
-                .draw_series(LineSeries::new(line.iter().copied(), colour.stroke_width(2)))
-                .map_err(err)?
-                .label(format!("{router} late adverts (count)"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
-        }
         for (i, (router, line)) in late_max.iter().enumerate() {
-            let colour = PALETTE[i + 2];
+            let colour = PALETTE[i];
+            let count = late[i].1.last().map_or(0.0, |p| p.1);
             chart
-                .draw_series(LineSeries::new(line.iter().copied(), colour.stroke_width(2)))
+                .draw_series(gaps_broken(line).into_iter().map(|segment| {
+                    PathElement::new(segment, colour.stroke_width(2))
+                }))
                 .map_err(err)?
-                .label(format!("{router} latest advert, ms late"))
+                .label(format!("{router}: latest advert, ms late ({count} late adverts in the run)"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         }
         chart
@@ -490,7 +535,9 @@ fn draw(out: &Path, scrapes: &[Scrape], events: &[Event]) -> anyhow::Result<()> 
         for (i, (name, line)) in lines.iter().enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
             chart
-                .draw_series(LineSeries::new(line.iter().copied(), colour.stroke_width(2)))
+                .draw_series(gaps_broken(line).into_iter().map(|segment| {
+                    PathElement::new(segment, colour.stroke_width(2))
+                }))
                 .map_err(err)?
                 .label(name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
@@ -533,6 +580,43 @@ mod tests {
             increases(&scrapes, "r1", "c"),
             vec![(0.0, 0.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0)]
         );
+    }
+
+    #[test]
+    fn the_grafana_dashboard_has_the_promised_panels() {
+        let text = std::fs::read_to_string(crate::workspace_root().join(GRAFANA)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let panels = json["panels"].as_array().unwrap();
+        let titles: Vec<&str> = panels.iter().filter_map(|p| p["title"].as_str()).collect();
+        for title in [
+            "Instance state",
+            "Transitions by reason",
+            "Late adverts",
+            "XDP program counters",
+            "Load balancer: real servers",
+            "Real server health",
+        ] {
+            assert!(titles.contains(&title), "{title} missing from {titles:?}");
+        }
+        for panel in panels.iter().filter(|p| p["type"] != "row") {
+            let targets = panel["targets"].as_array().unwrap();
+            assert!(!targets.is_empty(), "{panel}");
+            for target in targets {
+                assert!(target["expr"].as_str().unwrap().contains("vipd_"), "{target}");
+            }
+        }
+        for lb in [
+            "vipd_lb_real_server_up",
+            "vipd_lb_real_server_weight",
+            "vipd_lb_packets_total",
+            "vipd_lb_bytes_total",
+            "vipd_lb_active_flows",
+        ] {
+            assert!(text.contains(lb), "{lb}");
+        }
+        let names = vrrp_metric_names(&text);
+        assert!(names.contains("vipd_instance_state") && names.contains("vipd_adverts_late_total"));
+        assert!(!names.iter().any(|n| n.starts_with("vipd_lb_")));
     }
 
     #[test]

@@ -37,6 +37,8 @@ const APT_PACKAGES: &[&str] = &[
     "util-linux",
     // A real SMTP server for the state-change mail tests.
     "python3-aiosmtpd",
+    // The nginx HA recipe's test (docs/recipes/nginx.md) serves pages through failovers.
+    "nginx-light",
 ];
 
 /// Where Debian's LLVM 22 lives (bpf-linker's build needs its llvm-config on PATH).
