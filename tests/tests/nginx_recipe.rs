@@ -77,7 +77,9 @@ impl Nginx {
         };
         let name = format!(
             "{}-{action}.sh",
-            self.dir.file_name().map_or("nginx".into(), |n| n.to_string_lossy())
+            self.dir
+                .file_name()
+                .map_or("nginx".into(), |n| n.to_string_lossy())
         );
         let script = scratch.write(&name, &body)?;
         vipd_tests::vipd::make_executable(&script)?;
@@ -309,7 +311,11 @@ fn the_client_keeps_getting_pages_through_an_nginx_failover() -> anyhow::Result<
             Ok(log)
         })?;
 
-        let failures: Vec<&String> = log.results.iter().filter_map(|r| r.1.as_ref().err()).collect();
+        let failures: Vec<&String> = log
+            .results
+            .iter()
+            .filter_map(|r| r.1.as_ref().err())
+            .collect();
         if let Some((start, _)) = log.results.first() {
             let mut last: Option<String> = None;
             for (at, result) in &log.results {
@@ -318,7 +324,10 @@ fn the_client_keeps_getting_pages_through_an_nginx_failover() -> anyhow::Result<
                     Err(e) => format!("error: {e}"),
                 };
                 if last.as_ref() != Some(&what) {
-                    println!("client: {:>6.0} ms  {what}", at.duration_since(*start).as_secs_f64() * 1e3);
+                    println!(
+                        "client: {:>6.0} ms  {what}",
+                        at.duration_since(*start).as_secs_f64() * 1e3
+                    );
                     last = Some(what);
                 }
             }
@@ -353,8 +362,16 @@ fn the_client_keeps_getting_pages_through_an_nginx_failover() -> anyhow::Result<
             "after node1 was back the client got {after:?}"
         );
         // The notify script drove nginx by state on both nodes.
-        ensure!(node_states(&state_files[0]).trim() == "master", "node1: {}", node_states(&state_files[0]));
-        ensure!(node_states(&state_files[1]).trim() == "backup", "node2: {}", node_states(&state_files[1]));
+        ensure!(
+            node_states(&state_files[0]).trim() == "master",
+            "node1: {}",
+            node_states(&state_files[0])
+        );
+        ensure!(
+            node_states(&state_files[1]).trim() == "backup",
+            "node2: {}",
+            node_states(&state_files[1])
+        );
         ensure!(
             !nginxes[1].pid_file().exists(),
             "nginx still runs on node2, the backup"

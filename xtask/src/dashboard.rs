@@ -164,7 +164,11 @@ pub fn dashboard(bin: &Path, out: &Path) -> anyhow::Result<()> {
     drop(routers);
     let _ = std::fs::remove_dir_all(&dir);
     result?;
-    let scrapes = std::mem::take(&mut *scrapes.lock().map_err(|_| anyhow::anyhow!("scraper panicked"))?);
+    let scrapes = std::mem::take(
+        &mut *scrapes
+            .lock()
+            .map_err(|_| anyhow::anyhow!("scraper panicked"))?,
+    );
     anyhow::ensure!(
         scrapes.len() > 100,
         "only {} scrapes: is --metrics-listen answering?",
@@ -177,9 +181,10 @@ pub fn dashboard(bin: &Path, out: &Path) -> anyhow::Result<()> {
     let missing: Vec<String> = vrrp_metric_names(&grafana)
         .into_iter()
         .filter(|name| {
-            !scrapes
-                .iter()
-                .any(|s| s.2.keys().any(|k| k.split('{').next() == Some(name.as_str())))
+            !scrapes.iter().any(|s| {
+                s.2.keys()
+                    .any(|k| k.split('{').next() == Some(name.as_str()))
+            })
         })
         .collect();
     anyhow::ensure!(
@@ -197,9 +202,7 @@ fn get_metrics() -> anyhow::Result<String> {
     write!(stream, "GET /metrics HTTP/1.1\r\nHost: vipd\r\n\r\n")?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    let (_, body) = response
-        .split_once("\r\n\r\n")
-        .context("no HTTP body")?;
+    let (_, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
     Ok(body.to_owned())
 }
 
@@ -303,10 +306,19 @@ fn draw(out: &Path, scrapes: &[Scrape], events: &[Event]) -> anyhow::Result<()> 
     let (grid, lb) = body.split_vertically(880);
     let panels = grid.split_evenly((2, 2));
     let routers = ["r1", "r2"];
-    let event_lines = |chart: &mut ChartContext<'_, BitMapBackend<'_>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>, y_max: f64| -> anyhow::Result<()> {
+    let event_lines = |chart: &mut ChartContext<
+        '_,
+        BitMapBackend<'_>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+                       y_max: f64|
+     -> anyhow::Result<()> {
         chart
             .draw_series(events.iter().map(|(t, _)| {
-                PathElement::new(vec![(*t, 0.0), (*t, y_max)], BLACK.mix(0.25).stroke_width(1))
+                PathElement::new(
+                    vec![(*t, 0.0), (*t, y_max)],
+                    BLACK.mix(0.25).stroke_width(1),
+                )
             }))
             .map_err(err)?;
         Ok(())
@@ -357,14 +369,18 @@ fn draw(out: &Path, scrapes: &[Scrape], events: &[Event]) -> anyhow::Result<()> 
                 .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
                 .map_err(err)?
                 .label(state)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], state_colour(state).filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], state_colour(state).filled())
+                });
         }
         for (t, what) in events {
             chart
                 .draw_series(std::iter::once(Text::new(
                     what.to_string(),
                     (*t, 1.97),
-                    ("sans-serif", 11).into_font().transform(FontTransform::Rotate90),
+                    ("sans-serif", 11)
+                        .into_font()
+                        .transform(FontTransform::Rotate90),
                 )))
                 .map_err(err)?;
         }
@@ -395,23 +411,40 @@ fn draw(out: &Path, scrapes: &[Scrape], events: &[Event]) -> anyhow::Result<()> 
                 }
             }
         }
-        let y_max = reasons.values().flat_map(|l| l.iter().map(|p| p.1)).fold(1.0, f64::max) + 1.0;
+        let y_max = reasons
+            .values()
+            .flat_map(|l| l.iter().map(|p| p.1))
+            .fold(1.0, f64::max)
+            + 1.0;
         let mut chart = ChartBuilder::on(&panels[1])
-            .caption("Transitions by reason (vipd_transitions_by_reason_total)", ("sans-serif", 18))
+            .caption(
+                "Transitions by reason (vipd_transitions_by_reason_total)",
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(30)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..end, 0.0..y_max)
             .map_err(err)?;
-        chart.configure_mesh().x_desc("seconds").y_desc("count since start").draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .y_desc("count since start")
+            .draw()
+            .map_err(err)?;
         event_lines(&mut chart, y_max)?;
         for (i, (name, line)) in reasons.iter().enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
             chart
-                .draw_series(LineSeries::new(line.iter().copied(), colour.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    line.iter().copied(),
+                    colour.stroke_width(2),
+                ))
                 .map_err(err)?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -457,24 +490,38 @@ fn draw(out: &Path, scrapes: &[Scrape], events: &[Event]) -> anyhow::Result<()> 
             .fold(1.0, f64::max)
             * 1.2;
         let mut chart = ChartBuilder::on(&panels[2])
-            .caption("Late adverts (vipd_adverts_late_total, vipd_advert_late_max_seconds)", ("sans-serif", 18))
+            .caption(
+                "Late adverts (vipd_adverts_late_total, vipd_advert_late_max_seconds)",
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(30)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..end, 0.0..y_max)
             .map_err(err)?;
-        chart.configure_mesh().x_desc("seconds").y_desc("ms").draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .y_desc("ms")
+            .draw()
+            .map_err(err)?;
         event_lines(&mut chart, y_max)?;
         for (i, (router, line)) in late_max.iter().enumerate() {
             let colour = PALETTE[i];
             let count = late[i].1.last().map_or(0.0, |p| p.1);
             chart
-                .draw_series(gaps_broken(line).into_iter().map(|segment| {
-                    PathElement::new(segment, colour.stroke_width(2))
-                }))
+                .draw_series(
+                    gaps_broken(line)
+                        .into_iter()
+                        .map(|segment| PathElement::new(segment, colour.stroke_width(2))),
+                )
                 .map_err(err)?
-                .label(format!("{router}: latest advert, ms late ({count} late adverts in the run)"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+                .label(format!(
+                    "{router}: latest advert, ms late ({count} late adverts in the run)"
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -522,25 +569,41 @@ fn draw(out: &Path, scrapes: &[Scrape], events: &[Event]) -> anyhow::Result<()> 
             sum(&b.1).total_cmp(&sum(&a.1))
         });
         lines.truncate(6);
-        let y_max = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(1.0, f64::max) * 1.3;
+        let y_max = lines
+            .iter()
+            .flat_map(|l| l.1.iter().map(|p| p.1))
+            .fold(1.0, f64::max)
+            * 1.3;
         let mut chart = ChartBuilder::on(&panels[3])
-            .caption("XDP program counters, per second (vipd_xdp_*_total)", ("sans-serif", 18))
+            .caption(
+                "XDP program counters, per second (vipd_xdp_*_total)",
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(30)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..end, 0.0..y_max)
             .map_err(err)?;
-        chart.configure_mesh().x_desc("seconds").y_desc("per second").draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .y_desc("per second")
+            .draw()
+            .map_err(err)?;
         event_lines(&mut chart, y_max)?;
         for (i, (name, line)) in lines.iter().enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
             chart
-                .draw_series(gaps_broken(line).into_iter().map(|segment| {
-                    PathElement::new(segment, colour.stroke_width(2))
-                }))
+                .draw_series(
+                    gaps_broken(line)
+                        .into_iter()
+                        .map(|segment| PathElement::new(segment, colour.stroke_width(2))),
+                )
                 .map_err(err)?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -564,7 +627,9 @@ fn draw(out: &Path, scrapes: &[Scrape], events: &[Event]) -> anyhow::Result<()> 
     {
         lb.draw_text(line, &style, (12, 20 + 40 * i as i32)).map_err(err)?;
     }
-    root.present().map_err(err).with_context(|| format!("writing {}", out.display()))?;
+    root.present()
+        .map_err(err)
+        .with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }
 
@@ -575,7 +640,12 @@ mod tests {
     #[test]
     fn counters_increase_through_a_restart() {
         let scrape = |t: f64, v: f64| -> Scrape { (t, "r1", [("c".to_owned(), v)].into()) };
-        let scrapes = [scrape(0.0, 5.0), scrape(1.0, 7.0), scrape(2.0, 1.0), scrape(3.0, 2.0)];
+        let scrapes = [
+            scrape(0.0, 5.0),
+            scrape(1.0, 7.0),
+            scrape(2.0, 1.0),
+            scrape(3.0, 2.0),
+        ];
         assert_eq!(
             increases(&scrapes, "r1", "c"),
             vec![(0.0, 0.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0)]
@@ -602,7 +672,10 @@ mod tests {
             let targets = panel["targets"].as_array().unwrap();
             assert!(!targets.is_empty(), "{panel}");
             for target in targets {
-                assert!(target["expr"].as_str().unwrap().contains("vipd_"), "{target}");
+                assert!(
+                    target["expr"].as_str().unwrap().contains("vipd_"),
+                    "{target}"
+                );
             }
         }
         for lb in [
@@ -621,9 +694,14 @@ mod tests {
 
     #[test]
     fn samples_and_labels_are_read() {
-        let parsed = parse("# HELP x y\nvipd_instance_state{instance=\"VI_1\",state=\"MASTER\"} 1\nvipd_uptime_seconds 2.5\n");
+        let parsed = parse(
+            "# HELP x y\nvipd_instance_state{instance=\"VI_1\",state=\"MASTER\"} 1\nvipd_uptime_seconds 2.5\n",
+        );
         assert_eq!(parsed.len(), 2);
-        let series = parsed.keys().find(|k| k.starts_with("vipd_instance_state")).unwrap();
+        let series = parsed
+            .keys()
+            .find(|k| k.starts_with("vipd_instance_state"))
+            .unwrap();
         assert_eq!(label(series, "state"), Some("MASTER"));
         assert_eq!(label(series, "instance"), Some("VI_1"));
         assert_eq!(label(series, "vrid"), None);

@@ -63,7 +63,11 @@ pub fn build(root: &Path, bin: &Path, out_dir: &Path, lint: bool) -> anyhow::Res
     let sbin = at("/usr/sbin/vipd");
     put(&sbin, &read(bin)?, 0o755)?;
     run(Command::new("strip")
-        .args(["--strip-unneeded", "--remove-section=.comment", "--remove-section=.note"])
+        .args([
+            "--strip-unneeded",
+            "--remove-section=.comment",
+            "--remove-section=.note",
+        ])
         .arg(&sbin))
     .context("stripping vipd (strip is in binutils)")?;
 
@@ -74,7 +78,11 @@ pub fn build(root: &Path, bin: &Path, out_dir: &Path, lint: bool) -> anyhow::Res
         unit.contains("ExecStart=/usr/sbin/vipd run"),
         "contrib/vipd.service no longer runs /usr/local/bin/vipd: update deb.rs"
     );
-    put(&at("/lib/systemd/system/vipd.service"), unit.as_bytes(), 0o644)?;
+    put(
+        &at("/lib/systemd/system/vipd.service"),
+        unit.as_bytes(),
+        0o644,
+    )?;
     put(
         &at("/etc/vipd/vipd.toml"),
         &read(&root.join("examples/vipd-node1.toml"))?,
@@ -94,7 +102,10 @@ pub fn build(root: &Path, bin: &Path, out_dir: &Path, lint: bool) -> anyhow::Res
     man8.sort();
     for page in man8 {
         let name = page.file_name().context("man page name")?.to_string_lossy();
-        put_gz(&at(&format!("/usr/share/man/man8/{name}.gz")), &read(&page)?)?;
+        put_gz(
+            &at(&format!("/usr/share/man/man8/{name}.gz")),
+            &read(&page)?,
+        )?;
     }
     let config_doc = String::from_utf8(read(&root.join("docs/configuration.md"))?)
         .context("docs/configuration.md is not UTF-8")?;
@@ -105,14 +116,25 @@ pub fn build(root: &Path, bin: &Path, out_dir: &Path, lint: bool) -> anyhow::Res
     for (file, target) in [
         ("vipd", "/usr/share/bash-completion/completions/vipd"),
         ("_vipd", "/usr/share/zsh/vendor-completions/_vipd"),
-        ("vipd.fish", "/usr/share/fish/vendor_completions.d/vipd.fish"),
+        (
+            "vipd.fish",
+            "/usr/share/fish/vendor_completions.d/vipd.fish",
+        ),
     ] {
-        put(&at(target), &read(&assets.join("completions").join(file))?, 0o644)?;
+        put(
+            &at(target),
+            &read(&assets.join("completions").join(file))?,
+            0o644,
+        )?;
     }
 
     // Documentation: the unit's Documentation= points at operations.md.
     let doc = "/usr/share/doc/vipd";
-    put(&at(&format!("{doc}/copyright")), COPYRIGHT.as_bytes(), 0o644)?;
+    put(
+        &at(&format!("{doc}/copyright")),
+        COPYRIGHT.as_bytes(),
+        0o644,
+    )?;
     put_gz(
         &at(&format!("{doc}/changelog.Debian.gz")),
         changelog(&version, &source_date(root)?).as_bytes(),
@@ -169,7 +191,9 @@ pub fn build(root: &Path, bin: &Path, out_dir: &Path, lint: bool) -> anyhow::Res
 /// tags that follow from how this package is made, each with its reason.
 fn lintian(deb: &Path) -> anyhow::Result<()> {
     if which::which("lintian").is_err() {
-        bail!("lintian is not installed: `cargo xtask deb` installs it (as root), or pass --no-lintian");
+        bail!(
+            "lintian is not installed: `cargo xtask deb` installs it (as root), or pass --no-lintian"
+        );
     }
     let mut cmd = Command::new("lintian");
     cmd.args(["--fail-on", "error,warning", "--tag-display-limit", "0"]);
@@ -180,12 +204,10 @@ fn lintian(deb: &Path) -> anyhow::Result<()> {
 }
 
 /// Lintian tags this package accepts, and why.
-const LINTIAN_ACCEPTED: &[(&str, &str)] = &[
-    (
-        "initial-upload-closes-no-bugs",
-        "not uploaded to Debian: there is no ITP bug to close",
-    ),
-];
+const LINTIAN_ACCEPTED: &[(&str, &str)] = &[(
+    "initial-upload-closes-no-bugs",
+    "not uploaded to Debian: there is no ITP bug to close",
+)];
 
 /// `Depends:` from the libraries the binary links: libc6 at the newest glibc symbol
 /// version it uses, and libgcc-s1 for the unwinder.
@@ -193,11 +215,18 @@ fn depends(bin: &Path) -> anyhow::Result<String> {
     let versions = output_of(Command::new("objdump").arg("-T").arg(bin))?;
     let newest = versions
         .split_whitespace()
-        .filter_map(|w| w.strip_prefix("(GLIBC_").or_else(|| w.strip_prefix("GLIBC_")))
+        .filter_map(|w| {
+            w.strip_prefix("(GLIBC_")
+                .or_else(|| w.strip_prefix("GLIBC_"))
+        })
         .map(|v| v.trim_end_matches(')'))
         .filter_map(|v| {
             let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
-            Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+            Some((
+                parts.next()??,
+                parts.next()??,
+                parts.next().flatten().unwrap_or(0),
+            ))
         })
         .max()
         .context("no GLIBC_ symbol versions in the binary: is it a glibc build?")?;

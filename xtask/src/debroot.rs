@@ -47,13 +47,19 @@ pub fn test_package(deb: &Path, cache: &Path) -> anyhow::Result<()> {
     if work.exists() {
         fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
-    run(Command::new("cp").args(["-a", "--reflink=auto"]).arg(&pristine).arg(&work))
-        .context("copying the cached Debian root")?;
+    run(Command::new("cp")
+        .args(["-a", "--reflink=auto"])
+        .arg(&pristine)
+        .arg(&work))
+    .context("copying the cached Debian root")?;
     let result = exercise(deb, &work);
     if result.is_ok() {
         let _ = fs::remove_dir_all(&work);
     } else {
-        println!("deb test: the root is kept for a look at {}", work.display());
+        println!(
+            "deb test: the root is kept for a look at {}",
+            work.display()
+        );
     }
     println!(
         "deb test: {} in {:.0?} (root ready after {:.0?})",
@@ -99,7 +105,11 @@ fn exercise(deb: &Path, root: &Path) -> anyhow::Result<()> {
 
     // Install: dependencies resolve on a minimal system, files are where docs say.
     ok(&["dpkg", "-i", &deb_path])?;
-    ensure!(status("vipd")? == "install ok installed", "vipd not installed: {}", status("vipd")?);
+    ensure!(
+        status("vipd")? == "install ok installed",
+        "vipd not installed: {}",
+        status("vipd")?
+    );
     for file in [
         "usr/sbin/vipd",
         "lib/systemd/system/vipd.service",
@@ -140,7 +150,10 @@ fn exercise(deb: &Path, root: &Path) -> anyhow::Result<()> {
 
     // An operator's edit survives a reinstall (the upgrade path) untouched.
     let config = root.join("etc/vipd/vipd.toml");
-    let edited = format!("{}\n# edited by the operator\n", fs::read_to_string(&config)?);
+    let edited = format!(
+        "{}\n# edited by the operator\n",
+        fs::read_to_string(&config)?
+    );
     fs::write(&config, &edited)?;
     ok(&["dpkg", "-i", &deb_path])?;
     ensure!(
@@ -155,16 +168,29 @@ fn exercise(deb: &Path, root: &Path) -> anyhow::Result<()> {
         "after dpkg -r: {}",
         status("vipd")?
     );
-    ensure!(!root.join("usr/sbin/vipd").exists(), "dpkg -r left /usr/sbin/vipd");
+    ensure!(
+        !root.join("usr/sbin/vipd").exists(),
+        "dpkg -r left /usr/sbin/vipd"
+    );
     ensure!(config.exists(), "dpkg -r removed the configuration");
 
     // Purge: nothing of the package is left but dpkg's own records.
     ok(&["dpkg", "-P", "vipd"])?;
-    ensure!(status("vipd")?.is_empty() || status("vipd")? == "unknown ok not-installed", "after dpkg -P: {}", status("vipd")?);
+    ensure!(
+        status("vipd")?.is_empty() || status("vipd")? == "unknown ok not-installed",
+        "after dpkg -P: {}",
+        status("vipd")?
+    );
     fs::remove_file(root.join("tmp/vipd.deb"))?;
     let after = listing(root)?;
-    let left: Vec<&String> = after.difference(&before).filter(|p| !kept_by_policy(p)).collect();
-    let lost: Vec<&String> = before.difference(&after).filter(|p| !kept_by_policy(p)).collect();
+    let left: Vec<&String> = after
+        .difference(&before)
+        .filter(|p| !kept_by_policy(p))
+        .collect();
+    let lost: Vec<&String> = before
+        .difference(&after)
+        .filter(|p| !kept_by_policy(p))
+        .collect();
     ensure!(
         left.is_empty() && lost.is_empty(),
         "purge left {left:?} behind and took {lost:?} away"
@@ -215,10 +241,17 @@ fn pristine_root(cache: &Path) -> anyhow::Result<PathBuf> {
         fs::remove_dir_all(&partial)?;
     }
     fs::create_dir_all(cache)?;
-    println!("deb test: making a minimal {codename} root (once; cached in {})", root.display());
+    println!(
+        "deb test: making a minimal {codename} root (once; cached in {})",
+        root.display()
+    );
     let mut cmd = Command::new("debootstrap");
-    cmd.args(["--variant=minbase", &format!("--include={EXTRA_PACKAGES}"), &codename])
-        .arg(&partial);
+    cmd.args([
+        "--variant=minbase",
+        &format!("--include={EXTRA_PACKAGES}"),
+        &codename,
+    ])
+    .arg(&partial);
     // The host's mirror, when its sources name one for this release (else debootstrap's
     // default).
     if let Some(mirror) = host_mirror(&codename) {
@@ -238,7 +271,9 @@ fn host_codename() -> anyhow::Result<String> {
         .filter(|c| !c.is_empty());
     match codename {
         Some(c) => Ok(c),
-        None => bail!("/etc/os-release has no VERSION_CODENAME: the package test needs a Debian host"),
+        None => {
+            bail!("/etc/os-release has no VERSION_CODENAME: the package test needs a Debian host")
+        }
     }
 }
 
@@ -265,13 +300,18 @@ fn host_mirror(codename: &str) -> Option<String> {
             if field("Types:").is_some_and(|t| t.split_whitespace().any(|t| t == "deb"))
                 && suites.split_whitespace().any(|s| s == codename)
             {
-                return field("URIs:").and_then(|u| u.split_whitespace().next()).map(str::to_owned);
+                return field("URIs:")
+                    .and_then(|u| u.split_whitespace().next())
+                    .map(str::to_owned);
             }
         }
     }
     let list = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
     list.lines().find_map(|line| {
-        let words: Vec<&str> = line.split_whitespace().filter(|w| !w.starts_with('[')).collect();
+        let words: Vec<&str> = line
+            .split_whitespace()
+            .filter(|w| !w.starts_with('['))
+            .collect();
         (words.first() == Some(&"deb") && words.get(2) == Some(&codename))
             .then(|| words.get(1).map(|u| (*u).to_owned()))
             .flatten()

@@ -196,7 +196,12 @@ fn main() -> anyhow::Result<()> {
             if !no_lintian {
                 setup::ensure_apt(deb::BUILD_TOOLS)?;
             }
-            let built = deb::build(&workspace_root(), &bin, &target_dir().join("deb"), !no_lintian)?;
+            let built = deb::build(
+                &workspace_root(),
+                &bin,
+                &target_dir().join("deb"),
+                !no_lintian,
+            )?;
             println!("built {}", built.deb.display());
             if test {
                 require_root("cargo xtask deb --test")?;
@@ -209,7 +214,11 @@ fn main() -> anyhow::Result<()> {
             require_root("cargo xtask dashboard")?;
             let bin = build(false)?;
             cleanup_stale_namespaces();
-            let out = if out.is_absolute() { out } else { workspace_root().join(out) };
+            let out = if out.is_absolute() {
+                out
+            } else {
+                workspace_root().join(out)
+            };
             let result = dashboard::dashboard(&bin, &out);
             cleanup_stale_namespaces();
             result
@@ -338,8 +347,13 @@ fn test(no_lint: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
     // deb` packages the release build the same way), linted, then installed, checked
     // and purged in a cached Debian root.
     setup::ensure_apt(deb::BUILD_TOOLS)?;
-    let built = deb::build(&workspace_root(), &bin, &target_dir().join("deb-test"), true)
-        .context("building the Debian package failed")?;
+    let built = deb::build(
+        &workspace_root(),
+        &bin,
+        &target_dir().join("deb-test"),
+        true,
+    )
+    .context("building the Debian package failed")?;
     debroot::test_package(&built.deb, &target_dir().join("deb-test"))
         .context("the Debian package test failed")?;
     Ok(())

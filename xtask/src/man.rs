@@ -85,8 +85,7 @@ pub fn config_page(markdown: &str, version: &str) -> String {
         if let Some(item) = line.strip_prefix("- ") {
             flush(&mut paragraph, &mut out);
             let mut text = item.to_owned();
-            while let Some(more) = lines.next_if(|l| l.starts_with("  ") && !l.trim().is_empty())
-            {
+            while let Some(more) = lines.next_if(|l| l.starts_with("  ") && !l.trim().is_empty()) {
                 text.push(' ');
                 text.push_str(more.trim());
             }
@@ -286,10 +285,16 @@ mod tests {
             assert!(page.contains(&tag), "{key} missing as {tag:?}");
             keys += 1;
         }
-        assert!(keys > 40, "only {keys} keys found: did the table format change?");
+        assert!(
+            keys > 40,
+            "only {keys} keys found: did the table format change?"
+        );
         assert!(page.starts_with(".TH VIPD.TOML 5 "), "{page}");
         assert!(page.contains(".SH [global]\n") && page.contains(".SS Election\n"));
-        assert!(!page.contains("parse_toml"), "the developers' section is left out");
+        assert!(
+            !page.contains("parse_toml"),
+            "the developers' section is left out"
+        );
     }
 
     #[test]
