@@ -2,7 +2,7 @@
 //!
 //! - `setup`: install what is missing (apt packages, nightly rust-src, bpf-linker).
 //! - `build [--release]`, `run -- <vipd args>`: build (and run) vipd with its XDP program.
-//! - `test`: setup, lint, then every test (unit, XDP, netns integration) as root.
+//! - `test`: setup, lint, then every test (unit, XDP, netns integration, the .deb) as root.
 //! - `demo`: setup, build, then a small lab in network namespaces.
 //! - `bench`: vipd against keepalived in network-namespace labs; table, JSON and plots.
 //! - `install [--prefix] [--destdir]`: release binary, systemd unit, example config, docs.
@@ -50,7 +50,9 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Run every check: fmt, clippy, unit tests, XDP program tests, netns integration tests.
+    /// Run every check: fmt, clippy, unit tests, XDP program tests, netns integration
+    /// tests, and the Debian package (built, linted, installed and purged in a cached
+    /// debootstrap root under target/deb-test/).
     Test {
         /// Skip `cargo fmt --check` and clippy.
         #[arg(long)]
