@@ -346,6 +346,14 @@ pub async fn query_status(path: &Path) -> Result<DaemonStatus, ControlError> {
     serde_json::from_str(&answer).map_err(|e| ControlError::BadAnswer(format!("{e}: {answer}")))
 }
 
+/// The status as `vipd status --json` prints it (and `GET /status` serves it).
+pub fn status_json(status: &DaemonStatus) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(status).map(|mut text| {
+        text.push('\n');
+        text
+    })
+}
+
 /// Renders the status as a table for people.
 pub fn render_table(status: &DaemonStatus) -> String {
     use std::fmt::Write as _;

@@ -18,6 +18,7 @@
 
 pub mod draft;
 pub mod duration;
+pub mod host;
 pub mod keepalived;
 pub mod lb;
 pub mod plan;

@@ -467,15 +467,3 @@ fn hostname() -> String {
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "vipd".to_owned())
 }
-
-/// The seed setup's pitfall: a service binding the VIP on a backup fails unless
-/// net.ipv4.ip_nonlocal_bind is 1. Say so once.
-fn hint_nonlocal_bind() {
-    if let Ok(value) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_nonlocal_bind")
-        && value.trim() == "0"
-    {
-        tracing::info!(
-            "hint: net.ipv4.ip_nonlocal_bind is 0; services that bind a VIP on a backup will fail to start until it is 1 (sysctl -w net.ipv4.ip_nonlocal_bind=1)"
-        );
-    }
-}

@@ -49,7 +49,6 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
 
-    hint_nonlocal_bind();
     apply_scheduling(config.global.realtime_priority);
     let netlink = Netlink::connect()?;
     let mut links = Netlink::watch_links()?;
