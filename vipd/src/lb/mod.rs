@@ -10,6 +10,8 @@
 //! Both VRRP nodes run both halves whatever their VRRP state: a backup's tables are
 //! ready, and identical (Maglev), when the VIP moves to it.
 
+pub mod check;
+
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
