@@ -65,6 +65,15 @@ pub enum Command {
     /// cannot be read.
     Check(CheckArgs),
 
+    /// Prepare this host as a direct-routing real server until stopped.
+    ///
+    /// Adds each VIP to `lo` as a /32 (/128) and sets net.ipv4.conf.{all,lo}.arp_ignore=1
+    /// and arp_announce=2 (IPv4 VIPs only), so the host accepts the balancer's packets
+    /// for the VIPs without answering ARP for them. Prints `ready: ...` once done; on
+    /// SIGTERM/SIGINT removes the addresses it added, restores each sysctl's previous
+    /// value and prints `restored`.
+    RealServer(RealServerArgs),
+
     /// Print a configuration (typically keepalived.conf) as equivalent native TOML.
     ///
     /// Every value is written explicitly; warnings become `#` comments. Exit codes as for
@@ -237,6 +246,18 @@ pub fn convert(
             Ok(CheckOutcome::Unreadable)
         }
     }
+}
+
+/// Arguments of `vipd real-server`.
+#[derive(Debug, clap::Args)]
+pub struct RealServerArgs {
+    /// A virtual address the balancer forwards here (IPv4 or IPv6); repeat for several.
+    #[arg(long = "vip", value_name = "ADDR", required = true)]
+    pub vips: Vec<std::net::IpAddr>,
+
+    /// Print what would be done, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `vipd arp-responder`.

@@ -7,10 +7,14 @@
 //! - `dataplane`: turns each snapshot's pools into the XDP program's service, backend
 //!   and scheduler maps (`io::bpf::lb`), resolving each real server's MAC.
 //!
+//! - [`real_server`]: `vipd real-server`, the other end: VIPs on `lo` and the ARP
+//!   sysctls a direct-routing real server needs.
+//!
 //! Both VRRP nodes run both halves whatever their VRRP state: a backup's tables are
 //! ready, and identical (Maglev), when the VIP moves to it.
 
 pub mod check;
+pub mod real_server;
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
