@@ -60,7 +60,7 @@ pub enum Command {
     /// Validate a configuration file and exit.
     ///
     /// Reads native TOML or keepalived.conf (a `.conf` name or keepalived blocks inside).
-    /// Prints warnings, then `FILE: OK (N instances)` and exits 0; or prints every error,
+    /// Prints warnings, then `FILE: OK (N instances[, M virtual servers])` and exits 0; or prints every error,
     /// one per line as `FILE:LINE:COL: KEY: MESSAGE`, and exits 1. Exits 2 if the file
     /// cannot be read.
     Check(CheckArgs),
@@ -182,7 +182,12 @@ pub fn check(
             }
             let count = loaded.config.instances.len();
             let noun = if count == 1 { "instance" } else { "instances" };
-            writeln!(out, "{file}: OK ({count} {noun})")?;
+            let services = match loaded.config.virtual_servers.len() {
+                0 => String::new(),
+                1 => ", 1 virtual server".to_owned(),
+                n => format!(", {n} virtual servers"),
+            };
+            writeln!(out, "{file}: OK ({count} {noun}{services})")?;
             Ok(CheckOutcome::Valid)
         }
         Err(LoadError::Invalid(invalid)) => {

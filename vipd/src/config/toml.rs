@@ -538,7 +538,10 @@ impl Converter<'_> {
         vs.lb_algo = self.opt(raw.lb_algo);
         vs.lb_kind = self.opt(raw.lb_kind);
         vs.persistence_timeout = self.duration(raw.persistence_timeout);
-        vs.persistence_granularity = self.duration(raw.persistence_granularity);
+        vs.persistence_granularity = raw.persistence_granularity.map(|v| {
+            let v = self.src(v);
+            Sourced::new(v.value.0, v.at)
+        });
         vs.protocol = self.opt(raw.protocol);
         vs.sorry_server = raw.sorry_server.map(|e| self.endpoint(e));
         vs.sorry_server_inhibit = self.opt(raw.sorry_server_inhibit);
@@ -759,8 +762,7 @@ struct RawVirtualServer {
     lb_kind: Option<Spanned<String>>,
     delay_loop: Option<Spanned<RawDuration>>,
     persistence_timeout: Option<Spanned<RawDuration>>,
-    /// A prefix length or an IPv4 netmask: read like a duration, as text.
-    persistence_granularity: Option<Spanned<RawDuration>>,
+    persistence_granularity: Option<Spanned<RawText>>,
     sorry_server: Option<RawEndpoint>,
     sorry_server_inhibit: Option<Spanned<bool>>,
     alpha: Option<Spanned<bool>>,
@@ -812,8 +814,7 @@ struct RawChecker {
 #[serde(deny_unknown_fields)]
 struct RawUrl {
     path: Option<Spanned<String>>,
-    /// Codes (`200`) or ranges (`"200-299"`): read as text like a duration.
-    status_code: Option<Vec<Spanned<RawDuration>>>,
+    status_code: Option<Vec<Spanned<RawText>>>,
     digest: Option<Spanned<String>>,
     virtualhost: Option<Spanned<String>>,
 }
@@ -857,6 +858,32 @@ struct RawDuration(String);
 
 /// `"/bin/foo arg"` or `["/bin/foo", "arg"]`.
 struct RawCommand(DraftCommand);
+
+/// An integer or a string, as text: a status code (`200`) or range (`"200-299"`), a
+/// prefix length (`24`) or netmask (`"255.255.255.0"`).
+struct RawText(String);
+
+impl<'de> Deserialize<'de> for RawText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawText, E> {
+                Ok(RawText(value.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawText, E> {
+                Ok(RawText(value.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawText, E> {
+                Ok(RawText(value.to_string()))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
 
 /// Implements `Deserialize` for a "string or table" shape via a visitor.
 macro_rules! string_or_table {
