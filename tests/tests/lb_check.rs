@@ -485,3 +485,54 @@ misc_dynamic = true
     })
     .unwrap();
 }
+
+/// A reload keeps an unchanged real server's state and schedule and checks a new one at
+/// once.
+#[test]
+fn reload_keeps_unchanged_servers_and_checks_new_ones() {
+    require_root();
+    let lab = lab("lbreload").unwrap();
+    let _rs11 = lab.http_server("192.0.2.11").unwrap();
+    let _rs12 = lab.http_server("192.0.2.12").unwrap();
+    let real = |address: &str| {
+        format!(
+            "\n[[virtual_server.real_server]]\naddress = \"{address}\"\nport = 80\n\n\
+             [[virtual_server.real_server.check]]\ntype = \"TCP_CHECK\"\n"
+        )
+    };
+    // A long delay_loop: after its first check, .11 is not checked again in this test.
+    let head = "[[virtual_server]]\naddress = \"192.0.2.100\"\nport = 80\ndelay_loop = \"1h\"\nalpha = true\n";
+    let before = services(&format!("{head}{}", real("192.0.2.11"))).unwrap();
+    let after = services(&format!(
+        "{head}{}{}",
+        real("192.0.2.11"),
+        real("192.0.2.12")
+    ))
+    .unwrap();
+    on_runtime_in(&lab.lb, async {
+        let (supervisor, mut snapshots) = Supervisor::start(before);
+        let timeout = Duration::from_secs(10);
+        let first = wait_for(&mut snapshots, ".11 alive", timeout, |s| {
+            state(s, 0, 0) == Some(RealServerState::Alive)
+        })
+        .await?;
+        let checked_at = first.services[0].real_servers[0]
+            .last_check
+            .as_ref()
+            .map(|c| c.at);
+        supervisor.reload(after);
+        let reloaded = wait_for(&mut snapshots, ".12 alive", timeout, |s| {
+            state(s, 0, 1) == Some(RealServerState::Alive)
+        })
+        .await?;
+        let kept = &reloaded.services[0].real_servers[0];
+        ensure!(kept.state == RealServerState::Alive, "{reloaded:#?}");
+        ensure!(
+            kept.last_check.as_ref().map(|c| c.at) == checked_at,
+            ".11 was checked again or reset: {reloaded:#?}"
+        );
+        supervisor.shutdown().await;
+        Ok(())
+    })
+    .unwrap();
+}
