@@ -455,3 +455,19 @@ fn too_many_real_servers_is_an_error() {
         "{found}"
     );
 }
+
+#[test]
+fn a_toml_virtual_server_needs_an_address_or_a_group() {
+    let text = "[instance.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 7\n\
+                virtual_ipaddress = [\"192.0.2.100\"]\n\n[[virtual_server]]\n\
+                address = \"192.0.2.100\"\nport = 80\ngroup = \"g\"\n\n[[virtual_server]]\n\
+                lb_algo = \"rr\"\n";
+    let errors = parse_toml(text, "vipd.toml").expect_err("no target");
+    let got: Vec<(Option<usize>, String)> = errors
+        .errors
+        .iter()
+        .map(|e| (e.location.map(|l| l.line), e.kind.to_string()))
+        .collect();
+    let message = LbError::NoTarget.to_string();
+    assert_eq!(got, [(Some(7), message.clone()), (Some(11), message)]);
+}

@@ -163,8 +163,9 @@ fn read_draft(text: &str, file_name: &str) -> Result<(Draft, ReadErrors), Config
                     }
                 };
                 for element in array {
+                    let span = element.span();
                     match RawVirtualServer::deserialize(element.into_deserializer()) {
-                        Ok(raw) => virtual_servers.push(conv.virtual_server(raw)),
+                        Ok(raw) => virtual_servers.push(conv.virtual_server(raw, span)),
                         Err(err) => read.errors.push(fail(err)),
                     }
                 }
@@ -516,7 +517,19 @@ impl Converter<'_> {
         }
     }
 
-    fn virtual_server(&self, raw: RawVirtualServer) -> DraftVirtualServer {
+    fn virtual_server(
+        &self,
+        raw: RawVirtualServer,
+        table: std::ops::Range<usize>,
+    ) -> DraftVirtualServer {
+        // Where errors about the table as a whole point: its address, else its group,
+        // else the table.
+        let span = raw
+            .address
+            .as_ref()
+            .or(raw.group.as_ref())
+            .map_or(table, Spanned::span);
+        let at = (self.at)(span);
         let target = match (raw.address, raw.group) {
             (Some(address), None) => Some(DraftVsTarget::Endpoint(DraftEndpoint {
                 address: self.src(address),
@@ -527,11 +540,6 @@ impl Converter<'_> {
             }
             // Validation says what is missing or too much.
             _ => None,
-        };
-        let at = match &target {
-            Some(DraftVsTarget::Endpoint(e)) => e.address.at,
-            Some(DraftVsTarget::Group(g)) => g.at,
-            None => None,
         };
         let mut vs = DraftVirtualServer::new(at, target);
         vs.delay_loop = self.duration(raw.delay_loop);
