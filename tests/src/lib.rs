@@ -38,6 +38,7 @@
 
 pub mod frr;
 pub mod keepalived;
+pub mod lb;
 pub mod netns;
 pub mod packet;
 pub mod pinger;

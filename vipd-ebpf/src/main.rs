@@ -19,6 +19,8 @@
 #![no_std]
 #![no_main]
 
+mod lb;
+
 use aya_ebpf::{
     Global,
     bindings::xdp_action,
@@ -212,17 +214,19 @@ fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
                 bump(Stat::AdvertsSeen);
                 bump(outcome);
                 log_outcome(ctx, outcome);
+                // Always: the daemon's socket must still see every advert.
+                return Some(xdp_action::XDP_PASS);
             }
-            // Always: the daemon's socket must still see every advert.
-            Some(xdp_action::XDP_PASS)
+            Some(lb::ipv4(ctx).unwrap_or(xdp_action::XDP_PASS))
         }
         ETH_P_IPV6 => {
             if let Some(outcome) = ipv6_advert(ctx) {
                 bump(Stat::AdvertsSeen);
                 bump(outcome);
                 log_outcome(ctx, outcome);
+                return Some(xdp_action::XDP_PASS);
             }
-            Some(xdp_action::XDP_PASS)
+            Some(lb::ipv6(ctx).unwrap_or(xdp_action::XDP_PASS))
         }
         _ => Some(xdp_action::XDP_PASS),
     }

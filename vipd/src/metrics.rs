@@ -27,6 +27,24 @@ struct InstanceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RealServerLabels {
+    service: String,
+    real_server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RealServerStateLabels {
+    service: String,
+    real_server: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     instance: String,
     state: String,
@@ -46,6 +64,84 @@ struct InterfaceLabels {
 /// The states an instance can be in, each exported (1 for the current one, 0 else) so a
 /// dashboard can graph every state without knowing which exist.
 const STATES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
+
+/// The load balancer's metrics: per real server up/state, weight, flows, packets and
+/// bytes, and the data path's counters.
+fn register_lb(registry: &mut Registry, status: &DaemonStatus) {
+    if status.virtual_servers.is_empty() {
+        return;
+    }
+    let up = Family::<RealServerLabels, Gauge>::default();
+    let state = Family::<RealServerStateLabels, Gauge>::default();
+    let weight = Family::<RealServerLabels, Gauge>::default();
+    let flows = Family::<RealServerLabels, Gauge>::default();
+    let packets = Family::<RealServerLabels, Counter>::default();
+    let bytes = Family::<RealServerLabels, Counter>::default();
+    let quorum = Family::<ServiceLabels, Gauge>::default();
+    for vs in &status.virtual_servers {
+        quorum
+            .get_or_create(&ServiceLabels {
+                service: vs.name.clone(),
+            })
+            .set(i64::from(vs.quorum_up));
+        for rs in &vs.real_servers {
+            let labels = RealServerLabels {
+                service: vs.name.clone(),
+                real_server: if rs.sorry {
+                    format!("{} (sorry)", rs.address)
+                } else {
+                    rs.address.clone()
+                },
+            };
+            let alive = rs.state == "alive" && rs.unreachable.is_none();
+            up.get_or_create(&labels).set(i64::from(alive));
+            for name in ["alive", "failed", "inhibited"] {
+                state
+                    .get_or_create(&RealServerStateLabels {
+                        service: labels.service.clone(),
+                        real_server: labels.real_server.clone(),
+                        state: name.into(),
+                    })
+                    .set(i64::from(rs.state == name));
+            }
+            weight.get_or_create(&labels).set(i64::from(rs.weight));
+            flows
+                .get_or_create(&labels)
+                .set(i64::try_from(rs.active_flows).unwrap_or(i64::MAX));
+            set_counter(&packets, &labels, rs.packets);
+            set_counter(&bytes, &labels, rs.bytes);
+        }
+    }
+    registry.register(
+        "lb_real_server_up",
+        "1 while the real server is alive and reachable",
+        up,
+    );
+    registry.register(
+        "lb_real_server_state",
+        "The real server's state (alive, failed, inhibited)",
+        state,
+    );
+    registry.register("lb_real_server_weight", "Effective weight", weight);
+    registry.register("lb_active_flows", "Open flows the balancer saw", flows);
+    registry.register("lb_packets", "Frames forwarded to the real server", packets);
+    registry.register("lb_bytes", "Bytes forwarded to the real server", bytes);
+    registry.register(
+        "lb_quorum_up",
+        "1 while the service's quorum is met",
+        quorum,
+    );
+    for (name, value) in &status.lb_counters {
+        let counter: Counter<u64, AtomicU64> = Counter::default();
+        counter.inc_by(*value);
+        let name = name.strip_prefix("lb_").unwrap_or(name);
+        registry.register(
+            format!("lb_xdp_{name}"),
+            format!("XDP load balancer counter {name}, summed across CPUs and interfaces"),
+            counter,
+        );
+    }
+}
 
 fn set_counter<L>(family: &Family<L, Counter>, labels: &L, value: u64)
 where
@@ -163,6 +259,7 @@ pub fn render(status: &DaemonStatus) -> String {
             );
         }
     }
+    register_lb(&mut registry, status);
     for (name, value) in &status.counters {
         let counter: Counter<u64, AtomicU64> = Counter::default();
         counter.inc_by(*value);

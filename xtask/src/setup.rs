@@ -37,6 +37,12 @@ const APT_PACKAGES: &[&str] = &[
     "util-linux",
     // A real SMTP server for the state-change mail tests.
     "python3-aiosmtpd",
+    // The load-balancing bench: client, real servers, and the proxies vipd is
+    // compared with (nginx stream is a dynamic module).
+    "wrk",
+    "nginx-light",
+    "libnginx-mod-stream",
+    "haproxy",
 ];
 
 /// Where Debian's LLVM 22 lives (bpf-linker's build needs its llvm-config on PATH).

@@ -14,8 +14,9 @@ use super::Command;
 /// Most virtual servers one daemon balances (the XDP service table's size).
 pub const MAX_VIRTUAL_SERVERS: usize = 256;
 
-/// Most real servers one virtual server has (sorry server included).
-pub const MAX_REAL_SERVERS_PER_SERVICE: usize = 64;
+/// Most real servers one virtual server has (the XDP program keeps 64 backend slots
+/// per service, one of them for the sorry server).
+pub const MAX_REAL_SERVERS_PER_SERVICE: usize = 63;
 
 /// Transport protocol a virtual server balances (keepalived `protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -116,7 +116,7 @@ pub enum LbError {
         max: usize,
     },
     /// More real servers than one pool holds.
-    #[error("{count} real servers (sorry server included); a virtual server holds at most {max}")]
+    #[error("{count} real servers; a virtual server holds at most {max} (and a sorry server)")]
     TooManyRealServers {
         /// How many.
         count: usize,
@@ -597,7 +597,8 @@ impl Checker {
                 );
             }
         }
-        let count = real_servers.len() + usize::from(draft.sorry_server.is_some());
+        // The sorry server has a slot of its own.
+        let count = draft.real_servers.len();
         if count > MAX_REAL_SERVERS_PER_SERVICE {
             self.lb_error(
                 draft.at,

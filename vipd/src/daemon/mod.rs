@@ -317,6 +317,8 @@ struct Daemon {
     notify_shutdown_timeout: Duration,
     /// XDP attachments by ifindex (absent where XDP is off).
     xdp: HashMap<u32, XdpAttachment>,
+    /// The load balancer's data plane, when virtual servers are configured.
+    lb: Option<crate::lb::LbRuntime>,
     /// Where XDP pins live, whether its log is on, and where its events go.
     pin: PinConfig,
     xdp_log: bool,

@@ -65,6 +65,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<ResolvedMaster>();
     let realtime_priority = Arc::new(AtomicU8::new(config.global.realtime_priority));
     let vip_worker_thread = spawn_vip_worker(realtime_priority.clone(), vip_jobs_rx, vip_done_tx)?;
+    // The load balancer (virtual_server): its data plane follows the checkers' health.
+    let lb = (!config.virtual_servers.is_empty())
+        .then(|| crate::lb::LbRuntime::start(config.virtual_servers.clone(), netlink.clone()));
     let mut daemon = Daemon {
         vip_jobs,
         realtime_priority,
@@ -82,6 +85,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         notify_tasks: Vec::new(),
         notify_shutdown_timeout: config.global.notify_shutdown_timeout,
         xdp: HashMap::new(),
+        lb,
         pin: options.pin.clone().unwrap_or_else(PinConfig::system),
         xdp_log: options.xdp_log,
         xdp_tx,

@@ -118,6 +118,10 @@ impl Daemon {
     pub(super) fn status(&self) -> DaemonStatus {
         let now = Instant::now();
         let wall = SystemTime::now();
+        let (virtual_servers, lb_counters) = match &self.lb {
+            Some(lb) => lb.status(),
+            None => Default::default(),
+        };
         DaemonStatus {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
@@ -140,6 +144,8 @@ impl Daemon {
                 })
                 .collect(),
             counters: self.counters(),
+            virtual_servers,
+            lb_counters,
         }
     }
 }

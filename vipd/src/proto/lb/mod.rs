@@ -13,6 +13,7 @@
 //! BPF maps, feeds results in and applies what comes out.
 
 pub mod health;
+pub mod table;
 
 /// The data plane's view of one virtual server's pool at one moment.
 ///
