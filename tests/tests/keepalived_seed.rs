@@ -15,7 +15,7 @@
 //! that appends its arguments to `<scratch>/notify-nodeN.log` (the seed's notify.sh mails
 //! and starts nginx). [`seed_copy`] checks that undoing those two substitutions gives the
 //! fixture back byte for byte. Everything else — global_defs with its SMTP server, the
-//! `virtual_server` block vipd warns about, the bash one-liner — is unchanged; vipd runs
+//! `virtual_server` block (whose `nat_mask` vipd warns about), the bash one-liner — is unchanged; vipd runs
 //! with XDP `auto` (the file does not say), so each vipd gets its own bpffs and run
 //! directories.
 //!

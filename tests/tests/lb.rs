@@ -138,7 +138,7 @@ impl Lab {
 
 #[test]
 fn rr_spreads_requests_and_a_killed_real_server_leaves_the_pool() -> anyhow::Result<()> {
-    let lab = Lab::new("lb-rr")?;
+    let lab = Lab::new("lb_rr")?;
     let mut lb1 = lab.router(0, &lb_conf("lb1", 200, "rr", "", TCP_CHECK))?;
     let mut lb2 = lab.router(1, &lb_conf("lb2", 100, "rr", "", TCP_CHECK))?;
     lb1.start()?;
@@ -184,7 +184,7 @@ fn rr_spreads_requests_and_a_killed_real_server_leaves_the_pool() -> anyhow::Res
 
 #[test]
 fn mh_keeps_a_live_connection_on_its_server_through_a_crash_failover() -> anyhow::Result<()> {
-    let lab = Lab::new("lb-mh")?;
+    let lab = Lab::new("lb_mh")?;
     let mut lb1 = lab.router(0, &lb_conf("lb1", 200, "mh", "", TCP_CHECK))?;
     let mut lb2 = lab.router(1, &lb_conf("lb2", 100, "mh", "", TCP_CHECK))?;
     lb1.start()?;
@@ -234,7 +234,7 @@ fn mh_keeps_a_live_connection_on_its_server_through_a_crash_failover() -> anyhow
 
 #[test]
 fn sorry_server_serves_when_every_real_server_is_down() -> anyhow::Result<()> {
-    let lab = Lab::new("lb-sorry")?;
+    let lab = Lab::new("lb_sorry")?;
     // The client doubles as the sorry server, on another port of its own address.
     let script = server_script(&lab.scratch)?;
     real_server_setup(lab.client(), &[VIP])?;
@@ -259,7 +259,7 @@ fn sorry_server_serves_when_every_real_server_is_down() -> anyhow::Result<()> {
 
 #[test]
 fn persistence_keeps_a_client_on_one_server() -> anyhow::Result<()> {
-    let lab = Lab::new("lb-persist")?;
+    let lab = Lab::new("lb_persist")?;
     let extra = "    persistence_timeout 60\n";
     let mut lb1 = lab.router(0, &lb_conf("lb1", 200, "rr", extra, TCP_CHECK))?;
     lb1.start()?;

@@ -77,10 +77,19 @@ pub enum Command {
     /// Validate a configuration file and exit.
     ///
     /// Reads native TOML or keepalived.conf (a `.conf` name or keepalived blocks inside).
-    /// Prints warnings, then `FILE: OK (N instances)` and exits 0; or prints every error,
+    /// Prints warnings, then `FILE: OK (N instances[, M virtual servers])` and exits 0; or prints every error,
     /// one per line as `FILE:LINE:COL: KEY: MESSAGE`, and exits 1. Exits 2 if the file
     /// cannot be read.
     Check(CheckArgs),
+
+    /// Prepare this host as a direct-routing real server until stopped.
+    ///
+    /// Adds each VIP to `lo` as a /32 (/128) and sets net.ipv4.conf.{all,lo}.arp_ignore=1
+    /// and arp_announce=2 (IPv4 VIPs only), so the host accepts the balancer's packets
+    /// for the VIPs without answering ARP for them. Prints `ready: ...` once done; on
+    /// SIGTERM/SIGINT removes the addresses it added, restores each sysctl's previous
+    /// value and prints `restored`.
+    RealServer(RealServerArgs),
 
     /// Print a configuration (typically keepalived.conf) as equivalent native TOML.
     ///
@@ -370,7 +379,12 @@ pub fn check(
             }
             let count = loaded.config.instances.len();
             let noun = if count == 1 { "instance" } else { "instances" };
-            writeln!(out, "{file}: OK ({count} {noun})")?;
+            let services = match loaded.config.virtual_servers.len() {
+                0 => String::new(),
+                1 => ", 1 virtual server".to_owned(),
+                n => format!(", {n} virtual servers"),
+            };
+            writeln!(out, "{file}: OK ({count} {noun}{services})")?;
             Ok(CheckOutcome::Valid)
         }
         Err(LoadError::Invalid(invalid)) => {
@@ -452,6 +466,18 @@ pub fn convert(
             Ok(CheckOutcome::Unreadable)
         }
     }
+}
+
+/// Arguments of `vipd real-server`.
+#[derive(Debug, clap::Args)]
+pub struct RealServerArgs {
+    /// A virtual address the balancer forwards here (IPv4 or IPv6); repeat for several.
+    #[arg(long = "vip", value_name = "ADDR", required = true)]
+    pub vips: Vec<std::net::IpAddr>,
+
+    /// Print what would be done, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `vipd arp-responder`.

@@ -69,6 +69,15 @@ fn main() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::RealServer(args) => {
+            if args.dry_run {
+                runtime()?.block_on(vipd::lb::real_server::run(&args.vips, true))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            init_logging(cli.log_format);
+            runtime()?.block_on(vipd::lb::real_server::run(&args.vips, false))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ArpResponder(args) => {
             init_logging(cli.log_format);
             runtime()?.block_on(vipd::tools::arp_responder(args))?;

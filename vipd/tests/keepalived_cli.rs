@@ -30,7 +30,7 @@ fn check_accepts_the_seed_keepalived_configs() {
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         assert_eq!(
             text(&output.stdout),
-            format!("{}: OK (1 instance)\n", path.display())
+            format!("{}: OK (1 instance, 1 virtual server)\n", path.display())
         );
         let stderr = text(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
@@ -51,7 +51,7 @@ fn check_accepts_the_seed_keepalived_configs() {
             )
         );
         assert!(lines[1].contains(
-            ":40:1: virtual_server: warning: `virtual_server 192.0.2.100 80` (lines 40-72)"
+            ":44:5: virtual_server 192.0.2.100 80.nat_mask: warning: `nat_mask` is not implemented"
         ));
     }
 }

@@ -903,6 +903,9 @@ pub enum ErrorKind {
     /// A keepalived.conf syntax, value-shape or include error.
     #[error(transparent)]
     Keepalived(#[from] keepalived::KeepalivedError),
+    /// A virtual server, real server or checker rule.
+    #[error(transparent)]
+    Lb(#[from] validate::LbError),
 }
 
 /// What looks wrong but still works.
@@ -1021,6 +1024,9 @@ pub enum WarningKind {
     /// Something in a keepalived.conf that vipd ignores or runs differently.
     #[error(transparent)]
     Keepalived(#[from] keepalived::KeepalivedWarning),
+    /// A virtual server that loads but probably does not do what was meant.
+    #[error(transparent)]
+    Lb(#[from] validate::LbWarning),
 }
 
 /// Every error found in a configuration, plus the warnings seen on the way.
@@ -1180,3 +1186,6 @@ fn read(path: &Path) -> Result<String, LoadError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lb_tests;

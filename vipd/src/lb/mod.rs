@@ -7,8 +7,14 @@
 //! - `dataplane`: turns each snapshot's pools into the XDP program's service, backend
 //!   and scheduler maps (`io::bpf::lb`), resolving each real server's MAC.
 //!
+//! - [`real_server`]: `vipd real-server`, the other end: VIPs on `lo` and the ARP
+//!   sysctls a direct-routing real server needs.
+//!
 //! Both VRRP nodes run both halves whatever their VRRP state: a backup's tables are
 //! ready, and identical (Maglev), when the VIP moves to it.
+
+pub mod check;
+pub mod real_server;
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -85,31 +91,37 @@ pub struct CheckOutcome {
     pub at: SystemTime,
 }
 
-/// The load balancer of a running daemon: the configured services, the health source
+/// The load balancer of a running daemon: the configured services, the health checkers
 /// and the data plane.
 #[derive(Debug)]
 pub struct LbRuntime {
     services: Vec<crate::config::lb::VirtualServer>,
     health: tokio::sync::watch::Receiver<HealthSnapshot>,
-    /// Keeps the health channel open while no checker publishes on it.
-    _health_tx: tokio::sync::watch::Sender<HealthSnapshot>,
+    checkers: check::Supervisor,
     dataplane: dataplane::Dataplane,
 }
 
 impl LbRuntime {
-    /// Starts the data plane for `services` (on the current tokio runtime).
+    /// Starts the health checkers and the data plane for `services` (on the current
+    /// tokio runtime).
     pub fn start(
         services: Vec<crate::config::lb::VirtualServer>,
         netlink: crate::io::netlink::Netlink,
     ) -> Self {
-        let (health_tx, health) = tokio::sync::watch::channel(HealthSnapshot::default());
+        let (checkers, health) = check::Supervisor::start(services.clone());
         let dataplane = dataplane::spawn(services.clone(), health.clone(), netlink);
         LbRuntime {
             services,
             health,
-            _health_tx: health_tx,
+            checkers,
             dataplane,
         }
+    }
+
+    /// Stops the checkers, running `omega`'s notify_down / quorum_down commands (the
+    /// data plane's maps stay as they are until the program goes).
+    pub async fn shutdown(self) {
+        self.checkers.shutdown().await;
     }
 
     /// The data plane, to hand it each attached program copy's maps.
@@ -121,6 +133,7 @@ impl LbRuntime {
     pub fn reload(&mut self, services: Vec<crate::config::lb::VirtualServer>) {
         if services != self.services {
             self.services = services.clone();
+            self.checkers.reload(services.clone());
             self.dataplane.set_services(services);
         }
     }

@@ -12,6 +12,7 @@
 //! The split is the VRRP core's: the driver (`lb::run`) owns sockets, processes and the
 //! BPF maps, feeds results in and applies what comes out.
 
+pub mod health;
 pub mod table;
 
 /// The data plane's view of one virtual server's pool at one moment.
