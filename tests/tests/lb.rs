@@ -150,15 +150,24 @@ fn rr_spreads_requests_and_a_killed_real_server_leaves_the_pool() -> anyhow::Res
     ensure!(counts.len() == 3, "every real server serves: {counts:?}");
     // rr per CPU: each server gets its third, give or take the CPUs' interleaving.
     ensure!(counts.values().all(|&c| c >= 12), "rr spread: {counts:?}");
-    let status = lb1.status()?;
-    ensure!(
-        status["virtual_servers"][0]["packets"]
-            .as_u64()
-            .unwrap_or(0)
-            >= 60 * 3,
-        "the data plane counted the traffic: {}",
-        status["virtual_servers"][0]
-    );
+    // The data plane's counters reach status within a second (docs/load-balancing.md).
+    poll_until(
+        "lb1's status to count the requests' packets",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || -> Result<(), String> {
+            let status = lb1.status().map_err(|e| e.to_string())?;
+            let vs = &status["virtual_servers"][0];
+            let forwarded = status["lb_counters"]["lb_forwarded"].as_u64().unwrap_or(0);
+            // At least SYN, request and ACK of FIN per request, and never more than
+            // the XDP program saw.
+            if vs["packets"].as_u64().unwrap_or(0) >= 60 * 3 && forwarded >= 60 * 3 {
+                Ok(())
+            } else {
+                Err(format!("{vs} {}", status["lb_counters"]))
+            }
+        },
+    )?;
 
     // rs2 dies: the checker fails it within delay_loop + retry, and from then on no
     // request fails or goes there.
