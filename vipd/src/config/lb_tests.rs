@@ -77,7 +77,7 @@ virtual_server_group web {
 virtual_server group web {
     delay_loop 2.5
     lvs_sched mh
-    lvs_method TUN
+    lvs_method DR
     mh-port
     mh-fallback
     persistence_timeout 300
@@ -160,7 +160,7 @@ fn every_lb_keyword_is_read_and_round_trips() {
         ]
     );
     assert_eq!(web.algo, LbAlgo::Mh);
-    assert_eq!(web.kind, LbKind::Tun);
+    assert_eq!(web.kind, LbKind::Dr);
     assert!(web.hash.port && web.hash.fallback);
     assert_eq!(web.delay_loop, Duration::from_millis(2500));
     assert_eq!(web.persistence_timeout, Some(Duration::from_secs(300)));
@@ -331,6 +331,12 @@ fn what_a_dr_balancer_cannot_do_is_an_error_with_its_place() {
         got[2],
         "4:12: protocol SCTP is not supported; use TCP or UDP"
     );
+    let got = lb_errors("virtual_server 192.0.2.100 80 {\n  lb_kind TUN\n}\n");
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].starts_with("2:11: lb_kind TUN is not supported yet"),
+        "{got:#?}"
+    );
 }
 
 #[test]
@@ -470,4 +476,52 @@ fn a_toml_virtual_server_needs_an_address_or_a_group() {
         .collect();
     let message = LbError::NoTarget.to_string();
     assert_eq!(got, [(Some(7), message.clone()), (Some(11), message)]);
+}
+
+#[test]
+fn a_virtual_server_needs_xdp_where_its_traffic_arrives() {
+    let instance = |xdp: &str| {
+        format!(
+            "[instance.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 7\nxdp = \"{xdp}\"\n\
+             virtual_ipaddress = [\"192.0.2.100\"]\n\n"
+        )
+    };
+    let service =
+        |extra: &str| format!("[[virtual_server]]\naddress = \"192.0.2.100\"\nport = 80\n{extra}");
+    let kinds = |text: &str| -> Vec<String> {
+        parse_toml(text, "vipd.toml")
+            .expect_err("refused")
+            .errors
+            .iter()
+            .map(|e| e.kind.to_string())
+            .collect()
+    };
+    assert_eq!(
+        kinds(&format!("{}{}", instance("off"), service(""))),
+        [LbError::NoXdp.to_string()]
+    );
+    assert_eq!(
+        kinds(&format!(
+            "{}{}",
+            instance("auto"),
+            service("interface = \"eth1\"\n")
+        )),
+        [LbError::InterfaceWithoutXdp {
+            interface: "eth1".into()
+        }
+        .to_string()]
+    );
+    let loaded = parse_toml(
+        &format!(
+            "{}{}",
+            instance("generic"),
+            service("interface = \"eth0\"\n")
+        ),
+        "vipd.toml",
+    )
+    .expect("XDP on eth0");
+    assert_eq!(
+        loaded.config.virtual_servers[0].interface.as_deref(),
+        Some("eth0")
+    );
 }

@@ -38,9 +38,32 @@ pub enum LbError {
     #[error(
         "lb_kind NAT is not supported: a direct-routing (XDP) balancer only sees the \
          client's packets, the real servers answer the client directly, so there are no \
-         replies to rewrite; use DR (with `vipd real-server` on each real server) or TUN"
+         replies to rewrite; use DR (with `vipd real-server` on each real server)"
     )]
     NatNotSupported,
+    /// The service names an interface vipd runs no XDP program on.
+    #[error(
+        "interface {interface:?}: vipd runs its XDP program (the data plane) only on the \
+         interfaces of its vrrp_instances with XDP on, and none uses this one"
+    )]
+    InterfaceWithoutXdp {
+        /// The interface.
+        interface: String,
+    },
+    /// Virtual servers, but XDP is off everywhere.
+    #[error(
+        "virtual_server needs vipd's XDP program, which forwards the traffic, but every \
+         vrrp_instance has `xdp off`: set `xdp` to auto, native or generic on the instance \
+         that holds the virtual address"
+    )]
+    NoXdp,
+    /// `lb_kind TUN`.
+    #[error(
+        "lb_kind TUN is not supported yet: vipd's XDP data plane forwards by direct routing \
+         only (no IP-in-IP encapsulation); use DR, with the real servers on a network this \
+         balancer is connected to"
+    )]
+    TunNotSupported,
     /// An IPVS scheduler vipd does not implement, or an unknown one.
     #[error("lb_algo {value:?} is not supported; vipd schedules with rr, wrr, lc, wlc, sh or mh")]
     UnsupportedAlgo {
@@ -311,7 +334,29 @@ impl Checker {
                     .map(|v| (v.address, i.name.as_str()))
             })
             .collect();
+        let xdp_interfaces: HashSet<&str> = instances
+            .iter()
+            .filter(|i| i.xdp != crate::config::XdpMode::Off)
+            .map(|i| i.interface.as_str())
+            .collect();
+        if xdp_interfaces.is_empty()
+            && !instances.is_empty()
+            && let Some((_, draft, key)) = out.first()
+        {
+            self.lb_error(draft.at, key, LbError::NoXdp);
+        }
         for (vs, draft, key) in &out {
+            if let Some(interface) = &vs.interface
+                && !xdp_interfaces.contains(interface.as_str())
+            {
+                self.lb_error(
+                    draft.at,
+                    key,
+                    LbError::InterfaceWithoutXdp {
+                        interface: interface.clone(),
+                    },
+                );
+            }
             let mut warned = HashSet::new();
             for address in &vs.addresses {
                 if !vips.contains_key(&address.ip()) && warned.insert(address.ip()) {
@@ -730,6 +775,12 @@ impl Checker {
     fn lb_kind(&mut self, value: Option<&Sourced<String>>, key: &str) -> Option<LbKind> {
         if value.is_some_and(|v| v.value.trim().eq_ignore_ascii_case("NAT")) {
             self.lb_error(value.and_then(|v| v.at), key, LbError::NatNotSupported);
+            return None;
+        }
+        // The model keeps TUN (keepalived's value) so the day the data plane encapsulates
+        // only this check goes; until then a TUN pool must not be run as DR.
+        if value.is_some_and(|v| v.value.trim().eq_ignore_ascii_case("TUN")) {
+            self.lb_error(value.and_then(|v| v.at), key, LbError::TunNotSupported);
             return None;
         }
         self.keyword(

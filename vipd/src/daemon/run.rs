@@ -231,6 +231,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         tracker.abort();
     }
     let _ = std::fs::remove_file(&socket_path);
+    // The checkers stop; with `omega`, their notify_down / quorum_down commands run
+    // (bounded like the other notify commands below).
+    if let Some(lb) = daemon.lb.take() {
+        let _ = tokio::time::timeout(daemon.notify_shutdown_timeout, lb.shutdown()).await;
+    }
     // Let notify_stop scripts and mails finish, up to notify_shutdown_timeout (a script
     // still running then is killed with its process group).
     let deadline = tokio::time::Instant::now() + daemon.notify_shutdown_timeout;

@@ -319,10 +319,10 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         }
     }
     let secs = if opts.quick { 3 } else { 10 };
-    let lan = Lan::new("bench-lb", 5)?;
+    let lan = Lan::new("bench_lb", 5)?;
     add_addr(lan.member(CLIENT_NS), "eth0", &format!("{CLIENT}/24"))?;
     add_addr(lan.member(LB_NS), "eth0", &format!("{LB}/24"))?;
-    let scratch = Scratch::new("bench-lb")?;
+    let scratch = Scratch::new("bench_lb")?;
     let dir = scratch.path().to_owned();
     let mut servers: Vec<Proc> = Vec::new();
     for (i, rs) in RS.iter().enumerate() {
