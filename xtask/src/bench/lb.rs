@@ -354,9 +354,13 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         };
 
     measure(&mut rows, "direct", RS[0])?;
-    {
-        let conf = scratch.write("lb-vipd.conf", &vipd_conf())?;
-        let mut router = Router::from_file(lb_ns, &scratch, "lb", &conf)?.bin(bin);
+    let run_vipd = |rows: &mut Vec<(String, bool, Run)>,
+                    label: &str,
+                    file: &str,
+                    text: &str|
+     -> anyhow::Result<()> {
+        let conf = scratch.write(file, text)?;
+        let mut router = Router::from_file(lb_ns, &scratch, label, &conf)?.bin(bin);
         router.start()?;
         router.wait_state("VI_1", "MASTER", Duration::from_secs(10))?;
         poll_until(
@@ -375,9 +379,11 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
                 }
             },
         )?;
-        measure(&mut rows, "vipd", VIP)?;
+        measure(rows, label, VIP)?;
         router.stop(Duration::from_secs(5))?;
-    }
+        Ok(())
+    };
+    run_vipd(&mut rows, "vipd", "lb-vipd.conf", &vipd_conf())?;
     add_addr(lb_ns, "eth0", &format!("{VIP}/24"))?;
     {
         let conf = scratch.write("haproxy.cfg", &haproxy_conf())?;
@@ -392,7 +398,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     drop(servers);
 
     println!(
-        "{:<9} {:<11} {:>10} {:>9} {:>8} {:>14} {:>14} {:>14}",
+        "{:<16} {:<11} {:>10} {:>9} {:>8} {:>14} {:>14} {:>14}",
         "balancer",
         "connections",
         "req/s",
@@ -414,7 +420,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         let proc_cpu = run.lb_cpu_s / run.requests.max(1) as f64 * 1e6;
         let kind = if *close { "new/request" } else { "keep-alive" };
         println!(
-            "{label:<9} {kind:<11} {:>10.0} {:>9.2} {:>8} {:>14.1} {:>14.1} {:>14.1}",
+            "{label:<16} {kind:<11} {:>10.0} {:>9.2} {:>8} {:>14.1} {:>14.1} {:>14.1}",
             run.rps,
             run.p99_ms,
             run.errors,
