@@ -4,29 +4,12 @@
 //!
 //! The sysctl reader is a parameter so the rules are tested without touching `/proc`.
 
-use std::net::IpAddr;
-
 use super::Config;
 
 /// Why the configuration looks like services on this host bind the VIPs.
 fn service_evidence(config: &Config, v6: bool) -> Option<String> {
-    let is_vip = |address: IpAddr| {
-        config
-            .instances
-            .iter()
-            .flat_map(|i| &i.virtual_addresses)
-            .any(|vip| vip.address == address)
-    };
-    // A virtual_server on a VIP is a service on VIP:port; with the seed's layout each
-    // node also runs the real server (nginx) listening on it.
-    if let Some((server, address)) = config.virtual_servers.iter().find_map(|vs| {
-        vs.addresses
-            .iter()
-            .find(|a| a.is_ipv6() == v6 && is_vip(a.ip()))
-            .map(|a| (&vs.name, a))
-    }) {
-        return Some(format!("virtual_server {server} serves {address}"));
-    }
+    // A virtual_server binds nothing: XDP forwards its traffic, and the real servers
+    // hold the VIP on lo. Services that bind the VIP show up as notify commands.
     // Notify commands are how keepalived setups start and stop a service by state (the
     // seed's notify.sh starts nginx on MASTER): such a service binds the VIP, and a
     // reload or a race with the address add makes it fail where the VIP is absent.
