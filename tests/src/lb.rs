@@ -17,7 +17,7 @@ use crate::vipd::Scratch;
 use crate::{Netns, Proc, add_addr, in_netns};
 
 const SERVER: &str = r#"
-import http.server, socketserver, sys
+import http.server, socket, socketserver, sys
 name, port = sys.argv[1], int(sys.argv[2])
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -32,7 +32,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-server = Server(("0.0.0.0", port), Handler)
+    # Dual stack: "::" with IPV6_V6ONLY off takes IPv4 too.
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+server = Server(("::", port), Handler)
 print("ready", flush=True)
 server.serve_forever()
 "#;
@@ -44,7 +49,8 @@ pub fn server_script(scratch: &Scratch) -> anyhow::Result<PathBuf> {
 
 /// Makes `ns` a direct-routing real server for `vips`: each VIP on `lo` (/32 or /128),
 /// `arp_ignore=1` and `arp_announce=2` so it never answers ARP for them (what `vipd
-/// real-server` automates).
+/// real-server` automates; IPv6 needs nothing more: Linux answers neighbour
+/// solicitations only for addresses on the interface they arrive on).
 pub fn real_server_setup(ns: &Netns, vips: &[&str]) -> anyhow::Result<()> {
     for vip in vips {
         let cidr = if vip.contains(':') {

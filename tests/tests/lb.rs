@@ -278,3 +278,73 @@ fn persistence_keeps_a_client_on_one_server() -> anyhow::Result<()> {
     ensure!(counts.len() == 1, "one client, one server: {counts:?}");
     stop_all(&mut [lb1])
 }
+
+#[test]
+fn an_ipv6_service_is_balanced_by_direct_routing() -> anyhow::Result<()> {
+    require_root();
+    const VIP6: &str = "2001:db8::100";
+    let rs6 = ["2001:db8::11", "2001:db8::12", "2001:db8::13"];
+    // Members: lb, rs1..rs3, client.
+    let lan = Lan::new_ipv6("lb_v6", 5)?;
+    add_addr(lan.member(0), "eth0", "2001:db8::1/64")?;
+    add_addr(lan.member(4), "eth0", "2001:db8::50/64")?;
+    let scratch = Scratch::new("lb_v6")?;
+    let script = server_script(&scratch)?;
+    let mut servers = Vec::new();
+    for (i, addr) in rs6.iter().enumerate() {
+        let ns = lan.member(1 + i);
+        add_addr(ns, "eth0", &format!("{addr}/64"))?;
+        real_server_setup(ns, &[VIP6])?;
+        servers.push(start_http(ns, &script, &format!("rs{}", i + 1), 80)?);
+    }
+    let real_servers: String = rs6
+        .iter()
+        .map(|rs| format!("  real_server {rs} 80 {{\n{TCP_CHECK}  }}\n"))
+        .collect();
+    let conf = format!(
+        "global_defs {{\n  router_id lb6\n}}\n\
+         vrrp_instance VI_6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n  \
+         priority 200\n  version 3\n  advert_int 0.1\n  native_ipv6\n  \
+         virtual_ipaddress {{\n    {VIP6}/64\n  }}\n}}\n\
+         virtual_server {VIP6} 80 {{\n  delay_loop 1\n  lb_algo rr\n  lb_kind DR\n  \
+         protocol TCP\n{real_servers}}}\n"
+    );
+    let path = scratch.write("lb6-keepalived.conf", &conf)?;
+    let mut lb = Router::from_file(lan.member(0), &scratch, "lb6", &path)?;
+    lb.start()?;
+    lb.wait_state("VI_6", "MASTER", ELECTION)?;
+    poll_until(
+        "the IPv6 pool alive and reachable",
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        || -> Result<(), String> {
+            let status = lb.status().map_err(|e| e.to_string())?;
+            let list = status["virtual_servers"][0]["real_servers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if list.len() == 3
+                && list
+                    .iter()
+                    .all(|r| r["state"] == "alive" && r["unreachable"].is_null())
+            {
+                Ok(())
+            } else {
+                Err(status["virtual_servers"].to_string())
+            }
+        },
+    )?;
+    let vip: SocketAddr = format!("[{VIP6}]:80").parse()?;
+    let mut counts = std::collections::BTreeMap::new();
+    for i in 0..30 {
+        let name = get_once(lan.member(4), vip, REQUEST_TIMEOUT)
+            .with_context(|| format!("IPv6 request {i}"))?;
+        *counts.entry(name).or_insert(0usize) += 1;
+    }
+    ensure!(
+        counts.len() == 3 && counts.values().all(|&c| c >= 5),
+        "IPv6 rr spread: {counts:?}"
+    );
+    drop(servers);
+    stop_all(&mut [lb])
+}

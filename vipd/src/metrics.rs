@@ -477,4 +477,53 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
     }
+
+    #[test]
+    fn load_balancer_metrics_per_real_server() {
+        use crate::control::{RealServerStatus, VirtualServerStatus};
+        let rs = |address: &str, state: &str, packets: u64| RealServerStatus {
+            address: address.into(),
+            state: state.into(),
+            weight: 1,
+            active_flows: 2,
+            packets,
+            bytes: packets * 100,
+            ..RealServerStatus::default()
+        };
+        let status = DaemonStatus {
+            virtual_servers: vec![VirtualServerStatus {
+                name: "192.0.2.100:80/tcp".into(),
+                algo: "mh".into(),
+                quorum_up: true,
+                real_servers: vec![
+                    rs("192.0.2.11:80", "alive", 7),
+                    rs("192.0.2.12:80", "failed", 0),
+                ],
+                ..VirtualServerStatus::default()
+            }],
+            lb_counters: [("lb_forwarded".to_owned(), 7)].into(),
+            ..DaemonStatus::default()
+        };
+        let text = render(&status);
+        let labels = |rs: &str| format!("service=\"192.0.2.100:80/tcp\",real_server=\"{rs}\"");
+        for line in [
+            format!("vipd_lb_real_server_up{{{}}} 1", labels("192.0.2.11:80")),
+            format!("vipd_lb_real_server_up{{{}}} 0", labels("192.0.2.12:80")),
+            format!("vipd_lb_packets_total{{{}}} 7", labels("192.0.2.11:80")),
+            format!("vipd_lb_bytes_total{{{}}} 700", labels("192.0.2.11:80")),
+            format!("vipd_lb_active_flows{{{}}} 2", labels("192.0.2.11:80")),
+            format!(
+                "vipd_lb_real_server_weight{{{}}} 1",
+                labels("192.0.2.12:80")
+            ),
+            format!(
+                "vipd_lb_real_server_state{{{},state=\"failed\"}} 1",
+                labels("192.0.2.12:80")
+            ),
+            "vipd_lb_quorum_up{service=\"192.0.2.100:80/tcp\"} 1".to_owned(),
+            "vipd_lb_xdp_forwarded_total 7".to_owned(),
+        ] {
+            assert!(text.contains(&line), "missing {line:?} in\n{text}");
+        }
+    }
 }

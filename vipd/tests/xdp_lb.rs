@@ -467,3 +467,32 @@ fn random_frames_get_a_defined_verdict_and_never_go_to_an_unknown_server() {
         assert!(matches!(action, XDP_DROP | XDP_PASS | XDP_TX), "{action}");
     }
 }
+
+#[test]
+fn sh_sends_each_client_to_one_server_and_spreads_clients_by_weight() {
+    let mut sh = service(LbAlgo::Sh, VIP, &RS);
+    sh.real_servers[0].weight = 2;
+    let mut lb = Lb::new(vec![sh], &RS);
+    let one_client = spread(&mut lb, (0..10).map(|i| syn(54000 + i)));
+    assert!(
+        one_client.contains(&10),
+        "one client, one server: {one_client:?}"
+    );
+    let clients = spread(
+        &mut lb,
+        (0..200).map(|i| {
+            ipv4_tcp(
+                &format!("203.0.{}.{}", 100 + i / 250, 1 + i % 250),
+                54100,
+                "192.0.2.100",
+                80,
+                SYN,
+            )
+        }),
+    );
+    // Weight 2:1:1 → about 100:50:50 of 200 clients.
+    assert!(
+        (70..=130).contains(&clients[0]) && clients[1] >= 25 && clients[2] >= 25,
+        "{clients:?}"
+    );
+}
