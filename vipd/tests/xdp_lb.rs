@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use vipd::config::lb::{HashFlags, LbAlgo, LbKind, LbProtocol, RealServer, VirtualServer};
+use vipd::config::lb::{LbAlgo, VirtualServer};
 use vipd::io::bpf::{LbMaps, LoadOptions, LoadedXdp};
 use vipd::lb::dataplane::{NextHop, backend_id, plan};
 use vipd::lb::{HealthSnapshot, ServiceHealth};
@@ -35,38 +35,8 @@ fn rs_mac(i: usize) -> [u8; 6] {
 }
 
 fn service(algo: LbAlgo, vip: &str, servers: &[&str]) -> VirtualServer {
-    VirtualServer {
-        name: format!("{vip}/tcp"),
-        addresses: vec![vip.parse().unwrap()],
-        protocol: LbProtocol::Tcp,
-        algo,
-        hash: HashFlags::default(),
-        kind: LbKind::Dr,
-        delay_loop: Duration::from_secs(6),
-        persistence_timeout: None,
-        persistence_prefix: None,
-        sorry_server: None,
-        sorry_server_inhibit: false,
-        alpha: false,
-        omega: false,
-        quorum: 1,
-        hysteresis: 0,
-        quorum_up: None,
-        quorum_down: None,
-        virtualhost: None,
-        interface: None,
-        real_servers: servers
-            .iter()
-            .map(|a| RealServer {
-                address: a.parse().unwrap(),
-                weight: 1,
-                inhibit_on_failure: false,
-                notify_up: None,
-                notify_down: None,
-                checkers: Vec::new(),
-            })
-            .collect(),
-    }
+    let servers: Vec<SocketAddr> = servers.iter().map(|a| a.parse().unwrap()).collect();
+    VirtualServer::direct_routing(vip.parse().unwrap(), algo, &servers)
 }
 
 fn hops(servers: &[&str]) -> HashMap<IpAddr, NextHop> {

@@ -217,3 +217,44 @@ pub struct MiscCheck {
     /// weight `status - 2` (keepalived's rules; `proto::lb::health::misc_exit_status`).
     pub dynamic: bool,
 }
+
+impl VirtualServer {
+    /// A TCP direct-routing service on `address` over `real_servers` (weight 1, no
+    /// checks), with keepalived's defaults for everything else: what a minimal
+    /// `virtual_server ADDR PORT { lb_algo ALGO; real_server … }` block gives.
+    pub fn direct_routing(address: SocketAddr, algo: LbAlgo, real_servers: &[SocketAddr]) -> Self {
+        use super::validate::defaults;
+        VirtualServer {
+            name: format!("{address}/tcp"),
+            addresses: vec![address],
+            protocol: LbProtocol::Tcp,
+            algo,
+            hash: HashFlags::default(),
+            kind: LbKind::Dr,
+            delay_loop: defaults::LB_DELAY_LOOP,
+            persistence_timeout: None,
+            persistence_prefix: None,
+            sorry_server: None,
+            sorry_server_inhibit: false,
+            alpha: false,
+            omega: false,
+            quorum: defaults::LB_QUORUM,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            virtualhost: None,
+            interface: None,
+            real_servers: real_servers
+                .iter()
+                .map(|&address| RealServer {
+                    address,
+                    weight: defaults::LB_WEIGHT,
+                    inhibit_on_failure: false,
+                    notify_up: None,
+                    notify_down: None,
+                    checkers: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+}

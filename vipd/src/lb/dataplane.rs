@@ -525,42 +525,11 @@ fn interface_name(ifindex: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::lb::{HashFlags, LbKind, RealServer};
     use crate::lb::ServiceHealth;
 
     fn vs(algo: LbAlgo, servers: &[&str]) -> VirtualServer {
-        VirtualServer {
-            name: "192.0.2.100:80/tcp".into(),
-            addresses: vec!["192.0.2.100:80".parse().unwrap()],
-            protocol: LbProtocol::Tcp,
-            algo,
-            hash: HashFlags::default(),
-            kind: LbKind::Dr,
-            delay_loop: Duration::from_secs(6),
-            persistence_timeout: None,
-            persistence_prefix: None,
-            sorry_server: None,
-            sorry_server_inhibit: false,
-            alpha: false,
-            omega: false,
-            quorum: 1,
-            hysteresis: 0,
-            quorum_up: None,
-            quorum_down: None,
-            virtualhost: None,
-            interface: None,
-            real_servers: servers
-                .iter()
-                .map(|a| RealServer {
-                    address: a.parse().unwrap(),
-                    weight: 1,
-                    inhibit_on_failure: false,
-                    notify_up: None,
-                    notify_down: None,
-                    checkers: Vec::new(),
-                })
-                .collect(),
-        }
+        let servers: Vec<SocketAddr> = servers.iter().map(|a| a.parse().unwrap()).collect();
+        VirtualServer::direct_routing("192.0.2.100:80".parse().unwrap(), algo, &servers)
     }
 
     fn hops(addresses: &[&str]) -> HashMap<IpAddr, NextHop> {

@@ -229,7 +229,7 @@ fn wait_http(lan: &Lan, target: &str) -> anyhow::Result<()> {
 /// BPF_PROG_TEST_RUN: the XDP program's own time for a packet of an established
 /// flow to a balanced service, and for a packet it passes (not to a service).
 fn xdp_ns_per_packet() -> anyhow::Result<Value> {
-    use vipd::config::lb::{HashFlags, LbAlgo, LbKind, LbProtocol, RealServer, VirtualServer};
+    use vipd::config::lb::{LbAlgo, VirtualServer};
     use vipd::io::bpf::{LoadOptions, LoadedXdp};
     use vipd::lb::HealthSnapshot;
     use vipd::lb::dataplane::{NextHop, plan};
@@ -238,40 +238,11 @@ fn xdp_ns_per_packet() -> anyhow::Result<Value> {
         ..LoadOptions::default()
     })?;
     let mut maps = xdp.take_lb_maps()?;
-    let service = VirtualServer {
-        name: "bench".into(),
-        addresses: vec![format!("{VIP}:80").parse()?],
-        protocol: LbProtocol::Tcp,
-        algo: LbAlgo::Mh,
-        hash: HashFlags::default(),
-        kind: LbKind::Dr,
-        delay_loop: Duration::from_secs(60),
-        persistence_timeout: None,
-        persistence_prefix: None,
-        sorry_server: None,
-        sorry_server_inhibit: false,
-        alpha: false,
-        omega: false,
-        quorum: 1,
-        hysteresis: 0,
-        quorum_up: None,
-        quorum_down: None,
-        virtualhost: None,
-        interface: None,
-        real_servers: RS
-            .iter()
-            .map(|rs| -> anyhow::Result<RealServer> {
-                Ok(RealServer {
-                    address: format!("{rs}:80").parse()?,
-                    weight: 1,
-                    inhibit_on_failure: false,
-                    notify_up: None,
-                    notify_down: None,
-                    checkers: Vec::new(),
-                })
-            })
-            .collect::<anyhow::Result<_>>()?,
-    };
+    let servers = RS
+        .iter()
+        .map(|rs| format!("{rs}:80").parse())
+        .collect::<Result<Vec<_>, _>>()?;
+    let service = VirtualServer::direct_routing(format!("{VIP}:80").parse()?, LbAlgo::Mh, &servers);
     let hops = RS
         .iter()
         .enumerate()
