@@ -74,6 +74,9 @@ pub enum Reason {
     MasterDown,
     /// Master_Down_Timer fired early because the master sent priority 0 (RFC 5798 §6.4.2).
     PriorityZeroReceived,
+    /// Master_Down_Timer fired early because a BFD session to the master went down
+    /// (not in RFC 5798; see the `instance` module doc, "BFD").
+    PeerDown,
     /// A master heard a better master and yielded (RFC 5798 §6.4.3).
     HigherPriorityAdvert,
     /// `Shutdown` input (RFC 5798 §6.4.2, §6.4.3).
@@ -96,6 +99,7 @@ impl fmt::Display for Reason {
             Reason::InitialStateHint => f.write_str("initial state MASTER"),
             Reason::MasterDown => f.write_str("master down timer expired"),
             Reason::PriorityZeroReceived => f.write_str("master sent priority 0"),
+            Reason::PeerDown => f.write_str("BFD to the master went down"),
             Reason::HigherPriorityAdvert => f.write_str("higher priority advert"),
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::Fault(FaultReason::LinkDown) => f.write_str("fault: link down"),
