@@ -112,6 +112,7 @@ impl Daemon {
             self.rx_queue_drops
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
+        out.extend(self.bfd.counters());
         out
     }
 
@@ -140,6 +141,7 @@ impl Daemon {
                 })
                 .collect(),
             counters: self.counters(),
+            bfd: self.bfd.status(),
         }
     }
 }

@@ -52,6 +52,11 @@ pub enum FaultReason {
     },
     /// As master, adding the virtual addresses failed (`Input::VipsAdded { ok: false }`).
     VipAdd,
+    /// A tracked BFD session (weight 0) is not Up.
+    Bfd {
+        /// The session's configured name.
+        name: String,
+    },
     /// As master, sending adverts failed this many times in a row
     /// (`Input::AdvertSent { ok: false }`).
     Send {
@@ -105,6 +110,7 @@ impl fmt::Display for Reason {
             Reason::Fault(FaultReason::LinkDown) => f.write_str("fault: link down"),
             Reason::Fault(FaultReason::Tracker { name }) => write!(f, "fault: tracker {name}"),
             Reason::Fault(FaultReason::VipAdd) => f.write_str("fault: adding the VIPs failed"),
+            Reason::Fault(FaultReason::Bfd { name }) => write!(f, "fault: BFD session {name} down"),
             Reason::Fault(FaultReason::Send { failures }) => {
                 write!(f, "fault: {failures} adverts in a row could not be sent")
             }

@@ -23,6 +23,9 @@ pub struct SessionKey {
     pub local_discriminator: u32,
     /// The neighbour's address (keepalived's `neighbor_ip`).
     pub neighbor: IpAddr,
+    /// Lowest TTL / hop limit accepted: 255 for single hop (RFC 5881 §5), less with
+    /// keepalived's `max_hops`.
+    pub min_ttl: u8,
 }
 
 /// Why a received datagram reached no session.
@@ -30,10 +33,12 @@ pub struct SessionKey {
 pub enum Discard {
     /// RFC 5881 §5: "the TTL or Hop Limit ... MUST be 255" (GTSM): the packet came from
     /// beyond the link.
-    #[error("TTL/hop limit {ttl}, not 255")]
+    #[error("TTL/hop limit {ttl}, below {min_ttl}")]
     Ttl {
-        /// The received TTL or hop limit.
+        /// The received TTL or hop limit (0 when the kernel did not report it).
         ttl: u8,
+        /// The session's minimum.
+        min_ttl: u8,
     },
     /// RFC 5881 §4: the source port must be in 49152..=65535.
     #[error("source port {port} outside 49152..=65535")]
@@ -64,23 +69,33 @@ pub enum Discard {
 
 /// RFC 5880 §6.8.6 / RFC 5881: checks a received datagram and finds its session among
 /// `sessions`. Returns the index and the decoded packet.
+///
+/// The TTL check (RFC 5881 §5) comes last because its bound is the session's
+/// (`max_hops`); the packet checks before it are cheap and allocate nothing.
 pub fn receive(
     sessions: &[SessionKey],
     src: IpAddr,
     source_port: u16,
-    ttl: u8,
+    ttl: Option<u8>,
     payload: &[u8],
 ) -> Result<(usize, ControlRepr), Discard> {
-    // RFC 5881 §5: GTSM first, before any parsing work for an off-link sender.
-    if ttl != wire::TTL {
-        return Err(Discard::Ttl { ttl });
-    }
     if !wire::SOURCE_PORTS.contains(&source_port) {
         return Err(Discard::SourcePort { port: source_port });
     }
     let packet = ControlRepr::parse_bytes(payload)?;
     let index = select_session(sessions, &packet, src)?;
-    Ok((index, packet))
+    let min_ttl = sessions.get(index).map_or(wire::TTL, |s| s.min_ttl);
+    // RFC 5881 §5: "If BFD authentication is not in use on a session, all BFD Control
+    // packets for the session MUST be sent with a Time to Live (TTL) or Hop Limit value
+    // of 255. All received BFD Control packets that are demultiplexed to the session MUST
+    // be discarded if the received TTL or Hop Limit is not equal to 255."
+    match ttl {
+        Some(ttl) if ttl >= min_ttl => Ok((index, packet)),
+        other => Err(Discard::Ttl {
+            ttl: other.unwrap_or(0),
+            min_ttl,
+        }),
+    }
 }
 
 /// The §6.8.6 session selection: by Your Discriminator when nonzero (and the source
@@ -143,10 +158,12 @@ mod tests {
             SessionKey {
                 local_discriminator: 1,
                 neighbor: "192.0.2.1".parse().expect("address"),
+                min_ttl: 255,
             },
             SessionKey {
                 local_discriminator: 2,
                 neighbor: "2001:db8::1".parse().expect("address"),
+                min_ttl: 254,
             },
         ]
     }
@@ -191,20 +208,37 @@ mod tests {
         let v4: IpAddr = "192.0.2.1".parse().expect("address");
         let bytes = packet(1, SessionState::Up).to_bytes();
         assert_eq!(
-            receive(&keys(), v4, 49152, 254, &bytes),
-            Err(Discard::Ttl { ttl: 254 })
+            receive(&keys(), v4, 49152, Some(254), &bytes),
+            Err(Discard::Ttl {
+                ttl: 254,
+                min_ttl: 255
+            })
         );
         assert_eq!(
-            receive(&keys(), v4, 3784, 255, &bytes),
+            receive(&keys(), v4, 49152, None, &bytes),
+            Err(Discard::Ttl {
+                ttl: 0,
+                min_ttl: 255
+            })
+        );
+        assert_eq!(
+            receive(&keys(), v4, 3784, Some(255), &bytes),
             Err(Discard::SourcePort { port: 3784 })
         );
         assert_eq!(
-            receive(&keys(), v4, 65535, 255, &bytes[..20]),
+            receive(&keys(), v4, 65535, Some(255), &bytes[..20]),
             Err(Discard::Wire(wire::Error::Truncated { len: 20 }))
         );
         assert_eq!(
-            receive(&keys(), v4, 49152, 255, &bytes).map(|(i, _)| i),
+            receive(&keys(), v4, 49152, Some(255), &bytes).map(|(i, _)| i),
             Ok(0)
+        );
+        // A session with max_hops 1 takes 254.
+        let v6: IpAddr = "2001:db8::1".parse().expect("address");
+        let bytes = packet(2, SessionState::Up).to_bytes();
+        assert_eq!(
+            receive(&keys(), v6, 49152, Some(254), &bytes).map(|(i, _)| i),
+            Ok(1)
         );
     }
 }
