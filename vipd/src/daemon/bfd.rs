@@ -94,16 +94,19 @@ impl BfdRuntime {
         for spec in sessions {
             let v6 = spec.neighbor.is_ipv6();
             if !self.receiving.contains(&v6) {
-                let socket = BfdRxSocket::open(v6).map_err(|e| {
-                    socket_error(&spec.name, "binding UDP port 3784 for BFD", e)
-                })?;
+                let socket = BfdRxSocket::open(v6)
+                    .map_err(|e| socket_error(&spec.name, "binding UDP port 3784 for BFD", e))?;
                 spawn_bfd_receiver(socket, self.rx_tx.clone(), self.queue_drops.clone());
                 self.receiving.insert(v6);
             }
             let random = random_u64(self.slots.len() as u64);
             // Nonzero and distinct among ours (RFC 5880 §6.8.1).
             let mut discriminator = (random as u32).max(1);
-            while self.keys.iter().any(|k| k.local_discriminator == discriminator) {
+            while self
+                .keys
+                .iter()
+                .any(|k| k.local_discriminator == discriminator)
+            {
                 discriminator = discriminator.wrapping_add(1).max(1);
             }
             let preferred_port = 49152 + (random >> 32) as u16 % 16384;
@@ -117,11 +120,12 @@ impl BfdRuntime {
                 idle_tx: spec.idle_tx,
                 passive: spec.passive,
             };
-            let session = core_bfd::Session::new(session_config, now, random)
-                .map_err(|e| DaemonError::Setup {
+            let session = core_bfd::Session::new(session_config, now, random).map_err(|e| {
+                DaemonError::Setup {
                     instance: format!("bfd {}", spec.name),
                     message: e.to_string(),
-                })?;
+                }
+            })?;
             tracing::info!(bfd = %spec.name, neighbor = %spec.neighbor, discriminator, source_port = tx.port(), "BFD session created");
             self.keys.push(SessionKey {
                 local_discriminator: discriminator,
@@ -169,10 +173,8 @@ impl BfdRuntime {
                     diagnostic: s.session.local_diag().to_string(),
                     local_discriminator: s.session.local_discriminator(),
                     remote_discriminator: s.session.remote_discriminator(),
-                    transmit_interval_us: u64::try_from(
-                        s.session.transmit_interval().as_micros(),
-                    )
-                    .unwrap_or(u64::MAX),
+                    transmit_interval_us: u64::try_from(s.session.transmit_interval().as_micros())
+                        .unwrap_or(u64::MAX),
                     detection_time_us: u64::try_from(s.session.detection_time().as_micros())
                         .unwrap_or(u64::MAX),
                     sent: counters.sent,
@@ -251,7 +253,9 @@ impl Daemon {
         let (index, packet) = match received {
             Ok(found) => found,
             Err(discard) => {
-                *bfd.discards.entry(discard_name(&discard).to_owned()).or_default() += 1;
+                *bfd.discards
+                    .entry(discard_name(&discard).to_owned())
+                    .or_default() += 1;
                 tracing::debug!(from = %datagram.src, reason = %discard, "BFD packet discarded");
                 return;
             }
@@ -278,7 +282,8 @@ impl Daemon {
     /// Time.
     pub(super) async fn bfd_admin_down(&mut self, now: Instant) {
         for index in 0..self.bfd.slots.len() {
-            self.bfd_handle(index, now, core_bfd::Input::AdminDown).await;
+            self.bfd_handle(index, now, core_bfd::Input::AdminDown)
+                .await;
         }
     }
 

@@ -182,7 +182,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         // BFD packets that queued up are read before the Detection Times run out, for
         // the same reason as adverts below.
         for _ in 0..QUEUED_BEFORE_TIMERS {
-            let Ok(datagram) = bfd_rx.try_recv() else { break };
+            let Ok(datagram) = bfd_rx.try_recv() else {
+                break;
+            };
             daemon.on_bfd_datagram(Instant::now(), datagram).await;
         }
         daemon.on_bfd_timers(Instant::now()).await;

@@ -300,21 +300,52 @@ mod tests {
         add_bfd(
             &mut health,
             &[
-                BfdStatus { name: "up_plus", up: true, weight: 10 },
-                BfdStatus { name: "down_minus", up: false, weight: -20 },
-                BfdStatus { name: "down_plus", up: false, weight: 5 },
-                BfdStatus { name: "gw", up: false, weight: 0 },
-                BfdStatus { name: "gw2", up: false, weight: 0 },
+                BfdStatus {
+                    name: "up_plus",
+                    up: true,
+                    weight: 10,
+                },
+                BfdStatus {
+                    name: "down_minus",
+                    up: false,
+                    weight: -20,
+                },
+                BfdStatus {
+                    name: "down_plus",
+                    up: false,
+                    weight: 5,
+                },
+                BfdStatus {
+                    name: "gw",
+                    up: false,
+                    weight: 0,
+                },
+                BfdStatus {
+                    name: "gw2",
+                    up: false,
+                    weight: 0,
+                },
             ],
         );
         assert_eq!(health.priority_offset, -10);
         assert_eq!(health.fault, Some(FaultReason::Bfd { name: "gw".into() }));
         let mut linked = aggregate(
-            &[LinkStatus { name: "eth0", up: false, weight: 0 }],
+            &[LinkStatus {
+                name: "eth0",
+                up: false,
+                weight: 0,
+            }],
             &[],
             &[],
         );
-        add_bfd(&mut linked, &[BfdStatus { name: "gw", up: false, weight: 0 }]);
+        add_bfd(
+            &mut linked,
+            &[BfdStatus {
+                name: "gw",
+                up: false,
+                weight: 0,
+            }],
+        );
         assert_eq!(linked.fault, Some(FaultReason::LinkDown));
     }
 }
