@@ -12,12 +12,17 @@
 //! interface is rewritten in place into the reply and bounced out with XDP_TX while the
 //! lease is live; once the lease has expired the request is dropped, so neither we nor
 //! the kernel (which may still hold the address after a daemon crash) claim the VIP.
+//! BFD: control packets for the daemon's sessions are recorded in `BFD_SESSIONS`
+//! (module `bfd`) and passed on.
+//!
 //! Everything else goes on to the kernel with XDP_PASS.
 //!
 //! Every read is bounds-checked against `data_end` before it happens (the verifier
 //! insists, and untrusted frames deserve it anyway).
 #![no_std]
 #![no_main]
+
+mod bfd;
 
 use aya_ebpf::{
     Global,
@@ -212,6 +217,8 @@ fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
                 bump(Stat::AdvertsSeen);
                 bump(outcome);
                 log_outcome(ctx, outcome);
+            } else {
+                bfd::record_ipv4(ctx);
             }
             // Always: the daemon's socket must still see every advert.
             Some(xdp_action::XDP_PASS)
@@ -221,6 +228,8 @@ fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
                 bump(Stat::AdvertsSeen);
                 bump(outcome);
                 log_outcome(ctx, outcome);
+            } else {
+                bfd::record_ipv6(ctx);
             }
             Some(xdp_action::XDP_PASS)
         }

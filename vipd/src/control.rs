@@ -105,6 +105,8 @@ pub struct BfdStatus {
     pub down_count: u64,
     /// Packets that could not be sent.
     pub send_errors: u64,
+    /// Times the XDP record kept the session Up when the socket had fallen behind.
+    pub xdp_rescues: u64,
     /// When the state last changed (Unix seconds).
     pub last_change_unix: Option<f64>,
 }

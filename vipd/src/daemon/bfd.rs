@@ -22,6 +22,11 @@ pub(super) struct BfdSlot {
     last_input: Instant,
     send_errors: u64,
     last_change: Option<SystemTime>,
+    /// When the session last accepted a packet (from the socket or an XDP record).
+    last_rx: Option<Instant>,
+    /// Packets the XDP record showed that the socket had not delivered when the
+    /// Detection Time ran out (each one a false Down avoided).
+    xdp_rescues: u64,
 }
 
 /// The BFD side of the daemon.
@@ -139,6 +144,8 @@ impl BfdRuntime {
                 last_input: now,
                 send_errors: 0,
                 last_change: None,
+                last_rx: None,
+                xdp_rescues: 0,
             });
         }
         Ok(())
@@ -183,6 +190,7 @@ impl BfdRuntime {
                     up_count: counters.up,
                     down_count: counters.down,
                     send_errors: s.send_errors,
+                    xdp_rescues: s.xdp_rescues,
                     last_change_unix: s.last_change.and_then(|t| {
                         t.duration_since(SystemTime::UNIX_EPOCH)
                             .ok()
@@ -260,20 +268,84 @@ impl Daemon {
                 return;
             }
         };
-        self.bfd_handle(index, now, core_bfd::Input::Packet(packet))
-            .await;
+        if self
+            .bfd_handle(index, now, core_bfd::Input::Packet(packet))
+            .await
+        {
+            self.bfd.slots[index].last_rx = Some(now);
+        }
+    }
+
+    /// Registers every session with every XDP attachment, so the program records the
+    /// neighbours' packets (see `vipd-ebpf/src/bfd.rs`). Called after sessions or
+    /// attachments change.
+    pub(super) fn bfd_watch_xdp(&mut self) {
+        for attachment in self.xdp.values_mut() {
+            let interface = attachment.interface().to_owned();
+            let result = attachment.unwatch_all_bfd().and_then(|()| {
+                self.bfd.keys.iter().try_for_each(|key| {
+                    attachment.watch_bfd(key.local_discriminator, key.neighbor, key.min_ttl)
+                })
+            });
+            if let Err(e) = result {
+                tracing::warn!(%interface, error = %e, "registering BFD sessions with XDP failed; a full socket queue may then cause a false Down");
+            }
+        }
+    }
+
+    /// The Detection Time of session `index` ran out. If the XDP program recorded a
+    /// packet from the neighbour more recently than the socket delivered one (a full
+    /// socket queue under a flood drops packets after XDP has seen them), feed that
+    /// packet instead of declaring the session Down. Returns whether it did.
+    async fn rescue_bfd_from_xdp(&mut self, index: usize, now: Instant) -> bool {
+        let slot = &self.bfd.slots[index];
+        let discriminator = slot.session.local_discriminator();
+        let Some(record) = self
+            .xdp
+            .values()
+            .filter_map(|a| a.bfd_record(discriminator).ok().flatten())
+            .max_by_key(|r| r.last_seen_ns)
+        else {
+            return false;
+        };
+        let age = Duration::from_nanos(monotonic_now_ns().saturating_sub(record.last_seen_ns));
+        let Some(seen_at) = now.checked_sub(age) else {
+            return false;
+        };
+        // Only a record newer than what the session has, and recent enough to keep it
+        // Up, is news.
+        if slot.last_rx.is_some_and(|last| seen_at <= last) || age >= slot.session.detection_time()
+        {
+            return false;
+        }
+        // The daemon's own checks on the recorded bytes (RFC 5880 §6.8.6); the program
+        // checked TTL, neighbour and discriminator.
+        let Ok(packet) = core_bfd::ControlRepr::parse_bytes(&record.packet) else {
+            return false;
+        };
+        let slot = &mut self.bfd.slots[index];
+        slot.xdp_rescues += 1;
+        tracing::debug!(bfd = %slot.spec.name, "BFD packet seen by XDP, not yet by the socket");
+        if self
+            .bfd_handle(index, seen_at, core_bfd::Input::Packet(packet))
+            .await
+        {
+            self.bfd.slots[index].last_rx = Some(seen_at);
+        }
+        true
     }
 
     /// Runs every session whose deadline has passed.
     pub(super) async fn on_bfd_timers(&mut self, now: Instant) {
         for index in 0..self.bfd.slots.len() {
-            if self.bfd.slots[index]
-                .session
-                .poll_timeout()
-                .is_some_and(|due| due <= now)
-            {
-                self.bfd_handle(index, now, core_bfd::Input::Timeout).await;
+            let session = &self.bfd.slots[index].session;
+            if !session.poll_timeout().is_some_and(|due| due <= now) {
+                continue;
             }
+            if session.detect_deadline().is_some_and(|due| due <= now) {
+                self.rescue_bfd_from_xdp(index, now).await;
+            }
+            self.bfd_handle(index, now, core_bfd::Input::Timeout).await;
         }
     }
 
@@ -287,7 +359,9 @@ impl Daemon {
         }
     }
 
-    async fn bfd_handle(&mut self, index: usize, now: Instant, input: core_bfd::Input) {
+    /// Feeds `input` to session `index` and performs what it returns; false if the
+    /// session discarded it.
+    async fn bfd_handle(&mut self, index: usize, now: Instant, input: core_bfd::Input) -> bool {
         let slot = &mut self.bfd.slots[index];
         let now = now.max(slot.last_input);
         slot.last_input = now;
@@ -295,7 +369,7 @@ impl Daemon {
             Ok(actions) => actions,
             Err(discard) => {
                 tracing::debug!(bfd = %slot.spec.name, reason = %discard, "BFD packet discarded by the session");
-                return;
+                return false;
             }
         };
         for action in actions {
@@ -324,6 +398,7 @@ impl Daemon {
                 }
             }
         }
+        true
     }
 
     /// A session went Up or left Up: instances tracking it recompute their health, and

@@ -98,6 +98,8 @@ impl Daemon {
         for &index in &plan.keep {
             self.refresh_health(index, now).await;
         }
+        // New sessions or new XDP attachments: register the sessions again.
+        self.bfd_watch_xdp();
         self.reloading = false;
         tracing::info!(
             kept = plan.keep.len(),

@@ -106,6 +106,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         track::init_track_file(file);
     }
     daemon.bfd.start(&config.bfd_instances, Instant::now())?;
+    daemon.bfd_watch_xdp();
     daemon.start_trackers(&config);
     daemon.build_groups(&config);
 
