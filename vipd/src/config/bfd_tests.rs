@@ -196,3 +196,28 @@ fn keepalived_bfd_errors_are_located() {
         "{got:#?}"
     );
 }
+
+/// docs/configuration.md documents every BFD key (as `tests.rs` checks the others).
+#[test]
+fn documentation_mentions_every_bfd_key() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md"),
+    )
+    .expect("docs/configuration.md");
+    for key in [
+        "[bfd.NAME]",
+        "neighbor_ip",
+        "source_ip",
+        "min_rx",
+        "min_tx",
+        "idle_tx",
+        "multiplier",
+        "passive",
+        "ttl",
+        "max_hops",
+        "track_bfd",
+        "{ name = \"…\", peer = true }",
+    ] {
+        assert!(doc.contains(&format!("`{key}")), "docs/configuration.md lacks {key}");
+    }
+}

@@ -390,10 +390,13 @@ impl Daemon {
                     slot.last_change = Some(SystemTime::now());
                     let name = slot.spec.name.clone();
                     let neighbor = slot.spec.neighbor;
+                    // RFC 5882 §3.2: a neighbour that took the session administratively
+                    // down (a reload, a stop that also sends priority 0) has not failed.
+                    let admin = slot.session.remote_state() == SessionState::AdminDown;
                     tracing::info!(bfd = %name, %neighbor, %from, %to, %diagnostic, "BFD session state changed");
                     if from == SessionState::Up || to == SessionState::Up {
-                        self.bfd_changed(now, &name, neighbor, to == SessionState::Up)
-                            .await;
+                        let failed = to != SessionState::Up && !admin;
+                        self.bfd_changed(now, &name, neighbor, failed).await;
                     }
                 }
             }
@@ -402,8 +405,9 @@ impl Daemon {
     }
 
     /// A session went Up or left Up: instances tracking it recompute their health, and
-    /// a Backup whose peer session went down takes over (`Input::PeerDown`).
-    async fn bfd_changed(&mut self, now: Instant, name: &str, neighbor: IpAddr, up: bool) {
+    /// a Backup whose peer session failed takes over (`Input::PeerDown`).
+    /// `failed`: it left Up because the neighbour failed, not because it said AdminDown.
+    async fn bfd_changed(&mut self, now: Instant, name: &str, neighbor: IpAddr, failed: bool) {
         for index in 0..self.slots.len() {
             if self.slots[index].retired {
                 continue;
@@ -418,7 +422,7 @@ impl Daemon {
                 continue;
             };
             if tracked.peer {
-                if !up {
+                if failed {
                     let actions = self.slots[index].handle(now, Input::PeerDown { peer: neighbor });
                     self.perform(index, now, actions).await;
                 }
