@@ -218,6 +218,9 @@ fn documentation_mentions_every_bfd_key() {
         "track_bfd",
         "{ name = \"…\", peer = true }",
     ] {
-        assert!(doc.contains(&format!("`{key}")), "docs/configuration.md lacks {key}");
+        assert!(
+            doc.contains(&format!("`{key}")),
+            "docs/configuration.md lacks {key}"
+        );
     }
 }

@@ -67,8 +67,8 @@ impl BfdRuntime {
         }
     }
 
-    /// Replaces every session by those of `sessions` (a reload that changed them): the
-    /// old ones are dropped without a word, so their neighbours see them time out.
+    /// Replaces every session by those of `sessions` (a reload that changed them; the
+    /// caller has sent the old ones' AdminDown). The receive sockets stay.
     pub(super) fn restart(
         &mut self,
         sessions: &[config::BfdInstance],

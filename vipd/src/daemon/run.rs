@@ -309,6 +309,9 @@ impl Daemon {
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
             }
             self.on_timers(Instant::now()).await;
+            // The AdminDown sessions' deadlines are in `next_deadline` too: run them, or
+            // this loop would spin on a deadline in the past.
+            self.on_bfd_timers(Instant::now()).await;
         }
         for index in 0..self.slots.len() {
             if self.slots[index].holds_vips {

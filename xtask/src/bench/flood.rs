@@ -264,11 +264,9 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         for (master, backup) in &nodes {
             for node in [master, backup] {
                 println!("--- {} ({}):", node.name, node.kind.label());
-                for line in node
-                    .log()
-                    .lines()
-                    .filter(|l| l.contains("MASTER") || l.contains("BACKUP"))
-                {
+                for line in node.log().lines().filter(|l| {
+                    l.contains("MASTER") || l.contains("BACKUP") || l.contains("BFD session")
+                }) {
                     println!("  {line}");
                 }
             }
