@@ -339,7 +339,7 @@ impl Daemon {
     pub(super) async fn on_bfd_timers(&mut self, now: Instant) {
         for index in 0..self.bfd.slots.len() {
             let session = &self.bfd.slots[index].session;
-            if !session.poll_timeout().is_some_and(|due| due <= now) {
+            if session.poll_timeout().is_none_or(|due| due > now) {
                 continue;
             }
             if session.detect_deadline().is_some_and(|due| due <= now) {
