@@ -107,6 +107,9 @@ pub struct BfdStatus {
     pub send_errors: u64,
     /// Times the XDP record kept the session Up when the socket had fallen behind.
     pub xdp_rescues: u64,
+    /// The latest a due deadline of the session ran, in microseconds (daemon
+    /// starvation).
+    pub timer_late_max_us: u64,
     /// When the state last changed (Unix seconds).
     pub last_change_unix: Option<f64>,
 }

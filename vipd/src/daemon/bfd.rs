@@ -27,6 +27,10 @@ pub(super) struct BfdSlot {
     /// Packets the XDP record showed that the socket had not delivered when the
     /// Detection Time ran out (each one a false Down avoided).
     xdp_rescues: u64,
+    /// The latest the loop ran a due deadline of this session, in microseconds: how
+    /// starved the daemon's thread was (a late transmission looks like a lost one to
+    /// the neighbour).
+    timer_late_max_us: u64,
 }
 
 /// The BFD side of the daemon.
@@ -146,6 +150,7 @@ impl BfdRuntime {
                 last_change: None,
                 last_rx: None,
                 xdp_rescues: 0,
+                timer_late_max_us: 0,
             });
         }
         Ok(())
@@ -191,6 +196,7 @@ impl BfdRuntime {
                     down_count: counters.down,
                     send_errors: s.send_errors,
                     xdp_rescues: s.xdp_rescues,
+                    timer_late_max_us: s.timer_late_max_us,
                     last_change_unix: s.last_change.and_then(|t| {
                         t.duration_since(SystemTime::UNIX_EPOCH)
                             .ok()
@@ -338,10 +344,13 @@ impl Daemon {
     /// Runs every session whose deadline has passed.
     pub(super) async fn on_bfd_timers(&mut self, now: Instant) {
         for index in 0..self.bfd.slots.len() {
-            let session = &self.bfd.slots[index].session;
-            if session.poll_timeout().is_none_or(|due| due > now) {
+            let slot = &mut self.bfd.slots[index];
+            let Some(due) = slot.session.poll_timeout().filter(|due| *due <= now) else {
                 continue;
-            }
+            };
+            let late_us = u64::try_from(now.duration_since(due).as_micros()).unwrap_or(u64::MAX);
+            slot.timer_late_max_us = slot.timer_late_max_us.max(late_us);
+            let session = &slot.session;
             if session.detect_deadline().is_some_and(|due| due <= now) {
                 self.rescue_bfd_from_xdp(index, now).await;
             }

@@ -347,10 +347,17 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
             .iter()
             .map(|p| format!("{} {}", p.0, p.2[i]["bfd_downs"].as_u64().unwrap_or(0)))
             .collect();
+        let late = |node: &Node<'_>| {
+            node.status()
+                .and_then(|s| s["bfd"][0]["timer_late_max_us"].as_u64())
+                .unwrap_or(0)
+        };
         println!(
-            "  {}: BFD sessions that went Down (both routers; a false Down is a false takeover): {}",
+            "  {}: BFD sessions that went Down (both routers; a false Down is a false takeover): {}; latest BFD timer {} / {} us",
             pair.label,
-            downs.join(", ")
+            downs.join(", "),
+            late(&nodes[i].0),
+            late(&nodes[i].1)
         );
     }
     if dropped > 0 {
