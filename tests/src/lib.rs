@@ -40,6 +40,7 @@
 pub mod bfdd;
 pub mod frr;
 pub mod keepalived;
+pub mod lb;
 pub mod netns;
 pub mod packet;
 pub mod pinger;

@@ -278,6 +278,8 @@ pub struct Router<'a> {
     args: Vec<String>,
     /// Environment variables vipd gets besides the test's own.
     env: Vec<String>,
+    /// The binary to run instead of [`vipd_bin`] (the bench's release build).
+    bin: Option<PathBuf>,
     proc: Option<Proc>,
 }
 
@@ -322,6 +324,7 @@ impl<'a> Router<'a> {
             global,
             args: Vec::new(),
             env: Vec::new(),
+            bin: None,
             proc: None,
         })
     }
@@ -373,6 +376,7 @@ impl<'a> Router<'a> {
             global: Vec::new(),
             args: Vec::new(),
             env: Vec::new(),
+            bin: None,
             proc: None,
         })
     }
@@ -382,6 +386,16 @@ impl<'a> Router<'a> {
     pub fn args(mut self, args: &[&str]) -> Router<'a> {
         self.args.extend(args.iter().map(|a| (*a).to_owned()));
         self
+    }
+
+    /// Runs `bin` instead of [`vipd_bin`] (taking effect at the next [`Router::start`]).
+    pub fn bin(mut self, bin: &Path) -> Router<'a> {
+        self.bin = Some(bin.to_owned());
+        self
+    }
+
+    fn program(&self) -> PathBuf {
+        self.bin.clone().unwrap_or_else(vipd_bin)
     }
 
     /// Sets an environment variable for vipd (taking effect at the next
@@ -472,7 +486,7 @@ impl<'a> Router<'a> {
                 .collect()
         };
         argv.extend([
-            vipd_bin().to_string_lossy().into_owned(),
+            self.program().to_string_lossy().into_owned(),
             "run".into(),
             "-c".into(),
             self.config.to_string_lossy().into_owned(),
@@ -554,7 +568,7 @@ impl<'a> Router<'a> {
 
     /// `vipd status --json` of this router.
     pub fn status(&self) -> anyhow::Result<Value> {
-        let out = Command::new(vipd_bin())
+        let out = Command::new(self.program())
             .args(["status", "--json", "--socket"])
             .arg(&self.socket)
             .output()

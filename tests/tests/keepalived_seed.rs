@@ -15,7 +15,7 @@
 //! that appends its arguments to `<scratch>/notify-nodeN.log` (the seed's notify.sh mails
 //! and starts nginx). [`seed_copy`] checks that undoing those two substitutions gives the
 //! fixture back byte for byte. Everything else — global_defs with its SMTP server, the
-//! `virtual_server` block vipd warns about, the bash one-liner — is unchanged; vipd runs
+//! `virtual_server` block (whose `nat_mask` vipd warns about), the bash one-liner — is unchanged; vipd runs
 //! with XDP `auto` (the file does not say), so each vipd gets its own bpffs and run
 //! directories.
 //!
@@ -220,4 +220,87 @@ fn seed_configs_vipd_node1_keepalived_node2() -> anyhow::Result<()> {
 #[test]
 fn seed_configs_vipd_both_nodes() -> anyhow::Result<()> {
     seed_handover("seedvv", false)
+}
+
+/// The seed's `virtual_server` balances: both nodes on vipd from their unchanged seed
+/// files, the two real servers the seed names (192.0.2.11 and .12) with the VIP on lo
+/// and an HTTP server (the seed's HTTP_GET checks `/` for 200), and a client. Requests
+/// to the VIP are spread over both servers by node1; after node1 dies, node2 (which
+/// programmed the same pool all along) serves them.
+#[test]
+fn seed_virtual_server_balances_over_its_real_servers_and_fails_over() -> anyhow::Result<()> {
+    use vipd_tests::lb::{get_once, real_server_setup, server_script, start_http};
+    require_root();
+    let tag = "seedlb";
+    // Members: node1, node2, rs .11, rs .12, client .50.
+    let lan = Lan::new(tag, 5)?;
+    add_addr(lan.member(0), "eth0", &format!("{NODE1_ADDR}/24"))?;
+    add_addr(lan.member(1), "eth0", &format!("{NODE2_ADDR}/24"))?;
+    add_addr(lan.member(4), "eth0", "192.0.2.50/24")?;
+    let scratch = Scratch::new(tag)?;
+    let script = server_script(&scratch)?;
+    let mut servers = Vec::new();
+    for (i, addr) in ["192.0.2.11", "192.0.2.12"].iter().enumerate() {
+        let ns = lan.member(2 + i);
+        add_addr(ns, "eth0", &format!("{addr}/24"))?;
+        real_server_setup(ns, &[VIP])?;
+        servers.push(start_http(ns, &script, addr, 80)?);
+    }
+    let seed1 = seed_copy(&scratch, "node1")?;
+    let seed2 = seed_copy(&scratch, "node2")?;
+    let mut node1 = Router::from_file(lan.member(0), &scratch, "node1", &seed1.config)?;
+    let mut node2 = Router::from_file(lan.member(1), &scratch, "node2", &seed2.config)?;
+    node1.start()?;
+    node2.start()?;
+    node1.wait_state("VI_1", "MASTER", ELECTION)?;
+    node2.wait_state("VI_1", "BACKUP", ELECTION)?;
+    let vs_ready = |router: &Router<'_>| {
+        vipd_tests::poll_until(
+            &format!("{}: both real servers alive and reachable", router.name()),
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            || -> Result<(), String> {
+                let status = router.status().map_err(|e| e.to_string())?;
+                let vs = &status["virtual_servers"][0];
+                let ok = vs["name"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("192.0.2.100"))
+                    && vs["real_servers"].as_array().is_some_and(|l| {
+                        l.len() == 2
+                            && l.iter()
+                                .all(|r| r["state"] == "alive" && r["unreachable"].is_null())
+                    });
+                if ok { Ok(()) } else { Err(vs.to_string()) }
+            },
+        )
+    };
+    vs_ready(&node1)?;
+    vs_ready(&node2)?;
+    let vip: std::net::SocketAddr = format!("{VIP}:80").parse()?;
+    let spread = |n: usize| -> anyhow::Result<std::collections::BTreeMap<String, usize>> {
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            let name = get_once(lan.member(4), vip, Duration::from_secs(3))?;
+            *counts.entry(name).or_insert(0) += 1;
+        }
+        Ok(counts)
+    };
+    let counts = spread(20)?;
+    ensure!(
+        counts.len() == 2 && counts.values().all(|&c| c >= 5),
+        "rr over the seed's two real servers: {counts:?}"
+    );
+
+    node1.kill()?;
+    node2.wait_state("VI_1", "MASTER", ELECTION)?;
+    // The client's ARP entry for the VIP follows node2's gratuitous ARP.
+    let counts = vipd_tests::poll_until(
+        "requests through node2",
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        || spread(20).map_err(|e| e.to_string()),
+    )?;
+    ensure!(counts.len() == 2, "node2 balances too: {counts:?}");
+    drop(servers);
+    stop_all(&mut [node2])
 }

@@ -192,3 +192,116 @@ fn a_frozen_master_reports_its_late_adverts() -> anyhow::Result<()> {
     );
     stop_all(&mut [r1])
 }
+
+/// The HTTP status API on the metrics listener: `GET /status` is the document
+/// `vipd status --json` prints, `GET /healthz` says the daemon loop answers, and any
+/// other path (or method) is a 404.
+#[test]
+fn status_api_serves_what_vipd_status_json_prints() -> anyhow::Result<()> {
+    require_root();
+    let lan = Lan::new("statusapi", 1)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    let scratch = Scratch::new("statusapi")?;
+    let socket = scratch.path().join("r1.sock");
+    let config = scratch.write(
+        "r1.toml",
+        &config_toml(
+            "r1",
+            &socket,
+            &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR)],
+        ),
+    )?;
+    let bin = vipd_bin().to_string_lossy().into_owned();
+    let config = config.to_string_lossy().into_owned();
+    // Its own lock directory: other tests' routers also call their interface eth0.
+    let run_dir = scratch.path().join("r1.run").to_string_lossy().into_owned();
+    let mut r1 = lan.member(0).spawn(&[
+        &bin,
+        "run",
+        "-c",
+        &config,
+        "--metrics-listen",
+        LISTEN,
+        "--run-dir",
+        &run_dir,
+    ])?;
+    let over_http = poll_until(
+        "VI_1 MASTER in GET /status",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || match get(lan.member(0), "/status") {
+            Ok((status, body)) if status.contains("200") => {
+                match serde_json::from_str::<serde_json::Value>(&body) {
+                    Ok(json) if json["instances"][0]["state"] == "MASTER" => Ok(json),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let over_http = match over_http {
+        Ok(json) => json,
+        Err(e) => {
+            let done = r1.terminate(Duration::from_secs(3))?;
+            anyhow::bail!("{e:#}; vipd said:\n{}", done.stderr);
+        }
+    };
+    let socket = socket.to_string_lossy().into_owned();
+    let cli: serde_json::Value = serde_json::from_str(
+        &lan.member(0)
+            .exec_ok(&[&bin, "status", "--json", "--socket", &socket])?,
+    )?;
+    // The same document, field for field, but for what moves with the clock.
+    let without_clock = |mut json: serde_json::Value| {
+        json["uptime_seconds"] = serde_json::Value::Null;
+        for instance in json["instances"].as_array_mut().into_iter().flatten() {
+            instance["last_transition"]["seconds_ago"] = serde_json::Value::Null;
+            // Counters move with every advert sent between the two requests.
+            instance["counters"] = serde_json::Value::Null;
+        }
+        json
+    };
+    assert_eq!(without_clock(over_http.clone()), without_clock(cli));
+    assert_eq!(over_http["instances"][0]["name"], "VI_1");
+    assert!(
+        over_http["pid"].as_u64().is_some_and(|pid| pid > 0),
+        "{over_http}"
+    );
+
+    // `vipd status --watch` into a pipe: plain frames appended, each a fresh table.
+    let watched = lan.member(0).exec(&[
+        "timeout",
+        "1.2",
+        &bin,
+        "status",
+        "--watch",
+        "--interval",
+        "200ms",
+        "--socket",
+        &socket,
+    ])?;
+    let watched = String::from_utf8_lossy(&watched.stdout);
+    let frames = watched.matches("Every 200ms: vipd status").count();
+    assert!(frames >= 3, "{frames} frames in 1.2 s:\n{watched}");
+    let master_rows = watched
+        .lines()
+        .filter(|l| l.starts_with("VI_1") && l.split_whitespace().nth(3) == Some("MASTER"))
+        .count();
+    assert_eq!(master_rows, frames, "{watched}");
+    assert!(
+        !watched.contains('\u{1b}'),
+        "escape codes in a pipe: {watched:?}"
+    );
+
+    let (status, body) = get(lan.member(0), "/healthz")?;
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body, "ok\n");
+    for path in ["/", "/status/x", "/healthzz"] {
+        let (status, _) = get(lan.member(0), path)?;
+        assert!(status.contains("404"), "{path}: {status}");
+    }
+
+    let done = r1.terminate(Duration::from_secs(3))?;
+    assert!(done.status.success(), "{}", done.stderr);
+    Ok(())
+}

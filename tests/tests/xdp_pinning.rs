@@ -58,6 +58,7 @@ fn options(pin: &PinConfig) -> AttachOptions {
         mode: AttachMode::Generic,
         log: false,
         pin: Some(pin.clone()),
+        lb: false,
     }
 }
 

@@ -5,6 +5,8 @@
 //! No logic lives here. With feature `user`, the types implement `aya::Pod`.
 #![no_std]
 
+pub mod lb;
+
 /// Names of the maps in the XDP object; the daemon opens them by these names.
 pub mod map_names {
     /// `HashMap<VipKey, VipLease>`: VIPs this node manages on an interface.

@@ -23,6 +23,7 @@
 #![no_main]
 
 mod bfd;
+mod lb;
 
 use aya_ebpf::{
     Global,
@@ -217,21 +218,22 @@ fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
                 bump(Stat::AdvertsSeen);
                 bump(outcome);
                 log_outcome(ctx, outcome);
-            } else {
-                bfd::record_ipv4(ctx);
+                // Always: the daemon's socket must still see every advert.
+                return Some(xdp_action::XDP_PASS);
             }
-            // Always: the daemon's socket must still see every advert.
-            Some(xdp_action::XDP_PASS)
+            // Recorded, then passed: BFD goes to the routers' own addresses, never a VIP.
+            bfd::record_ipv4(ctx);
+            Some(lb::ipv4(ctx).unwrap_or(xdp_action::XDP_PASS))
         }
         ETH_P_IPV6 => {
             if let Some(outcome) = ipv6_advert(ctx) {
                 bump(Stat::AdvertsSeen);
                 bump(outcome);
                 log_outcome(ctx, outcome);
-            } else {
-                bfd::record_ipv6(ctx);
+                return Some(xdp_action::XDP_PASS);
             }
-            Some(xdp_action::XDP_PASS)
+            bfd::record_ipv6(ctx);
+            Some(lb::ipv6(ctx).unwrap_or(xdp_action::XDP_PASS))
         }
         _ => Some(xdp_action::XDP_PASS),
     }

@@ -67,6 +67,12 @@ pub struct DaemonStatus {
     /// receive-queue overflow).
     #[serde(default)]
     pub counters: std::collections::BTreeMap<String, u64>,
+    /// Load-balanced services (keepalived `virtual_server`), in config order.
+    #[serde(default)]
+    pub virtual_servers: Vec<VirtualServerStatus>,
+    /// The XDP load balancer's counters, summed across CPUs and interfaces.
+    #[serde(default)]
+    pub lb_counters: std::collections::BTreeMap<String, u64>,
     /// BFD sessions (`bfd_instance`).
     #[serde(default)]
     pub bfd: Vec<BfdStatus>,
@@ -112,6 +118,53 @@ pub struct BfdStatus {
     pub timer_late_max_us: u64,
     /// When the state last changed (Unix seconds).
     pub last_change_unix: Option<f64>,
+}
+
+/// The status of one virtual server.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VirtualServerStatus {
+    /// `192.0.2.100:80/tcp` or `group NAME`.
+    pub name: String,
+    /// `rr`, `wrr`, `lc`, `wlc`, `sh`, `mh`.
+    pub algo: String,
+    /// The quorum is met (else the sorry server, if any, serves).
+    pub quorum_up: bool,
+    /// New flows go to the sorry server.
+    pub using_sorry_server: bool,
+    /// Open flows, packets and bytes over all real servers.
+    pub active_flows: u64,
+    /// Frames forwarded.
+    pub packets: u64,
+    /// Bytes forwarded.
+    pub bytes: u64,
+    /// The pool, in config order.
+    pub real_servers: Vec<RealServerStatus>,
+}
+
+/// The status of one real server.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RealServerStatus {
+    /// `addr:port` (`sorry` servers are listed with `sorry: true`).
+    pub address: String,
+    /// `alive`, `failed` or `inhibited`.
+    pub state: String,
+    /// Effective weight.
+    pub weight: u32,
+    /// This is the sorry server.
+    #[serde(default)]
+    pub sorry: bool,
+    /// Open flows the balancer saw.
+    pub active_flows: u64,
+    /// Frames forwarded.
+    pub packets: u64,
+    /// Bytes forwarded.
+    pub bytes: u64,
+    /// Whether the last finished check passed (absent before the first).
+    pub last_check_ok: Option<bool>,
+    /// The last check's reason (`HTTP 200`, `connect timeout`, ...).
+    pub last_check: Option<String>,
+    /// Why the data plane cannot forward to it yet (no route, neighbour unresolved).
+    pub unreachable: Option<String>,
 }
 
 /// The status of one XDP attachment.
@@ -338,6 +391,14 @@ pub async fn query_status(path: &Path) -> Result<DaemonStatus, ControlError> {
     serde_json::from_str(&answer).map_err(|e| ControlError::BadAnswer(format!("{e}: {answer}")))
 }
 
+/// The status as `vipd status --json` prints it (and `GET /status` serves it).
+pub fn status_json(status: &DaemonStatus) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(status).map(|mut text| {
+        text.push('\n');
+        text
+    })
+}
+
 /// Renders the status as a table for people.
 pub fn render_table(status: &DaemonStatus) -> String {
     use std::fmt::Write as _;
@@ -370,6 +431,43 @@ pub fn render_table(status: &DaemonStatus) -> String {
             last,
             i.virtual_addresses.join(",")
         );
+    }
+    if !status.virtual_servers.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<24} {:<26} {:<9} {:>6} {:>8} {:>12} LAST CHECK",
+            "VIRTUAL SERVER", "REAL SERVER", "STATE", "WEIGHT", "FLOWS", "PACKETS"
+        );
+        for vs in &status.virtual_servers {
+            let mut name = format!("{} {}", vs.name, vs.algo);
+            if !vs.quorum_up {
+                name.push_str(" (quorum down)");
+            }
+            for rs in &vs.real_servers {
+                let state = match (&rs.unreachable, rs.sorry) {
+                    (Some(_), _) => "no-route".to_owned(),
+                    (None, true) if vs.using_sorry_server => "serving".to_owned(),
+                    (None, true) => "standby".to_owned(),
+                    (None, false) => rs.state.clone(),
+                };
+                let address = if rs.sorry {
+                    format!("{} (sorry)", rs.address)
+                } else {
+                    rs.address.clone()
+                };
+                let check = rs
+                    .unreachable
+                    .clone()
+                    .or_else(|| rs.last_check.clone())
+                    .unwrap_or_else(|| "-".into());
+                let _ = writeln!(
+                    out,
+                    "{:<24} {:<26} {:<9} {:>6} {:>8} {:>12} {}",
+                    name, address, state, rs.weight, rs.active_flows, rs.packets, check
+                );
+                name.clear();
+            }
+        }
     }
     out
 }

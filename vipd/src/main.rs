@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<ExitCode> {
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
-            for warning in vipd::config::permission_warnings(path, &loaded.config) {
+            for warning in vipd::cli::host_warnings(path, &loaded.config) {
                 tracing::warn!("{warning}");
             }
             let options = vipd::daemon::RunOptions {
@@ -45,19 +45,73 @@ fn main() -> anyhow::Result<ExitCode> {
             runtime()?.block_on(vipd::daemon::run(loaded.config, options))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status(args) if args.watch => {
+            runtime()?.block_on(watch_status(&args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status(args) => {
             let status = runtime()?.block_on(vipd::control::query_status(&args.socket))?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                print!("{}", vipd::control::status_json(&status)?);
             } else {
                 print!("{}", vipd::control::render_table(&status));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::GenerateAssets(args) => {
+            for file in vipd::cli::generate_assets(&args.dir).with_context(|| {
+                format!(
+                    "writing man pages and completions into {}",
+                    args.dir.display()
+                )
+            })? {
+                println!("{}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RealServer(args) => {
+            if args.dry_run {
+                runtime()?.block_on(vipd::lb::real_server::run(&args.vips, true))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            init_logging(cli.log_format);
+            runtime()?.block_on(vipd::lb::real_server::run(&args.vips, false))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ArpResponder(args) => {
             init_logging(cli.log_format);
             runtime()?.block_on(vipd::tools::arp_responder(args))?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `vipd status --watch`: a frame per interval until Ctrl-C (or the reader of a pipe
+/// goes away).
+async fn watch_status(args: &vipd::cli::StatusArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut ticks = tokio::time::interval(args.interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+        let status = vipd::control::query_status(&args.socket).await;
+        let frame = vipd::cli::watch_frame(
+            status.as_ref().map_err(ToString::to_string),
+            args.interval,
+            std::time::SystemTime::now(),
+            terminal,
+        );
+        let mut out = std::io::stdout().lock();
+        if out
+            .write_all(frame.as_bytes())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            return Ok(());
         }
     }
 }
@@ -70,8 +124,36 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn init_logging(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Under systemd, text goes to journald natively: each event keeps its priority
+    // (syslog's: ERROR 3, WARN 4, INFO 6, DEBUG/TRACE 7) for `journalctl -p`, and its
+    // fields as VIPD_INSTANCE=…, VIPD_TO=… for field matches (prefixed so that a field
+    // called `priority` cannot overwrite the entry's PRIORITY). JSON stays on stderr:
+    // whoever asked for it collects stderr.
+    if format == LogFormat::Text && stderr_is_journal() {
+        use tracing_journald::{Priority, PriorityMappings};
+        match tracing_journald::layer() {
+            Ok(journald) => {
+                let journald = journald
+                    .with_syslog_identifier("vipd".to_owned())
+                    .with_field_prefix(Some("VIPD".to_owned()))
+                    .with_priority_mappings(PriorityMappings {
+                        info: Priority::Informational,
+                        debug: Priority::Debug,
+                        ..PriorityMappings::new()
+                    });
+                tracing_subscriber::registry()
+                    .with(filter)
+                    .with(journald)
+                    .init();
+                return;
+            }
+            Err(e) => eprintln!("vipd: cannot log to journald ({e}); logging to stderr"),
+        }
+    }
     // journald and log files would keep colour codes as literal `ESC[…m` noise.
     let colour = vipd::cli::log_colour(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -85,4 +167,20 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Whether our stderr is the journal stream systemd set up for the service.
+fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(meta) = std::fs::File::from(fd).metadata() else {
+        return false;
+    };
+    vipd::cli::stderr_is_journal(Some(&stream), (meta.dev(), meta.ino()))
 }

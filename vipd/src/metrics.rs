@@ -1,5 +1,6 @@
-//! Prometheus metrics: the daemon's status rendered in the text exposition format and
-//! served over HTTP on `metrics_listen`.
+//! Prometheus metrics and the read-only HTTP status API: the daemon's status rendered
+//! in the text exposition format (`/metrics`) or as `vipd status --json` prints it
+//! (`/status`), plus a liveness probe (`/healthz`), served over HTTP on `metrics_listen`.
 //!
 //! The metrics are built from the same [`DaemonStatus`] snapshot `vipd status --json`
 //! prints, with the `prometheus-client` crate doing the encoding, so the two never
@@ -27,6 +28,24 @@ struct InstanceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RealServerLabels {
+    service: String,
+    real_server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RealServerStateLabels {
+    service: String,
+    real_server: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     instance: String,
     state: String,
@@ -46,6 +65,84 @@ struct InterfaceLabels {
 /// The states an instance can be in, each exported (1 for the current one, 0 else) so a
 /// dashboard can graph every state without knowing which exist.
 const STATES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
+
+/// The load balancer's metrics: per real server up/state, weight, flows, packets and
+/// bytes, and the data path's counters.
+fn register_lb(registry: &mut Registry, status: &DaemonStatus) {
+    if status.virtual_servers.is_empty() {
+        return;
+    }
+    let up = Family::<RealServerLabels, Gauge>::default();
+    let state = Family::<RealServerStateLabels, Gauge>::default();
+    let weight = Family::<RealServerLabels, Gauge>::default();
+    let flows = Family::<RealServerLabels, Gauge>::default();
+    let packets = Family::<RealServerLabels, Counter>::default();
+    let bytes = Family::<RealServerLabels, Counter>::default();
+    let quorum = Family::<ServiceLabels, Gauge>::default();
+    for vs in &status.virtual_servers {
+        quorum
+            .get_or_create(&ServiceLabels {
+                service: vs.name.clone(),
+            })
+            .set(i64::from(vs.quorum_up));
+        for rs in &vs.real_servers {
+            let labels = RealServerLabels {
+                service: vs.name.clone(),
+                real_server: if rs.sorry {
+                    format!("{} (sorry)", rs.address)
+                } else {
+                    rs.address.clone()
+                },
+            };
+            let alive = rs.state == "alive" && rs.unreachable.is_none();
+            up.get_or_create(&labels).set(i64::from(alive));
+            for name in ["alive", "failed", "inhibited"] {
+                state
+                    .get_or_create(&RealServerStateLabels {
+                        service: labels.service.clone(),
+                        real_server: labels.real_server.clone(),
+                        state: name.into(),
+                    })
+                    .set(i64::from(rs.state == name));
+            }
+            weight.get_or_create(&labels).set(i64::from(rs.weight));
+            flows
+                .get_or_create(&labels)
+                .set(i64::try_from(rs.active_flows).unwrap_or(i64::MAX));
+            set_counter(&packets, &labels, rs.packets);
+            set_counter(&bytes, &labels, rs.bytes);
+        }
+    }
+    registry.register(
+        "lb_real_server_up",
+        "1 while the real server is alive and reachable",
+        up,
+    );
+    registry.register(
+        "lb_real_server_state",
+        "The real server's state (alive, failed, inhibited)",
+        state,
+    );
+    registry.register("lb_real_server_weight", "Effective weight", weight);
+    registry.register("lb_active_flows", "Open flows the balancer saw", flows);
+    registry.register("lb_packets", "Frames forwarded to the real server", packets);
+    registry.register("lb_bytes", "Bytes forwarded to the real server", bytes);
+    registry.register(
+        "lb_quorum_up",
+        "1 while the service's quorum is met",
+        quorum,
+    );
+    for (name, value) in &status.lb_counters {
+        let counter: Counter<u64, AtomicU64> = Counter::default();
+        counter.inc_by(*value);
+        let name = name.strip_prefix("lb_").unwrap_or(name);
+        registry.register(
+            format!("lb_xdp_{name}"),
+            format!("XDP load balancer counter {name}, summed across CPUs and interfaces"),
+            counter,
+        );
+    }
+}
 
 fn set_counter<L>(family: &Family<L, Counter>, labels: &L, value: u64)
 where
@@ -163,6 +260,7 @@ pub fn render(status: &DaemonStatus) -> String {
             );
         }
     }
+    register_lb(&mut registry, status);
     for (name, value) in &status.counters {
         let counter: Counter<u64, AtomicU64> = Counter::default();
         counter.inc_by(*value);
@@ -178,17 +276,110 @@ pub fn render(status: &DaemonStatus) -> String {
     out
 }
 
-/// Serves `GET /metrics` on `listen`, answering each scrape from a fresh status
-/// snapshot requested from the daemon loop.
+/// What a request to the metrics listener asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /metrics`: Prometheus text.
+    Metrics,
+    /// `GET /status`: the JSON document `vipd status --json` prints.
+    Status,
+    /// `GET /healthz`: 200 while the daemon loop answers, 503 when it does not.
+    Healthz,
+    /// Anything else: 404.
+    NotFound,
+}
+
+impl Route {
+    /// The route of a request head (`GET /status HTTP/1.1 …`). A query string is
+    /// ignored; only GET is served (the API is read-only).
+    pub fn of(request: &str) -> Self {
+        let mut words = request.split_ascii_whitespace();
+        let (Some("GET"), Some(target)) = (words.next(), words.next()) else {
+            return Self::NotFound;
+        };
+        match target.split_once('?').map_or(target, |(path, _)| path) {
+            "/metrics" => Self::Metrics,
+            "/status" => Self::Status,
+            "/healthz" => Self::Healthz,
+            _ => Self::NotFound,
+        }
+    }
+}
+
+/// How long `/healthz` waits for the daemon loop before calling it unhealthy. The loop
+/// answers within microseconds when it runs; a stuck loop fails adverts long before.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A fresh status snapshot from the daemon loop, or `None` when it does not answer
+/// within `timeout` (stopped or stuck).
+async fn snapshot(
+    requests: &mpsc::Sender<ControlRequest>,
+    timeout: std::time::Duration,
+) -> Option<DaemonStatus> {
+    let (tx, rx) = oneshot::channel();
+    tokio::time::timeout(timeout, async {
+        requests.send(ControlRequest { reply: tx }).await.ok()?;
+        rx.await.ok()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The HTTP response for `route`, built from a fresh snapshot.
+async fn respond(route: Route, requests: &mpsc::Sender<ControlRequest>) -> String {
+    let response = |status: &str, content_type: &str, body: &str| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let unavailable = || {
+        response(
+            "503 Service Unavailable",
+            "text/plain",
+            "vipd's daemon loop did not answer\n",
+        )
+    };
+    match route {
+        Route::Metrics => match snapshot(requests, HEALTH_TIMEOUT * 5).await {
+            Some(status) => response(
+                "200 OK",
+                "text/plain; version=0.0.4; charset=utf-8",
+                &render(&status),
+            ),
+            None => unavailable(),
+        },
+        Route::Status => match snapshot(requests, HEALTH_TIMEOUT * 5).await {
+            Some(status) => match crate::control::status_json(&status) {
+                Ok(body) => response("200 OK", "application/json", &body),
+                Err(_) => unavailable(),
+            },
+            None => unavailable(),
+        },
+        Route::Healthz => match snapshot(requests, HEALTH_TIMEOUT).await {
+            Some(_) => response("200 OK", "text/plain", "ok\n"),
+            None => unavailable(),
+        },
+        Route::NotFound => response(
+            "404 Not Found",
+            "text/plain",
+            "vipd serves GET /metrics (Prometheus), /status (JSON) and /healthz\n",
+        ),
+    }
+}
+
+/// Serves `GET /metrics`, `/status` and `/healthz` on `listen`, answering each request
+/// from a fresh status snapshot requested from the daemon loop.
 ///
-/// HTTP is hand-written here: one GET endpoint with a bounded request read does not
-/// justify an HTTP server stack in a failover daemon.
+/// HTTP is hand-written here: three read-only GET endpoints with a bounded request read
+/// do not justify an HTTP server stack in a failover daemon.
 pub async fn serve(
     listen: SocketAddr,
     requests: mpsc::Sender<ControlRequest>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = TcpListener::bind(listen).await?;
-    tracing::info!(%listen, "serving Prometheus metrics on /metrics");
+    tracing::info!(%listen, "serving /metrics (Prometheus), /status (JSON) and /healthz over HTTP");
     Ok(tokio::spawn(async move {
         let mut backoff = crate::control::AcceptBackoff::default();
         loop {
@@ -219,26 +410,7 @@ pub async fn serve(
                     return;
                 }
                 let request = String::from_utf8_lossy(&head);
-                let response = if request.starts_with("GET /metrics ")
-                    || request.starts_with("GET /metrics?")
-                {
-                    let (tx, rx) = oneshot::channel();
-                    if requests.send(ControlRequest { reply: tx }).await.is_err() {
-                        return;
-                    }
-                    let Ok(status) = rx.await else { return };
-                    let body = render(&status);
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                } else {
-                    let body = "vipd serves Prometheus metrics on /metrics\n";
-                    format!(
-                        "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                };
+                let response = respond(Route::of(&request), &requests).await;
                 let _ = stream.write_all(response.as_bytes()).await;
                 let _ = stream.shutdown().await;
             });
@@ -250,6 +422,23 @@ pub async fn serve(
 mod tests {
     use super::*;
     use crate::control::InstanceStatus;
+
+    #[test]
+    fn requests_are_routed_by_method_and_path() {
+        for (request, route) in [
+            ("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", Route::Metrics),
+            ("GET /metrics?name[]=x HTTP/1.1\r\n\r\n", Route::Metrics),
+            ("GET /status HTTP/1.1\r\n\r\n", Route::Status),
+            ("GET /healthz HTTP/1.0\r\n\r\n", Route::Healthz),
+            ("GET /statusx HTTP/1.1\r\n\r\n", Route::NotFound),
+            ("GET / HTTP/1.1\r\n\r\n", Route::NotFound),
+            ("POST /status HTTP/1.1\r\n\r\n", Route::NotFound),
+            ("GET", Route::NotFound),
+            ("", Route::NotFound),
+        ] {
+            assert_eq!(Route::of(request), route, "{request:?}");
+        }
+    }
 
     #[test]
     fn status_becomes_metrics() {

@@ -2,13 +2,19 @@
 //!
 //! - `setup`: install what is missing (apt packages, nightly rust-src, bpf-linker).
 //! - `build [--release]`, `run -- <vipd args>`: build (and run) vipd with its XDP program.
-//! - `test`: setup, lint, then every test (unit, XDP, netns integration) as root.
+//! - `test`: setup, lint, then every test (unit, XDP, netns integration, the .deb) as root.
 //! - `demo`: setup, build, then a small lab in network namespaces.
 //! - `bench`: vipd against keepalived in network-namespace labs; table, JSON and plots.
 //! - `install [--prefix] [--destdir]`: release binary, systemd unit, example config, docs.
+//! - `dashboard`: docs/img/dashboard.png, the Grafana dashboard's panels from a real run.
+//! - `deb`: a Debian package (binary, unit, conffile, man pages, completions), linted.
 mod bench;
+mod dashboard;
+mod deb;
+mod debroot;
 mod demo;
 mod install;
+mod man;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -44,7 +50,9 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Run every check: fmt, clippy, unit tests, XDP program tests, netns integration tests.
+    /// Run every check: fmt, clippy, unit tests, XDP program tests, netns integration
+    /// tests, and the Debian package (built, linted, installed and purged in a cached
+    /// debootstrap root under target/deb-test/).
     Test {
         /// Skip `cargo fmt --check` and clippy.
         #[arg(long)]
@@ -67,6 +75,29 @@ enum Task {
         /// Install this binary instead of building target/release/vipd.
         #[arg(long)]
         vipd_bin: Option<PathBuf>,
+    },
+    /// Draw docs/img/dashboard.png: the panels of contrib/grafana/vipd.json from metrics
+    /// scraped every 100 ms while two vipd in network namespaces fail over (needs root).
+    Dashboard {
+        /// Where to write the picture.
+        #[arg(long, default_value = "docs/img/dashboard.png")]
+        out: PathBuf,
+    },
+    /// Build a Debian package: target/deb/vipd_VERSION_ARCH.deb (see docs/operations.md).
+    ///
+    /// Release binary, systemd unit, /etc/vipd/vipd.toml (a conffile), man pages vipd(8)
+    /// and vipd.toml(5), bash/zsh/fish completions; checked with lintian.
+    Deb {
+        /// Package this binary instead of building target/release/vipd.
+        #[arg(long)]
+        vipd_bin: Option<PathBuf>,
+        /// Skip lintian.
+        #[arg(long)]
+        no_lintian: bool,
+        /// Then install, check, remove and purge it in a throwaway Debian root (the
+        /// test `cargo xtask test` runs; needs root).
+        #[arg(long)]
+        test: bool,
     },
     /// Run the cargo-fuzz targets (wire codec, keepalived.conf, TOML) for a while each.
     Fuzz {
@@ -151,6 +182,48 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        Task::Deb {
+            vipd_bin,
+            no_lintian,
+            test,
+        } => {
+            let bin = match vipd_bin {
+                Some(bin) => bin,
+                None => {
+                    setup::setup()?;
+                    build(true)?
+                }
+            };
+            if !no_lintian {
+                setup::ensure_apt(deb::BUILD_TOOLS)?;
+            }
+            let built = deb::build(
+                &workspace_root(),
+                &bin,
+                &target_dir().join("deb"),
+                !no_lintian,
+            )?;
+            println!("built {}", built.deb.display());
+            if test {
+                require_root("cargo xtask deb --test")?;
+                debroot::test_package(&built.deb, &target_dir().join("deb-test"))?;
+            }
+            Ok(())
+        }
+        Task::Dashboard { out } => {
+            setup::setup()?;
+            require_root("cargo xtask dashboard")?;
+            let bin = build(false)?;
+            cleanup_stale_namespaces();
+            let out = if out.is_absolute() {
+                out
+            } else {
+                workspace_root().join(out)
+            };
+            let result = dashboard::dashboard(&bin, &out);
+            cleanup_stale_namespaces();
+            result
         }
         Task::Demo => {
             setup::setup()?;
@@ -272,6 +345,19 @@ fn test(no_lint: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
         .env("VIPD_BIN", &bin))
     .context("tests failed (see above)")?;
     cleanup_stale_namespaces();
+    // The package: built around the binary just tested (the debug build; `cargo xtask
+    // deb` packages the release build the same way), linted, then installed, checked
+    // and purged in a cached Debian root.
+    setup::ensure_apt(deb::BUILD_TOOLS)?;
+    let built = deb::build(
+        &workspace_root(),
+        &bin,
+        &target_dir().join("deb-test"),
+        true,
+    )
+    .context("building the Debian package failed")?;
+    debroot::test_package(&built.deb, &target_dir().join("deb-test"))
+        .context("the Debian package test failed")?;
     Ok(())
 }
 

@@ -37,6 +37,13 @@ const APT_PACKAGES: &[&str] = &[
     "util-linux",
     // A real SMTP server for the state-change mail tests.
     "python3-aiosmtpd",
+    // The nginx HA recipe's test (docs/recipes/nginx.md) serves pages through
+    // failovers; the load-balancing bench uses nginx for its real servers and its
+    // stream module as a proxy to compare with, as well as wrk and HAProxy.
+    "nginx-light",
+    "libnginx-mod-stream",
+    "wrk",
+    "haproxy",
 ];
 
 /// Where Debian's LLVM 22 lives (bpf-linker's build needs its llvm-config on PATH).
@@ -57,13 +64,20 @@ pub fn setup() -> anyhow::Result<()> {
 }
 
 fn apt_packages() -> anyhow::Result<bool> {
-    let missing: Vec<&str> = APT_PACKAGES
+    ensure_apt(APT_PACKAGES)
+}
+
+/// Installs those of `packages` that are missing (apt-get, non-interactive, waiting for
+/// another apt to finish); returns whether anything was installed. Used by setup and by
+/// the tasks that need a tool only they use (packaging: dpkg-dev, lintian, debootstrap).
+pub fn ensure_apt(packages: &[&str]) -> anyhow::Result<bool> {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|pkg| !dpkg_installed(pkg))
         .collect();
     if missing.is_empty() {
-        println!("setup: apt packages: all {} present", APT_PACKAGES.len());
+        println!("setup: apt packages: all {} present", packages.len());
         return Ok(false);
     }
     println!("setup: apt packages missing: {}", missing.join(" "));

@@ -41,6 +41,10 @@ pub struct Draft {
     pub sync_groups: Vec<DraftSyncGroup>,
     /// `[bfd.NAME]` / keepalived `bfd_instance NAME`.
     pub bfd_instances: Vec<DraftBfd>,
+    /// `[[virtual_server]]` / keepalived `virtual_server`, in file order.
+    pub virtual_servers: Vec<DraftVirtualServer>,
+    /// `[virtual_server_group.NAME]` / keepalived `virtual_server_group NAME`.
+    pub virtual_server_groups: Vec<DraftVsGroup>,
     /// Where the file ends, for "missing" errors with nowhere better to point.
     pub end: Option<Location>,
 }
@@ -276,6 +280,163 @@ impl DraftInstance {
             track_bfd: Vec::new(),
         }
     }
+}
+
+/// An `ADDRESS PORT` pair as written (a sorry server, a group member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftEndpoint {
+    /// The address; in a group member also a range, `192.0.2.10-20`.
+    pub address: Sourced<String>,
+    /// The port; `None` when not written (0).
+    pub port: Option<Sourced<i64>>,
+}
+
+/// A `virtual_server_group` / `[virtual_server_group.NAME]` as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftVsGroup {
+    /// Its name.
+    pub name: Sourced<String>,
+    /// Members, in file order.
+    pub members: Vec<DraftEndpoint>,
+}
+
+/// What a virtual server balances: one address and port, or a group's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DraftVsTarget {
+    /// `virtual_server ADDRESS PORT`.
+    Endpoint(DraftEndpoint),
+    /// `virtual_server group NAME`.
+    Group(Sourced<String>),
+}
+
+/// A `virtual_server` / `[[virtual_server]]` as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
+pub struct DraftVirtualServer {
+    /// Where the block starts, for errors about the block as a whole.
+    pub at: Option<Location>,
+    /// `None` when the front end could not read it (already reported).
+    pub target: Option<DraftVsTarget>,
+    pub delay_loop: Option<Sourced<String>>,
+    pub lb_algo: Option<Sourced<String>>,
+    pub lb_kind: Option<Sourced<String>>,
+    pub persistence_timeout: Option<Sourced<String>>,
+    /// A netmask (`255.255.255.0`) or a prefix length (`24`).
+    pub persistence_granularity: Option<Sourced<String>>,
+    pub protocol: Option<Sourced<String>>,
+    pub sorry_server: Option<DraftEndpoint>,
+    pub sorry_server_inhibit: Option<Sourced<bool>>,
+    pub alpha: Option<Sourced<bool>>,
+    pub omega: Option<Sourced<bool>>,
+    pub quorum: Option<Sourced<i64>>,
+    pub hysteresis: Option<Sourced<i64>>,
+    pub quorum_up: Option<Sourced<DraftCommand>>,
+    pub quorum_down: Option<Sourced<DraftCommand>>,
+    pub virtualhost: Option<Sourced<String>>,
+    /// `sh-port` / `mh-port` (keepalived `flag-2`).
+    pub hash_port: Option<Sourced<bool>>,
+    /// `sh-fallback` / `mh-fallback` (keepalived `flag-1`).
+    pub hash_fallback: Option<Sourced<bool>>,
+    pub interface: Option<Sourced<String>>,
+    pub real_servers: Vec<DraftRealServer>,
+}
+
+impl DraftVirtualServer {
+    /// A virtual server with only a target; every key absent.
+    pub fn new(at: Option<Location>, target: Option<DraftVsTarget>) -> Self {
+        Self {
+            at,
+            target,
+            delay_loop: None,
+            lb_algo: None,
+            lb_kind: None,
+            persistence_timeout: None,
+            persistence_granularity: None,
+            protocol: None,
+            sorry_server: None,
+            sorry_server_inhibit: None,
+            alpha: None,
+            omega: None,
+            quorum: None,
+            hysteresis: None,
+            quorum_up: None,
+            quorum_down: None,
+            virtualhost: None,
+            hash_port: None,
+            hash_fallback: None,
+            interface: None,
+            real_servers: Vec::new(),
+        }
+    }
+}
+
+/// A `real_server` as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
+pub struct DraftRealServer {
+    pub endpoint: DraftEndpoint,
+    pub weight: Option<Sourced<i64>>,
+    pub inhibit_on_failure: Option<Sourced<bool>>,
+    pub notify_up: Option<Sourced<DraftCommand>>,
+    pub notify_down: Option<Sourced<DraftCommand>>,
+    pub checkers: Vec<DraftChecker>,
+}
+
+/// A checker (`HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `MISC_CHECK`) as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
+pub struct DraftChecker {
+    /// The kind, as keepalived spells it (`HTTP_GET`, …); case-insensitive.
+    pub kind: Sourced<String>,
+    pub connect_ip: Option<Sourced<String>>,
+    pub connect_port: Option<Sourced<i64>>,
+    pub bindto: Option<Sourced<String>>,
+    pub connect_timeout: Option<Sourced<String>>,
+    /// `retry` or keepalived's older `nb_get_retry`.
+    pub retry: Option<Sourced<i64>>,
+    pub delay_before_retry: Option<Sourced<String>>,
+    pub delay_loop: Option<Sourced<String>>,
+    pub warmup: Option<Sourced<String>>,
+    pub virtualhost: Option<Sourced<String>>,
+    pub urls: Vec<DraftUrl>,
+    pub misc_path: Option<Sourced<DraftCommand>>,
+    pub misc_timeout: Option<Sourced<String>>,
+    pub misc_dynamic: Option<Sourced<bool>>,
+}
+
+impl DraftChecker {
+    /// A checker with only a kind; every key absent.
+    pub fn new(kind: Sourced<String>) -> Self {
+        Self {
+            kind,
+            connect_ip: None,
+            connect_port: None,
+            bindto: None,
+            connect_timeout: None,
+            retry: None,
+            delay_before_retry: None,
+            delay_loop: None,
+            warmup: None,
+            virtualhost: None,
+            urls: Vec::new(),
+            misc_path: None,
+            misc_timeout: None,
+            misc_dynamic: None,
+        }
+    }
+}
+
+/// A `url { … }` of an HTTP check as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
+pub struct DraftUrl {
+    /// Where the block starts.
+    pub at: Option<Location>,
+    pub path: Option<Sourced<String>>,
+    /// Each `200` or a range `200-299`.
+    pub status_codes: Vec<Sourced<String>>,
+    pub digest: Option<Sourced<String>>,
+    pub virtualhost: Option<Sourced<String>>,
 }
 
 // ---- BFD (bfd_instance, track_bfd) ----

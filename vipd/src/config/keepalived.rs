@@ -18,8 +18,9 @@
 //!    own range of *virtual* line numbers in one [`SourceMap`], so a token's
 //!    [`Location`] names its file without changing the model's `Location` type.
 //! 2. **Parse** ([`parse_nodes`]): tokens → a tree of [`Node`]s, `keyword args… [{ … }]`.
-//! 3. **Map** ([`Mapper`]): nodes → [`Draft`], plus a warning for every keyword vipd does
-//!    not implement (one per block, so an LVS `virtual_server` is one warning).
+//! 3. **Map** ([`Mapper`]; the load balancer's blocks in `keepalived_lb.rs`): nodes →
+//!    [`Draft`], plus a warning for every keyword vipd does not implement (one per block,
+//!    so an unsupported `SMTP_CHECK` is one warning).
 //!    keepalived's defaults that differ from vipd's (VRRP version 2; the `vrrp_garp_*`
 //!    globals) are applied here, as values with no location.
 //! 4. **Validate**, then translate virtual locations back to `file:line:col`.
@@ -324,6 +325,8 @@ pub fn looks_like_keepalived(path: &Path, text: &str) -> bool {
                 | "vrrp_script"
                 | "vrrp_sync_group"
                 | "vrrp_track_file"
+                | "virtual_server"
+                | "virtual_server_group"
                 | "include"
         ) && !second.starts_with('=')
     })
@@ -959,11 +962,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
 ];
 
 const TOP_UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "virtual_server",
-        " (LVS load balancing is not part of vipd yet; the block and its real_servers are skipped)",
-    ),
-    ("virtual_server_group", " (LVS)"),
     ("vrrp_track_process", ""),
     ("static_ipaddress", "; the addresses are NOT added"),
     ("static_routes", "; the routes are NOT added"),
@@ -1296,6 +1294,12 @@ impl Mapper<'_> {
                 "track_file" | "vrrp_track_file" => {
                     if let Some((name, block)) = self.named_block(node) {
                         self.track_file(name, block);
+                    }
+                }
+                "virtual_server" => self.virtual_server(node),
+                "virtual_server_group" => {
+                    if let Some((name, block)) = self.named_block(node) {
+                        self.virtual_server_group(name, block);
                     }
                 }
                 _ => self.ignored(node, "", TOP_UNSUPPORTED),
@@ -1862,6 +1866,9 @@ fn fill<T: Clone>(slot: &mut Option<T>, default: &Option<T>) {
         slot.clone_from(default);
     }
 }
+
+#[path = "keepalived_lb.rs"]
+mod lb;
 
 #[cfg(test)]
 #[path = "keepalived_tests.rs"]

@@ -14,8 +14,9 @@ use super::Command;
 /// Most virtual servers one daemon balances (the XDP service table's size).
 pub const MAX_VIRTUAL_SERVERS: usize = 256;
 
-/// Most real servers one virtual server has (sorry server included).
-pub const MAX_REAL_SERVERS_PER_SERVICE: usize = 64;
+/// Most real servers one virtual server has (the XDP program keeps 64 backend slots
+/// per service, one of them for the sorry server).
+pub const MAX_REAL_SERVERS_PER_SERVICE: usize = 63;
 
 /// Transport protocol a virtual server balances (keepalived `protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -158,9 +159,9 @@ pub struct Checker {
     pub bind_to: Option<IpAddr>,
     /// `connect_timeout` (default 5 s): connect plus response, as keepalived.
     pub connect_timeout: Duration,
-    /// `retry` / `nb_get_retry` (default 1 for TCP_CHECK/MISC_CHECK, 1 for HTTP_GET in
-    /// keepalived ≥ 2; old `nb_get_retry` means the same): failed attempts before the
-    /// server is declared failed.
+    /// `retry` / `nb_get_retry` (keepalived's defaults: 1, MISC_CHECK 0): how many times
+    /// a failed attempt of a passing checker is retried (after `delay_before_retry`)
+    /// before the checker fails, so `retry 3` fails on the fourth failure in a row.
     pub retry: u32,
     /// `delay_before_retry` (default 1 s): time between a failed attempt and its retry.
     pub delay_before_retry: Duration,
@@ -210,9 +211,9 @@ pub struct UrlCheck {
 pub struct MiscCheck {
     /// `misc_path`.
     pub command: Command,
-    /// `misc_timeout` (default: the checker's `connect_timeout`... keepalived: delay_loop).
+    /// `misc_timeout` (default: the `delay_loop` in force, as keepalived).
     pub timeout: Duration,
-    /// `misc_dynamic`: exit status 0 = up with the configured weight, 1 = down, 2..=255
-    /// = up with weight `status - 2`.
+    /// `misc_dynamic`: exit status 0 = up, weight unchanged; 1 = down; 2..=255 = up with
+    /// weight `status - 2` (keepalived's rules; `proto::lb::health::misc_exit_status`).
     pub dynamic: bool,
 }

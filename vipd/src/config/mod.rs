@@ -19,6 +19,7 @@
 pub mod bfd;
 pub mod draft;
 pub mod duration;
+pub mod host;
 pub mod keepalived;
 pub mod lb;
 pub mod plan;
@@ -948,6 +949,9 @@ pub enum ErrorKind {
         /// The other session.
         other: String,
     },
+    /// A virtual server, real server or checker rule.
+    #[error(transparent)]
+    Lb(#[from] validate::LbError),
 }
 
 /// What looks wrong but still works.
@@ -1066,6 +1070,9 @@ pub enum WarningKind {
     /// Something in a keepalived.conf that vipd ignores or runs differently.
     #[error(transparent)]
     Keepalived(#[from] keepalived::KeepalivedWarning),
+    /// A virtual server that loads but probably does not do what was meant.
+    #[error(transparent)]
+    Lb(#[from] validate::LbWarning),
 }
 
 /// Every error found in a configuration, plus the warnings seen on the way.
@@ -1225,3 +1232,6 @@ fn read(path: &Path) -> Result<String, LoadError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lb_tests;

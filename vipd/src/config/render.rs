@@ -6,9 +6,11 @@
 //! front end takes verbatim.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use super::lb::{CheckKind, LbAlgo, LbKind, RealServer, UrlCheck, VirtualServer};
+use super::validate::protocol_name;
 use super::{
     Authentication, Command, Config, ConfigWarning, InitialState, NotifyCommands, SyncGroup,
     TrackFile, TrackScript, VrrpVersion, XdpMode, duration,
@@ -195,10 +197,202 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
     for group in &config.sync_groups {
         render_sync_group(&mut out, group);
     }
+    for vs in &config.virtual_servers {
+        render_virtual_server(&mut out, vs);
+    }
     for bfd in &config.bfd_instances {
         render_bfd(&mut out, bfd);
     }
     out
+}
+
+/// `[[virtual_server]]` with its real servers and checkers; a group's addresses become a
+/// `[virtual_server_group.NAME]` table first.
+fn render_virtual_server(out: &mut String, vs: &VirtualServer) {
+    let group = vs.name.strip_prefix("group ");
+    if let Some(group) = group {
+        let _ = writeln!(out, "\n[virtual_server_group.{}]", key(group));
+        out.push_str("members = [\n");
+        for address in &vs.addresses {
+            let _ = writeln!(out, "    {},", endpoint(*address));
+        }
+        out.push_str("]\n");
+    }
+    out.push_str("\n[[virtual_server]]\n");
+    match (group, vs.addresses.first()) {
+        (Some(group), _) => kv(out, "group", &string(group)),
+        (None, Some(address)) => {
+            kv(out, "address", &string(&address.ip().to_string()));
+            kv(out, "port", &address.port().to_string());
+        }
+        (None, None) => {}
+    }
+    kv(out, "protocol", &string(protocol_name(vs.protocol)));
+    let algo = match vs.algo {
+        LbAlgo::Rr => "rr",
+        LbAlgo::Wrr => "wrr",
+        LbAlgo::Lc => "lc",
+        LbAlgo::Wlc => "wlc",
+        LbAlgo::Sh => "sh",
+        LbAlgo::Mh => "mh",
+    };
+    kv(out, "lb_algo", &string(algo));
+    let kind = match vs.kind {
+        LbKind::Dr => "DR",
+        LbKind::Tun => "TUN",
+    };
+    kv(out, "lb_kind", &string(kind));
+    kv(out, "delay_loop", &dur(vs.delay_loop));
+    kv(
+        out,
+        "persistence_timeout",
+        &dur(vs.persistence_timeout.unwrap_or_default()),
+    );
+    if let Some(prefix) = vs.persistence_prefix {
+        kv(out, "persistence_granularity", &prefix.to_string());
+    }
+    kv(out, "hash_port", &vs.hash.port.to_string());
+    kv(out, "hash_fallback", &vs.hash.fallback.to_string());
+    if let Some(sorry) = vs.sorry_server {
+        kv(out, "sorry_server", &endpoint(sorry));
+    }
+    kv(
+        out,
+        "sorry_server_inhibit",
+        &vs.sorry_server_inhibit.to_string(),
+    );
+    kv(out, "alpha", &vs.alpha.to_string());
+    kv(out, "omega", &vs.omega.to_string());
+    kv(out, "quorum", &vs.quorum.to_string());
+    kv(out, "hysteresis", &vs.hysteresis.to_string());
+    if let Some(command) = &vs.quorum_up {
+        kv(out, "quorum_up", &argv(command));
+    }
+    if let Some(command) = &vs.quorum_down {
+        kv(out, "quorum_down", &argv(command));
+    }
+    if let Some(host) = &vs.virtualhost {
+        kv(out, "virtualhost", &string(host));
+    }
+    if let Some(interface) = &vs.interface {
+        kv(out, "interface", &string(interface));
+    }
+    for real in &vs.real_servers {
+        render_real_server(out, real);
+    }
+}
+
+fn render_real_server(out: &mut String, real: &RealServer) {
+    out.push_str("\n[[virtual_server.real_server]]\n");
+    kv(out, "address", &string(&real.address.ip().to_string()));
+    kv(out, "port", &real.address.port().to_string());
+    kv(out, "weight", &real.weight.to_string());
+    kv(
+        out,
+        "inhibit_on_failure",
+        &real.inhibit_on_failure.to_string(),
+    );
+    if let Some(command) = &real.notify_up {
+        kv(out, "notify_up", &argv(command));
+    }
+    if let Some(command) = &real.notify_down {
+        kv(out, "notify_down", &argv(command));
+    }
+    for checker in &real.checkers {
+        out.push_str("\n[[virtual_server.real_server.check]]\n");
+        let name = match &checker.kind {
+            CheckKind::Http(http) if http.tls => "SSL_GET",
+            CheckKind::Http(_) => "HTTP_GET",
+            CheckKind::Tcp => "TCP_CHECK",
+            CheckKind::Misc(_) => "MISC_CHECK",
+        };
+        kv(out, "type", &string(name));
+        if let Some(ip) = checker.connect_ip {
+            kv(out, "connect_ip", &string(&ip.to_string()));
+        }
+        if let Some(port) = checker.connect_port {
+            kv(out, "connect_port", &port.to_string());
+        }
+        if let Some(ip) = checker.bind_to {
+            kv(out, "bindto", &string(&ip.to_string()));
+        }
+        kv(out, "connect_timeout", &dur(checker.connect_timeout));
+        kv(out, "retry", &checker.retry.to_string());
+        kv(out, "delay_before_retry", &dur(checker.delay_before_retry));
+        if let Some(delay_loop) = checker.delay_loop {
+            kv(out, "delay_loop", &dur(delay_loop));
+        }
+        if let Some(warmup) = checker.warmup {
+            kv(out, "warmup", &dur(warmup));
+        }
+        match &checker.kind {
+            CheckKind::Http(http) => {
+                if let Some(host) = &http.virtualhost {
+                    kv(out, "virtualhost", &string(host));
+                }
+                out.push_str("url = [\n");
+                for url in &http.urls {
+                    render_url(out, url);
+                }
+                out.push_str("]\n");
+            }
+            CheckKind::Tcp => {}
+            CheckKind::Misc(misc) => {
+                kv(out, "misc_path", &argv(&misc.command));
+                kv(out, "misc_timeout", &dur(misc.timeout));
+                kv(out, "misc_dynamic", &misc.dynamic.to_string());
+            }
+        }
+    }
+}
+
+/// `    { path = "/", status_code = [200, "301-302"], … },`: runs of consecutive codes
+/// as ranges.
+fn render_url(out: &mut String, url: &UrlCheck) {
+    let mut codes: Vec<String> = Vec::new();
+    let mut run: Option<(u16, u16)> = None;
+    for &code in &url.status_codes {
+        run = match run {
+            Some((first, last)) if last.checked_add(1) == Some(code) => Some((first, code)),
+            Some(done) => {
+                codes.push(code_run(done));
+                Some((code, code))
+            }
+            None => Some((code, code)),
+        };
+    }
+    if let Some(done) = run {
+        codes.push(code_run(done));
+    }
+    let _ = write!(
+        out,
+        "    {{ path = {}, status_code = [{}]",
+        string(&url.path),
+        codes.join(", ")
+    );
+    if let Some(digest) = &url.digest {
+        let _ = write!(out, ", digest = {}", string(digest));
+    }
+    if let Some(host) = &url.virtualhost {
+        let _ = write!(out, ", virtualhost = {}", string(host));
+    }
+    out.push_str(" },\n");
+}
+
+fn code_run((first, last): (u16, u16)) -> String {
+    if first == last {
+        first.to_string()
+    } else {
+        string(&format!("{first}-{last}"))
+    }
+}
+
+fn endpoint(address: SocketAddr) -> String {
+    format!(
+        "{{ address = {}, port = {} }}",
+        string(&address.ip().to_string()),
+        address.port()
+    )
 }
 
 fn render_notify(out: &mut String, notify: &NotifyCommands) {

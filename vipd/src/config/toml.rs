@@ -13,9 +13,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::draft::{
-    Draft, DraftAuthentication, DraftBfd, DraftCommand, DraftGlobal, DraftInitFile, DraftInstance,
-    DraftScript, DraftSyncGroup, DraftTrackFile, DraftTrackedBfd, DraftTrackedScript, DraftVip,
-    Sourced,
+    Draft, DraftAuthentication, DraftBfd, DraftChecker, DraftCommand, DraftEndpoint, DraftGlobal,
+    DraftInitFile, DraftInstance, DraftRealServer, DraftScript, DraftSyncGroup, DraftTrackFile,
+    DraftTrackedBfd, DraftTrackedScript, DraftUrl, DraftVip, DraftVirtualServer, DraftVsGroup,
+    DraftVsTarget, Sourced,
 };
 use super::{ConfigError, ConfigErrors, ErrorKind, LineIndex, Loaded, Location};
 
@@ -91,6 +92,8 @@ const SECTIONS: &[&str] = &[
     "instance",
     "sync_group",
     "bfd",
+    "virtual_server",
+    "virtual_server_group",
 ];
 
 /// The draft of every table that could be read, and the errors of those that could not.
@@ -111,6 +114,8 @@ fn read_draft(text: &str, file_name: &str) -> Result<(Draft, ReadErrors), Config
     let mut track_files = Vec::new();
     let mut sync_groups = Vec::new();
     let mut bfd_instances = Vec::new();
+    let mut virtual_servers = Vec::new();
+    let mut virtual_server_groups = Vec::new();
     for (key, value) in root.into_inner() {
         let section = key.get_ref().as_ref();
         match section {
@@ -150,6 +155,32 @@ fn read_draft(text: &str, file_name: &str) -> Result<(Draft, ReadErrors), Config
                 });
                 read.bfd.extend(failed.unwrap_or_default());
             }
+            "virtual_server_group" => {
+                entries(value, &mut read.errors, &mut fail, |name, raw| {
+                    virtual_server_groups.push(conv.vs_group(name, raw));
+                });
+            }
+            "virtual_server" => {
+                let array = match value.into_inner() {
+                    DeValue::Array(array) => array,
+                    other => {
+                        let err = Vec::<RawVirtualServer>::deserialize(
+                            Spanned::new(key.span(), other).into_deserializer(),
+                        );
+                        if let Err(err) = err {
+                            read.errors.push(fail(err));
+                        }
+                        continue;
+                    }
+                };
+                for element in array {
+                    let span = element.span();
+                    match RawVirtualServer::deserialize(element.into_deserializer()) {
+                        Ok(raw) => virtual_servers.push(conv.virtual_server(raw, span)),
+                        Err(err) => read.errors.push(fail(err)),
+                    }
+                }
+            }
             other => {
                 let err = <toml::de::Error as de::Error>::unknown_field(other, SECTIONS);
                 read.errors.push(ConfigError {
@@ -177,6 +208,8 @@ fn read_draft(text: &str, file_name: &str) -> Result<(Draft, ReadErrors), Config
         instances,
         sync_groups,
         bfd_instances,
+        virtual_servers,
+        virtual_server_groups,
         end: Some(lines.locate(text.len())),
     };
     Ok((draft, read))
@@ -484,6 +517,135 @@ impl Converter<'_> {
         }
     }
 
+    fn endpoint(&self, raw: RawEndpoint) -> DraftEndpoint {
+        DraftEndpoint {
+            address: self.src(raw.address),
+            port: self.opt(raw.port),
+        }
+    }
+
+    fn vs_group(&self, name: Spanned<String>, raw: RawVsGroup) -> DraftVsGroup {
+        DraftVsGroup {
+            name: self.src(name),
+            members: raw.members.into_iter().map(|m| self.endpoint(m)).collect(),
+        }
+    }
+
+    fn virtual_server(
+        &self,
+        raw: RawVirtualServer,
+        table: std::ops::Range<usize>,
+    ) -> DraftVirtualServer {
+        // Where errors about the table as a whole point: its address, else its group,
+        // else the table.
+        let span = raw
+            .address
+            .as_ref()
+            .or(raw.group.as_ref())
+            .map_or(table, Spanned::span);
+        let at = (self.at)(span);
+        let target = match (raw.address, raw.group) {
+            (Some(address), None) => Some(DraftVsTarget::Endpoint(DraftEndpoint {
+                address: self.src(address),
+                port: self.opt(raw.port),
+            })),
+            (None, Some(group)) if raw.port.is_none() => {
+                Some(DraftVsTarget::Group(self.src(group)))
+            }
+            // Validation says what is missing or too much.
+            _ => None,
+        };
+        let mut vs = DraftVirtualServer::new(at, target);
+        vs.delay_loop = self.duration(raw.delay_loop);
+        vs.lb_algo = self.opt(raw.lb_algo);
+        vs.lb_kind = self.opt(raw.lb_kind);
+        vs.persistence_timeout = self.duration(raw.persistence_timeout);
+        vs.persistence_granularity = raw.persistence_granularity.map(|v| {
+            let v = self.src(v);
+            Sourced::new(v.value.0, v.at)
+        });
+        vs.protocol = self.opt(raw.protocol);
+        vs.sorry_server = raw.sorry_server.map(|e| self.endpoint(e));
+        vs.sorry_server_inhibit = self.opt(raw.sorry_server_inhibit);
+        vs.alpha = self.opt(raw.alpha);
+        vs.omega = self.opt(raw.omega);
+        vs.quorum = self.opt(raw.quorum);
+        vs.hysteresis = self.opt(raw.hysteresis);
+        vs.quorum_up = self.command(raw.quorum_up);
+        vs.quorum_down = self.command(raw.quorum_down);
+        vs.virtualhost = self.opt(raw.virtualhost);
+        vs.hash_port = self.opt(raw.hash_port);
+        vs.hash_fallback = self.opt(raw.hash_fallback);
+        vs.interface = self.opt(raw.interface);
+        vs.real_servers = raw
+            .real_server
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| self.real_server(r))
+            .collect();
+        vs
+    }
+
+    fn real_server(&self, raw: RawRealServer) -> DraftRealServer {
+        DraftRealServer {
+            endpoint: DraftEndpoint {
+                address: self.src(raw.address),
+                port: self.opt(raw.port),
+            },
+            weight: self.opt(raw.weight),
+            inhibit_on_failure: self.opt(raw.inhibit_on_failure),
+            notify_up: self.command(raw.notify_up),
+            notify_down: self.command(raw.notify_down),
+            checkers: raw
+                .check
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| self.checker(c))
+                .collect(),
+        }
+    }
+
+    fn checker(&self, raw: RawChecker) -> DraftChecker {
+        let mut checker = DraftChecker::new(self.src(raw.kind));
+        checker.connect_ip = self.opt(raw.connect_ip);
+        checker.connect_port = self.opt(raw.connect_port);
+        checker.bindto = self.opt(raw.bindto);
+        checker.connect_timeout = self.duration(raw.connect_timeout);
+        checker.retry = self.opt(raw.retry);
+        checker.delay_before_retry = self.duration(raw.delay_before_retry);
+        checker.delay_loop = self.duration(raw.delay_loop);
+        checker.warmup = self.duration(raw.warmup);
+        checker.virtualhost = self.opt(raw.virtualhost);
+        checker.urls = raw
+            .url
+            .unwrap_or_default()
+            .into_iter()
+            .map(|url| {
+                let span = url.span();
+                let url = url.into_inner();
+                DraftUrl {
+                    at: (self.at)(span),
+                    path: self.opt(url.path),
+                    status_codes: url
+                        .status_code
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|c| {
+                            let c = self.src(c);
+                            Sourced::new(c.value.0, c.at)
+                        })
+                        .collect(),
+                    digest: self.opt(url.digest),
+                    virtualhost: self.opt(url.virtualhost),
+                }
+            })
+            .collect();
+        checker.misc_path = self.command(raw.misc_path);
+        checker.misc_timeout = self.duration(raw.misc_timeout);
+        checker.misc_dynamic = self.opt(raw.misc_dynamic);
+        checker
+    }
+
     fn vip(&self, vip: Spanned<RawVip>) -> DraftVip {
         let span = vip.span();
         match vip.into_inner() {
@@ -601,6 +763,87 @@ struct RawInstance {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    address: Spanned<String>,
+    port: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVsGroup {
+    members: Vec<RawEndpoint>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVirtualServer {
+    address: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    group: Option<Spanned<String>>,
+    protocol: Option<Spanned<String>>,
+    lb_algo: Option<Spanned<String>>,
+    lb_kind: Option<Spanned<String>>,
+    delay_loop: Option<Spanned<RawDuration>>,
+    persistence_timeout: Option<Spanned<RawDuration>>,
+    persistence_granularity: Option<Spanned<RawText>>,
+    sorry_server: Option<RawEndpoint>,
+    sorry_server_inhibit: Option<Spanned<bool>>,
+    alpha: Option<Spanned<bool>>,
+    omega: Option<Spanned<bool>>,
+    quorum: Option<Spanned<i64>>,
+    hysteresis: Option<Spanned<i64>>,
+    quorum_up: Option<Spanned<RawCommand>>,
+    quorum_down: Option<Spanned<RawCommand>>,
+    virtualhost: Option<Spanned<String>>,
+    hash_port: Option<Spanned<bool>>,
+    hash_fallback: Option<Spanned<bool>>,
+    interface: Option<Spanned<String>>,
+    real_server: Option<Vec<RawRealServer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealServer {
+    address: Spanned<String>,
+    port: Option<Spanned<i64>>,
+    weight: Option<Spanned<i64>>,
+    inhibit_on_failure: Option<Spanned<bool>>,
+    notify_up: Option<Spanned<RawCommand>>,
+    notify_down: Option<Spanned<RawCommand>>,
+    check: Option<Vec<RawChecker>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChecker {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    connect_ip: Option<Spanned<String>>,
+    connect_port: Option<Spanned<i64>>,
+    bindto: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<RawDuration>>,
+    retry: Option<Spanned<i64>>,
+    delay_before_retry: Option<Spanned<RawDuration>>,
+    delay_loop: Option<Spanned<RawDuration>>,
+    warmup: Option<Spanned<RawDuration>>,
+    virtualhost: Option<Spanned<String>>,
+    url: Option<Vec<Spanned<RawUrl>>>,
+    misc_path: Option<Spanned<RawCommand>>,
+    misc_timeout: Option<Spanned<RawDuration>>,
+    misc_dynamic: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUrl {
+    path: Option<Spanned<String>>,
+    status_code: Option<Vec<Spanned<RawText>>>,
+    digest: Option<Spanned<String>>,
+    virtualhost: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawAuthentication {
     auth_type: Option<Spanned<String>>,
     auth_pass: Option<Spanned<String>>,
@@ -638,6 +881,32 @@ struct RawDuration(String);
 
 /// `"/bin/foo arg"` or `["/bin/foo", "arg"]`.
 struct RawCommand(DraftCommand);
+
+/// An integer or a string, as text: a status code (`200`) or range (`"200-299"`), a
+/// prefix length (`24`) or netmask (`"255.255.255.0"`).
+struct RawText(String);
+
+impl<'de> Deserialize<'de> for RawText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawText, E> {
+                Ok(RawText(value.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawText, E> {
+                Ok(RawText(value.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawText, E> {
+                Ok(RawText(value.to_string()))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
 
 /// Implements `Deserialize` for a "string or table" shape via a visitor.
 macro_rules! string_or_table {

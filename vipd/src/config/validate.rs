@@ -57,7 +57,26 @@ pub mod defaults {
     pub const TRACK_FILE_WEIGHT: i32 = 1;
     /// `track_file.*.init_file` value when only `overwrite` is given (keepalived's).
     pub const TRACK_FILE_INIT_VALUE: i64 = 0;
+    /// `virtual_server.delay_loop` (keepalived's default).
+    pub const LB_DELAY_LOOP: Duration = Duration::from_secs(60);
+    /// Checkers' `connect_timeout` (keepalived's default).
+    pub const LB_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// `retry` of HTTP_GET, SSL_GET and TCP_CHECK (keepalived's default).
+    pub const LB_RETRY: u32 = 1;
+    /// `retry` of MISC_CHECK (keepalived's default).
+    pub const LB_MISC_RETRY: u32 = 0;
+    /// Checkers' `delay_before_retry` (keepalived's default).
+    pub const LB_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
+    /// `real_server.weight` (keepalived's default).
+    pub const LB_WEIGHT: u32 = 1;
+    /// `virtual_server.quorum` (keepalived's default).
+    pub const LB_QUORUM: u32 = 1;
 }
+
+#[path = "validate_lb.rs"]
+mod lb;
+
+pub use self::lb::{LbError, LbWarning, protocol_name};
 
 /// keepalived's range for track file weights, in declarations and in instances.
 const TRACK_FILE_WEIGHT_RANGE: (i64, i64) = (-254, 254);
@@ -393,6 +412,9 @@ impl Checker {
         }
         self.cross_instance(&instances);
         let bfd_instances = self.bfd(&draft.bfd_instances, &mut instances);
+        let specs: Vec<InstanceSpec> = instances.iter().map(|(spec, _)| spec.clone()).collect();
+        let virtual_servers =
+            self.virtual_servers(&draft.virtual_servers, &draft.virtual_server_groups, &specs);
         let sync_groups = self.sync_groups(&draft.sync_groups, &draft.instances, &draft.global);
         if let Some(groups) = &sync_groups {
             self.fixed_priorities(&mut instances, groups, &file_weights);
@@ -435,8 +457,7 @@ impl Checker {
             track_files: track_files?,
             instances: instances.into_iter().map(|(spec, _)| spec).collect(),
             sync_groups: sync_groups?,
-            // Filled by the virtual_server front ends (issue 14).
-            virtual_servers: Vec::new(),
+            virtual_servers: virtual_servers?,
             bfd_instances: bfd_instances?,
         })
     }

@@ -318,6 +318,8 @@ struct Daemon {
     notify_shutdown_timeout: Duration,
     /// XDP attachments by ifindex (absent where XDP is off).
     xdp: HashMap<u32, XdpAttachment>,
+    /// The load balancer's data plane, when virtual servers are configured.
+    lb: Option<crate::lb::LbRuntime>,
     /// Where XDP pins live, whether its log is on, and where its events go.
     pin: PinConfig,
     xdp_log: bool,
@@ -467,16 +469,4 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "vipd".to_owned())
-}
-
-/// The seed setup's pitfall: a service binding the VIP on a backup fails unless
-/// net.ipv4.ip_nonlocal_bind is 1. Say so once.
-fn hint_nonlocal_bind() {
-    if let Ok(value) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_nonlocal_bind")
-        && value.trim() == "0"
-    {
-        tracing::info!(
-            "hint: net.ipv4.ip_nonlocal_bind is 0; services that bind a VIP on a backup will fail to start until it is 1 (sysctl -w net.ipv4.ip_nonlocal_bind=1)"
-        );
-    }
 }

@@ -55,6 +55,13 @@ impl Daemon {
         self.mail = new.global.mail.clone();
         self.notify_shutdown_timeout = new.global.notify_shutdown_timeout;
         self.router_id = new.global.router_id.clone().unwrap_or_else(hostname);
+        match (&mut self.lb, new.virtual_servers.is_empty()) {
+            (Some(lb), _) => lb.reload(new.virtual_servers.clone()),
+            (None, false) => tracing::warn!(
+                "reload: virtual_server blocks were added to a daemon started without any; the load balancer starts at the next restart (its XDP maps are sized at start)"
+            ),
+            (None, true) => {}
+        }
         self.reloading = true;
         let now = Instant::now();
         let running = self

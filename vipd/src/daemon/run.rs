@@ -49,7 +49,6 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
 
-    hint_nonlocal_bind();
     apply_scheduling(config.global.realtime_priority);
     let netlink = Netlink::connect()?;
     let mut links = Netlink::watch_links()?;
@@ -66,6 +65,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let (bfd_tx, mut bfd_rx) = mpsc::channel::<crate::io::bfd::BfdDatagram>(4096);
     let realtime_priority = Arc::new(AtomicU8::new(config.global.realtime_priority));
     let vip_worker_thread = spawn_vip_worker(realtime_priority.clone(), vip_jobs_rx, vip_done_tx)?;
+    // The load balancer (virtual_server): its data plane follows the checkers' health.
+    let lb = (!config.virtual_servers.is_empty())
+        .then(|| crate::lb::LbRuntime::start(config.virtual_servers.clone(), netlink.clone()));
     let mut daemon = Daemon {
         vip_jobs,
         realtime_priority,
@@ -83,6 +85,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         notify_tasks: Vec::new(),
         notify_shutdown_timeout: config.global.notify_shutdown_timeout,
         xdp: HashMap::new(),
+        lb,
         pin: options.pin.clone().unwrap_or_else(PinConfig::system),
         xdp_log: options.xdp_log,
         xdp_tx,
@@ -243,6 +246,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         tracker.abort();
     }
     let _ = std::fs::remove_file(&socket_path);
+    // The checkers stop; with `omega`, their notify_down / quorum_down commands run
+    // (bounded like the other notify commands below).
+    if let Some(lb) = daemon.lb.take() {
+        let _ = tokio::time::timeout(daemon.notify_shutdown_timeout, lb.shutdown()).await;
+    }
     // Let notify_stop scripts and mails finish, up to notify_shutdown_timeout (a script
     // still running then is killed with its process group).
     let deadline = tokio::time::Instant::now() + daemon.notify_shutdown_timeout;

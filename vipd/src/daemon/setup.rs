@@ -279,6 +279,7 @@ impl Daemon {
                     mode,
                     log,
                     pin: Some(pin.clone()),
+                    lb: self.lb.is_some(),
                 };
                 match XdpAttachment::attach_with(&interface, &options) {
                     Ok(mut attachment) => {
@@ -295,6 +296,14 @@ impl Daemon {
                                     tokio::spawn(logger.run());
                                 }
                                 Err(e) => tracing::warn!(%interface, error = %e, "no XDP log"),
+                            }
+                        }
+                        if let Some(lb) = &self.lb {
+                            match attachment.take_lb_maps() {
+                                Ok(maps) => lb.dataplane().add_maps(maps),
+                                Err(e) => {
+                                    tracing::warn!(%interface, error = %e, "load balancer maps unavailable here")
+                                }
                             }
                         }
                         entry.insert(attachment);

@@ -119,6 +119,10 @@ impl Daemon {
     pub(super) fn status(&self) -> DaemonStatus {
         let now = Instant::now();
         let wall = SystemTime::now();
+        let (virtual_servers, lb_counters) = match &self.lb {
+            Some(lb) => lb.status(),
+            None => Default::default(),
+        };
         DaemonStatus {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
@@ -141,6 +145,8 @@ impl Daemon {
                 })
                 .collect(),
             counters: self.counters(),
+            virtual_servers,
+            lb_counters,
             bfd: self.bfd.status(),
         }
     }

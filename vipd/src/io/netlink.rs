@@ -145,6 +145,15 @@ impl LinkDetails {
     }
 }
 
+/// Where the kernel routes an address ([`Netlink::route_to`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteTo {
+    /// Output interface.
+    pub ifindex: u32,
+    /// Next hop, when the address is not on a connected network.
+    pub gateway: Option<IpAddr>,
+}
+
 /// [`Netlink::link_details`] for code that cannot wait asynchronously: one RTM_GETLINK
 /// on a blocking socket of its own, in the calling thread's network namespace.
 pub fn link_details_blocking(name: &str) -> Result<LinkDetails, NetlinkError> {
@@ -384,6 +393,81 @@ impl Netlink {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+    }
+
+    /// The kernel's route to `address` (`ip route get`): the output interface, and the
+    /// gateway when the address is not on a connected network.
+    pub async fn route_to(&self, address: IpAddr) -> Result<Option<RouteTo>, NetlinkError> {
+        use futures_util::StreamExt as _;
+        use rtnetlink::RouteMessageBuilder;
+        use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+        let message = match address {
+            IpAddr::V4(v4) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                .destination_prefix(v4, 32)
+                .build(),
+            IpAddr::V6(v6) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .destination_prefix(v6, 128)
+                .build(),
+        };
+        let mut replies = self.handle.route().get(message).execute();
+        let Some(reply) = replies.next().await else {
+            return Ok(None);
+        };
+        let route = match reply {
+            Ok(route) => route,
+            // No route at all (ENETUNREACH and friends): nothing to forward through.
+            Err(e) if errno(&e).is_some() => return Ok(None),
+            Err(source) => {
+                return Err(NetlinkError::Request {
+                    what: format!("looking up the route to {address}"),
+                    source,
+                });
+            }
+        };
+        let mut out = RouteTo {
+            ifindex: 0,
+            gateway: None,
+        };
+        for attribute in &route.attributes {
+            match attribute {
+                RouteAttribute::Oif(index) => out.ifindex = *index,
+                RouteAttribute::Gateway(RouteAddress::Inet(v4)) => {
+                    out.gateway = Some(IpAddr::V4(*v4))
+                }
+                RouteAttribute::Gateway(RouteAddress::Inet6(v6)) => {
+                    out.gateway = Some(IpAddr::V6(*v6))
+                }
+                _ => {}
+            }
+        }
+        Ok((out.ifindex != 0).then_some(out))
+    }
+
+    /// The answered link-layer address of `address` on `ifindex`, if the table has one;
+    /// otherwise asks the kernel to resolve it (`NTF_USE`) and returns `None`, so a
+    /// later call finds it. Unlike [`Self::resolve_neighbour`] it forgets nothing and
+    /// never waits.
+    pub async fn neighbour_or_ask(
+        &self,
+        ifindex: u32,
+        address: IpAddr,
+    ) -> Result<Option<[u8; 6]>, NetlinkError> {
+        if let Some(mac) = self.neighbour(ifindex, address).await? {
+            return Ok(Some(mac));
+        }
+        self.handle
+            .neighbours()
+            .add(ifindex, address)
+            .state(NeighbourState::None)
+            .flags(NeighbourFlags::Use)
+            .replace()
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!("resolving {address} on ifindex {ifindex}"),
+                source,
+            })?;
+        Ok(None)
     }
 
     /// Removes the kernel's neighbour entry for `address` on `ifindex`; none is fine.

@@ -7,13 +7,21 @@
 //! - `dataplane`: turns each snapshot's pools into the XDP program's service, backend
 //!   and scheduler maps (`io::bpf::lb`), resolving each real server's MAC.
 //!
+//! - [`real_server`]: `vipd real-server`, the other end: VIPs on `lo` and the ARP
+//!   sysctls a direct-routing real server needs.
+//!
 //! Both VRRP nodes run both halves whatever their VRRP state: a backup's tables are
 //! ready, and identical (Maglev), when the VIP moves to it.
+
+pub mod check;
+pub mod real_server;
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use crate::proto::lb::ServicePool;
+
+pub mod dataplane;
 
 /// Everything the checkers know at one moment, one entry per configured virtual server
 /// (config order).
@@ -81,4 +89,157 @@ pub struct CheckOutcome {
     pub reason: String,
     /// Wall-clock time it finished (for status output only).
     pub at: SystemTime,
+}
+
+/// The load balancer of a running daemon: the configured services, the health checkers
+/// and the data plane.
+#[derive(Debug)]
+pub struct LbRuntime {
+    services: Vec<crate::config::lb::VirtualServer>,
+    health: tokio::sync::watch::Receiver<HealthSnapshot>,
+    checkers: check::Supervisor,
+    dataplane: dataplane::Dataplane,
+}
+
+impl LbRuntime {
+    /// Starts the health checkers and the data plane for `services` (on the current
+    /// tokio runtime).
+    pub fn start(
+        services: Vec<crate::config::lb::VirtualServer>,
+        netlink: crate::io::netlink::Netlink,
+    ) -> Self {
+        let (checkers, health) = check::Supervisor::start(services.clone());
+        let dataplane = dataplane::spawn(services.clone(), health.clone(), netlink);
+        LbRuntime {
+            services,
+            health,
+            checkers,
+            dataplane,
+        }
+    }
+
+    /// Stops the checkers, running `omega`'s notify_down / quorum_down commands (the
+    /// data plane's maps stay as they are until the program goes).
+    pub async fn shutdown(self) {
+        self.checkers.shutdown().await;
+    }
+
+    /// The data plane, to hand it each attached program copy's maps.
+    pub fn dataplane(&self) -> &dataplane::Dataplane {
+        &self.dataplane
+    }
+
+    /// Applies a reloaded configuration's services.
+    pub fn reload(&mut self, services: Vec<crate::config::lb::VirtualServer>) {
+        if services != self.services {
+            self.services = services.clone();
+            self.checkers.reload(services.clone());
+            self.dataplane.set_services(services);
+        }
+    }
+
+    /// Status of every virtual server, and the data path's counters.
+    pub fn status(
+        &self,
+    ) -> (
+        Vec<crate::control::VirtualServerStatus>,
+        std::collections::BTreeMap<String, u64>,
+    ) {
+        let health = self.health.borrow().clone();
+        let plane = self.dataplane.status();
+        let counters = plane
+            .counters
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect();
+        (status(&self.services, &health, &plane), counters)
+    }
+}
+
+fn algo_name(algo: crate::config::lb::LbAlgo) -> &'static str {
+    use crate::config::lb::LbAlgo;
+    match algo {
+        LbAlgo::Rr => "rr",
+        LbAlgo::Wrr => "wrr",
+        LbAlgo::Lc => "lc",
+        LbAlgo::Wlc => "wlc",
+        LbAlgo::Sh => "sh",
+        LbAlgo::Mh => "mh",
+    }
+}
+
+/// The status view of each virtual server, from configuration, health and traffic.
+pub fn status(
+    services: &[crate::config::lb::VirtualServer],
+    health: &HealthSnapshot,
+    plane: &dataplane::DataplaneStatus,
+) -> Vec<crate::control::VirtualServerStatus> {
+    use crate::control::{RealServerStatus, VirtualServerStatus};
+    services
+        .iter()
+        .enumerate()
+        .map(|(si, vs)| {
+            let h = health.services.get(si);
+            let mut real_servers: Vec<RealServerStatus> = vs
+                .real_servers
+                .iter()
+                .enumerate()
+                .map(|(ri, rs)| {
+                    let rh = h.and_then(|h| h.real_servers.get(ri));
+                    let traffic = plane
+                        .traffic
+                        .get(&dataplane::backend_id(si, ri))
+                        .copied()
+                        .unwrap_or_default();
+                    RealServerStatus {
+                        address: rs.address.to_string(),
+                        state: rh
+                            .map_or(if vs.alpha { "failed" } else { "alive" }, |r| {
+                                r.state.name()
+                            })
+                            .to_owned(),
+                        weight: rh.map_or(rs.weight, |r| r.weight),
+                        sorry: false,
+                        active_flows: traffic.active_flows,
+                        packets: traffic.packets,
+                        bytes: traffic.bytes,
+                        last_check_ok: rh.and_then(|r| r.last_check.as_ref().map(|c| c.ok)),
+                        last_check: rh
+                            .and_then(|r| r.last_check.as_ref().map(|c| c.reason.clone())),
+                        unreachable: plane.unresolved.get(&rs.address.ip()).cloned(),
+                    }
+                })
+                .collect();
+            let using_sorry = h.is_some_and(|h| h.pool.use_sorry);
+            if let Some(sorry) = vs.sorry_server {
+                let traffic = plane
+                    .traffic
+                    .get(&dataplane::sorry_id(si))
+                    .copied()
+                    .unwrap_or_default();
+                real_servers.push(RealServerStatus {
+                    address: sorry.to_string(),
+                    state: "alive".into(),
+                    weight: 1,
+                    sorry: true,
+                    active_flows: traffic.active_flows,
+                    packets: traffic.packets,
+                    bytes: traffic.bytes,
+                    last_check_ok: None,
+                    last_check: None,
+                    unreachable: plane.unresolved.get(&sorry.ip()).cloned(),
+                });
+            }
+            VirtualServerStatus {
+                name: vs.name.clone(),
+                algo: algo_name(vs.algo).into(),
+                quorum_up: h.is_none_or(|h| h.quorum_up),
+                using_sorry_server: using_sorry,
+                active_flows: real_servers.iter().map(|r| r.active_flows).sum(),
+                packets: real_servers.iter().map(|r| r.packets).sum(),
+                bytes: real_servers.iter().map(|r| r.bytes).sum(),
+                real_servers,
+            }
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ pub mod failover;
 pub mod flood;
 pub mod idle;
 pub mod lab;
+pub mod lb;
 pub mod plot;
 pub mod scale;
 pub mod stats;
@@ -39,6 +40,8 @@ pub enum Which {
     Scale,
     /// CPU of 16 idle instances at 10 ms adverts.
     Idle,
+    /// The XDP load balancer against HAProxy and nginx stream.
+    Lb,
     /// Everything (within 10 minutes on 2 cores).
     All,
 }
@@ -120,6 +123,9 @@ pub fn bench(bin: &Path, out_dir: &Path, which: Which, opts: Options) -> anyhow:
     }
     if all || which == Which::Idle {
         section("idle", &mut || idle::run(bin, opts));
+    }
+    if all || which == Which::Lb {
+        section("lb", &mut || lb::run(bin, opts));
     }
     // Last: tearing down 10 000 IPv6 VIPs keeps the kernel busy for a while after.
     if all || which == Which::Scale {
@@ -514,7 +520,7 @@ pub fn peak_rss_kib(pid: i32) -> Option<u64> {
         .ok()
 }
 
-fn clock_ticks() -> f64 {
+pub fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 { ticks as f64 } else { 100.0 }

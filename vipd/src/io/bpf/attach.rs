@@ -104,6 +104,8 @@ pub struct AttachOptions {
     /// Pin the link and state maps so they outlive the process, and take over a pinned
     /// link left by an earlier run. `None`: dropping the attachment detaches.
     pub pin: Option<PinConfig>,
+    /// Size the load balancer's maps (see [`super::LoadOptions::lb`]).
+    pub lb: bool,
 }
 
 impl AttachOptions {
@@ -113,6 +115,7 @@ impl AttachOptions {
             mode,
             log: false,
             pin: None,
+            lb: false,
         }
     }
 }
@@ -210,6 +213,7 @@ impl XdpAttachment {
             let mut loaded = LoadedXdp::load_with(&LoadOptions {
                 log: options.log,
                 map_pin_dir: None,
+                lb: options.lb,
             })?;
             // The link stays in the program's list: dropping the program detaches it.
             let (mode, _) = attach_fresh(&mut loaded, interface, ifindex, options.mode)?;
@@ -233,6 +237,7 @@ impl XdpAttachment {
         let mut loaded = LoadedXdp::load_with(&LoadOptions {
             log: options.log,
             map_pin_dir: Some(dir.clone()),
+            lb: options.lb,
         })?;
         let link_path = dir.join(LINK_PIN);
         let link_err = |detail: String| BpfError::PinnedLink {
@@ -417,6 +422,11 @@ impl XdpAttachment {
     /// See [`LoadedXdp::take_events`].
     pub fn take_events(&mut self) -> Result<AdvertEvents, BpfError> {
         self.program.take_events()
+    }
+
+    /// See [`LoadedXdp::take_lb_maps`].
+    pub fn take_lb_maps(&mut self) -> Result<super::LbMaps, BpfError> {
+        self.program.take_lb_maps()
     }
 
     /// See [`LoadedXdp::take_logger`].

@@ -22,7 +22,23 @@ pub struct LoadOptions {
     pub log: bool,
     /// Reuse (or create and pin) the state maps in this bpffs directory.
     pub map_pin_dir: Option<PathBuf>,
+    /// Size the load balancer's maps for use (tens of MB of kernel memory). Off, each
+    /// holds one entry: the program finds no service and passes everything on.
+    pub lb: bool,
 }
+
+/// The load balancer's maps that are sized by [`LoadOptions::lb`].
+const LB_SIZED_MAPS: [&str; 9] = [
+    vipd_common::lb::map_names::LB_SERVICES,
+    vipd_common::lb::map_names::LB_ADDRS,
+    vipd_common::lb::map_names::LB_TABLES,
+    vipd_common::lb::map_names::LB_BACKENDS,
+    vipd_common::lb::map_names::LB_FLOWS,
+    vipd_common::lb::map_names::LB_PERSIST,
+    vipd_common::lb::map_names::LB_BACKEND_STATS,
+    vipd_common::lb::map_names::LB_ACTIVE,
+    vipd_common::lb::map_names::LB_CURSORS,
+];
 
 /// A loaded (verified) copy of vipd's XDP program with its own maps, not yet attached.
 ///
@@ -102,6 +118,11 @@ impl LoadedXdp {
         for (name, path) in &pin_paths {
             loader.map_pin_path(name, path.as_path());
         }
+        if !options.lb {
+            for name in LB_SIZED_MAPS {
+                loader.map_max_entries(name, 1);
+            }
+        }
         let mut ebpf = loader.load(OBJECT).map_err(|e| BpfError::Load {
             source: Box::new(e),
         })?;
@@ -130,6 +151,27 @@ impl LoadedXdp {
             action: result.return_value,
             frame: out,
         })
+    }
+
+    /// Runs `frame` through the program `repeat` times in the kernel (one
+    /// BPF_PROG_TEST_RUN) and returns the last verdict and the kernel's mean time per
+    /// run: the program's own cost per packet, without the driver or the stack.
+    pub fn time_run(
+        &mut self,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(u32, std::time::Duration), BpfError> {
+        let program = program_mut(&mut self.ebpf)?;
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                repeat: repeat.max(1),
+                ..TestRunOptions::default()
+            })
+            .map_err(|source| BpfError::TestRun { source })?;
+        Ok((result.return_value, result.duration))
     }
 }
 

@@ -33,6 +33,7 @@ use vipd_common::MAX_LEASE_CLOCKS;
 mod attach;
 mod bfd;
 mod events;
+mod lb;
 mod load;
 mod maps;
 mod sys;
@@ -40,6 +41,7 @@ mod sys;
 pub use attach::{AttachMode, AttachOptions, AttachedMode, PinConfig, XdpAttachment};
 pub use bfd::BfdRecord;
 pub use events::{AdvertEvent, AdvertEvents, PreviousAdvert, XdpLogger};
+pub use lb::{LbMaps, LbTables, ServiceTables};
 pub use load::{LoadOptions, LoadedXdp, TestRunOutcome};
 pub use maps::{IpFamily, ObservedAdvert, WatchSpec};
 pub use sys::{if_index, monotonic_now_ns};
@@ -79,6 +81,14 @@ pub enum BpfError {
         /// The kernel's answer.
         #[source]
         source: ProgramError,
+    },
+    /// A load-balancer table would not fit its map.
+    #[error("load balancer: {what} {value} is beyond what the XDP maps hold")]
+    LbCapacity {
+        /// What overflowed.
+        what: &'static str,
+        /// The offending id.
+        value: u32,
     },
     /// A map was missing from the object or had an unexpected type.
     #[error("XDP map {name}: {source}")]

@@ -12,6 +12,9 @@
 //! The split is the VRRP core's: the driver (`lb::run`) owns sockets, processes and the
 //! BPF maps, feeds results in and applies what comes out.
 
+pub mod health;
+pub mod table;
+
 /// The data plane's view of one virtual server's pool at one moment.
 ///
 /// `members` is indexed like `VirtualServer::real_servers` (config order), so a real

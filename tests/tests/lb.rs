@@ -1,0 +1,280 @@
+//! The load balancer end to end (issue 14): two vipd routers running VRRP and the XDP
+//! direct-routing balancer from a keepalived.conf, three real servers with the VIP on
+//! `lo` and a small HTTP server each, and a client on the same LAN.
+//!
+//! ```text
+//!   client .50 ─┐
+//!   lb1 .1  ────┤
+//!   lb2 .2  ────┤ bridge 192.0.2.0/24, VIP 192.0.2.100 (VRRP, 100 ms adverts)
+//!   rs1 .11 ────┤ each rs: 192.0.2.100/32 on lo, arp_ignore=1, arp_announce=2
+//!   rs2 .12 ────┤
+//!   rs3 .13 ────┘
+//! ```
+//!
+//! Requests reach the VRRP master, whose XDP program rewrites the destination MAC to a
+//! real server's and sends the frame back out; the real server answers the client
+//! directly. The tests check what a client sees: which server answered, and that no
+//! request fails.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+
+use vipd_tests::lb::{Client, get_once, real_server_setup, server_script, start_http};
+use vipd_tests::vipd::{Router, Scratch, stop_all};
+use vipd_tests::{Lan, Netns, Proc, add_addr, poll_until, require_root};
+
+const VIP: &str = "192.0.2.100";
+const LB_ADDRS: [&str; 2] = ["192.0.2.1", "192.0.2.2"];
+const RS_ADDRS: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+const CLIENT: &str = "192.0.2.50";
+const ELECTION: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// LAN members: 0, 1 = lb1, lb2; 2..5 = rs1..rs3; 5 = client.
+const CLIENT_INDEX: usize = 5;
+
+fn vip_port() -> SocketAddr {
+    format!("{VIP}:80").parse().expect("literal")
+}
+
+/// keepalived.conf for one balancer: a VRRPv3 instance holding the VIP, and a
+/// virtual_server with the three real servers and `checker` in each.
+fn lb_conf(router: &str, priority: u8, algo: &str, extra: &str, checker: &str) -> String {
+    let real_servers: String = RS_ADDRS
+        .iter()
+        .map(|rs| format!("    real_server {rs} 80 {{\n        weight 1\n{checker}    }}\n"))
+        .collect();
+    format!(
+        "global_defs {{\n    router_id {router}\n    vrrp_version 3\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n\
+         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo {algo}\n    lb_kind DR\n    \
+         protocol TCP\n{extra}{real_servers}}}\n"
+    )
+}
+
+const TCP_CHECK: &str = "        TCP_CHECK {\n            connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }\n";
+
+struct Lab {
+    lan: Lan,
+    scratch: Scratch,
+    /// The real servers' HTTP servers (a test stops and restarts them while routers
+    /// borrow the LAN).
+    servers: std::cell::RefCell<Vec<Option<Proc>>>,
+}
+
+impl Lab {
+    fn new(tag: &str) -> anyhow::Result<Lab> {
+        require_root();
+        let lan = Lan::new(tag, 6)?;
+        for (i, addr) in LB_ADDRS.iter().chain(RS_ADDRS.iter()).enumerate() {
+            add_addr(lan.member(i), "eth0", &format!("{addr}/24"))?;
+        }
+        add_addr(lan.member(CLIENT_INDEX), "eth0", &format!("{CLIENT}/24"))?;
+        let scratch = Scratch::new(tag)?;
+        let script = server_script(&scratch)?;
+        let mut servers = Vec::new();
+        for i in 0..3 {
+            let ns = lan.member(2 + i);
+            real_server_setup(ns, &[VIP])?;
+            servers.push(Some(start_http(ns, &script, &format!("rs{}", i + 1), 80)?));
+        }
+        Ok(Lab {
+            lan,
+            scratch,
+            servers: std::cell::RefCell::new(servers),
+        })
+    }
+
+    fn client(&self) -> &Netns {
+        self.lan.member(CLIENT_INDEX)
+    }
+
+    fn router(&self, index: usize, conf: &str) -> anyhow::Result<Router<'_>> {
+        let name = format!("lb{}", index + 1);
+        let path = self
+            .scratch
+            .write(&format!("{name}-keepalived.conf"), conf)?;
+        Router::from_file(self.lan.member(index), &self.scratch, &name, &path)
+    }
+
+    /// Waits until `router` reports every real server of its first virtual server
+    /// reachable, with `alive` ones in state alive.
+    fn wait_pool(&self, router: &Router<'_>, alive: &[&str]) -> anyhow::Result<()> {
+        poll_until(
+            &format!("{} to see {alive:?} alive and reachable", router.name()),
+            Duration::from_secs(15),
+            Duration::from_millis(100),
+            || -> Result<(), String> {
+                let status = router.status().map_err(|e| e.to_string())?;
+                let rs = &status["virtual_servers"][0]["real_servers"];
+                let list = rs.as_array().ok_or("no virtual server in status")?;
+                for r in list.iter().filter(|r| r["sorry"] != true) {
+                    let address = r["address"].as_str().unwrap_or_default();
+                    let want_alive = alive.iter().any(|a| address.starts_with(a));
+                    let is_alive = r["state"] == "alive" && r["unreachable"].is_null();
+                    if want_alive != is_alive {
+                        return Err(format!("{address}: {r}"));
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// `n` requests, each on a new connection; the count per real server name.
+    fn spread(&self, n: usize) -> anyhow::Result<std::collections::BTreeMap<String, usize>> {
+        let mut counts = std::collections::BTreeMap::new();
+        for i in 0..n {
+            let name = get_once(self.client(), vip_port(), REQUEST_TIMEOUT)
+                .with_context(|| format!("request {i} of {n}"))?;
+            *counts.entry(name).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+}
+
+#[test]
+fn rr_spreads_requests_and_a_killed_real_server_leaves_the_pool() -> anyhow::Result<()> {
+    let lab = Lab::new("lb_rr")?;
+    let mut lb1 = lab.router(0, &lb_conf("lb1", 200, "rr", "", TCP_CHECK))?;
+    let mut lb2 = lab.router(1, &lb_conf("lb2", 100, "rr", "", TCP_CHECK))?;
+    lb1.start()?;
+    lb2.start()?;
+    lb1.wait_state("VI_1", "MASTER", ELECTION)?;
+    lab.wait_pool(&lb1, &RS_ADDRS)?;
+
+    let counts = lab.spread(60)?;
+    ensure!(counts.len() == 3, "every real server serves: {counts:?}");
+    // rr per CPU: each server gets its third, give or take the CPUs' interleaving.
+    ensure!(counts.values().all(|&c| c >= 12), "rr spread: {counts:?}");
+    // The data plane's counters reach status within a second (docs/load-balancing.md).
+    poll_until(
+        "lb1's status to count the requests' packets",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || -> Result<(), String> {
+            let status = lb1.status().map_err(|e| e.to_string())?;
+            let vs = &status["virtual_servers"][0];
+            let forwarded = status["lb_counters"]["lb_forwarded"].as_u64().unwrap_or(0);
+            // At least SYN, request and ACK of FIN per request, and never more than
+            // the XDP program saw.
+            if vs["packets"].as_u64().unwrap_or(0) >= 60 * 3 && forwarded >= 60 * 3 {
+                Ok(())
+            } else {
+                Err(format!("{vs} {}", status["lb_counters"]))
+            }
+        },
+    )?;
+
+    // rs2 dies: the checker fails it within delay_loop + retry, and from then on no
+    // request fails or goes there.
+    let killed = Instant::now();
+    drop(lab.servers.borrow_mut()[1].take());
+    lab.wait_pool(&lb1, &[RS_ADDRS[0], RS_ADDRS[2]])?;
+    eprintln!("rs2 left the pool {:?} after it died", killed.elapsed());
+    let counts = lab.spread(40)?;
+    ensure!(!counts.contains_key("rs2"), "rs2 is out: {counts:?}");
+    ensure!(counts.values().sum::<usize>() == 40);
+
+    // It comes back, and is balanced to again.
+    let script = server_script(&lab.scratch)?;
+    lab.servers.borrow_mut()[1] = Some(start_http(lab.lan.member(3), &script, "rs2", 80)?);
+    lab.wait_pool(&lb1, &RS_ADDRS)?;
+    let counts = lab.spread(30)?;
+    ensure!(
+        counts.get("rs2").copied().unwrap_or(0) > 0,
+        "rs2 is back: {counts:?}"
+    );
+    stop_all(&mut [lb1, lb2])
+}
+
+#[test]
+fn mh_keeps_a_live_connection_on_its_server_through_a_crash_failover() -> anyhow::Result<()> {
+    let lab = Lab::new("lb_mh")?;
+    let mut lb1 = lab.router(0, &lb_conf("lb1", 200, "mh", "", TCP_CHECK))?;
+    let mut lb2 = lab.router(1, &lb_conf("lb2", 100, "mh", "", TCP_CHECK))?;
+    lb1.start()?;
+    lb2.start()?;
+    lb1.wait_state("VI_1", "MASTER", ELECTION)?;
+    lb2.wait_state("VI_1", "BACKUP", ELECTION)?;
+    lab.wait_pool(&lb1, &RS_ADDRS)?;
+    lab.wait_pool(&lb2, &RS_ADDRS)?;
+
+    let mut conn = Client::connect(lab.client(), vip_port(), REQUEST_TIMEOUT)?;
+    let server = conn.get()?;
+    for _ in 0..5 {
+        ensure!(
+            conn.get()? == server,
+            "a kept-alive connection stays on its server"
+        );
+    }
+    let before = lb2.status()?["lb_counters"]["lb_flows_recovered"]
+        .as_u64()
+        .unwrap_or(0);
+
+    // The master crashes mid-connection; lb2 takes over the VIP. Its XDP program never
+    // saw this connection's SYN, and Maglev puts it on the same server.
+    lb1.kill()?;
+    lb2.wait_state("VI_1", "MASTER", ELECTION)?;
+    // The client's requests go on on the same TCP connection (TCP retransmits
+    // whatever fell into the takeover gap).
+    for i in 0..20 {
+        let answer = conn
+            .get()
+            .with_context(|| format!("request {i} after the failover on the live connection"))?;
+        ensure!(
+            answer == server,
+            "the connection moved from {server} to {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let after = lb2.status()?["lb_counters"]["lb_flows_recovered"]
+        .as_u64()
+        .unwrap_or(0);
+    ensure!(
+        after > before,
+        "lb2 placed the unknown flow by its hash ({before} → {after})"
+    );
+    stop_all(&mut [lb2])
+}
+
+#[test]
+fn sorry_server_serves_when_every_real_server_is_down() -> anyhow::Result<()> {
+    let lab = Lab::new("lb_sorry")?;
+    // The client doubles as the sorry server, on another port of its own address.
+    let script = server_script(&lab.scratch)?;
+    real_server_setup(lab.client(), &[VIP])?;
+    let _sorry = start_http(lab.client(), &script, "sorry", 80)?;
+    let extra = format!("    sorry_server {CLIENT} 80\n");
+    let mut lb1 = lab.router(0, &lb_conf("lb1", 200, "wrr", &extra, TCP_CHECK))?;
+    lb1.start()?;
+    lb1.wait_state("VI_1", "MASTER", ELECTION)?;
+    lab.wait_pool(&lb1, &RS_ADDRS)?;
+    for server in lab.servers.borrow_mut().iter_mut() {
+        drop(server.take());
+    }
+    lab.wait_pool(&lb1, &[])?;
+    // The sorry server is on the client's own host here (and the real servers hold the
+    // VIP on lo), so ask from the idle second router's namespace.
+    let counts = (0..5)
+        .map(|_| get_once(lab.lan.member(1), vip_port(), REQUEST_TIMEOUT))
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    ensure!(counts.iter().all(|n| n == "sorry"), "{counts:?}");
+    stop_all(&mut [lb1])
+}
+
+#[test]
+fn persistence_keeps_a_client_on_one_server() -> anyhow::Result<()> {
+    let lab = Lab::new("lb_persist")?;
+    let extra = "    persistence_timeout 60\n";
+    let mut lb1 = lab.router(0, &lb_conf("lb1", 200, "rr", extra, TCP_CHECK))?;
+    lb1.start()?;
+    lb1.wait_state("VI_1", "MASTER", ELECTION)?;
+    lab.wait_pool(&lb1, &RS_ADDRS)?;
+    let counts = lab.spread(20)?;
+    ensure!(counts.len() == 1, "one client, one server: {counts:?}");
+    stop_all(&mut [lb1])
+}

@@ -1,0 +1,471 @@
+//! Load balancing: vipd's XDP direct-routing balancer against HAProxy (TCP mode) and
+//! nginx `stream`, the proxies an operator would pick instead, in the same run, with
+//! the same client (wrk) and the same three nginx real servers.
+//!
+//! Lab: one LAN (bridge), a client, a balancer and three real servers with the VIP on
+//! `lo` (arp_ignore / arp_announce, as DR needs; the proxies connect to the servers'
+//! own addresses instead). Runs, each `secs` long, with keep-alive connections and with
+//! a new connection per request (`Connection: close`):
+//! - `direct`: wrk straight to one real server: what client, bridge and server cost;
+//! - `vipd`: vipd (VRRP holding the VIP + `virtual_server … lb_kind DR`, XDP generic);
+//! - `haproxy`: HAProxy 2.6, `mode tcp`, one thread, round robin;
+//! - `nginx`: nginx 1.22 `stream`, one worker, round robin.
+//!
+//! **LB CPU per request** is the machine's busy CPU (every process, and the kernel's
+//! softirq work, which on veth runs on the sending CPU and cannot be charged to one
+//! namespace) per request, minus `direct`'s: what putting the balancer in the path
+//! costs. The balancer namespace's own process CPU is shown beside it. The XDP
+//! program's own cost per packet comes from BPF_PROG_TEST_RUN.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+use vipd_tests::topo::{Lan, add_addr};
+use vipd_tests::vipd::{Router, Scratch};
+use vipd_tests::{Netns, Proc, poll_until};
+
+use super::{Options, machine_cpu};
+
+const VIP: &str = "192.0.2.100";
+const LB: &str = "192.0.2.1";
+const CLIENT: &str = "192.0.2.50";
+const RS: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+/// wrk connections: enough to keep one core of servers busy, few enough for 2 cores.
+const CONNECTIONS: u32 = 16;
+
+/// LAN members.
+const CLIENT_NS: usize = 0;
+const LB_NS: usize = 1;
+
+fn rs_nginx_conf(dir: &Path, name: &str) -> String {
+    let d = dir.display();
+    format!(
+        "worker_processes 1;\ndaemon off;\npid {d}/{name}.pid;\nerror_log {d}/{name}.err;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/{name}-body;\n  \
+         proxy_temp_path {d}/{name}-proxy;\n  fastcgi_temp_path {d}/{name}-fcgi;\n  \
+         uwsgi_temp_path {d}/{name}-uwsgi;\n  scgi_temp_path {d}/{name}-scgi;\n  \
+         keepalive_requests 1000000;\n  \
+         server {{ listen 80 reuseport; location / {{ return 200 \"{name}\\n\"; }} }}\n}}\n"
+    )
+}
+
+fn stream_conf(dir: &Path) -> String {
+    let d = dir.display();
+    let servers: String = RS
+        .iter()
+        .map(|rs| format!("    server {rs}:80;\n"))
+        .collect();
+    format!(
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\nworker_processes 1;\n\
+         daemon off;\npid {d}/lb-nginx.pid;\nerror_log {d}/lb-nginx.err;\n\
+         events {{ worker_connections 4096; }}\n\
+         stream {{\n  upstream rs {{\n{servers}  }}\n  server {{ listen {VIP}:80; proxy_pass rs; }}\n}}\n"
+    )
+}
+
+fn haproxy_conf() -> String {
+    let servers: String = RS
+        .iter()
+        .enumerate()
+        .map(|(i, rs)| format!("  server rs{} {rs}:80\n", i + 1))
+        .collect();
+    format!(
+        "global\n  nbthread 1\n  maxconn 8192\ndefaults\n  mode tcp\n  timeout connect 2s\n  \
+         timeout client 30s\n  timeout server 30s\nfrontend f\n  bind {VIP}:80\n  \
+         default_backend b\nbackend b\n  balance roundrobin\n{servers}"
+    )
+}
+
+fn vipd_conf() -> String {
+    let servers: String = RS
+        .iter()
+        .map(|rs| format!("  real_server {rs} 80 {{\n    weight 1\n  }}\n"))
+        .collect();
+    format!(
+        "global_defs {{\n  router_id lb\n  vrrp_version 3\n}}\n\
+         vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  \
+         priority 200\n  advert_int 1\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n\
+         virtual_server {VIP} 80 {{\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n{servers}}}\n"
+    )
+}
+
+/// What one wrk run measured.
+#[derive(Debug, Clone)]
+struct Run {
+    requests: u64,
+    errors: u64,
+    rps: f64,
+    p99_ms: f64,
+    machine_cpu_s: f64,
+    lb_cpu_s: f64,
+}
+
+impl Run {
+    fn cpu_us_per_request(&self) -> f64 {
+        self.machine_cpu_s / self.requests.max(1) as f64 * 1e6
+    }
+}
+
+/// Parses wrk's `--latency` output.
+fn parse_wrk(text: &str) -> anyhow::Result<(u64, u64, f64, f64)> {
+    let mut requests = None;
+    let mut rps = None;
+    let mut p99 = None;
+    let mut errors = 0u64;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.contains("requests in") {
+            requests = line.split_whitespace().next().and_then(|n| n.parse().ok());
+        } else if let Some(v) = line.strip_prefix("Requests/sec:") {
+            rps = v.trim().parse().ok();
+        } else if let Some(v) = line.strip_prefix("99%") {
+            p99 = parse_latency_ms(v.trim());
+        } else if line.starts_with("Socket errors:") {
+            errors += line
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse::<u64>().ok())
+                .sum::<u64>();
+        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            errors += v.trim().parse::<u64>().unwrap_or(0);
+        }
+    }
+    match (requests, rps, p99) {
+        (Some(r), Some(s), Some(p)) => Ok((r, errors, s, p)),
+        _ => bail!("could not read wrk's output:\n{text}"),
+    }
+}
+
+fn parse_latency_ms(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => value / 1000.0,
+        "ms" => value,
+        "s" => value * 1000.0,
+        "m" => value * 60_000.0,
+        _ => return None,
+    })
+}
+
+/// CPU seconds (user + system) of every process in `ns` so far.
+fn namespace_cpu_s(ns: &Netns) -> f64 {
+    let hz = super::clock_ticks();
+    ns.pids()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the parenthesised command name; utime, stime are 14 and 15.
+            let rest = stat.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / hz)
+        })
+        .sum()
+}
+
+fn wrk(lan: &Lan, target: &str, secs: u64, close: bool) -> anyhow::Result<Run> {
+    let url = format!("http://{target}/");
+    let duration = format!("{secs}s");
+    let connections = CONNECTIONS.to_string();
+    let mut argv = vec![
+        "wrk",
+        "-t1",
+        "-c",
+        &connections,
+        "-d",
+        &duration,
+        "--latency",
+        "--timeout",
+        "2s",
+    ];
+    if close {
+        argv.extend(["-H", "Connection: close"]);
+    }
+    argv.push(&url);
+    let lb_ns = lan.member(LB_NS);
+    let (cpu_before, lb_before) = (machine_cpu(), namespace_cpu_s(lb_ns));
+    let out = lan.member(CLIENT_NS).exec(&argv)?;
+    let (cpu_after, lb_after) = (machine_cpu(), namespace_cpu_s(lb_ns));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (requests, errors, rps, p99_ms) = parse_wrk(&text)?;
+    Ok(Run {
+        requests,
+        errors,
+        rps,
+        p99_ms,
+        machine_cpu_s: cpu_after.0 - cpu_before.0,
+        lb_cpu_s: lb_after - lb_before,
+    })
+}
+
+/// Polls `target:80` from the client until it answers.
+fn wait_http(lan: &Lan, target: &str) -> anyhow::Result<()> {
+    let url = format!("http://{target}/");
+    poll_until(
+        &format!("{url} to answer"),
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        || -> Result<(), String> {
+            let out = lan
+                .member(CLIENT_NS)
+                .exec(&["wrk", "-t1", "-c1", "-d1s", "--timeout", "1s", &url])
+                .map_err(|e| e.to_string())?;
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            match parse_wrk(&format!("{text}\n99% 0us")) {
+                Ok((n, 0, _, _)) if n > 0 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+}
+
+/// BPF_PROG_TEST_RUN: the XDP program's own time for a packet of an established
+/// flow to a balanced service, and for a packet it passes (not to a service).
+fn xdp_ns_per_packet() -> anyhow::Result<Value> {
+    use vipd::config::lb::{HashFlags, LbAlgo, LbKind, LbProtocol, RealServer, VirtualServer};
+    use vipd::io::bpf::{LoadOptions, LoadedXdp};
+    use vipd::lb::HealthSnapshot;
+    use vipd::lb::dataplane::{NextHop, plan};
+    let mut xdp = LoadedXdp::load_with(&LoadOptions {
+        lb: true,
+        ..LoadOptions::default()
+    })?;
+    let mut maps = xdp.take_lb_maps()?;
+    let service = VirtualServer {
+        name: "bench".into(),
+        addresses: vec![format!("{VIP}:80").parse()?],
+        protocol: LbProtocol::Tcp,
+        algo: LbAlgo::Mh,
+        hash: HashFlags::default(),
+        kind: LbKind::Dr,
+        delay_loop: Duration::from_secs(60),
+        persistence_timeout: None,
+        persistence_prefix: None,
+        sorry_server: None,
+        sorry_server_inhibit: false,
+        alpha: false,
+        omega: false,
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        virtualhost: None,
+        interface: None,
+        real_servers: RS
+            .iter()
+            .map(|rs| -> anyhow::Result<RealServer> {
+                Ok(RealServer {
+                    address: format!("{rs}:80").parse()?,
+                    weight: 1,
+                    inhibit_on_failure: false,
+                    notify_up: None,
+                    notify_down: None,
+                    checkers: Vec::new(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let hops = RS
+        .iter()
+        .enumerate()
+        .map(|(i, rs)| -> anyhow::Result<(IpAddr, NextHop)> {
+            Ok((
+                rs.parse()?,
+                NextHop {
+                    ifindex: 1,
+                    mac: [2, 0, 0, 0, 1, i as u8],
+                    src_mac: [2, 0, 0, 0, 0, 1],
+                },
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    maps.apply(&plan(&[service], &HealthSnapshot::default(), &hops))?;
+    let frame = |dst: [u8; 4], flags: u8| {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+        f.extend_from_slice(&[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 203, 0, 113, 7]);
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&[
+            0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff,
+        ]);
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f
+    };
+    const REPEAT: u32 = 1_000_000;
+    let (syn_action, _) = xdp.time_run(&frame([192, 0, 2, 100], 0x02), 1)?;
+    let (flow_action, flow) = xdp.time_run(&frame([192, 0, 2, 100], 0x10), REPEAT)?;
+    let (pass_action, pass) = xdp.time_run(&frame([198, 51, 100, 9], 0x10), REPEAT)?;
+    if (syn_action, flow_action, pass_action) != (3, 3, 2) {
+        bail!("unexpected verdicts: SYN {syn_action}, flow {flow_action}, other {pass_action}");
+    }
+    Ok(json!({
+        "established_flow_ns": flow.as_nanos() as u64,
+        "not_a_service_ns": pass.as_nanos() as u64,
+        "repeat": REPEAT,
+    }))
+}
+
+/// Runs the load-balancing bench.
+pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
+    for tool in ["wrk", "nginx", "haproxy"] {
+        if which::which(tool).is_err() {
+            bail!("{tool} is not installed: run `cargo xtask setup`");
+        }
+    }
+    let secs = if opts.quick { 3 } else { 10 };
+    let lan = Lan::new("bench_lb", 5)?;
+    add_addr(lan.member(CLIENT_NS), "eth0", &format!("{CLIENT}/24"))?;
+    add_addr(lan.member(LB_NS), "eth0", &format!("{LB}/24"))?;
+    let scratch = Scratch::new("bench_lb")?;
+    let dir = scratch.path().to_owned();
+    let mut servers: Vec<Proc> = Vec::new();
+    for (i, rs) in RS.iter().enumerate() {
+        let ns = lan.member(2 + i);
+        add_addr(ns, "eth0", &format!("{rs}/24"))?;
+        vipd_tests::lb::real_server_setup(ns, &[VIP])?;
+        let name = format!("rs{}", i + 1);
+        let conf = scratch.write(&format!("{name}.conf"), &rs_nginx_conf(&dir, &name))?;
+        servers.push(ns.spawn(&["nginx", "-c", &conf.display().to_string()])?);
+    }
+    wait_http(&lan, RS[0])?;
+
+    let xdp = xdp_ns_per_packet().context("timing the XDP program")?;
+    println!(
+        "  XDP program (BPF_PROG_TEST_RUN): {} ns per packet of an established flow, {} ns per packet not to a service",
+        xdp["established_flow_ns"], xdp["not_a_service_ns"]
+    );
+
+    let mut rows: Vec<(String, bool, Run)> = Vec::new();
+    let lb_ns = lan.member(LB_NS);
+    let measure =
+        |rows: &mut Vec<(String, bool, Run)>, label: &str, target: &str| -> anyhow::Result<()> {
+            wait_http(&lan, target)?;
+            for close in [false, true] {
+                let run = wrk(&lan, target, secs, close)?;
+                rows.push((label.to_owned(), close, run));
+            }
+            Ok(())
+        };
+
+    measure(&mut rows, "direct", RS[0])?;
+    let run_vipd = |rows: &mut Vec<(String, bool, Run)>,
+                    label: &str,
+                    file: &str,
+                    text: &str|
+     -> anyhow::Result<()> {
+        let conf = scratch.write(file, text)?;
+        let mut router = Router::from_file(lb_ns, &scratch, label, &conf)?.bin(bin);
+        router.start()?;
+        router.wait_state("VI_1", "MASTER", Duration::from_secs(10))?;
+        poll_until(
+            "vipd to resolve the real servers",
+            Duration::from_secs(15),
+            Duration::from_millis(100),
+            || -> Result<(), String> {
+                let status = router.status().map_err(|e| e.to_string())?;
+                let reachable = status["virtual_servers"][0]["real_servers"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().all(|r| r["unreachable"].is_null()));
+                if reachable {
+                    Ok(())
+                } else {
+                    Err(status["virtual_servers"].to_string())
+                }
+            },
+        )?;
+        measure(rows, label, VIP)?;
+        router.stop(Duration::from_secs(5))?;
+        Ok(())
+    };
+    run_vipd(&mut rows, "vipd", "lb-vipd.conf", &vipd_conf())?;
+    add_addr(lb_ns, "eth0", &format!("{VIP}/24"))?;
+    {
+        let conf = scratch.write("haproxy.cfg", &haproxy_conf())?;
+        let _haproxy = lb_ns.spawn(&["haproxy", "-db", "-f", &conf.display().to_string()])?;
+        measure(&mut rows, "haproxy", VIP)?;
+    }
+    {
+        let conf = scratch.write("lb-nginx.conf", &stream_conf(&dir))?;
+        let _nginx = lb_ns.spawn(&["nginx", "-c", &conf.display().to_string()])?;
+        measure(&mut rows, "nginx", VIP)?;
+    }
+    drop(servers);
+
+    println!(
+        "{:<16} {:<11} {:>10} {:>9} {:>8} {:>14} {:>14} {:>14}",
+        "balancer",
+        "connections",
+        "req/s",
+        "p99 ms",
+        "errors",
+        "CPU µs/req",
+        "LB CPU µs/req",
+        "LB proc µs/req"
+    );
+    let mut table = Vec::new();
+    let baseline = |close: bool| {
+        rows.iter()
+            .find(|(l, c, _)| l == "direct" && *c == close)
+            .map(|(_, _, r)| r.cpu_us_per_request())
+            .unwrap_or(0.0)
+    };
+    for (label, close, run) in &rows {
+        let lb_cpu = run.cpu_us_per_request() - baseline(*close);
+        let proc_cpu = run.lb_cpu_s / run.requests.max(1) as f64 * 1e6;
+        let kind = if *close { "new/request" } else { "keep-alive" };
+        println!(
+            "{label:<16} {kind:<11} {:>10.0} {:>9.2} {:>8} {:>14.1} {:>14.1} {:>14.1}",
+            run.rps,
+            run.p99_ms,
+            run.errors,
+            run.cpu_us_per_request(),
+            if label == "direct" { 0.0 } else { lb_cpu },
+            proc_cpu
+        );
+        table.push(json!({
+            "balancer": label,
+            "connection_per_request": close,
+            "requests": run.requests,
+            "requests_per_second": run.rps,
+            "p99_ms": run.p99_ms,
+            "errors": run.errors,
+            "machine_cpu_us_per_request": run.cpu_us_per_request(),
+            "lb_cpu_us_per_request": if label == "direct" { 0.0 } else { lb_cpu },
+            "lb_process_cpu_us_per_request": proc_cpu,
+        }));
+    }
+    let mut ratios = serde_json::Map::new();
+    for close in [false, true] {
+        let lb = |name: &str| {
+            rows.iter()
+                .find(|(l, c, _)| l == name && *c == close)
+                .map(|(_, _, r)| r.cpu_us_per_request() - baseline(close))
+        };
+        if let (Some(v), Some(h)) = (lb("vipd"), lb("haproxy")) {
+            let ratio = if h > 0.0 { v.max(0.0) / h } else { f64::NAN };
+            let kind = if close {
+                "new connection per request"
+            } else {
+                "keep-alive"
+            };
+            println!("  vipd LB CPU per request / HAProxy's ({kind}): {ratio:.2} (target ≤ 0.25)");
+            ratios.insert(
+                if close { "close" } else { "keep_alive" }.into(),
+                json!(ratio),
+            );
+        }
+    }
+    Ok(json!({
+        "seconds_per_run": secs,
+        "connections": CONNECTIONS,
+        "xdp_program": xdp,
+        "runs": table,
+        "vipd_over_haproxy_lb_cpu": ratios,
+    }))
+}
