@@ -20,6 +20,7 @@
 //! - [`vipd`]: vipd under test: scratch dirs, configs, [`vipd::Router`] guards, status JSON.
 //! - [`keepalived`]: real keepalived as a peer ([`keepalived::Keepalived`] guards).
 //! - [`frr`]: FRR zebra + vrrpd as a peer ([`frr::Frr`]).
+//! - [`bfdd`]: FRR zebra + bfdd as a BFD peer ([`bfdd::Bfdd`]).
 //! - [`pinger::PingRun`]: a client pinging a VIP across a failover.
 //! - [`sockets`]: another process's raw sockets (queue, drops, `SO_RCVBUF`) and whether
 //!   it is stopped.
@@ -36,6 +37,7 @@
 //! exit status and its stderr, so test functions can be `-> anyhow::Result<()>` and `?`
 //! their way through a scenario.
 
+pub mod bfdd;
 pub mod frr;
 pub mod keepalived;
 pub mod lb;

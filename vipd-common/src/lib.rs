@@ -408,3 +408,52 @@ const _: () = {
         i += 1;
     }
 };
+
+// ---- BFD (RFC 5880/5881): control packets recorded by the XDP program ----
+//
+// Kept apart from the VRRP types above. The daemon creates one `BFD_SESSIONS` entry per
+// BFD session (key: its local discriminator, which is the Your Discriminator of the
+// neighbour's packets), with the neighbour's address and the lowest TTL it accepts;
+// the program only updates entries that exist, so a flood of made-up discriminators
+// cannot fill the map. Not pinned: sessions start afresh with a daemon.
+
+/// `HashMap<u32, BfdObserved>`: the last control packet from each session's neighbour.
+pub const BFD_SESSIONS_MAP: &str = "BFD_SESSIONS";
+/// UDP destination port of single-hop BFD control packets (RFC 5881 §4).
+pub const BFD_CONTROL_PORT: u16 = 3784;
+/// Bytes of a control packet the program records: the mandatory section (RFC 5880
+/// §4.1); authentication, which vipd does not use, is not kept.
+pub const BFD_CONTROL_LEN: usize = 24;
+/// Largest number of BFD sessions the map holds.
+pub const MAX_BFD_SESSIONS: u32 = 256;
+
+/// Value of [`BFD_SESSIONS_MAP`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BfdObserved {
+    /// When the program last recorded a packet (CLOCK_MONOTONIC ns, `bpf_ktime_get_ns`);
+    /// 0 until the first.
+    pub last_seen_ns: u64,
+    /// Packets recorded.
+    pub count: u64,
+    /// The neighbour (set by the daemon): IPv4 in the first 4 bytes, network order.
+    pub neighbor: [u8; 16],
+    /// [`FAMILY_IPV4`] or [`FAMILY_IPV6`] (set by the daemon).
+    pub family: u8,
+    /// Lowest TTL / hop limit accepted, 255 for single hop (set by the daemon).
+    pub min_ttl: u8,
+    /// Explicit padding.
+    pub _pad: [u8; 2],
+    /// The last recorded packet's first [`BFD_CONTROL_LEN`] bytes.
+    pub packet: [u8; BFD_CONTROL_LEN],
+    /// Explicit padding to a multiple of 8.
+    pub _pad2: [u8; 4],
+}
+
+#[cfg(feature = "user")]
+mod bfd_pod {
+    // SAFETY: #[repr(C)], only integers and byte arrays, explicit padding.
+    unsafe impl aya::Pod for super::BfdObserved {}
+}
+
+const _: () = assert!(core::mem::size_of::<BfdObserved>() == 64);

@@ -12,6 +12,9 @@
 //! interface is rewritten in place into the reply and bounced out with XDP_TX while the
 //! lease is live; once the lease has expired the request is dropped, so neither we nor
 //! the kernel (which may still hold the address after a daemon crash) claim the VIP.
+//! BFD: control packets for the daemon's sessions are recorded in `BFD_SESSIONS`
+//! (module `bfd`) and passed on.
+//!
 //! Everything else goes on to the kernel with XDP_PASS.
 //!
 //! Every read is bounds-checked against `data_end` before it happens (the verifier
@@ -19,6 +22,7 @@
 #![no_std]
 #![no_main]
 
+mod bfd;
 mod lb;
 
 use aya_ebpf::{
@@ -217,6 +221,8 @@ fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
                 // Always: the daemon's socket must still see every advert.
                 return Some(xdp_action::XDP_PASS);
             }
+            // Recorded, then passed: BFD goes to the routers' own addresses, never a VIP.
+            bfd::record_ipv4(ctx);
             Some(lb::ipv4(ctx).unwrap_or(xdp_action::XDP_PASS))
         }
         ETH_P_IPV6 => {
@@ -226,6 +232,7 @@ fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
                 log_outcome(ctx, outcome);
                 return Some(xdp_action::XDP_PASS);
             }
+            bfd::record_ipv6(ctx);
             Some(lb::ipv6(ctx).unwrap_or(xdp_action::XDP_PASS))
         }
         _ => Some(xdp_action::XDP_PASS),

@@ -73,6 +73,51 @@ pub struct DaemonStatus {
     /// The XDP load balancer's counters, summed across CPUs and interfaces.
     #[serde(default)]
     pub lb_counters: std::collections::BTreeMap<String, u64>,
+    /// BFD sessions (`bfd_instance`).
+    #[serde(default)]
+    pub bfd: Vec<BfdStatus>,
+}
+
+/// The status of one BFD session.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BfdStatus {
+    /// Configured name.
+    pub name: String,
+    /// Neighbour address.
+    pub neighbor: String,
+    /// bfd.SessionState: AdminDown, Down, Init, Up.
+    pub state: String,
+    /// bfd.RemoteSessionState.
+    pub remote_state: String,
+    /// bfd.LocalDiag, as text.
+    pub diagnostic: String,
+    /// bfd.LocalDiscr.
+    pub local_discriminator: u32,
+    /// bfd.RemoteDiscr (0 while unknown).
+    pub remote_discriminator: u32,
+    /// Negotiated transmit interval before jitter, µs.
+    pub transmit_interval_us: u64,
+    /// Detection Time, µs (0 before any packet).
+    pub detection_time_us: u64,
+    /// Control packets sent.
+    pub sent: u64,
+    /// Control packets accepted.
+    pub received: u64,
+    /// Control packets the session discarded.
+    pub discarded: u64,
+    /// Transitions to Up.
+    pub up_count: u64,
+    /// Transitions from Up to Down.
+    pub down_count: u64,
+    /// Packets that could not be sent.
+    pub send_errors: u64,
+    /// Times the XDP record kept the session Up when the socket had fallen behind.
+    pub xdp_rescues: u64,
+    /// The latest a due deadline of the session ran, in microseconds (daemon
+    /// starvation).
+    pub timer_late_max_us: u64,
+    /// When the state last changed (Unix seconds).
+    pub last_change_unix: Option<f64>,
 }
 
 /// The status of one virtual server.

@@ -39,6 +39,8 @@ pub struct Draft {
     pub instances: Vec<DraftInstance>,
     /// `[sync_group.NAME]` / keepalived `vrrp_sync_group NAME`.
     pub sync_groups: Vec<DraftSyncGroup>,
+    /// `[bfd.NAME]` / keepalived `bfd_instance NAME`.
+    pub bfd_instances: Vec<DraftBfd>,
     /// `[[virtual_server]]` / keepalived `virtual_server`, in file order.
     pub virtual_servers: Vec<DraftVirtualServer>,
     /// `[virtual_server_group.NAME]` / keepalived `virtual_server_group NAME`.
@@ -237,6 +239,7 @@ pub struct DraftInstance {
     pub notify: Option<Sourced<DraftCommand>>,
     pub smtp_alert: Option<Sourced<bool>>,
     pub xdp: Option<Sourced<String>>,
+    pub track_bfd: Vec<DraftTrackedBfd>,
 }
 
 impl DraftInstance {
@@ -274,6 +277,7 @@ impl DraftInstance {
             notify: None,
             smtp_alert: None,
             xdp: None,
+            track_bfd: Vec::new(),
         }
     }
 }
@@ -433,4 +437,55 @@ pub struct DraftUrl {
     pub status_codes: Vec<Sourced<String>>,
     pub digest: Option<Sourced<String>>,
     pub virtualhost: Option<Sourced<String>>,
+}
+
+// ---- BFD (bfd_instance, track_bfd) ----
+
+/// A BFD session as written (`[bfd.NAME]` / keepalived `bfd_instance NAME`). Intervals
+/// are duration text: the keepalived front end adds the `ms` its bare numbers mean.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // Each field is the key of the same name; docs/bfd.md.
+pub struct DraftBfd {
+    /// The session name.
+    pub name: Sourced<String>,
+    pub neighbor_ip: Option<Sourced<String>>,
+    pub source_ip: Option<Sourced<String>>,
+    pub min_rx: Option<Sourced<String>>,
+    pub min_tx: Option<Sourced<String>>,
+    pub idle_tx: Option<Sourced<String>>,
+    pub multiplier: Option<Sourced<i64>>,
+    pub passive: Option<Sourced<bool>>,
+    pub ttl: Option<Sourced<i64>>,
+    pub max_hops: Option<Sourced<i64>>,
+    pub weight: Option<Sourced<i64>>,
+}
+
+impl DraftBfd {
+    /// A session with only a name.
+    pub fn named(name: Sourced<String>) -> Self {
+        Self {
+            name,
+            neighbor_ip: None,
+            source_ip: None,
+            min_rx: None,
+            min_tx: None,
+            idle_tx: None,
+            multiplier: None,
+            passive: None,
+            ttl: None,
+            max_hops: None,
+            weight: None,
+        }
+    }
+}
+
+/// One `track_bfd` entry as written: `NAME [weight W] [peer]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftTrackedBfd {
+    /// The session's name.
+    pub name: Sourced<String>,
+    /// Per-instance weight override.
+    pub weight: Option<Sourced<i64>>,
+    /// The neighbour is a VRRP peer (vipd's extension).
+    pub peer: Option<Sourced<bool>>,
 }

@@ -42,8 +42,8 @@
 use std::path::{Path, PathBuf};
 
 use super::draft::{
-    Draft, DraftAuthentication, DraftCommand, DraftInitFile, DraftInstance, DraftScript,
-    DraftSyncGroup, DraftTrackFile, DraftTrackedScript, DraftVip, Sourced,
+    Draft, DraftAuthentication, DraftBfd, DraftCommand, DraftInitFile, DraftInstance, DraftScript,
+    DraftSyncGroup, DraftTrackFile, DraftTrackedBfd, DraftTrackedScript, DraftVip, Sourced,
 };
 use super::{ConfigError, ConfigErrors, ConfigWarning, ErrorKind, Loaded, Location, WarningKind};
 
@@ -935,7 +935,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "; these addresses are NOT added",
     ),
     ("track_process", ""),
-    ("track_bfd", " (BFD)"),
     ("use_vmac", "; VIPs are added to the interface itself"),
     ("vmac_xmit_base", ""),
     ("native_ipv6", ""),
@@ -967,7 +966,6 @@ const TOP_UNSUPPORTED: &[(&str, &str)] = &[
     ("static_ipaddress", "; the addresses are NOT added"),
     ("static_routes", "; the routes are NOT added"),
     ("static_rules", "; the rules are NOT added"),
-    ("bfd_instance", " (BFD)"),
     ("linkbeat_interfaces", ""),
     ("garp_group", ""),
     ("net_namespace", ""),
@@ -1287,6 +1285,11 @@ impl Mapper<'_> {
                         self.sync_group(name, block);
                     }
                 }
+                "bfd_instance" => {
+                    if let Some((name, block)) = self.named_block(node) {
+                        self.bfd_instance(name, block);
+                    }
+                }
                 // `vrrp_track_file` is keepalived's older, deprecated name.
                 "track_file" | "vrrp_track_file" => {
                     if let Some((name, block)) = self.named_block(node) {
@@ -1543,6 +1546,14 @@ impl Mapper<'_> {
                         }
                     }
                 }
+                "track_bfd" => {
+                    let key = format!("{context}.track_bfd");
+                    for entry in self.block(node).unwrap_or(&[]) {
+                        if let Some(tracked) = self.tracked_bfd(entry, &key) {
+                            inst.track_bfd.push(tracked);
+                        }
+                    }
+                }
                 "track_script" => {
                     let key = format!("{context}.track_script");
                     for entry in self.block(node).unwrap_or(&[]) {
@@ -1773,6 +1784,80 @@ impl Mapper<'_> {
             fill(&mut inst.garp_master_refresh, &d.garp_master_refresh);
             fill(&mut inst.garp_interval, &d.garp_interval);
         }
+    }
+}
+
+// ---- BFD (bfd_instance, track_bfd) ----
+
+impl Mapper<'_> {
+    /// `bfd_instance NAME { neighbor_ip …; source_ip …; min_rx MS; min_tx MS; idle_tx MS;
+    /// multiplier N; passive; ttl N; max_hops N; weight W }`. keepalived's intervals are
+    /// milliseconds (decimals allowed here: `min_tx 3.3`).
+    fn bfd_instance(&mut self, name: Sourced<String>, block: &[Node]) {
+        let context = format!("bfd_instance.{}", name.value);
+        let mut bfd = DraftBfd::named(name);
+        let millis = |text: Option<Sourced<String>>| {
+            text.map(|t| Sourced::new(format!("{}ms", t.value), t.at))
+        };
+        for node in block {
+            match node.keyword() {
+                "neighbor_ip" => bfd.neighbor_ip = self.text(node),
+                "source_ip" => bfd.source_ip = self.text(node),
+                "min_rx" => bfd.min_rx = millis(self.text(node)),
+                "min_tx" => bfd.min_tx = millis(self.text(node)),
+                "idle_tx" => bfd.idle_tx = millis(self.text(node)),
+                "multiplier" => bfd.multiplier = self.int(node),
+                "passive" => bfd.passive = self.flag(node),
+                "ttl" | "hoplimit" => bfd.ttl = self.int(node),
+                "max_hops" => bfd.max_hops = self.int(node),
+                "weight" => bfd.weight = self.int(node),
+                "vrrp" | "checker" => self.ignored(
+                    node,
+                    &context,
+                    &[
+                        ("vrrp", "; vipd runs BFD in its VRRP process"),
+                        ("checker", ""),
+                    ],
+                ),
+                _ => self.ignored(node, &context, &[]),
+            }
+        }
+        self.draft.bfd_instances.push(bfd);
+    }
+
+    /// A `track_bfd` entry: `NAME [weight W] [peer]` (`peer` is vipd's).
+    fn tracked_bfd(&mut self, entry: &Node, key: &str) -> Option<DraftTrackedBfd> {
+        let name = self.list_entry_plain(entry)?;
+        let mut tracked = DraftTrackedBfd {
+            name,
+            weight: None,
+            peer: None,
+        };
+        let mut args = entry.args().iter();
+        while let Some(option) = args.next() {
+            match option.text.as_str() {
+                "weight" => match args.next() {
+                    Some(value) => tracked.weight = self.int_word("weight", value),
+                    None => self.error(
+                        option.at,
+                        KeepalivedError::OptionWithoutValue {
+                            option: "weight".into(),
+                        },
+                    ),
+                },
+                "peer" => tracked.peer = Some(Sourced::new(true, Some(option.at))),
+                _ => self.warn(
+                    option.at,
+                    key,
+                    KeepalivedWarning::NotImplemented {
+                        keyword: option.text.clone(),
+                        note: String::new(),
+                        span: String::new(),
+                    },
+                ),
+            }
+        }
+        Some(tracked)
     }
 }
 

@@ -545,7 +545,7 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
          static_ipaddress {{\n  192.0.2.9 dev eth0\n  192.0.2.10 dev eth0\n}}\n\
          vrrp_sync_group G1 {{\n  group {{\n    VI_1\n  }}\n  smtp_alert\n}}\n\
          vrrp_track_file tf {{\n  file /run/x\n  weight 0 reverse\n}}\n\
-         bfd_instance b {{\n  neighbor_ip 192.0.2.1\n}}\n\
+         vrrp_track_process b {{\n  process x\n}}\n\
          mystery_block {{\n  a b\n}}\n{}",
         instance(
             "  prioirty 100\n  track_file {\n    tf reverse\n  }\n  \
@@ -579,7 +579,7 @@ fn unknown_and_unimplemented_keys_warn_once_each() {
         ),
         (
             20,
-            "`bfd_instance b` (lines 20-22) is not implemented by vipd yet; ignored (BFD)",
+            "`vrrp_track_process b` (lines 20-22) is not implemented by vipd yet; ignored",
         ),
         (23, "unknown keyword `mystery_block`; ignored"),
         (32, "unknown keyword `prioirty`; ignored"),

@@ -16,6 +16,7 @@
 //! [`load_keepalived`], [`parse_toml`] and [`parse_keepalived`] (text). `vipd check` is
 //! [`load`] plus printing; `vipd convert` is [`load`] plus [`render::to_toml`].
 
+pub mod bfd;
 pub mod draft;
 pub mod duration;
 pub mod host;
@@ -31,6 +32,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use self::bfd::{BfdInstance, TrackedBfd};
 pub use self::keepalived::parse_keepalived;
 pub use self::toml::parse_toml;
 
@@ -61,6 +63,8 @@ pub struct Config {
     pub sync_groups: Vec<SyncGroup>,
     /// Load-balanced services (keepalived `virtual_server`), in file order.
     pub virtual_servers: Vec<lb::VirtualServer>,
+    /// BFD sessions (keepalived `bfd_instance`, TOML `[bfd.NAME]`), in file order.
+    pub bfd_instances: Vec<BfdInstance>,
 }
 
 impl Config {
@@ -522,6 +526,8 @@ pub struct InstanceSpec {
     pub smtp_alert: bool,
     /// XDP attach mode.
     pub xdp: XdpMode,
+    /// BFD sessions this instance tracks (see [`TrackedBfd`]).
+    pub track_bfd: Vec<TrackedBfd>,
 }
 
 /// A place in a configuration file, 1-based.
@@ -903,6 +909,46 @@ pub enum ErrorKind {
     /// A keepalived.conf syntax, value-shape or include error.
     #[error(transparent)]
     Keepalived(#[from] keepalived::KeepalivedError),
+    // ---- BFD (bfd_instance, track_bfd) ----
+    /// `track_bfd` names a BFD session that is not defined.
+    #[error(
+        "no BFD session named {name:?}; define it as [bfd.{name}] (keepalived: bfd_instance {name})"
+    )]
+    UnknownBfd {
+        /// The name as written.
+        name: String,
+    },
+    /// A `track_bfd` entry marked `peer` with a weight.
+    #[error(
+        "a peer BFD session takes over as Master_Down and has no weight; remove `weight` or `peer`"
+    )]
+    BfdPeerWithWeight,
+    /// `source_ip` and `neighbor_ip` of different families.
+    #[error("source_ip {source_ip} is not of neighbor_ip {neighbor}'s family")]
+    BfdSourceFamily {
+        /// source_ip.
+        source_ip: IpAddr,
+        /// neighbor_ip.
+        neighbor: IpAddr,
+    },
+    /// A BFD interval out of range.
+    #[error("{value} is outside {min}..={max}")]
+    BfdInterval {
+        /// As written, formatted.
+        value: String,
+        /// Shortest.
+        min: String,
+        /// Longest.
+        max: String,
+    },
+    /// Two BFD sessions to one neighbour: RFC 5881 §3 allows one per address pair.
+    #[error("a BFD session to {neighbor} is already defined as {other:?}")]
+    BfdDuplicateNeighbor {
+        /// The neighbour.
+        neighbor: IpAddr,
+        /// The other session.
+        other: String,
+    },
     /// A virtual server, real server or checker rule.
     #[error(transparent)]
     Lb(#[from] validate::LbError),

@@ -183,6 +183,7 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
                 &format!("[{}]", entries.join(", ")),
             );
         }
+        render_track_bfd(&mut out, &instance.track_bfd);
         render_notify(&mut out, &instance.notify);
         kv(&mut out, "smtp_alert", &instance.smtp_alert.to_string());
         let xdp = match instance.xdp {
@@ -198,6 +199,9 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
     }
     for vs in &config.virtual_servers {
         render_virtual_server(&mut out, vs);
+    }
+    for bfd in &config.bfd_instances {
+        render_bfd(&mut out, bfd);
     }
     out
 }
@@ -509,4 +513,41 @@ pub fn string(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+// ---- BFD ([bfd.NAME], track_bfd) ----
+
+fn render_bfd(out: &mut String, bfd: &super::BfdInstance) {
+    let _ = writeln!(out, "\n[bfd.{}]", key(&bfd.name));
+    kv(out, "neighbor_ip", &string(&bfd.neighbor.to_string()));
+    if let Some(source) = bfd.source {
+        kv(out, "source_ip", &string(&source.to_string()));
+    }
+    kv(out, "min_rx", &dur(bfd.min_rx));
+    kv(out, "min_tx", &dur(bfd.min_tx));
+    kv(out, "idle_tx", &dur(bfd.idle_tx));
+    kv(out, "multiplier", &bfd.multiplier.to_string());
+    kv(out, "passive", &bfd.passive.to_string());
+    kv(out, "ttl", &bfd.ttl.to_string());
+    kv(out, "max_hops", &bfd.max_hops.to_string());
+    kv(out, "weight", &bfd.weight.to_string());
+}
+
+/// Every entry with its weight in force written out, so the output does not depend on
+/// the session's default weight.
+fn render_track_bfd(out: &mut String, tracked: &[super::TrackedBfd]) {
+    if tracked.is_empty() {
+        return;
+    }
+    let entries: Vec<String> = tracked
+        .iter()
+        .map(|t| {
+            if t.peer {
+                format!("{{ name = {}, peer = true }}", string(&t.name))
+            } else {
+                format!("{{ name = {}, weight = {} }}", string(&t.name), t.weight)
+            }
+        })
+        .collect();
+    kv(out, "track_bfd", &format!("[{}]", entries.join(", ")));
 }

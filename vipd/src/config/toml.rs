@@ -13,10 +13,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::draft::{
-    Draft, DraftAuthentication, DraftChecker, DraftCommand, DraftEndpoint, DraftGlobal,
+    Draft, DraftAuthentication, DraftBfd, DraftChecker, DraftCommand, DraftEndpoint, DraftGlobal,
     DraftInitFile, DraftInstance, DraftRealServer, DraftScript, DraftSyncGroup, DraftTrackFile,
-    DraftTrackedScript, DraftUrl, DraftVip, DraftVirtualServer, DraftVsGroup, DraftVsTarget,
-    Sourced,
+    DraftTrackedBfd, DraftTrackedScript, DraftUrl, DraftVip, DraftVirtualServer, DraftVsGroup,
+    DraftVsTarget, Sourced,
 };
 use super::{ConfigError, ConfigErrors, ErrorKind, LineIndex, Loaded, Location};
 
@@ -66,6 +66,8 @@ struct ReadErrors {
     track_files: Vec<String>,
     /// A whole `instance` section was unreadable (not a table of tables).
     all_instances: bool,
+    /// `[bfd.NAME]` tables that could not be read.
+    bfd: Vec<String>,
 }
 
 impl ReadErrors {
@@ -76,6 +78,7 @@ impl ReadErrors {
             ErrorKind::UnknownGroupMember { name } => self.instances.contains(name),
             ErrorKind::UnknownScript { name } => self.scripts.contains(name),
             ErrorKind::UnknownTrackFile { name } => self.track_files.contains(name),
+            ErrorKind::UnknownBfd { name } => self.bfd.contains(name),
             _ => false,
         }
     }
@@ -88,6 +91,7 @@ const SECTIONS: &[&str] = &[
     "track_file",
     "instance",
     "sync_group",
+    "bfd",
     "virtual_server",
     "virtual_server_group",
 ];
@@ -109,6 +113,7 @@ fn read_draft(text: &str, file_name: &str) -> Result<(Draft, ReadErrors), Config
     let mut instances = Vec::new();
     let mut track_files = Vec::new();
     let mut sync_groups = Vec::new();
+    let mut bfd_instances = Vec::new();
     let mut virtual_servers = Vec::new();
     let mut virtual_server_groups = Vec::new();
     for (key, value) in root.into_inner() {
@@ -143,6 +148,12 @@ fn read_draft(text: &str, file_name: &str) -> Result<(Draft, ReadErrors), Config
                 entries(value, &mut read.errors, &mut fail, |name, raw| {
                     sync_groups.push(conv.sync_group(name, raw));
                 });
+            }
+            "bfd" => {
+                let failed = entries(value, &mut read.errors, &mut fail, |name, raw| {
+                    bfd_instances.push(conv.bfd(name, raw));
+                });
+                read.bfd.extend(failed.unwrap_or_default());
             }
             "virtual_server_group" => {
                 entries(value, &mut read.errors, &mut fail, |name, raw| {
@@ -187,6 +198,7 @@ fn read_draft(text: &str, file_name: &str) -> Result<(Draft, ReadErrors), Config
     instances.sort_by_key(|i: &DraftInstance| i.name.at);
     track_files.sort_by_key(|f: &DraftTrackFile| f.name.at);
     sync_groups.sort_by_key(|g: &DraftSyncGroup| g.name.at);
+    bfd_instances.sort_by_key(|b: &DraftBfd| b.name.at);
     read.errors.sort_by_key(|e| e.location);
     let draft = Draft {
         file: file_name.to_owned(),
@@ -195,6 +207,7 @@ fn read_draft(text: &str, file_name: &str) -> Result<(Draft, ReadErrors), Config
         track_files,
         instances,
         sync_groups,
+        bfd_instances,
         virtual_servers,
         virtual_server_groups,
         end: Some(lines.locate(text.len())),
@@ -500,6 +513,7 @@ impl Converter<'_> {
             notify: self.command(raw.notify),
             smtp_alert: self.opt(raw.smtp_alert),
             xdp: self.opt(raw.xdp),
+            track_bfd: self.tracked_bfd(raw.track_bfd),
         }
     }
 
@@ -737,6 +751,7 @@ struct RawInstance {
     track_script: Option<Vec<Spanned<RawTrackedScript>>>,
     track_file: Option<Vec<Spanned<RawTrackedScript>>>,
     track_interface: Option<Vec<Spanned<RawTrackedScript>>>,
+    track_bfd: Option<Vec<Spanned<RawTrackedBfd>>>,
     notify_master: Option<Spanned<RawCommand>>,
     notify_backup: Option<Spanned<RawCommand>>,
     notify_fault: Option<Spanned<RawCommand>>,
@@ -1010,3 +1025,81 @@ impl<'de> Deserialize<'de> for RawCommand {
         deserializer.deserialize_any(V)
     }
 }
+
+// ---- BFD ([bfd.NAME], track_bfd) ----
+
+impl Converter<'_> {
+    fn bfd(&self, name: Spanned<String>, raw: RawBfd) -> DraftBfd {
+        DraftBfd {
+            name: self.src(name),
+            neighbor_ip: self.opt(raw.neighbor_ip),
+            source_ip: self.opt(raw.source_ip),
+            min_rx: self.duration(raw.min_rx),
+            min_tx: self.duration(raw.min_tx),
+            idle_tx: self.duration(raw.idle_tx),
+            multiplier: self.opt(raw.multiplier),
+            passive: self.opt(raw.passive),
+            ttl: self.opt(raw.ttl),
+            max_hops: self.opt(raw.max_hops),
+            weight: self.opt(raw.weight),
+        }
+    }
+
+    fn tracked_bfd(&self, entries: Option<Vec<Spanned<RawTrackedBfd>>>) -> Vec<DraftTrackedBfd> {
+        entries
+            .unwrap_or_default()
+            .into_iter()
+            .map(|entry| {
+                let span = entry.span();
+                match entry.into_inner() {
+                    RawTrackedBfd::Name(name) => DraftTrackedBfd {
+                        name: Sourced::new(name, (self.at)(span)),
+                        weight: None,
+                        peer: None,
+                    },
+                    RawTrackedBfd::Table(table) => DraftTrackedBfd {
+                        name: self.src(table.name),
+                        weight: self.opt(table.weight),
+                        peer: self.opt(table.peer),
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBfd {
+    neighbor_ip: Option<Spanned<String>>,
+    source_ip: Option<Spanned<String>>,
+    min_rx: Option<Spanned<RawDuration>>,
+    min_tx: Option<Spanned<RawDuration>>,
+    idle_tx: Option<Spanned<RawDuration>>,
+    multiplier: Option<Spanned<i64>>,
+    passive: Option<Spanned<bool>>,
+    ttl: Option<Spanned<i64>>,
+    max_hops: Option<Spanned<i64>>,
+    weight: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrackedBfdTable {
+    name: Spanned<String>,
+    weight: Option<Spanned<i64>>,
+    peer: Option<Spanned<bool>>,
+}
+
+/// `"to_gw"` or `{ name = "to_peer", peer = true }` / `{ name = "to_gw", weight = -20 }`.
+enum RawTrackedBfd {
+    Name(String),
+    Table(RawTrackedBfdTable),
+}
+
+string_or_table!(
+    RawTrackedBfd,
+    Name,
+    Table,
+    "a name or a table { name, weight, peer }"
+);

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::bfd::defaults as bfd_defaults;
+use super::draft::DraftBfd;
 use super::draft::{
     Draft, DraftCommand, DraftGlobal, DraftInstance, DraftScript, DraftSyncGroup, DraftTrackFile,
     Sourced,
@@ -21,6 +23,7 @@ use super::{
     TrackedFile, TrackedInterface, TrackedScript, VirtualAddress, VrrpVersion, WarningKind,
     XdpMode,
 };
+use super::{BfdInstance, TrackedBfd};
 
 /// Defaults, named so docs/configuration.md and the code can be checked against each other.
 pub mod defaults {
@@ -408,6 +411,7 @@ impl Checker {
             }
         }
         self.cross_instance(&instances);
+        let bfd_instances = self.bfd(&draft.bfd_instances, &mut instances);
         let specs: Vec<InstanceSpec> = instances.iter().map(|(spec, _)| spec.clone()).collect();
         let virtual_servers =
             self.virtual_servers(&draft.virtual_servers, &draft.virtual_server_groups, &specs);
@@ -454,6 +458,7 @@ impl Checker {
             instances: instances.into_iter().map(|(spec, _)| spec).collect(),
             sync_groups: sync_groups?,
             virtual_servers: virtual_servers?,
+            bfd_instances: bfd_instances?,
         })
     }
 
@@ -780,6 +785,8 @@ impl Checker {
             // Resolved against the global default by the caller.
             smtp_alert: false,
             xdp: xdp?,
+            // Resolved by the BFD section (`Checker::bfd`).
+            track_bfd: Vec::new(),
         })
     }
 
@@ -1655,4 +1662,194 @@ pub fn split_command_line(line: &str) -> Option<Vec<String>> {
         words.push(word);
     }
     Some(words)
+}
+
+// ---- BFD (bfd_instance, track_bfd) ----
+
+impl Checker {
+    /// The BFD sessions, and each instance's `track_bfd` resolved against them.
+    fn bfd(
+        &mut self,
+        sessions: &[DraftBfd],
+        instances: &mut [(InstanceSpec, &DraftInstance)],
+    ) -> Option<Vec<BfdInstance>> {
+        let errors_before = self.errors.len();
+        let mut out: Vec<BfdInstance> = Vec::new();
+        let mut seen = HashSet::new();
+        for draft in sessions {
+            let name = &draft.name.value;
+            let key = |k: &str| key_path("bfd", name, k);
+            if !seen.insert(name.as_str()) {
+                self.error(
+                    draft.name.at,
+                    &key(""),
+                    ErrorKind::DuplicateName { name: name.clone() },
+                );
+            }
+            if let Some(session) = self.bfd_instance(draft, &key)
+                && !out.iter().any(|o| o.name == session.name)
+            {
+                if let Some(other) = out.iter().find(|o| o.neighbor == session.neighbor) {
+                    self.error(
+                        draft.neighbor_ip.as_ref().and_then(|n| n.at),
+                        &key("neighbor_ip"),
+                        ErrorKind::BfdDuplicateNeighbor {
+                            neighbor: session.neighbor,
+                            other: other.name.clone(),
+                        },
+                    );
+                }
+                out.push(session);
+            }
+        }
+        // Weights of sessions that failed validation were reported; 0 keeps this total.
+        let default_weights: HashMap<&str, i16> = sessions
+            .iter()
+            .map(|s| {
+                let weight = s
+                    .weight
+                    .as_ref()
+                    .and_then(|w| i16::try_from(w.value).ok())
+                    .unwrap_or(0);
+                (s.name.value.as_str(), weight)
+            })
+            .collect();
+        for (spec, draft) in instances.iter_mut() {
+            let key = key_path("instance", &draft.name.value, "track_bfd");
+            for tracked in &draft.track_bfd {
+                let name = &tracked.name.value;
+                let Some(&default_weight) = default_weights.get(name.as_str()) else {
+                    self.error(
+                        tracked.name.at,
+                        &key,
+                        ErrorKind::UnknownBfd { name: name.clone() },
+                    );
+                    continue;
+                };
+                let peer = tracked.peer.as_ref().is_some_and(|p| p.value);
+                if peer && let Some(weight) = &tracked.weight {
+                    self.error(weight.at, &key, ErrorKind::BfdPeerWithWeight);
+                    continue;
+                }
+                let weight = if peer {
+                    Some(0)
+                } else {
+                    self.int(
+                        tracked.weight.as_ref(),
+                        &format!("{key}.weight"),
+                        (-253, 253),
+                        Some(default_weight),
+                    )
+                };
+                if let Some(weight) = weight {
+                    spec.track_bfd.push(TrackedBfd {
+                        name: name.clone(),
+                        weight,
+                        peer,
+                    });
+                }
+            }
+        }
+        (self.errors.len() == errors_before).then_some(out)
+    }
+
+    fn bfd_instance(
+        &mut self,
+        draft: &DraftBfd,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<BfdInstance> {
+        let errors_before = self.errors.len();
+        let neighbor = match &draft.neighbor_ip {
+            Some(text) => self.address(text, &key("neighbor_ip")),
+            None => {
+                self.error(
+                    draft.name.at,
+                    &key(""),
+                    ErrorKind::Missing { key: "neighbor_ip" },
+                );
+                None
+            }
+        };
+        let source = match &draft.source_ip {
+            Some(text) => self.address(text, &key("source_ip")),
+            None => None,
+        };
+        if let (Some(neighbor), Some(source_ip), Some(text)) = (neighbor, source, &draft.source_ip)
+            && neighbor.is_ipv4() != source_ip.is_ipv4()
+        {
+            self.error(
+                text.at,
+                &key("source_ip"),
+                ErrorKind::BfdSourceFamily {
+                    source_ip,
+                    neighbor,
+                },
+            );
+        }
+        let min_rx = self.bfd_interval(draft.min_rx.as_ref(), &key("min_rx"), bfd_defaults::MIN_RX);
+        let min_tx = self.bfd_interval(draft.min_tx.as_ref(), &key("min_tx"), bfd_defaults::MIN_TX);
+        let idle_tx = self.bfd_interval(
+            draft.idle_tx.as_ref(),
+            &key("idle_tx"),
+            bfd_defaults::IDLE_TX,
+        );
+        let multiplier = self.int(
+            draft.multiplier.as_ref(),
+            &key("multiplier"),
+            (1, 255),
+            Some(bfd_defaults::MULTIPLIER),
+        );
+        let ttl = self.int(
+            draft.ttl.as_ref(),
+            &key("ttl"),
+            (1, 255),
+            Some(bfd_defaults::TTL),
+        );
+        let max_hops = self.int(
+            draft.max_hops.as_ref(),
+            &key("max_hops"),
+            (0, 254),
+            Some(bfd_defaults::MAX_HOPS),
+        );
+        let weight = self.int(draft.weight.as_ref(), &key("weight"), (-253, 253), Some(0));
+        if self.errors.len() != errors_before {
+            return None;
+        }
+        Some(BfdInstance {
+            name: draft.name.value.clone(),
+            neighbor: neighbor?,
+            source,
+            min_rx: min_rx?,
+            min_tx: min_tx?,
+            idle_tx: idle_tx?,
+            multiplier: multiplier?,
+            passive: draft.passive.as_ref().is_some_and(|p| p.value),
+            ttl: ttl?,
+            max_hops: max_hops?,
+            weight: weight?,
+        })
+    }
+
+    /// A BFD interval in [`bfd_defaults::MIN_INTERVAL`]..=[`bfd_defaults::MAX_INTERVAL`].
+    fn bfd_interval(
+        &mut self,
+        value: Option<&Sourced<String>>,
+        key: &str,
+        default: Duration,
+    ) -> Option<Duration> {
+        let parsed = self.duration(value, key, bfd_defaults::MAX_INTERVAL, default)?;
+        if parsed < bfd_defaults::MIN_INTERVAL {
+            self.error(
+                value.and_then(|v| v.at),
+                key,
+                ErrorKind::BfdInterval {
+                    value: duration::format(parsed),
+                    min: duration::format(bfd_defaults::MIN_INTERVAL),
+                    max: duration::format(bfd_defaults::MAX_INTERVAL),
+                },
+            );
+            return None;
+        }
+        Some(parsed)
+    }
 }

@@ -141,7 +141,9 @@ impl Daemon {
                 })
             })
             .collect();
-        health::aggregate(&links, &scripts, &files)
+        let mut health = health::aggregate(&links, &scripts, &files);
+        self.bfd_health(index, &mut health);
+        health
     }
 
     /// Why the instance should be in FAULT now, if it should: its own trackers, or

@@ -11,6 +11,7 @@
 //! - `reload`: SIGHUP;
 //! - `status`: `vipd status` and metrics.
 
+mod bfd;
 mod executor;
 mod input;
 mod reload;
@@ -346,6 +347,8 @@ struct Daemon {
     resolved_tx: mpsc::UnboundedSender<ResolvedMaster>,
     /// Rate limits of repeated warnings, by (instance name, warning).
     warnings: LogLimiter<(String, Repeated)>,
+    /// BFD sessions (`bfd_instance`).
+    bfd: bfd::BfdRuntime,
 }
 
 /// A sync group at run time: its configuration, and the core's [`SyncGroup`] (members

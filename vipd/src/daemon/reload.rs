@@ -74,6 +74,15 @@ impl Daemon {
         // Trackers first: rebuilt and new instances start at the priority they give
         // (with the new track-file weights).
         self.start_trackers(&new);
+        // BFD: sessions restart only when their definitions changed; a session's state
+        // is not carried over (its neighbour sees a new discriminator and restarts too).
+        if self.bfd.specs() != new.bfd_instances {
+            tracing::info!("reload: BFD sessions changed, restarting them");
+            self.bfd_admin_down(now).await;
+            if let Err(e) = self.bfd.restart(&new.bfd_instances, now) {
+                tracing::error!(error = %e, "reload: starting BFD sessions failed");
+            }
+        }
         for &index in &plan.stop {
             tracing::info!(instance = %self.slots[index].spec.name, "reload: instance removed or moved, stopping it");
             self.retire(index, now).await;
@@ -96,6 +105,8 @@ impl Daemon {
         for &index in &plan.keep {
             self.refresh_health(index, now).await;
         }
+        // New sessions or new XDP attachments: register the sessions again.
+        self.bfd_watch_xdp();
         self.reloading = false;
         tracing::info!(
             kept = plan.keep.len(),

@@ -112,6 +112,7 @@ impl Daemon {
             self.rx_queue_drops
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
+        out.extend(self.bfd.counters());
         out
     }
 
@@ -146,6 +147,7 @@ impl Daemon {
             counters: self.counters(),
             virtual_servers,
             lb_counters,
+            bfd: self.bfd.status(),
         }
     }
 }

@@ -4,11 +4,13 @@
 //! - [`bpf`]: the XDP program: load, attach (pinned, with takeover), VIP leases, advert
 //!   watches, observed adverts, advert events, counters, logs.
 //! - [`socket`]: raw IP protocol 112 sockets for adverts.
+//! - [`bfd`]: UDP sockets for BFD control packets (RFC 5881).
 //! - [`netlink`]: VIP add/remove, link kind and MAC, link watching (rtnetlink).
 //! - [`lock`]: lock files that keep two vipd processes off one interface.
 //! - [`arp`]: gratuitous and directed ARP over AF_PACKET.
 //! - [`sched`]: real-time scheduling for the daemon's thread.
 pub mod arp;
+pub mod bfd;
 pub mod bpf;
 pub mod lock;
 pub mod netlink;

@@ -52,6 +52,11 @@ pub enum FaultReason {
     },
     /// As master, adding the virtual addresses failed (`Input::VipsAdded { ok: false }`).
     VipAdd,
+    /// A tracked BFD session (weight 0) is not Up.
+    Bfd {
+        /// The session's configured name.
+        name: String,
+    },
     /// As master, sending adverts failed this many times in a row
     /// (`Input::AdvertSent { ok: false }`).
     Send {
@@ -74,6 +79,9 @@ pub enum Reason {
     MasterDown,
     /// Master_Down_Timer fired early because the master sent priority 0 (RFC 5798 §6.4.2).
     PriorityZeroReceived,
+    /// Master_Down_Timer fired early because a BFD session to the master went down
+    /// (not in RFC 5798; see the `instance` module doc, "BFD").
+    PeerDown,
     /// A master heard a better master and yielded (RFC 5798 §6.4.3).
     HigherPriorityAdvert,
     /// `Shutdown` input (RFC 5798 §6.4.2, §6.4.3).
@@ -96,11 +104,13 @@ impl fmt::Display for Reason {
             Reason::InitialStateHint => f.write_str("initial state MASTER"),
             Reason::MasterDown => f.write_str("master down timer expired"),
             Reason::PriorityZeroReceived => f.write_str("master sent priority 0"),
+            Reason::PeerDown => f.write_str("BFD to the master went down"),
             Reason::HigherPriorityAdvert => f.write_str("higher priority advert"),
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::Fault(FaultReason::LinkDown) => f.write_str("fault: link down"),
             Reason::Fault(FaultReason::Tracker { name }) => write!(f, "fault: tracker {name}"),
             Reason::Fault(FaultReason::VipAdd) => f.write_str("fault: adding the VIPs failed"),
+            Reason::Fault(FaultReason::Bfd { name }) => write!(f, "fault: BFD session {name} down"),
             Reason::Fault(FaultReason::Send { failures }) => {
                 write!(f, "fault: {failures} adverts in a row could not be sent")
             }

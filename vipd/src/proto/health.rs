@@ -137,6 +137,31 @@ pub fn aggregate(links: &[LinkStatus], scripts: &[ScriptStatus], files: &[FileSt
     health
 }
 
+/// A BFD session tracked by an instance (`track_bfd`, not `peer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BfdStatus<'a> {
+    /// The session's name.
+    pub name: &'a str,
+    /// Whether the session is Up (RFC 5880 §6.2); anything else, including a session
+    /// that has not come up yet, counts as down.
+    pub up: bool,
+    /// 0: not Up means FAULT. Positive: added while Up. Negative: added while not.
+    pub weight: i32,
+}
+
+/// Adds the instance's tracked BFD sessions to `health` by the rule links and scripts
+/// follow (keepalived's `track_bfd`); a fault found earlier stays the one reported.
+pub fn add_bfd(health: &mut Health, sessions: &[BfdStatus]) {
+    for session in sessions {
+        let (offset, faulted) = weighted(session.up, session.weight);
+        health.priority_offset += offset;
+        if faulted {
+            let name = session.name.to_owned();
+            health.fault.get_or_insert(FaultReason::Bfd { name });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +290,62 @@ mod tests {
             &[],
         );
         assert_eq!((h.priority_offset, h.fault), (-506, None));
+    }
+
+    /// keepalived's track_bfd rule: weight 0 faults while not Up, a weight counts by its
+    /// sign, and the first fault stays the reported one.
+    #[test]
+    fn bfd_sessions_weigh_or_fault_like_links() {
+        let mut health = Health::default();
+        add_bfd(
+            &mut health,
+            &[
+                BfdStatus {
+                    name: "up_plus",
+                    up: true,
+                    weight: 10,
+                },
+                BfdStatus {
+                    name: "down_minus",
+                    up: false,
+                    weight: -20,
+                },
+                BfdStatus {
+                    name: "down_plus",
+                    up: false,
+                    weight: 5,
+                },
+                BfdStatus {
+                    name: "gw",
+                    up: false,
+                    weight: 0,
+                },
+                BfdStatus {
+                    name: "gw2",
+                    up: false,
+                    weight: 0,
+                },
+            ],
+        );
+        assert_eq!(health.priority_offset, -10);
+        assert_eq!(health.fault, Some(FaultReason::Bfd { name: "gw".into() }));
+        let mut linked = aggregate(
+            &[LinkStatus {
+                name: "eth0",
+                up: false,
+                weight: 0,
+            }],
+            &[],
+            &[],
+        );
+        add_bfd(
+            &mut linked,
+            &[BfdStatus {
+                name: "gw",
+                up: false,
+                weight: 0,
+            }],
+        );
+        assert_eq!(linked.fault, Some(FaultReason::LinkDown));
     }
 }

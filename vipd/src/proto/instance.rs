@@ -20,6 +20,19 @@
 //!    - SIGTERM → [`Input::Shutdown`].
 //! 4. After every `handle`, re-read [`Instance::poll_timeout`] and sleep until then.
 //!
+//! # BFD
+//!
+//! Not in RFC 5798. A Backup learns that its master died only when Master_Down_Interval
+//! passes without an advert: at least three advert intervals. A BFD session (RFC 5880)
+//! to the master detects the same thing in its Detection Time, which can be a few
+//! milliseconds. When the driver reports such a session Down ([`Input::PeerDown`]) and
+//! its neighbour is the master this Backup follows, the Backup acts as if
+//! Master_Down_Timer had fired (§6.4.2), after [`bfd_skew_time`]: Skew_Time's formula on a
+//! 2 ms base instead of the advert interval, so that among backups the highest priority
+//! still takes over first and the others, hearing its advert, stay Backup. A session
+//! whose neighbour is not the current master (or a Master, or an instance in Fault)
+//! changes nothing here; tracking a session for priority or FAULT is `health`'s job.
+//!
 //! # Choices the RFC leaves open
 //!
 //! - **Fault** is a fourth state. Entering it from Master sends a priority-0 advert (so the
@@ -341,6 +354,27 @@ pub enum Input {
     /// `vrrp_sync_group`; not in the RFC). The driver decides when; the instance only
     /// moves between Backup and Master, never out of Fault or Initialize.
     Follow(Follow),
+    /// A BFD session (RFC 5880) to `peer` went down: that router is unreachable. Not in
+    /// RFC 5798 (see the module doc, "BFD"): a Backup whose master is `peer` treats it
+    /// as "Master_Down_Timer fires" (§6.4.2) after [`bfd_skew_time`]. Ignored in every
+    /// other case.
+    PeerDown {
+        /// The neighbour of the session: compared with the master's primary address.
+        peer: IpAddr,
+    },
+}
+
+/// Base of the skew a Backup waits after [`Input::PeerDown`] before it takes over:
+/// short against a BFD Detection Time of a few milliseconds, long enough that a backup
+/// of priority 100 (1.2 ms) hears the advert of one of priority 200 (0.4 ms) first.
+pub const BFD_SKEW_BASE: Duration = Duration::from_millis(2);
+
+/// The wait after [`Input::PeerDown`]: `(256 - priority) / 256` of [`BFD_SKEW_BASE`], the
+/// RFC 5798 §6.1 Skew_Time formula on a shorter base, so that of several backups that
+/// all lose the master at once, the highest takes over first and the others hear its
+/// advert before their own wait ends (and stay Backup, §6.4.2).
+pub fn bfd_skew_time(priority: u8) -> Duration {
+    BFD_SKEW_BASE * (256 - u32::from(priority)) / 256
 }
 
 /// Where a sync group takes its members.
@@ -402,6 +436,9 @@ pub struct Instance {
     /// Set when Master_Down_Timer was shortened to Skew_Time by a priority-0 advert, so
     /// its expiry is reported as [`Reason::PriorityZeroReceived`].
     master_stopping: bool,
+    /// Set when Master_Down_Timer was shortened by [`Input::PeerDown`], so its expiry is
+    /// reported as [`Reason::PeerDown`].
+    master_unreachable: bool,
     /// End of the preempt_delay hold, once a lower-priority master has been seen.
     preempt_hold_until: Option<Instant>,
     /// When, as Master, we last re-asserted against a lower-priority router that also
@@ -472,6 +509,7 @@ impl Instance {
             master_address: None,
             timers: TimerTable::default(),
             master_stopping: false,
+            master_unreachable: false,
             preempt_hold_until: None,
             last_reassert: None,
             fault: None,
@@ -522,6 +560,7 @@ impl Instance {
                 self.become_backup(now, Reason::SyncGroup, None, &mut actions);
             }
             Input::Follow(_) => {}
+            Input::PeerDown { peer } => self.on_peer_down(now, peer),
         }
         actions
     }
@@ -750,6 +789,7 @@ impl Instance {
             // the highest priority has the shortest skew and takes over first.
             self.master_address = None;
             self.master_stopping = true;
+            self.master_unreachable = false;
             self.timers.set(Timer::MasterDown, now + self.skew_time());
             return;
         }
@@ -774,6 +814,7 @@ impl Instance {
         }
         self.learn_master_adver_interval(advert);
         self.master_stopping = false;
+        self.master_unreachable = false;
         self.timers
             .set(Timer::MasterDown, now + self.master_down_interval());
     }
@@ -892,6 +933,8 @@ impl Instance {
                     // Transition to the {Master} state".
                     let reason = if self.master_stopping {
                         Reason::PriorityZeroReceived
+                    } else if self.master_unreachable {
+                        Reason::PeerDown
                     } else {
                         Reason::MasterDown
                     };
@@ -908,6 +951,25 @@ impl Instance {
                 // never outlives its state; nothing to do if one somehow did.
                 _ => {}
             }
+        }
+    }
+
+    /// Module doc, "BFD": the master is unreachable; take over after the short skew.
+    fn on_peer_down(&mut self, now: Instant, peer: IpAddr) {
+        if self.state != State::Backup || self.master_address != Some(peer) {
+            return;
+        }
+        // Beyond RFC 5798: BFD saw the master die within its Detection Time, which is
+        // what Master_Down_Interval waits for (§6.4.2 "If the Master_Down_Timer fires").
+        // Never later than the timer already running.
+        let deadline = now + bfd_skew_time(self.effective_priority);
+        if self
+            .timers
+            .get(Timer::MasterDown)
+            .is_none_or(|d| d > deadline)
+        {
+            self.timers.set(Timer::MasterDown, deadline);
+            self.master_unreachable = true;
         }
     }
 
@@ -1004,6 +1066,7 @@ impl Instance {
         self.master_adver_interval = self.config.advert_interval;
         self.master_address = Some(self.config.primary_address);
         self.master_stopping = false;
+        self.master_unreachable = false;
         self.preempt_hold_until = None;
         self.master_since = Some(now);
         self.send_failures = 0;
@@ -1030,6 +1093,7 @@ impl Instance {
         }
         self.master_address = None;
         self.master_stopping = false;
+        self.master_unreachable = false;
         self.preempt_hold_until = None;
         self.timers.stop_all();
         self.timers

@@ -1460,3 +1460,113 @@ fn display_names_states_and_reasons() {
     assert_eq!(texts.len(), reasons.len(), "each reason reads differently");
     assert!(texts.contains("fault: tracker chk"));
 }
+
+/// Module doc, "BFD": a Backup whose master's BFD session goes down takes over after
+/// the short BFD skew instead of Master_Down_Interval (as if §6.4.2's timer fired).
+#[test]
+fn bfd_peer_down_of_the_master_takes_over_after_the_short_skew() {
+    let base = Instant::now();
+    let (mut backup, _) = started(config(100), base);
+    let heard = base + SECOND;
+    let _ = backup.handle(heard, advert(200));
+    let down = heard + Duration::from_millis(30);
+    assert!(
+        backup
+            .handle(
+                down,
+                Input::PeerDown {
+                    peer: ip(MASTER_ADDRESS)
+                }
+            )
+            .is_empty()
+    );
+    let skew = bfd_skew_time(100);
+    assert_eq!(skew, Duration::from_nanos(1_218_750));
+    assert_eq!(backup.poll_timeout(), Some(down + skew));
+    assert!(backup.handle(down + skew - NANO, Input::Timeout).is_empty());
+    let actions = backup.handle(down + skew, Input::Timeout);
+    assert_became_master(&actions, 100, false, Reason::PeerDown);
+}
+
+/// A session to another router than the master, or reported to a Master, changes
+/// nothing; a later advert from the master (a flap) restores Master_Down_Interval.
+#[test]
+fn bfd_peer_down_of_another_router_or_as_master_is_ignored() {
+    let base = Instant::now();
+    let (mut backup, _) = started(config(100), base);
+    let _ = backup.handle(base, advert(200));
+    let timer = backup.poll_timeout();
+    let _ = backup.handle(
+        base,
+        Input::PeerDown {
+            peer: ip("192.0.2.99"),
+        },
+    );
+    assert_eq!(backup.poll_timeout(), timer);
+    // The session flaps but the master still advertises: its advert restores the timer.
+    let _ = backup.handle(
+        base,
+        Input::PeerDown {
+            peer: ip(MASTER_ADDRESS),
+        },
+    );
+    let later = base + Duration::from_micros(500);
+    let _ = backup.handle(later, advert(200));
+    assert_eq!(
+        backup.poll_timeout(),
+        Some(later + backup.master_down_interval())
+    );
+
+    let mut owner = config(255);
+    owner.primary_address = ip("192.0.2.30");
+    let (mut master, _) = started(owner, base);
+    let timer = master.poll_timeout();
+    assert!(
+        master
+            .handle(
+                base,
+                Input::PeerDown {
+                    peer: ip(MASTER_ADDRESS)
+                }
+            )
+            .is_empty()
+    );
+    assert_eq!(master.poll_timeout(), timer);
+    assert_eq!(master.state(), State::Master);
+}
+
+/// Two backups lose the master at once: the higher priority takes over first, and the
+/// lower one hears its advert before its own skew ends and stays Backup.
+#[test]
+fn bfd_peer_down_two_backups_never_both_take_over() {
+    let base = Instant::now();
+    let high_config = {
+        let mut c = config(200);
+        c.primary_address = ip("192.0.2.11");
+        c
+    };
+    let (mut high, _) = started(high_config, base);
+    let (mut low, _) = started(config(100), base);
+    let _ = high.handle(base, advert(250));
+    let _ = low.handle(base, advert(250));
+    let down = base + Duration::from_millis(10);
+    let peer = Input::PeerDown {
+        peer: ip(MASTER_ADDRESS),
+    };
+    let _ = high.handle(down, peer.clone());
+    let _ = low.handle(down, peer);
+    let high_due = high.poll_timeout().expect("armed");
+    let low_due = low.poll_timeout().expect("armed");
+    assert!(high_due < low_due);
+    let actions = high.handle(high_due, Input::Timeout);
+    assert_eq!(high.state(), State::Master);
+    // The new master's advert reaches the other backup 200 µs later, before its skew.
+    let arrival = high_due + Duration::from_micros(200);
+    assert!(arrival < low_due);
+    let new_master_advert = sent_priorities(&actions);
+    assert_eq!(new_master_advert, vec![200]);
+    let _ = low.handle(arrival, advert_from("192.0.2.11", 200, Centiseconds(100)));
+    assert!(low.handle(low_due, Input::Timeout).is_empty());
+    assert_eq!(low.state(), State::Backup);
+    assert_eq!(low.master_address(), Some(ip("192.0.2.11")));
+}

@@ -14,9 +14,11 @@
 //!   state for its notify commands.
 //! - [`timer`]: timers as data (`enum Timer` + a deadline table) and the §6.1 formulas
 //!   (Skew_Time, Master_Down_Interval).
+//! - [`bfd`]: BFD (RFC 5880/5881): control packet codec and the session state machine.
 //! - [`action`]: the values the state machine returns: actions, states, reasons.
 pub mod action;
 pub mod announce;
+pub mod bfd;
 pub mod health;
 pub mod instance;
 pub mod lb;

@@ -180,6 +180,8 @@ pub struct Outcome {
     pub failures: Vec<String>,
     /// The first crash rep's timeline.
     pub timeline: Option<Timeline>,
+    /// Why r2 took over in the crash reps, by reason (vipd only).
+    pub crash_reasons: std::collections::BTreeMap<String, usize>,
     /// Wall time the configuration took.
     pub seconds: f64,
 }
@@ -198,6 +200,7 @@ impl Outcome {
             notify_calls: None,
             failures: Vec::new(),
             timeline: None,
+            crash_reasons: std::collections::BTreeMap::new(),
             seconds: 0.0,
         }
     }
@@ -229,6 +232,7 @@ impl Outcome {
             "graceful_wire_check": self.wire.iter().map(WireRep::to_json).collect::<Vec<_>>(),
             "notify_calls": self.notify_calls.map(|(a, b)| json!({ "r1": a, "r2": b })),
             "failures": self.failures,
+            "crash_takeover_reasons": self.crash_reasons,
             "seconds": self.seconds,
         })
     }
@@ -250,7 +254,16 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
     let vip = format!("{VIP}/24");
     let mut logs = Vec::new();
     let mut inst = |priority: u8, name: &str| -> anyhow::Result<Inst> {
-        let inst = Inst::new(7, priority, plan.interval, &vip);
+        let mut inst = Inst::new(7, priority, plan.interval, &vip);
+        if let Kind::Vipd { bfd: true, .. } = plan.kind {
+            // A session to the other router: r1 is .1, r2 is .2.
+            let peer = if name == "r1" {
+                [192, 0, 2, 2]
+            } else {
+                [192, 0, 2, 1]
+            };
+            inst = inst.with_bfd_peer(Ipv4Addr::from(peer));
+        }
         if !plan.notify {
             return Ok(inst);
         }
@@ -270,6 +283,9 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
     r2.start()?;
     r1.wait_master(0, true, settle)?;
     r2.wait_master(0, false, settle)?;
+    if let Kind::Vipd { bfd: true, .. } = plan.kind {
+        wait_bfd_up(&r2, settle)?;
+    }
 
     let mut outcome = Outcome::empty(plan, seed);
     let mut failed_in_a_row = 0;
@@ -294,6 +310,9 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
                         Event::Crash => {
                             outcome.crash.push(done.outage_ms);
                             outcome.crash_phase.push(phase_ms);
+                            if let Some(reason) = &done.reason {
+                                *outcome.crash_reasons.entry(reason.clone()).or_default() += 1;
+                            }
                         }
                         Event::Graceful => {
                             outcome.graceful.push(done.outage_ms);
@@ -373,7 +392,30 @@ fn restore(r1: &mut Node<'_>, r2: &Node<'_>, settle: Duration) -> anyhow::Result
     }
     r1.wait_master(0, true, settle)?;
     r2.wait_master(0, false, settle)?;
+    if let Kind::Vipd { bfd: true, .. } = r2.kind {
+        // The next crash is to be found by BFD: its session must be Up again first.
+        wait_bfd_up(r2, settle)?;
+    }
     Ok(())
+}
+
+/// Waits until every BFD session of `node` is Up.
+fn wait_bfd_up(node: &Node<'_>, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let up = node.status().is_some_and(|s| {
+            s["bfd"]
+                .as_array()
+                .is_some_and(|all| !all.is_empty() && all.iter().all(|b| b["state"] == "Up"))
+        });
+        if up {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("{}: BFD session not Up within {timeout:?}", node.name);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// What one repetition needs besides the routers.
@@ -393,6 +435,8 @@ struct RepSetup<'a> {
 /// What one repetition measured.
 struct RepDone {
     outage_ms: f64,
+    /// r2's takeover reason (vipd only).
+    reason: Option<String>,
     timeline: Option<Timeline>,
     wire: Option<Result<WireOutage, String>>,
 }
@@ -479,6 +523,13 @@ fn one_rep(
         }
         std::thread::sleep(Duration::from_micros(500));
     };
+    // Why r2 took over (vipd: `PeerDown` when BFD found r1 dead, `MasterDown` when
+    // its Master_Down_Timer ran out).
+    let reason = r2.status().and_then(|s| {
+        s["instances"][0]["last_transition"]["reason"]
+            .as_str()
+            .map(str::to_owned)
+    });
     let recovered = ping.wait_for_more(20, settle, "after the takeover");
     if want_timeline {
         let until = Instant::now() + (interval * 2).max(Duration::from_millis(20));
@@ -527,5 +578,6 @@ fn one_rep(
         outage_ms: outage.as_secs_f64() * 1e3,
         timeline,
         wire,
+        reason,
     })
 }

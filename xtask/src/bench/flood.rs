@@ -1,6 +1,6 @@
 //! Flood: false failovers while nothing fails, under a packet flood and a CPU hog.
 //!
-//! One lab, four router pairs side by side on one LAN, so all see the same flood and
+//! One lab, five router pairs side by side on one LAN, so all see the same flood and
 //! the same CPU contention in the same run:
 //!
 //! | pair | runs | VRID | VIP | adverts |
@@ -9,6 +9,7 @@
 //! | n1/n2 | vipd, XDP off | 12 | .102 | 10 ms |
 //! | k1/k2 | keepalived 2.2.7 | 13 | .103 | 10 ms |
 //! | j1/j2 | keepalived 2.2.7 | 14 | .104 | 100 ms |
+//! | b1/b2 | vipd + BFD 3 ms × 3 (peer), XDP auto | 15 | .105 | 100 ms |
 //!
 //! Phases: idle (is the pair stable at all?), then each flood variant with one
 //! busy-loop process pinned to each CPU (`taskset`, bounded by `timeout`):
@@ -41,8 +42,8 @@ use super::lab::{
 };
 use super::traffic::{CpuHogs, Flood, FloodSpec, udp_frame, vrrp_advert};
 
-/// Flood rate, frames per second (every frame is delivered to all eight routers'
-/// veths by the bridge, so the machine handles eight times this).
+/// Flood rate, frames per second (every frame is delivered to all ten routers'
+/// veths by the bridge, so the machine handles ten times this).
 const RATE_PPS: u64 = 20_000;
 
 struct Pair {
@@ -51,15 +52,21 @@ struct Pair {
     interval_ms: u64,
 }
 
-const PAIRS: [Pair; 4] = [
+const PAIRS: [Pair; 5] = [
     Pair {
         label: "vipd XDP on, 10 ms",
-        kind: Kind::Vipd { xdp: true },
+        kind: Kind::Vipd {
+            xdp: true,
+            bfd: false,
+        },
         interval_ms: 10,
     },
     Pair {
         label: "vipd XDP off, 10 ms",
-        kind: Kind::Vipd { xdp: false },
+        kind: Kind::Vipd {
+            xdp: false,
+            bfd: false,
+        },
         interval_ms: 10,
     },
     Pair {
@@ -72,6 +79,16 @@ const PAIRS: [Pair; 4] = [
         kind: Kind::Keepalived,
         interval_ms: 100,
     },
+    // Issue 15: BFD at 3 ms × 3 between the two, 100 ms adverts; a false BFD Down
+    // would make the backup take over at once.
+    Pair {
+        label: "vipd + BFD 3 ms, 100 ms",
+        kind: Kind::Vipd {
+            xdp: true,
+            bfd: true,
+        },
+        interval_ms: 100,
+    },
 ];
 
 /// Runs the idle phase and both flood variants, `secs` each (idle: a quarter).
@@ -79,8 +96,9 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
     let n_routers = PAIRS.len() * 2;
     let lan = Lan::new("fl", n_routers + 1).context("building the flood lab (needs root)")?;
     let client = lan.member(n_routers);
-    let client_ip = Ipv4Addr::new(192, 0, 2, 10);
-    add_addr(client, "eth0", "192.0.2.10/24")?;
+    // Above the routers' 192.0.2.1 ..= 2 × PAIRS.
+    let client_ip = Ipv4Addr::new(192, 0, 2, 50);
+    add_addr(client, "eth0", "192.0.2.50/24")?;
     let scratch = Scratch::new("benchfl")?;
     let mut nodes: Vec<(Node<'_>, Node<'_>)> = Vec::new();
     for (i, pair) in PAIRS.iter().enumerate() {
@@ -90,14 +108,10 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         let make = |j: usize, priority: u8| -> anyhow::Result<Node<'_>> {
             let ns = lan.member(2 * i + j);
             add_addr(ns, "eth0", &format!("192.0.2.{}/24", 1 + 2 * i + j))?;
-            let mut node = Node::new(
-                ns,
-                &scratch,
-                &format!("p{i}r{j}"),
-                pair.kind,
-                &[Inst::new(vrid, priority, interval, &vip)],
-                bin,
-            )?;
+            // The other router of the pair, for BFD pairs.
+            let other = Ipv4Addr::new(192, 0, 2, (1 + 2 * i + (1 - j)) as u8);
+            let inst = Inst::new(vrid, priority, interval, &vip).with_bfd_peer(other);
+            let mut node = Node::new(ns, &scratch, &format!("p{i}r{j}"), pair.kind, &[inst], bin)?;
             node.start()?;
             Ok(node)
         };
@@ -114,8 +128,9 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
     // before anything is counted.
     std::thread::sleep(Duration::from_secs(1));
 
-    // (backup takeovers, transitions, adverts the master sent late: vipd only).
-    let snapshot = |nodes: &[(Node<'_>, Node<'_>)]| -> Vec<(u64, u64, u64)> {
+    // (backup takeovers, transitions, adverts the master sent late: vipd only, BFD
+    // sessions that left Up on either router).
+    let snapshot = |nodes: &[(Node<'_>, Node<'_>)]| -> Vec<(u64, u64, u64, u64)> {
         nodes
             .iter()
             .map(|(m, b)| {
@@ -123,6 +138,7 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
                     b.became_master(),
                     m.transitions() + b.transitions(),
                     m.counter_sum("adverts_late"),
+                    bfd_downs(m) + bfd_downs(b),
                 )
             })
             .collect()
@@ -196,6 +212,7 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
             let takeovers = after[i].0.saturating_sub(before[i].0);
             let transitions = after[i].1.saturating_sub(before[i].1);
             let late = after[i].2.saturating_sub(before[i].2);
+            let downs = after[i].3.saturating_sub(before[i].3);
             let (text, stats) = finish_capture(capture);
             // A capture that lost packets would invent silent gaps: say so.
             let capture_dropped = capture_drops(&stats);
@@ -211,6 +228,7 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
                 "false_takeovers": takeovers,
                 "transitions": transitions,
                 "master_adverts_sent_late": matches!(pair.kind, Kind::Vipd { .. }).then_some(late),
+                "bfd_downs": matches!(pair.kind, Kind::Vipd { bfd: true, .. }).then_some(downs),
                 "master_adverts_on_wire": gaps.len() + 1,
                 "master_silent_gaps": silent,
                 "master_max_gap_ms": max_gap,
@@ -246,11 +264,9 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         for (master, backup) in &nodes {
             for node in [master, backup] {
                 println!("--- {} ({}):", node.name, node.kind.label());
-                for line in node
-                    .log()
-                    .lines()
-                    .filter(|l| l.contains("MASTER") || l.contains("BACKUP"))
-                {
+                for line in node.log().lines().filter(|l| {
+                    l.contains("MASTER") || l.contains("BACKUP") || l.contains("BFD session")
+                }) {
                     println!("  {line}");
                 }
             }
@@ -323,6 +339,27 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
             nodes[i].0.counter_sum("advert_late_max_us")
         );
     }
+    for (i, pair) in PAIRS.iter().enumerate() {
+        if !matches!(pair.kind, Kind::Vipd { bfd: true, .. }) {
+            continue;
+        }
+        let downs: Vec<String> = phases
+            .iter()
+            .map(|p| format!("{} {}", p.0, p.2[i]["bfd_downs"].as_u64().unwrap_or(0)))
+            .collect();
+        let late = |node: &Node<'_>| {
+            node.status()
+                .and_then(|s| s["bfd"][0]["timer_late_max_us"].as_u64())
+                .unwrap_or(0)
+        };
+        println!(
+            "  {}: BFD sessions that went Down (both routers; a false Down is a false takeover): {}; latest BFD timer {} / {} us",
+            pair.label,
+            downs.join(", "),
+            late(&nodes[i].0),
+            late(&nodes[i].1)
+        );
+    }
     if dropped > 0 {
         println!(
             "  WARNING: the advert captures lost {dropped} packets: some 'silent' gaps may be capture losses"
@@ -342,6 +379,21 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         })).collect::<Vec<_>>(),
         "vipd_xdp_backup_rescued_adverts": xdp_rescues,
     }))
+}
+
+/// Transitions out of Up of `node`'s BFD sessions since it started (0 without BFD).
+fn bfd_downs(node: &Node<'_>) -> u64 {
+    node.status()
+        .and_then(|s| {
+            Some(
+                s["bfd"]
+                    .as_array()?
+                    .iter()
+                    .map(|b| b["down_count"].as_u64().unwrap_or(0))
+                    .sum(),
+            )
+        })
+        .unwrap_or(0)
 }
 
 /// Gaps (ms) between consecutive packets in tcpdump `-tt` output.

@@ -40,7 +40,13 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         "adverts sent / expected"
     );
     let mut rows = Vec::new();
-    for kind in [Kind::Vipd { xdp: true }, Kind::Keepalived] {
+    for kind in [
+        Kind::Vipd {
+            xdp: true,
+            bfd: false,
+        },
+        Kind::Keepalived,
+    ] {
         let row = measure(bin, kind, window)?;
         let adverts = format!(
             "{} / {:.0} ({:.1}%)",

@@ -27,8 +27,9 @@ use vipd_tests::vipd::{InstanceConf, Scratch, config_toml};
 /// Which implementation a node runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// vipd; `xdp` = `"auto"` (generic on veth) or `"off"`.
-    Vipd { xdp: bool },
+    /// vipd; `xdp` = `"auto"` (generic on veth) or `"off"`; `bfd`: instances with an
+    /// [`Inst::bfd_peer`] track a BFD session to it ([`BFD_INTERVAL`] × 3, `peer`).
+    Vipd { xdp: bool, bfd: bool },
     /// keepalived 2.2.7, VRRPv3.
     Keepalived,
 }
@@ -37,8 +38,9 @@ impl Kind {
     /// Short name for tables and JSON.
     pub fn label(self) -> &'static str {
         match self {
-            Kind::Vipd { xdp: true } => "vipd",
-            Kind::Vipd { xdp: false } => "vipd (XDP off)",
+            Kind::Vipd { bfd: true, .. } => "vipd + BFD",
+            Kind::Vipd { xdp: true, .. } => "vipd",
+            Kind::Vipd { xdp: false, .. } => "vipd (XDP off)",
             Kind::Keepalived => "keepalived",
         }
     }
@@ -61,7 +63,12 @@ pub struct Inst {
     /// `master` / `backup` / `fault` (as the seed's notify.sh is called), `notify` with
     /// what the daemon appends (`INSTANCE NAME STATE PRIORITY`).
     pub notify: Option<PathBuf>,
+    /// The other router, for a BFD session to it (used by [`Kind::Vipd`] with `bfd`).
+    pub bfd_peer: Option<std::net::Ipv4Addr>,
 }
+
+/// BFD's Desired Min TX and Required Min RX in the `bfd` labs (issue 15: 3 ms × 3).
+pub const BFD_INTERVAL: &str = "3ms";
 
 impl Inst {
     /// One VIP, BACKUP at start.
@@ -73,7 +80,14 @@ impl Inst {
             vips: vec![vip.to_owned()],
             start_master: false,
             notify: None,
+            bfd_peer: None,
         }
+    }
+
+    /// The same instance with a BFD session to `peer` (see [`Inst::bfd_peer`]).
+    pub fn with_bfd_peer(mut self, peer: std::net::Ipv4Addr) -> Inst {
+        self.bfd_peer = Some(peer);
+        self
     }
 
     /// The same instance with every notify command calling `script` (see
@@ -120,7 +134,7 @@ impl<'a> Node<'a> {
         std::fs::create_dir_all(&state_dir)
             .with_context(|| format!("creating {}", state_dir.display()))?;
         let text = match kind {
-            Kind::Vipd { xdp } => vipd_config(name, &socket, instances, xdp),
+            Kind::Vipd { xdp, bfd } => vipd_config(name, &socket, instances, xdp, bfd),
             Kind::Keepalived => keepalived_config(name, instances),
         };
         let ext = if kind == Kind::Keepalived {
@@ -509,7 +523,8 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn vipd_config(name: &str, socket: &Path, instances: &[Inst], xdp: bool) -> String {
+fn vipd_config(name: &str, socket: &Path, instances: &[Inst], xdp: bool, bfd: bool) -> String {
+    let mut sessions = String::new();
     let confs: Vec<InstanceConf> = instances
         .iter()
         .map(|inst| {
@@ -531,10 +546,21 @@ fn vipd_config(name: &str, socket: &Path, instances: &[Inst], xdp: bool) -> Stri
                 }
                 conf = conf.set("notify", &format!("[{script:?}]"));
             }
+            if let (true, Some(peer)) = (bfd, inst.bfd_peer) {
+                let session = format!("peer{}", inst.vrid);
+                conf = conf.set(
+                    "track_bfd",
+                    &format!("[{{ name = {session:?}, peer = true }}]"),
+                );
+                sessions.push_str(&format!(
+                    "\n[bfd.{session}]\nneighbor_ip = \"{peer}\"\nmin_tx = {BFD_INTERVAL:?}\n\
+                     min_rx = {BFD_INTERVAL:?}\nmultiplier = 3\n"
+                ));
+            }
             conf
         })
         .collect();
-    config_toml(name, socket, &confs)
+    config_toml(name, socket, &confs) + &sessions
 }
 
 fn keepalived_config(name: &str, instances: &[Inst]) -> String {

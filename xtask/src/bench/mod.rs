@@ -167,7 +167,13 @@ fn failover_plans(opts: Options) -> Vec<Plan> {
     let no_notify_reps = (reps / 2).max(3).min(reps);
     let ms = Duration::from_millis;
     let mut plans = Vec::new();
-    for kind in [Kind::Vipd { xdp: true }, Kind::Keepalived] {
+    for kind in [
+        Kind::Vipd {
+            xdp: true,
+            bfd: false,
+        },
+        Kind::Keepalived,
+    ] {
         for interval in [ms(10), ms(100), ms(1000)] {
             let reps = if interval >= ms(1000) {
                 if opts.quick {
@@ -191,9 +197,33 @@ fn failover_plans(opts: Options) -> Vec<Plan> {
                     notify: false,
                 });
             }
+            // Issue 15: vipd with BFD (3 ms × 3) at 100 ms adverts, in the same run.
+            if kind != Kind::Keepalived && interval == ms(100) {
+                plans.push(Plan {
+                    kind: Kind::Vipd {
+                        xdp: true,
+                        bfd: true,
+                    },
+                    interval,
+                    reps,
+                    notify: true,
+                });
+            }
         }
     }
+    plans.retain(selected);
     plans
+}
+
+/// `VIPD_BENCH_PLANS`: comma-separated `LABEL@MS` (e.g. `vipd + BFD@100,keepalived@100`)
+/// limits the failover part to those configurations, for a quick look at a few rows;
+/// unset runs them all.
+fn selected(plan: &Plan) -> bool {
+    let Ok(wanted) = std::env::var("VIPD_BENCH_PLANS") else {
+        return true;
+    };
+    let me = format!("{}@{}", plan.label(), plan.interval.as_millis());
+    wanted.split(',').any(|w| w.trim() == me)
 }
 
 /// Issue 13's target for a graceful handover, at every advert interval.
@@ -334,6 +364,16 @@ fn run_failover(
          target graceful p99 <= {GRACEFUL_P99_TARGET_MS} ms at every interval, met / NOT met per row; v/k = vipd p50 / keepalived p50 at the same interval)"
     );
     print_wire_check(&outcomes);
+    for o in outcomes.iter().filter(|o| !o.crash_reasons.is_empty()) {
+        if let Kind::Vipd { bfd: true, .. } = o.plan.kind {
+            println!(
+                "  {} at {} ms: crash takeovers by reason {:?} (PeerDown = BFD found the master dead)",
+                o.plan.label(),
+                o.plan.interval.as_millis(),
+                o.crash_reasons
+            );
+        }
+    }
 
     let mut plots = Vec::new();
     match plot::failover_cdf(out_dir, &outcomes) {

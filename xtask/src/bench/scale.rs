@@ -124,7 +124,13 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         "impl", "VIPs", "MASTER ms", "all VIPs ms", "answered ms", "peak RSS MiB", "advert late ms"
     );
     let mut rows = Vec::new();
-    for kind in [Kind::Vipd { xdp: true }, Kind::Keepalived] {
+    for kind in [
+        Kind::Vipd {
+            xdp: true,
+            bfd: false,
+        },
+        Kind::Keepalived,
+    ] {
         for &size in sizes {
             let (n, family) = (size.vips, size.family());
             let label = kind.label();

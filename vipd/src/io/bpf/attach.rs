@@ -175,7 +175,7 @@ struct Pinned {
 /// program attached with its maps, so ARP for managed VIPs with expired leases stays
 /// dropped; [`XdpAttachment::detach_and_unpin`] detaches and removes the pins.
 pub struct XdpAttachment {
-    program: LoadedXdp,
+    pub(super) program: LoadedXdp,
     interface: String,
     ifindex: u32,
     mode: AttachedMode,

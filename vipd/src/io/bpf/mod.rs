@@ -21,6 +21,7 @@
 //! - `events`: the advert event ring buffer and the aya-log forwarder;
 //! - `attach`: [`XdpAttachment`]: attach modes, pinning, takeover of a pinned link, the
 //!   per-interface lock;
+//! - `bfd`: the BFD session map (control packets the program recorded per session);
 //! - `sys`: the few system calls aya does not wrap (bpf(2) link info, bpffs, clocks,
 //!   interface index).
 
@@ -30,6 +31,7 @@ use aya::programs::ProgramError;
 use vipd_common::MAX_LEASE_CLOCKS;
 
 mod attach;
+mod bfd;
 mod events;
 mod lb;
 mod load;
@@ -37,6 +39,7 @@ mod maps;
 mod sys;
 
 pub use attach::{AttachMode, AttachOptions, AttachedMode, PinConfig, XdpAttachment};
+pub use bfd::BfdRecord;
 pub use events::{AdvertEvent, AdvertEvents, PreviousAdvert, XdpLogger};
 pub use lb::{LbMaps, LbTables, ServiceTables};
 pub use load::{LoadOptions, LoadedXdp, TestRunOutcome};

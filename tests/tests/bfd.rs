@@ -1,0 +1,446 @@
+//! BFD (RFC 5880/5881) in vipd, against the real kernel and a real FRR 8.4 bfdd.
+//!
+//! - Two vipd on a LAN track a BFD session to each other (`track_bfd { peer }`): a
+//!   SIGKILLed master is found dead by BFD, and the backup takes over for that reason
+//!   (`PeerDown`), not because its Master_Down_Timer ran out.
+//! - vipd ↔ FRR bfdd, each side active with the other passive, at 10 ms and with vipd
+//!   asking for 3.3 ms: the session comes Up on both; it goes Down on vipd when bfdd is
+//!   SIGKILLed (Detection Time) and comes back when bfdd restarts; it goes Down on
+//!   bfdd when vipd is SIGKILLed, and when vipd stops (AdminDown).
+//! - A UDP flood at both vipd's BFD port plus a busy loop on every CPU: no session goes
+//!   Down and the backup never takes over.
+//!
+//! Timing is the bench's job (`cargo xtask bench failover`); these assert behaviour.
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use serde_json::Value;
+
+use vipd_tests::bfdd::{self, Bfdd, BfddPeer};
+use vipd_tests::vipd::{Router, Scratch};
+use vipd_tests::{Lan, Netns, Proc, add_addr, in_netns, poll_until, require_root};
+
+const VIP: &str = "192.0.2.100/24";
+const ELECTION: Duration = Duration::from_secs(5);
+/// Sessions start at the slow 1 s rate (RFC 5880 §6.8.3); the handshake takes a few.
+const SESSION_UP: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(20);
+
+/// One vipd's config: instance VI_1 (VRID 7, 100 ms adverts) tracking `[bfd.peer]` to
+/// `neighbor` with `peer = true`.
+fn config(
+    scratch: &Scratch,
+    name: &str,
+    priority: u8,
+    neighbor: &str,
+    session: &str,
+) -> anyhow::Result<PathBuf> {
+    config_xdp(scratch, name, priority, neighbor, session, "off")
+}
+
+/// [`config`] with the instance's `xdp` mode.
+fn config_xdp(
+    scratch: &Scratch,
+    name: &str,
+    priority: u8,
+    neighbor: &str,
+    session: &str,
+    xdp: &str,
+) -> anyhow::Result<PathBuf> {
+    let socket = scratch.path().join(format!("{name}.sock"));
+    let text = format!(
+        "[global]\nrouter_id = {name:?}\ncontrol_socket = {:?}\n\n\
+         [instance.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 7\npriority = {priority}\n\
+         advert_int = \"100ms\"\nvirtual_ipaddress = [{VIP:?}]\ngarp_master_delay = \"0s\"\n\
+         xdp = {xdp:?}\ntrack_bfd = [{{ name = \"peer\", peer = true }}]\n\n\
+         [bfd.peer]\nneighbor_ip = {neighbor:?}\n{session}\n",
+        socket.display().to_string()
+    );
+    scratch.write(&format!("{name}.toml"), &text)
+}
+
+/// The status of vipd's one BFD session.
+fn session(router: &Router<'_>) -> anyhow::Result<Value> {
+    let status = router.status()?;
+    status["bfd"]
+        .as_array()
+        .and_then(|all| all.first())
+        .cloned()
+        .with_context(|| format!("{}: no BFD session in {status}", router.name()))
+}
+
+fn wait_session(router: &Router<'_>, state: &str, timeout: Duration) -> anyhow::Result<Value> {
+    poll_until(
+        &format!("{}'s BFD session to be {state}", router.name()),
+        timeout,
+        POLL,
+        || match session(router) {
+            Ok(s) if s["state"] == state => Ok(s),
+            Ok(s) => Err(s.to_string()),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    )
+    .with_context(|| format!("vipd on {} logged:\n{}", router.name(), router.logs()))
+}
+
+/// Two vipd with a BFD session to each other: the master is SIGKILLed, and the backup
+/// takes over because BFD found the master dead (reason `PeerDown`).
+#[test]
+fn backup_takes_over_when_bfd_finds_the_master_dead() -> anyhow::Result<()> {
+    require_root();
+    let lan = Lan::new("bfdpair", 2)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
+    let scratch = Scratch::new("bfdpair")?;
+    let timers = "min_tx = \"10ms\"\nmin_rx = \"10ms\"\nmultiplier = 3";
+    let a_conf = config(&scratch, "a", 200, "192.0.2.2", timers)?;
+    let b_conf = config(&scratch, "b", 100, "192.0.2.1", timers)?;
+    let mut a = Router::from_file(lan.member(0), &scratch, "a", &a_conf)?;
+    let mut b = Router::from_file(lan.member(1), &scratch, "b", &b_conf)?;
+    a.start()?;
+    a.wait_state("VI_1", "MASTER", ELECTION)?;
+    b.start()?;
+    b.wait_instance("BACKUP of 192.0.2.1", "VI_1", ELECTION, |i| {
+        i["state"] == "BACKUP" && i["master_address"] == "192.0.2.1"
+    })?;
+    let up = wait_session(&b, "Up", SESSION_UP)?;
+    wait_session(&a, "Up", SESSION_UP)?;
+    // Negotiated to the configured 10 ms once Up (Poll Sequence, RFC 5880 §6.8.3).
+    ensure!(up["transmit_interval_us"] == 10_000, "{up}");
+    ensure!(up["detection_time_us"] == 30_000, "{up}");
+
+    a.kill()?;
+    let taken = b.wait_state("VI_1", "MASTER", ELECTION)?;
+    ensure!(
+        taken["last_transition"]["reason"] == "PeerDown",
+        "the backup took over for another reason than BFD: {taken}"
+    );
+    let down = session(&b)?;
+    ensure!(down["state"] == "Down", "{down}");
+    ensure!(
+        down["diagnostic"] == "control detection time expired",
+        "{down}"
+    );
+    b.stop(Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// vipd's config for a session with FRR: VI_1 alone on the LAN, so it is MASTER and
+/// the session is the subject.
+fn frr_lab<'l>(
+    lan: &'l Lan,
+    scratch: &Scratch,
+    vipd_timers: &str,
+    frr: BfddPeer<'_>,
+) -> anyhow::Result<(Router<'l>, Bfdd<'l>)> {
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
+    let bfdd = Bfdd::start(lan.member(0), scratch, "frr", frr)?;
+    let conf = config(scratch, "vipd", 100, "192.0.2.1", vipd_timers)?;
+    let mut vipd = Router::from_file(lan.member(1), scratch, "vipd", &conf)?;
+    vipd.start()?;
+    Ok((vipd, bfdd))
+}
+
+/// The interop scenario (module doc) for one pair of settings.
+fn frr_interop(
+    tag: &str,
+    vipd_timers: &str,
+    frr_ms: u32,
+    frr_passive: bool,
+    expected_tx_us: u64,
+) -> anyhow::Result<()> {
+    require_root();
+    if !bfdd::available() {
+        eprintln!("skipping: FRR bfdd is not installed");
+        return Ok(());
+    }
+    let lan = Lan::new(tag, 2)?;
+    let scratch = Scratch::new(tag)?;
+    let peer = BfddPeer {
+        peer: "192.0.2.2",
+        receive_ms: frr_ms,
+        transmit_ms: frr_ms,
+        multiplier: 3,
+        passive: frr_passive,
+    };
+    let (mut vipd, mut frr) = frr_lab(&lan, &scratch, vipd_timers, peer)?;
+    let up = wait_session(&vipd, "Up", SESSION_UP)?;
+    let frr_up = frr.wait_state("up", SESSION_UP)?;
+    // Let the Poll Sequences settle, then read the negotiated rates.
+    std::thread::sleep(Duration::from_millis(300));
+    let up = session(&vipd).unwrap_or(up);
+    ensure!(
+        up["transmit_interval_us"] == expected_tx_us,
+        "vipd sends at the larger of its min_tx and FRR's receive-interval: {up}"
+    );
+    ensure!(
+        up["remote_discriminator"] == frr_up["id"],
+        "{up} vs {frr_up}"
+    );
+
+    // bfdd crashes: vipd's Detection Time runs out; bfdd comes back: Up again.
+    frr.kill_bfdd()?;
+    let down = wait_session(&vipd, "Down", Duration::from_secs(2))?;
+    ensure!(
+        down["diagnostic"] == "control detection time expired",
+        "{down}"
+    );
+    frr.start_bfdd()?;
+    wait_session(&vipd, "Up", SESSION_UP)?;
+    frr.wait_state("up", SESSION_UP)?;
+
+    // vipd crashes: bfdd's Detection Time runs out.
+    vipd.kill()?;
+    let frr_down = frr.wait_state("down", Duration::from_secs(2))?;
+    ensure!(
+        frr_down["diagnostic"] == "control detection time expired",
+        "{frr_down}"
+    );
+    // vipd restarts and stops gracefully: bfdd hears AdminDown.
+    vipd.start()?;
+    frr.wait_state("up", SESSION_UP)?;
+    vipd.stop(Duration::from_secs(5))?;
+    let frr_down = frr.wait_state("down", Duration::from_secs(2))?;
+    ensure!(
+        frr_down["remote-diagnostic"] == "administratively down",
+        "{frr_down}"
+    );
+    Ok(())
+}
+
+#[test]
+fn frr_passive_vipd_active_10ms() -> anyhow::Result<()> {
+    frr_interop(
+        "bfdfrr1",
+        "min_tx = \"10ms\"\nmin_rx = \"10ms\"\nmultiplier = 3",
+        10,
+        true,
+        10_000,
+    )
+}
+
+#[test]
+fn frr_active_vipd_passive_10ms() -> anyhow::Result<()> {
+    frr_interop(
+        "bfdfrr2",
+        "min_tx = \"10ms\"\nmin_rx = \"10ms\"\nmultiplier = 3\npassive = true",
+        10,
+        false,
+        10_000,
+    )
+}
+
+/// vipd asks for 3.3 ms; FRR 8.4 accepts no less than 10 ms, so the session runs at
+/// FRR's 10 ms on vipd's side too (RFC 5880 §6.8.2: the larger of the two).
+#[test]
+fn frr_interop_vipd_at_3_3ms() -> anyhow::Result<()> {
+    frr_interop(
+        "bfdfrr3",
+        "min_tx = \"3.3ms\"\nmin_rx = \"3.3ms\"\nmultiplier = 3",
+        10,
+        true,
+        10_000,
+    )
+}
+
+/// Two vipd at 3.3 ms × 3: the session comes Up and runs at 3.3 ms both ways.
+#[test]
+fn two_vipd_at_3_3ms() -> anyhow::Result<()> {
+    require_root();
+    let lan = Lan::new("bfd33", 2)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
+    let scratch = Scratch::new("bfd33")?;
+    let timers = "min_tx = \"3.3ms\"\nmin_rx = \"3.3ms\"\nmultiplier = 3";
+    let a_conf = config(&scratch, "a", 200, "192.0.2.2", timers)?;
+    let b_conf = config(&scratch, "b", 100, "192.0.2.1", timers)?;
+    let mut a = Router::from_file(lan.member(0), &scratch, "a", &a_conf)?;
+    let mut b = Router::from_file(lan.member(1), &scratch, "b", &b_conf)?;
+    a.start()?;
+    b.start()?;
+    wait_session(&a, "Up", SESSION_UP)?;
+    let up = wait_session(&b, "Up", SESSION_UP)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let after = session(&b)?;
+    ensure!(after["transmit_interval_us"] == 3_300, "{after}");
+    ensure!(after["detection_time_us"] == 9_900, "{after}");
+    ensure!(after["down_count"] == up["down_count"], "{after}");
+    // About 300 packets a second each way (jitter makes it 300–400).
+    let received = after["received"].as_u64().unwrap_or(0) - up["received"].as_u64().unwrap_or(0);
+    ensure!(received >= 200, "{received} packets in 1 s: {after}");
+    a.kill()?;
+    let down = wait_session(&b, "Down", Duration::from_secs(2))?;
+    ensure!(
+        down["diagnostic"] == "control detection time expired",
+        "{down}"
+    );
+    b.stop(Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// A busy loop on each CPU, at ordinary priority, for `secs`.
+fn cpu_hogs(ns: &Netns, secs: u64) -> anyhow::Result<Vec<Proc>> {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (0..cpus)
+        .map(|cpu| {
+            ns.spawn(&[
+                "timeout",
+                &secs.to_string(),
+                "taskset",
+                "-c",
+                &cpu.to_string(),
+                "sh",
+                "-c",
+                "while :; do :; done",
+            ])
+        })
+        .collect()
+}
+
+/// Flood + hog: junk BFD packets (unknown discriminators, TTL 64) at both vipd's port
+/// 3784 at a few thousand a second, with every CPU busy. The 10 ms × 3 sessions stay
+/// Up and the backup stays BACKUP.
+#[test]
+fn no_false_down_under_flood_and_cpu_hog() -> anyhow::Result<()> {
+    require_root();
+    let lan = Lan::new("bfdflood", 3)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
+    add_addr(lan.member(2), "eth0", "192.0.2.50/24")?;
+    let scratch = Scratch::new("bfdflood")?;
+    let timers = "min_tx = \"10ms\"\nmin_rx = \"10ms\"\nmultiplier = 3";
+    let a_conf = config(&scratch, "a", 200, "192.0.2.2", timers)?;
+    let b_conf = config(&scratch, "b", 100, "192.0.2.1", timers)?;
+    let mut a = Router::from_file(lan.member(0), &scratch, "a", &a_conf)?;
+    let mut b = Router::from_file(lan.member(1), &scratch, "b", &b_conf)?;
+    a.start()?;
+    a.wait_state("VI_1", "MASTER", ELECTION)?;
+    b.start()?;
+    b.wait_state("VI_1", "BACKUP", ELECTION)?;
+    wait_session(&a, "Up", SESSION_UP)?;
+    let before = wait_session(&b, "Up", SESSION_UP)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let before_a = session(&a)?;
+    let before = session(&b).unwrap_or(before);
+
+    let flood_for = Duration::from_secs(8);
+    let hogs = cpu_hogs(lan.member(2), flood_for.as_secs() + 1)?;
+    let socket = in_netns(lan.member(2), || -> anyhow::Result<UdpSocket> {
+        let socket = UdpSocket::bind("192.0.2.50:50000")?;
+        socket.set_ttl(64)?;
+        Ok(socket)
+    })??;
+    // A well-formed Up packet for a session nobody has (Your Discriminator 0xdead).
+    let junk: [u8; 24] = [
+        0x20, 0xc0, 3, 24, 0, 0, 0, 1, 0, 0, 0xde, 0xad, 0, 0, 0x27, 0x10, 0, 0, 0x27, 0x10, 0, 0,
+        0, 0,
+    ];
+    let end = Instant::now() + flood_for;
+    let mut sent = 0u64;
+    while Instant::now() < end {
+        for _ in 0..10 {
+            for target in ["192.0.2.1:3784", "192.0.2.2:3784"] {
+                if socket.send_to(&junk, target).is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(hogs);
+    let after = session(&b)?;
+    let after_a = session(&a)?;
+    ensure!(sent > 10_000, "only {sent} flood packets sent");
+    ensure!(
+        after["state"] == "Up" && after_a["state"] == "Up",
+        "{after} {after_a}"
+    );
+    ensure!(
+        after["down_count"] == before["down_count"]
+            && after_a["down_count"] == before_a["down_count"],
+        "a session went down under the flood: {after} {after_a}"
+    );
+    let counters = b.status()?["counters"].clone();
+    let discarded = counters["bfd_discarded_ttl"].as_u64().unwrap_or(0)
+        + counters["bfd_discarded_no_session"].as_u64().unwrap_or(0)
+        + counters["bfd_rx_queue_drops"].as_u64().unwrap_or(0);
+    ensure!(discarded > 1000, "the flood did not reach vipd: {counters}");
+    ensure!(
+        b.state("VI_1")? == "BACKUP",
+        "the backup took over under the flood"
+    );
+    ensure!(a.state("VI_1")? == "MASTER");
+    a.stop(Duration::from_secs(5))?;
+    b.stop(Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// The backup's BFD socket gets nothing (nftables drops UDP 3784 on input, after XDP):
+/// the Detection Time runs out unless the XDP record keeps the session Up. Returns the
+/// backup's session 2 s later, and how often the backup became MASTER meanwhile.
+fn socket_starved(tag: &str, xdp: &str) -> anyhow::Result<(Value, u64)> {
+    require_root();
+    let lan = Lan::new(tag, 2)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
+    let scratch = Scratch::new(tag)?;
+    let timers = "min_tx = \"10ms\"\nmin_rx = \"10ms\"\nmultiplier = 3";
+    let a_conf = config(&scratch, "a", 200, "192.0.2.2", timers)?;
+    let b_conf = config_xdp(&scratch, "b", 100, "192.0.2.1", timers, xdp)?;
+    let mut a = Router::from_file(lan.member(0), &scratch, "a", &a_conf)?;
+    let mut b = Router::from_file(lan.member(1), &scratch, "b", &b_conf)?;
+    a.start()?;
+    a.wait_state("VI_1", "MASTER", ELECTION)?;
+    b.start()?;
+    b.wait_state("VI_1", "BACKUP", ELECTION)?;
+    wait_session(&b, "Up", SESSION_UP)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let ns = lan.member(1);
+    ns.exec_ok(&["nft", "add", "table", "inet", "bfdtest"])?;
+    ns.exec_ok(&[
+        "nft",
+        "add chain inet bfdtest input { type filter hook input priority 0 ; }",
+    ])?;
+    ns.exec_ok(&[
+        "nft", "add", "rule", "inet", "bfdtest", "input", "udp", "dport", "3784", "drop",
+    ])?;
+    std::thread::sleep(Duration::from_secs(2));
+    let after = session(&b)?;
+    let takeovers = b.counter("VI_1", "became_master")?;
+    a.stop(Duration::from_secs(5))?;
+    b.stop(Duration::from_secs(5))?;
+    Ok((after, takeovers))
+}
+
+/// With XDP on the backup's interface, its session stays Up on the recorded packets.
+#[test]
+fn xdp_record_keeps_a_session_up_when_the_socket_gets_nothing() -> anyhow::Result<()> {
+    let (session, takeovers) = socket_starved("bfdxdp", "generic")?;
+    ensure!(session["state"] == "Up", "{session}");
+    ensure!(session["down_count"] == 0, "{session}");
+    ensure!(
+        session["xdp_rescues"].as_u64().unwrap_or(0) > 10,
+        "{session}"
+    );
+    ensure!(takeovers == 0, "the backup took over {takeovers} times");
+    Ok(())
+}
+
+/// The control: without XDP the same starvation takes the session Down, and the
+/// backup takes over (then yields to the master it still hears): what the record
+/// prevents.
+#[test]
+fn without_xdp_a_starved_socket_means_down() -> anyhow::Result<()> {
+    let (session, takeovers) = socket_starved("bfdnoxdp", "off")?;
+    ensure!(session["state"] != "Up", "{session}");
+    ensure!(session["xdp_rescues"] == 0, "{session}");
+    ensure!(
+        takeovers >= 1,
+        "the false Down should have made the backup take over"
+    );
+    Ok(())
+}
