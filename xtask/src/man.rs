@@ -280,9 +280,19 @@ mod tests {
         let page = page();
         let mut keys = 0;
         for line in doc.lines().filter(|l| l.starts_with("| `")) {
-            let key = cells(line)[0].trim_matches('`').to_owned();
-            let tag = format!(".TP\n\\fB{}\\fR\n", escape(&key));
-            assert!(page.contains(&tag), "{key} missing as {tag:?}");
+            let cell = cells(line)[0].clone();
+            // A cell may name several keys: `address`, `port`.
+            let names: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+            let tag = if names.len() == 1 {
+                format!(".TP\n\\fB{}\\fR\n", escape(names[0]))
+            } else {
+                let bold: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("\\fB{}\\fR", escape(n)))
+                    .collect();
+                format!(".TP\n{}\n", bold.join(", "))
+            };
+            assert!(page.contains(&tag), "{cell} missing as {tag:?}");
             keys += 1;
         }
         assert!(
