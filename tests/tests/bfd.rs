@@ -398,6 +398,11 @@ fn socket_starved(tag: &str, xdp: &str) -> anyhow::Result<(Value, u64)> {
     b.start()?;
     b.wait_state("VI_1", "BACKUP", ELECTION)?;
     wait_session(&b, "Up", SESSION_UP)?;
+    // The peer rule acts only on a session to the master the backup follows: wait until
+    // it has heard the master's advert (else the control below races it).
+    b.wait_instance("BACKUP of 192.0.2.1", "VI_1", ELECTION, |i| {
+        i["master_address"] == "192.0.2.1"
+    })?;
     std::thread::sleep(Duration::from_millis(300));
     let ns = lan.member(1);
     ns.exec_ok(&["nft", "add", "table", "inet", "bfdtest"])?;
@@ -430,17 +435,19 @@ fn xdp_record_keeps_a_session_up_when_the_socket_gets_nothing() -> anyhow::Resul
     Ok(())
 }
 
-/// The control: without XDP the same starvation takes the session Down, and the
-/// backup takes over (then yields to the master it still hears): what the record
-/// prevents.
+/// The control: without XDP the same starvation takes the session Down: what the
+/// record prevents. (Whether the backup then takes over is a race it should lose: the
+/// takeover waits a skew of about 1 ms, and an advert from the live master in that
+/// window cancels it, as RFC 5798 §6.4.2 says an advert resets Master_Down_Timer; so
+/// the takeover is not asserted here.)
 #[test]
 fn without_xdp_a_starved_socket_means_down() -> anyhow::Result<()> {
-    let (session, takeovers) = socket_starved("bfdnoxdp", "off")?;
+    let (session, _takeovers) = socket_starved("bfdnoxdp", "off")?;
     ensure!(session["state"] != "Up", "{session}");
-    ensure!(session["xdp_rescues"] == 0, "{session}");
     ensure!(
-        takeovers >= 1,
-        "the false Down should have made the backup take over"
+        session["down_count"].as_u64().unwrap_or(0) >= 1,
+        "{session}"
     );
+    ensure!(session["xdp_rescues"] == 0, "{session}");
     Ok(())
 }
