@@ -466,3 +466,44 @@ fn sh_sends_each_client_to_one_server_and_spreads_clients_by_weight() {
         "{clients:?}"
     );
 }
+
+#[test]
+fn udp_services_are_balanced_per_datagram_flow() {
+    let servers: Vec<SocketAddr> = RS.iter().map(|a| a.parse().unwrap()).collect();
+    let mut dns =
+        VirtualServer::direct_routing("192.0.2.100:53".parse().unwrap(), LbAlgo::Rr, &servers);
+    dns.protocol = vipd::config::lb::LbProtocol::Udp;
+    let mut lb = Lb::new(vec![dns], &RS);
+    let datagram = |sport: u16| {
+        let mut f = ipv4_tcp("203.0.113.7", sport, "192.0.2.100", 53, 0);
+        f[23] = 17; // protocol UDP; the 8 bytes after the IP header are the UDP header
+        f
+    };
+    // Every datagram of one flow goes to one server; new flows rotate.
+    let (_, first) = lb.run(&datagram(55000));
+    for _ in 0..3 {
+        assert_eq!(lb.run(&datagram(55000)), (XDP_TX, first));
+    }
+    let counts = spread(&mut lb, (1..=9).map(|i| datagram(55000 + i)));
+    assert_eq!(counts.iter().sum::<usize>(), 9);
+    assert!(counts.iter().all(|&c| c >= 2), "{counts:?}");
+    // TCP to the UDP service's port is not balanced.
+    assert_eq!(
+        lb.run(&ipv4_tcp("203.0.113.7", 55000, "192.0.2.100", 53, SYN)),
+        (XDP_PASS, None)
+    );
+}
+
+#[test]
+fn a_real_server_behind_another_interface_is_reached_by_redirect() {
+    let mut lb = Lb::new(vec![service(LbAlgo::Rr, VIP, &RS)], &RS);
+    for hop in lb.hops.values_mut() {
+        hop.ifindex = 4242; // not the loopback the test frame arrives on
+    }
+    lb.set_health(&HealthSnapshot::default());
+    let out = lb.xdp.test_run(&syn(56000)).expect("test run");
+    const XDP_REDIRECT: u32 = 4;
+    assert_eq!(out.action, XDP_REDIRECT);
+    assert_eq!(lb.counters()["lb_redirected"], 1);
+    assert_eq!(lb.counters()["lb_forwarded"], 0);
+}
