@@ -38,6 +38,9 @@ pub struct NextHop {
 /// How often next hops are re-resolved and the active-flow counts recounted.
 pub const TICK: Duration = Duration::from_secs(1);
 
+/// Ticks between two walks of the flow tables when no service uses lc/wlc.
+pub const RECOUNT_TICKS: u64 = 10;
+
 /// A flow idle this long no longer counts as active (IPVS's UDP timeout; its TCP
 /// established timeout is longer, but an idle DR flow is invisible to us anyway).
 pub const ACTIVE_IDLE: Duration = Duration::from_secs(300);
@@ -308,6 +311,7 @@ pub fn spawn(
         status: status.clone(),
         netlink,
         tables: LbTables::default(),
+        ticks: 0,
     };
     tokio::spawn(task.run(maps_rx, services_rx, health));
     Dataplane {
@@ -325,6 +329,8 @@ struct Task {
     status: Arc<Mutex<DataplaneStatus>>,
     netlink: Netlink,
     tables: LbTables,
+    /// Ticks so far (the recount cadence).
+    ticks: u64,
 }
 
 impl Task {
@@ -367,7 +373,10 @@ impl Task {
                     if self.resolve(&services).await {
                         self.replan(&services_rx, &health_rx);
                     }
-                    self.collect();
+                    let least_connections = services
+                        .iter()
+                        .any(|vs| matches!(vs.algo, LbAlgo::Lc | LbAlgo::Wlc));
+                    self.collect(least_connections);
                 }
             }
         }
@@ -477,19 +486,25 @@ impl Task {
         })
     }
 
-    /// Reads the counters of every copy and recounts the active flows.
-    fn collect(&mut self) {
+    /// Reads the counters of every copy, and recounts the active flows from the flow
+    /// tables every tick when a service schedules by them (lc/wlc), else every
+    /// [`RECOUNT_TICKS`]: walking a full table costs two system calls per flow.
+    fn collect(&mut self, least_connections: bool) {
         let now_ns = monotonic_now_ns();
         let idle_ns = ACTIVE_IDLE.as_nanos() as u64;
+        self.ticks = self.ticks.wrapping_add(1);
+        let recount = least_connections || self.ticks % RECOUNT_TICKS == 1;
         let mut traffic: BTreeMap<u32, Traffic> = BTreeMap::new();
         let mut counters: BTreeMap<&'static str, u64> = BTreeMap::new();
         for maps in &mut self.maps {
-            if let Ok(active) = maps.recount_active(now_ns, idle_ns) {
-                for (id, count) in active {
-                    traffic.entry(id).or_default().active_flows += count;
-                }
+            if recount {
+                // A failed walk leaves the program's own counts in place.
+                let _ = maps.recount_active(now_ns, idle_ns);
             }
             for &id in self.tables.backends.keys() {
+                if let Ok(active) = maps.active(id) {
+                    traffic.entry(id).or_default().active_flows += active;
+                }
                 if let Ok(c) = maps.backend_counters(id) {
                     let t = traffic.entry(id).or_default();
                     t.packets += c.packets;

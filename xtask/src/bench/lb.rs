@@ -293,6 +293,13 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     let lan = Lan::new("bench_lb", 5)?;
     add_addr(lan.member(CLIENT_NS), "eth0", &format!("{CLIENT}/24"))?;
     add_addr(lan.member(LB_NS), "eth0", &format!("{LB}/24"))?;
+    // A connection per request at tens of thousands per second runs a proxy (and the
+    // client) out of ephemeral ports within seconds, which would measure TIME_WAIT,
+    // not the balancer: the whole port range, and reuse, as a loaded proxy host has.
+    for ns in [lan.member(CLIENT_NS), lan.member(LB_NS)] {
+        ns.sysctl("net.ipv4.ip_local_port_range", "1024 65535")?;
+        ns.sysctl("net.ipv4.tcp_tw_reuse", "1")?;
+    }
     let scratch = Scratch::new("bench_lb")?;
     let dir = scratch.path().to_owned();
     let mut servers: Vec<Proc> = Vec::new();

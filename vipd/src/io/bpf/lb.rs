@@ -250,6 +250,14 @@ impl LbMaps {
         Ok(counts)
     }
 
+    /// Open flows of backend `id` as `LB_ACTIVE` holds them: the last recount plus what
+    /// the program counted since.
+    pub fn active(&self, id: u32) -> Result<u64, BpfError> {
+        self.active
+            .get(&id, 0)
+            .map_err(map_err(map_names::LB_ACTIVE))
+    }
+
     /// Number of entries in the flow table (every age).
     pub fn flow_count(&self) -> usize {
         self.flows.keys().filter(Result::is_ok).count()
