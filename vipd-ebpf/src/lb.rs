@@ -54,12 +54,18 @@ static LB_TABLES: Array<u32> = Array::with_max_entries(MAX_LB_SERVICES * 2 * LB_
 #[map(name = "LB_BACKENDS")]
 static LB_BACKENDS: Array<LbBackend> = Array::with_max_entries(MAX_LB_BACKENDS, 0);
 
+/// `BPF_F_NO_COMMON_LRU`: each CPU evicts from its own LRU lists. With one common list,
+/// every new flow into a full table takes the list's lock, which a connection-per-request
+/// load does tens of thousands of times a second from every CPU.
+const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
+
 #[map(name = "LB_FLOWS")]
-static LB_FLOWS: LruHashMap<LbFlowKey, LbFlow> = LruHashMap::with_max_entries(MAX_LB_FLOWS, 0);
+static LB_FLOWS: LruHashMap<LbFlowKey, LbFlow> =
+    LruHashMap::with_max_entries(MAX_LB_FLOWS, BPF_F_NO_COMMON_LRU);
 
 #[map(name = "LB_PERSIST")]
 static LB_PERSIST: LruHashMap<LbPersistKey, LbPersist> =
-    LruHashMap::with_max_entries(MAX_LB_PERSIST, 0);
+    LruHashMap::with_max_entries(MAX_LB_PERSIST, BPF_F_NO_COMMON_LRU);
 
 #[map(name = "LB_BACKEND_STATS")]
 static LB_BACKEND_STATS: PerCpuArray<LbCounters> =
