@@ -886,25 +886,51 @@ struct RawCommand(DraftCommand);
 /// prefix length (`24`) or netmask (`"255.255.255.0"`).
 struct RawText(String);
 
+/// A scalar (string, integer, and with `floats` a finite float) read as its text; what
+/// `expecting` says when it is anything else. Shared by [`RawText`] and [`RawDuration`],
+/// whose own parsers then read the text with locations intact.
+struct ScalarText {
+    expecting: &'static str,
+    floats: bool,
+}
+
+impl Visitor<'_> for ScalarText {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<String, E> {
+        Ok(value.to_owned())
+    }
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<String, E> {
+        Ok(value.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<String, E> {
+        Ok(value.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<String, E> {
+        if !self.floats {
+            return Err(E::invalid_type(de::Unexpected::Float(value), &self));
+        }
+        // `Display` for f64 prints the shortest text that reads back as the same
+        // number ("0.01", not "0.01000000000000000020816681711721685"), which the
+        // exact decimal parser then takes as written.
+        if value.is_finite() {
+            Ok(value.to_string())
+        } else {
+            Err(E::custom("a duration must be a finite number"))
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for RawText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = RawText;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an integer or a string")
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawText, E> {
-                Ok(RawText(value.to_owned()))
-            }
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawText, E> {
-                Ok(RawText(value.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawText, E> {
-                Ok(RawText(value.to_string()))
-            }
-        }
-        deserializer.deserialize_any(V)
+        deserializer
+            .deserialize_any(ScalarText {
+                expecting: "an integer or a string",
+                floats: false,
+            })
+            .map(RawText)
     }
 }
 
@@ -973,33 +999,12 @@ impl<'de> Deserialize<'de> for RawInitFile {
 
 impl<'de> Deserialize<'de> for RawDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = RawDuration;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration like \"1s\", \"100ms\" or a number of seconds")
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawDuration, E> {
-                Ok(RawDuration(value.to_owned()))
-            }
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawDuration, E> {
-                Ok(RawDuration(value.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawDuration, E> {
-                Ok(RawDuration(value.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, value: f64) -> Result<RawDuration, E> {
-                // `Display` for f64 prints the shortest text that reads back as the same
-                // number ("0.01", not "0.01000000000000000020816681711721685"), which the
-                // exact decimal parser then takes as written.
-                if value.is_finite() {
-                    Ok(RawDuration(value.to_string()))
-                } else {
-                    Err(E::custom("a duration must be a finite number"))
-                }
-            }
-        }
-        deserializer.deserialize_any(V)
+        deserializer
+            .deserialize_any(ScalarText {
+                expecting: "a duration like \"1s\", \"100ms\" or a number of seconds",
+                floats: true,
+            })
+            .map(RawDuration)
     }
 }
 
