@@ -3,19 +3,17 @@
 //! test's own (owned by the `frr` user the daemons drop to), one single-hop peer
 //! configured from a file and read back through `vtysh -c "show bfd peers json"`.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 
+use crate::frr::{FrrHome, ZEBRA};
 use crate::netns::Netns;
 use crate::proc::Proc;
 use crate::vipd::{POLL, Scratch};
 use crate::wait::poll_until;
 
-const ZEBRA: &str = "/usr/lib/frr/zebra";
 const BFDD: &str = "/usr/lib/frr/bfdd";
 
 /// The peer's timers as FRR takes them (milliseconds; FRR 8.4 accepts 10..=60000).
@@ -36,12 +34,10 @@ pub struct BfddPeer<'p> {
 /// zebra + bfdd on one namespace. Dropping it SIGKILLs both.
 #[derive(Debug)]
 pub struct Bfdd<'a> {
-    ns: &'a Netns,
-    dir: PathBuf,
     peer: String,
     // bfdd first: it is dropped (killed) before zebra.
     bfdd: Option<Proc>,
-    zebra: Option<Proc>,
+    home: FrrHome<'a>,
 }
 
 impl<'a> Bfdd<'a> {
@@ -52,53 +48,31 @@ impl<'a> Bfdd<'a> {
         name: &str,
         peer: BfddPeer<'_>,
     ) -> anyhow::Result<Bfdd<'a>> {
-        let dir = scratch.path().join(format!("{name}-bfdd"));
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("zebra.conf"), "")?;
         let passive = if peer.passive { "  passive-mode\n" } else { "" };
-        std::fs::write(
-            dir.join("bfdd.conf"),
-            format!(
-                "bfd\n peer {}\n  receive-interval {}\n  transmit-interval {}\n  \
-                 detect-multiplier {}\n{passive}  no shutdown\n !\n!\n",
-                peer.peer, peer.receive_ms, peer.transmit_ms, peer.multiplier
-            ),
-        )?;
-        let out = Command::new("chown")
-            .args(["-R", "frr:frr"])
-            .arg(&dir)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "chown frr {}: {}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let mut bfdd = Bfdd {
+        let config = format!(
+            "bfd\n peer {}\n  receive-interval {}\n  transmit-interval {}\n  \
+             detect-multiplier {}\n{passive}  no shutdown\n !\n!\n",
+            peer.peer, peer.receive_ms, peer.transmit_ms, peer.multiplier
+        );
+        let home = FrrHome::start(
             ns,
-            dir,
+            scratch.path().join(format!("{name}-bfdd")),
+            "bfdd",
+            &config,
+        )?;
+        let mut bfdd = Bfdd {
             peer: peer.peer.to_owned(),
             bfdd: None,
-            zebra: None,
+            home,
         };
-        bfdd.zebra = Some(bfdd.spawn(ZEBRA, "zebra", &[])?);
-        let zserv = bfdd.dir.join("zserv.api");
-        poll_until("zebra's socket", Duration::from_secs(10), POLL, || {
-            if zserv.exists() {
-                Ok(())
-            } else {
-                Err("absent")
-            }
-        })?;
         bfdd.start_bfdd()?;
         Ok(bfdd)
     }
 
     /// (Re)starts bfdd alone (after [`Bfdd::kill_bfdd`]).
     pub fn start_bfdd(&mut self) -> anyhow::Result<()> {
-        let ctl = self.dir.join("bfdd.sock").display().to_string();
-        self.bfdd = Some(self.spawn(BFDD, "bfdd", &["--bfdctl", &ctl])?);
+        let ctl = self.home.path("bfdd.sock").display().to_string();
+        self.bfdd = Some(self.home.spawn(BFDD, "bfdd", &["--bfdctl", &ctl])?);
         poll_until(
             "bfdd to answer vtysh",
             Duration::from_secs(10),
@@ -108,46 +82,9 @@ impl<'a> Bfdd<'a> {
         Ok(())
     }
 
-    fn spawn(&self, bin: &str, daemon: &str, extra: &[&str]) -> anyhow::Result<Proc> {
-        let file = |suffix: &str| {
-            self.dir
-                .join(format!("{daemon}{suffix}"))
-                .display()
-                .to_string()
-        };
-        let (config, pid) = (file(".conf"), file(".pid"));
-        let (zserv, vty) = (
-            self.dir.join("zserv.api").display().to_string(),
-            self.dir.display().to_string(),
-        );
-        let mut argv = vec![
-            bin,
-            "-f",
-            &config,
-            "-i",
-            &pid,
-            "-z",
-            &zserv,
-            "--vty_socket",
-            &vty,
-            "-P",
-            "0",
-            "--log",
-            "stdout",
-        ];
-        argv.extend_from_slice(extra);
-        self.ns.spawn(&argv)
-    }
-
     /// Runs vtysh commands against this bfdd/zebra.
     pub fn vtysh(&self, commands: &[&str]) -> anyhow::Result<String> {
-        let vty = self.dir.display().to_string();
-        let mut argv = vec!["vtysh", "--vty_socket", vty.as_str()];
-        for c in commands {
-            argv.push("-c");
-            argv.push(c);
-        }
-        self.ns.exec_ok(&argv)
+        self.home.vtysh(commands)
     }
 
     /// `show bfd peers json`, the entry of our peer.

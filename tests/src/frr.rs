@@ -21,19 +21,126 @@ use crate::topo::ifindex_of;
 use crate::vipd::{POLL, Scratch};
 use crate::wait::poll_until;
 
-const ZEBRA: &str = "/usr/lib/frr/zebra";
+pub(crate) const ZEBRA: &str = "/usr/lib/frr/zebra";
 const VRRPD: &str = "/usr/lib/frr/vrrpd";
+
+/// One namespace's FRR home: a directory of the test's own (owned by the `frr` user the
+/// daemons drop to) holding every daemon's config, pid file, vty socket and the zebra
+/// socket, and zebra running there. [`Frr`] (vrrpd) and [`crate::bfdd::Bfdd`] add their
+/// daemon to one.
+#[derive(Debug)]
+pub(crate) struct FrrHome<'a> {
+    ns: &'a Netns,
+    dir: PathBuf,
+    zebra: Option<Proc>,
+}
+
+impl<'a> FrrHome<'a> {
+    /// Writes an empty zebra.conf and `<daemon>.conf` with `config` into `dir`, hands
+    /// the directory to `frr`, and starts zebra; returns once its socket exists.
+    pub(crate) fn start(
+        ns: &'a Netns,
+        dir: PathBuf,
+        daemon: &str,
+        config: &str,
+    ) -> anyhow::Result<FrrHome<'a>> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("zebra.conf"), "")?;
+        std::fs::write(dir.join(format!("{daemon}.conf")), config)?;
+        let out = Command::new("chown")
+            .args(["-R", "frr:frr"])
+            .arg(&dir)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "chown frr {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut home = FrrHome {
+            ns,
+            dir,
+            zebra: None,
+        };
+        home.zebra = Some(home.spawn(ZEBRA, "zebra", &[])?);
+        let zserv = home.dir.join("zserv.api");
+        poll_until("zebra's socket", Duration::from_secs(10), POLL, || {
+            if zserv.exists() {
+                Ok(())
+            } else {
+                Err("absent")
+            }
+        })?;
+        Ok(home)
+    }
+
+    /// A file in the home directory.
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Starts `bin` as `daemon` with this home's config, pid file, zebra and vty
+    /// sockets, logging to stdout, plus `extra` arguments.
+    pub(crate) fn spawn(&self, bin: &str, daemon: &str, extra: &[&str]) -> anyhow::Result<Proc> {
+        let file = |suffix: &str| {
+            self.dir
+                .join(format!("{daemon}{suffix}"))
+                .display()
+                .to_string()
+        };
+        let (config, pid) = (file(".conf"), file(".pid"));
+        let (zserv, vty) = (
+            self.dir.join("zserv.api").display().to_string(),
+            self.dir.display().to_string(),
+        );
+        let mut argv = vec![
+            bin,
+            "-f",
+            &config,
+            "-i",
+            &pid,
+            "-z",
+            &zserv,
+            "--vty_socket",
+            &vty,
+            "-P",
+            "0",
+            "--log",
+            "stdout",
+        ];
+        argv.extend_from_slice(extra);
+        self.ns.spawn(&argv)
+    }
+
+    /// Runs vtysh commands against this home's daemons.
+    pub(crate) fn vtysh(&self, commands: &[&str]) -> anyhow::Result<String> {
+        let vty = self.dir.display().to_string();
+        let mut argv = vec!["vtysh", "--vty_socket", vty.as_str()];
+        for c in commands {
+            argv.push("-c");
+            argv.push(c);
+        }
+        self.ns.exec_ok(&argv)
+    }
+
+    /// SIGTERM zebra.
+    pub(crate) fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut zebra) = self.zebra.take() {
+            zebra.terminate(Duration::from_secs(5))?;
+        }
+        Ok(())
+    }
+}
 
 /// zebra + vrrpd on one namespace, one IPv4 virtual router on `eth0`. Dropping it
 /// SIGKILLs both.
 #[derive(Debug)]
 pub struct Frr<'a> {
-    ns: &'a Netns,
-    dir: PathBuf,
     vrid: u8,
     // vrrpd first: it is dropped (killed) before zebra.
     vrrpd: Option<Proc>,
-    zebra: Option<Proc>,
+    home: FrrHome<'a>,
 }
 
 impl<'a> Frr<'a> {
@@ -48,8 +155,6 @@ impl<'a> Frr<'a> {
         interval_ms: u32,
         vip_cidr: &str,
     ) -> anyhow::Result<Frr<'a>> {
-        let dir = scratch.path().join(format!("{name}-frr"));
-        std::fs::create_dir_all(&dir)?;
         let ifindex = ifindex_of(ns, "eth0")?;
         let macvlan = format!("vrrp4-{ifindex}-{vrid}");
         ns.ip(&[
@@ -65,42 +170,22 @@ impl<'a> Frr<'a> {
         ns.ip(&["addr", "add", vip_cidr, "dev", &macvlan])?;
         ns.ip(&["link", "set", &macvlan, "up"])?;
         let vip = vip_cidr.split('/').next().unwrap_or(vip_cidr);
-        std::fs::write(dir.join("zebra.conf"), "")?;
-        std::fs::write(
-            dir.join("vrrpd.conf"),
-            format!(
-                "interface eth0\n vrrp {vrid} version 3\n vrrp {vrid} priority {priority}\n \
-                 vrrp {vrid} advertisement-interval {interval_ms}\n vrrp {vrid} ip {vip}\n!\n"
-            ),
-        )?;
-        let out = Command::new("chown")
-            .args(["-R", "frr:frr"])
-            .arg(&dir)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "chown frr {}: {}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let mut frr = Frr {
+        let config = format!(
+            "interface eth0\n vrrp {vrid} version 3\n vrrp {vrid} priority {priority}\n \
+             vrrp {vrid} advertisement-interval {interval_ms}\n vrrp {vrid} ip {vip}\n!\n"
+        );
+        let home = FrrHome::start(
             ns,
-            dir,
+            scratch.path().join(format!("{name}-frr")),
+            "vrrpd",
+            &config,
+        )?;
+        let mut frr = Frr {
             vrid,
             vrrpd: None,
-            zebra: None,
+            home,
         };
-        frr.zebra = Some(frr.spawn(ZEBRA, "zebra")?);
-        let zserv = frr.dir.join("zserv.api");
-        poll_until("zebra's socket", Duration::from_secs(10), POLL, || {
-            if zserv.exists() {
-                Ok(())
-            } else {
-                Err("absent")
-            }
-        })?;
-        frr.vrrpd = Some(frr.spawn(VRRPD, "vrrpd")?);
+        frr.vrrpd = Some(frr.home.spawn(VRRPD, "vrrpd", &[])?);
         poll_until(
             "vrrpd to answer vtysh",
             Duration::from_secs(10),
@@ -110,44 +195,9 @@ impl<'a> Frr<'a> {
         Ok(frr)
     }
 
-    fn spawn(&self, bin: &str, daemon: &str) -> anyhow::Result<Proc> {
-        let file = |suffix: &str| {
-            self.dir
-                .join(format!("{daemon}{suffix}"))
-                .display()
-                .to_string()
-        };
-        let (config, pid) = (file(".conf"), file(".pid"));
-        let (zserv, vty) = (
-            self.dir.join("zserv.api").display().to_string(),
-            self.dir.display().to_string(),
-        );
-        self.ns.spawn(&[
-            bin,
-            "-f",
-            &config,
-            "-i",
-            &pid,
-            "-z",
-            &zserv,
-            "--vty_socket",
-            &vty,
-            "-P",
-            "0",
-            "--log",
-            "stdout",
-        ])
-    }
-
     /// Runs vtysh commands against this vrrpd/zebra.
     pub fn vtysh(&self, commands: &[&str]) -> anyhow::Result<String> {
-        let vty = self.dir.display().to_string();
-        let mut argv = vec!["vtysh", "--vty_socket", vty.as_str()];
-        for c in commands {
-            argv.push("-c");
-            argv.push(c);
-        }
-        self.ns.exec_ok(&argv)
+        self.home.vtysh(commands)
     }
 
     /// `show vrrp json` for this VRID.
@@ -201,11 +251,10 @@ impl<'a> Frr<'a> {
 
     /// SIGTERM vrrpd, then zebra.
     pub fn stop(&mut self) -> anyhow::Result<()> {
-        for proc in [self.vrrpd.take(), self.zebra.take()].into_iter().flatten() {
-            let mut proc = proc;
-            proc.terminate(Duration::from_secs(5))?;
+        if let Some(mut vrrpd) = self.vrrpd.take() {
+            vrrpd.terminate(Duration::from_secs(5))?;
         }
-        Ok(())
+        self.home.stop()
     }
 }
 
