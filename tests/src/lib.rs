@@ -21,6 +21,8 @@
 //! - [`keepalived`]: real keepalived as a peer ([`keepalived::Keepalived`] guards).
 //! - [`frr`]: FRR zebra + vrrpd as a peer ([`frr::Frr`]).
 //! - [`bfdd`]: FRR zebra + bfdd as a BFD peer ([`bfdd::Bfdd`]).
+//! - [`bgp`]: FRR zebra + bgpd (+ bfdd) for L3-mode labs ([`bgp::Bgpd`]), FIB nexthops,
+//!   and UDP anycast flows ([`bgp::Flows`]).
 //! - [`pinger::PingRun`]: a client pinging a VIP across a failover.
 //! - [`sockets`]: another process's raw sockets (queue, drops, `SO_RCVBUF`) and whether
 //!   it is stopped.
@@ -38,6 +40,7 @@
 //! their way through a scenario.
 
 pub mod bfdd;
+pub mod bgp;
 pub mod frr;
 pub mod keepalived;
 pub mod lb;

@@ -97,6 +97,14 @@ pub enum Command {
     /// `check`: 1 with the errors on stderr if the file is invalid, 2 if unreadable.
     Convert(ConvertArgs),
 
+    /// Print the FRR bgpd configuration that announces L3 mode's addresses.
+    ///
+    /// For a configuration with `announce = "bgp"`: prefix-lists, the `vipd` route-map
+    /// (standby MED and AS-path prepending, communities) and the `redistribute connected
+    /// route-map vipd` lines of `router bgp ASN`, to merge into bgpd's configuration
+    /// (neighbours and timers stay yours). Exit codes as for `check`.
+    FrrConfig(FrrConfigArgs),
+
     /// Write the man pages (vipd.8, vipd-SUBCOMMAND.8) and bash/zsh/fish completions
     /// into DIR (for packaging: `cargo xtask deb` runs it).
     #[command(hide = true)]
@@ -437,19 +445,32 @@ pub fn convert(
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> std::io::Result<CheckOutcome> {
-    use crate::config::{LoadError, render};
     let (path, keepalived) = config_source(args.file.as_ref(), args.keepalived_conf.as_ref());
-    match load_source(&path, keepalived) {
+    with_config(&path, keepalived, err, |loaded| {
+        let header = [
+            format!("Converted by vipd convert from {}", path.display()),
+            "Every value is explicit; see docs/configuration.md.".to_owned(),
+        ];
+        write!(
+            out,
+            "{}",
+            crate::config::render::to_toml(&loaded.config, &header, &loaded.warnings)
+        )
+    })
+}
+
+/// Loads `path` and hands the configuration to `use_it`; an invalid or unreadable file
+/// is reported on `err` instead, with the outcome `check` would give.
+fn with_config(
+    path: &std::path::Path,
+    keepalived: bool,
+    err: &mut dyn std::io::Write,
+    use_it: impl FnOnce(&crate::config::Loaded) -> std::io::Result<()>,
+) -> std::io::Result<CheckOutcome> {
+    use crate::config::LoadError;
+    match load_source(path, keepalived) {
         Ok(loaded) => {
-            let header = [
-                format!("Converted by vipd convert from {}", path.display()),
-                "Every value is explicit; see docs/configuration.md.".to_owned(),
-            ];
-            write!(
-                out,
-                "{}",
-                render::to_toml(&loaded.config, &header, &loaded.warnings)
-            )?;
+            use_it(&loaded)?;
             Ok(CheckOutcome::Valid)
         }
         Err(LoadError::Invalid(invalid)) => {
@@ -466,6 +487,43 @@ pub fn convert(
             Ok(CheckOutcome::Unreadable)
         }
     }
+}
+
+/// Arguments of `vipd frr-config`.
+#[derive(Debug, clap::Args)]
+pub struct FrrConfigArgs {
+    /// The configuration (keepalived.conf or native TOML, detected by name or content).
+    #[arg(value_name = "FILE", group = "input")]
+    pub file: Option<PathBuf>,
+
+    /// Read this file as keepalived.conf, whatever its name or content.
+    #[arg(long = "keepalived-conf", value_name = "FILE", group = "input")]
+    pub keepalived_conf: Option<PathBuf>,
+
+    /// This node's BGP AS number (what standby paths prepend).
+    #[arg(long, value_name = "ASN")]
+    pub asn: u32,
+}
+
+/// Runs `vipd frr-config`: the bgpd configuration to `out`; errors to `err`.
+pub fn frr_config(
+    args: &FrrConfigArgs,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> std::io::Result<CheckOutcome> {
+    let (path, keepalived) = config_source(args.file.as_ref(), args.keepalived_conf.as_ref());
+    with_config(&path, keepalived, err, |loaded| {
+        writeln!(
+            out,
+            "! bgpd configuration for vipd's L3 mode, from {} (vipd frr-config; docs/l3.md)",
+            path.display()
+        )?;
+        write!(
+            out,
+            "{}",
+            crate::config::frr::bgpd_config(&loaded.config, args.asn)
+        )
+    })
 }
 
 /// Arguments of `vipd real-server`.

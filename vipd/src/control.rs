@@ -76,6 +76,18 @@ pub struct DaemonStatus {
     /// BFD sessions (`bfd_instance`).
     #[serde(default)]
     pub bfd: Vec<BfdStatus>,
+    /// L3 mode: the routes announced over BGP now.
+    #[serde(default)]
+    pub announced: Vec<AnnouncedRoute>,
+}
+
+/// A route L3 mode announces (an address on one of its TAP devices).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnnouncedRoute {
+    /// The address (announced as /32 or /128).
+    pub address: String,
+    /// `primary` or `standby`.
+    pub path: String,
 }
 
 /// The status of one BFD session.

@@ -19,6 +19,12 @@ fn main() -> anyhow::Result<ExitCode> {
                 .context("writing the converted configuration")?;
             Ok(outcome.exit_code().into())
         }
+        Command::FrrConfig(args) => {
+            let outcome =
+                vipd::cli::frr_config(&args, &mut std::io::stdout(), &mut std::io::stderr())
+                    .context("writing the FRR configuration")?;
+            Ok(outcome.exit_code().into())
+        }
         Command::Run(args) => {
             init_logging(cli.log_format);
             let (path, loaded) = match &args.keepalived_conf {

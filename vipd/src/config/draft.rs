@@ -240,6 +240,7 @@ pub struct DraftInstance {
     pub smtp_alert: Option<Sourced<bool>>,
     pub xdp: Option<Sourced<String>>,
     pub track_bfd: Vec<DraftTrackedBfd>,
+    pub announce: DraftAnnounce,
 }
 
 impl DraftInstance {
@@ -278,7 +279,27 @@ impl DraftInstance {
             smtp_alert: None,
             xdp: None,
             track_bfd: Vec::new(),
+            announce: DraftAnnounce::default(),
         }
+    }
+}
+
+/// L3 announcement keys of an instance or a virtual server as written (the same keys in
+/// both front ends; see [`super::announce`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // Each field is the key `announce_<field>` (`announce` itself).
+pub struct DraftAnnounce {
+    pub announce: Option<Sourced<String>>,
+    pub mode: Option<Sourced<String>>,
+    pub standby_med: Option<Sourced<i64>>,
+    pub standby_prepend: Option<Sourced<i64>>,
+    pub communities: Vec<Sourced<String>>,
+}
+
+impl DraftAnnounce {
+    /// Whether any announcement key was written.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
     }
 }
 
@@ -338,6 +359,7 @@ pub struct DraftVirtualServer {
     /// `sh-fallback` / `mh-fallback` (keepalived `flag-1`).
     pub hash_fallback: Option<Sourced<bool>>,
     pub interface: Option<Sourced<String>>,
+    pub announce: DraftAnnounce,
     pub real_servers: Vec<DraftRealServer>,
 }
 
@@ -365,6 +387,7 @@ impl DraftVirtualServer {
             hash_port: None,
             hash_fallback: None,
             interface: None,
+            announce: DraftAnnounce::default(),
             real_servers: Vec::new(),
         }
     }

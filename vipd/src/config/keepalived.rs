@@ -42,7 +42,7 @@
 use std::path::{Path, PathBuf};
 
 use super::draft::{
-    Draft, DraftAuthentication, DraftBfd, DraftCommand, DraftInitFile, DraftInstance, DraftScript,
+    Draft, DraftAnnounce, DraftAuthentication, DraftBfd, DraftCommand, DraftInitFile, DraftInstance, DraftScript,
     DraftSyncGroup, DraftTrackFile, DraftTrackedBfd, DraftTrackedScript, DraftVip, Sourced,
 };
 use super::{ConfigError, ConfigErrors, ConfigWarning, ErrorKind, Loaded, Location, WarningKind};
@@ -1511,6 +1511,8 @@ impl Mapper<'_> {
             match node.keyword() {
                 "state" => inst.state = self.text(node),
                 "interface" => inst.interface = self.text(node),
+                "announce" | "announce_mode" | "announce_standby_med" | "announce_standby_prepend"
+                | "announce_communities" => self.announce_key(node, &mut inst.announce),
                 "virtual_router_id" => inst.virtual_router_id = self.int(node),
                 "priority" => inst.priority = self.int(node),
                 "advert_int" => inst.advert_int = self.text(node),
@@ -1783,6 +1785,32 @@ impl Mapper<'_> {
             fill(&mut inst.garp_master_repeat, &d.garp_master_repeat);
             fill(&mut inst.garp_master_refresh, &d.garp_master_refresh);
             fill(&mut inst.garp_interval, &d.garp_interval);
+        }
+    }
+}
+
+// ---- L3 announcements (vipd's extension) ----
+
+impl Mapper<'_> {
+    /// One of the `announce*` keywords of a vrrp_instance or virtual_server (vipd's
+    /// extension, docs/l3.md): `announce bgp`, `announce_mode active-active|active-standby`,
+    /// `announce_standby_med N`, `announce_standby_prepend N`,
+    /// `announce_communities ASN:V ...`.
+    fn announce_key(&mut self, node: &Node, announce: &mut DraftAnnounce) {
+        match node.keyword() {
+            "announce" => announce.announce = self.text(node),
+            "announce_mode" => announce.mode = self.text(node),
+            "announce_standby_med" => announce.standby_med = self.int(node),
+            "announce_standby_prepend" => announce.standby_prepend = self.int(node),
+            _ => {
+                if node.block.is_some() || node.args().is_empty() {
+                    self.args(node, 1, "one or more ASN:VALUE communities");
+                    return;
+                }
+                announce
+                    .communities
+                    .extend(node.args().iter().map(Word::sourced));
+            }
         }
     }
 }

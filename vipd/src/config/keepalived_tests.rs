@@ -205,6 +205,7 @@ fn seed_node1_is_read_exactly() {
         quorum_down: None,
         virtualhost: None,
         interface: None,
+        announce: None,
         real_servers: vec![real("192.0.2.11:80"), real("192.0.2.12:80")],
     };
     assert_eq!(*vs, expected);

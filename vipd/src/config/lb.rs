@@ -122,6 +122,9 @@ pub struct VirtualServer {
     /// vipd extension: the interface the service's traffic arrives on. `None`: every
     /// interface vipd attaches XDP to (those of its VRRP instances).
     pub interface: Option<String>,
+    /// L3 mode: the service's addresses are announced over BGP while its pool can serve
+    /// (docs/l3.md); `None`: not announced.
+    pub announce: Option<super::announce::Announce>,
     /// The pool, in file order.
     pub real_servers: Vec<RealServer>,
 }
@@ -244,6 +247,7 @@ impl VirtualServer {
             quorum_down: None,
             virtualhost: None,
             interface: None,
+            announce: None,
             real_servers: real_servers
                 .iter()
                 .map(|&address| RealServer {

@@ -16,9 +16,11 @@
 //! [`load_keepalived`], [`parse_toml`] and [`parse_keepalived`] (text). `vipd check` is
 //! [`load`] plus printing; `vipd convert` is [`load`] plus [`render::to_toml`].
 
+pub mod announce;
 pub mod bfd;
 pub mod draft;
 pub mod duration;
+pub mod frr;
 pub mod host;
 pub mod keepalived;
 pub mod lb;
@@ -528,6 +530,9 @@ pub struct InstanceSpec {
     pub xdp: XdpMode,
     /// BFD sessions this instance tracks (see [`TrackedBfd`]).
     pub track_bfd: Vec<TrackedBfd>,
+    /// L3 mode: the addresses are announced over BGP instead of being added to the
+    /// interface (docs/l3.md); `None`: the usual L2 VRRP.
+    pub announce: Option<announce::Announce>,
 }
 
 /// A place in a configuration file, 1-based.
@@ -952,6 +957,33 @@ pub enum ErrorKind {
     /// A virtual server, real server or checker rule.
     #[error(transparent)]
     Lb(#[from] validate::LbError),
+    /// A BGP community that is not `ASN:VALUE` with both in 0..=65535.
+    #[error("{text:?} is not a BGP community ASN:VALUE (each 0..=65535, RFC 1997)")]
+    BadCommunity {
+        /// As written.
+        text: String,
+    },
+    /// An `announce_*` key without `announce = "bgp"`.
+    #[error("{key} has no effect without announce = \"bgp\"")]
+    AnnounceKeyWithoutAnnounce {
+        /// The key written.
+        key: &'static str,
+    },
+    /// A standby path in active-active mode, where every node announces the same.
+    #[error(
+        "{key} is for announce_mode = \"active-standby\" (in active-active every healthy \
+         node announces the same path)"
+    )]
+    StandbyPathNotActiveStandby {
+        /// The key written.
+        key: &'static str,
+    },
+    /// A virtual server in active-standby: it has no VRRP election to follow.
+    #[error(
+        "a virtual_server has no VRRP state to follow: announce it active-active, or \
+         announce its address from a vrrp_instance with announce_mode = \"active-standby\""
+    )]
+    VirtualServerActiveStandby,
 }
 
 /// What looks wrong but still works.

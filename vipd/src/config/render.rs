@@ -193,6 +193,7 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
             XdpMode::Off => "off",
         };
         kv(&mut out, "xdp", &string(xdp));
+        render_announce(&mut out, instance.announce.as_ref());
     }
     for group in &config.sync_groups {
         render_sync_group(&mut out, group);
@@ -277,8 +278,29 @@ fn render_virtual_server(out: &mut String, vs: &VirtualServer) {
     if let Some(interface) = &vs.interface {
         kv(out, "interface", &string(interface));
     }
+    render_announce(out, vs.announce.as_ref());
     for real in &vs.real_servers {
         render_real_server(out, real);
+    }
+}
+
+fn render_announce(out: &mut String, announce: Option<&super::announce::Announce>) {
+    let Some(announce) = announce else {
+        return;
+    };
+    kv(out, "announce", &string("bgp"));
+    kv(out, "announce_mode", &string(announce.mode.name()));
+    if let Some(standby) = announce.standby {
+        kv(out, "announce_standby_med", &standby.med.to_string());
+        kv(out, "announce_standby_prepend", &standby.prepend.to_string());
+    }
+    if !announce.communities.is_empty() {
+        let list: Vec<String> = announce
+            .communities
+            .iter()
+            .map(|c| string(&c.to_string()))
+            .collect();
+        kv(out, "announce_communities", &format!("[{}]", list.join(", ")));
     }
 }
 

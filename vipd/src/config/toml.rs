@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::draft::{
-    Draft, DraftAuthentication, DraftBfd, DraftChecker, DraftCommand, DraftEndpoint, DraftGlobal,
+    Draft, DraftAnnounce, DraftAuthentication, DraftBfd, DraftChecker, DraftCommand, DraftEndpoint, DraftGlobal,
     DraftInitFile, DraftInstance, DraftRealServer, DraftScript, DraftSyncGroup, DraftTrackFile,
     DraftTrackedBfd, DraftTrackedScript, DraftUrl, DraftVip, DraftVirtualServer, DraftVsGroup,
     DraftVsTarget, Sourced,
@@ -514,6 +514,30 @@ impl Converter<'_> {
             smtp_alert: self.opt(raw.smtp_alert),
             xdp: self.opt(raw.xdp),
             track_bfd: self.tracked_bfd(raw.track_bfd),
+            announce: self.announce(
+                raw.announce,
+                raw.announce_mode,
+                raw.announce_standby_med,
+                raw.announce_standby_prepend,
+                raw.announce_communities,
+            ),
+        }
+    }
+
+    fn announce(
+        &self,
+        announce: Option<Spanned<String>>,
+        mode: Option<Spanned<String>>,
+        standby_med: Option<Spanned<i64>>,
+        standby_prepend: Option<Spanned<i64>>,
+        communities: Option<Vec<Spanned<String>>>,
+    ) -> DraftAnnounce {
+        DraftAnnounce {
+            announce: self.opt(announce),
+            mode: self.opt(mode),
+            standby_med: self.opt(standby_med),
+            standby_prepend: self.opt(standby_prepend),
+            communities: self.list(communities),
         }
     }
 
@@ -577,6 +601,13 @@ impl Converter<'_> {
         vs.hash_port = self.opt(raw.hash_port);
         vs.hash_fallback = self.opt(raw.hash_fallback);
         vs.interface = self.opt(raw.interface);
+        vs.announce = self.announce(
+            raw.announce,
+            raw.announce_mode,
+            raw.announce_standby_med,
+            raw.announce_standby_prepend,
+            raw.announce_communities,
+        );
         vs.real_servers = raw
             .real_server
             .unwrap_or_default()
@@ -752,6 +783,11 @@ struct RawInstance {
     track_file: Option<Vec<Spanned<RawTrackedScript>>>,
     track_interface: Option<Vec<Spanned<RawTrackedScript>>>,
     track_bfd: Option<Vec<Spanned<RawTrackedBfd>>>,
+    announce: Option<Spanned<String>>,
+    announce_mode: Option<Spanned<String>>,
+    announce_standby_med: Option<Spanned<i64>>,
+    announce_standby_prepend: Option<Spanned<i64>>,
+    announce_communities: Option<Vec<Spanned<String>>>,
     notify_master: Option<Spanned<RawCommand>>,
     notify_backup: Option<Spanned<RawCommand>>,
     notify_fault: Option<Spanned<RawCommand>>,
@@ -798,6 +834,11 @@ struct RawVirtualServer {
     hash_port: Option<Spanned<bool>>,
     hash_fallback: Option<Spanned<bool>>,
     interface: Option<Spanned<String>>,
+    announce: Option<Spanned<String>>,
+    announce_mode: Option<Spanned<String>>,
+    announce_standby_med: Option<Spanned<i64>>,
+    announce_standby_prepend: Option<Spanned<i64>>,
+    announce_communities: Option<Vec<Spanned<String>>>,
     real_server: Option<Vec<RawRealServer>>,
 }
 

@@ -76,6 +76,9 @@ pub mod defaults {
 #[path = "validate_lb.rs"]
 mod lb;
 
+#[path = "validate_announce.rs"]
+mod announce;
+
 pub use self::lb::{LbError, LbWarning, protocol_name};
 
 /// keepalived's range for track file weights, in declarations and in instances.
@@ -752,6 +755,12 @@ impl Checker {
             "auto, native, generic, off",
             XdpMode::Auto,
         );
+        let announce = self.announce(
+            &draft.announce,
+            announce::AnnounceOwner::Instance,
+            draft.name.at,
+            &key,
+        );
         if let (Some(255), Some(InitialState::Backup), Some(state)) =
             (priority, initial_state, &draft.state)
         {
@@ -787,6 +796,7 @@ impl Checker {
             xdp: xdp?,
             // Resolved by the BFD section (`Checker::bfd`).
             track_bfd: Vec::new(),
+            announce: announce?,
         })
     }
 

@@ -589,6 +589,12 @@ impl Checker {
             .as_ref()
             .map(|i| self.interface_name(i, &format!("{key}.interface")));
         let virtualhost = self.virtualhost(draft.virtualhost.as_ref(), key);
+        let announce = self.announce(
+            &draft.announce,
+            super::announce::AnnounceOwner::VirtualServer,
+            draft.at,
+            &|k: &str| format!("{key}.{k}"),
+        );
         let hash = HashFlags {
             port: draft.hash_port.as_ref().is_some_and(|f| f.value),
             fallback: draft.hash_fallback.as_ref().is_some_and(|f| f.value),
@@ -707,6 +713,7 @@ impl Checker {
             quorum_down,
             virtualhost: virtualhost?,
             interface: interface.flatten(),
+            announce: announce?,
             real_servers,
         })
     }

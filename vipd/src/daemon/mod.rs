@@ -8,12 +8,14 @@
 //! - `setup`: interfaces, sockets, XDP, locks, trackers, groups;
 //! - `input`: packets, XDP events, links, trackers, timers → `handle` calls;
 //! - `executor`: actions → I/O (adverts, VIPs, announcements, leases, notify);
+//! - `l3`: L3 mode: announced routes follow states and health (`proto::l3`);
 //! - `reload`: SIGHUP;
 //! - `status`: `vipd status` and metrics.
 
 mod bfd;
 mod executor;
 mod input;
+mod l3;
 mod reload;
 mod run;
 mod setup;
@@ -117,6 +119,9 @@ pub enum DaemonError {
         #[source]
         source: Box<BpfError>,
     },
+    /// L3 mode's announcement devices could not be created.
+    #[error(transparent)]
+    L3(#[from] crate::io::l3::L3Error),
     /// Installing a signal handler failed.
     #[error("installing signal handlers: {0}")]
     Signals(#[source] std::io::Error),
@@ -349,6 +354,8 @@ struct Daemon {
     warnings: LogLimiter<(String, Repeated)>,
     /// BFD sessions (`bfd_instance`).
     bfd: bfd::BfdRuntime,
+    /// L3 mode's announcement devices, when anything is announced over BGP.
+    l3: Option<l3::L3Runtime>,
 }
 
 /// A sync group at run time: its configuration, and the core's [`SyncGroup`] (members

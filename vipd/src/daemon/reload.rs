@@ -62,6 +62,13 @@ impl Daemon {
             ),
             (None, true) => {}
         }
+        let announces = new.instances.iter().any(|i| i.announce.is_some())
+            || new.virtual_servers.iter().any(|v| v.announce.is_some());
+        if announces && self.l3.is_none() {
+            tracing::warn!(
+                "reload: announce = \"bgp\" was added to a daemon started without it; the announcement devices are created at the next restart"
+            );
+        }
         self.reloading = true;
         let now = Instant::now();
         let running = self

@@ -68,6 +68,8 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     // The load balancer (virtual_server): its data plane follows the checkers' health.
     let lb = (!config.virtual_servers.is_empty())
         .then(|| crate::lb::LbRuntime::start(config.virtual_servers.clone(), netlink.clone()));
+    let mut lb_health = lb.as_ref().map(crate::lb::LbRuntime::health_changes);
+    let l3 = l3::L3Runtime::start(&config, &netlink).await?;
     let mut daemon = Daemon {
         vip_jobs,
         realtime_priority,
@@ -103,6 +105,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         resolved_tx,
         warnings: LogLimiter::new(REPEATED_WARNING_PERIOD),
         bfd: bfd::BfdRuntime::new(bfd_tx),
+        l3,
     };
     let prepared = daemon.prepare_all(&config.instances, true).await?;
     for file in &config.track_files {
@@ -181,6 +184,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             }
             Some(resolved) = resolved_rx.recv() => daemon.announce_for(Instant::now(), resolved).await,
             Some(datagram) = bfd_rx.recv() => daemon.on_bfd_datagram(Instant::now(), datagram).await,
+            // The checkers changed a pool: an announced service may have to be withdrawn
+            // (or announced again); `sync_l3` below reads the new health.
+            true = health_changed(&mut lb_health) => {}
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
         }
         // BFD packets that queued up are read before the Detection Times run out, for
@@ -207,10 +213,14 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         }
         daemon.on_timers(Instant::now()).await;
         daemon.settle_groups(Instant::now()).await;
+        daemon.sync_l3().await;
     }
 
     tracing::info!("shutting down: priority-0 adverts, handing the VIPs over");
     notify_systemd(&[SdState::Stopping]);
+    // L3 routes go first: the fabric moves flows to the other nodes while this one
+    // still answers the ones in flight.
+    daemon.withdraw_l3().await;
     let now = Instant::now();
     daemon.bfd_admin_down(now).await;
     for index in 0..daemon.slots.len() {
@@ -262,6 +272,19 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let _ = vip_worker_thread.join();
     tracing::info!("vipd stopped");
     Ok(())
+}
+
+/// Resolves to `true` when the load balancer's health changed; never, without one
+/// (or once its checkers stopped).
+async fn health_changed(
+    health: &mut Option<tokio::sync::watch::Receiver<crate::lb::HealthSnapshot>>,
+) -> bool {
+    if let Some(receiver) = health
+        && receiver.changed().await.is_ok()
+    {
+        return true;
+    }
+    std::future::pending().await
 }
 
 impl Daemon {

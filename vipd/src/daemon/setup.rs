@@ -114,7 +114,13 @@ impl Daemon {
         let mut dev_indexes: HashMap<&str, u32> =
             HashMap::from([(spec.interface.as_str(), ifindex)]);
         let mut vips = Vec::with_capacity(spec.virtual_addresses.len());
-        for vip in &spec.virtual_addresses {
+        // L3 mode: the addresses are announced over BGP (`daemon::l3`), never added to
+        // the interface, so the VRRP side has none to add, lease or announce by ARP.
+        let l2_addresses = spec
+            .virtual_addresses
+            .iter()
+            .filter(|_| spec.announce.is_none());
+        for vip in l2_addresses {
             let dev_index = match dev_indexes.get(vip.dev.as_str()) {
                 Some(&index) => index,
                 None => {

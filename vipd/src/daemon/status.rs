@@ -148,6 +148,19 @@ impl Daemon {
             virtual_servers,
             lb_counters,
             bfd: self.bfd.status(),
+            announced: self
+                .l3
+                .iter()
+                .flat_map(|l3| l3.announced())
+                .map(|(address, path)| control::AnnouncedRoute {
+                    address: address.to_string(),
+                    path: match path {
+                        crate::proto::l3::RoutePath::Primary => "primary",
+                        crate::proto::l3::RoutePath::Standby => "standby",
+                    }
+                    .to_owned(),
+                })
+                .collect(),
         }
     }
 }

@@ -8,10 +8,12 @@
 //! - [`netlink`]: VIP add/remove, link kind and MAC, link watching (rtnetlink).
 //! - [`lock`]: lock files that keep two vipd processes off one interface.
 //! - [`arp`]: gratuitous and directed ARP over AF_PACKET.
+//! - [`l3`]: L3 mode's TAP devices whose host addresses FRR announces over BGP.
 //! - [`sched`]: real-time scheduling for the daemon's thread.
 pub mod arp;
 pub mod bfd;
 pub mod bpf;
+pub mod l3;
 pub mod lock;
 pub mod netlink;
 pub mod sched;

@@ -329,6 +329,20 @@ impl Netlink {
         }
     }
 
+    /// Sets interface `ifindex` up (`ip link set DEV up`).
+    pub async fn set_link_up(&self, ifindex: u32) -> Result<(), NetlinkError> {
+        let message = rtnetlink::LinkUnspec::new_with_index(ifindex).up().build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!("setting ifindex {ifindex} up"),
+                source,
+            })
+    }
+
     /// Every address on interface `ifindex`.
     pub async fn addresses(&self, ifindex: u32) -> Result<Vec<InterfaceAddress>, NetlinkError> {
         let mut stream = self

@@ -124,6 +124,21 @@ impl LbRuntime {
         self.checkers.shutdown().await;
     }
 
+    /// The configured services, in config order (as [`HealthSnapshot::services`]).
+    pub fn services(&self) -> &[crate::config::lb::VirtualServer] {
+        &self.services
+    }
+
+    /// What the checkers know now.
+    pub fn health(&self) -> HealthSnapshot {
+        self.health.borrow().clone()
+    }
+
+    /// A receiver that wakes on every health change.
+    pub fn health_changes(&self) -> tokio::sync::watch::Receiver<HealthSnapshot> {
+        self.health.clone()
+    }
+
     /// The data plane, to hand it each attached program copy's maps.
     pub fn dataplane(&self) -> &dataplane::Dataplane {
         &self.dataplane

@@ -15,12 +15,14 @@
 //! - [`timer`]: timers as data (`enum Timer` + a deadline table) and the §6.1 formulas
 //!   (Skew_Time, Master_Down_Interval).
 //! - [`bfd`]: BFD (RFC 5880/5881): control packet codec and the session state machine.
+//! - [`l3`]: L3 mode: which addresses a node announces over BGP, given states and health.
 //! - [`action`]: the values the state machine returns: actions, states, reasons.
 pub mod action;
 pub mod announce;
 pub mod bfd;
 pub mod health;
 pub mod instance;
+pub mod l3;
 pub mod lb;
 #[cfg(test)]
 mod sim;

@@ -9,6 +9,7 @@ pub mod arp;
 pub mod failover;
 pub mod flood;
 pub mod idle;
+pub mod l3;
 pub mod lab;
 pub mod lb;
 pub mod plot;
@@ -42,6 +43,9 @@ pub enum Which {
     Idle,
     /// The XDP load balancer against HAProxy and nginx stream.
     Lb,
+    /// L3 mode: the client's outage when an anycast node fails (BGP, with and without
+    /// BFD).
+    L3,
     /// Everything (within 10 minutes on 2 cores).
     All,
 }
@@ -126,6 +130,9 @@ pub fn bench(bin: &Path, out_dir: &Path, which: Which, opts: Options) -> anyhow:
     }
     if all || which == Which::Lb {
         section("lb", &mut || lb::run(bin, opts));
+    }
+    if all || which == Which::L3 {
+        section("l3", &mut || l3::run(bin, opts));
     }
     // Last: tearing down 10 000 IPv6 VIPs keeps the kernel busy for a while after.
     if all || which == Which::Scale {

@@ -60,6 +60,7 @@ fn service(reals: Vec<RealServer>) -> VirtualServer {
         quorum_down: command("qdown"),
         virtualhost: None,
         interface: None,
+        announce: None,
         real_servers: reals,
     }
 }
