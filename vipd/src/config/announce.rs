@@ -83,7 +83,99 @@ pub const MAX_PREPEND: u8 = 10;
 
 #[cfg(test)]
 mod tests {
+    use super::super::keepalived::Includes;
+    use super::super::{ConfigErrors, ErrorKind, Loaded, parse_keepalived, parse_toml};
     use super::*;
+
+    const INSTANCE: &str = "[instance.web]\ninterface = \"eth0\"\nvirtual_router_id = 1\n\
+                            virtual_ipaddress = [\"203.0.113.10\"]\n";
+
+    fn toml(extra: &str) -> Result<Loaded, ConfigErrors> {
+        parse_toml(&format!("{INSTANCE}{extra}"), "t.toml")
+    }
+
+    fn errors(extra: &str) -> Vec<ErrorKind> {
+        match toml(extra) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.errors.into_iter().map(|e| e.kind).collect(),
+        }
+    }
+
+    #[test]
+    fn toml_keys_make_the_announcement() {
+        let loaded = toml(
+            "announce = \"bgp\"\nannounce_mode = \"active-standby\"\n\
+             announce_standby_prepend = 3\nannounce_communities = [\"64512:1\", \"64512:1\", \"1:2\"]\n",
+        )
+        .expect("valid");
+        let announce = loaded.config.instances[0].announce.clone().expect("announced");
+        assert_eq!(announce.mode, AnnounceMode::ActiveStandby);
+        assert_eq!(announce.standby, Some(StandbyPath { med: 0, prepend: 3 }));
+        assert_eq!(
+            announce.communities,
+            vec![Community { asn: 64512, value: 1 }, Community { asn: 1, value: 2 }]
+        );
+        let plain = toml("").expect("valid");
+        assert_eq!(plain.config.instances[0].announce, None);
+        let default_mode = toml("announce = \"bgp\"\n").expect("valid");
+        let announce = default_mode.config.instances[0].announce.clone();
+        assert_eq!(announce.map(|a| (a.mode, a.standby)), Some((AnnounceMode::ActiveActive, None)));
+    }
+
+    #[test]
+    fn announce_rules_are_checked() {
+        assert_eq!(
+            errors("announce_mode = \"active-active\"\n"),
+            vec![ErrorKind::AnnounceKeyWithoutAnnounce { key: "announce_mode" }]
+        );
+        assert_eq!(
+            errors("announce = \"bgp\"\nannounce_standby_med = 5\n"),
+            vec![ErrorKind::StandbyPathNotActiveStandby { key: "announce_standby_med" }]
+        );
+        assert_eq!(
+            errors("announce = \"bgp\"\nannounce_communities = [\"64512\"]\n"),
+            vec![ErrorKind::BadCommunity { text: "64512".into() }]
+        );
+        assert!(matches!(
+            errors("announce = \"ospf\"\n").as_slice(),
+            [ErrorKind::NotOneOf { .. }]
+        ));
+        assert!(matches!(
+            errors("announce = \"bgp\"\nannounce_mode = \"active-standby\"\nannounce_standby_prepend = 11\n")
+                .as_slice(),
+            [ErrorKind::OutOfRange { max: 10, .. }]
+        ));
+    }
+
+    #[test]
+    fn virtual_server_announces_active_active_only() {
+        let vs = "[[virtual_server]]\naddress = \"203.0.113.20\"\nport = 80\nannounce = \"bgp\"\n\
+                  [[virtual_server.real_server]]\naddress = \"198.51.100.21\"\nport = 80\n";
+        let loaded = toml(vs).expect("valid");
+        let announce = loaded.config.virtual_servers[0].announce.clone();
+        assert_eq!(announce.map(|a| a.mode), Some(AnnounceMode::ActiveActive));
+        let standby = vs.replace("announce = \"bgp\"\n", "announce = \"bgp\"\nannounce_mode = \"active-standby\"\n");
+        assert_eq!(errors(&standby), vec![ErrorKind::VirtualServerActiveStandby]);
+    }
+
+    #[test]
+    fn keepalived_extension_matches_toml_and_round_trips() {
+        let text = "vrrp_instance web {\n  interface eth0\n  virtual_router_id 1\n  \
+                    virtual_ipaddress {\n    203.0.113.10\n  }\n  announce bgp\n  \
+                    announce_mode active-standby\n  announce_standby_med 200\n  \
+                    announce_standby_prepend 2\n  announce_communities 64500:10 64500:20\n}\n";
+        let loaded = parse_keepalived(text, "k.conf", Includes::Refuse).expect("valid");
+        let expected = Announce {
+            mode: AnnounceMode::ActiveStandby,
+            standby: Some(StandbyPath { med: 200, prepend: 2 }),
+            communities: vec![Community { asn: 64500, value: 10 }, Community { asn: 64500, value: 20 }],
+        };
+        assert_eq!(loaded.config.instances[0].announce, Some(expected));
+        // vipd convert writes the keys back; the TOML reads to the same model.
+        let rendered = super::super::render::to_toml(&loaded.config, &[], &[]);
+        let again = parse_toml(&rendered, "r.toml").expect("rendered TOML is valid");
+        assert_eq!(again.config.instances[0].announce, loaded.config.instances[0].announce);
+    }
 
     #[test]
     fn community_parses_and_prints() {
