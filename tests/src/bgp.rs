@@ -102,7 +102,7 @@ impl<'a> Bgpd<'a> {
                             .count()
                     })
                     .unwrap_or(0);
-                if up >= n { Ok(()) } else { Err(summary) }
+                if up >= n { Ok(()) } else { Err(summary.to_string()) }
             },
         )
         .with_context(|| format!("bgpd logged:\n{}", self.logs()))

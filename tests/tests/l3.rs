@@ -85,7 +85,7 @@ fn active_active_ecmp_spreads_flows_and_a_crashed_vipd_is_withdrawn() -> anyhow:
     let flows = Flows::open(&lab.client, vip_port(), 24)?;
     let (_, before) = poll_until("every flow answered", CONVERGE, POLL, || {
         let round = flows.round(Duration::from_millis(200)).map_err(|e| format!("{e:#}"))?;
-        if round.1.iter().all(Option::is_some) { Ok(round) } else { Err(round.1) }
+        if round.1.iter().all(Option::is_some) { Ok(round) } else { Err(format!("{:?}", round.1)) }
     })?;
     ensure!(
         names(&before).len() == 3,
@@ -160,7 +160,7 @@ fn active_standby_only_the_master_path_is_best() -> anyhow::Result<()> {
     // Both paths reach the upstream; only the master's is best and in the FIB.
     let paths = poll_until("two paths to the VIP", CONVERGE, POLL, || {
         let paths = upstream.paths(&format!("{VIP}/32")).map_err(|e| format!("{e:#}"))?;
-        if paths.len() == 2 { Ok(paths) } else { Err(paths) }
+        if paths.len() == 2 { Ok(paths) } else { Err(format!("{paths:?}")) }
     })?;
     wait_nexthops(lab.up(), VIP, &[&node_addr(1)], CONVERGE)?;
     let best: Vec<&serde_json::Value> = paths
@@ -192,7 +192,7 @@ fn active_standby_only_the_master_path_is_best() -> anyhow::Result<()> {
         let paths = upstream.paths(&format!("{VIP}/32")).map_err(|e| format!("{e:#}"))?;
         match paths.as_slice() {
             [only] if only["metric"].as_u64().unwrap_or(0) == 0 => Ok(()),
-            _ => Err(paths),
+            _ => Err(format!("{paths:?}")),
         }
     })?;
     routers[1].stop(Duration::from_secs(5))?;
@@ -210,10 +210,13 @@ fn withdrawn_on_failing_script_fault_and_stop() -> anyhow::Result<()> {
     let upstream = lab.start_upstream(false)?;
     let healthy = lab.scratch.path().join("healthy");
     std::fs::write(&healthy, "")?;
-    lab.node(1).ip(&["link", "add", "uplink", "type", "dummy"])?;
+    // A tracked link of the node's own (a veth pair: no dummy module here).
+    lab.node(1)
+        .ip(&["link", "add", "uplink", "type", "veth", "peer", "name", "uplink_peer"])?;
+    link_up(lab.node(1), "uplink_peer")?;
     link_up(lab.node(1), "uplink")?;
     // A weighted script: in active-active there is no election for the weight to
-    // lower, so failing withdraws. The tracked dummy link (weight 0) means FAULT.
+    // lower, so failing withdraws. The tracked link (weight 0) going down means FAULT.
     let extra = format!(
         "track_script = [{{ name = \"chk\", weight = -10 }}]\ntrack_interface = [\"uplink\"]\n\n\
          [script.chk]\nscript = [\"/usr/bin/test\", \"-e\", {:?}]\ninterval = \"200ms\"\n",
@@ -274,7 +277,7 @@ fn silent_node_outage(tag: &str, bfd: bool) -> anyhow::Result<(Duration, Duratio
     let flows = Flows::open(&lab.client, vip_port(), 16)?;
     poll_until("every flow answered", CONVERGE, POLL, || {
         let round = flows.round(Duration::from_millis(200)).map_err(|e| format!("{e:#}"))?;
-        if round.1.iter().all(Option::is_some) { Ok(()) } else { Err(round.1) }
+        if round.1.iter().all(Option::is_some) { Ok(()) } else { Err(format!("{:?}", round.1)) }
     })?;
     let (rounds, gone) = std::thread::scope(|s| -> anyhow::Result<_> {
         let runner = s.spawn(|| flows.run(Duration::from_millis(10), Duration::from_secs(5)));

@@ -120,7 +120,7 @@ fn variant(
             if round.1.iter().all(Option::is_some) {
                 Ok(())
             } else {
-                Err(round.1)
+                Err(format!("{:?}", round.1))
             }
         })?;
         let phase = random_phase(rng, Duration::from_secs(1));
