@@ -114,6 +114,15 @@ impl Daemon {
         if changes.is_empty() {
             return;
         }
+        for (address, path) in changes.withdraw {
+            match l3.announcer.withdraw(address, path).await {
+                Ok(()) => {
+                    tracing::info!(%address, path = ?path, "L3: withdrawn");
+                    l3.announced.remove(&address);
+                }
+                Err(e) => tracing::error!(%address, path = ?path, error = %e, "L3: withdrawing failed"),
+            }
+        }
         for (address, path) in changes.announce {
             match l3.announcer.announce(address, path).await {
                 Ok(()) => {
@@ -121,17 +130,6 @@ impl Daemon {
                     l3.announced.insert(address, path);
                 }
                 Err(e) => tracing::error!(%address, path = ?path, error = %e, "L3: announcing failed"),
-            }
-        }
-        for (address, path) in changes.withdraw {
-            match l3.announcer.withdraw(address, path).await {
-                Ok(()) => {
-                    tracing::info!(%address, path = ?path, "L3: withdrawn");
-                    if l3.announced.get(&address) == Some(&path) {
-                        l3.announced.remove(&address);
-                    }
-                }
-                Err(e) => tracing::error!(%address, path = ?path, error = %e, "L3: withdrawing failed"),
             }
         }
     }

@@ -114,11 +114,13 @@ pub fn desired<'a>(sources: impl IntoIterator<Item = Source<'a>>) -> BTreeMap<Ip
 /// What to change to go from the routes announced to those desired.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteChanges {
-    /// Routes to announce, performed first: an address moving from the standby to the
-    /// primary path is on both for a moment rather than on neither.
-    pub announce: Vec<(IpAddr, RoutePath)>,
-    /// Routes to withdraw, performed after.
+    /// Routes to withdraw, performed first.
     pub withdraw: Vec<(IpAddr, RoutePath)>,
+    /// Routes to announce, performed after. An address that moves between the standby
+    /// and the primary path is briefly on neither rather than on both: FRR 8.4's zebra,
+    /// given one /32 on two interfaces and then one of them removed, kept the removed
+    /// one as the route (and bgpd kept announcing the standby path).
+    pub announce: Vec<(IpAddr, RoutePath)>,
 }
 
 impl RouteChanges {
@@ -137,7 +139,7 @@ impl RouteChanges {
             .filter(|(address, path)| desired.get(address) != Some(path))
             .map(|(&address, &path)| (address, path))
             .collect();
-        Self { announce, withdraw }
+        Self { withdraw, announce }
     }
 
     /// Whether nothing changes.
@@ -240,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn changes_announce_before_withdrawing() {
+    fn changes_withdraw_then_announce() {
         let a: IpAddr = "203.0.113.1".parse().expect("address");
         let b: IpAddr = "203.0.113.2".parse().expect("address");
         let c: IpAddr = "2001:db8::3".parse().expect("address");
