@@ -327,11 +327,11 @@ fn lb_conf(i: usize) -> String {
         })
         .collect();
     format!(
-        "global_defs {{\n    router_id lb{i}\n}}\n\
+        "global_defs {{\n    router_id lb{i}\n    vrrp_version 3\n}}\n\
          vrrp_instance LB {{\n    interface eth0\n    virtual_router_id 20\n    priority 100\n    \
          advert_int 0.1\n    virtual_ipaddress {{\n        203.0.113.20/32\n    }}\n    announce bgp\n}}\n\
          virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind DR\n    \
-         protocol TCP\n    announce bgp\n    announce_mode active-active\n{real_servers}}}\n"
+         protocol TCP\n    mh-port\n    announce bgp\n    announce_mode active-active\n{real_servers}}}\n"
     )
 }
 
@@ -367,7 +367,25 @@ fn scale_out_load_balancer_tier_behind_ecmp() -> anyhow::Result<()> {
         served.insert(get_once(&lab.client, to, Duration::from_secs(2))?);
     }
     ensure!(served.len() == 2, "both real servers serve through the tier: {served:?}");
-
+    // The data plane's counters are read back periodically.
+    for router in &routers {
+        poll_until(
+            &format!("{} to have forwarded connections (ECMP to both balancers)", router.name()),
+            Duration::from_secs(5),
+            POLL,
+            || {
+                let status = router.status().map_err(|e| format!("{e:#}"))?;
+                let real_servers = status["virtual_servers"][0]["real_servers"].clone();
+                let forwarded: u64 = real_servers
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|rs| rs["packets"].as_u64())
+                    .sum();
+                if forwarded > 0 { Ok(()) } else { Err(real_servers.to_string()) }
+            },
+        )?;
+    }
     // One balancer's vipd crashes: its route goes, the other balancer carries on.
     routers[0].kill()?;
     wait_nexthops(lab.up(), VIP, &[&n2], Duration::from_secs(5))?;

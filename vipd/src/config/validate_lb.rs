@@ -358,8 +358,11 @@ impl Checker {
                 );
             }
             let mut warned = HashSet::new();
+            // An announced service's addresses reach this host by routing (L3 mode).
+            let owned_elsewhere = vs.announce.is_some();
             for address in &vs.addresses {
-                if !vips.contains_key(&address.ip()) && warned.insert(address.ip()) {
+                if !owned_elsewhere && !vips.contains_key(&address.ip()) && warned.insert(address.ip())
+                {
                     self.lb_warn(
                         draft.at,
                         key,
