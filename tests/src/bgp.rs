@@ -102,7 +102,11 @@ impl<'a> Bgpd<'a> {
                             .count()
                     })
                     .unwrap_or(0);
-                if up >= n { Ok(()) } else { Err(summary.to_string()) }
+                if up >= n {
+                    Ok(())
+                } else {
+                    Err(summary.to_string())
+                }
             },
         )
         .with_context(|| format!("bgpd logged:\n{}", self.logs()))
@@ -140,7 +144,8 @@ pub fn available() -> bool {
 /// one for a plain route, several for an ECMP (multipath) route, none without a route.
 pub fn fib_nexthops(ns: &Netns, prefix: &str) -> anyhow::Result<Vec<String>> {
     let text = ns.ip(&["-j", "route", "show", prefix])?;
-    let routes: Value = serde_json::from_str(&text).with_context(|| format!("ip printed {text:?}"))?;
+    let routes: Value =
+        serde_json::from_str(&text).with_context(|| format!("ip printed {text:?}"))?;
     let mut hops = Vec::new();
     for route in routes.as_array().into_iter().flatten() {
         match route["nexthops"].as_array() {
@@ -199,7 +204,13 @@ pub fn start_responder(
 ) -> anyhow::Result<Proc> {
     let script = scratch.write("l3-responder.py", RESPONDER)?;
     let port = port.to_string();
-    let proc = ns.spawn(&["/usr/bin/python3", &script.display().to_string(), name, vip, &port])?;
+    let proc = ns.spawn(&[
+        "/usr/bin/python3",
+        &script.display().to_string(),
+        name,
+        vip,
+        &port,
+    ])?;
     proc.wait_for_line(Duration::from_secs(10), |l| l.contains("ready"))
         .with_context(|| format!("responder {name} did not start"))?;
     Ok(proc)
@@ -373,9 +384,8 @@ impl L3Lab {
         for i in 1..=self.nodes {
             config.push_str(&neighbor(&node_addr(i), node_asn(i), bfd));
         }
-        config.push_str(
-            " address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n!\n",
-        );
+        config
+            .push_str(" address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n!\n");
         Bgpd::start(self.up(), &self.scratch, "upstream", &config, bfd)
     }
 
@@ -427,8 +437,10 @@ impl L3Lab {
 
     /// A vipd guard for node `i` running `config` (not started).
     pub fn router(&self, i: usize, config: &Path) -> anyhow::Result<Router<'_>> {
-        Ok(Router::from_file(self.node(i), &self.scratch, &format!("n{i}"), config)?
-            .bin(&self.vipd))
+        Ok(
+            Router::from_file(self.node(i), &self.scratch, &format!("n{i}"), config)?
+                .bin(&self.vipd),
+        )
     }
 
     /// Makes node `i` silent, as a crashed node is to the upstream: its switch port

@@ -75,7 +75,13 @@ fn active_active_ecmp_spreads_flows_and_a_crashed_vipd_is_withdrawn() -> anyhow:
         let mut router = lab.router(i, &config)?;
         router.start()?;
         routers.push(router);
-        responders.push(bgp::start_responder(lab.node(i), &lab.scratch, &format!("n{i}"), VIP, PORT)?);
+        responders.push(bgp::start_responder(
+            lab.node(i),
+            &lab.scratch,
+            &format!("n{i}"),
+            VIP,
+            PORT,
+        )?);
     }
     upstream.wait_established(3, CONVERGE)?;
     let all: Vec<String> = (1..=3).map(node_addr).collect();
@@ -84,8 +90,14 @@ fn active_active_ecmp_spreads_flows_and_a_crashed_vipd_is_withdrawn() -> anyhow:
 
     let flows = Flows::open(&lab.client, vip_port(), 24)?;
     let (_, before) = poll_until("every flow answered", CONVERGE, POLL, || {
-        let round = flows.round(Duration::from_millis(200)).map_err(|e| format!("{e:#}"))?;
-        if round.1.iter().all(Option::is_some) { Ok(round) } else { Err(format!("{:?}", round.1)) }
+        let round = flows
+            .round(Duration::from_millis(200))
+            .map_err(|e| format!("{e:#}"))?;
+        if round.1.iter().all(Option::is_some) {
+            Ok(round)
+        } else {
+            Err(format!("{:?}", round.1))
+        }
     })?;
     ensure!(
         names(&before).len() == 3,
@@ -108,7 +120,9 @@ fn active_active_ecmp_spreads_flows_and_a_crashed_vipd_is_withdrawn() -> anyhow:
     wait_nexthops(lab.up(), VIP, &survivors, Duration::from_secs(5))?;
     let (_, after) = rounds.last().context("no rounds")?.clone();
     ensure!(
-        after.iter().all(|a| a.as_deref().is_some_and(|n| n != "n2")),
+        after
+            .iter()
+            .all(|a| a.as_deref().is_some_and(|n| n != "n2")),
         "after the withdrawal every flow must be answered by n1 or n3: {after:?}"
     );
     let moved = before
@@ -159,8 +173,14 @@ fn active_standby_only_the_master_path_is_best() -> anyhow::Result<()> {
     upstream.wait_established(2, CONVERGE)?;
     // Both paths reach the upstream; only the master's is best and in the FIB.
     let paths = poll_until("two paths to the VIP", CONVERGE, POLL, || {
-        let paths = upstream.paths(&format!("{VIP}/32")).map_err(|e| format!("{e:#}"))?;
-        if paths.len() == 2 { Ok(paths) } else { Err(format!("{paths:?}")) }
+        let paths = upstream
+            .paths(&format!("{VIP}/32"))
+            .map_err(|e| format!("{e:#}"))?;
+        if paths.len() == 2 {
+            Ok(paths)
+        } else {
+            Err(format!("{paths:?}"))
+        }
     })?;
     wait_nexthops(lab.up(), VIP, &[&node_addr(1)], CONVERGE)?;
     let best: Vec<&serde_json::Value> = paths
@@ -188,13 +208,20 @@ fn active_standby_only_the_master_path_is_best() -> anyhow::Result<()> {
     routers[0].stop(Duration::from_secs(5))?;
     routers[1].wait_state("web", "MASTER", Duration::from_secs(5))?;
     wait_nexthops(lab.up(), VIP, &[&node_addr(2)], Duration::from_secs(5))?;
-    poll_until("the stopped master's path withdrawn", Duration::from_secs(5), POLL, || {
-        let paths = upstream.paths(&format!("{VIP}/32")).map_err(|e| format!("{e:#}"))?;
-        match paths.as_slice() {
-            [only] if only["metric"].as_u64().unwrap_or(0) == 0 => Ok(()),
-            _ => Err(format!("{paths:?}")),
-        }
-    })?;
+    poll_until(
+        "the stopped master's path withdrawn",
+        Duration::from_secs(5),
+        POLL,
+        || {
+            let paths = upstream
+                .paths(&format!("{VIP}/32"))
+                .map_err(|e| format!("{e:#}"))?;
+            match paths.as_slice() {
+                [only] if only["metric"].as_u64().unwrap_or(0) == 0 => Ok(()),
+                _ => Err(format!("{paths:?}")),
+            }
+        },
+    )?;
     routers[1].stop(Duration::from_secs(5))?;
     wait_nexthops(lab.up(), VIP, &[], Duration::from_secs(5))?;
     drop(bgps);
@@ -211,8 +238,16 @@ fn withdrawn_on_failing_script_fault_and_stop() -> anyhow::Result<()> {
     let healthy = lab.scratch.path().join("healthy");
     std::fs::write(&healthy, "")?;
     // A tracked link of the node's own (a veth pair: no dummy module here).
-    lab.node(1)
-        .ip(&["link", "add", "uplink", "type", "veth", "peer", "name", "uplink_peer"])?;
+    lab.node(1).ip(&[
+        "link",
+        "add",
+        "uplink",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "uplink_peer",
+    ])?;
     link_up(lab.node(1), "uplink_peer")?;
     link_up(lab.node(1), "uplink")?;
     // A weighted script: in active-active there is no election for the weight to
@@ -233,7 +268,8 @@ fn withdrawn_on_failing_script_fault_and_stop() -> anyhow::Result<()> {
     std::fs::remove_file(&healthy)?;
     wait_nexthops(lab.up(), VIP, &[], Duration::from_secs(5)).context("failing script")?;
     std::fs::write(&healthy, "")?;
-    wait_nexthops(lab.up(), VIP, &[&node], Duration::from_secs(5)).context("script healthy again")?;
+    wait_nexthops(lab.up(), VIP, &[&node], Duration::from_secs(5))
+        .context("script healthy again")?;
 
     link_down(lab.node(1), "uplink")?;
     router.wait_state("web", "FAULT", Duration::from_secs(5))?;
@@ -261,7 +297,13 @@ fn silent_node_outage(tag: &str, bfd: bool) -> anyhow::Result<(Duration, Duratio
         let mut router = lab.router(i, &config)?;
         router.start()?;
         routers.push(router);
-        responders.push(bgp::start_responder(lab.node(i), &lab.scratch, &format!("n{i}"), VIP, PORT)?);
+        responders.push(bgp::start_responder(
+            lab.node(i),
+            &lab.scratch,
+            &format!("n{i}"),
+            VIP,
+            PORT,
+        )?);
     }
     upstream.wait_established(2, CONVERGE)?;
     let (n1, n2) = (node_addr(1), node_addr(2));
@@ -271,13 +313,23 @@ fn silent_node_outage(tag: &str, bfd: bool) -> anyhow::Result<(Duration, Duratio
             let text = upstream
                 .vtysh(&["show bfd peers brief"])
                 .map_err(|e| format!("{e:#}"))?;
-            if text.matches(" up ").count() >= 2 { Ok(()) } else { Err(text) }
+            if text.matches(" up ").count() >= 2 {
+                Ok(())
+            } else {
+                Err(text)
+            }
         })?;
     }
     let flows = Flows::open(&lab.client, vip_port(), 16)?;
     poll_until("every flow answered", CONVERGE, POLL, || {
-        let round = flows.round(Duration::from_millis(200)).map_err(|e| format!("{e:#}"))?;
-        if round.1.iter().all(Option::is_some) { Ok(()) } else { Err(format!("{:?}", round.1)) }
+        let round = flows
+            .round(Duration::from_millis(200))
+            .map_err(|e| format!("{e:#}"))?;
+        if round.1.iter().all(Option::is_some) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", round.1))
+        }
     })?;
     let (rounds, gone) = std::thread::scope(|s| -> anyhow::Result<_> {
         let runner = s.spawn(|| flows.run(Duration::from_millis(10), Duration::from_secs(5)));
@@ -286,7 +338,9 @@ fn silent_node_outage(tag: &str, bfd: bool) -> anyhow::Result<(Duration, Duratio
         lab.silence(2)?;
         wait_nexthops(lab.up(), VIP, &[&n1], Duration::from_secs(6))?;
         let gone = cut.elapsed();
-        let rounds = runner.join().map_err(|_| anyhow::anyhow!("flow thread panicked"))??;
+        let rounds = runner
+            .join()
+            .map_err(|_| anyhow::anyhow!("flow thread panicked"))??;
         Ok((rounds, gone))
     })?;
     ensure!(
@@ -302,7 +356,9 @@ fn bfd_withdraws_a_silent_node_before_the_hold_time() -> anyhow::Result<()> {
         return Ok(());
     }
     let (outage, gone) = silent_node_outage("l3bfd", true)?;
-    eprintln!("silent node, BGP + BFD 100ms×3: route gone after {gone:?}, longest flow outage {outage:?}");
+    eprintln!(
+        "silent node, BGP + BFD 100ms×3: route gone after {gone:?}, longest flow outage {outage:?}"
+    );
     // The hold time is 3 s; BFD's Detection Time 300 ms. Well below the former is
     // the behaviour asked for (the bench measures the number).
     ensure!(
@@ -310,7 +366,9 @@ fn bfd_withdraws_a_silent_node_before_the_hold_time() -> anyhow::Result<()> {
         "with BFD the route must go before the 3 s hold time expires (took {gone:?})"
     );
     let (outage, gone) = silent_node_outage("l3nobfd", false)?;
-    eprintln!("silent node, BGP hold time 3s, no BFD: route gone after {gone:?}, longest flow outage {outage:?}");
+    eprintln!(
+        "silent node, BGP hold time 3s, no BFD: route gone after {gone:?}, longest flow outage {outage:?}"
+    );
     Ok(())
 }
 
@@ -347,7 +405,12 @@ fn scale_out_load_balancer_tier_behind_ecmp() -> anyhow::Result<()> {
     let mut servers = Vec::new();
     for (n, i) in [3, 4].into_iter().enumerate() {
         real_server_setup(lab.node(i), &[VIP])?;
-        servers.push(start_http(lab.node(i), &script, &format!("rs{}", n + 1), 80)?);
+        servers.push(start_http(
+            lab.node(i),
+            &script,
+            &format!("rs{}", n + 1),
+            80,
+        )?);
     }
     let mut routers = Vec::new();
     let mut bgps = Vec::new();
@@ -366,11 +429,17 @@ fn scale_out_load_balancer_tier_behind_ecmp() -> anyhow::Result<()> {
     for _ in 0..20 {
         served.insert(get_once(&lab.client, to, Duration::from_secs(2))?);
     }
-    ensure!(served.len() == 2, "both real servers serve through the tier: {served:?}");
+    ensure!(
+        served.len() == 2,
+        "both real servers serve through the tier: {served:?}"
+    );
     // The data plane's counters are read back periodically.
     for router in &routers {
         poll_until(
-            &format!("{} to have forwarded connections (ECMP to both balancers)", router.name()),
+            &format!(
+                "{} to have forwarded connections (ECMP to both balancers)",
+                router.name()
+            ),
             Duration::from_secs(5),
             POLL,
             || {
@@ -382,7 +451,11 @@ fn scale_out_load_balancer_tier_behind_ecmp() -> anyhow::Result<()> {
                     .flatten()
                     .filter_map(|rs| rs["packets"].as_u64())
                     .sum();
-                if forwarded > 0 { Ok(()) } else { Err(real_servers.to_string()) }
+                if forwarded > 0 {
+                    Ok(())
+                } else {
+                    Err(real_servers.to_string())
+                }
             },
         )?;
     }

@@ -108,33 +108,51 @@ mod tests {
              announce_standby_prepend = 3\nannounce_communities = [\"64512:1\", \"64512:1\", \"1:2\"]\n",
         )
         .expect("valid");
-        let announce = loaded.config.instances[0].announce.clone().expect("announced");
+        let announce = loaded.config.instances[0]
+            .announce
+            .clone()
+            .expect("announced");
         assert_eq!(announce.mode, AnnounceMode::ActiveStandby);
         assert_eq!(announce.standby, Some(StandbyPath { med: 0, prepend: 3 }));
         assert_eq!(
             announce.communities,
-            vec![Community { asn: 64512, value: 1 }, Community { asn: 1, value: 2 }]
+            vec![
+                Community {
+                    asn: 64512,
+                    value: 1
+                },
+                Community { asn: 1, value: 2 }
+            ]
         );
         let plain = toml("").expect("valid");
         assert_eq!(plain.config.instances[0].announce, None);
         let default_mode = toml("announce = \"bgp\"\n").expect("valid");
         let announce = default_mode.config.instances[0].announce.clone();
-        assert_eq!(announce.map(|a| (a.mode, a.standby)), Some((AnnounceMode::ActiveActive, None)));
+        assert_eq!(
+            announce.map(|a| (a.mode, a.standby)),
+            Some((AnnounceMode::ActiveActive, None))
+        );
     }
 
     #[test]
     fn announce_rules_are_checked() {
         assert_eq!(
             errors("announce_mode = \"active-active\"\n"),
-            vec![ErrorKind::AnnounceKeyWithoutAnnounce { key: "announce_mode" }]
+            vec![ErrorKind::AnnounceKeyWithoutAnnounce {
+                key: "announce_mode"
+            }]
         );
         assert_eq!(
             errors("announce = \"bgp\"\nannounce_standby_med = 5\n"),
-            vec![ErrorKind::StandbyPathNotActiveStandby { key: "announce_standby_med" }]
+            vec![ErrorKind::StandbyPathNotActiveStandby {
+                key: "announce_standby_med"
+            }]
         );
         assert_eq!(
             errors("announce = \"bgp\"\nannounce_communities = [\"64512\"]\n"),
-            vec![ErrorKind::BadCommunity { text: "64512".into() }]
+            vec![ErrorKind::BadCommunity {
+                text: "64512".into()
+            }]
         );
         assert!(matches!(
             errors("announce = \"ospf\"\n").as_slice(),
@@ -154,8 +172,14 @@ mod tests {
         let loaded = toml(vs).expect("valid");
         let announce = loaded.config.virtual_servers[0].announce.clone();
         assert_eq!(announce.map(|a| a.mode), Some(AnnounceMode::ActiveActive));
-        let standby = vs.replace("announce = \"bgp\"\n", "announce = \"bgp\"\nannounce_mode = \"active-standby\"\n");
-        assert_eq!(errors(&standby), vec![ErrorKind::VirtualServerActiveStandby]);
+        let standby = vs.replace(
+            "announce = \"bgp\"\n",
+            "announce = \"bgp\"\nannounce_mode = \"active-standby\"\n",
+        );
+        assert_eq!(
+            errors(&standby),
+            vec![ErrorKind::VirtualServerActiveStandby]
+        );
     }
 
     #[test]
@@ -167,20 +191,41 @@ mod tests {
         let loaded = parse_keepalived(text, "k.conf", Includes::Refuse).expect("valid");
         let expected = Announce {
             mode: AnnounceMode::ActiveStandby,
-            standby: Some(StandbyPath { med: 200, prepend: 2 }),
-            communities: vec![Community { asn: 64500, value: 10 }, Community { asn: 64500, value: 20 }],
+            standby: Some(StandbyPath {
+                med: 200,
+                prepend: 2,
+            }),
+            communities: vec![
+                Community {
+                    asn: 64500,
+                    value: 10,
+                },
+                Community {
+                    asn: 64500,
+                    value: 20,
+                },
+            ],
         };
         assert_eq!(loaded.config.instances[0].announce, Some(expected));
         // vipd convert writes the keys back; the TOML reads to the same model.
         let rendered = super::super::render::to_toml(&loaded.config, &[], &[]);
         let again = parse_toml(&rendered, "r.toml").expect("rendered TOML is valid");
-        assert_eq!(again.config.instances[0].announce, loaded.config.instances[0].announce);
+        assert_eq!(
+            again.config.instances[0].announce,
+            loaded.config.instances[0].announce
+        );
     }
 
     #[test]
     fn community_parses_and_prints() {
         let c = Community::parse(" 64512:100 ").expect("valid");
-        assert_eq!(c, Community { asn: 64512, value: 100 });
+        assert_eq!(
+            c,
+            Community {
+                asn: 64512,
+                value: 100
+            }
+        );
         assert_eq!(c.to_string(), "64512:100");
         assert_eq!(Community::parse("64512"), None);
         assert_eq!(Community::parse("65536:1"), None);

@@ -81,10 +81,7 @@ pub fn bgpd_config(config: &Config, asn: u32) -> String {
         if communities.is_empty() && standby.is_none() {
             continue; // The catch-all entries announce it as it is.
         }
-        for (family, suffix, keyword, host) in [
-            (true, "4", "ip", 32),
-            (false, "6", "ipv6", 128),
-        ] {
+        for (family, suffix, keyword, host) in [(true, "4", "ip", 32), (false, "6", "ipv6", 128)] {
             let addresses: Vec<&IpAddr> = source
                 .addresses
                 .iter()

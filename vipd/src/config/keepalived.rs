@@ -42,8 +42,9 @@
 use std::path::{Path, PathBuf};
 
 use super::draft::{
-    Draft, DraftAnnounce, DraftAuthentication, DraftBfd, DraftCommand, DraftInitFile, DraftInstance, DraftScript,
-    DraftSyncGroup, DraftTrackFile, DraftTrackedBfd, DraftTrackedScript, DraftVip, Sourced,
+    Draft, DraftAnnounce, DraftAuthentication, DraftBfd, DraftCommand, DraftInitFile,
+    DraftInstance, DraftScript, DraftSyncGroup, DraftTrackFile, DraftTrackedBfd,
+    DraftTrackedScript, DraftVip, Sourced,
 };
 use super::{ConfigError, ConfigErrors, ConfigWarning, ErrorKind, Loaded, Location, WarningKind};
 
@@ -1511,7 +1512,10 @@ impl Mapper<'_> {
             match node.keyword() {
                 "state" => inst.state = self.text(node),
                 "interface" => inst.interface = self.text(node),
-                "announce" | "announce_mode" | "announce_standby_med" | "announce_standby_prepend"
+                "announce"
+                | "announce_mode"
+                | "announce_standby_med"
+                | "announce_standby_prepend"
                 | "announce_communities" => self.announce_key(node, &mut inst.announce),
                 "virtual_router_id" => inst.virtual_router_id = self.int(node),
                 "priority" => inst.priority = self.int(node),

@@ -192,7 +192,10 @@ impl Mapper<'_> {
                 "quorum_up" => vs.quorum_up = self.command(entry, &context, false),
                 "quorum_down" => vs.quorum_down = self.command(entry, &context, false),
                 "virtualhost" => vs.virtualhost = self.text(entry),
-                "announce" | "announce_mode" | "announce_standby_med" | "announce_standby_prepend"
+                "announce"
+                | "announce_mode"
+                | "announce_standby_med"
+                | "announce_standby_prepend"
                 | "announce_communities" => self.announce_key(entry, &mut vs.announce),
                 // keepalived's IPVS flag names: flag-1 is the fallback, flag-2 the port.
                 "sh-port" | "mh-port" | "flag-2" | "sh-flag-2" | "mh-flag-2" => {

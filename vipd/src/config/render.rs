@@ -292,7 +292,11 @@ fn render_announce(out: &mut String, announce: Option<&super::announce::Announce
     kv(out, "announce_mode", &string(announce.mode.name()));
     if let Some(standby) = announce.standby {
         kv(out, "announce_standby_med", &standby.med.to_string());
-        kv(out, "announce_standby_prepend", &standby.prepend.to_string());
+        kv(
+            out,
+            "announce_standby_prepend",
+            &standby.prepend.to_string(),
+        );
     }
     if !announce.communities.is_empty() {
         let list: Vec<String> = announce
@@ -300,7 +304,11 @@ fn render_announce(out: &mut String, announce: Option<&super::announce::Announce
             .iter()
             .map(|c| string(&c.to_string()))
             .collect();
-        kv(out, "announce_communities", &format!("[{}]", list.join(", ")));
+        kv(
+            out,
+            "announce_communities",
+            &format!("[{}]", list.join(", ")),
+        );
     }
 }
 

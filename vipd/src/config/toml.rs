@@ -13,10 +13,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::draft::{
-    Draft, DraftAnnounce, DraftAuthentication, DraftBfd, DraftChecker, DraftCommand, DraftEndpoint, DraftGlobal,
-    DraftInitFile, DraftInstance, DraftRealServer, DraftScript, DraftSyncGroup, DraftTrackFile,
-    DraftTrackedBfd, DraftTrackedScript, DraftUrl, DraftVip, DraftVirtualServer, DraftVsGroup,
-    DraftVsTarget, Sourced,
+    Draft, DraftAnnounce, DraftAuthentication, DraftBfd, DraftChecker, DraftCommand, DraftEndpoint,
+    DraftGlobal, DraftInitFile, DraftInstance, DraftRealServer, DraftScript, DraftSyncGroup,
+    DraftTrackFile, DraftTrackedBfd, DraftTrackedScript, DraftUrl, DraftVip, DraftVirtualServer,
+    DraftVsGroup, DraftVsTarget, Sourced,
 };
 use super::{ConfigError, ConfigErrors, ErrorKind, LineIndex, Loaded, Location};
 

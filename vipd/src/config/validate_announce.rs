@@ -38,7 +38,10 @@ impl Checker {
         if !announced {
             let written = [
                 ("announce_mode", draft.mode.as_ref().map(|m| m.at)),
-                ("announce_standby_med", draft.standby_med.as_ref().map(|m| m.at)),
+                (
+                    "announce_standby_med",
+                    draft.standby_med.as_ref().map(|m| m.at),
+                ),
                 (
                     "announce_standby_prepend",
                     draft.standby_prepend.as_ref().map(|m| m.at),
@@ -120,12 +123,11 @@ impl Checker {
         if self.errors.len() != errors_before {
             return None;
         }
-        let standby = (draft.standby_med.is_some() || draft.standby_prepend.is_some()).then(|| {
-            StandbyPath {
+        let standby =
+            (draft.standby_med.is_some() || draft.standby_prepend.is_some()).then(|| StandbyPath {
                 med: med.unwrap_or(0),
                 prepend: prepend.unwrap_or(0),
-            }
-        });
+            });
         Some(Some(Announce {
             mode: mode?,
             standby,

@@ -361,7 +361,9 @@ impl Checker {
             // An announced service's addresses reach this host by routing (L3 mode).
             let owned_elsewhere = vs.announce.is_some();
             for address in &vs.addresses {
-                if !owned_elsewhere && !vips.contains_key(&address.ip()) && warned.insert(address.ip())
+                if !owned_elsewhere
+                    && !vips.contains_key(&address.ip())
+                    && warned.insert(address.ip())
                 {
                     self.lb_warn(
                         draft.at,

@@ -120,7 +120,9 @@ impl Daemon {
                     tracing::info!(%address, path = ?path, "L3: withdrawn");
                     l3.announced.remove(&address);
                 }
-                Err(e) => tracing::error!(%address, path = ?path, error = %e, "L3: withdrawing failed"),
+                Err(e) => {
+                    tracing::error!(%address, path = ?path, error = %e, "L3: withdrawing failed")
+                }
             }
         }
         for (address, path) in changes.announce {
@@ -129,7 +131,9 @@ impl Daemon {
                     tracing::info!(%address, path = ?path, "L3: announced");
                     l3.announced.insert(address, path);
                 }
-                Err(e) => tracing::error!(%address, path = ?path, error = %e, "L3: announcing failed"),
+                Err(e) => {
+                    tracing::error!(%address, path = ?path, error = %e, "L3: announcing failed")
+                }
             }
         }
     }

@@ -15,8 +15,8 @@ use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
 use crate::io::netlink::{Netlink, NetlinkError};
-pub use crate::proto::l3::{PRIMARY_DEVICE, STANDBY_DEVICE};
 use crate::proto::l3::RoutePath;
+pub use crate::proto::l3::{PRIMARY_DEVICE, STANDBY_DEVICE};
 
 /// Why the announcement devices could not be set up or changed.
 #[derive(Debug, thiserror::Error)]

@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use vipd_tests::bgp::{
-    self, Flows, L3Lab, PORT, VIP, longest_outage, node_addr, wait_nexthops,
-};
+use vipd_tests::bgp::{self, Flows, L3Lab, PORT, VIP, longest_outage, node_addr, wait_nexthops};
 use vipd_tests::poll_until;
 
 use super::Options;
@@ -82,7 +80,11 @@ fn variant(
     reps: usize,
     rng: &mut fastrand::Rng,
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-    let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect();
+    let tag: String = tag
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(8)
+        .collect();
     let lab = L3Lab::new(&format!("b{tag}"), 2, 0, bin.to_owned())?;
     let upstream = lab.start_upstream(bfd)?;
     let mut routers = Vec::new();
@@ -113,16 +115,21 @@ fn variant(
         // Both nodes announce and answer (after a silence the session comes back).
         upstream.wait_established(2, CONVERGE)?;
         wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)?;
-        poll_until("every flow answered", CONVERGE, Duration::from_millis(50), || {
-            let round = flows
-                .round(Duration::from_millis(200))
-                .map_err(|e| format!("{e:#}"))?;
-            if round.1.iter().all(Option::is_some) {
-                Ok(())
-            } else {
-                Err(format!("{:?}", round.1))
-            }
-        })?;
+        poll_until(
+            "every flow answered",
+            CONVERGE,
+            Duration::from_millis(50),
+            || {
+                let round = flows
+                    .round(Duration::from_millis(200))
+                    .map_err(|e| format!("{e:#}"))?;
+                if round.1.iter().all(Option::is_some) {
+                    Ok(())
+                } else {
+                    Err(format!("{:?}", round.1))
+                }
+            },
+        )?;
         let phase = random_phase(rng, Duration::from_secs(1));
         let run_for = match failure {
             Failure::Silent if !bfd => Duration::from_secs(6),
