@@ -131,13 +131,13 @@ fn active_active_ecmp_spreads_flows_and_a_crashed_vipd_is_withdrawn() -> anyhow:
         .filter(|(b, _)| b.as_deref() == Some("n2"))
         .count();
     ensure!(moved > 0, "no flow was on n2 before: {before:?}");
-    let untouched = before
+    let disturbed = before
         .iter()
         .zip(&after)
         .filter(|(b, a)| b.as_deref() != Some("n2") && b != a)
         .count();
     eprintln!(
-        "active-active, vipd SIGKILL: {moved} flows moved off n2, {untouched} others changed node; \
+        "active-active, vipd SIGKILL: {moved} flows moved off n2, {disturbed} others changed node; \
          longest client outage {:?}",
         longest_outage(&rounds)
     );

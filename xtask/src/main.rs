@@ -114,7 +114,7 @@ enum Task {
     /// table and writes target/bench/results.json and PNG plots. `all` takes about 10
     /// minutes on 2 cores; `--quick` a few minutes.
     Bench {
-        /// Which part: failover, flood, arp, scale, idle or all.
+        /// Which part: failover, flood, arp, scale, idle, lb, l3 or all.
         #[arg(value_enum)]
         which: Option<bench::Which>,
         /// Few repetitions and short runs: a smoke test, not numbers to publish.
