@@ -23,7 +23,9 @@
 //! - BFD on the BGP sessions: a node that goes silent is withdrawn after the BFD
 //!   Detection Time instead of the BGP hold time.
 //! - A scale-out load-balancer tier: two vipd nodes with the XDP balancer (DR to two
-//!   real servers) announce the virtual server; the upstream ECMPs to both.
+//!   real servers) announce the virtual server; the upstream ECMPs to both; a crashed
+//!   balancer is withdrawn, and so is the service when every real server fails.
+//! - IPv6: a /128 reaches the node's bgpd through the route-map, and goes with vipd.
 //!
 //! Outages are printed; the bench (`cargo xtask bench l3`) measures them properly.
 
@@ -470,5 +472,68 @@ fn scale_out_load_balancer_tier_behind_ecmp() -> anyhow::Result<()> {
     wait_nexthops(lab.up(), VIP, &[], Duration::from_secs(10)).context("pool down")?;
     routers[1].stop(Duration::from_secs(5))?;
     drop(bgps);
+    Ok(())
+}
+
+#[test]
+fn ipv6_vip_is_redistributed_by_the_node_and_gone_with_vipd() -> anyhow::Result<()> {
+    if skip() {
+        return Ok(());
+    }
+    let lab = L3Lab::new("l3v6", 1, 0, vipd_bin())?;
+    let node = lab.node(1);
+    for conf in ["all", "default", "eth0"] {
+        node.sysctl(&format!("net.ipv6.conf.{conf}.disable_ipv6"), "0")?;
+        node.sysctl(&format!("net.ipv6.conf.{conf}.accept_dad"), "0")?;
+    }
+    vipd_tests::link_local(node, "eth0")?;
+    let socket = lab.scratch.path().join("n1.sock");
+    let config = lab.scratch.write(
+        "n1.toml",
+        &format!(
+            "[global]\nrouter_id = \"n1\"\ncontrol_socket = {:?}\n\n[instance.web6]\n\
+             interface = \"eth0\"\nvirtual_router_id = 11\nadvert_int = \"100ms\"\n\
+             virtual_ipaddress = [\"2001:db8::10/128\"]\nxdp = \"off\"\nannounce = \"bgp\"\n\
+             announce_communities = [\"64500:6\"]\n",
+            socket.display().to_string()
+        ),
+    )?;
+    let bgp = lab.start_node_bgp(1, &config, false)?;
+    let mut router = lab.router(1, &config)?;
+    router.start()?;
+    // The node's own bgpd has the /128 from the TAP device, with the route-map's
+    // community: what it would send to an IPv6 neighbour.
+    let show = "show bgp ipv6 unicast 2001:db8::10/128 json";
+    let path = poll_until("the /128 in the node's BGP table", CONVERGE, POLL, || {
+        let text = bgp.vtysh(&[show]).map_err(|e| format!("{e:#}"))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+        json["paths"]
+            .as_array()
+            .and_then(|p| p.first())
+            .cloned()
+            .ok_or(text)
+    })?;
+    ensure!(
+        path["community"]["string"]
+            .as_str()
+            .unwrap_or("")
+            .contains("64500:6"),
+        "route-map community on the IPv6 route: {path:#}"
+    );
+    router.kill()?;
+    poll_until(
+        "the /128 gone with vipd",
+        Duration::from_secs(5),
+        POLL,
+        || {
+            let text = bgp.vtysh(&[show]).map_err(|e| format!("{e:#}"))?;
+            if text.contains("\"paths\"") {
+                Err(text)
+            } else {
+                Ok(())
+            }
+        },
+    )?;
     Ok(())
 }

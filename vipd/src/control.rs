@@ -481,6 +481,12 @@ pub fn render_table(status: &DaemonStatus) -> String {
             }
         }
     }
+    if !status.announced.is_empty() {
+        let _ = writeln!(out, "\n{:<40} PATH", "ANNOUNCED OVER BGP");
+        for route in &status.announced {
+            let _ = writeln!(out, "{:<40} {}", route.address, route.path);
+        }
+    }
     out
 }
 
@@ -488,7 +494,23 @@ pub fn render_table(status: &DaemonStatus) -> String {
 mod tests {
     use std::time::Duration;
 
-    use super::AcceptBackoff;
+    use super::{AcceptBackoff, AnnouncedRoute, DaemonStatus, render_table};
+
+    #[test]
+    fn table_lists_announced_routes_only_when_there_are_some() {
+        let mut status = DaemonStatus::default();
+        assert!(!render_table(&status).contains("ANNOUNCED"));
+        status.announced.push(AnnouncedRoute {
+            address: "203.0.113.10".into(),
+            path: "standby".into(),
+        });
+        let table = render_table(&status);
+        assert!(table.contains("ANNOUNCED OVER BGP"), "{table}");
+        assert!(
+            table.contains("203.0.113.10") && table.contains("standby"),
+            "{table}"
+        );
+    }
 
     #[test]
     fn accept_backoff_grows_to_a_cap_and_logs_once_per_burst() {

@@ -114,15 +114,15 @@ impl Daemon {
         if changes.is_empty() {
             return;
         }
+        // A failed change is retried at the next turn: logged at a limited rate.
+        let mut failures: Vec<(IpAddr, RoutePath, &str, L3Error)> = Vec::new();
         for (address, path) in changes.withdraw {
             match l3.announcer.withdraw(address, path).await {
                 Ok(()) => {
                     tracing::info!(%address, path = ?path, "L3: withdrawn");
                     l3.announced.remove(&address);
                 }
-                Err(e) => {
-                    tracing::error!(%address, path = ?path, error = %e, "L3: withdrawing failed")
-                }
+                Err(e) => failures.push((address, path, "withdraw", e)),
             }
         }
         for (address, path) in changes.announce {
@@ -131,9 +131,14 @@ impl Daemon {
                     tracing::info!(%address, path = ?path, "L3: announced");
                     l3.announced.insert(address, path);
                 }
-                Err(e) => {
-                    tracing::error!(%address, path = ?path, error = %e, "L3: announcing failed")
-                }
+                Err(e) => failures.push((address, path, "announce", e)),
+            }
+        }
+        for (address, path, change, error) in failures {
+            let key = (address.to_string(), Repeated::L3Route);
+            if let Verdict::Log { suppressed } = self.warnings.check(Instant::now(), key) {
+                let what = Repeated::L3Route.message();
+                tracing::error!(%address, path = ?path, change, %error, suppressed, "{what}");
             }
         }
     }

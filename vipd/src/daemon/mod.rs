@@ -157,6 +157,8 @@ enum Repeated {
     LeaseRenewal,
     /// A gratuitous ARP or neighbour advertisement could not be sent.
     Announcement,
+    /// An L3 route could not be announced or withdrawn (retried every loop turn).
+    L3Route,
 }
 
 impl Repeated {
@@ -168,6 +170,7 @@ impl Repeated {
             Self::SendAdvert => "sending advert failed",
             Self::LeaseRenewal => "renewing the XDP ARP lease failed",
             Self::Announcement => "gratuitous ARP / neighbour advertisement failed",
+            Self::L3Route => "L3: changing an announced route failed (retrying)",
         }
     }
 }
