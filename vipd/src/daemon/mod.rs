@@ -12,6 +12,7 @@
 //! - `status`: `vipd status` and metrics.
 
 mod bfd;
+mod bfd_engine;
 mod executor;
 mod input;
 mod reload;
