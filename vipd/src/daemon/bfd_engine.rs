@@ -275,7 +275,7 @@ fn wait_readable(fds: &[RawFd], timeout: Option<Duration>) -> Vec<bool> {
         .collect();
     let timespec = timeout.map(|t| libc::timespec {
         tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: libc::c_long::try_from(t.subsec_nanos()).unwrap_or(0),
+        tv_nsec: t.subsec_nanos().into(),
     });
     let timeout_ptr = timespec
         .as_ref()
