@@ -128,6 +128,73 @@ fn backup_takes_over_when_bfd_finds_the_master_dead() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A reload that changes the backup's BFD session replaces it (AdminDown to the
+/// neighbour, a new discriminator): the replaced session leaving Up is our own doing,
+/// not the master's failure, so the backup must not take it for `PeerDown`. The new
+/// session comes Up and still finds a crashed master dead.
+#[test]
+fn reloading_the_backups_bfd_session_is_no_peer_failure() -> anyhow::Result<()> {
+    require_root();
+    let lan = Lan::new("bfdreload", 2)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
+    let scratch = Scratch::new("bfdreload")?;
+    let timers = "min_tx = \"10ms\"\nmin_rx = \"10ms\"\nmultiplier = 3";
+    let a_conf = config(&scratch, "a", 200, "192.0.2.2", timers)?;
+    let b_conf = config(&scratch, "b", 100, "192.0.2.1", timers)?;
+    let mut a = Router::from_file(lan.member(0), &scratch, "a", &a_conf)?;
+    let mut b = Router::from_file(lan.member(1), &scratch, "b", &b_conf)?;
+    a.start()?;
+    a.wait_state("VI_1", "MASTER", ELECTION)?;
+    b.start()?;
+    b.wait_state("VI_1", "BACKUP", ELECTION)?;
+    let before = wait_session(&b, "Up", SESSION_UP)?;
+    wait_session(&a, "Up", SESSION_UP)?;
+    let transitions = b.counter("VI_1", "transitions")?;
+
+    // Other timers: the session is replaced (the file is rewritten in place).
+    config(
+        &scratch,
+        "b",
+        100,
+        "192.0.2.1",
+        "min_tx = \"20ms\"\nmin_rx = \"20ms\"\nmultiplier = 3",
+    )?;
+    b.signal(libc::SIGHUP)?;
+    let after = poll_until(
+        "the replaced session Up",
+        SESSION_UP,
+        POLL,
+        || match session(&b) {
+            Ok(s)
+                if s["state"] == "Up"
+                    && s["local_discriminator"] != before["local_discriminator"] =>
+            {
+                Ok(s)
+            }
+            Ok(s) => Err(s.to_string()),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    )
+    .with_context(|| format!("b logged:\n{}", b.logs()))?;
+    ensure!(
+        b.counter("VI_1", "transitions")? == transitions && b.state("VI_1")? == "BACKUP",
+        "the backup left BACKUP over its own reload: {}\n{}",
+        b.instance("VI_1")?,
+        b.logs()
+    );
+    ensure!(a.state("VI_1")? == "MASTER");
+
+    a.kill()?;
+    let taken = b.wait_state("VI_1", "MASTER", ELECTION)?;
+    ensure!(
+        taken["last_transition"]["reason"] == "PeerDown",
+        "the replaced session did not find the master dead: {taken} (session {after})"
+    );
+    b.stop(Duration::from_secs(5))?;
+    Ok(())
+}
+
 /// vipd's config for a session with FRR: VI_1 alone on the LAN, so it is MASTER and
 /// the session is the subject.
 fn frr_lab<'l>(
@@ -366,8 +433,7 @@ fn no_false_down_under_flood_and_cpu_hog() -> anyhow::Result<()> {
     );
     let counters = b.status()?["counters"].clone();
     let discarded = counters["bfd_discarded_ttl"].as_u64().unwrap_or(0)
-        + counters["bfd_discarded_no_session"].as_u64().unwrap_or(0)
-        + counters["bfd_rx_queue_drops"].as_u64().unwrap_or(0);
+        + counters["bfd_discarded_no_session"].as_u64().unwrap_or(0);
     ensure!(discarded > 1000, "the flood did not reach vipd: {counters}");
     ensure!(
         b.state("VI_1")? == "BACKUP",

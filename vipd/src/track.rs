@@ -137,21 +137,17 @@ pub async fn run_once(command: &Command, timeout: Duration) -> RunOutcome {
 /// real-time scheduling resets to 0 for children: `SCHED_RESET_ON_FORK`).
 pub async fn run_once_niced(command: &Command, timeout: Duration, niceness: i32) -> RunOutcome {
     let mut process = process(command);
-    if niceness != 0 {
-        // SAFETY: setpriority(2) is async-signal-safe and touches only the child.
-        unsafe {
-            process.pre_exec(move || {
-                if libc::setpriority(libc::PRIO_PROCESS, 0, niceness) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
     // The guard is made with the child, so a run abandoned while the spawn is still on
     // the pool (a tracker aborted by a reload or shutdown) still takes its group along.
+    // No `pre_exec` hook: without one std starts the child with posix_spawn (a vfork),
+    // not fork, which would copy the daemon's page tables and hold its memory map lock
+    // meanwhile (every allocation on the real-time thread then waits). The child takes
+    // its niceness from the spawning thread instead: this pool thread is niced for the
+    // spawn and put back after (nice is per thread on Linux; putting it back needs
+    // CAP_SYS_NICE, which a real-time vipd has; without it the pool thread stays niced,
+    // which costs nothing that matters).
     let spawned = tokio::task::spawn_blocking(move || {
-        process.spawn().map(|child| {
+        spawn_niced(&mut process, niceness).map(|child| {
             let guard = GroupGuard {
                 group: child.id().and_then(|pid| i32::try_from(pid).ok()),
                 finished: false,
@@ -182,6 +178,42 @@ pub async fn run_once_niced(command: &Command, timeout: Duration, niceness: i32)
             guard.finished = true;
             RunOutcome::TimedOut
         }
+    }
+}
+
+/// Spawns `process` from the calling thread niced by `niceness` for the call, so the
+/// child inherits it; the thread's own niceness is put back after.
+fn spawn_niced(
+    process: &mut tokio::process::Command,
+    niceness: i32,
+) -> std::io::Result<tokio::process::Child> {
+    if niceness == 0 {
+        return process.spawn();
+    }
+    let previous = thread_nice(None);
+    thread_nice(Some(previous.unwrap_or(0) + niceness));
+    let spawned = process.spawn();
+    if let Some(previous) = previous {
+        thread_nice(Some(previous));
+    }
+    spawned
+}
+
+/// The calling thread's nice value, after setting it to `set` when given; `None` if the
+/// kernel refused.
+fn thread_nice(set: Option<i32>) -> Option<i32> {
+    // SAFETY: gettid/getpriority/setpriority on the calling thread; no memory is passed.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        if let Some(value) = set
+            && libc::setpriority(libc::PRIO_PROCESS, tid, value) != 0
+        {
+            return None;
+        }
+        // getpriority can return -1 legitimately: errno, cleared first, tells.
+        *libc::__errno_location() = 0;
+        let value = libc::getpriority(libc::PRIO_PROCESS, tid);
+        (value != -1 || *libc::__errno_location() == 0).then_some(value)
     }
 }
 
@@ -256,6 +288,37 @@ mod tests {
     fn cmd(argv: &[&str]) -> Command {
         Command {
             argv: argv.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The command runs at the niceness asked for (inherited from the spawning thread,
+    /// so it holds from the command's first instruction), and the thread that spawned it
+    /// is back at its own niceness afterwards (as root, which may lower it again).
+    #[test]
+    fn niced_commands_inherit_the_niceness_and_the_spawning_thread_is_restored() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let out = std::env::temp_dir().join(format!("vipd-nice-{}", std::process::id()));
+        let script = format!("nice > {}", out.display());
+        let ours = thread_nice(None).unwrap_or(0);
+        let status = runtime.block_on(async {
+            let mut process = process(&cmd(&["sh", "-c", &script]));
+            let mut child = spawn_niced(&mut process, 7).expect("spawned");
+            child.wait().await
+        });
+        assert!(status.is_ok_and(|s| s.success()));
+        let seen = std::fs::read_to_string(&out).unwrap_or_default();
+        let _ = std::fs::remove_file(&out);
+        assert_eq!(seen.trim(), format!("{}", ours + 7));
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!(
+                thread_nice(None),
+                Some(ours),
+                "the thread kept the command's niceness"
+            );
         }
     }
 

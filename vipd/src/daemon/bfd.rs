@@ -1,49 +1,29 @@
-//! BFD sessions in the driver: sockets, timers, and what a session's state means for
-//! the VRRP instances that track it. The session logic is `proto::bfd`; the rules for
-//! instances are `proto::health::add_bfd` (weight / FAULT) and
+//! BFD sessions in the driver: which sessions exist, and what a session's state means
+//! for the VRRP instances that track it. The sessions themselves (sockets, timers,
+//! packets) run on the BFD thread (`bfd_engine`); the session logic is `proto::bfd`;
+//! the rules for instances are `proto::health::add_bfd` (weight / FAULT) and
 //! `Input::PeerDown` (a peer's session Down is Master_Down).
-//!
-//! Everything runs on the daemon's thread (SCHED_RR when configured), so packets go out
-//! from the real-time thread and a CPU hog cannot delay them any more than adverts.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::hash::{BuildHasher as _, Hasher as _};
 
+use super::bfd_engine::{BfdEngine, BfdEvent, NewSession};
 use super::*;
-use crate::io::bfd::{BfdDatagram, BfdRxSocket, BfdTxSocket};
+use crate::io::bfd::{BfdRxSocket, BfdTxSocket};
 use crate::proto::bfd::{self as core_bfd, SessionKey, SessionState};
-
-/// One configured BFD session and what the driver keeps for it.
-pub(super) struct BfdSlot {
-    pub(super) spec: config::BfdInstance,
-    pub(super) session: core_bfd::Session,
-    tx: BfdTxSocket,
-    /// The latest `now` handed to the session (time only moves forward for it).
-    last_input: Instant,
-    send_errors: u64,
-    last_change: Option<SystemTime>,
-    /// When the session last accepted a packet (from the socket or an XDP record).
-    last_rx: Option<Instant>,
-    /// Packets the XDP record showed that the socket had not delivered when the
-    /// Detection Time ran out (each one a false Down avoided).
-    xdp_rescues: u64,
-    /// The latest the loop ran a due deadline of this session, in microseconds: how
-    /// starved the daemon's thread was (a late transmission looks like a lost one to
-    /// the neighbour).
-    timer_late_max_us: u64,
-}
 
 /// The BFD side of the daemon.
 pub(super) struct BfdRuntime {
-    pub(super) slots: Vec<BfdSlot>,
+    engine: BfdEngine,
+    /// The configured sessions, in the engine's order.
+    specs: Vec<config::BfdInstance>,
     keys: Vec<SessionKey>,
+    /// Which sessions the engine last reported Up (by name).
+    up: HashSet<String>,
+    /// Bumped on every replacement; events of older sessions are ignored.
+    generation: u64,
     /// Families with a receive socket (false: IPv4, true: IPv6).
-    receiving: std::collections::HashSet<bool>,
-    rx_tx: mpsc::Sender<BfdDatagram>,
-    /// Datagrams no session took, by reason.
-    discards: BTreeMap<String, u64>,
-    /// Datagrams dropped because the daemon loop fell behind.
-    queue_drops: Arc<std::sync::atomic::AtomicU64>,
+    receiving: HashSet<bool>,
 }
 
 /// A random u64 from std's per-process hasher keys (not for secrets: discriminators
@@ -60,61 +40,73 @@ fn random_u64(salt: u64) -> u64 {
 }
 
 impl BfdRuntime {
-    pub(super) fn new(rx_tx: mpsc::Sender<BfdDatagram>) -> Self {
+    pub(super) fn new(engine: BfdEngine) -> Self {
         BfdRuntime {
-            slots: Vec::new(),
+            engine,
+            specs: Vec::new(),
             keys: Vec::new(),
-            receiving: std::collections::HashSet::new(),
-            rx_tx,
-            discards: BTreeMap::new(),
-            queue_drops: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            up: HashSet::new(),
+            generation: 0,
+            receiving: HashSet::new(),
         }
     }
 
-    /// Replaces every session by those of `sessions` (a reload that changed them; the
-    /// caller has sent the old ones' AdminDown). The receive sockets stay.
+    /// Replaces every session by those of `sessions`, after telling the old ones'
+    /// neighbours AdminDown (a reload that changed them). The receive sockets stay.
     pub(super) fn restart(
         &mut self,
         sessions: &[config::BfdInstance],
         now: Instant,
     ) -> Result<(), DaemonError> {
-        self.slots.clear();
-        self.keys.clear();
-        self.start(sessions, now)
+        self.replace(sessions, now, true)
     }
 
     /// The configured sessions, for a reload to compare with.
     pub(super) fn specs(&self) -> Vec<config::BfdInstance> {
-        self.slots.iter().map(|s| s.spec.clone()).collect()
+        self.specs.clone()
     }
 
-    /// Opens sockets and creates a session for every `bfd_instance`. A session whose
-    /// socket cannot be opened is an error: tracking it would fault the instance forever.
+    /// Opens sockets and creates a session for every `bfd_instance`, and hands them to
+    /// the BFD thread. A session whose socket cannot be opened is an error: tracking it
+    /// would fault the instance forever.
     pub(super) fn start(
         &mut self,
         sessions: &[config::BfdInstance],
         now: Instant,
+    ) -> Result<(), DaemonError> {
+        self.replace(sessions, now, false)
+    }
+
+    fn replace(
+        &mut self,
+        sessions: &[config::BfdInstance],
+        now: Instant,
+        admin_down_old: bool,
     ) -> Result<(), DaemonError> {
         let socket_error = |name: &str, what: &str, source| DaemonError::Socket {
             instance: format!("bfd {name}"),
             what: what.to_owned(),
             source,
         };
+        let mut rx = Vec::new();
+        let mut receiving = self.receiving.clone();
+        let mut prepared: Vec<NewSession> = Vec::new();
         for spec in sessions {
             let v6 = spec.neighbor.is_ipv6();
-            if !self.receiving.contains(&v6) {
-                let socket = BfdRxSocket::open(v6)
-                    .map_err(|e| socket_error(&spec.name, "binding UDP port 3784 for BFD", e))?;
-                spawn_bfd_receiver(socket, self.rx_tx.clone(), self.queue_drops.clone());
-                self.receiving.insert(v6);
+            if !receiving.contains(&v6) {
+                rx.push(
+                    BfdRxSocket::open(v6).map_err(|e| {
+                        socket_error(&spec.name, "binding UDP port 3784 for BFD", e)
+                    })?,
+                );
+                receiving.insert(v6);
             }
-            let random = random_u64(self.slots.len() as u64);
+            let random = random_u64(prepared.len() as u64);
             // Nonzero and distinct among ours (RFC 5880 §6.8.1).
             let mut discriminator = (random as u32).max(1);
-            while self
-                .keys
+            while prepared
                 .iter()
-                .any(|k| k.local_discriminator == discriminator)
+                .any(|p| p.key.local_discriminator == discriminator)
             {
                 discriminator = discriminator.wrapping_add(1).max(1);
             }
@@ -136,150 +128,69 @@ impl BfdRuntime {
                 }
             })?;
             tracing::info!(bfd = %spec.name, neighbor = %spec.neighbor, discriminator, source_port = tx.port(), "BFD session created");
-            self.keys.push(SessionKey {
-                local_discriminator: discriminator,
-                neighbor: spec.neighbor,
-                min_ttl: 255u8.saturating_sub(spec.max_hops),
-            });
-            self.slots.push(BfdSlot {
+            prepared.push(NewSession {
                 spec: spec.clone(),
                 session,
+                key: SessionKey {
+                    local_discriminator: discriminator,
+                    neighbor: spec.neighbor,
+                    min_ttl: 255u8.saturating_sub(spec.max_hops),
+                },
                 tx,
-                last_input: now,
-                send_errors: 0,
-                last_change: None,
-                last_rx: None,
-                xdp_rescues: 0,
-                timer_late_max_us: 0,
             });
         }
+        self.receiving = receiving;
+        self.generation += 1;
+        self.specs = sessions.to_vec();
+        self.keys = prepared.iter().map(|p| p.key).collect();
+        self.up.clear();
+        self.engine
+            .replace(self.generation, admin_down_old, prepared, rx);
         Ok(())
-    }
-
-    /// The earliest deadline of any session.
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
-        self.slots
-            .iter()
-            .filter_map(|s| s.session.poll_timeout())
-            .min()
     }
 
     /// Whether `name`'s session is Up.
     pub(super) fn is_up(&self, name: &str) -> bool {
-        self.slots
-            .iter()
-            .any(|s| s.spec.name == name && s.session.state() == SessionState::Up)
+        self.up.contains(name)
     }
 
-    /// Status lines for `vipd status`.
-    pub(super) fn status(&self) -> Vec<control::BfdStatus> {
-        self.slots
-            .iter()
-            .map(|s| {
-                let counters = s.session.counters();
-                control::BfdStatus {
-                    name: s.spec.name.clone(),
-                    neighbor: s.spec.neighbor.to_string(),
-                    state: s.session.state().to_string(),
-                    remote_state: s.session.remote_state().to_string(),
-                    diagnostic: s.session.local_diag().to_string(),
-                    local_discriminator: s.session.local_discriminator(),
-                    remote_discriminator: s.session.remote_discriminator(),
-                    transmit_interval_us: u64::try_from(s.session.transmit_interval().as_micros())
-                        .unwrap_or(u64::MAX),
-                    detection_time_us: u64::try_from(s.session.detection_time().as_micros())
-                        .unwrap_or(u64::MAX),
-                    sent: counters.sent,
-                    received: counters.received,
-                    discarded: counters.discarded,
-                    up_count: counters.up,
-                    down_count: counters.down,
-                    send_errors: s.send_errors,
-                    xdp_rescues: s.xdp_rescues,
-                    timer_late_max_us: s.timer_late_max_us,
-                    last_change_unix: s.last_change.and_then(|t| {
-                        t.duration_since(SystemTime::UNIX_EPOCH)
-                            .ok()
-                            .map(|d| d.as_secs_f64())
-                    }),
-                }
-            })
-            .collect()
-    }
-
-    /// Daemon-wide BFD counters.
-    pub(super) fn counters(&self) -> impl Iterator<Item = (String, u64)> + '_ {
-        self.discards
+    /// Status lines for `vipd status` and the daemon-wide BFD counters.
+    pub(super) fn status(&self) -> (Vec<control::BfdStatus>, Vec<(String, u64)>) {
+        let snapshot = self.engine.snapshot();
+        let counters = snapshot
+            .discards
             .iter()
             .map(|(reason, n)| (format!("bfd_discarded_{reason}"), *n))
             .chain(std::iter::once((
-                "bfd_rx_queue_drops".to_owned(),
-                self.queue_drops.load(Ordering::Relaxed),
+                "bfd_rx_errors".to_owned(),
+                snapshot.rx_errors,
             )))
+            .collect();
+        (snapshot.sessions, counters)
     }
-}
 
-fn spawn_bfd_receiver(
-    socket: BfdRxSocket,
-    queue: mpsc::Sender<BfdDatagram>,
-    drops: Arc<std::sync::atomic::AtomicU64>,
-) {
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 512];
-        loop {
-            match socket.recv(&mut buf).await {
-                Ok(datagram) => {
-                    if queue.try_send(datagram).is_err() {
-                        drops.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "BFD receive failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    });
-}
-
-/// The counter name of a discard reason.
-fn discard_name(discard: &core_bfd::Discard) -> &'static str {
-    match discard {
-        core_bfd::Discard::Ttl { .. } => "ttl",
-        core_bfd::Discard::SourcePort { .. } => "source_port",
-        core_bfd::Discard::Wire(_) => "malformed",
-        core_bfd::Discard::NoSession { .. } => "no_session",
-        core_bfd::Discard::UnknownNeighbor { .. } => "unknown_neighbor",
+    /// Every session to AdminDown (shutdown); the thread keeps sending until dropped.
+    pub(super) fn admin_down(&mut self) {
+        self.engine.admin_down();
     }
 }
 
 impl Daemon {
-    /// A datagram from a BFD receive socket.
-    pub(super) async fn on_bfd_datagram(&mut self, now: Instant, datagram: BfdDatagram) {
-        let bfd = &mut self.bfd;
-        let received = core_bfd::receive(
-            &bfd.keys,
-            datagram.src.ip(),
-            datagram.src.port(),
-            datagram.ttl,
-            &datagram.payload,
-        );
-        let (index, packet) = match received {
-            Ok(found) => found,
-            Err(discard) => {
-                *bfd.discards
-                    .entry(discard_name(&discard).to_owned())
-                    .or_default() += 1;
-                tracing::debug!(from = %datagram.src, reason = %discard, "BFD packet discarded");
-                return;
-            }
-        };
-        if self
-            .bfd_handle(index, now, core_bfd::Input::Packet(packet))
-            .await
-        {
-            self.bfd.slots[index].last_rx = Some(now);
+    /// A session went Up or left Up on the BFD thread.
+    pub(super) async fn on_bfd_event(&mut self, now: Instant, event: BfdEvent) {
+        if event.generation != self.bfd.generation {
+            return;
         }
+        if event.to == SessionState::Up {
+            self.bfd.up.insert(event.name.clone());
+        } else {
+            self.bfd.up.remove(&event.name);
+        }
+        // RFC 5882 §3.2: a neighbour that took the session administratively down (a
+        // reload, a stop that also sends priority 0) has not failed.
+        let failed = event.to != SessionState::Up && !event.remote_admin_down;
+        self.bfd_changed(now, &event.name, event.neighbor, failed)
+            .await;
     }
 
     /// Registers every session with every XDP attachment, so the program records the
@@ -297,120 +208,18 @@ impl Daemon {
                 tracing::warn!(%interface, error = %e, "registering BFD sessions with XDP failed; a full socket queue may then cause a false Down");
             }
         }
-    }
-
-    /// The Detection Time of session `index` ran out. If the XDP program recorded a
-    /// packet from the neighbour more recently than the socket delivered one (a full
-    /// socket queue under a flood drops packets after XDP has seen them), feed that
-    /// packet instead of declaring the session Down. Returns whether it did.
-    async fn rescue_bfd_from_xdp(&mut self, index: usize, now: Instant) -> bool {
-        let slot = &self.bfd.slots[index];
-        let discriminator = slot.session.local_discriminator();
-        let Some(record) = self
+        let records = self
             .xdp
             .values()
-            .filter_map(|a| a.bfd_record(discriminator).ok().flatten())
-            .max_by_key(|r| r.last_seen_ns)
-        else {
-            return false;
-        };
-        let age = Duration::from_nanos(monotonic_now_ns().saturating_sub(record.last_seen_ns));
-        let Some(seen_at) = now.checked_sub(age) else {
-            return false;
-        };
-        // Only a record newer than what the session has, and recent enough to keep it
-        // Up, is news.
-        if slot.last_rx.is_some_and(|last| seen_at <= last) || age >= slot.session.detection_time()
-        {
-            return false;
-        }
-        // The daemon's own checks on the recorded bytes (RFC 5880 §6.8.6); the program
-        // checked TTL, neighbour and discriminator.
-        let Ok(packet) = core_bfd::ControlRepr::parse_bytes(&record.packet) else {
-            return false;
-        };
-        let slot = &mut self.bfd.slots[index];
-        slot.xdp_rescues += 1;
-        tracing::debug!(bfd = %slot.spec.name, "BFD packet seen by XDP, not yet by the socket");
-        if self
-            .bfd_handle(index, seen_at, core_bfd::Input::Packet(packet))
-            .await
-        {
-            self.bfd.slots[index].last_rx = Some(seen_at);
-        }
-        true
-    }
-
-    /// Runs every session whose deadline has passed.
-    pub(super) async fn on_bfd_timers(&mut self, now: Instant) {
-        for index in 0..self.bfd.slots.len() {
-            let slot = &mut self.bfd.slots[index];
-            let Some(due) = slot.session.poll_timeout().filter(|due| *due <= now) else {
-                continue;
-            };
-            let late_us = u64::try_from(now.duration_since(due).as_micros()).unwrap_or(u64::MAX);
-            slot.timer_late_max_us = slot.timer_late_max_us.max(late_us);
-            let session = &slot.session;
-            if session.detect_deadline().is_some_and(|due| due <= now) {
-                self.rescue_bfd_from_xdp(index, now).await;
-            }
-            self.bfd_handle(index, now, core_bfd::Input::Timeout).await;
-        }
-    }
-
-    /// Tells every neighbour we are going: AdminDown (RFC 5880 §6.8.16), so FRR and
-    /// other vipd see "neighbor signaled session down" instead of waiting a Detection
-    /// Time.
-    pub(super) async fn bfd_admin_down(&mut self, now: Instant) {
-        for index in 0..self.bfd.slots.len() {
-            self.bfd_handle(index, now, core_bfd::Input::AdminDown)
-                .await;
-        }
-    }
-
-    /// Feeds `input` to session `index` and performs what it returns; false if the
-    /// session discarded it.
-    async fn bfd_handle(&mut self, index: usize, now: Instant, input: core_bfd::Input) -> bool {
-        let slot = &mut self.bfd.slots[index];
-        let now = now.max(slot.last_input);
-        slot.last_input = now;
-        let actions = match slot.session.handle(now, input) {
-            Ok(actions) => actions,
-            Err(discard) => {
-                tracing::debug!(bfd = %slot.spec.name, reason = %discard, "BFD packet discarded by the session");
-                return false;
-            }
-        };
-        for action in actions {
-            match action {
-                core_bfd::Action::Send(packet) => {
-                    let slot = &mut self.bfd.slots[index];
-                    if let Err(e) = slot.tx.send(&packet.to_bytes()) {
-                        slot.send_errors += 1;
-                        tracing::debug!(bfd = %slot.spec.name, error = %e, "sending BFD packet failed");
-                    }
+            .filter_map(|a| match a.bfd_records() {
+                Ok(records) => Some(records),
+                Err(e) => {
+                    tracing::warn!(interface = %a.interface(), error = %e, "the BFD thread cannot read this interface's XDP records");
+                    None
                 }
-                core_bfd::Action::StateChanged {
-                    from,
-                    to,
-                    diagnostic,
-                } => {
-                    let slot = &mut self.bfd.slots[index];
-                    slot.last_change = Some(SystemTime::now());
-                    let name = slot.spec.name.clone();
-                    let neighbor = slot.spec.neighbor;
-                    // RFC 5882 §3.2: a neighbour that took the session administratively
-                    // down (a reload, a stop that also sends priority 0) has not failed.
-                    let admin = slot.session.remote_state() == SessionState::AdminDown;
-                    tracing::info!(bfd = %name, %neighbor, %from, %to, %diagnostic, "BFD session state changed");
-                    if from == SessionState::Up || to == SessionState::Up {
-                        let failed = to != SessionState::Up && !admin;
-                        self.bfd_changed(now, &name, neighbor, failed).await;
-                    }
-                }
-            }
-        }
-        true
+            })
+            .collect();
+        self.bfd.engine.records(records);
     }
 
     /// A session went Up or left Up: instances tracking it recompute their health, and

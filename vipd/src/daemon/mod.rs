@@ -13,6 +13,7 @@
 //! - `status`: `vipd status` and metrics.
 
 mod bfd;
+mod bfd_engine;
 mod executor;
 mod input;
 mod l3;

@@ -85,7 +85,6 @@ impl Daemon {
         // is not carried over (its neighbour sees a new discriminator and restarts too).
         if self.bfd.specs() != new.bfd_instances {
             tracing::info!("reload: BFD sessions changed, restarting them");
-            self.bfd_admin_down(now).await;
             if let Err(e) = self.bfd.restart(&new.bfd_instances, now) {
                 tracing::error!(error = %e, "reload: starting BFD sessions failed");
             }

@@ -62,8 +62,16 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let (vip_jobs, vip_jobs_rx) = mpsc::unbounded_channel::<VipJob>();
     let (vip_done_tx, mut vip_done_rx) = mpsc::unbounded_channel::<VipDone>();
     let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel::<ResolvedMaster>();
-    let (bfd_tx, mut bfd_rx) = mpsc::channel::<crate::io::bfd::BfdDatagram>(4096);
+    let (bfd_tx, mut bfd_rx) = mpsc::unbounded_channel::<bfd_engine::BfdEvent>();
     let realtime_priority = Arc::new(AtomicU8::new(config.global.realtime_priority));
+    let bfd_engine =
+        bfd_engine::BfdEngine::spawn(realtime_priority.clone(), bfd_tx).map_err(|e| {
+            DaemonError::Socket {
+                instance: "bfd".into(),
+                what: "starting the BFD thread".into(),
+                source: e,
+            }
+        })?;
     let vip_worker_thread = spawn_vip_worker(realtime_priority.clone(), vip_jobs_rx, vip_done_tx)?;
     // The load balancer (virtual_server): its data plane follows the checkers' health.
     let lb = (!config.virtual_servers.is_empty())
@@ -104,7 +112,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         follow_queue: Vec::new(),
         resolved_tx,
         warnings: LogLimiter::new(REPEATED_WARNING_PERIOD),
-        bfd: bfd::BfdRuntime::new(bfd_tx),
+        bfd: bfd::BfdRuntime::new(bfd_engine),
         l3,
     };
     let prepared = daemon.prepare_all(&config.instances, true).await?;
@@ -183,21 +191,12 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
                 daemon.on_vips_changed(Instant::now(), done).await;
             }
             Some(resolved) = resolved_rx.recv() => daemon.announce_for(Instant::now(), resolved).await,
-            Some(datagram) = bfd_rx.recv() => daemon.on_bfd_datagram(Instant::now(), datagram).await,
+            Some(event) = bfd_rx.recv() => daemon.on_bfd_event(Instant::now(), event).await,
             // The checkers changed a pool: an announced service may have to be withdrawn
             // (or announced again); `sync_l3` below reads the new health.
             true = health_changed(&mut lb_health) => {}
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
         }
-        // BFD packets that queued up are read before the Detection Times run out, for
-        // the same reason as adverts below.
-        for _ in 0..QUEUED_BEFORE_TIMERS {
-            let Ok(datagram) = bfd_rx.try_recv() else {
-                break;
-            };
-            daemon.on_bfd_datagram(Instant::now(), datagram).await;
-        }
-        daemon.on_bfd_timers(Instant::now()).await;
         // Adverts that queued up while the loop was busy are read before the timers
         // run: `select!` picks among ready branches at random, and a Backup that ran its
         // due Master_Down_Timer first would take over from a master whose advert is
@@ -222,7 +221,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     // still answers the ones in flight.
     daemon.withdraw_l3().await;
     let now = Instant::now();
-    daemon.bfd_admin_down(now).await;
+    daemon.bfd.admin_down();
     for index in 0..daemon.slots.len() {
         let actions = daemon.slots[index].handle(now, Input::Shutdown);
         daemon.perform(index, now, actions).await;
@@ -306,7 +305,6 @@ impl Daemon {
                     .chain(s.announce_for.as_ref().map(|backlog| backlog.due))
             })
             .chain(self.warnings.next_deadline())
-            .chain(self.bfd.next_deadline())
             .min()
     }
 
@@ -340,9 +338,6 @@ impl Daemon {
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
             }
             self.on_timers(Instant::now()).await;
-            // The AdminDown sessions' deadlines are in `next_deadline` too: run them, or
-            // this loop would spin on a deadline in the past.
-            self.on_bfd_timers(Instant::now()).await;
         }
         for index in 0..self.slots.len() {
             if self.slots[index].holds_vips {

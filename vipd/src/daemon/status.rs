@@ -112,13 +112,15 @@ impl Daemon {
             self.rx_queue_drops
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
-        out.extend(self.bfd.counters());
         out
     }
 
     pub(super) fn status(&self) -> DaemonStatus {
         let now = Instant::now();
         let wall = SystemTime::now();
+        let (bfd, bfd_counters) = self.bfd.status();
+        let mut counters = self.counters();
+        counters.extend(bfd_counters);
         let (virtual_servers, lb_counters) = match &self.lb {
             Some(lb) => lb.status(),
             None => Default::default(),
@@ -144,10 +146,10 @@ impl Daemon {
                         .unwrap_or_default(),
                 })
                 .collect(),
-            counters: self.counters(),
+            counters,
             virtual_servers,
             lb_counters,
-            bfd: self.bfd.status(),
+            bfd,
             announced: self
                 .l3
                 .iter()

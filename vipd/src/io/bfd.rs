@@ -7,17 +7,17 @@
 //!   session's for its life (RFC 5881 §4: "The same UDP source port number MUST be used
 //!   for all BFD Control packets associated with a particular session"), with TTL / hop
 //!   limit 255 (§5) and TOS "internetwork control" (as FRR's bfdd). Sending is a
-//!   non-blocking `send_to` from the daemon's (real-time) thread.
+//!   non-blocking `send_to` from the BFD thread (`daemon/bfd_engine.rs`, real-time when
+//!   the daemon is).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd as _;
+use std::os::fd::AsRawFd;
 
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use tokio::io::unix::AsyncFd;
 
 use crate::proto::bfd::wire;
 
@@ -35,10 +35,11 @@ pub struct BfdDatagram {
     pub payload: Vec<u8>,
 }
 
-/// Receives every BFD control packet of one family sent to this host.
+/// Receives every BFD control packet of one family sent to this host. Non-blocking: the
+/// BFD thread polls its fd and drains it with [`BfdRxSocket::try_recv`].
 #[derive(Debug)]
 pub struct BfdRxSocket {
-    fd: AsyncFd<Socket>,
+    socket: Socket,
 }
 
 impl BfdRxSocket {
@@ -66,21 +67,23 @@ impl BfdRxSocket {
         socket.set_nonblocking(true)?;
         // Room for bursts: at 3 ms per session the queue must outlast a busy loop turn.
         let _ = socket.set_recv_buffer_size(1 << 20);
-        // SAFETY: the socket is owned by the AsyncFd from here on, so its fd stays open
-        // and the same for the AsyncFd's whole life.
-        let fd = unsafe { AsyncFd::register(socket) }?;
-        Ok(Self { fd })
+        Ok(Self { socket })
     }
 
-    /// Waits for the next datagram (longer than `buf` is cut).
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<BfdDatagram> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| recv_with_ttl(fd.get_ref(), buf)) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
+    /// The next queued datagram (longer than `buf` is cut), or `None` when the queue is
+    /// empty.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<BfdDatagram>> {
+        match recv_with_ttl(&self.socket, buf) {
+            Ok(datagram) => Ok(Some(datagram)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
         }
+    }
+}
+
+impl AsRawFd for BfdRxSocket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
     }
 }
 

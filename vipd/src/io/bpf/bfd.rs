@@ -2,6 +2,7 @@
 //! packets for, and what it recorded. See `vipd-ebpf/src/bfd.rs` for the checks.
 
 use std::net::IpAddr;
+use std::os::fd::AsFd as _;
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use vipd_common::{BFD_CONTROL_LEN, BFD_SESSIONS_MAP, BfdObserved, FAMILY_IPV4, FAMILY_IPV6};
@@ -17,6 +18,43 @@ pub struct BfdRecord {
     pub count: u64,
     /// The last packet's mandatory section.
     pub packet: [u8; BFD_CONTROL_LEN],
+}
+
+/// An owned handle on one program's BFD record map (a duplicate of its fd), so the BFD
+/// thread can read records while the daemon thread keeps the program.
+pub struct BfdRecords {
+    map: BpfHashMap<MapData, u32, BfdObserved>,
+}
+
+impl std::fmt::Debug for BfdRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BfdRecords").finish_non_exhaustive()
+    }
+}
+
+impl BfdRecords {
+    /// The record of `local_discriminator`'s session, once a packet was recorded.
+    pub fn get(&self, local_discriminator: u32) -> Result<Option<BfdRecord>, BpfError> {
+        record_of(&self.map, local_discriminator)
+    }
+}
+
+fn record_of<T: std::borrow::Borrow<MapData>>(
+    sessions: &BpfHashMap<T, u32, BfdObserved>,
+    local_discriminator: u32,
+) -> Result<Option<BfdRecord>, BpfError> {
+    match sessions.get(&local_discriminator, 0) {
+        Ok(entry) if entry.last_seen_ns != 0 => Ok(Some(BfdRecord {
+            last_seen_ns: entry.last_seen_ns,
+            count: entry.count,
+            packet: entry.packet,
+        })),
+        Ok(_) | Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+        Err(source) => Err(BpfError::Map {
+            name: BFD_SESSIONS_MAP,
+            source,
+        }),
+    }
 }
 
 impl LoadedXdp {
@@ -76,15 +114,31 @@ impl LoadedXdp {
         let map = self.ebpf.map(name).ok_or(BpfError::Missing(name))?;
         let sessions: BpfHashMap<&MapData, u32, BfdObserved> =
             BpfHashMap::try_from(map).map_err(|source| BpfError::Map { name, source })?;
-        match sessions.get(&local_discriminator, 0) {
-            Ok(entry) if entry.last_seen_ns != 0 => Ok(Some(BfdRecord {
-                last_seen_ns: entry.last_seen_ns,
-                count: entry.count,
-                packet: entry.packet,
-            })),
-            Ok(_) | Err(aya::maps::MapError::KeyNotFound) => Ok(None),
-            Err(source) => Err(BpfError::Map { name, source }),
-        }
+        record_of(&sessions, local_discriminator)
+    }
+
+    /// An owned handle on the record map for another thread.
+    pub fn bfd_records(&self) -> Result<BfdRecords, BpfError> {
+        let name = BFD_SESSIONS_MAP;
+        let map = self.ebpf.map(name).ok_or(BpfError::Missing(name))?;
+        let aya::maps::Map::HashMap(data) = map else {
+            return Err(BpfError::Missing(name));
+        };
+        let fd = data
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| BpfError::Map {
+                name,
+                source: aya::maps::MapError::SyscallError(aya::sys::SyscallError {
+                    call: "dup",
+                    io_error: e,
+                }),
+            })?;
+        let data = MapData::from_fd(fd).map_err(|source| BpfError::Map { name, source })?;
+        let map = BpfHashMap::try_from(aya::maps::Map::HashMap(data))
+            .map_err(|source| BpfError::Map { name, source })?;
+        Ok(BfdRecords { map })
     }
 }
 
@@ -108,5 +162,10 @@ impl XdpAttachment {
     /// See [`LoadedXdp::bfd_record`].
     pub fn bfd_record(&self, local_discriminator: u32) -> Result<Option<BfdRecord>, BpfError> {
         self.program.bfd_record(local_discriminator)
+    }
+
+    /// See [`LoadedXdp::bfd_records`].
+    pub fn bfd_records(&self) -> Result<BfdRecords, BpfError> {
+        self.program.bfd_records()
     }
 }

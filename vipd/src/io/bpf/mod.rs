@@ -39,7 +39,7 @@ mod maps;
 mod sys;
 
 pub use attach::{AttachMode, AttachOptions, AttachedMode, PinConfig, XdpAttachment};
-pub use bfd::BfdRecord;
+pub use bfd::{BfdRecord, BfdRecords};
 pub use events::{AdvertEvent, AdvertEvents, PreviousAdvert, XdpLogger};
 pub use lb::{LbMaps, LbTables, ServiceTables};
 pub use load::{LoadOptions, LoadedXdp, TestRunOutcome};
