@@ -195,7 +195,7 @@ pub fn render(status: &DaemonStatus) -> String {
         for (name, value) in &i.counters {
             if let Some(reason) = name
                 .strip_prefix("rx_")
-                .filter(|r| *r != "accepted" && *r != "address_list_mismatch")
+                .filter(|r| !crate::proto::validate::RxCounters::counts_accepted(r))
             {
                 set_counter(
                     &dropped,

@@ -240,6 +240,10 @@ pub struct DraftInstance {
     pub smtp_alert: Option<Sourced<bool>>,
     pub xdp: Option<Sourced<String>>,
     pub track_bfd: Vec<DraftTrackedBfd>,
+    pub v3_checksum: Option<Sourced<String>>,
+    pub use_vmac: Option<Sourced<bool>>,
+    pub vmac_name: Option<Sourced<String>>,
+    pub vmac_xmit_base: Option<Sourced<bool>>,
 }
 
 impl DraftInstance {
@@ -278,6 +282,10 @@ impl DraftInstance {
             smtp_alert: None,
             xdp: None,
             track_bfd: Vec::new(),
+            v3_checksum: None,
+            use_vmac: None,
+            vmac_name: None,
+            vmac_xmit_base: None,
         }
     }
 }

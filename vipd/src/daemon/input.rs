@@ -8,8 +8,15 @@ impl Daemon {
         let (meta, payload) = match packet.datagram.split() {
             Ok(d) => d,
             Err(e) => {
-                tracing::debug!(ifindex = packet.ifindex, error = %e, "not a usable IP datagram");
                 self.malformed_ip += 1;
+                let key = (
+                    format!("ifindex {}", packet.ifindex),
+                    Repeated::MalformedDatagram,
+                );
+                if let Verdict::Log { suppressed } = self.warnings.check(now, key) {
+                    let what = Repeated::MalformedDatagram.message();
+                    tracing::warn!(ifindex = packet.ifindex, error = %e, suppressed, "{what}");
+                }
                 return;
             }
         };
@@ -22,6 +29,10 @@ impl Daemon {
                 .entry(packet.ifindex)
                 .or_default()
                 .record(&result);
+            if let Err(discard) = &result {
+                let source = format!("ifindex {}", packet.ifindex);
+                self.log_discard(now, source, meta.src, discard);
+            }
             return;
         };
         let slot = &mut self.slots[index];
@@ -42,8 +53,30 @@ impl Daemon {
                 self.feed_advert(index, now, now, accepted).await;
             }
             Err(discard) => {
-                tracing::debug!(instance = %slot.spec.name, from = %meta.src, reason = %discard, "advert discarded");
+                let source = slot.spec.name.clone();
+                self.log_discard(now, source, meta.src, &discard);
             }
+        }
+    }
+
+    /// Logs a discarded advert: at debug level always, and as a warning rate-limited
+    /// per (`source`, reason) when the reason is worth an operator's attention.
+    fn log_discard(
+        &mut self,
+        now: Instant,
+        source: String,
+        from: IpAddr,
+        discard: &validate::Discard,
+    ) {
+        let reason = discard.reason();
+        tracing::debug!(%source, %from, %discard, "advert discarded");
+        if !reason.worth_logging() {
+            return;
+        }
+        let what = Repeated::Discarded(reason);
+        if let Verdict::Log { suppressed } = self.warnings.check(now, (source.clone(), what)) {
+            let what = what.message();
+            tracing::warn!(instance = %source, %from, detail = %discard, suppressed, "{what}");
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`lock`]: lock files that keep two vipd processes off one interface.
 //! - [`arp`]: gratuitous and directed ARP over AF_PACKET.
 //! - [`sched`]: real-time scheduling for the daemon's thread.
+//! - [`vmac`]: virtual MAC interfaces (macvlans carrying the VIPs) and their sysctls.
 pub mod arp;
 pub mod bfd;
 pub mod bpf;
@@ -16,3 +17,4 @@ pub mod lock;
 pub mod netlink;
 pub mod sched;
 pub mod socket;
+pub mod vmac;
