@@ -21,6 +21,7 @@
 //! | macvlan | `ipv6 disable_ipv6=1` (IPv4 instances) | no link-local address: both routers' macvlans share one MAC, so its DAD, MLD and router solicitations would make the backup claim the MAC on the switch |
 //! | parent | `ipv4 arp_ignore=1` | the parent no longer answers ARP for the VIPs with its own MAC (Linux answers for any local address by default) |
 //! | parent | `ipv4 arp_filter=1` | the parent answers only where the reply would be routed out of it |
+//! | parent | `ipv4 arp_announce=2` | the parent's own ARP requests (for a client the VIP answers) name the parent's address, not the VIP: Linux takes the packet's source by default, and a client asked "who has me? tell VIP" from the parent's MAC files the VIP under that MAC (vipd's addition; keepalived leaves it) |
 //!
 //! The parent's previous values are restored when its last macvlan goes. The global
 //! `all.rp_filter` is left alone (keepalived lowers it): the effective value is the
@@ -205,7 +206,11 @@ impl Vmacs {
             return Ok(());
         }
         let mut saved = Vec::new();
-        for (key, value) in [("arp_ignore", "1"), ("arp_filter", "1")] {
+        for (key, value) in [
+            ("arp_ignore", "1"),
+            ("arp_filter", "1"),
+            ("arp_announce", "2"),
+        ] {
             let path = sysctl_path("ipv4", parent, key);
             let previous = write_sysctl(path.clone(), value)?;
             saved.push((path, previous));
