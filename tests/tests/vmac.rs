@@ -506,3 +506,77 @@ fn frr_rejects_the_rfc_9568_checksum_vipd_accepts_both() -> anyhow::Result<()> {
     ensure!(frr.state()? == "Master", "{}", frr.logs());
     stop_all(&mut [vipd])
 }
+
+// ---- IPv6: 00:00:5e:00:02:{VRID} ----
+
+/// Two vipd with `use_vmac` on IPv6 (2001:db8::100/64, routers with link-local
+/// addresses only): the VMAC `vrrp6.7` has the IPv6 virtual MAC and no link-local
+/// address of its own (the routers' would be identical), the VIP lives on it, the client
+/// resolves the VIP to the virtual MAC, and the entry survives a failover.
+#[test]
+fn vipd_pair_with_ipv6_vmac() -> anyhow::Result<()> {
+    const VIP6: &str = "2001:db8::100";
+    const VMAC6: &str = "00:00:5e:00:02:07";
+    const VMAC6_DEV: &str = "vrrp6.7";
+    require_root();
+    let lan = Lan::new_ipv6("vmac6", 3)?;
+    vipd_tests::add_addr(lan.member(CLIENT), "eth0", "2001:db8::10/64")?;
+    let scratch = vipd_tests::vipd::Scratch::new("vmac6")?;
+    let conf = |priority| {
+        InstanceConf::new("VI_1", VRID, priority, "2001:db8::100/64")
+            .set("advert_int", "\"100ms\"")
+            .set("use_vmac", "true")
+    };
+    let mut routers = vec![
+        Router::new(lan.member(0), &scratch, "r1", &[conf(200)])?,
+        Router::new(lan.member(1), &scratch, "r2", &[conf(100)])?,
+    ];
+    for router in &mut routers {
+        router.start()?;
+    }
+    routers[0].wait_state("VI_1", "MASTER", ELECTION)?;
+    routers[1].wait_state("VI_1", "BACKUP", ELECTION)?;
+    for member in 0..2 {
+        let ns = lan.member(member);
+        ensure!(link_mac(ns, VMAC6_DEV)? == VMAC6, "member {member}'s VMAC");
+        let link_locals = ns.ip(&["-6", "addr", "show", "dev", VMAC6_DEV, "scope", "link"])?;
+        ensure!(
+            link_locals.trim().is_empty(),
+            "member {member}: {link_locals}"
+        );
+    }
+    wait_addr(lan.member(0), VMAC6_DEV, VIP6, true, ELECTION)?;
+    let client = lan.member(CLIENT);
+    let ping6 = || -> anyhow::Result<()> {
+        poll_until(&format!("{VIP6} to answer ping"), ELECTION, POLL, || {
+            client
+                .exec_ok(&["ping", "-6", "-c", "1", "-W", "1", VIP6])
+                .map(drop)
+                .map_err(|e| format!("{e:#}"))
+        })
+    };
+    ping6()?;
+    let before = neighbour_mac(client, VIP6)?;
+    ensure!(
+        before.as_deref() == Some(VMAC6),
+        "client resolved the VIP to {before:?}"
+    );
+    wait_fdb_port(&lan, VMAC6, &Lan::port_name(0))?;
+    routers[1].assert_state_holds("VI_1", "BACKUP", Duration::from_millis(300))?;
+
+    routers[0].stop(Duration::from_secs(5))?;
+    routers[1].wait_state("VI_1", "MASTER", ELECTION)?;
+    wait_addr(lan.member(1), VMAC6_DEV, VIP6, true, ELECTION)?;
+    wait_fdb_port(&lan, VMAC6, &Lan::port_name(1))?;
+    ping6()?;
+    let after = neighbour_mac(client, VIP6)?;
+    ensure!(
+        after == before,
+        "the client's entry changed from {before:?} to {after:?}"
+    );
+    ensure!(
+        !link_exists(lan.member(0), VMAC6_DEV),
+        "r1 left {VMAC6_DEV}"
+    );
+    stop_all(&mut routers)
+}

@@ -695,9 +695,6 @@ pub enum ErrorKind {
     /// from the instance's own interface address (keepalived has the same rule).
     #[error("use_vmac with unicast_peer needs vmac_xmit_base = true")]
     VmacUnicastNeedsXmitBase,
-    /// `use_vmac` on an IPv6 instance, which vipd does not support yet.
-    #[error("use_vmac is supported for IPv4 instances only")]
-    VmacIpv6,
     /// An integer outside its allowed range.
     #[error("{value} is out of range {min}..={max}")]
     OutOfRange {

@@ -413,7 +413,13 @@ fn vmac_and_v3_checksum_are_read_and_checked() {
     });
     let v6 = "[instance.V6]\ninterface = \"eth0\"\nvirtual_router_id = 7\n\
               virtual_ipaddress = [\"2001:db8::1\"]\nuse_vmac = true\n";
-    one_error(v6, |k| matches!(k, ErrorKind::VmacIpv6));
+    assert_eq!(
+        ok(v6).config.instances[0]
+            .vmac
+            .as_ref()
+            .map(|v| v.name.as_str()),
+        Some("vrrp6.7")
+    );
 
     let ignored = warnings(&with(
         "vmac_xmit_base = true\nversion = 2\nv3_checksum = \"message_only\"\nadvert_int = \"1s\"",

@@ -828,15 +828,8 @@ impl Checker {
         virtual_router_id: Option<u8>,
         key: &dyn Fn(&str) -> String,
     ) -> Option<Option<String>> {
-        let Some(use_vmac) = draft.use_vmac.as_ref().filter(|v| v.value) else {
+        if !draft.use_vmac.as_ref().is_some_and(|v| v.value) {
             return Some(None);
-        };
-        if family == Some(AddressFamily::V6) {
-            // The VMAC would need a link-local address for adverts and neighbour
-            // advertisements, one that must not clash between the routers sharing the
-            // MAC; not done yet.
-            self.error(use_vmac.at, &key("use_vmac"), ErrorKind::VmacIpv6);
-            return None;
         }
         match &draft.vmac_name {
             Some(name) => self.interface_name(name, &key("vmac_name")).map(Some),

@@ -170,9 +170,13 @@ impl Daemon {
                     })?;
                 e.insert(sender);
             }
-            // Neighbour advertisements leave from the VIP interface's link-local address.
+            // Neighbour advertisements leave from the VIP interface's link-local address;
+            // a VMAC has none of its own (`io::vmac`) and uses its parent's.
             if let (true, Some(sender)) = (needs_v6, self.arp.get_mut(&dev_index)) {
-                let source = link_local(&addresses).ok_or_else(|| {
+                let parent_link_local = (Some(dev_index) == vmac_index)
+                    .then(|| link_local(&existing))
+                    .flatten();
+                let source = link_local(&addresses).or(parent_link_local).ok_or_else(|| {
                     setup(format!(
                         "{dev} has no IPv6 link-local address to send neighbour advertisements from"
                     ))
@@ -221,8 +225,12 @@ impl Daemon {
         // parent (keepalived's option, for unicast peers and switches that must not see
         // the virtual MAC before a failover). Received adverts are read on the parent
         // either way: multicast reaches it whichever MAC sent it.
+        // IPv6 adverts need a link-local source (RFC 9568 §5.1.2.1), which only the
+        // parent has: they leave from it.
         let (tx_interface, tx_index) = match (&spec.vmac, vmac_index) {
-            (Some(vmac), Some(index)) if !vmac.xmit_base => (vmac.name.as_str(), index),
+            (Some(vmac), Some(index)) if !vmac.xmit_base && spec.family == AddressFamily::V4 => {
+                (vmac.name.as_str(), index)
+            }
             _ => (spec.interface.as_str(), ifindex),
         };
         let tx = TxSocket::open(tx_interface, tx_index, primary).map_err(|source| {

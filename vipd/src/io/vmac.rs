@@ -19,6 +19,7 @@
 //! | macvlan | `ipv4 accept_local=1` | accept packets from an address of this host: the parent's adverts and another instance's VMAC traffic |
 //! | macvlan | `ipv4 rp_filter=0` | the macvlan holds no address of the sources it hears |
 //! | macvlan | `ipv6 disable_ipv6=1` (IPv4 instances) | no link-local address: both routers' macvlans share one MAC, so its DAD, MLD and router solicitations would make the backup claim the MAC on the switch |
+//! | macvlan | `ipv6 addr_gen_mode=1` (IPv6 instances) | IPv6 on for the VIPs, but no link-local address of its own, for the same reason; the parent's link-local address is the source of adverts and neighbour advertisements |
 //! | parent | `ipv4 arp_ignore=1` | the parent no longer answers ARP for the VIPs with its own MAC (Linux answers for any local address by default) |
 //! | parent | `ipv4 arp_filter=1` | the parent answers only where the reply would be routed out of it |
 //! | parent | `ipv4 arp_announce=2` | the parent's own ARP requests (for a client the VIP answers) name the parent's address, not the VIP: Linux takes the packet's source by default, and a client asked "who has me? tell VIP" from the parent's MAC files the VIP under that MAC (vipd's addition; keepalived leaves it) |
@@ -176,9 +177,14 @@ impl Vmacs {
                 parent: spec.parent.to_owned(),
             },
         );
+        // Before the link goes up, so no link-local address is ever configured.
         if spec.ipv4 {
-            // Before the link goes up, so no link-local address is ever configured.
             write_sysctl(sysctl_path("ipv6", spec.name, "disable_ipv6"), "1")?;
+        } else {
+            // IPv6 on, but no address of its own (IN6_ADDR_GEN_MODE_NONE): the EUI-64
+            // link-local of the shared MAC would be the same on every router. Adverts
+            // and neighbour advertisements use the parent's link-local address.
+            write_sysctl(sysctl_path("ipv6", spec.name, "addr_gen_mode"), "1")?;
         }
         for (key, value) in [
             ("arp_ignore", "1"),
