@@ -580,3 +580,38 @@ fn vipd_pair_with_ipv6_vmac() -> anyhow::Result<()> {
     );
     stop_all(&mut routers)
 }
+
+/// A vipd killed with SIGKILL leaves its VMAC (and the VIP on it); the next start adopts
+/// the VMAC, clears the stale VIP, wins the election again, and a clean stop removes
+/// the VMAC.
+#[test]
+fn vmac_left_by_a_killed_vipd_is_adopted() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = router_lab("vmack", 1, false)?;
+    let mut router = Router::new(
+        lan.member(0),
+        &scratch,
+        "r1",
+        &[vipd_conf(200, true).set("xdp", "\"generic\"")],
+    )?;
+    router.start()?;
+    router.wait_state("VI_1", "MASTER", ELECTION)?;
+    wait_addr(lan.member(0), VMAC_DEV, VIP, true, ELECTION)?;
+    router.kill()?;
+    ensure!(
+        link_exists(lan.member(0), VMAC_DEV),
+        "the VMAC went with vipd"
+    );
+    router.start()?;
+    router.wait_state("VI_1", "MASTER", ELECTION)?;
+    wait_addr(lan.member(0), VMAC_DEV, VIP, true, ELECTION)?;
+    let logs = router.plain_logs();
+    ensure!(logs.contains("adopting the VMAC"), "{logs}");
+    ensure!(link_mac(lan.member(0), VMAC_DEV)? == VMAC);
+    stop_all(std::slice::from_mut(&mut router))?;
+    ensure!(
+        !link_exists(lan.member(0), VMAC_DEV),
+        "the VMAC outlived vipd"
+    );
+    Ok(())
+}
