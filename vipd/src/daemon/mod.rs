@@ -299,7 +299,6 @@ impl Slot {
         Expected {
             version: cfg.version,
             vrid: cfg.vrid,
-            local_priority: cfg.priority,
             auth: cfg.auth,
             advert_interval: cfg.advert_interval,
             // What our own adverts list: a peer configured alike lists the same.

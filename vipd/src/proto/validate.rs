@@ -65,8 +65,6 @@ pub struct Expected<'a> {
     /// The configured VRID; a lookup that returns a router with another VRID is treated
     /// as no router at all.
     pub vrid: u8,
-    /// Our priority for this router; 255 means we own the addresses.
-    pub local_priority: u8,
     /// v2: the configured authentication. Ignored for v3.
     pub auth: Auth,
     /// v2: the configured advert interval. Ignored for v3.
@@ -658,7 +656,6 @@ mod tests {
         /// `None`: no router configured for the VRID.
         version: Option<Version>,
         vrid: u8,
-        local_priority: u8,
         auth: Auth,
         advert_interval: Centiseconds,
         virtual_addresses: Vec<IpAddr>,
@@ -684,7 +681,6 @@ mod tests {
                 local_addresses: LOCAL_ADDRESSES.to_vec(),
                 version: Some(expected.version),
                 vrid: expected.vrid,
-                local_priority: 100,
                 auth: expected.auth,
                 advert_interval: expected.max_advert_interval,
                 virtual_addresses: expected.addresses.clone(),
@@ -708,7 +704,6 @@ mod tests {
             self.version.map(|version| Expected {
                 version,
                 vrid: self.vrid,
-                local_priority: self.local_priority,
                 auth: self.auth,
                 advert_interval: self.advert_interval,
                 virtual_addresses: &self.virtual_addresses,
@@ -884,15 +879,6 @@ mod tests {
             // Without a router, the version check is the generic one, which passes.
             Some(DiscardReason::VridNotConfigured)
         );
-    }
-
-    #[test]
-    fn step5_address_owner_hears_other_routers() {
-        // RFC 9568 §7.1 (erratum 8298): the owner no longer discards, so a second owner
-        // (or a misconfigured lower router) reaches its state machine.
-        let mut case = Case::v2();
-        case.local_priority = 255;
-        assert!(case.run().is_ok());
     }
 
     #[test]
@@ -1171,15 +1157,6 @@ mod tests {
     }
 
     #[test]
-    fn observed_adverts_reach_the_address_owner_too() {
-        // RFC 9568 §7.1 (erratum 8298), as on the socket path.
-        for mut case in [Case::v2(), Case::v3_ipv4(), Case::v3_ipv6()] {
-            case.local_priority = 255;
-            assert!(case.run_observed(&case.observed()).is_ok());
-        }
-    }
-
-    #[test]
     fn observed_v2_interval_must_match() {
         let mut case = Case::v2();
         case.advert_interval = Centiseconds(200);
@@ -1374,7 +1351,6 @@ mod tests {
             ttl_or_hop_limit in any::<u8>(),
             configured in any::<bool>(),
             v3 in any::<bool>(),
-            local_priority in any::<u8>(),
             auth_type in any::<u8>(),
             auth_data in any::<[u8; 8]>(),
             interval in any::<u16>(),
@@ -1384,7 +1360,6 @@ mod tests {
             let expected = Expected {
                 version: if v3 { Version::V3 } else { Version::V2 },
                 vrid: peek_vrid(&payload).unwrap_or(0),
-                local_priority,
                 auth: Auth::from_fields(auth_type, auth_data),
                 advert_interval: Centiseconds(interval),
                 virtual_addresses: &virtual_addresses,
