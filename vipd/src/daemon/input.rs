@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// Where a discarded advert arrived: an instance's (by slot index), or an interface
+/// where no instance runs its VRID.
+#[derive(Clone, Copy, Debug)]
+enum DiscardSource {
+    Instance(usize),
+    Interface(u32),
+}
+
 impl Daemon {
     pub(super) async fn on_packet(&mut self, now: Instant, packet: Received) {
         let (meta, payload) = match packet.datagram.split() {
@@ -30,8 +38,12 @@ impl Daemon {
                 .or_default()
                 .record(&result);
             if let Err(discard) = &result {
-                let source = format!("ifindex {}", packet.ifindex);
-                self.log_discard(now, source, meta.src, discard);
+                self.log_discard(
+                    now,
+                    DiscardSource::Interface(packet.ifindex),
+                    meta.src,
+                    discard,
+                );
             }
             return;
         };
@@ -53,26 +65,31 @@ impl Daemon {
                 self.feed_advert(index, now, now, accepted).await;
             }
             Err(discard) => {
-                let source = slot.spec.name.clone();
-                self.log_discard(now, source, meta.src, &discard);
+                self.log_discard(now, DiscardSource::Instance(index), meta.src, &discard);
             }
         }
     }
 
     /// Logs a discarded advert: at debug level always, and as a warning rate-limited
-    /// per (`source`, reason) when the reason is worth an operator's attention.
+    /// per (instance or interface, reason) when the reason is worth an operator's
+    /// attention. Nothing is allocated for a discard that is not logged: under a flood
+    /// this runs for every datagram.
     fn log_discard(
         &mut self,
         now: Instant,
-        source: String,
+        source: DiscardSource,
         from: IpAddr,
         discard: &validate::Discard,
     ) {
         let reason = discard.reason();
-        tracing::debug!(%source, %from, %discard, "advert discarded");
+        tracing::debug!(?source, %from, %discard, "advert discarded");
         if !reason.worth_logging() {
             return;
         }
+        let source = match source {
+            DiscardSource::Instance(index) => self.slots[index].spec.name.clone(),
+            DiscardSource::Interface(ifindex) => format!("ifindex {ifindex}"),
+        };
         let what = Repeated::Discarded(reason);
         if let Verdict::Log { suppressed } = self.warnings.check(now, (source.clone(), what)) {
             let what = what.message();
