@@ -571,6 +571,27 @@ fn hostile_barrage(tag: &str, xdp_mode: &str) -> anyhow::Result<String> {
             );
         }
     }
+    // RFC 9568 §7.1: a failed check "SHOULD log the event (subject to rate-limiting)":
+    // every reason the barrage hit is logged, one line per (instance, reason) per 10 s
+    // plus the summary of what was held back.
+    let logs = routers[1].plain_logs();
+    let periods = started.elapsed().as_secs() / 10 + 1;
+    for kind in VRRP_KINDS {
+        let Some((_, counter)) = kind.daemon_counter() else {
+            continue;
+        };
+        let Some(reason) = counter.strip_prefix("rx_") else {
+            // A VRID nobody runs is routine on a shared segment: counted, not logged.
+            continue;
+        };
+        let line = format!("advert discarded: {reason}");
+        let lines = logs.lines().filter(|l| l.contains(&line)).count() as u64;
+        ensure!(lines >= 1, "backup never logged {line:?}\n{logs}");
+        ensure!(
+            lines <= 2 * periods,
+            "backup logged {line:?} {lines} times in {periods} periods of 10 s"
+        );
+    }
     for i in 0..2 {
         let growth = rss1[i] - rss0[i];
         ensure!(

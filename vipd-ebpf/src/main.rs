@@ -408,13 +408,22 @@ fn check_and_record(ctx: &XdpContext, frame: &AdvertFrame) -> Stat {
         // SAFETY: AUTH_TYPE_OR_INTERVAL + 2 <= vrrp::HLEN, checked by `bytes_at` above.
         (unsafe { read_u16(hdr.add(vrrp::AUTH_TYPE_OR_INTERVAL)) }) & vrrp::V3_INTERVAL_MASK
     };
-    // RFC 5798 §5.2.8 (v3, with the pseudo-header) / RFC 3768 §5.3.8 (v2, the VRRP
-    // message only): the sum over everything including the checksum field is all ones.
-    let seed = if is_v2 { 0 } else { frame.pseudo_header_sum };
+    // RFC 3768 §5.3.8 (v2, the VRRP message only) / RFC 9568 §5.2.8 (v3: IPv6 with the
+    // pseudo-header; IPv4 the message only, which RFC 5798 was read to include the
+    // pseudo-header in): the sum over everything including the checksum field is all
+    // ones. v3 over IPv4 passes in either form, as in the daemon's
+    // `Packet::checksum_form`.
     let Some(message_sum) = sum_words(ctx, frame.vrrp_offset, frame.vrrp_len) else {
         return Stat::AdvertDroppedTruncated;
     };
-    if fold(seed + message_sum) != 0xffff {
+    let message_only = fold(message_sum) == 0xffff;
+    let with_pseudo_header = fold(frame.pseudo_header_sum + message_sum) == 0xffff;
+    let verifies = if is_v2 {
+        message_only
+    } else {
+        with_pseudo_header || (frame.family == FAMILY_IPV4 && message_only)
+    };
+    if !verifies {
         return Stat::AdvertDroppedChecksum;
     }
 

@@ -195,7 +195,7 @@ pub fn render(status: &DaemonStatus) -> String {
         for (name, value) in &i.counters {
             if let Some(reason) = name
                 .strip_prefix("rx_")
-                .filter(|r| *r != "accepted" && *r != "address_list_mismatch")
+                .filter(|r| !crate::proto::validate::RxCounters::counts_accepted(r))
             {
                 set_counter(
                     &dropped,
@@ -455,6 +455,9 @@ mod tests {
         instance.counters.insert("rx_ttl_not_255".into(), 3);
         instance.counters.insert("rx_accepted".into(), 5);
         instance
+            .counters
+            .insert("rx_checksum_ipv4_message_only".into(), 4);
+        instance
             .transitions_by_reason
             .insert("MasterDown".into(), 1);
         let status = DaemonStatus {
@@ -471,11 +474,14 @@ mod tests {
             "vipd_adverts_sent_total{instance=\"VI_1\",interface=\"eth0\",vrid=\"7\"} 42",
             "vipd_adverts_dropped_total{instance=\"VI_1\",reason=\"ttl_not_255\"} 3",
             "vipd_rx_accepted_total{instance=\"VI_1\",interface=\"eth0\",vrid=\"7\"} 5",
+            // Accepted adverts by checksum form are not drops.
+            "vipd_rx_checksum_ipv4_message_only_total{instance=\"VI_1\",interface=\"eth0\",vrid=\"7\"} 4",
             "vipd_transitions_by_reason_total{instance=\"VI_1\",reason=\"MasterDown\"} 1",
             "vipd_rx_queue_drops_total 9",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+        assert!(!text.contains("reason=\"checksum_ipv4"), "{text}");
     }
 
     #[test]

@@ -354,6 +354,16 @@ mod advert {
             m[6..8].copy_from_slice(&checksum.to_be_bytes());
             m
         }
+
+        /// The message with the checksum over the message alone: v2, or a v3 IPv4
+        /// advert in the RFC 9568 §5.2.8 form (Cisco, Juniper, keepalived
+        /// `v3_checksum_as_v2`).
+        pub fn encode_message_only(&self) -> Vec<u8> {
+            let mut m = self.encode_unchecked();
+            let checksum = !ones_complement_sum(&[&m]);
+            m[6..8].copy_from_slice(&checksum.to_be_bytes());
+            m
+        }
     }
 
     fn ethernet(dst: [u8; 6], ethertype: u16) -> Vec<u8> {
@@ -659,6 +669,44 @@ async fn each_failed_check_moves_exactly_its_own_counter() {
     assert_eq!(events.try_next(), None);
     // And the unmodified advert is still accepted.
     run_accepted(&mut xdp, &frame_of(&good), true);
+}
+
+/// RFC 9568 §5.2.8 sums a v3 IPv4 advert's checksum over the message alone; RFC 5798
+/// peers (keepalived, FRR by default) add the pseudo-header. Both are recorded, as the
+/// daemon's socket path accepts both; IPv6 keeps its pseudo-header.
+#[tokio::test]
+async fn v3_ipv4_advert_is_recorded_in_either_checksum_form() {
+    let (mut xdp, _events) = watched_v3_ipv4();
+    let message_only = v3_advert(150).encode_message_only();
+    let src = IpAddr::from(MASTER_V4);
+    let dst = IpAddr::from(advert::GROUP_V4);
+    assert_ne!(message_only, v3_advert(150).encode(src, dst));
+    run_accepted(
+        &mut xdp,
+        &advert::ipv4_frame(MASTER_V4, 255, &message_only),
+        true,
+    );
+    // The message-only form with a byte changed verifies in neither form.
+    let mut broken = message_only.clone();
+    let last = broken.len() - 1;
+    broken[last] ^= 0x01;
+    assert_eq!(
+        run_rejected(&mut xdp, &advert::ipv4_frame(MASTER_V4, 255, &broken)),
+        vec!["advert_dropped_checksum"]
+    );
+}
+
+#[test]
+fn v3_ipv6_advert_without_its_pseudo_header_is_dropped() {
+    let mut xdp = load();
+    xdp.watch(LOOPBACK, VRID, IpFamily::Ipv6, &v3_spec())
+        .unwrap();
+    let vrrp = Vrrp::v3(VRID, 150, 100, vec![IpAddr::V6(advert::VIP_V6)]);
+    let frame = advert::ipv6_frame(advert::MASTER_V6, 255, &vrrp.encode_message_only());
+    assert_eq!(
+        run_rejected(&mut xdp, &frame),
+        vec!["advert_dropped_checksum"]
+    );
 }
 
 #[test]

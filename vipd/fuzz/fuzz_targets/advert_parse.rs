@@ -103,7 +103,6 @@ fuzz_target!(|datagram: &[u8]| {
     let expected = Expected {
         version,
         vrid,
-        local_priority: payload.get(2).copied().unwrap_or(100),
         auth: Auth::SimpleText(*b"vipd-pw\0"),
         advert_interval: vipd::proto::wire::Centiseconds(100),
         virtual_addresses: &virtual_addresses,

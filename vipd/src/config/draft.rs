@@ -241,6 +241,10 @@ pub struct DraftInstance {
     pub xdp: Option<Sourced<String>>,
     pub track_bfd: Vec<DraftTrackedBfd>,
     pub announce: DraftAnnounce,
+    pub v3_checksum: Option<Sourced<String>>,
+    pub use_vmac: Option<Sourced<bool>>,
+    pub vmac_name: Option<Sourced<String>>,
+    pub vmac_xmit_base: Option<Sourced<bool>>,
 }
 
 impl DraftInstance {
@@ -280,6 +284,10 @@ impl DraftInstance {
             xdp: None,
             track_bfd: Vec::new(),
             announce: DraftAnnounce::default(),
+            v3_checksum: None,
+            use_vmac: None,
+            vmac_name: None,
+            vmac_xmit_base: None,
         }
     }
 }

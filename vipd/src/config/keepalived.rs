@@ -885,6 +885,7 @@ struct InstanceDefaults {
     garp_master_refresh: Option<Sourced<String>>,
     garp_interval: Option<Sourced<String>>,
     smtp_alert_vrrp: Option<Sourced<bool>>,
+    v3_checksum: Option<Sourced<String>>,
 }
 
 /// keepalived's default `vrrp_version` (vipd's own default is 3).
@@ -936,8 +937,7 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
         "; these addresses are NOT added",
     ),
     ("track_process", ""),
-    ("use_vmac", "; VIPs are added to the interface itself"),
-    ("vmac_xmit_base", ""),
+    ("use_vmac_addr", "; VIPs on other interfaces get no VMAC"),
     ("native_ipv6", ""),
     (
         "mcast_src_ip",
@@ -1164,6 +1164,19 @@ impl Mapper<'_> {
     }
 
     /// A keyword alone means true; `on|off|true|false|yes|no` may follow.
+    /// keepalived `v3_checksum_as_v2 [BOOL]`: the VRRPv3 IPv4 checksum without the
+    /// pseudo-header (vipd's `v3_checksum = "message_only"`); `false` keeps it.
+    fn v3_checksum_as_v2(&mut self, node: &Node) -> Option<Sourced<String>> {
+        self.flag(node).map(|flag| {
+            let form = if flag.value {
+                "message_only"
+            } else {
+                "pseudo_header"
+            };
+            Sourced::new(form.to_owned(), flag.at)
+        })
+    }
+
     fn flag(&mut self, node: &Node) -> Option<Sourced<bool>> {
         if node.args().is_empty() && node.block.is_none() {
             return Some(Sourced::new(true, Some(node.at())));
@@ -1342,6 +1355,7 @@ impl Mapper<'_> {
                 "smtp_alert" => self.draft.global.smtp_alert = self.flag(node),
                 // Wins over `smtp_alert` for VRRP, wherever it is written.
                 "smtp_alert_vrrp" => self.defaults.smtp_alert_vrrp = self.flag(node),
+                "v3_checksum_as_v2" => self.defaults.v3_checksum = self.v3_checksum_as_v2(node),
                 "vrrp_version" => self.defaults.version = self.int(node),
                 "vrrp_garp_master_delay" => self.defaults.garp_master_delay = self.text(node),
                 "vrrp_garp_master_repeat" => self.defaults.garp_master_repeat = self.int(node),
@@ -1586,6 +1600,30 @@ impl Mapper<'_> {
                 "notify_stop" => inst.notify_stop = self.command(node, &context, false),
                 "notify" => inst.notify = self.command(node, &context, true),
                 "smtp_alert" => inst.smtp_alert = self.flag(node),
+                "v3_checksum_as_v2" => inst.v3_checksum = self.v3_checksum_as_v2(node),
+                "use_vmac" => {
+                    // `use_vmac [NAME] [MAC]`: a name first, then (rarely) a MAC to use
+                    // instead of 00-00-5E-00-01-{VRID}.
+                    inst.use_vmac = Some(Sourced::new(true, Some(node.at())));
+                    let args = node.args();
+                    let (names, macs): (Vec<_>, Vec<_>) =
+                        args.iter().partition(|word| !word.text.contains(':'));
+                    if let Some(name) = names.first() {
+                        inst.vmac_name = Some(name.sourced());
+                    }
+                    for word in names.iter().skip(1).chain(macs.iter()) {
+                        self.warn(
+                            word.at,
+                            &format!("{context}.use_vmac"),
+                            KeepalivedWarning::NotImplemented {
+                                keyword: format!("use_vmac {}", word.text),
+                                note: "; the VMAC is 00-00-5E-00-01-{VRID} (RFC 9568 §7.3)".into(),
+                                span: String::new(),
+                            },
+                        );
+                    }
+                }
+                "vmac_xmit_base" => inst.vmac_xmit_base = self.flag(node),
                 _ => self.ignored(node, &context, INSTANCE_UNSUPPORTED),
             }
         }
@@ -1789,6 +1827,7 @@ impl Mapper<'_> {
             fill(&mut inst.garp_master_repeat, &d.garp_master_repeat);
             fill(&mut inst.garp_master_refresh, &d.garp_master_refresh);
             fill(&mut inst.garp_interval, &d.garp_interval);
+            fill(&mut inst.v3_checksum, &d.v3_checksum);
         }
     }
 }

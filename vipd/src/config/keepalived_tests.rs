@@ -494,6 +494,82 @@ fn no_instance_is_an_error_at_the_end_of_the_file() {
 // ---- keepalived defaults ----
 
 #[test]
+fn use_vmac_puts_the_vips_on_the_vmac() {
+    use super::super::{Ipv4Checksum, Vmac};
+    let plain = ok(&instance("  use_vmac"));
+    let vi = &plain.config.instances[0];
+    assert_eq!(
+        vi.vmac,
+        Some(Vmac {
+            name: "vrrp.7".into(),
+            xmit_base: false
+        })
+    );
+    assert_eq!(vi.virtual_addresses[0].dev, "vrrp.7");
+    assert_eq!(vi.interface, "eth0");
+    // A name, vmac_xmit_base, and a VIP with its own dev (which keeps it).
+    let named = ok(
+        "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 7\n  \
+         use_vmac vip7 00:00:5e:00:01:07\n  vmac_xmit_base\n  \
+         virtual_ipaddress {\n    192.0.2.100\n    192.0.2.101 dev eth1\n  }\n}\n",
+    );
+    let vi = &named.config.instances[0];
+    assert_eq!(
+        vi.vmac,
+        Some(Vmac {
+            name: "vip7".into(),
+            xmit_base: true
+        })
+    );
+    assert_eq!(vi.virtual_addresses[0].dev, "vip7");
+    assert_eq!(vi.virtual_addresses[1].dev, "eth1");
+    // The MAC argument is warned: vipd always uses the RFC's.
+    assert!(matches!(
+        keepalived_warnings(&named.warnings)[..],
+        [KeepalivedWarning::NotImplemented { keyword, .. }] if keyword.contains("00:00:5e")
+    ));
+    round_trip(&named);
+    assert_eq!(vi.v3_checksum, Ipv4Checksum::PseudoHeader);
+}
+
+#[test]
+fn use_vmac_with_unicast_peers_needs_vmac_xmit_base() {
+    assert_eq!(
+        one_error(&instance(
+            "  use_vmac\n  unicast_src_ip 192.0.2.1\n  unicast_peer {\n    192.0.2.2\n  }"
+        )),
+        "7:3: use_vmac with unicast_peer needs vmac_xmit_base = true"
+    );
+    let with_base = ok(&instance(
+        "  use_vmac\n  vmac_xmit_base\n  unicast_src_ip 192.0.2.1\n  unicast_peer {\n    192.0.2.2\n  }",
+    ));
+    assert!(with_base.config.instances[0].vmac.is_some());
+}
+
+#[test]
+fn v3_checksum_as_v2_in_global_defs_and_instances() {
+    use super::super::Ipv4Checksum;
+    let global = ok(&format!(
+        "global_defs {{\n v3_checksum_as_v2\n}}\n{}",
+        instance("  version 3")
+    ));
+    assert_eq!(
+        global.config.instances[0].v3_checksum,
+        Ipv4Checksum::MessageOnly
+    );
+    // The instance's own setting wins over global_defs.
+    let own = ok(&format!(
+        "global_defs {{\n v3_checksum_as_v2\n}}\n{}",
+        instance("  version 3\n  v3_checksum_as_v2 false")
+    ));
+    assert_eq!(
+        own.config.instances[0].v3_checksum,
+        Ipv4Checksum::PseudoHeader
+    );
+    round_trip(&global);
+}
+
+#[test]
 fn version_defaults_follow_keepalived() {
     let v2 = ok(&instance(""));
     assert_eq!(v2.config.instances[0].version, VrrpVersion::V2);
@@ -685,7 +761,7 @@ fn include_globs_are_relative_sorted_and_located() {
     dir.write(
         "conf.d/b.conf",
         "vrrp_instance VI_B {\n interface eth0\n virtual_router_id 2\n \
-         virtual_ipaddress {\n  192.0.2.2\n }\n use_vmac\n}\n",
+         virtual_ipaddress {\n  192.0.2.2\n }\n native_ipv6\n}\n",
     );
     dir.write(
         "conf.d/a.conf",
@@ -716,8 +792,8 @@ fn include_globs_are_relative_sorted_and_located() {
                 main.display()
             ),
             format!(
-                "{}:7:2: vrrp_instance.VI_B.use_vmac: warning: `use_vmac` is not \
-                 implemented by vipd yet; ignored; VIPs are added to the interface itself",
+                "{}:7:2: vrrp_instance.VI_B.native_ipv6: warning: `native_ipv6` is not \
+                 implemented by vipd yet; ignored",
                 b.display()
             ),
         ]

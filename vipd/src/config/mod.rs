@@ -216,6 +216,32 @@ pub enum Authentication {
     },
 }
 
+pub use crate::proto::wire::Ipv4Checksum;
+
+/// A virtual MAC interface for an instance (keepalived `use_vmac`): a macvlan on the
+/// instance's interface with the RFC 9568 §7.3 virtual router MAC, which holds the VIPs,
+/// so neighbours' ARP / neighbour caches map the VIPs to one MAC whichever router is
+/// Active and a failover only moves the switches' MAC tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vmac {
+    /// The macvlan's name (keepalived `use_vmac NAME`; default `vrrp.{VRID}`, or
+    /// `vrrp6.{VRID}` for IPv6).
+    pub name: String,
+    /// Send and receive adverts on the instance's own interface rather than the macvlan
+    /// (keepalived `vmac_xmit_base`); required with unicast peers.
+    pub xmit_base: bool,
+}
+
+impl Vmac {
+    /// The name vipd gives the macvlan when none is configured.
+    pub fn default_name(family: AddressFamily, vrid: u8) -> String {
+        match family {
+            AddressFamily::V4 => format!("vrrp.{vrid}"),
+            AddressFamily::V6 => format!("vrrp6.{vrid}"),
+        }
+    }
+}
+
 /// How the XDP fast path is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XdpMode {
@@ -533,6 +559,11 @@ pub struct InstanceSpec {
     /// L3 mode: the addresses are announced over BGP instead of being added to the
     /// interface (docs/l3.md); `None`: the usual L2 VRRP.
     pub announce: Option<announce::Announce>,
+    /// How VRRPv3 adverts over IPv4 sum their checksum (`v3_checksum`, keepalived
+    /// `v3_checksum_as_v2`); received adverts are accepted in either form.
+    pub v3_checksum: Ipv4Checksum,
+    /// The virtual MAC interface, if any (`use_vmac`).
+    pub vmac: Option<Vmac>,
 }
 
 /// A place in a configuration file, 1-based.
@@ -665,6 +696,10 @@ pub enum ErrorKind {
     /// The file defines no instance.
     #[error("no instance defined; add an [instance.NAME] table")]
     NoInstances,
+    /// `use_vmac` with unicast peers but adverts on the macvlan: unicast adverts leave
+    /// from the instance's own interface address (keepalived has the same rule).
+    #[error("use_vmac with unicast_peer needs vmac_xmit_base = true")]
+    VmacUnicastNeedsXmitBase,
     /// An integer outside its allowed range.
     #[error("{value} is out of range {min}..={max}")]
     OutOfRange {
@@ -1015,6 +1050,12 @@ pub enum WarningKind {
     /// `unicast_src_ip` without peers.
     #[error("unicast_src_ip is ignored without unicast_peer (adverts are multicast)")]
     UnicastSrcWithoutPeers,
+    /// A `use_vmac` setting without `use_vmac` itself.
+    #[error("ignored without use_vmac")]
+    VmacSettingWithoutVmac,
+    /// `v3_checksum` on a VRRPv2 or IPv6 instance, which have one checksum form.
+    #[error("v3_checksum only applies to VRRPv3 over IPv4; ignored")]
+    V3ChecksumIgnored,
     /// A peer listed twice.
     #[error("{address} is listed twice")]
     DuplicatePeer {

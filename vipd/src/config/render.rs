@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use super::Ipv4Checksum;
 use super::lb::{CheckKind, LbAlgo, LbKind, RealServer, UrlCheck, VirtualServer};
 use super::validate::protocol_name;
 use super::{
@@ -194,6 +195,16 @@ pub fn to_toml(config: &Config, header: &[String], warnings: &[ConfigWarning]) -
         };
         kv(&mut out, "xdp", &string(xdp));
         render_announce(&mut out, instance.announce.as_ref());
+        let v3_checksum = match instance.v3_checksum {
+            Ipv4Checksum::PseudoHeader => "pseudo_header",
+            Ipv4Checksum::MessageOnly => "message_only",
+        };
+        kv(&mut out, "v3_checksum", &string(v3_checksum));
+        if let Some(vmac) = &instance.vmac {
+            kv(&mut out, "use_vmac", "true");
+            kv(&mut out, "vmac_name", &string(&vmac.name));
+            kv(&mut out, "vmac_xmit_base", &vmac.xmit_base.to_string());
+        }
     }
     for group in &config.sync_groups {
         render_sync_group(&mut out, group);

@@ -375,6 +375,67 @@ fn two_node_example_pairs_up() {
 }
 
 #[test]
+fn vmac_and_v3_checksum_are_read_and_checked() {
+    let loaded = ok(&with(
+        "use_vmac = true\nvmac_name = \"vip7\"\nv3_checksum = \"message_only\"",
+    ));
+    let instance = &loaded.config.instances[0];
+    assert_eq!(
+        instance.vmac,
+        Some(Vmac {
+            name: "vip7".into(),
+            xmit_base: false
+        })
+    );
+    assert_eq!(instance.virtual_addresses[0].dev, "vip7");
+    assert_eq!(instance.v3_checksum, Ipv4Checksum::MessageOnly);
+    // Defaults: no VMAC, the RFC 5798 (keepalived, FRR) checksum.
+    let plain = &ok(BASE).config.instances[0];
+    assert_eq!(plain.vmac, None);
+    assert_eq!(plain.v3_checksum, Ipv4Checksum::PseudoHeader);
+    assert_eq!(
+        ok(&with("use_vmac = true")).config.instances[0]
+            .vmac
+            .as_ref()
+            .map(|v| v.name.as_str()),
+        Some("vrrp.7")
+    );
+
+    one_error(&with("v3_checksum = \"cisco\""), |k| {
+        matches!(k, ErrorKind::NotOneOf { .. })
+    });
+    one_error(
+        &with("use_vmac = true\nunicast_src_ip = \"192.0.2.1\"\nunicast_peer = [\"192.0.2.2\"]"),
+        |k| matches!(k, ErrorKind::VmacUnicastNeedsXmitBase),
+    );
+    one_error(&with("use_vmac = true\nvmac_name = \"a/b\""), |k| {
+        matches!(k, ErrorKind::BadInterfaceName { .. })
+    });
+    let v6 = "[instance.V6]\ninterface = \"eth0\"\nvirtual_router_id = 7\n\
+              virtual_ipaddress = [\"2001:db8::1\"]\nuse_vmac = true\n";
+    assert_eq!(
+        ok(v6).config.instances[0]
+            .vmac
+            .as_ref()
+            .map(|v| v.name.as_str()),
+        Some("vrrp6.7")
+    );
+
+    let ignored = warnings(&with(
+        "vmac_xmit_base = true\nversion = 2\nv3_checksum = \"message_only\"\nadvert_int = \"1s\"",
+    ));
+    let kinds: Vec<&WarningKind> = ignored.iter().map(|w| &w.kind).collect();
+    assert!(
+        kinds.contains(&&WarningKind::VmacSettingWithoutVmac),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&&WarningKind::V3ChecksumIgnored),
+        "{kinds:?}"
+    );
+}
+
+#[test]
 fn documentation_mentions_every_key() {
     let doc = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md"),
@@ -436,6 +497,10 @@ fn documentation_mentions_every_key() {
         "notify_stop",
         "notify",
         "xdp",
+        "v3_checksum",
+        "use_vmac",
+        "vmac_name",
+        "vmac_xmit_base",
     ];
     for key in keys {
         assert!(

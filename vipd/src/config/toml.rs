@@ -514,6 +514,10 @@ impl Converter<'_> {
             smtp_alert: self.opt(raw.smtp_alert),
             xdp: self.opt(raw.xdp),
             track_bfd: self.tracked_bfd(raw.track_bfd),
+            v3_checksum: self.opt(raw.v3_checksum),
+            use_vmac: self.opt(raw.use_vmac),
+            vmac_name: self.opt(raw.vmac_name),
+            vmac_xmit_base: self.opt(raw.vmac_xmit_base),
             announce: self.announce(
                 raw.announce,
                 raw.announce_mode,
@@ -795,6 +799,10 @@ struct RawInstance {
     notify: Option<Spanned<RawCommand>>,
     smtp_alert: Option<Spanned<bool>>,
     xdp: Option<Spanned<String>>,
+    v3_checksum: Option<Spanned<String>>,
+    use_vmac: Option<Spanned<bool>>,
+    vmac_name: Option<Spanned<String>>,
+    vmac_xmit_base: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::Ipv4Checksum;
 use super::bfd::defaults as bfd_defaults;
 use super::draft::DraftBfd;
 use super::draft::{
@@ -20,7 +21,7 @@ use super::{
     AddressFamily, Authentication, Command, Config, ConfigError, ConfigErrors, ConfigWarning,
     DEFAULT_CONTROL_SOCKET, ErrorKind, GarpSettings, Global, InitialState, InstanceSpec, Loaded,
     Location, MailSettings, NotifyCommands, SyncGroup, TrackFile, TrackFileInit, TrackScript,
-    TrackedFile, TrackedInterface, TrackedScript, VirtualAddress, VrrpVersion, WarningKind,
+    TrackedFile, TrackedInterface, TrackedScript, VirtualAddress, Vmac, VrrpVersion, WarningKind,
     XdpMode,
 };
 use super::{BfdInstance, TrackedBfd};
@@ -710,7 +711,6 @@ impl Checker {
         let accept_mode = draft.accept_mode.as_ref().is_some_and(|a| a.value);
         let authentication = self.authentication(draft, version, &key("authentication"));
 
-        let vips = self.virtual_addresses(draft, interface.as_deref(), version, &key);
         // The first address that parses sets the family, even when a later entry is bad,
         // so family errors elsewhere are still found in the same run.
         let family = draft.virtual_ipaddress.as_ref().and_then(|list| {
@@ -720,6 +720,13 @@ impl Checker {
                 address.parse().ok().map(AddressFamily::of)
             })
         });
+        let vmac_name = self.vmac_name(draft, family, virtual_router_id, &key);
+        // keepalived: with use_vmac, VIPs that name no other interface live on the VMAC.
+        let vip_default_dev = match &vmac_name {
+            Some(Some(name)) => Some(name.as_str()),
+            _ => interface.as_deref(),
+        };
+        let vips = self.virtual_addresses(draft, vip_default_dev, version, &key);
         let unicast_src_ip = draft.unicast_src_ip.as_ref().and_then(|src| {
             let address = self.address(src, &key("unicast_src_ip"))?;
             self.same_family(address, family, src.at, &key("unicast_src_ip"))
@@ -761,6 +768,26 @@ impl Checker {
             draft.name.at,
             &key,
         );
+        let v3_checksum = self.keyword(
+            draft.v3_checksum.as_ref(),
+            &key("v3_checksum"),
+            &[
+                ("pseudo_header", Ipv4Checksum::PseudoHeader),
+                ("message_only", Ipv4Checksum::MessageOnly),
+            ],
+            "pseudo_header, message_only",
+            Ipv4Checksum::PseudoHeader,
+        );
+        if let Some(written) = &draft.v3_checksum
+            && (version == Some(VrrpVersion::V2) || family == Some(AddressFamily::V6))
+        {
+            self.warn(
+                written.at,
+                &key("v3_checksum"),
+                WarningKind::V3ChecksumIgnored,
+            );
+        }
+        let vmac = self.vmac(draft, vmac_name, &unicast_peers, &key);
         if let (Some(255), Some(InitialState::Backup), Some(state)) =
             (priority, initial_state, &draft.state)
         {
@@ -797,7 +824,63 @@ impl Checker {
             // Resolved by the BFD section (`Checker::bfd`).
             track_bfd: Vec::new(),
             announce: announce?,
+            v3_checksum: v3_checksum?,
+            vmac: vmac?,
         })
+    }
+
+    /// The VMAC's name when `use_vmac` is on (`Some(None)` when off, `None` after an
+    /// error): `vmac_name`, else `vrrp.{VRID}`.
+    fn vmac_name(
+        &mut self,
+        draft: &DraftInstance,
+        family: Option<AddressFamily>,
+        virtual_router_id: Option<u8>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<Option<String>> {
+        if !draft.use_vmac.as_ref().is_some_and(|v| v.value) {
+            return Some(None);
+        }
+        match &draft.vmac_name {
+            Some(name) => self.interface_name(name, &key("vmac_name")).map(Some),
+            None => Some(Some(Vmac::default_name(family?, virtual_router_id?))),
+        }
+    }
+
+    /// `use_vmac`, `vmac_name`, `vmac_xmit_base`, given the name [`Checker::vmac_name`]
+    /// found; `Some(None)` without a VMAC.
+    fn vmac(
+        &mut self,
+        draft: &DraftInstance,
+        name: Option<Option<String>>,
+        unicast_peers: &Option<Vec<IpAddr>>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<Option<Vmac>> {
+        let Some(name) = name? else {
+            if let Some(name) = &draft.vmac_name {
+                self.warn(
+                    name.at,
+                    &key("vmac_name"),
+                    WarningKind::VmacSettingWithoutVmac,
+                );
+            }
+            if let Some(xmit_base) = &draft.vmac_xmit_base {
+                let kind = WarningKind::VmacSettingWithoutVmac;
+                self.warn(xmit_base.at, &key("vmac_xmit_base"), kind);
+            }
+            return Some(None);
+        };
+        let xmit_base = draft.vmac_xmit_base.as_ref().is_some_and(|x| x.value);
+        if unicast_peers
+            .as_ref()
+            .is_some_and(|peers| !peers.is_empty())
+            && !xmit_base
+        {
+            let at = draft.use_vmac.as_ref().and_then(|v| v.at);
+            self.error(at, &key("use_vmac"), ErrorKind::VmacUnicastNeedsXmitBase);
+            return None;
+        }
+        Some(Some(Vmac { name, xmit_base }))
     }
 
     /// RFC 5798 §5.2.7 (centiseconds, 12 bits) / RFC 3768 §5.3.7 (seconds, 8 bits).

@@ -401,10 +401,16 @@ impl Daemon {
         let mut buffer = vec![0u8; advert.buffer_len()];
         for destination in slot.destinations.clone() {
             let mut packet = Packet::new_unchecked(&mut buffer[..], slot.family());
-            // The checksum covers the pseudo-header of this source and destination, which
-            // the send socket uses as they are: the kernel need not compute it.
+            // The checksum covers the pseudo-header of this source and destination (for
+            // IPv4 only if configured: RFC 9568 §5.2.8 left it out), which the send
+            // socket uses as they are: the kernel need not compute it.
             let result = advert
-                .emit(&mut packet, slot.primary, destination)
+                .emit_as(
+                    &mut packet,
+                    slot.primary,
+                    destination,
+                    slot.spec.v3_checksum,
+                )
                 .map_err(|e| std::io::Error::other(e.to_string()))
                 .and_then(|()| slot.tx.send(&buffer, destination));
             match result {

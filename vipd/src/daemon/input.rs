@@ -3,13 +3,28 @@
 
 use super::*;
 
+/// Where a discarded advert arrived: an instance's (by slot index), or an interface
+/// where no instance runs its VRID.
+#[derive(Clone, Copy, Debug)]
+enum DiscardSource {
+    Instance(usize),
+    Interface(u32),
+}
+
 impl Daemon {
     pub(super) async fn on_packet(&mut self, now: Instant, packet: Received) {
         let (meta, payload) = match packet.datagram.split() {
             Ok(d) => d,
             Err(e) => {
-                tracing::debug!(ifindex = packet.ifindex, error = %e, "not a usable IP datagram");
                 self.malformed_ip += 1;
+                let key = (
+                    format!("ifindex {}", packet.ifindex),
+                    Repeated::MalformedDatagram,
+                );
+                if let Verdict::Log { suppressed } = self.warnings.check(now, key) {
+                    let what = Repeated::MalformedDatagram.message();
+                    tracing::warn!(ifindex = packet.ifindex, error = %e, suppressed, "{what}");
+                }
                 return;
             }
         };
@@ -22,6 +37,14 @@ impl Daemon {
                 .entry(packet.ifindex)
                 .or_default()
                 .record(&result);
+            if let Err(discard) = &result {
+                self.log_discard(
+                    now,
+                    DiscardSource::Interface(packet.ifindex),
+                    meta.src,
+                    discard,
+                );
+            }
             return;
         };
         let slot = &mut self.slots[index];
@@ -42,8 +65,35 @@ impl Daemon {
                 self.feed_advert(index, now, now, accepted).await;
             }
             Err(discard) => {
-                tracing::debug!(instance = %slot.spec.name, from = %meta.src, reason = %discard, "advert discarded");
+                self.log_discard(now, DiscardSource::Instance(index), meta.src, &discard);
             }
+        }
+    }
+
+    /// Logs a discarded advert: at debug level always, and as a warning rate-limited
+    /// per (instance or interface, reason) when the reason is worth an operator's
+    /// attention. Nothing is allocated for a discard that is not logged: under a flood
+    /// this runs for every datagram.
+    fn log_discard(
+        &mut self,
+        now: Instant,
+        source: DiscardSource,
+        from: IpAddr,
+        discard: &validate::Discard,
+    ) {
+        let reason = discard.reason();
+        tracing::debug!(?source, %from, %discard, "advert discarded");
+        if !reason.worth_logging() {
+            return;
+        }
+        let source = match source {
+            DiscardSource::Instance(index) => self.slots[index].spec.name.clone(),
+            DiscardSource::Interface(ifindex) => format!("ifindex {ifindex}"),
+        };
+        let what = Repeated::Discarded(reason);
+        if let Verdict::Log { suppressed } = self.warnings.check(now, (source.clone(), what)) {
+            let what = what.message();
+            tracing::warn!(instance = %source, %from, detail = %discard, suppressed, "{what}");
         }
     }
 

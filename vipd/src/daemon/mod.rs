@@ -146,6 +146,14 @@ fn ip_family(family: wire::AddressFamily) -> IpFamily {
     }
 }
 
+/// The wire family of a configured family.
+fn wire_family(family: AddressFamily) -> wire::AddressFamily {
+    match family {
+        AddressFamily::V4 => wire::AddressFamily::Ipv4,
+        AddressFamily::V6 => wire::AddressFamily::Ipv6,
+    }
+}
+
 /// Warnings that can repeat with every advert or packet, rate-limited per instance (see
 /// [`crate::log_limit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,11 +168,16 @@ enum Repeated {
     Announcement,
     /// An L3 route could not be announced or withdrawn (retried every loop turn).
     L3Route,
+    /// A received advert failed a receive check worth telling the operator about
+    /// ([`validate::DiscardReason::worth_logging`]).
+    Discarded(validate::DiscardReason),
+    /// A received datagram was not a usable IP datagram.
+    MalformedDatagram,
 }
 
 impl Repeated {
-    fn message(self) -> &'static str {
-        match self {
+    fn message(self) -> String {
+        let text = match self {
             Self::AddressListMismatch => {
                 "advert's address list differs from our virtual_ipaddress (accepted, RFC 5798 §7.1)"
             }
@@ -172,7 +185,12 @@ impl Repeated {
             Self::LeaseRenewal => "renewing the XDP ARP lease failed",
             Self::Announcement => "gratuitous ARP / neighbour advertisement failed",
             Self::L3Route => "L3: changing an announced route failed (retrying)",
-        }
+            // RFC 9568 §7.1: the receiver "MUST discard the packet, SHOULD log the event
+            // (subject to rate-limiting)".
+            Self::Discarded(reason) => return format!("advert discarded: {}", reason.name()),
+            Self::MalformedDatagram => "received datagram is not a usable IP datagram",
+        };
+        text.to_owned()
     }
 }
 
@@ -290,7 +308,6 @@ impl Slot {
         Expected {
             version: cfg.version,
             vrid: cfg.vrid,
-            local_priority: cfg.priority,
             auth: cfg.auth,
             advert_interval: cfg.advert_interval,
             // What our own adverts list: a peer configured alike lists the same.
@@ -309,6 +326,8 @@ struct Daemon {
     by_vrid: HashMap<RouterKey, usize>,
     arp: HashMap<u32, ArpSender>,
     netlink: Netlink,
+    /// Virtual MAC interfaces of instances with `use_vmac`, deleted on stop.
+    vmacs: crate::io::vmac::Vmacs,
     started: Instant,
     /// Datagrams for VRIDs nobody here configured, per interface.
     unknown_vrid: HashMap<u32, RxCounters>,

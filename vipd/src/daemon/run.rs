@@ -85,6 +85,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         by_vrid: HashMap::new(),
         arp: HashMap::new(),
         netlink,
+        vmacs: Default::default(),
         started: Instant::now(),
         unknown_vrid: HashMap::new(),
         malformed_ip: 0,
@@ -247,6 +248,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
             tracing::warn!(%interface, error = %e, "detaching XDP failed");
         }
     }
+    // The VIPs are gone from them (above); the VMACs go, and their parents' sysctls
+    // return to what they were.
+    daemon.vmacs.remove_all(&daemon.netlink).await;
     control_task.abort();
     if let Some(task) = metrics_task {
         task.abort();

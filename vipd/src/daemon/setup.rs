@@ -63,6 +63,27 @@ impl Daemon {
             self.lock_interface(&vip.dev)?;
         }
         let ifindex = self.netlink.link_index(&spec.interface).await?;
+        // The VIPs' interface (config validation made it their `dev`), created before
+        // the VIPs are looked up on it.
+        let vmac_index = match &spec.vmac {
+            Some(vmac) => {
+                let vmac_spec = crate::io::vmac::VmacSpec {
+                    name: &vmac.name,
+                    parent: &spec.interface,
+                    parent_index: ifindex,
+                    mac: wire::virtual_router_mac(wire_family(spec.family), spec.virtual_router_id),
+                    ipv4: spec.family == AddressFamily::V4,
+                };
+                let index = self
+                    .vmacs
+                    .ensure(&self.netlink, vmac_spec)
+                    .await
+                    .map_err(|e| setup(format!("setting up VMAC {}: {e}", vmac.name)))?;
+                tracing::info!(instance = %spec.name, vmac = %vmac.name, xmit_base = vmac.xmit_base, "VMAC up");
+                Some(index)
+            }
+            None => None,
+        };
         let mut links = HashMap::new();
         for tracked in &spec.track_interfaces {
             let index = self.netlink.link_index(&tracked.name).await?;
@@ -155,9 +176,13 @@ impl Daemon {
                     })?;
                 e.insert(sender);
             }
-            // Neighbour advertisements leave from the VIP interface's link-local address.
+            // Neighbour advertisements leave from the VIP interface's link-local address;
+            // a VMAC has none of its own (`io::vmac`) and uses its parent's.
             if let (true, Some(sender)) = (needs_v6, self.arp.get_mut(&dev_index)) {
-                let source = link_local(&addresses).ok_or_else(|| {
+                let parent_link_local = (Some(dev_index) == vmac_index)
+                    .then(|| link_local(&existing))
+                    .flatten();
+                let source = link_local(&addresses).or(parent_link_local).ok_or_else(|| {
                     setup(format!(
                         "{dev} has no IPv6 link-local address to send neighbour advertisements from"
                     ))
@@ -201,13 +226,23 @@ impl Daemon {
             results.into_iter().collect::<Result<(), _>>()?;
         }
 
-        let tx = TxSocket::open(&spec.interface, ifindex, primary).map_err(|source| {
+        // RFC 9568 §7.2: "Set the source MAC address to the Virtual Router MAC Address":
+        // with a VMAC, adverts leave from it, unless vmac_xmit_base keeps them on the
+        // parent (keepalived's option, for unicast peers and switches that must not see
+        // the virtual MAC before a failover). Received adverts are read on the parent
+        // either way: multicast reaches it whichever MAC sent it.
+        // IPv6 adverts need a link-local source (RFC 9568 §5.1.2.1), which only the
+        // parent has: they leave from it.
+        let (tx_interface, tx_index) = match (&spec.vmac, vmac_index) {
+            (Some(vmac), Some(index)) if !vmac.xmit_base && spec.family == AddressFamily::V4 => {
+                (vmac.name.as_str(), index)
+            }
+            _ => (spec.interface.as_str(), ifindex),
+        };
+        let tx = TxSocket::open(tx_interface, tx_index, primary).map_err(|source| {
             DaemonError::Socket {
                 instance: spec.name.clone(),
-                what: format!(
-                    "opening the VRRP send socket on {} from {primary}",
-                    spec.interface
-                ),
+                what: format!("opening the VRRP send socket on {tx_interface} from {primary}"),
                 source,
             }
         })?;
@@ -338,6 +373,7 @@ impl Daemon {
                     }
                 }
             }
+            self.attach_vmac_xdp(index, mode)?;
             let slot = &self.slots[index];
             let cfg = slot.core.config();
             let spec = WatchSpec {
@@ -355,6 +391,43 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+
+    /// Attaches XDP to the instance's VMAC, if it has one: the VIPs live there, so their
+    /// ARP leases are looked up by the program that sees requests arrive on it (the
+    /// parent's passes them on, as they are not its VIPs). A macvlan has no driver
+    /// XDP, so generic mode, whatever `xdp` says; `auto` falls back to none.
+    fn attach_vmac_xdp(&mut self, index: usize, mode: AttachMode) -> Result<(), DaemonError> {
+        let Some(vmac) = self.slots[index].spec.vmac.clone() else {
+            return Ok(());
+        };
+        let Some(vmac_index) = self.vmacs.index(&vmac.name) else {
+            return Ok(());
+        };
+        if self.xdp.contains_key(&vmac_index) {
+            return Ok(());
+        }
+        let options = AttachOptions {
+            mode: AttachMode::Generic,
+            log: self.xdp_log,
+            pin: Some(self.pin.clone()),
+            lb: false,
+        };
+        match XdpAttachment::attach_with(&vmac.name, &options) {
+            Ok(attachment) => {
+                tracing::info!(interface = %vmac.name, mode = %attachment.mode(), "XDP attached to the VMAC");
+                self.xdp.insert(vmac_index, attachment);
+                Ok(())
+            }
+            Err(e) if mode == AttachMode::Auto => {
+                tracing::warn!(interface = %vmac.name, error = %e, "XDP unavailable on the VMAC, running without it there (ARP for its VIPs answered by the kernel)");
+                Ok(())
+            }
+            Err(source) => Err(DaemonError::Xdp {
+                interface: vmac.name,
+                source: Box::new(source),
+            }),
+        }
     }
 
     /// Takes this daemon's lock on `interface` (once; kept for the daemon's life):

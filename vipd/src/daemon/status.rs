@@ -19,6 +19,7 @@ pub(super) fn slot_status(slot: &Slot, now: Instant, wall: SystemTime) -> Instan
         ("transitions", c.transitions),
         ("became_master", c.became_master),
         ("reassertions", c.reassertions),
+        ("assert_adverts", c.assert_adverts),
         ("send_errors", slot.send_errors),
         ("adverts_late", slot.adverts_late),
         ("advert_late_max_us", slot.advert_late_max_us),

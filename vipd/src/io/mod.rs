@@ -10,6 +10,7 @@
 //! - [`arp`]: gratuitous and directed ARP over AF_PACKET.
 //! - [`l3`]: L3 mode's TAP devices whose host addresses FRR announces over BGP.
 //! - [`sched`]: real-time scheduling for the daemon's thread.
+//! - [`vmac`]: virtual MAC interfaces (macvlans carrying the VIPs) and their sysctls.
 pub mod arp;
 pub mod bfd;
 pub mod bpf;
@@ -18,3 +19,4 @@ pub mod lock;
 pub mod netlink;
 pub mod sched;
 pub mod socket;
+pub mod vmac;

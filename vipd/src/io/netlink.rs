@@ -106,6 +106,8 @@ pub struct LinkDetails {
     pub kind: Option<String>,
     /// The hardware address (IFLA_ADDRESS), when the link has one.
     pub address: Option<Vec<u8>>,
+    /// The link a stacked device (macvlan, vlan) sits on (IFLA_LINK).
+    pub parent: Option<u32>,
 }
 
 impl LinkDetails {
@@ -128,10 +130,12 @@ impl LinkDetails {
             index: link.header.index,
             kind: None,
             address: None,
+            parent: None,
         };
         for attribute in &link.attributes {
             match attribute {
                 LinkAttribute::Address(address) => details.address = Some(address.clone()),
+                LinkAttribute::Link(parent) => details.parent = Some(*parent),
                 LinkAttribute::LinkInfo(infos) => {
                     details.kind = infos.iter().find_map(|info| match info {
                         LinkInfo::Kind(kind) => Some(kind.to_string()),
@@ -273,6 +277,61 @@ impl Netlink {
         self.link_details(name).await?.mac()
     }
 
+    /// Creates a macvlan called `name` on link `parent` in bridge mode with address
+    /// `mac`, down; returns its index. Bridge mode, as FRR's: in private mode (what
+    /// keepalived uses) the kernel hands a multicast frame whose source is a local
+    /// macvlan's MAC to that macvlan only, so the parent would never see the other
+    /// router's adverts, which come from the same virtual MAC.
+    pub async fn add_macvlan(
+        &self,
+        name: &str,
+        parent: u32,
+        mac: [u8; 6],
+    ) -> Result<u32, NetlinkError> {
+        use rtnetlink::LinkMacVlan;
+        use rtnetlink::packet_route::link::MacVlanMode;
+        let message = LinkMacVlan::new(name, parent, MacVlanMode::Bridge)
+            .address(mac.to_vec())
+            .build();
+        self.handle
+            .link()
+            .add(message)
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!("creating macvlan {name}"),
+                source,
+            })?;
+        self.link_index(name).await
+    }
+
+    /// Sets link `index` administratively up.
+    pub async fn set_link_up(&self, index: u32) -> Result<(), NetlinkError> {
+        use rtnetlink::LinkUnspec;
+        let message = LinkUnspec::new_with_index(index).up().build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!("setting link {index} up"),
+                source,
+            })
+    }
+
+    /// Deletes link `index`; succeeds if it is already gone.
+    pub async fn del_link(&self, index: u32) -> Result<(), NetlinkError> {
+        match self.handle.link().del(index).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("deleting link {index}"),
+                source,
+            }),
+        }
+    }
+
     /// Whether the interface is up with carrier (IFF_UP and IFF_LOWER_UP).
     pub async fn link_is_up(&self, name: &str) -> Result<bool, NetlinkError> {
         Ok(link_up(&self.link_by_name(name).await?))
@@ -327,20 +386,6 @@ impl Netlink {
                 source,
             }),
         }
-    }
-
-    /// Sets interface `ifindex` up (`ip link set DEV up`).
-    pub async fn set_link_up(&self, ifindex: u32) -> Result<(), NetlinkError> {
-        let message = rtnetlink::LinkUnspec::new_with_index(ifindex).up().build();
-        self.handle
-            .link()
-            .set(message)
-            .execute()
-            .await
-            .map_err(|source| NetlinkError::Request {
-                what: format!("setting ifindex {ifindex} up"),
-                source,
-            })
     }
 
     /// Every address on interface `ifindex`.

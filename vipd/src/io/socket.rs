@@ -257,6 +257,36 @@ pub struct TxSocket {
     ifindex: u32,
 }
 
+/// IP_MULTICAST_IF by interface index and source address (`struct ip_mreqn`). By
+/// address alone the kernel picks the interface holding it, which is not the bound
+/// one when adverts leave from a VMAC with the parent's address: EINVAL.
+fn set_multicast_if_v4(socket: &Socket, ifindex: u32, source: Ipv4Addr) -> io::Result<()> {
+    let request = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: 0 },
+        imr_address: libc::in_addr {
+            s_addr: u32::from_ne_bytes(source.octets()),
+        },
+        imr_ifindex: i32::try_from(ifindex)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+    };
+    // SAFETY: `request` is a valid ip_mreqn that outlives the call, and the length
+    // passed is its size.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_IF,
+            (&raw const request).cast(),
+            std::mem::size_of::<libc::ip_mreqn>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 impl TxSocket {
     /// Opens a send socket on `interface` with source address `source` (IPv4 or IPv6;
     /// an IPv6 link-local source is bound with `ifindex` as its scope).
@@ -273,7 +303,7 @@ impl TxSocket {
                 socket.set_ttl_v4(VRRP_TTL)?;
                 socket.set_tos_v4(TOS_INTERNET_CONTROL)?;
                 socket.set_multicast_loop_v4(false)?;
-                socket.set_multicast_if_v4(&v4)?;
+                set_multicast_if_v4(&socket, ifindex, v4)?;
                 if index.is_some() {
                     socket.bind_device_by_index_v4(index)?;
                 }

@@ -417,9 +417,12 @@ pub struct Counters {
     pub transitions: u64,
     /// Transitions into Master.
     pub became_master: u64,
-    /// Times a Master re-asserted itself (immediate advert + announce) after hearing a
-    /// lower-priority router advertise as master.
+    /// Times a Master re-announced its addresses after hearing a lower-priority router
+    /// advertise as master (once per episode; keepalived's garp_lower_prio_repeat).
     pub reassertions: u64,
+    /// Adverts a Master sent at once in answer to a lower-priority advert (RFC 9568
+    /// §6.4.3), at most one per half Advertisement_Interval.
+    pub assert_adverts: u64,
 }
 
 /// One VRRP virtual router. See the module doc for how to drive it.
@@ -444,6 +447,9 @@ pub struct Instance {
     /// When, as Master, we last re-asserted against a lower-priority router that also
     /// claimed master (see [`Instance::on_advert_master`]).
     last_reassert: Option<Instant>,
+    /// When, as Master, we last answered a lower-priority advert with one of ours
+    /// (RFC 9568 §6.4.3).
+    last_assert_advert: Option<Instant>,
     fault: Option<FaultReason>,
     /// The failure as master that holds the instance in Fault until
     /// [`Timer::FailureRetry`] fires (see the module doc).
@@ -512,6 +518,7 @@ impl Instance {
             master_unreachable: false,
             preempt_hold_until: None,
             last_reassert: None,
+            last_assert_advert: None,
             fault: None,
             failure: None,
             failures_in_row: 0,
@@ -842,29 +849,36 @@ impl Instance {
             || (advert.priority == ours
                 && address_as_unsigned(src) > address_as_unsigned(self.config.primary_address));
         if !better {
-            // RFC 5798 §6.4.3: "Else (i.e., the received ADVERTISEMENT Priority is less
-            // than the local Priority, or ... equal ... and the primary IPvX Address of the
-            // sender is less than the local primary IPvX Address), then: Discard the
-            // ADVERTISEMENT". Our next advert makes the other one yield.
+            // RFC 9568 §6.4.3: "else // new Active Router logic: Discard the
+            // ADVERTISEMENT; Send an ADVERTISEMENT immediately to assert the Active state
+            // to the sending VRRP Router and to update any learning bridges with the
+            // correct Active VRRP Router path." (RFC 5798 only discarded it: the other
+            // router yielded at our next scheduled advert.) The Adver_Timer keeps its
+            // schedule, as the RFC does not say to reset it.
             self.counters.adverts_discarded += 1;
+            // Not RFC: at most one such advert per half Advertisement_Interval, so a
+            // flood of lower-priority adverts (forged on the link, or from a router that
+            // cannot verify ours) is not echoed back at its own rate.
+            let assert_due = self.last_assert_advert.is_none_or(|last| {
+                now.saturating_duration_since(last) >= self.config.advert_interval.as_duration() / 2
+            });
+            if assert_due {
+                self.last_assert_advert = Some(now);
+                self.counters.assert_adverts += 1;
+                self.send_advert(self.effective_priority, actions);
+            }
             // Beyond the RFC (keepalived's garp_lower_prio_repeat): a lower-priority
             // router advertising means it believes it is master, and it will have
             // announced the VIPs with its own MAC; neighbours that listened now send our
-            // traffic to it, and it stops answering as soon as it yields. Advertise at
-            // once so it yields now, and announce again so neighbours come back. Once
-            // per episode: not again until the other has been quiet for a
-            // Master_Down_Interval.
+            // traffic to it, and it stops answering as soon as it yields. Announce again
+            // so neighbours come back. Once per episode: not again until the other has
+            // been quiet for a Master_Down_Interval.
             let fresh = self.last_reassert.is_none_or(|last| {
                 now.saturating_duration_since(last) >= self.master_down_interval()
             });
             self.last_reassert = Some(now);
             if fresh {
                 self.counters.reassertions += 1;
-                self.send_advert(self.effective_priority, actions);
-                self.timers.set(
-                    Timer::Advert,
-                    now + self.config.advert_interval.as_duration(),
-                );
                 self.announce(actions);
             }
             return;

@@ -704,19 +704,83 @@ fn yielding_other_than_to_a_better_master_announces_for_nobody() {
 }
 
 #[test]
-fn rfc5798_6_4_3_master_discards_lower_priority() {
+fn rfc9568_6_4_3_master_answers_lower_priority_with_an_advert_at_once() {
     let base = Instant::now();
     let mut config = config(150);
     config.initial_state = InitialState::Master;
     let (mut instance, _) = started(config, base);
-    // The first one of an episode is discarded for the election but re-asserted
-    // against (tested below); later ones are plainly discarded.
-    let _ = instance.handle(base, advert(149));
-    let later = base + Duration::from_millis(10);
-    assert!(instance.handle(later, advert(149)).is_empty());
+    // "Discard the ADVERTISEMENT; Send an ADVERTISEMENT immediately": the election
+    // ignores it, and our advert goes out now, not at the next Adver_Timer.
+    let first = base + Duration::from_millis(400);
+    let actions = instance.handle(first, advert(149));
+    assert_eq!(sent_priorities(&actions), vec![150]);
     assert_eq!(instance.state(), State::Master);
-    assert_eq!(instance.counters().adverts_discarded, 2);
+    // The RFC does not reset the Adver_Timer: the regular advert stays due at 1 s.
     assert_eq!(instance.poll_timeout(), Some(base + SECOND));
+    // Not RFC: a second lower advert within half an interval is not echoed...
+    let soon = first + Duration::from_millis(10);
+    assert!(instance.handle(soon, advert(149)).is_empty());
+    // ...but one half an interval later is, without a second announce.
+    let later = first + SECOND / 2;
+    let actions = instance.handle(later, advert(149));
+    assert_eq!(sent_priorities(&actions), vec![150]);
+    assert!(!actions.contains(&Action::Announce));
+    assert_eq!(instance.counters().adverts_discarded, 3);
+    assert_eq!(instance.counters().assert_adverts, 2);
+    // The same address at equal priority is no better than us either.
+    let tie_lower = advert_from("192.0.2.9", 150, Centiseconds(100));
+    let actions = instance.handle(later + SECOND, tie_lower);
+    assert_eq!(sent_priorities(&actions), vec![150]);
+    assert_eq!(instance.state(), State::Master);
+}
+
+/// Erratum 8298 (folded into RFC 9568 §7.1): the address owner no longer discards
+/// adverts, so two routers both configured with priority 255 hear each other and the
+/// §6.4.3 tie-break by primary address leaves one Active.
+#[test]
+fn rfc9568_erratum_8298_duplicate_owners_tie_break_by_primary_address() {
+    let base = Instant::now();
+    let mut low_config = config(255);
+    low_config.primary_address = ip("192.0.2.10");
+    let mut high_config = config(255);
+    high_config.primary_address = ip("192.0.2.30");
+    let (mut low, _) = started(low_config, base);
+    let (mut high, _) = started(high_config, base);
+    // §6.4.1: both owners start as Active.
+    assert_eq!((low.state(), high.state()), (State::Master, State::Master));
+
+    let from_low = Input::Advert {
+        src: ip("192.0.2.10"),
+        advert: low.advert_repr(255),
+    };
+    let from_high = Input::Advert {
+        src: ip("192.0.2.30"),
+        advert: high.advert_repr(255),
+    };
+    let heard = base + Duration::from_millis(1);
+    // The higher address keeps Active and asserts it at once.
+    let actions = high.handle(heard, from_low.clone());
+    assert_eq!(sent_priorities(&actions), vec![255]);
+    assert_eq!(high.state(), State::Master);
+    // The lower address yields to it.
+    let actions = low.handle(heard, from_high.clone());
+    assert_eq!(
+        changes(&actions),
+        vec![(State::Master, State::Backup, Reason::HigherPriorityAdvert)]
+    );
+    assert_eq!(low.master_address(), Some(ip("192.0.2.30")));
+    // As a Backup it follows the other owner (priority equal to its own: §6.4.2 resets
+    // the Master_Down_Timer) and takes over when that one falls silent.
+    let next = heard + SECOND;
+    assert!(changes(&low.handle(next, from_high)).is_empty());
+    let due = next + low.master_down_interval();
+    // Before that only the hand-over of its addresses (make-before-break) falls due.
+    while let Some(at) = low.poll_timeout().filter(|at| *at < due) {
+        assert!(changes(&low.handle(at, Input::Timeout)).is_empty());
+    }
+    assert_eq!(low.poll_timeout(), Some(due));
+    let actions = low.handle(due, Input::Timeout);
+    assert_eq!(changes(&actions)[0].1, State::Master);
 }
 
 #[test]
@@ -778,17 +842,17 @@ fn beyond_rfc_master_reasserts_once_per_episode_against_a_lower_priority_master(
     // yields on hearing us) and announce the VIPs again (its GARP stole them).
     let actions = instance.handle(base, advert(149));
     assert!(matches!(&actions[..], [Action::SendAdvert(a), Action::Announce] if a.priority == 150));
-    assert_eq!(
-        instance.poll_timeout(),
-        Some(base + SECOND),
-        "Adver_Timer reset"
-    );
     assert_eq!(instance.counters().reassertions, 1);
-    // More adverts of the same episode: no storm.
+    // More adverts of the same episode: no announce storm (adverts per RFC 9568 §6.4.3,
+    // at most one per half interval).
     for ms in [10, 20, 3000] {
         let at = base + Duration::from_millis(ms);
         let actions = instance.handle(at, advert(149));
-        assert!(actions.is_empty(), "at {ms} ms: {actions:?}");
+        assert!(
+            !actions.contains(&Action::Announce),
+            "at {ms} ms: {actions:?}"
+        );
+        assert_eq!(sent_priorities(&actions).len(), usize::from(ms == 3000));
     }
     // After a quiet Master_Down_Interval (3 s + skew at 1 s adverts), a new episode.
     let quiet = base + Duration::from_millis(3000) + instance.master_down_interval();

@@ -14,7 +14,8 @@
 //! 3. the message is complete (header, address list, v2 auth data) and the checksum
 //!    verifies; structural faults the RFC does not list are [`Discard::Malformed`];
 //! 4. the type is Advertisement;
-//! 5. the VRID is configured on the receiving interface and we are not its address owner;
+//! 5. the VRID is configured on the receiving interface (RFC 9568 §7.1; the address
+//!    owner no longer discards, see erratum 8298 at the check);
 //! 6. v2: the auth type and data match;
 //! 7. v2: the advert interval matches (v3 has no such check: the backup learns it);
 //! 8. the address list matches the configured VIPs; a mismatch is accepted and flagged.
@@ -64,8 +65,6 @@ pub struct Expected<'a> {
     /// The configured VRID; a lookup that returns a router with another VRID is treated
     /// as no router at all.
     pub vrid: u8,
-    /// Our priority for this router; 255 means we own the addresses.
-    pub local_priority: u8,
     /// v2: the configured authentication. Ignored for v3.
     pub auth: Auth,
     /// v2: the configured advert interval. Ignored for v3.
@@ -85,6 +84,9 @@ pub struct Accepted {
     /// drop such adverts; we log and count instead, so a VIP edit rolled out to one node
     /// before the other cannot split the brain.
     pub address_list_mismatch: bool,
+    /// The checksum form the advert verified with; `None` for an advert the XDP program
+    /// recorded (it checked the checksum, in either form, but keeps no form).
+    pub checksum: Option<wire::ChecksumForm>,
 }
 
 /// Why a received advert was discarded, one variant per check, in the order they run.
@@ -155,12 +157,6 @@ pub enum Discard {
         /// The VRID received.
         vrid: u8,
     },
-    /// Step 5: we own this router's addresses (priority 255), so nobody else may master it.
-    #[error("we are the address owner of VRID {vrid}")]
-    LocalIsOwner {
-        /// The VRID received.
-        vrid: u8,
-    },
     /// Step 6 (v2): the auth type differs from the configured one.
     #[error("auth type {received}, configured {expected}")]
     AuthTypeMismatch {
@@ -203,8 +199,6 @@ pub enum DiscardReason {
     NotAdvertisement,
     /// [`Discard::VridNotConfigured`].
     VridNotConfigured,
-    /// [`Discard::LocalIsOwner`].
-    LocalIsOwner,
     /// [`Discard::AuthTypeMismatch`].
     AuthTypeMismatch,
     /// [`Discard::AuthDataMismatch`].
@@ -215,7 +209,7 @@ pub enum DiscardReason {
 
 impl DiscardReason {
     /// Every reason, in check order.
-    pub const ALL: [DiscardReason; 13] = [
+    pub const ALL: [DiscardReason; 12] = [
         DiscardReason::OwnAdvert,
         DiscardReason::TtlNot255,
         DiscardReason::VersionMismatch,
@@ -225,11 +219,22 @@ impl DiscardReason {
         DiscardReason::Malformed,
         DiscardReason::NotAdvertisement,
         DiscardReason::VridNotConfigured,
-        DiscardReason::LocalIsOwner,
         DiscardReason::AuthTypeMismatch,
         DiscardReason::AuthDataMismatch,
         DiscardReason::IntervalMismatch,
     ];
+
+    /// Whether a discard for this reason is worth a (rate-limited) warning. RFC 9568 §7.1
+    /// says a receiver "SHOULD log the event (subject to rate-limiting)" for a failed
+    /// check. Two are not events: our own advert coming back, and a VRID we do not run
+    /// (other virtual routers on a shared segment send those all day). They are counted
+    /// like the others.
+    pub const fn worth_logging(self) -> bool {
+        !matches!(
+            self,
+            DiscardReason::OwnAdvert | DiscardReason::VridNotConfigured
+        )
+    }
 
     /// A stable snake_case name for status output and metrics; do not rename.
     pub const fn name(self) -> &'static str {
@@ -243,7 +248,6 @@ impl DiscardReason {
             DiscardReason::Malformed => "malformed",
             DiscardReason::NotAdvertisement => "not_advertisement",
             DiscardReason::VridNotConfigured => "vrid_not_configured",
-            DiscardReason::LocalIsOwner => "local_is_owner",
             DiscardReason::AuthTypeMismatch => "auth_type_mismatch",
             DiscardReason::AuthDataMismatch => "auth_data_mismatch",
             DiscardReason::IntervalMismatch => "interval_mismatch",
@@ -269,7 +273,6 @@ impl Discard {
             Discard::Malformed(_) => DiscardReason::Malformed,
             Discard::NotAdvertisement { .. } => DiscardReason::NotAdvertisement,
             Discard::VridNotConfigured { .. } => DiscardReason::VridNotConfigured,
-            Discard::LocalIsOwner { .. } => DiscardReason::LocalIsOwner,
             Discard::AuthTypeMismatch { .. } => DiscardReason::AuthTypeMismatch,
             Discard::AuthDataMismatch => DiscardReason::AuthDataMismatch,
             Discard::IntervalMismatch { .. } => DiscardReason::IntervalMismatch,
@@ -382,6 +385,7 @@ pub fn validate<'a>(
         advert,
         sender: meta.src,
         address_list_mismatch,
+        checksum: packet.checksum_form(meta.src, meta.dst),
     })
 }
 
@@ -395,14 +399,15 @@ fn check_configured<'a>(
     interval: Centiseconds,
     expected: Option<Expected<'a>>,
 ) -> Result<Expected<'a>, Discard> {
-    // RFC 5798 §7.1: "MUST verify that the VRID is configured on the receiving interface
-    // and the local router is not the IPvX address owner (Priority = 255 (decimal))".
+    // RFC 9568 §7.1 (erratum 8298 against RFC 5798): "MUST verify that the VRID is
+    // configured on the receiving interface". RFC 5798 also discarded every advert at
+    // the address owner, so two routers both configured as owner (priority 255) never
+    // heard each other and stayed Active together; now the owner's state machine sees
+    // them and §6.4.3 breaks the tie by primary address. RFC 3768 has the same check
+    // and the same flaw; v2 follows the erratum too.
     let Some(expected) = expected.filter(|expected| expected.vrid == vrid) else {
         return Err(Discard::VridNotConfigured { vrid });
     };
-    if expected.local_priority == 255 {
-        return Err(Discard::LocalIsOwner { vrid });
-    }
 
     if version == Version::V2 {
         if let Some(auth) = auth {
@@ -501,6 +506,7 @@ pub fn validate_observed(
         },
         sender: observed.src,
         address_list_mismatch: false,
+        checksum: None,
     })
 }
 
@@ -533,6 +539,8 @@ fn constant_time_eq(a: &[u8; 8], b: &[u8; 8]) -> bool {
 pub struct RxCounters {
     accepted: u64,
     address_list_mismatch: u64,
+    /// Accepted v3 IPv4 adverts by checksum form: pseudo-header, message only, either.
+    checksum_forms: [u64; 3],
     discarded: [u64; DiscardReason::ALL.len()],
 }
 
@@ -541,6 +549,22 @@ impl RxCounters {
     pub const ACCEPTED: &'static str = "accepted";
     /// Name of the address-list-mismatch counter in [`RxCounters::iter`].
     pub const ADDRESS_LIST_MISMATCH: &'static str = "address_list_mismatch";
+    /// Names of the accepted-advert counters by v3 IPv4 checksum form in
+    /// [`RxCounters::iter`]: RFC 5798 pseudo-header, RFC 9568 message only, and adverts
+    /// whose two forms coincide (see [`wire::ChecksumForm`]).
+    pub const CHECKSUM_FORMS: [&'static str; 3] = [
+        "checksum_ipv4_pseudo_header",
+        "checksum_ipv4_message_only",
+        "checksum_ipv4_either",
+    ];
+
+    /// Whether `name` (from [`RxCounters::iter`]) counts accepted adverts rather than a
+    /// discard reason.
+    pub fn counts_accepted(name: &str) -> bool {
+        name == Self::ACCEPTED
+            || name == Self::ADDRESS_LIST_MISMATCH
+            || Self::CHECKSUM_FORMS.contains(&name)
+    }
 
     /// Counts one outcome of [`validate`].
     pub fn record(&mut self, result: &Result<Accepted, Discard>) {
@@ -549,6 +573,15 @@ impl RxCounters {
                 self.accepted = self.accepted.saturating_add(1);
                 if accepted.address_list_mismatch {
                     self.address_list_mismatch = self.address_list_mismatch.saturating_add(1);
+                }
+                let form = match accepted.checksum {
+                    Some(wire::ChecksumForm::Ipv4PseudoHeader) => Some(0),
+                    Some(wire::ChecksumForm::Ipv4MessageOnly) => Some(1),
+                    Some(wire::ChecksumForm::Ipv4Either) => Some(2),
+                    Some(wire::ChecksumForm::Only) | None => None,
+                };
+                if let Some(counter) = form.and_then(|i| self.checksum_forms.get_mut(i)) {
+                    *counter = counter.saturating_add(1);
                 }
             }
             Err(discard) => {
@@ -568,19 +601,31 @@ impl RxCounters {
         self.address_list_mismatch
     }
 
+    /// Accepted v3 IPv4 adverts whose checksum verified in `form` only (or, for
+    /// [`wire::ChecksumForm::Ipv4Either`], in both); 0 for [`wire::ChecksumForm::Only`].
+    pub fn checksum_form(&self, form: wire::ChecksumForm) -> u64 {
+        match form {
+            wire::ChecksumForm::Ipv4PseudoHeader => self.checksum_forms[0],
+            wire::ChecksumForm::Ipv4MessageOnly => self.checksum_forms[1],
+            wire::ChecksumForm::Ipv4Either => self.checksum_forms[2],
+            wire::ChecksumForm::Only => 0,
+        }
+    }
+
     /// Adverts discarded for `reason`.
     pub const fn discarded(&self, reason: DiscardReason) -> u64 {
         self.discarded[reason.index()]
     }
 
     /// Every counter as (stable snake_case name, value): accepted, address-list
-    /// mismatches, then each discard reason in check order.
+    /// mismatches, accepted by checksum form, then each discard reason in check order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         [
             (Self::ACCEPTED, self.accepted),
             (Self::ADDRESS_LIST_MISMATCH, self.address_list_mismatch),
         ]
         .into_iter()
+        .chain(Self::CHECKSUM_FORMS.into_iter().zip(self.checksum_forms))
         .chain(
             DiscardReason::ALL
                 .iter()
@@ -611,7 +656,6 @@ mod tests {
         /// `None`: no router configured for the VRID.
         version: Option<Version>,
         vrid: u8,
-        local_priority: u8,
         auth: Auth,
         advert_interval: Centiseconds,
         virtual_addresses: Vec<IpAddr>,
@@ -637,7 +681,6 @@ mod tests {
                 local_addresses: LOCAL_ADDRESSES.to_vec(),
                 version: Some(expected.version),
                 vrid: expected.vrid,
-                local_priority: 100,
                 auth: expected.auth,
                 advert_interval: expected.max_advert_interval,
                 virtual_addresses: expected.addresses.clone(),
@@ -661,7 +704,6 @@ mod tests {
             self.version.map(|version| Expected {
                 version,
                 vrid: self.vrid,
-                local_priority: self.local_priority,
                 auth: self.auth,
                 advert_interval: self.advert_interval,
                 virtual_addresses: &self.virtual_addresses,
@@ -695,9 +737,19 @@ mod tests {
             assert_eq!(
                 case.run(),
                 Ok(Accepted {
+                    // keepalived sums the RFC 5798 IPv4 pseudo-header into v3 adverts.
+                    checksum: Some(
+                        if expected.version == Version::V3
+                            && AddressFamily::of(case.meta.src) == AddressFamily::Ipv4
+                        {
+                            wire::ChecksumForm::Ipv4PseudoHeader
+                        } else {
+                            wire::ChecksumForm::Only
+                        }
+                    ),
                     advert: expected,
                     sender: case.meta.src,
-                    address_list_mismatch: false
+                    address_list_mismatch: false,
                 }),
                 "{name}"
             );
@@ -830,13 +882,6 @@ mod tests {
     }
 
     #[test]
-    fn step5_address_owner_discards_every_advert() {
-        let mut case = Case::v2();
-        case.local_priority = 255;
-        assert_eq!(case.run(), Err(Discard::LocalIsOwner { vrid: 51 }));
-    }
-
-    #[test]
     fn step6_v2_auth_type_must_match() {
         let mut case = Case::v2();
         case.auth = Auth::None;
@@ -960,9 +1005,6 @@ mod tests {
                 case.refill_checksum();
             }),
             (DiscardReason::VridNotConfigured, |case| case.vrid = 1),
-            (DiscardReason::LocalIsOwner, |case| {
-                case.local_priority = 255
-            }),
             (DiscardReason::AuthTypeMismatch, |case| {
                 case.payload[4] = 2;
                 case.refill_checksum();
@@ -1043,9 +1085,14 @@ mod tests {
         for (name, datagram, expected) in fixtures::all() {
             let case = Case::matching(datagram, &expected);
             let from_socket = case.run().unwrap();
+            assert!(from_socket.checksum.is_some(), "{name}");
+            // The record keeps no checksum form; everything else is the same.
             assert_eq!(
                 case.run_observed(&case.observed()),
-                Ok(from_socket),
+                Ok(Accepted {
+                    checksum: None,
+                    ..from_socket
+                }),
                 "{name}"
             );
             // A ring-buffer event carries no version: the program checked it.
@@ -1110,18 +1157,6 @@ mod tests {
     }
 
     #[test]
-    fn observed_address_owner_discards_every_advert() {
-        for mut case in [Case::v2(), Case::v3_ipv4(), Case::v3_ipv6()] {
-            case.local_priority = 255;
-            let vrid = case.vrid;
-            assert_eq!(
-                case.run_observed(&case.observed()),
-                Err(Discard::LocalIsOwner { vrid })
-            );
-        }
-    }
-
-    #[test]
     fn observed_v2_interval_must_match() {
         let mut case = Case::v2();
         case.advert_interval = Centiseconds(200);
@@ -1151,7 +1186,6 @@ mod tests {
         let shared = [
             DiscardReason::OwnAdvert,
             DiscardReason::VridNotConfigured,
-            DiscardReason::LocalIsOwner,
             DiscardReason::IntervalMismatch,
         ];
         let mut socket = RxCounters::default();
@@ -1178,6 +1212,31 @@ mod tests {
         assert_eq!(socket, observed);
     }
 
+    // --- logging ---
+
+    #[test]
+    fn every_failed_check_is_logged_but_own_adverts_and_foreign_vrids() {
+        // RFC 9568 §7.1: "SHOULD log the event (subject to rate-limiting)"; the daemon
+        // logs each reason that says so through its rate limiter.
+        let logged: Vec<DiscardReason> = DiscardReason::ALL
+            .iter()
+            .copied()
+            .filter(|reason| reason.worth_logging())
+            .collect();
+        assert_eq!(logged.len(), DiscardReason::ALL.len() - 2);
+        assert!(!DiscardReason::OwnAdvert.worth_logging());
+        assert!(!DiscardReason::VridNotConfigured.worth_logging());
+        for reason in [
+            DiscardReason::TtlNot255,
+            DiscardReason::BadChecksum,
+            DiscardReason::Truncated,
+            DiscardReason::Malformed,
+            DiscardReason::AuthDataMismatch,
+        ] {
+            assert!(reason.worth_logging(), "{reason:?}");
+        }
+    }
+
     // --- counters ---
 
     #[test]
@@ -1193,14 +1252,41 @@ mod tests {
         let mut mismatched = Case::v3_ipv6();
         mismatched.virtual_addresses.clear();
         counters.record(&mismatched.run());
-        assert_eq!(counters.accepted(), 2);
+
+        // The v3 IPv4 fixture again, its checksum rewritten in the RFC 9568 form.
+        let mut message_only = Case::v3_ipv4();
+        Packet::new_unchecked(&mut message_only.payload[..], AddressFamily::Ipv4).fill_checksum_as(
+            message_only.meta.src,
+            message_only.meta.dst,
+            wire::Ipv4Checksum::MessageOnly,
+        );
+        counters.record(&message_only.run());
+        assert_eq!(counters.accepted(), 3);
         assert_eq!(counters.address_list_mismatch(), 1);
+        assert_eq!(
+            counters.checksum_form(wire::ChecksumForm::Ipv4PseudoHeader),
+            1
+        );
+        assert_eq!(
+            counters.checksum_form(wire::ChecksumForm::Ipv4MessageOnly),
+            1
+        );
+        assert_eq!(counters.checksum_form(wire::ChecksumForm::Ipv4Either), 0);
 
         let named: Vec<(&str, u64)> = counters.iter().collect();
-        assert_eq!(named.len(), 2 + DiscardReason::ALL.len());
-        assert_eq!(named[0], ("accepted", 2));
+        assert_eq!(named.len(), 5 + DiscardReason::ALL.len());
+        assert_eq!(named[0], ("accepted", 3));
         assert_eq!(named[1], ("address_list_mismatch", 1));
-        assert!(named[2..].iter().all(|(_, value)| *value == 1));
+        assert_eq!(named[2], ("checksum_ipv4_pseudo_header", 1));
+        assert_eq!(named[3], ("checksum_ipv4_message_only", 1));
+        assert_eq!(named[4], ("checksum_ipv4_either", 0));
+        assert!(named[5..].iter().all(|(_, value)| *value == 1));
+        assert!(
+            named
+                .iter()
+                .all(|(name, _)| RxCounters::counts_accepted(name)
+                    == (named[..5].iter().any(|(n, _)| n == name)))
+        );
         let mut names: Vec<&str> = named.iter().map(|(name, _)| *name).collect();
         assert!(names.iter().all(|name| {
             name.chars()
@@ -1265,7 +1351,6 @@ mod tests {
             ttl_or_hop_limit in any::<u8>(),
             configured in any::<bool>(),
             v3 in any::<bool>(),
-            local_priority in any::<u8>(),
             auth_type in any::<u8>(),
             auth_data in any::<[u8; 8]>(),
             interval in any::<u16>(),
@@ -1275,7 +1360,6 @@ mod tests {
             let expected = Expected {
                 version: if v3 { Version::V3 } else { Version::V2 },
                 vrid: peek_vrid(&payload).unwrap_or(0),
-                local_priority,
                 auth: Auth::from_fields(auth_type, auth_data),
                 advert_interval: Centiseconds(interval),
                 virtual_addresses: &virtual_addresses,

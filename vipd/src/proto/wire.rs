@@ -58,6 +58,51 @@ impl fmt::Display for Version {
     }
 }
 
+/// The virtual router MAC address of `vrid` (RFC 9568 §7.3): 00-00-5E-00-01-{VRID} for
+/// IPv4, 00-00-5E-00-02-{VRID} for IPv6.
+pub const fn virtual_router_mac(family: AddressFamily, vrid: u8) -> [u8; 6] {
+    let family_octet = match family {
+        AddressFamily::Ipv4 => 0x01,
+        AddressFamily::Ipv6 => 0x02,
+    };
+    [0x00, 0x00, 0x5e, 0x00, family_octet, vrid]
+}
+
+/// How a VRRPv3 advert over IPv4 sums its checksum. The two RFCs disagree, and so does
+/// the installed base:
+/// - RFC 5798 §5.2.8 sums "the entire VRRP message ... and a pseudo-header as defined in
+///   Section 8.1 of [RFC2460]"; keepalived (unless `v3_checksum_as_v2`) and FRR (unless
+///   `no vrrp N checksum-with-ipv4-pseudoheader`) read that as an IPv4 pseudo-header too.
+/// - RFC 9568 §5.2.8: "For the IPv4 address family, the checksum calculation only
+///   includes the VRRP message"; Cisco and Juniper sum it that way.
+///
+/// VRRPv2 (RFC 3768 §5.3.8, message only) and IPv6 (pseudo-header, both RFCs) have one
+/// form each and ignore this setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Ipv4Checksum {
+    /// RFC 5798 as keepalived and FRR read it: an IPv4 pseudo-header is summed too.
+    #[default]
+    PseudoHeader,
+    /// RFC 9568 §5.2.8: the VRRP message only.
+    MessageOnly,
+}
+
+/// The checksum form a received advert verified with, for the counters that show which
+/// form a peer sends (see [`Packet::checksum_form`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChecksumForm {
+    /// VRRPv2, or VRRPv3 over IPv6: only one form exists.
+    Only,
+    /// VRRPv3 over IPv4 with the IPv4 pseudo-header (RFC 5798, keepalived, FRR).
+    Ipv4PseudoHeader,
+    /// VRRPv3 over IPv4, the message only (RFC 9568).
+    Ipv4MessageOnly,
+    /// VRRPv3 over IPv4 where the pseudo-header sums to zero (one's complement), so both
+    /// forms give the same checksum and the advert does not say which one its sender
+    /// uses.
+    Ipv4Either,
+}
+
 /// An advertisement interval in centiseconds, the unit of the v3 12-bit field
 /// (RFC 5798 §5.2.7). A v2 interval of S seconds is `Centiseconds(S * 100)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -545,14 +590,25 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The checksum the message calls for, computed with the checksum field taken as zero:
     /// v2 over the VRRP message only (RFC 3768 §5.3.8), v3 also over the IPv4 or IPv6
-    /// pseudo-header (RFC 5798 §5.2.8). A version other than 2 is summed as v3.
+    /// pseudo-header (RFC 5798 §5.2.8). A version other than 2 is summed as v3. For the
+    /// RFC 9568 IPv4 form see [`Packet::compute_checksum_as`].
     pub fn compute_checksum(&self, src: IpAddr, dst: IpAddr) -> u16 {
+        self.compute_checksum_as(src, dst, Ipv4Checksum::PseudoHeader)
+    }
+
+    /// [`Packet::compute_checksum`], with `ipv4` deciding the form of a v3 advert over
+    /// IPv4 (see [`Ipv4Checksum`]).
+    pub fn compute_checksum_as(&self, src: IpAddr, dst: IpAddr, ipv4: Ipv4Checksum) -> u16 {
         let data = self.buffer.as_ref();
         let message = data.get(..self.total_len()).unwrap_or(data);
         let mut sum = checksum::Sum::default();
-        if self.version_number() != Version::V2.number() {
-            // RFC 5798 §5.2.8: "including the IPv4 pseudo-header [RFC 768] / IPv6
-            // pseudo-header [RFC 2460 §8.1]" with the VRRP message as upper-layer payload.
+        let v3 = self.version_number() != Version::V2.number();
+        // RFC 9568 §5.2.8: "For the IPv4 address family, the checksum calculation only
+        // includes the VRRP message"; RFC 5798 §5.2.8 was read to include a pseudo-header.
+        let message_only = self.family == AddressFamily::Ipv4 && ipv4 == Ipv4Checksum::MessageOnly;
+        if v3 && !message_only {
+            // RFC 5798 §5.2.8 / RFC 9568 §5.2.8 (IPv6): "a 'pseudo-header' as defined in
+            // Section 8.1 of [RFC8200]" with the VRRP message as upper-layer payload.
             sum.add_pseudo_header(src, dst, message.len());
         }
         sum.add_bytes(message.get(..field::CHECKSUM.start).unwrap_or_default());
@@ -560,9 +616,31 @@ impl<T: AsRef<[u8]>> Packet<T> {
         sum.finish()
     }
 
-    /// Whether the checksum field verifies for this source and destination.
+    /// Whether the checksum field verifies for this source and destination, in either
+    /// form for v3 over IPv4 (see [`Packet::checksum_form`]).
     pub fn verify_checksum(&self, src: IpAddr, dst: IpAddr) -> bool {
-        self.checksum() == self.compute_checksum(src, dst)
+        self.checksum_form(src, dst).is_some()
+    }
+
+    /// The form the checksum field verifies in, `None` if it verifies in none. A v3
+    /// advert over IPv4 may use either form (see [`Ipv4Checksum`]): accepting both costs
+    /// nothing in safety, since the two sums differ by the pseudo-header's addresses
+    /// only, and lets vipd hear keepalived, FRR, Cisco and Juniper whatever they send.
+    pub fn checksum_form(&self, src: IpAddr, dst: IpAddr) -> Option<ChecksumForm> {
+        let received = self.checksum();
+        let pseudo_header = self.compute_checksum_as(src, dst, Ipv4Checksum::PseudoHeader);
+        let v3_ipv4 =
+            self.family == AddressFamily::Ipv4 && self.version_number() != Version::V2.number();
+        if !v3_ipv4 {
+            return (received == pseudo_header).then_some(ChecksumForm::Only);
+        }
+        let message_only = self.compute_checksum_as(src, dst, Ipv4Checksum::MessageOnly);
+        match (received == pseudo_header, received == message_only) {
+            (true, true) => Some(ChecksumForm::Ipv4Either),
+            (true, false) => Some(ChecksumForm::Ipv4PseudoHeader),
+            (false, true) => Some(ChecksumForm::Ipv4MessageOnly),
+            (false, false) => None,
+        }
     }
 }
 
@@ -628,9 +706,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.buffer.as_mut()[start..start + AUTH_DATA_LEN].copy_from_slice(&data);
     }
 
-    /// Computes and writes the checksum for this source and destination.
+    /// Computes and writes the checksum for this source and destination (RFC 5798 form).
     pub fn fill_checksum(&mut self, src: IpAddr, dst: IpAddr) {
-        let checksum = self.compute_checksum(src, dst);
+        self.fill_checksum_as(src, dst, Ipv4Checksum::PseudoHeader);
+    }
+
+    /// Computes and writes the checksum, in form `ipv4` for v3 over IPv4.
+    pub fn fill_checksum_as(&mut self, src: IpAddr, dst: IpAddr, ipv4: Ipv4Checksum) {
+        let checksum = self.compute_checksum_as(src, dst, ipv4);
         self.set_checksum(checksum);
     }
 }
@@ -660,12 +743,12 @@ impl AdvertRepr {
         if version == Version::V2 && family == AddressFamily::Ipv6 {
             return Err(Error::V2OverIpv6);
         }
-        // RFC 5798 §7.1 / RFC 3768 §7.1: "MUST verify the VRRP checksum".
-        let computed = packet.compute_checksum(src, dst);
-        if packet.checksum() != computed {
+        // RFC 9568 §7.1 / RFC 3768 §7.1: "MUST verify the VRRP checksum", in either
+        // IPv4 form (see `Packet::checksum_form`).
+        if packet.checksum_form(src, dst).is_none() {
             return Err(Error::BadChecksum {
                 received: packet.checksum(),
-                computed,
+                computed: packet.compute_checksum(src, dst),
             });
         }
         // RFC 5798 §5.2.2: "A packet with unknown type MUST be discarded."
@@ -714,12 +797,24 @@ impl AdvertRepr {
     }
 
     /// Writes the advert into `packet` (exactly [`AdvertRepr::buffer_len`] bytes) with the
-    /// checksum for `src` → `dst`. Every byte is written, whatever the buffer held.
+    /// checksum for `src` → `dst` (RFC 5798 form; see [`AdvertRepr::emit_as`]). Every
+    /// byte is written, whatever the buffer held.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut Packet<T>,
         src: IpAddr,
         dst: IpAddr,
+    ) -> Result<(), Error> {
+        self.emit_as(packet, src, dst, Ipv4Checksum::PseudoHeader)
+    }
+
+    /// [`AdvertRepr::emit`] with the checksum of a v3 advert over IPv4 in form `ipv4`.
+    pub fn emit_as<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Packet<T>,
+        src: IpAddr,
+        dst: IpAddr,
+        ipv4: Ipv4Checksum,
     ) -> Result<(), Error> {
         let family = packet.family();
         if AddressFamily::of(src) != family || AddressFamily::of(dst) != family {
@@ -798,7 +893,7 @@ impl AdvertRepr {
         for (index, address) in self.addresses.iter().enumerate() {
             packet.set_address(index, *address);
         }
-        packet.fill_checksum(src, dst);
+        packet.fill_checksum_as(src, dst, ipv4);
         Ok(())
     }
 }
@@ -1277,6 +1372,134 @@ mod tests {
         let rx = split(V3_IPV4);
         let bytes = emit_prefilled(&v3_ipv4_repr(), AddressFamily::Ipv4, rx.src, rx.dst);
         assert_eq!(bytes, rx.payload);
+    }
+
+    #[test]
+    fn virtual_router_mac_follows_rfc_9568_7_3() {
+        assert_eq!(
+            virtual_router_mac(AddressFamily::Ipv4, 51),
+            [0x00, 0x00, 0x5e, 0x00, 0x01, 0x33]
+        );
+        assert_eq!(
+            virtual_router_mac(AddressFamily::Ipv6, 255),
+            [0x00, 0x00, 0x5e, 0x00, 0x02, 0xff]
+        );
+    }
+
+    // --- VRRPv3 over IPv4, the two checksum forms (RFC 5798 / RFC 9568 §5.2.8) ---
+
+    /// RFC 1071 verification, written out apart from `checksum::Sum`: the 16-bit words of
+    /// the message, checksum included, fold to all ones.
+    fn message_alone_verifies(message: &[u8]) -> bool {
+        let mut total: u32 = message
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+            .sum();
+        while total > 0xffff {
+            total = (total & 0xffff) + (total >> 16);
+        }
+        total == 0xffff
+    }
+
+    #[test]
+    fn v3_ipv4_keepalived_capture_is_the_pseudo_header_form() {
+        let rx = split(V3_IPV4);
+        let packet = Packet::new_checked(rx.payload, AddressFamily::Ipv4).unwrap();
+        assert_eq!(
+            packet.checksum_form(rx.src, rx.dst),
+            Some(ChecksumForm::Ipv4PseudoHeader)
+        );
+        assert!(!message_alone_verifies(rx.payload));
+    }
+
+    #[test]
+    fn v3_ipv4_message_only_emit_sums_the_message_alone() {
+        let rx = split(V3_IPV4);
+        let mut bytes = vec![0xa5; v3_ipv4_repr().buffer_len()];
+        v3_ipv4_repr()
+            .emit_as(
+                &mut Packet::new_unchecked(&mut bytes[..], AddressFamily::Ipv4),
+                rx.src,
+                rx.dst,
+                Ipv4Checksum::MessageOnly,
+            )
+            .unwrap();
+        // Only the checksum differs from keepalived's pseudo-header form.
+        assert_eq!(bytes[..6], rx.payload[..6]);
+        assert_eq!(bytes[8..], rx.payload[8..]);
+        assert_ne!(bytes[6..8], rx.payload[6..8]);
+        assert!(message_alone_verifies(&bytes));
+        let packet = Packet::new_checked(&bytes[..], AddressFamily::Ipv4).unwrap();
+        assert_eq!(
+            packet.checksum_form(rx.src, rx.dst),
+            Some(ChecksumForm::Ipv4MessageOnly)
+        );
+        // RFC 9568 §7.1: either form is a verified checksum.
+        assert_eq!(
+            parse(&bytes, AddressFamily::Ipv4, rx.src, rx.dst),
+            Ok(v3_ipv4_repr())
+        );
+    }
+
+    #[test]
+    fn v3_ipv4_checksum_in_neither_form_is_refused() {
+        let rx = split(V3_IPV4);
+        let mut bytes = rx.payload.to_vec();
+        bytes[7] ^= 0x01;
+        let packet = Packet::new_checked(&bytes[..], AddressFamily::Ipv4).unwrap();
+        assert_eq!(packet.checksum_form(rx.src, rx.dst), None);
+        assert!(matches!(
+            parse(&bytes, AddressFamily::Ipv4, rx.src, rx.dst),
+            Err(Error::BadChecksum { .. })
+        ));
+    }
+
+    #[test]
+    fn v3_ipv4_pseudo_header_summing_to_zero_leaves_the_form_unknown() {
+        // 192.0.2.200 → 203.0.113.178, protocol 112, 20 bytes: the pseudo-header's words
+        // sum to 0xffff (one's-complement zero), so both forms give one checksum.
+        let (src, dst): (IpAddr, IpAddr) = (
+            Ipv4Addr::new(192, 0, 2, 200).into(),
+            Ipv4Addr::new(203, 0, 113, 178).into(),
+        );
+        let mut bytes = split(V3_IPV4).payload.to_vec();
+        refill_checksum(&mut bytes, AddressFamily::Ipv4, src, dst);
+        let packet = Packet::new_checked(&bytes[..], AddressFamily::Ipv4).unwrap();
+        assert_eq!(
+            packet.checksum_form(src, dst),
+            Some(ChecksumForm::Ipv4Either)
+        );
+        // Another source breaks the tie.
+        let other: IpAddr = Ipv4Addr::new(192, 0, 2, 201).into();
+        assert_eq!(
+            packet.checksum_form(other, dst),
+            Some(ChecksumForm::Ipv4MessageOnly)
+        );
+    }
+
+    #[test]
+    fn v2_and_ipv6_have_one_form_whatever_the_setting() {
+        let rx = split(V2_IPV4_PASS);
+        let packet = Packet::new_checked(rx.payload, AddressFamily::Ipv4).unwrap();
+        assert_eq!(
+            packet.checksum_form(rx.src, rx.dst),
+            Some(ChecksumForm::Only)
+        );
+        assert_eq!(
+            packet.compute_checksum_as(rx.src, rx.dst, Ipv4Checksum::MessageOnly),
+            packet.compute_checksum_as(rx.src, rx.dst, Ipv4Checksum::PseudoHeader)
+        );
+        let rx = split(V3_IPV6);
+        let packet = Packet::new_checked(rx.payload, AddressFamily::Ipv6).unwrap();
+        assert_eq!(
+            packet.checksum_form(rx.src, rx.dst),
+            Some(ChecksumForm::Only)
+        );
+        // RFC 9568 §5.2.8: IPv6 keeps its pseudo-header whatever the IPv4 setting.
+        assert_eq!(
+            packet.compute_checksum_as(rx.src, rx.dst, Ipv4Checksum::MessageOnly),
+            packet.checksum()
+        );
     }
 
     // --- VRRPv3 over IPv6 (RFC 5798) ---

@@ -83,9 +83,11 @@ impl PinConfig {
         }
     }
 
-    /// The pin directory of `interface`.
+    /// The pin directory of `interface`. bpffs refuses names with a dot (reserved for
+    /// its own files: EPERM), which VLANs (`eth0.100`) and VMACs (`vrrp.7`) have, so a
+    /// dot becomes a colon, which no interface name can contain.
     pub fn interface_dir(&self, interface: &str) -> PathBuf {
-        self.bpffs_dir.join(interface)
+        self.bpffs_dir.join(interface.replace('.', ":"))
     }
 
     /// The lock file of `interface`.
@@ -508,5 +510,28 @@ fn is_veth(interface: &str) -> bool {
             tracing::warn!(%interface, %error, "cannot read the link kind; trying native XDP first");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_directories_of_dotted_interfaces_have_no_dot() {
+        let pin = PinConfig {
+            bpffs_dir: PathBuf::from("/sys/fs/bpf/vipd"),
+            lock_dir: PathBuf::from("/run/vipd"),
+        };
+        assert_eq!(
+            pin.interface_dir("vrrp.7"),
+            PathBuf::from("/sys/fs/bpf/vipd/vrrp:7")
+        );
+        assert_eq!(
+            pin.interface_dir("eth0"),
+            PathBuf::from("/sys/fs/bpf/vipd/eth0")
+        );
+        // Distinct names stay distinct: no interface name has a colon.
+        assert_ne!(pin.interface_dir("a.b"), pin.interface_dir("a_b"));
     }
 }
