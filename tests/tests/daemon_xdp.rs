@@ -520,12 +520,7 @@ fn vrrp_socket_drops(pid: i32) -> anyhow::Result<u64> {
 /// Paced at [`FLOOD_BURST`] frames per 2 ms (≈ 16k/s when the machine is idle, a third
 /// of that when it is loaded): the backup is stopped throughout, so any rate fills its
 /// socket, and a gentle one leaves the master, on the same shared CPUs, sending on time.
-fn flood(
-    socket: &PacketSocket,
-    frame: &[u8],
-    stop: &AtomicBool,
-    max_frames: u64,
-) -> u64 {
+fn flood(socket: &PacketSocket, frame: &[u8], stop: &AtomicBool, max_frames: u64) -> u64 {
     let end = Instant::now() + FLOOD_MAX_TIME;
     let mut sent = 0;
     while sent < max_frames && Instant::now() < end && !stop.load(Ordering::Relaxed) {

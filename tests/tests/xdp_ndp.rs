@@ -98,7 +98,10 @@ fn xdp_answers_solicitations_until_a_killed_daemons_lease_runs_out() -> anyhow::
     let replies_before = router.xdp_counter("eth0", "ndp_replies")?;
 
     let answers = client.answers_for_vip(Duration::from_millis(300))?;
-    ensure!(!answers.is_empty(), "nobody answered the solicitations for {VIP}");
+    ensure!(
+        !answers.is_empty(),
+        "nobody answered the solicitations for {VIP}"
+    );
     for na in &answers {
         ensure!(
             na.eth_src == owner_mac && na.target_mac == Some(owner_mac) && na.src == VIP_ADDR,

@@ -339,8 +339,14 @@ fn invalid_solicitations_are_counted_drops() {
         ("code 1", code),
         ("zero-length option", zero_length_option),
         ("option past the end", option_past_the_end),
-        ("DAD with a source link-layer option", dad_with_source_link_addr),
-        ("DAD not to the solicited-node group", dad_not_to_solicited_node),
+        (
+            "DAD with a source link-layer option",
+            dad_with_source_link_addr,
+        ),
+        (
+            "DAD not to the solicited-node group",
+            dad_not_to_solicited_node,
+        ),
         ("IPv6 length past the frame", truncated),
     ] {
         let (action, out, moved) = run(&mut xdp, &ns);

@@ -1600,6 +1600,10 @@ fn ipv6_adverts_list_the_link_local_vip_first() {
     assert_eq!(core.listed_addresses()[0], ip("fe80::1"));
     assert_eq!(core.listed_addresses()[1], ip("2001:db8::1"));
     let global_only = vec![ip("2001:db8::2"), ip("2001:db8::1")];
-    let core = instance(InstanceConfig::new(VRID, ip("fe80::10"), global_only.clone()));
+    let core = instance(InstanceConfig::new(
+        VRID,
+        ip("fe80::10"),
+        global_only.clone(),
+    ));
     assert_eq!(core.listed_addresses(), global_only.as_slice());
 }

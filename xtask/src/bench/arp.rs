@@ -131,16 +131,21 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     let client_mac = mac_of(client, "eth0")?;
     let bin = bin.to_string_lossy().into_owned();
 
-    let burst = |target: Ipv4Addr| -> anyhow::Result<RunResult> {
+    let arp_burst = |target: Ipv4Addr| -> anyhow::Result<RunResult> {
         let counter = ReplyCounter::start(client, "eth0", target, Duration::from_secs(60))?;
-        burst(client, arp_request(client_mac, CLIENT, target), requests, counter)
+        burst(
+            client,
+            arp_request(client_mac, CLIENT, target),
+            requests,
+            counter,
+        )
     };
 
-    let baseline = burst(NOBODY)?;
+    let baseline = arp_burst(NOBODY)?;
     add_addr(responder, "eth0", "192.0.2.100/24")?;
-    let kernel = burst(VIP)?;
+    let kernel = arp_burst(VIP)?;
     responder.ip(&["addr", "del", "192.0.2.100/24", "dev", "eth0"])?;
-    let xdp = with_xdp_responder(responder, &bin, "192.0.2.100", || burst(VIP))?;
+    let xdp = with_xdp_responder(responder, &bin, "192.0.2.100", || arp_burst(VIP))?;
     println!("ARP (IPv4)");
     let arp = report(&baseline, &kernel, &xdp);
     drop(lan);
@@ -151,16 +156,16 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     let client = lan.member(1);
     add_addr(client, "eth0", &format!("{CLIENT6}/64"))?;
     let client_mac = mac_of(client, "eth0")?;
-    let burst6 = |target: Ipv6Addr| -> anyhow::Result<RunResult> {
+    let ndp_burst = |target: Ipv6Addr| -> anyhow::Result<RunResult> {
         let counter = ReplyCounter::start_ndp(client, "eth0", target, Duration::from_secs(60))?;
         let frame = neighbour_solicitation_frame(client_mac, CLIENT6, target);
         burst(client, frame, requests, counter)
     };
-    let baseline6 = burst6(NOBODY6)?;
+    let baseline6 = ndp_burst(NOBODY6)?;
     add_addr(responder, "eth0", &format!("{VIP6}/64"))?;
-    let kernel6 = burst6(VIP6)?;
+    let kernel6 = ndp_burst(VIP6)?;
     responder.ip(&["addr", "del", &format!("{VIP6}/64"), "dev", "eth0"])?;
-    let xdp6 = with_xdp_responder(responder, &bin, &VIP6.to_string(), || burst6(VIP6))?;
+    let xdp6 = with_xdp_responder(responder, &bin, &VIP6.to_string(), || ndp_burst(VIP6))?;
     println!("NDP (IPv6)");
     let ndp = report(&baseline6, &kernel6, &xdp6);
 
