@@ -489,3 +489,24 @@ fn hostname() -> String {
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "vipd".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stand-in is what the kernel derived for the keepalived capture's MAC
+    /// (02:00:5e:00:53:01 → fe80::5eff:fe00:5301, seen on the wire).
+    #[test]
+    fn eui64_link_local_matches_the_kernels_address_for_a_mac() {
+        assert_eq!(
+            eui64_link_local([0x02, 0, 0x5e, 0, 0x53, 0x01]),
+            "fe80::5eff:fe00:5301".parse::<Ipv6Addr>().expect("literal")
+        );
+        assert_eq!(
+            eui64_link_local([0x00, 0x11, 0x22, 0x33, 0x44, 0x55]),
+            "fe80::211:22ff:fe33:4455"
+                .parse::<Ipv6Addr>()
+                .expect("literal")
+        );
+    }
+}
