@@ -3,7 +3,7 @@
 //! Open the socket inside a namespace with [`crate::in_netns`]; it stays bound to that
 //! namespace's interface and can then be used from the test thread.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -300,6 +300,50 @@ pub fn vrrp_v3_advert_frame(
     ipv4_multicast_frame(src_mac, src_ip, &vrrp)
 }
 
+/// The VRRP IPv6 multicast group, ff02::12.
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// [`vrrp_v3_advert_frame`] over IPv6 (RFC 5798 §5.1.2): from `src_ip` (a link-local
+/// address) to ff02::12 (33:33:00:00:00:12) with hop limit 255 and a correct checksum
+/// over the RFC 8200 §8.1 pseudo-header.
+pub fn vrrp_v3_ipv6_advert_frame(
+    src_mac: [u8; 6],
+    src_ip: Ipv6Addr,
+    vrid: u8,
+    priority: u8,
+    interval_cs: u16,
+    addresses: &[Ipv6Addr],
+) -> Vec<u8> {
+    let vrrp_len = 8 + 16 * addresses.len();
+    let mut vrrp = Vec::with_capacity(vrrp_len);
+    vrrp.extend_from_slice(&[0x31, vrid, priority, addresses.len() as u8]);
+    vrrp.extend_from_slice(&(interval_cs & 0x0fff).to_be_bytes());
+    vrrp.extend_from_slice(&[0, 0]); // checksum, below
+    for a in addresses {
+        vrrp.extend_from_slice(&a.octets());
+    }
+    let mut pseudo = Vec::with_capacity(40 + vrrp_len);
+    pseudo.extend_from_slice(&src_ip.octets());
+    pseudo.extend_from_slice(&VRRP_GROUP_V6.octets());
+    pseudo.extend_from_slice(&(vrrp_len as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, IPPROTO_VRRP]);
+    pseudo.extend_from_slice(&vrrp);
+    let checksum = internet_checksum(&pseudo);
+    vrrp[6..8].copy_from_slice(&checksum.to_be_bytes());
+
+    let mut frame = Vec::with_capacity(54 + vrrp_len);
+    frame.extend_from_slice(&[0x33, 0x33, 0, 0, 0, 0x12]);
+    frame.extend_from_slice(&src_mac);
+    frame.extend_from_slice(&ETH_P_IPV6.to_be_bytes());
+    frame.extend_from_slice(&[0x60, 0, 0, 0]);
+    frame.extend_from_slice(&(vrrp_len as u16).to_be_bytes());
+    frame.extend_from_slice(&[IPPROTO_VRRP, 255]);
+    frame.extend_from_slice(&src_ip.octets());
+    frame.extend_from_slice(&VRRP_GROUP_V6.octets());
+    frame.extend_from_slice(&vrrp);
+    frame
+}
+
 /// A complete Ethernet frame holding a VRRPv2 advertisement (RFC 3768 §5.1) from
 /// `src_ip` to 224.0.0.18 with TTL 255, no authentication and correct checksums.
 /// `interval_s` is in whole seconds, as v2 has it.
@@ -350,6 +394,100 @@ fn ipv4_multicast_frame(src_mac: [u8; 6], src_ip: Ipv4Addr, vrrp: &[u8]) -> Vec<
     frame.extend_from_slice(&ip);
     frame.extend_from_slice(vrrp);
     frame
+}
+
+/// EtherType of IPv6.
+pub const ETH_P_IPV6: u16 = 0x86dd;
+
+/// The ICMPv6 checksum (RFC 4443 §2.3) of `message` from `src` to `dst`: RFC 1071 over
+/// the RFC 8200 §8.1 pseudo-header and the message (its checksum field as it is).
+pub fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) -> u16 {
+    let mut bytes = Vec::with_capacity(40 + message.len());
+    bytes.extend_from_slice(&src.octets());
+    bytes.extend_from_slice(&dst.octets());
+    bytes.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&[0, 0, 0, 58]);
+    bytes.extend_from_slice(message);
+    internet_checksum(&bytes)
+}
+
+/// A neighbour solicitation (RFC 4861 §4.3) from `mac`/`src` for `target`, to the
+/// target's solicited-node group, with a source link-layer address option.
+pub fn neighbour_solicitation_frame(mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let t = target.octets();
+    let group = Ipv6Addr::from([
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13], t[14], t[15],
+    ]);
+    let mut icmp = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&t);
+    icmp.extend_from_slice(&[1, 1]);
+    icmp.extend_from_slice(&mac);
+    let sum = icmpv6_checksum(src, group, &icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut frame = Vec::with_capacity(14 + 40 + icmp.len());
+    frame.extend_from_slice(&[0x33, 0x33, 0xff, t[13], t[14], t[15]]);
+    frame.extend_from_slice(&mac);
+    frame.extend_from_slice(&ETH_P_IPV6.to_be_bytes());
+    frame.extend_from_slice(&[0x60, 0, 0, 0]);
+    frame.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&[58, 255]);
+    frame.extend_from_slice(&src.octets());
+    frame.extend_from_slice(&group.octets());
+    frame.extend_from_slice(&icmp);
+    frame
+}
+
+/// A neighbour advertisement (RFC 4861 §4.4) as received, with the fields tests look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighbourAdvert {
+    /// Ethernet source.
+    pub eth_src: [u8; 6],
+    /// IPv6 source.
+    pub src: Ipv6Addr,
+    /// The target address.
+    pub target: Ipv6Addr,
+    /// Router flag.
+    pub router: bool,
+    /// Solicited flag.
+    pub solicited: bool,
+    /// Override flag.
+    pub override_flag: bool,
+    /// The target link-layer address option, if present.
+    pub target_mac: Option<[u8; 6]>,
+    /// Whether the ICMPv6 checksum verifies.
+    pub checksum_ok: bool,
+}
+
+impl NeighbourAdvert {
+    /// Parses an Ethernet frame holding an IPv6 neighbour advertisement with no
+    /// extension headers; `None` for anything else.
+    pub fn parse(b: &[u8]) -> Option<NeighbourAdvert> {
+        let ip = b.get(14..54)?;
+        if b.get(12..14)? != ETH_P_IPV6.to_be_bytes() || ip[6] != 58 {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+        let icmp = b.get(54..54 + len)?;
+        if icmp.len() < 24 || icmp[0] != 136 {
+            return None;
+        }
+        let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
+        let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).ok()?);
+        let target_mac = icmp
+            .get(24..32)
+            .filter(|o| o[0] == 2 && o[1] == 1)
+            .and_then(|o| <[u8; 6]>::try_from(&o[2..8]).ok());
+        Some(NeighbourAdvert {
+            eth_src: b.get(6..12)?.try_into().ok()?,
+            src,
+            target: Ipv6Addr::from(<[u8; 16]>::try_from(&icmp[8..24]).ok()?),
+            router: icmp[4] & 0x80 != 0,
+            solicited: icmp[4] & 0x40 != 0,
+            override_flag: icmp[4] & 0x20 != 0,
+            target_mac,
+            checksum_ok: icmpv6_checksum(src, dst, icmp) == 0,
+        })
+    }
 }
 
 /// The Internet checksum (RFC 1071) of `bytes`.

@@ -25,7 +25,16 @@ pub struct RawSocket {
 /// (`/proc/PID/net/raw`, readable while the process is stopped, and cheaper than
 /// running a command in the namespace).
 pub fn raw_sockets(pid: i32, protocol: u8) -> anyhow::Result<Vec<RawSocket>> {
-    let path = format!("/proc/{pid}/net/raw");
+    raw_socket_table(pid, protocol, "raw")
+}
+
+/// [`raw_sockets`] for IPv6 (`/proc/PID/net/raw6`, the same columns).
+pub fn raw6_sockets(pid: i32, protocol: u8) -> anyhow::Result<Vec<RawSocket>> {
+    raw_socket_table(pid, protocol, "raw6")
+}
+
+fn raw_socket_table(pid: i32, protocol: u8, table: &str) -> anyhow::Result<Vec<RawSocket>> {
+    let path = format!("/proc/{pid}/net/{table}");
     let table = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let port = format!(":{protocol:04X}");
     let mut sockets = Vec::new();

@@ -22,11 +22,13 @@ use serde_json::Value;
 
 use vipd_tests::packet::{
     ARP_REPLY, ArpFrame, ETH_P_ARP, PacketSocket, format_mac, vrrp_v2_advert_frame,
-    vrrp_v3_advert_frame,
+    vrrp_v3_advert_frame, vrrp_v3_ipv6_advert_frame,
 };
-use vipd_tests::sockets::{RawSocket, is_stopped, raw_sockets, socket_rcvbuf};
+use vipd_tests::sockets::{RawSocket, is_stopped, raw_sockets, raw6_sockets, socket_rcvbuf};
 use vipd_tests::vipd::{InstanceConf, Router, Scratch, has_addr, holders, stop_all, wait_addr};
-use vipd_tests::{Lan, Netns, add_addr, in_netns, mac_of, poll_until, require_root, xdp_prog_id};
+use vipd_tests::{
+    Lan, Netns, add_addr, in_netns, link_local, mac_of, poll_until, require_root, xdp_prog_id,
+};
 
 const VIP: &str = "192.0.2.100";
 const VIP_CIDR: &str = "192.0.2.100/24";
@@ -497,10 +499,12 @@ fn kill9_master_without_xdp_leaves_two_answerers() -> anyhow::Result<()> {
     stop_all(&mut routers)
 }
 
-/// The VRRP raw sockets (protocol 112) of the process `pid`, from its
-/// `/proc/PID/net/raw`.
+/// The VRRP raw sockets (protocol 112) of the process `pid`, IPv4 and IPv6, from its
+/// `/proc/PID/net/raw` and `raw6`.
 fn vrrp_sockets(pid: i32) -> anyhow::Result<Vec<RawSocket>> {
-    raw_sockets(pid, 112)
+    let mut sockets = raw_sockets(pid, 112)?;
+    sockets.extend(raw6_sockets(pid, 112)?);
+    Ok(sockets)
 }
 
 /// Datagrams dropped by the VRRP raw sockets of `pid` — `sk_drops`, which a raw socket
@@ -509,27 +513,20 @@ fn vrrp_socket_drops(pid: i32) -> anyhow::Result<u64> {
     Ok(vrrp_sockets(pid)?.iter().map(|s| s.drops).sum())
 }
 
-/// Sends VRRPv3 adverts for `vrid` (not watched by anyone in the lab) to 224.0.0.18
-/// from `socket` until `stop` is set, at most `max_frames` frames and
-/// [`FLOOD_MAX_TIME`]. Returns how many were sent.
+/// Sends `frame` (a VRRPv3 advert for a VRID nobody in the lab watches) from `socket`
+/// until `stop` is set, at most `max_frames` frames and [`FLOOD_MAX_TIME`]. Returns how
+/// many were sent.
 ///
 /// Paced at [`FLOOD_BURST`] frames per 2 ms (≈ 16k/s when the machine is idle, a third
 /// of that when it is loaded): the backup is stopped throughout, so any rate fills its
 /// socket, and a gentle one leaves the master, on the same shared CPUs, sending on time.
-fn flood(
-    socket: &PacketSocket,
-    src_mac: [u8; 6],
-    vrid: u8,
-    stop: &AtomicBool,
-    max_frames: u64,
-) -> u64 {
-    let frame = vrrp_v3_advert_frame(src_mac, FLOODER_IP, vrid, 100, 10, &[FLOODER_IP]);
+fn flood(socket: &PacketSocket, frame: &[u8], stop: &AtomicBool, max_frames: u64) -> u64 {
     let end = Instant::now() + FLOOD_MAX_TIME;
     let mut sent = 0;
     while sent < max_frames && Instant::now() < end && !stop.load(Ordering::Relaxed) {
         for _ in 0..FLOOD_BURST {
             // ENOBUFS under load just means this frame did not go out.
-            if socket.send(&frame).is_ok() {
+            if socket.send(frame).is_ok() {
                 sent += 1;
             }
         }
@@ -605,9 +602,20 @@ const STALL: Duration = Duration::from_millis(300);
 /// threads in state T) before the first junk frame is sent, and it stays stopped until
 /// its socket has been seen to drop; the flood is bounded by the frames that must
 /// overflow the measured buffer and by [`FLOOD_MAX_TIME`].
-fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
-    let (lan, scratch) = lab(tag, 2, Extras::ClientAndFlooder)?;
-    let ten_ms = |priority| conf(priority, xdp).set("advert_int", "\"10ms\"");
+fn flood_and_stall(tag: &str, xdp: &str, family: Family) -> anyhow::Result<StallOutcome> {
+    let (lan, scratch) = match family {
+        Family::V4 => lab(tag, 2, Extras::ClientAndFlooder)?,
+        // Routers, client, flooder: link-local addresses only, which is all it takes.
+        Family::V6 => (Lan::new_ipv6(tag, 4)?, Scratch::new(tag)?),
+    };
+    let ten_ms = |priority| {
+        let conf = match family {
+            Family::V4 => conf(priority, xdp),
+            Family::V6 => InstanceConf::new(INSTANCE, VRID, priority, "2001:db8::100/64")
+                .set("xdp", &format!("{xdp:?}")),
+        };
+        conf.set("advert_int", "\"10ms\"")
+    };
     let mut routers = vec![
         Router::new(lan.member(0), &scratch, "r0", &[ten_ms(200)])?,
         Router::new(lan.member(1), &scratch, "r1", &[ten_ms(100)])?,
@@ -616,6 +624,14 @@ fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
     start_as(&mut routers[1], "BACKUP")?;
     let flooder = lan.member(3);
     let flooder_mac = mac_of(flooder, "eth0")?;
+    // Adverts for VRID 200, which nobody here runs.
+    let junk = match family {
+        Family::V4 => vrrp_v3_advert_frame(flooder_mac, FLOODER_IP, 200, 100, 10, &[FLOODER_IP]),
+        Family::V6 => {
+            let source: std::net::Ipv6Addr = link_local(flooder, "eth0")?.parse()?;
+            vrrp_v3_ipv6_advert_frame(flooder_mac, source, 200, 100, 10, &[source])
+        }
+    };
     // Protocol 0: this socket only sends, nothing is queued on it.
     let socket = in_netns(flooder, || PacketSocket::open("eth0", 0))??;
     // Settle: the backup has heard the master for a while.
@@ -665,7 +681,7 @@ fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
     let (frames_sent, overflowed_after) =
         std::thread::scope(|scope| -> anyhow::Result<(u64, Duration)> {
             let flood_start = Instant::now();
-            let sender = scope.spawn(|| flood(&socket, flooder_mac, 200, &stop, max_frames));
+            let sender = scope.spawn(|| flood(&socket, &junk, &stop, max_frames));
             let overflowed = poll_until(
                 "the stopped backup's VRRP socket to drop a datagram",
                 FLOOD_MAX_TIME,
@@ -730,7 +746,7 @@ fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
         backup_state_after: backup.state(INSTANCE)?,
         master_state_after: master.state(INSTANCE)?,
     };
-    eprintln!("flood_and_stall(xdp = {xdp}): {outcome:?}");
+    eprintln!("flood_and_stall(xdp = {xdp}, {family:?}): {outcome:?}");
     if outcome.frames_sent == 0 || outcome.socket_drops == 0 {
         bail!(
             "the scenario did not overflow the backup's VRRP socket ({outcome:?}); it \
@@ -740,6 +756,13 @@ fn flood_and_stall(tag: &str, xdp: &str) -> anyhow::Result<StallOutcome> {
     let logs = backup.logs();
     stop_all(&mut routers).with_context(|| format!("backup logged:\n{logs}"))?;
     Ok(outcome)
+}
+
+/// The address family of a flood scenario.
+#[derive(Clone, Copy, Debug)]
+enum Family {
+    V4,
+    V6,
 }
 
 /// How many times [`flood_and_stalled_backup_no_false_failover_with_xdp`] may repeat the
@@ -757,8 +780,24 @@ const FLOOD_ATTEMPTS: usize = 3;
 fn flood_and_stalled_backup_no_false_failover_with_xdp() -> anyhow::Result<()> {
     require_root();
     let _serial = serial();
+    no_false_failover_with_xdp("dx_flood", Family::V4)
+}
+
+/// Scenario 5 over IPv6: the program records the master's IPv6 adverts (next header
+/// 112, hop limit 255, checksum over the IPv6 pseudo-header) while the stopped backup's
+/// raw6 socket overflows with junk IPv6 adverts, so the backup's Master_Down_Timer is
+/// rescued as for IPv4.
+#[test]
+fn flood_and_stalled_v6_backup_no_false_failover_with_xdp() -> anyhow::Result<()> {
+    require_root();
+    let _serial = serial();
+    no_false_failover_with_xdp("dx_flood6", Family::V6)
+}
+
+/// The assertions of scenario 5 (see [`flood_and_stalled_backup_no_false_failover_with_xdp`]).
+fn no_false_failover_with_xdp(tag: &str, family: Family) -> anyhow::Result<()> {
     for attempt in 1..=FLOOD_ATTEMPTS {
-        let outcome = flood_and_stall("dx_flood", "generic")?;
+        let outcome = flood_and_stall(tag, "generic", family)?;
         if outcome.became_master > 0 && outcome.xdp_events > 0 {
             eprintln!(
                 "attempt {attempt}: the master itself was silent for longer than \
@@ -795,7 +834,7 @@ fn flood_and_stalled_backup_no_false_failover_with_xdp() -> anyhow::Result<()> {
 fn flood_and_stalled_backup_without_xdp_outcome() -> anyhow::Result<()> {
     require_root();
     let _serial = serial();
-    let outcome = flood_and_stall("dx_flood_off", "off")?;
+    let outcome = flood_and_stall("dx_flood_off", "off", Family::V4)?;
     ensure!(
         outcome.xdp_rescued_adverts == 0,
         "no XDP, no rescue: {outcome:?}"

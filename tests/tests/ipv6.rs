@@ -16,9 +16,11 @@ use anyhow::{Context as _, ensure};
 use vipd_tests::keepalived::{self, Keepalived};
 use vipd_tests::pinger::PingRun;
 use vipd_tests::vipd::{
-    InstanceConf, Router, Scratch, holders, stop_all, wait_addr, wait_only_holder,
+    InstanceConf, Router, Scratch, has_addr, holders, stop_all, wait_addr, wait_only_holder,
 };
-use vipd_tests::{Lan, Netns, add_addr, link_down, link_local, mac_of, poll_until, require_root};
+use vipd_tests::{
+    Lan, Netns, add_addr, addrs, link_down, link_local, link_up, mac_of, poll_until, require_root,
+};
 
 const VIP: &str = "2001:db8::100";
 const VIP_CIDR: &str = "2001:db8::100/64";
@@ -578,4 +580,87 @@ fn master_keeps_advertising_while_a_thousand_vips_are_added() -> anyhow::Result<
         "vipd status took {slowest_status:?} while VIPs were being added"
     );
     stop_all(&mut [r1, r2])
+}
+
+/// An interface whose link is down when vipd starts has no IPv6 link-local address (the
+/// kernel removes it with the link). The instance starts in FAULT instead of refusing to
+/// start; once the link is up and the kernel has added the address (a netlink address
+/// event), it is prepared again and elected: MASTER, the VIP added, adverts from the
+/// link-local address.
+#[test]
+fn v6_instance_waits_in_fault_for_the_link_local_address_of_a_link_down_at_boot()
+-> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("v6boot", 1, false)?;
+    let ns = lan.member(0);
+    link_down(ns, "eth0")?;
+    poll_until(
+        "the link-local address to go with the link",
+        ELECTION,
+        Duration::from_millis(20),
+        || match addrs(ns, "eth0") {
+            Ok(all) if !all.iter().any(|a| a.starts_with("fe80")) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )?;
+    let mut routers = vec![Router::new(ns, &scratch, "r1", &[conf(200)])?];
+    routers[0].start()?;
+    routers[0].wait_state(INSTANCE, "FAULT", ELECTION)?;
+    routers[0].assert_state_holds(INSTANCE, "FAULT", Duration::from_millis(300))?;
+    ensure!(!has_addr(ns, "eth0", VIP)?, "a FAULT instance holds no VIP");
+
+    link_up(ns, "eth0")?;
+    let ll = link_local(ns, "eth0")?;
+    let master = routers[0].wait_state(INSTANCE, "MASTER", ELECTION)?;
+    ensure!(
+        master["primary_address"] == ll.as_str(),
+        "adverts must leave from the new link-local address {ll}: {master}"
+    );
+    wait_addr(ns, "eth0", VIP, true, ELECTION)?;
+    stop_all(&mut routers)
+}
+
+/// `garp_gateways` for IPv6: a new master sends each gateway a neighbour solicitation
+/// from the VIP with its MAC, which creates the gateway's neighbour entry for the VIP
+/// (RFC 4861 §7.2.3), where the unsolicited advertisements cannot (they only update an
+/// entry that exists, §7.2.5). The gateway here is the client: without the setting it
+/// has no entry for the VIP after the takeover; with it, one at the master's MAC.
+#[test]
+fn v6_garp_gateways_get_directed_neighbour_solicitations() -> anyhow::Result<()> {
+    require_root();
+    let (lan, scratch) = lab("v6gw", 1, true)?;
+    let client = lan.member(1);
+    let master_mac = format_mac(mac_of(lan.member(0), "eth0")?);
+    for with_gateway in [false, true] {
+        client.ip(&["-6", "neigh", "flush", "dev", "eth0"])?;
+        let mut conf = conf(200);
+        if with_gateway {
+            conf = conf.set("garp_gateways", "[\"2001:db8::10\"]");
+        }
+        let mut routers = vec![Router::new(lan.member(0), &scratch, "r1", &[conf])?];
+        routers[0].start()?;
+        routers[0].wait_state(INSTANCE, "MASTER", ELECTION)?;
+        wait_addr(lan.member(0), "eth0", VIP, true, ELECTION)?;
+        if with_gateway {
+            poll_until(
+                "the gateway's neighbour entry for the VIP",
+                ELECTION,
+                Duration::from_millis(20),
+                || match client_neighbour_mac(client) {
+                    Ok(Some(mac)) if mac == master_mac => Ok(()),
+                    other => Err(format!("{other:?}")),
+                },
+            )?;
+        } else {
+            std::thread::sleep(Duration::from_millis(500));
+            let entry = client_neighbour_mac(client)?;
+            ensure!(
+                entry.is_none(),
+                "without garp_gateways the client should have no entry for the VIP (the \
+                 control for the case with it): {entry:?}"
+            );
+        }
+        stop_all(&mut routers)?;
+    }
+    Ok(())
 }

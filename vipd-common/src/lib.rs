@@ -24,11 +24,15 @@ pub mod map_names {
     pub const LEASE_CLOCKS: &str = "LEASE_CLOCKS";
     /// `RingBuf` of [`crate::AdvertEvent`] records: changes the election must act on.
     pub const ADVERT_EVENTS: &str = "ADVERT_EVENTS";
+    /// `HashMap<Vip6Key, VipLease>`: IPv6 VIPs this node manages on an interface (the
+    /// neighbour-discovery responder's counterpart of [`VIP_LEASES`]).
+    pub const VIP6_LEASES: &str = "VIP6_LEASES";
 
     /// The maps that carry state across a daemon restart and are pinned in bpffs
     /// (the ring buffer is not: each program instance gets a fresh one).
-    pub const PINNED: [&str; 5] = [
+    pub const PINNED: [&str; 6] = [
         VIP_LEASES,
+        VIP6_LEASES,
         LEASE_CLOCKS,
         STATS,
         ADVERT_WATCHES,
@@ -56,7 +60,18 @@ pub struct VipKey {
     pub addr_be: [u8; 4],
 }
 
-/// Value of the VIP lease map.
+/// Key of the IPv6 VIP lease map ([`map_names::VIP6_LEASES`]): an IPv6 VIP on one
+/// interface. 20 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Vip6Key {
+    /// Interface index the neighbour solicitation arrives on.
+    pub ifindex: u32,
+    /// The VIP, in network byte order as it appears in the packet.
+    pub addr: [u8; 16],
+}
+
+/// Value of the VIP lease maps (IPv4: ARP, IPv6: neighbour discovery).
 ///
 /// A key present in the map means "vipd manages this VIP here". The XDP program answers
 /// ARP requests for it while its lease is in the future, and drops them once the lease
@@ -322,11 +337,26 @@ pub enum Stat {
     AdvertEventsLost = 18,
     /// Advert events pushed to the ring buffer.
     AdvertEventsSent = 19,
+    /// Neighbour solicitations for a managed IPv6 VIP answered with a neighbour
+    /// advertisement (XDP_TX).
+    NdpReplies = 20,
+    /// Neighbour solicitations for a managed IPv6 VIP whose lease has expired, dropped.
+    NdpDroppedExpired = 21,
+    /// Neighbour solicitations for a managed IPv6 VIP that fail the RFC 4861 §7.1.1
+    /// checks (hop limit, checksum, code, length, options, DAD addressing), dropped as
+    /// the kernel would drop them.
+    NdpDroppedMalformed = 22,
+    /// Neighbour solicitations not for a managed VIP, passed to the kernel.
+    NdpPassed = 23,
+    /// Solicitations for a live VIP that the program could not turn into an
+    /// advertisement in place (no tailroom to add the link-layer option): passed, so
+    /// the kernel answers.
+    NdpNoRoom = 24,
 }
 
 impl Stat {
     /// Every counter, in index order.
-    pub const ALL: [Stat; 20] = [
+    pub const ALL: [Stat; 25] = [
         Stat::Packets,
         Stat::ArpReplies,
         Stat::ArpDroppedExpired,
@@ -347,6 +377,11 @@ impl Stat {
         Stat::AdvertDroppedTooLong,
         Stat::AdvertEventsLost,
         Stat::AdvertEventsSent,
+        Stat::NdpReplies,
+        Stat::NdpDroppedExpired,
+        Stat::NdpDroppedMalformed,
+        Stat::NdpPassed,
+        Stat::NdpNoRoom,
     ];
     /// Number of slots in the stats array.
     pub const COUNT: u32 = Self::ALL.len() as u32;
@@ -374,6 +409,11 @@ impl Stat {
             Stat::AdvertDroppedTooLong => "advert_dropped_too_long",
             Stat::AdvertEventsLost => "advert_events_lost",
             Stat::AdvertEventsSent => "advert_events_sent",
+            Stat::NdpReplies => "ndp_replies",
+            Stat::NdpDroppedExpired => "ndp_dropped_expired",
+            Stat::NdpDroppedMalformed => "ndp_dropped_malformed",
+            Stat::NdpPassed => "ndp_passed",
+            Stat::NdpNoRoom => "ndp_no_room",
         }
     }
 }
@@ -383,6 +423,7 @@ mod pod {
     // SAFETY: both are #[repr(C)], contain only integers and byte arrays, and have
     // explicit padding, so every bit pattern is valid and there are no uninit bytes.
     unsafe impl aya::Pod for super::VipKey {}
+    unsafe impl aya::Pod for super::Vip6Key {}
     unsafe impl aya::Pod for super::VipLease {}
     unsafe impl aya::Pod for super::WatchKey {}
     unsafe impl aya::Pod for super::WatchEntry {}
@@ -394,6 +435,7 @@ mod pod {
 // must be deliberate (and the loader refuses pinned maps whose sizes differ).
 const _: () = {
     assert!(core::mem::size_of::<VipKey>() == 8);
+    assert!(core::mem::size_of::<Vip6Key>() == 20);
     assert!(core::mem::size_of::<VipLease>() == 24);
     assert!(core::mem::size_of::<WatchKey>() == 8);
     assert!(core::mem::size_of::<WatchEntry>() == 24);

@@ -12,6 +12,8 @@
 //! interface is rewritten in place into the reply and bounced out with XDP_TX while the
 //! lease is live; once the lease has expired the request is dropped, so neither we nor
 //! the kernel (which may still hold the address after a daemon crash) claim the VIP.
+//! NDP responder (module `ndp`): the same for IPv6 neighbour solicitations, answered
+//! with a neighbour advertisement from `VIP6_LEASES`.
 //! BFD: control packets for the daemon's sessions are recorded in `BFD_SESSIONS`
 //! (module `bfd`) and passed on.
 //!
@@ -24,6 +26,7 @@
 
 mod bfd;
 mod lb;
+mod ndp;
 
 use aya_ebpf::{
     Global,
@@ -97,6 +100,7 @@ mod ipv6 {
     pub const NEXT_HEADER: usize = 6;
     pub const HOP_LIMIT: usize = 7;
     pub const SRC: usize = 8;
+    pub const DST: usize = 24;
     /// Source then destination: the 32 address bytes of the pseudo-header.
     pub const ADDRS_LEN: usize = 32;
 }
@@ -231,6 +235,14 @@ fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
                 bump(outcome);
                 log_outcome(ctx, outcome);
                 return Some(xdp_action::XDP_PASS);
+            }
+            match ndp::handle(ctx) {
+                ndp::Outcome::NotSolicitation => {}
+                ndp::Outcome::Verdict(action) => return Some(action),
+                ndp::Outcome::Answer {
+                    owner_mac,
+                    duplicate_address_detection,
+                } => return Some(ndp::advertise(ctx, owner_mac, duplicate_address_detection)),
             }
             bfd::record_ipv6(ctx);
             Some(lb::ipv6(ctx).unwrap_or(xdp_action::XDP_PASS))
@@ -567,6 +579,18 @@ fn fold(mut sum: u64) -> u16 {
     sum as u16
 }
 
+/// When `lease` ends (CLOCK_MONOTONIC ns): inline, or its instance's lease clock.
+#[inline(always)]
+fn lease_expires_ns(lease: &VipLease) -> u64 {
+    if lease.lease_clock == NO_LEASE_CLOCK {
+        lease.lease_expires_ns
+    } else {
+        // One clock per instance, renewed at each of its adverts; a slot out of range
+        // reads as expired.
+        LEASE_CLOCKS.get(lease.lease_clock).copied().unwrap_or(0)
+    }
+}
+
 /// `eth` points at the frame's Ethernet header, whose ETH_HLEN bytes the caller has
 /// checked with [`bytes_at`].
 fn handle_arp(ctx: &XdpContext, eth: *mut u8) -> u32 {
@@ -615,15 +639,7 @@ fn handle_arp(ctx: &XdpContext, eth: *mut u8) -> u32 {
         return xdp_action::XDP_PASS;
     }
     // SAFETY: a BPF helper with no arguments.
-    let now_ns = unsafe { bpf_ktime_get_ns() };
-    let expires_ns = if lease.lease_clock == NO_LEASE_CLOCK {
-        lease.lease_expires_ns
-    } else {
-        // One clock per instance, renewed at each of its adverts; a slot out of range
-        // reads as expired.
-        LEASE_CLOCKS.get(lease.lease_clock).copied().unwrap_or(0)
-    };
-    if now_ns >= expires_ns {
+    if unsafe { bpf_ktime_get_ns() } >= lease_expires_ns(&lease) {
         // Managed but not renewed: the daemon is gone or no longer master. Drop, so
         // the kernel's own copy of the address cannot answer either.
         bump(Stat::ArpDroppedExpired);

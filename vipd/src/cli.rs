@@ -1,6 +1,6 @@
 //! Command-line interface. The doc comments here are the `--help` text.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -66,11 +66,12 @@ pub enum Command {
     /// Show the running daemon's instances (state, priority, master, last change).
     Status(StatusArgs),
 
-    /// Answer ARP for static VIPs from XDP, without VRRP (diagnostics, lab use).
+    /// Answer ARP (and IPv6 neighbour solicitations) for static VIPs from XDP, without
+    /// VRRP (diagnostics, lab use).
     ///
-    /// Attaches vipd's XDP program to INTERFACE and answers ARP requests for each VIP
-    /// with the interface's MAC (or --mac) at line rate, whether or not the kernel holds
-    /// the address. Prints `ready ...` once attached; on SIGTERM/SIGINT detaches and
+    /// Attaches vipd's XDP program to INTERFACE and answers ARP requests for each IPv4
+    /// VIP, and neighbour solicitations for each IPv6 VIP, with the interface's MAC (or
+    /// --mac) at line rate, whether or not the kernel holds the address. Prints `ready ...` once attached; on SIGTERM/SIGINT detaches and
     /// prints the program's counters as one JSON line.
     ArpResponder(ArpResponderArgs),
 
@@ -545,9 +546,10 @@ pub struct ArpResponderArgs {
     #[arg(long, short = 'i')]
     pub interface: String,
 
-    /// IPv4 address to answer for; repeat for several.
+    /// Address to answer for: IPv4 (ARP) or IPv6 (neighbour solicitations); repeat for
+    /// several.
     #[arg(long = "vip", required = true)]
-    pub vips: Vec<Ipv4Addr>,
+    pub vips: Vec<IpAddr>,
 
     /// MAC address to answer with (default: the interface's own).
     #[arg(long, value_parser = parse_mac)]

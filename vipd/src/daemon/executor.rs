@@ -193,17 +193,18 @@ async fn vip_worker(
 
 impl Daemon {
     /// Points the XDP program of each VIP's interface at this instance's lease clock
-    /// (slot = instance index), answering ARP with that interface's MAC.
+    /// (slot = instance index), answering ARP (IPv4) and neighbour solicitations (IPv6)
+    /// with that interface's MAC.
     pub(super) fn claim_leases(&mut self, index: usize) {
         let slot = &self.slots[index];
         for (dev_index, vip) in &slot.vips {
-            let (Some(attachment), IpAddr::V4(vip)) = (self.xdp.get_mut(dev_index), vip.address)
-            else {
+            let Some(attachment) = self.xdp.get_mut(dev_index) else {
                 continue;
             };
+            let vip = vip.address;
             let mac = self.arp.get(dev_index).map(|a| a.mac()).unwrap_or_default();
             if let Err(e) = attachment.set_vip_clocked(vip, mac, index as u32) {
-                tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "writing the XDP ARP lease failed");
+                tracing::warn!(instance = %slot.spec.name, %vip, error = %e, "writing the XDP VIP lease failed");
             }
         }
     }
@@ -234,17 +235,11 @@ impl Daemon {
     }
 
     /// Writes the instance's lease clock (expiry in CLOCK_MONOTONIC ns; 0 = void) on
-    /// every interface holding one of its IPv4 VIPs.
+    /// every interface holding one of its VIPs (both families share it).
     fn write_lease_clock(&mut self, index: usize, expires: u64) {
         let slot = &self.slots[index];
-        // Only IPv4 VIPs have leases (the XDP responder answers ARP; the kernel answers
-        // neighbour solicitations for IPv6 VIPs once they are on the interface).
-        let mut devices: Vec<u32> = slot
-            .vips
-            .iter()
-            .filter(|(_, vip)| vip.address.is_ipv4())
-            .map(|(dev, _)| *dev)
-            .collect();
+        let mut devices: Vec<u32> = slot.vips.iter().map(|(dev, _)| *dev).collect();
+        devices.sort_unstable();
         devices.dedup();
         for dev_index in devices {
             if let Some(attachment) = self.xdp.get_mut(&dev_index)
@@ -639,7 +634,8 @@ impl Daemon {
     }
 
     /// A new master announces its VIPs (the schedule is [`AnnounceSchedule`]'s), and
-    /// asks its gateways directly (who-has GW tell VIP, `garp_gateway_count` times): for
+    /// asks its gateways directly (who-has GW tell VIP, or for IPv6 a neighbour
+    /// solicitation for GW from VIP, `garp_gateway_count` times): for
     /// neighbours that ignore gratuitous ARP, such as the upstream firewall in the seed
     /// setup.
     pub(super) fn start_garp(&mut self, index: usize, now: Instant) {
@@ -648,16 +644,21 @@ impl Daemon {
         slot.garp = AnnounceSchedule::start(now, &announce_policy(garp));
         for _ in 0..garp.gateway_count {
             for gateway in &garp.gateways {
-                let IpAddr::V4(gateway) = *gateway else {
-                    continue;
-                };
                 for (dev_index, vip) in &slot.vips {
-                    let (Some(sender), IpAddr::V4(vip)) = (self.arp.get(dev_index), vip.address)
-                    else {
+                    let Some(sender) = self.arp.get(dev_index) else {
                         continue;
                     };
-                    if let Err(e) = sender.directed(vip, gateway) {
-                        tracing::warn!(instance = %slot.spec.name, %gateway, error = %e, "directed ARP failed");
+                    // IPv6: a neighbour solicitation from the VIP with our link-layer
+                    // address, which the gateway takes in (RFC 4861 §7.2.3).
+                    let result = match (vip.address, *gateway) {
+                        (IpAddr::V4(vip), IpAddr::V4(gateway)) => sender.directed(vip, gateway),
+                        (IpAddr::V6(vip), IpAddr::V6(gateway)) => {
+                            sender.directed_solicitation(vip, gateway)
+                        }
+                        _ => continue,
+                    };
+                    if let Err(e) = result {
+                        tracing::warn!(instance = %slot.spec.name, %gateway, error = %e, "directed ARP / neighbour solicitation failed");
                     }
                 }
             }

@@ -117,6 +117,30 @@ impl Daemon {
         self.perform(index, now, actions).await;
     }
 
+    pub(super) async fn on_net_event(&mut self, now: Instant, event: NetEvent) {
+        match event {
+            NetEvent::Link(event) => self.on_link(now, event).await,
+            NetEvent::LinkLocalReady { ifindex } => self.on_link_local(now, ifindex).await,
+        }
+    }
+
+    /// An IPv6 link-local address became usable on `ifindex`: instances that waited in
+    /// FAULT for one are prepared again (as a reload would), now with their real
+    /// source address, and start.
+    async fn on_link_local(&mut self, now: Instant, ifindex: u32) {
+        for index in 0..self.slots.len() {
+            let slot = &self.slots[index];
+            if slot.retired || !slot.awaiting_link_local.contains(&ifindex) {
+                continue;
+            }
+            let spec = slot.spec.clone();
+            tracing::info!(instance = %spec.name, ifindex, "IPv6 link-local address ready, starting the instance");
+            if let Err(e) = self.rebuild(index, &spec, now).await {
+                tracing::error!(instance = %spec.name, error = %e, "starting the instance once its link-local address appeared failed");
+            }
+        }
+    }
+
     pub(super) async fn on_link(&mut self, now: Instant, event: LinkEvent) {
         for index in 0..self.slots.len() {
             let slot = &mut self.slots[index];
@@ -159,15 +183,29 @@ impl Daemon {
         // Sorted by ifindex, so the fault reported is the same on every call.
         let mut ifindexes: Vec<&u32> = slot.links.keys().collect();
         ifindexes.sort();
-        let links: Vec<health::LinkStatus> = ifindexes
+        let mut links: Vec<health::LinkStatus> = ifindexes
             .into_iter()
-            .filter_map(|i| slot.links.get(i))
-            .map(|link| health::LinkStatus {
+            .filter_map(|i| slot.links.get(i).map(|link| (i, link)))
+            .map(|(i, link)| health::LinkStatus {
                 name: &link.name,
-                up: link.up,
+                // Without its link-local address an IPv6 instance cannot speak there.
+                up: link.up && !slot.awaiting_link_local.contains(i),
                 weight: link.weight,
             })
             .collect();
+        // A VIP interface still without one counts as a link down too.
+        for dev_index in &slot.awaiting_link_local {
+            if slot.links.contains_key(dev_index) {
+                continue;
+            }
+            if let Some((_, vip)) = slot.vips.iter().find(|(d, _)| d == dev_index) {
+                links.push(health::LinkStatus {
+                    name: &vip.dev,
+                    up: false,
+                    weight: 0,
+                });
+            }
+        }
         let scripts: Vec<health::ScriptStatus> = slot
             .spec
             .track_scripts

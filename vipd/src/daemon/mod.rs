@@ -48,7 +48,7 @@ use crate::io::bpf::{
     AdvertEvent, AdvertEvents, AttachMode, AttachOptions, BpfError, IpFamily, PinConfig, WatchSpec,
     XdpAttachment, monotonic_now_ns,
 };
-use crate::io::netlink::{LinkEvent, Netlink, NetlinkError};
+use crate::io::netlink::{LinkEvent, NetEvent, Netlink, NetlinkError};
 use crate::io::socket::{Datagram, RxSocket, TxSocket, vrrp_group};
 use crate::log_limit::{LogLimiter, Verdict};
 use crate::notify::{self, NotifyCounters, NotifyState};
@@ -256,6 +256,10 @@ struct Slot {
     /// handed them over (as keepalived, which notifies after setting the VIPs). The
     /// scripts' process starts then do not compete with the takeover for the CPU.
     pending_notify: Option<(NotifyState, u8)>,
+    /// Interfaces (the instance's, or a VIP's) that had no IPv6 link-local address when
+    /// the instance was prepared: it stays in FAULT, and is prepared again once the
+    /// kernel reports one ([`NetEvent::LinkLocalReady`]).
+    awaiting_link_local: Vec<u32>,
 }
 
 impl Slot {
@@ -494,9 +498,45 @@ fn link_local(addresses: &[crate::io::netlink::InterfaceAddress]) -> Option<Ipv6
         })
 }
 
+/// The link-local address the kernel derives from `mac` by default (modified EUI-64,
+/// RFC 4291 §2.5.1 and appendix A): a stand-in until the interface has its real one.
+fn eui64_link_local(mac: [u8; 6]) -> Ipv6Addr {
+    Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([mac[0] ^ 0x02, mac[1]]),
+        u16::from_be_bytes([mac[2], 0xff]),
+        u16::from_be_bytes([0xfe, mac[3]]),
+        u16::from_be_bytes([mac[4], mac[5]]),
+    )
+}
+
 /// The host name, for mail subjects when no router_id is configured.
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "vipd".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stand-in is what the kernel derived for the keepalived capture's MAC
+    /// (02:00:5e:00:53:01 → fe80::5eff:fe00:5301, seen on the wire).
+    #[test]
+    fn eui64_link_local_matches_the_kernels_address_for_a_mac() {
+        assert_eq!(
+            eui64_link_local([0x02, 0, 0x5e, 0, 0x53, 0x01]),
+            "fe80::5eff:fe00:5301".parse::<Ipv6Addr>().expect("literal")
+        );
+        assert_eq!(
+            eui64_link_local([0x00, 0x11, 0x22, 0x33, 0x44, 0x55]),
+            "fe80::211:22ff:fe33:4455"
+                .parse::<Ipv6Addr>()
+                .expect("literal")
+        );
+    }
 }

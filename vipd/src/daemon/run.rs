@@ -172,7 +172,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
                 daemon.on_packet(Instant::now(), packet).await;
             }
             Some(event) = links.recv() => {
-                daemon.on_link(Instant::now(), event).await;
+                daemon.on_net_event(Instant::now(), event).await;
             }
             Some(event) = xdp_rx.recv() => {
                 daemon.on_xdp_event(Instant::now(), event).await;

@@ -109,6 +109,8 @@ impl Daemon {
             .map(|a| a.address)
             .filter(|a| !vip_addresses.contains(a))
             .collect();
+        // Interfaces still without the IPv6 link-local address the instance sends from.
+        let mut awaiting_link_local = Vec::new();
         // Config validation keeps unicast_src_ip in the instance's family.
         let primary = match (spec.unicast_src_ip, spec.family) {
             (Some(address), _) => address,
@@ -123,12 +125,18 @@ impl Daemon {
                     ))
                 })?,
             // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
-            (None, AddressFamily::V6) => IpAddr::V6(link_local(&existing).ok_or_else(|| {
-                setup(format!(
-                    "{} has no IPv6 link-local address to send adverts from (the kernel adds one once the link is up with carrier and IPv6 is enabled on it): start vipd once the link is up",
-                    spec.interface
-                ))
-            })?),
+            (None, AddressFamily::V6) => match link_local(&existing) {
+                Some(address) => IpAddr::V6(address),
+                None => {
+                    // The kernel adds it once the link is up with carrier (a link down
+                    // at boot): wait in FAULT for it rather than refuse to start. Until
+                    // then the address it will most likely get stands in.
+                    awaiting_link_local.push(ifindex);
+                    let mac = self.netlink.link_mac(&spec.interface).await?;
+                    tracing::warn!(instance = %spec.name, interface = %spec.interface, "no IPv6 link-local address yet to send adverts from: the instance waits in FAULT until the kernel adds one (link up, with carrier and IPv6 enabled)");
+                    IpAddr::V6(eui64_link_local(mac))
+                }
+            },
         };
 
         // Each VIP interface once (10 000 VIPs usually share one or two).
@@ -182,12 +190,15 @@ impl Daemon {
                 let parent_link_local = (Some(dev_index) == vmac_index)
                     .then(|| link_local(&existing))
                     .flatten();
-                let source = link_local(&addresses).or(parent_link_local).ok_or_else(|| {
-                    setup(format!(
-                        "{dev} has no IPv6 link-local address to send neighbour advertisements from"
-                    ))
-                })?;
-                sender.set_link_local(source);
+                match link_local(&addresses).or(parent_link_local) {
+                    Some(source) => sender.set_link_local(source),
+                    // As for the advert source above: wait in FAULT for it.
+                    None if !awaiting_link_local.contains(&dev_index) => {
+                        tracing::warn!(instance = %spec.name, %dev, "no IPv6 link-local address yet to send neighbour advertisements from: the instance waits in FAULT until the kernel adds one");
+                        awaiting_link_local.push(dev_index);
+                    }
+                    None => {}
+                }
             }
             for address in addresses {
                 present
@@ -297,6 +308,7 @@ impl Daemon {
             retired: false,
             transitions_by_reason: Default::default(),
             pending_notify: None,
+            awaiting_link_local,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Gratuitous ARP and directed gateway ARP for IPv4 VIPs, unsolicited neighbour
-//! advertisements for IPv6 VIPs, sent over AF_PACKET.
+//! advertisements and directed gateway neighbour solicitations for IPv6 VIPs, sent over
+//! AF_PACKET.
 //!
 //! Frames are built with `pnet_packet`. The AF_PACKET socket is opened with protocol 0,
 //! so it never receives anything (pnet's datalink channel listens to every frame on the
@@ -14,7 +15,8 @@ use pnet_packet::MutablePacket as _;
 use pnet_packet::arp::{ArpHardwareTypes, ArpOperations, MutableArpPacket};
 use pnet_packet::ethernet::{EtherTypes, MutableEthernetPacket};
 use pnet_packet::icmpv6::ndp::{
-    Icmpv6Codes, MutableNeighborAdvertPacket, NdpOption, NdpOptionTypes, NeighborAdvertFlags,
+    Icmpv6Codes, MutableNeighborAdvertPacket, MutableNeighborSolicitPacket, NdpOption,
+    NdpOptionTypes, NeighborAdvertFlags,
 };
 use pnet_packet::icmpv6::{self, Icmpv6Types, MutableIcmpv6Packet};
 use pnet_packet::ip::IpNextHeaderProtocols;
@@ -94,8 +96,10 @@ pub fn arp_request_frame_from(
 
 /// Builds an unsolicited neighbour advertisement (RFC 4861 §7.2.6) announcing that
 /// `target` is at `sender_mac`: from `source` (the interface's link-local address) to
-/// all-nodes, hop limit 255, Override set, Router and Solicited clear, with a Target
-/// Link-Layer Address option, ICMPv6 checksum filled in.
+/// all-nodes, hop limit 255, Router and Override set, Solicited clear, with a Target
+/// Link-Layer Address option, ICMPv6 checksum filled in. Router: RFC 9568 §6.4.2 (a
+/// new Active Router's advertisements set it; a host that cached the VIP as a router
+/// must not demote it, RFC 4861 §7.2.5).
 pub fn neighbour_advert_frame(
     sender_mac: [u8; 6],
     source: Ipv6Addr,
@@ -130,7 +134,7 @@ pub fn neighbour_advert_frame_from(
             if let Some(mut na) = MutableNeighborAdvertPacket::new(ip.payload_mut()) {
                 na.set_icmpv6_type(Icmpv6Types::NeighborAdvert);
                 na.set_icmpv6_code(Icmpv6Codes::NoCode);
-                na.set_flags(NeighborAdvertFlags::Override);
+                na.set_flags(NeighborAdvertFlags::Router | NeighborAdvertFlags::Override);
                 na.set_target_addr(target);
                 na.set_options(&[NdpOption {
                     option_type: NdpOptionTypes::TargetLLAddr,
@@ -145,6 +149,63 @@ pub fn neighbour_advert_frame_from(
             }
         },
     )
+}
+
+/// Ethernet (14) + IPv6 (40) + neighbour solicitation (24) + source link-layer address
+/// option (8).
+pub const NS_FRAME_LEN: usize = 86;
+/// The neighbour solicitation and its option: the IPv6 payload length.
+const NS_LEN: u16 = 32;
+
+/// Builds a neighbour solicitation (RFC 4861 §4.3) from `vip` asking for `gateway`, to
+/// the gateway's solicited-node group, with a Source Link-Layer Address option naming
+/// `sender_mac`: the IPv6 "who-has GW tell VIP". A gateway that ignores unsolicited
+/// advertisements still updates its entry for the VIP from it (RFC 4861 §7.2.3).
+pub fn neighbour_solicitation_frame(
+    sender_mac: [u8; 6],
+    vip: Ipv6Addr,
+    gateway: Ipv6Addr,
+) -> [u8; NS_FRAME_LEN] {
+    // RFC 4291 §2.7.1: ff02::1:ff00:0/104 and the gateway's low 24 bits; its MAC per
+    // RFC 2464 §7.
+    let low = gateway.octets();
+    let group = Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(low[13]),
+        u16::from_be_bytes([low[14], low[15]]),
+    );
+    let group_mac = [0x33, 0x33, 0xff, low[13], low[14], low[15]];
+    // The frame is exactly the four headers, so every view below exists.
+    ethernet_frame(group_mac, sender_mac, EtherTypes::Ipv6, |payload| {
+        let Some(mut ip) = MutableIpv6Packet::new(payload) else {
+            return;
+        };
+        ip.set_version(6);
+        ip.set_payload_length(NS_LEN);
+        ip.set_next_header(IpNextHeaderProtocols::Icmpv6);
+        ip.set_hop_limit(ND_HOP_LIMIT);
+        ip.set_source(vip);
+        ip.set_destination(group);
+        if let Some(mut ns) = MutableNeighborSolicitPacket::new(ip.payload_mut()) {
+            ns.set_icmpv6_type(Icmpv6Types::NeighborSolicit);
+            ns.set_icmpv6_code(Icmpv6Codes::NoCode);
+            ns.set_target_addr(gateway);
+            ns.set_options(&[NdpOption {
+                option_type: NdpOptionTypes::SourceLLAddr,
+                length: 1,
+                data: sender_mac.to_vec(),
+            }]);
+        }
+        if let Some(mut icmp) = MutableIcmpv6Packet::new(ip.payload_mut()) {
+            let checksum = icmpv6::checksum(&icmp.to_immutable(), &vip, &group);
+            icmp.set_checksum(checksum);
+        }
+    })
 }
 
 /// A send-only AF_PACKET socket on one interface.
@@ -224,6 +285,12 @@ impl ArpSender {
     /// still learns the VIP's new MAC from the request's sender fields (RFC 826 merge).
     pub fn directed(&self, vip: Ipv4Addr, gateway: Ipv4Addr) -> io::Result<()> {
         self.send(&arp_request_frame(self.mac, vip, gateway))
+    }
+
+    /// Sends "who is `gateway`? I am `vip` at our MAC" (the IPv6 counterpart of
+    /// [`ArpSender::directed`]).
+    pub fn directed_solicitation(&self, vip: Ipv6Addr, gateway: Ipv6Addr) -> io::Result<()> {
+        self.send(&neighbour_solicitation_frame(self.mac, vip, gateway))
     }
 
     /// Sends an unsolicited neighbour advertisement for `vip` (the IPv6 counterpart of
@@ -325,7 +392,7 @@ mod tests {
         expected.extend_from_slice(&source.octets());
         expected.extend_from_slice(&ALL_NODES.octets());
         expected.extend_from_slice(&[136, 0, 0, 0]); // NA, code 0, checksum (below)
-        expected.extend_from_slice(&[0x20, 0, 0, 0]); // R=0 S=0 O=1, reserved
+        expected.extend_from_slice(&[0xa0, 0, 0, 0]); // R=1 S=0 O=1, reserved
         expected.extend_from_slice(&vip.octets());
         expected.extend_from_slice(&[2, 1, 0x02, 0, 0x5e, 0, 1, 7]); // target LL option
         let checksum = icmpv6_sum(source, ALL_NODES, &expected[54..]);
@@ -365,7 +432,10 @@ mod tests {
         );
         let na = NeighborAdvertPacket::new(ip.payload()).expect("NA");
         assert_eq!(na.get_icmpv6_type(), Icmpv6Types::NeighborAdvert);
-        assert_eq!(na.get_flags(), NeighborAdvertFlags::Override);
+        assert_eq!(
+            na.get_flags(),
+            NeighborAdvertFlags::Router | NeighborAdvertFlags::Override
+        );
         assert_eq!(na.get_target_addr(), vip);
         let options = na.get_options();
         assert_eq!(options.len(), 1);
@@ -383,5 +453,27 @@ mod tests {
         assert_eq!(&frame[28..32], &vip.octets(), "sender IP is the VIP");
         assert_eq!(&frame[38..42], &gw.octets(), "target IP is the gateway");
         assert_eq!(&frame[20..22], &[0, 1], "a request");
+    }
+
+    #[test]
+    fn directed_solicitation_asks_for_the_gateway_from_the_vip() {
+        let mac = [0x02, 0, 0x5e, 0, 2, 7];
+        let vip = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+        let gw = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0x12, 0x3456);
+        let frame = neighbour_solicitation_frame(mac, vip, gw);
+        let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff12, 0x3456);
+        let mut expected: Vec<u8> = vec![
+            0x33, 0x33, 0xff, 0x12, 0x34, 0x56, 0x02, 0, 0x5e, 0, 2, 7, 0x86, 0xdd, // eth
+            0x60, 0, 0, 0, 0, 32, 58, 255, // version, class, flow, length, ICMPv6, hops
+        ];
+        expected.extend_from_slice(&vip.octets());
+        expected.extend_from_slice(&group.octets());
+        expected.extend_from_slice(&[135, 0, 0, 0, 0, 0, 0, 0]); // NS, checksum below
+        expected.extend_from_slice(&gw.octets());
+        expected.extend_from_slice(&[1, 1, 0x02, 0, 0x5e, 0, 2, 7]); // source LL option
+        let checksum = icmpv6_sum(vip, group, &expected[54..]);
+        expected[56..58].copy_from_slice(&checksum.to_be_bytes());
+        assert_eq!(frame.as_slice(), expected.as_slice());
+        assert_eq!(icmpv6_sum(vip, group, &frame[54..]), 0);
     }
 }

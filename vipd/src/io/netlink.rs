@@ -94,6 +94,19 @@ pub struct LinkEvent {
     pub up: bool,
 }
 
+/// What the link watch reports ([`Netlink::watch_links`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetEvent {
+    /// A link went up or down.
+    Link(LinkEvent),
+    /// An IPv6 link-local address became usable (duplicate address detection over) on
+    /// interface `ifindex`: IPv6 adverts and neighbour advertisements can leave from it.
+    LinkLocalReady {
+        /// Interface index.
+        ifindex: u32,
+    },
+}
+
 /// What vipd needs to know about a link besides its state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkDetails {
@@ -615,11 +628,12 @@ impl Netlink {
         }
     }
 
-    /// Subscribes to link changes; events arrive on the returned channel.
-    pub fn watch_links() -> Result<mpsc::UnboundedReceiver<LinkEvent>, NetlinkError> {
+    /// Subscribes to link changes and to IPv6 link-local addresses becoming usable;
+    /// events arrive on the returned channel.
+    pub fn watch_links() -> Result<mpsc::UnboundedReceiver<NetEvent>, NetlinkError> {
         let (mut connection, _, mut messages) =
             rtnetlink::new_connection().map_err(NetlinkError::Connect)?;
-        let groups = rtnetlink::constants::RTMGRP_LINK;
+        let groups = rtnetlink::constants::RTMGRP_LINK | rtnetlink::constants::RTMGRP_IPV6_IFADDR;
         connection
             .socket_mut()
             .socket_mut()
@@ -629,18 +643,33 @@ impl Netlink {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some((message, _)) = messages.next().await {
-                if let NetlinkPayload::InnerMessage(
-                    RouteNetlinkMessage::NewLink(link) | RouteNetlinkMessage::DelLink(link),
-                ) = message.payload
-                {
-                    let event = LinkEvent {
+                let event = match message.payload {
+                    NetlinkPayload::InnerMessage(
+                        RouteNetlinkMessage::NewLink(link) | RouteNetlinkMessage::DelLink(link),
+                    ) => NetEvent::Link(LinkEvent {
                         ifindex: link.header.index,
                         name: link_name(&link),
                         up: link_up(&link),
-                    };
-                    if tx.send(event).is_err() {
-                        break;
+                    }),
+                    // The kernel announces a new link-local address while tentative,
+                    // then again once duplicate address detection is over.
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(msg)) => {
+                        match interface_address(&msg) {
+                            Some(a)
+                                if a.is_link_local_v6()
+                                    && a.flags & InterfaceAddress::TENTATIVE == 0 =>
+                            {
+                                NetEvent::LinkLocalReady {
+                                    ifindex: msg.header.index,
+                                }
+                            }
+                            _ => continue,
+                        }
                     }
+                    _ => continue,
+                };
+                if tx.send(event).is_err() {
+                    break;
                 }
             }
         });

@@ -108,6 +108,21 @@ pub fn max_listed_addresses(first: Option<&IpAddr>) -> usize {
         _ => MAX_LISTED_IPV4,
     }
 }
+/// RFC 9568 §5.2.9 (as RFC 5798 §5.2.9): in an IPv6 advert, "the first address MUST be
+/// the IPv6 link-local address associated with the Virtual Router". Moves the first
+/// configured link-local VIP to the front, keeping the others in order (and so inside
+/// the listed part, however many VIPs follow). With none configured the list is left
+/// as it is: vipd does not invent a link-local VIP, since peers that count the
+/// addresses (keepalived) would discard adverts listing one they do not have.
+pub fn link_local_first(addresses: &mut [IpAddr]) {
+    let first_link_local = addresses
+        .iter()
+        .position(|a| matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()));
+    if let Some(position) = first_link_local {
+        addresses[..=position].rotate_right(1);
+    }
+}
+
 /// Consecutive adverts that must fail to send before a master goes to Fault (see the
 /// module doc): one failure is often a transient ENOBUFS; three intervals without a
 /// single advert out is a master its backups will soon declare dead anyway.
@@ -505,8 +520,9 @@ struct ReleaseGuard {
 
 impl Instance {
     /// A stopped instance in Initialize. Nothing happens until [`Input::Startup`].
-    pub fn new(config: InstanceConfig) -> Result<Self, ConfigError> {
+    pub fn new(mut config: InstanceConfig) -> Result<Self, ConfigError> {
         config.validate()?;
+        link_local_first(&mut config.virtual_addresses);
         Ok(Instance {
             state: State::Initialize,
             priority_offset: 0,

@@ -1634,3 +1634,40 @@ fn bfd_peer_down_two_backups_never_both_take_over() {
     assert_eq!(low.state(), State::Backup);
     assert_eq!(low.master_address(), Some(ip("192.0.2.11")));
 }
+
+/// RFC 9568 §5.2.9: an IPv6 advert lists the virtual router's link-local address first,
+/// wherever it was configured (even past the listed limit); other orders are kept.
+#[test]
+fn ipv6_adverts_list_the_link_local_vip_first() {
+    let vips = vec![
+        ip("2001:db8::1"),
+        ip("2001:db8::2"),
+        ip("fe80::1"),
+        ip("fe80::2"),
+    ];
+    let core = instance(InstanceConfig::new(VRID, ip("fe80::10"), vips));
+    assert_eq!(
+        core.listed_addresses(),
+        [
+            ip("fe80::1"),
+            ip("2001:db8::1"),
+            ip("2001:db8::2"),
+            ip("fe80::2")
+        ]
+    );
+    let mut many: Vec<IpAddr> = (1..=100u16)
+        .map(|i| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i)))
+        .collect();
+    many.push(ip("fe80::1"));
+    let core = instance(InstanceConfig::new(VRID, ip("fe80::10"), many));
+    assert_eq!(core.listed_addresses().len(), MAX_LISTED_IPV6);
+    assert_eq!(core.listed_addresses()[0], ip("fe80::1"));
+    assert_eq!(core.listed_addresses()[1], ip("2001:db8::1"));
+    let global_only = vec![ip("2001:db8::2"), ip("2001:db8::1")];
+    let core = instance(InstanceConfig::new(
+        VRID,
+        ip("fe80::10"),
+        global_only.clone(),
+    ));
+    assert_eq!(core.listed_addresses(), global_only.as_slice());
+}

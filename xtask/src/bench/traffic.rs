@@ -5,7 +5,7 @@
 //! socket opened inside the sending namespace, so nothing leaves it but the veth it is
 //! bound to, and every address is from TEST-NET-1 (192.0.2.0/24) or the VRRP group.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +18,7 @@ use vipd_tests::netns::{Netns, in_netns};
 const ETH_P_ALL: u16 = 0x0003;
 const ETH_P_ARP: u16 = 0x0806;
 const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
 
 /// A raw packet socket bound to one interface (all protocols).
 #[derive(Debug)]
@@ -236,14 +237,50 @@ pub struct ReplyCounter {
 }
 
 impl ReplyCounter {
-    /// Starts counting on `ifname` in `ns`.
+    /// Starts counting ARP replies from `from_ip` on `ifname` in `ns`.
     pub fn start(
         ns: &Netns,
         ifname: &str,
         from_ip: Ipv4Addr,
         limit: Duration,
     ) -> anyhow::Result<ReplyCounter> {
-        let socket = RawSocket::open(ns, ifname, ETH_P_ARP)?;
+        let octets = from_ip.octets();
+        ReplyCounter::start_matching(ns, ifname, ETH_P_ARP, limit, move |frame| {
+            frame.len() >= 42
+                && frame[12..14] == ETH_P_ARP.to_be_bytes()
+                && frame[20..22] == 2u16.to_be_bytes()
+                && frame[28..32] == octets
+        })
+    }
+
+    /// Starts counting neighbour advertisements (RFC 4861 §4.4) for `target` on
+    /// `ifname` in `ns` (fixed IPv6 header, then ICMPv6 type 136).
+    pub fn start_ndp(
+        ns: &Netns,
+        ifname: &str,
+        target: Ipv6Addr,
+        limit: Duration,
+    ) -> anyhow::Result<ReplyCounter> {
+        let octets = target.octets();
+        ReplyCounter::start_matching(ns, ifname, ETH_P_IPV6, limit, move |frame| {
+            frame.len() >= 78
+                && frame[12..14] == ETH_P_IPV6.to_be_bytes()
+                && frame[20] == 58
+                && frame[54] == 136
+                && frame[62..78] == octets
+        })
+    }
+
+    /// Starts counting frames of `ethertype` on `ifname` in `ns` for which `matches`
+    /// holds.
+    fn start_matching(
+        ns: &Netns,
+        ifname: &str,
+        ethertype: u16,
+        limit: Duration,
+        matches: impl Fn(&[u8]) -> bool + Send + 'static,
+    ) -> anyhow::Result<ReplyCounter> {
+        let socket = RawSocket::open(ns, ifname, ethertype)?;
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
         let thread = {
@@ -256,12 +293,7 @@ impl ReplyCounter {
                     let Some(n) = socket.recv(&mut buf) else {
                         continue;
                     };
-                    let frame = &buf[..n];
-                    if frame.len() >= 42
-                        && frame[12..14] == ETH_P_ARP.to_be_bytes()
-                        && frame[20..22] == 2u16.to_be_bytes()
-                        && frame[28..32] == from_ip.octets()
-                    {
+                    if matches(&buf[..n]) {
                         let now = Instant::now();
                         span = Some((span.map_or(now, |s| s.0), now));
                         count.fetch_add(1, Ordering::Relaxed);

@@ -4,7 +4,7 @@
 //! keeps two vipd processes off one interface.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use aya::programs::links::{FdLink, PinnedLink};
@@ -372,7 +372,7 @@ impl XdpAttachment {
     /// See [`LoadedXdp::set_vip_lease`]; for this interface.
     pub fn set_vip_lease(
         &mut self,
-        vip: Ipv4Addr,
+        vip: impl Into<IpAddr>,
         owner_mac: [u8; 6],
         lease_expires_ns: u64,
     ) -> Result<(), BpfError> {
@@ -383,7 +383,7 @@ impl XdpAttachment {
     /// See [`LoadedXdp::set_vip_clocked`]; for this interface.
     pub fn set_vip_clocked(
         &mut self,
-        vip: Ipv4Addr,
+        vip: impl Into<IpAddr>,
         owner_mac: [u8; 6],
         clock: u32,
     ) -> Result<(), BpfError> {
@@ -397,12 +397,12 @@ impl XdpAttachment {
     }
 
     /// See [`LoadedXdp::remove_vip`]; for this interface.
-    pub fn remove_vip(&mut self, vip: Ipv4Addr) -> Result<(), BpfError> {
+    pub fn remove_vip(&mut self, vip: impl Into<IpAddr>) -> Result<(), BpfError> {
         self.program.remove_vip(self.ifindex, vip)
     }
 
     /// See [`LoadedXdp::vip_lease`]; for this interface.
-    pub fn vip_lease(&self, vip: Ipv4Addr) -> Result<Option<VipLease>, BpfError> {
+    pub fn vip_lease(&self, vip: impl Into<IpAddr>) -> Result<Option<VipLease>, BpfError> {
         self.program.vip_lease(self.ifindex, vip)
     }
 

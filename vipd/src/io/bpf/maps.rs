@@ -1,5 +1,5 @@
-//! Typed access to the program's state maps: VIP leases and lease clocks (the ARP
-//! responder), advert watches and the adverts the program observed (the election),
+//! Typed access to the program's state maps: VIP leases and lease clocks (the ARP and
+//! neighbour discovery responders), advert watches and the adverts the program observed (the election),
 //! per-CPU counters; and the layout a pinned map from an earlier run must have to be
 //! reused.
 
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use aya::maps::{HashMap as BpfHashMap, MapData, MapInfo, MapType, PerCpuArray};
 use vipd_common::{
     AUTH_NONE, AUTH_SIMPLE_TEXT, FAMILY_IPV4, FAMILY_IPV6, MAX_LEASE_CLOCKS, MAX_VIPS, MAX_WATCHES,
-    NO_LEASE_CLOCK, ObservedAdvert as RawObservedAdvert, Stat, VipKey, VipLease, WatchEntry,
-    WatchKey, map_names,
+    NO_LEASE_CLOCK, ObservedAdvert as RawObservedAdvert, Stat, Vip6Key, VipKey, VipLease,
+    WatchEntry, WatchKey, map_names,
 };
 
 use super::{BpfError, LoadedXdp};
@@ -144,7 +144,7 @@ impl ObservedAdvert {
 
 /// The layout a pinned map must have to be reused: (name, type, key size, value size,
 /// max entries).
-fn pinned_map_layouts() -> [(&'static str, MapType, u32, u32, u32); 5] {
+fn pinned_map_layouts() -> [(&'static str, MapType, u32, u32, u32); 6] {
     let size = |n: usize| n as u32;
     [
         (
@@ -158,6 +158,13 @@ fn pinned_map_layouts() -> [(&'static str, MapType, u32, u32, u32); 5] {
             map_names::VIP_LEASES,
             MapType::Hash,
             size(size_of::<VipKey>()),
+            size(size_of::<VipLease>()),
+            MAX_VIPS,
+        ),
+        (
+            map_names::VIP6_LEASES,
+            MapType::Hash,
+            size(size_of::<Vip6Key>()),
             size(size_of::<VipLease>()),
             MAX_VIPS,
         ),
@@ -227,20 +234,16 @@ impl LoadedXdp {
         BpfHashMap::try_from(map).map_err(|source| BpfError::Map { name, source })
     }
 
-    /// Makes the program answer ARP for `vip` arriving on `ifindex` with `owner_mac`
-    /// until `lease_expires_ns` (CLOCK_MONOTONIC; [`vipd_common::LEASE_FOREVER`] for
-    /// never).
+    /// Makes the program answer ARP (IPv4) or neighbour solicitations (IPv6) for `vip`
+    /// arriving on `ifindex` with `owner_mac` until `lease_expires_ns`
+    /// (CLOCK_MONOTONIC; [`vipd_common::LEASE_FOREVER`] for never).
     pub fn set_vip_lease(
         &mut self,
         ifindex: u32,
-        vip: Ipv4Addr,
+        vip: impl Into<IpAddr>,
         owner_mac: [u8; 6],
         lease_expires_ns: u64,
     ) -> Result<(), BpfError> {
-        let key = VipKey {
-            ifindex,
-            addr_be: vip.octets(),
-        };
         let lease = VipLease {
             owner_mac,
             _pad: [0; 2],
@@ -248,29 +251,22 @@ impl LoadedXdp {
             _pad2: [0; 4],
             lease_expires_ns,
         };
-        let name = map_names::VIP_LEASES;
-        self.hash_map(name)?
-            .insert(key, lease, 0)
-            .map_err(|source| BpfError::Map { name, source })
+        self.insert_lease(ifindex, vip.into(), lease)
     }
 
     /// Like [`LoadedXdp::set_vip_lease`], but the lease is slot `clock` of the shared
     /// lease clocks ([`LoadedXdp::set_lease_clock`]): one write renews every VIP that
-    /// points at it.
+    /// points at it, of either family.
     pub fn set_vip_clocked(
         &mut self,
         ifindex: u32,
-        vip: Ipv4Addr,
+        vip: impl Into<IpAddr>,
         owner_mac: [u8; 6],
         clock: u32,
     ) -> Result<(), BpfError> {
         if clock >= MAX_LEASE_CLOCKS {
             return Err(BpfError::LeaseClockOutOfRange { clock });
         }
-        let key = VipKey {
-            ifindex,
-            addr_be: vip.octets(),
-        };
         let lease = VipLease {
             owner_mac,
             _pad: [0; 2],
@@ -278,10 +274,25 @@ impl LoadedXdp {
             _pad2: [0; 4],
             lease_expires_ns: 0,
         };
-        let name = map_names::VIP_LEASES;
-        self.hash_map(name)?
-            .insert(key, lease, 0)
-            .map_err(|source| BpfError::Map { name, source })
+        self.insert_lease(ifindex, vip.into(), lease)
+    }
+
+    /// Writes `lease` into the lease map of `vip`'s family.
+    fn insert_lease(&mut self, ifindex: u32, vip: IpAddr, lease: VipLease) -> Result<(), BpfError> {
+        match vip {
+            IpAddr::V4(vip) => {
+                let name = map_names::VIP_LEASES;
+                self.hash_map(name)?
+                    .insert(vip_key(ifindex, vip), lease, 0)
+                    .map_err(|source| BpfError::Map { name, source })
+            }
+            IpAddr::V6(vip) => {
+                let name = map_names::VIP6_LEASES;
+                self.hash_map(name)?
+                    .insert(vip6_key(ifindex, vip), lease, 0)
+                    .map_err(|source| BpfError::Map { name, source })
+            }
+        }
     }
 
     /// Sets lease clock `clock` to expire at `expires_ns` (CLOCK_MONOTONIC; 0 voids it).
@@ -298,31 +309,46 @@ impl LoadedXdp {
             .map_err(|source| BpfError::Map { name, source })
     }
 
-    /// Stops managing `vip` on `ifindex`: ARP for it goes back to the kernel.
-    pub fn remove_vip(&mut self, ifindex: u32, vip: Ipv4Addr) -> Result<(), BpfError> {
-        let key = VipKey {
-            ifindex,
-            addr_be: vip.octets(),
-        };
-        let name = map_names::VIP_LEASES;
-        let mut map = self.hash_map::<VipKey, VipLease>(name)?;
-        ignore_missing(name, map.remove(&key))
+    /// Stops managing `vip` on `ifindex`: ARP or neighbour discovery for it goes back
+    /// to the kernel.
+    pub fn remove_vip(&mut self, ifindex: u32, vip: impl Into<IpAddr>) -> Result<(), BpfError> {
+        match vip.into() {
+            IpAddr::V4(vip) => {
+                let name = map_names::VIP_LEASES;
+                let mut map = self.hash_map::<VipKey, VipLease>(name)?;
+                ignore_missing(name, map.remove(&vip_key(ifindex, vip)))
+            }
+            IpAddr::V6(vip) => {
+                let name = map_names::VIP6_LEASES;
+                let mut map = self.hash_map::<Vip6Key, VipLease>(name)?;
+                ignore_missing(name, map.remove(&vip6_key(ifindex, vip)))
+            }
+        }
     }
 
     /// The lease of `vip` on `ifindex`, if managed (e.g. inherited by a takeover).
-    pub fn vip_lease(&self, ifindex: u32, vip: Ipv4Addr) -> Result<Option<VipLease>, BpfError> {
-        let name = map_names::VIP_LEASES;
-        let map = self.ebpf.map(name).ok_or(BpfError::Missing(name))?;
-        let leases: BpfHashMap<&MapData, VipKey, VipLease> =
-            BpfHashMap::try_from(map).map_err(|source| BpfError::Map { name, source })?;
-        let key = VipKey {
-            ifindex,
-            addr_be: vip.octets(),
-        };
-        match leases.get(&key, 0) {
-            Ok(lease) => Ok(Some(lease)),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
-            Err(source) => Err(BpfError::Map { name, source }),
+    pub fn vip_lease(
+        &self,
+        ifindex: u32,
+        vip: impl Into<IpAddr>,
+    ) -> Result<Option<VipLease>, BpfError> {
+        fn get<K: aya::Pod>(
+            xdp: &LoadedXdp,
+            name: &'static str,
+            key: &K,
+        ) -> Result<Option<VipLease>, BpfError> {
+            let map = xdp.ebpf.map(name).ok_or(BpfError::Missing(name))?;
+            let leases: BpfHashMap<&MapData, K, VipLease> =
+                BpfHashMap::try_from(map).map_err(|source| BpfError::Map { name, source })?;
+            match leases.get(key, 0) {
+                Ok(lease) => Ok(Some(lease)),
+                Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+                Err(source) => Err(BpfError::Map { name, source }),
+            }
+        }
+        match vip.into() {
+            IpAddr::V4(vip) => get(self, map_names::VIP_LEASES, &vip_key(ifindex, vip)),
+            IpAddr::V6(vip) => get(self, map_names::VIP6_LEASES, &vip6_key(ifindex, vip)),
         }
     }
 
@@ -388,6 +414,20 @@ impl LoadedXdp {
             out.insert(stat.name(), values.iter().sum());
         }
         Ok(out)
+    }
+}
+
+fn vip_key(ifindex: u32, vip: Ipv4Addr) -> VipKey {
+    VipKey {
+        ifindex,
+        addr_be: vip.octets(),
+    }
+}
+
+fn vip6_key(ifindex: u32, vip: Ipv6Addr) -> Vip6Key {
+    Vip6Key {
+        ifindex,
+        addr: vip.octets(),
     }
 }
 
