@@ -287,6 +287,66 @@ fn withdrawn_on_failing_script_fault_and_stop() -> anyhow::Result<()> {
 /// A node goes silent (its LAN link down: a crash as the upstream sees it). Returns the
 /// longest outage of a flow that was on it and the time until the upstream's FIB
 /// dropped it.
+/// FRR restarts on a node: it learns the announcement back from the device address
+/// (nothing of vipd's state lives in FRR), and a vipd that died while FRR was down
+/// leaves nothing for the restarted FRR to announce.
+#[test]
+fn restarted_frr_relearns_the_announcement_and_keeps_no_stale_one() -> anyhow::Result<()> {
+    if skip() {
+        return Ok(());
+    }
+    let lab = L3Lab::new("l3frr", 2, 0, vipd_bin())?;
+    let upstream = lab.start_upstream(false)?;
+    let mut routers = Vec::new();
+    let mut bgps = Vec::new();
+    let mut configs = Vec::new();
+    for i in 1..=2 {
+        let config = lab.vipd_config(i, 100, "announce_mode = \"active-active\"", "")?;
+        bgps.push(lab.start_node_bgp(i, &config, false)?);
+        let mut router = lab.router(i, &config)?;
+        router.start()?;
+        routers.push(router);
+        configs.push(config);
+    }
+    upstream.wait_established(2, CONVERGE)?;
+    let (n1, n2) = (node_addr(1), node_addr(2));
+    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)?;
+
+    // FRR on n1 dies and comes back while vipd keeps running.
+    bgps[0].kill();
+    wait_nexthops(lab.up(), VIP, &[&n2], CONVERGE)?;
+    bgps[0] = lab.start_node_bgp(1, &configs[0], false)?;
+    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE).with_context(|| {
+        format!(
+            "the restarted FRR did not announce n1's VIP again:\n{}",
+            bgps[0].logs()
+        )
+    })?;
+
+    // FRR on n1 dies, then vipd on n1 dies; FRR comes back: nothing to announce.
+    bgps[0].kill();
+    wait_nexthops(lab.up(), VIP, &[&n2], CONVERGE)?;
+    routers[0].kill()?;
+    bgps[0] = lab.start_node_bgp(1, &configs[0], false)?;
+    upstream.wait_established(2, CONVERGE)?;
+    // The session is up; give bgpd time to send whatever it would announce.
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(
+        bgp::fib_nexthops(lab.up(), VIP)? == vec![n2.clone()],
+        "the restarted FRR announced a VIP for a vipd that is gone: {:?}",
+        bgp::fib_nexthops(lab.up(), VIP)?
+    );
+    // What n1's bgpd has is learned (from the upstream, via n2), none of its own: a
+    // locally redistributed route has an empty AS path.
+    let paths = bgps[0].paths(&format!("{VIP}/32"))?;
+    ensure!(
+        paths.iter().all(|p| p["aspath"]["string"] != ""),
+        "n1's bgpd originates the VIP for a vipd that is gone: {paths:?}"
+    );
+    routers[1].stop(Duration::from_secs(5))?;
+    Ok(())
+}
+
 fn silent_node_outage(tag: &str, bfd: bool) -> anyhow::Result<(Duration, Duration)> {
     let lab = L3Lab::new(tag, 2, 0, vipd_bin())?;
     let upstream = lab.start_upstream(bfd)?;
