@@ -86,20 +86,19 @@ fn wait_session(router: &Router<'_>, state: &str, timeout: Duration) -> anyhow::
     .with_context(|| format!("vipd on {} logged:\n{}", router.name(), router.logs()))
 }
 
-/// Two vipd with a BFD session to each other: the master is SIGKILLed, and the backup
-/// takes over because BFD found the master dead (reason `PeerDown`).
-#[test]
-fn backup_takes_over_when_bfd_finds_the_master_dead() -> anyhow::Result<()> {
-    require_root();
-    let lan = Lan::new("bfdpair", 2)?;
+/// The 10 ms × 3 pair on members 0 (a: 192.0.2.1, priority 200) and 1 (b: 192.0.2.2,
+/// priority 100) of `lan`: a MASTER, b BACKUP of a, both sessions Up. Returns the
+/// routers and b's session status.
+fn started_pair<'l>(
+    lan: &'l Lan,
+    scratch: &Scratch,
+) -> anyhow::Result<(Router<'l>, Router<'l>, Value)> {
     add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
     add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
-    let scratch = Scratch::new("bfdpair")?;
-    let timers = "min_tx = \"10ms\"\nmin_rx = \"10ms\"\nmultiplier = 3";
-    let a_conf = config(&scratch, "a", 200, "192.0.2.2", timers)?;
-    let b_conf = config(&scratch, "b", 100, "192.0.2.1", timers)?;
-    let mut a = Router::from_file(lan.member(0), &scratch, "a", &a_conf)?;
-    let mut b = Router::from_file(lan.member(1), &scratch, "b", &b_conf)?;
+    let a_conf = config(scratch, "a", 200, "192.0.2.2", TIMERS_10MS)?;
+    let b_conf = config(scratch, "b", 100, "192.0.2.1", TIMERS_10MS)?;
+    let mut a = Router::from_file(lan.member(0), scratch, "a", &a_conf)?;
+    let mut b = Router::from_file(lan.member(1), scratch, "b", &b_conf)?;
     a.start()?;
     a.wait_state("VI_1", "MASTER", ELECTION)?;
     b.start()?;
@@ -108,6 +107,19 @@ fn backup_takes_over_when_bfd_finds_the_master_dead() -> anyhow::Result<()> {
     })?;
     let up = wait_session(&b, "Up", SESSION_UP)?;
     wait_session(&a, "Up", SESSION_UP)?;
+    Ok((a, b, up))
+}
+
+const TIMERS_10MS: &str = "min_tx = \"10ms\"\nmin_rx = \"10ms\"\nmultiplier = 3";
+
+/// Two vipd with a BFD session to each other: the master is SIGKILLed, and the backup
+/// takes over because BFD found the master dead (reason `PeerDown`).
+#[test]
+fn backup_takes_over_when_bfd_finds_the_master_dead() -> anyhow::Result<()> {
+    require_root();
+    let lan = Lan::new("bfdpair", 2)?;
+    let scratch = Scratch::new("bfdpair")?;
+    let (mut a, mut b, up) = started_pair(&lan, &scratch)?;
     // Negotiated to the configured 10 ms once Up (Poll Sequence, RFC 5880 §6.8.3).
     ensure!(up["transmit_interval_us"] == 10_000, "{up}");
     ensure!(up["detection_time_us"] == 30_000, "{up}");
@@ -136,20 +148,8 @@ fn backup_takes_over_when_bfd_finds_the_master_dead() -> anyhow::Result<()> {
 fn reloading_the_backups_bfd_session_is_no_peer_failure() -> anyhow::Result<()> {
     require_root();
     let lan = Lan::new("bfdreload", 2)?;
-    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
-    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
     let scratch = Scratch::new("bfdreload")?;
-    let timers = "min_tx = \"10ms\"\nmin_rx = \"10ms\"\nmultiplier = 3";
-    let a_conf = config(&scratch, "a", 200, "192.0.2.2", timers)?;
-    let b_conf = config(&scratch, "b", 100, "192.0.2.1", timers)?;
-    let mut a = Router::from_file(lan.member(0), &scratch, "a", &a_conf)?;
-    let mut b = Router::from_file(lan.member(1), &scratch, "b", &b_conf)?;
-    a.start()?;
-    a.wait_state("VI_1", "MASTER", ELECTION)?;
-    b.start()?;
-    b.wait_state("VI_1", "BACKUP", ELECTION)?;
-    let before = wait_session(&b, "Up", SESSION_UP)?;
-    wait_session(&a, "Up", SESSION_UP)?;
+    let (mut a, mut b, before) = started_pair(&lan, &scratch)?;
     let transitions = b.counter("VI_1", "transitions")?;
 
     // Other timers: the session is replaced (the file is rewritten in place).
@@ -375,21 +375,9 @@ fn cpu_hogs(ns: &Netns, secs: u64) -> anyhow::Result<Vec<Proc>> {
 fn no_false_down_under_flood_and_cpu_hog() -> anyhow::Result<()> {
     require_root();
     let lan = Lan::new("bfdflood", 3)?;
-    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
-    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
     add_addr(lan.member(2), "eth0", "192.0.2.50/24")?;
     let scratch = Scratch::new("bfdflood")?;
-    let timers = "min_tx = \"10ms\"\nmin_rx = \"10ms\"\nmultiplier = 3";
-    let a_conf = config(&scratch, "a", 200, "192.0.2.2", timers)?;
-    let b_conf = config(&scratch, "b", 100, "192.0.2.1", timers)?;
-    let mut a = Router::from_file(lan.member(0), &scratch, "a", &a_conf)?;
-    let mut b = Router::from_file(lan.member(1), &scratch, "b", &b_conf)?;
-    a.start()?;
-    a.wait_state("VI_1", "MASTER", ELECTION)?;
-    b.start()?;
-    b.wait_state("VI_1", "BACKUP", ELECTION)?;
-    wait_session(&a, "Up", SESSION_UP)?;
-    let before = wait_session(&b, "Up", SESSION_UP)?;
+    let (mut a, mut b, before) = started_pair(&lan, &scratch)?;
     std::thread::sleep(Duration::from_millis(300));
     let before_a = session(&a)?;
     let before = session(&b).unwrap_or(before);

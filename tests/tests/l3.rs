@@ -284,9 +284,6 @@ fn withdrawn_on_failing_script_fault_and_stop() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A node goes silent (its LAN link down: a crash as the upstream sees it). Returns the
-/// longest outage of a flow that was on it and the time until the upstream's FIB
-/// dropped it.
 /// FRR restarts on a node: it learns the announcement back from the device address
 /// (nothing of vipd's state lives in FRR), and a vipd that died while FRR was down
 /// leaves nothing for the restarted FRR to announce.
@@ -347,6 +344,9 @@ fn restarted_frr_relearns_the_announcement_and_keeps_no_stale_one() -> anyhow::R
     Ok(())
 }
 
+/// A node goes silent (its LAN link down: a crash as the upstream sees it). Returns the
+/// longest outage of a flow that was on it and the time until the upstream's FIB
+/// dropped it.
 fn silent_node_outage(tag: &str, bfd: bool) -> anyhow::Result<(Duration, Duration)> {
     let lab = L3Lab::new(tag, 2, 0, vipd_bin())?;
     let upstream = lab.start_upstream(bfd)?;
