@@ -43,6 +43,8 @@ pub struct Plan<'a> {
 #[derive(Debug, Default)]
 struct Summary {
     execs: Option<u64>,
+    /// libFuzzer's own time ("Done N runs in S second(s)"), without the build.
+    fuzz_seconds: Option<u64>,
     cov: Option<u64>,
     ft: Option<u64>,
     corpus: Option<String>,
@@ -55,6 +57,9 @@ fn summarize(log: &str) -> Summary {
     for line in log.lines() {
         if let Some(n) = line.strip_prefix("stat::number_of_executed_units: ") {
             summary.execs = n.trim().parse().ok();
+        }
+        if let Some(rest) = line.strip_prefix("Done ") {
+            summary.fuzz_seconds = rest.split_whitespace().nth(3).and_then(|s| s.parse().ok());
         }
         if let Some(n) = line.strip_prefix("stat::peak_rss_mb: ") {
             summary.peak_rss_mb = n.trim().parse().ok();
@@ -189,8 +194,9 @@ pub fn cargo_fuzz(plan: &Plan<'_>) -> anyhow::Result<()> {
         }
         let shown = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
         rows.push(format!(
-            "{target:<16} {:>11} {:>9.1} {:>6} {:>7} {:>12} {:>6} {:>7}",
+            "{target:<16} {:>11} {:>7} {:>9.1} {:>6} {:>7} {:>12} {:>6} {:>7}",
             shown(summary.execs),
+            shown(summary.fuzz_seconds),
             wall.as_secs_f64(),
             shown(summary.cov),
             shown(summary.ft),
@@ -200,8 +206,8 @@ pub fn cargo_fuzz(plan: &Plan<'_>) -> anyhow::Result<()> {
         ));
     }
     println!(
-        "\n{:<16} {:>11} {:>9} {:>6} {:>7} {:>12} {:>6} {:>7}",
-        "target", "execs", "wall s", "cov", "ft", "corpus", "rss MB", "crashes"
+        "\n{:<16} {:>11} {:>7} {:>9} {:>6} {:>7} {:>12} {:>6} {:>7}",
+        "target", "execs", "fuzz s", "wall s", "cov", "ft", "corpus", "rss MB", "crashes"
     );
     for row in rows {
         println!("{row}");

@@ -57,8 +57,9 @@ fn turns(members: &[Member<'_>], limit: usize) -> Vec<u64> {
         let room = u128::from(limit.saturating_sub(weighted));
         let excess = u128::from(total - weighted);
         for t in turns.iter_mut().filter(|t| **t > 0) {
-            // (t − 1) × room / excess ≤ room < 2^64, so the conversion cannot fail.
-            let share = u128::from(*t - 1) * room / excess;
+            // (t − 1) × room / excess ≤ room < 2^64, so the conversion cannot fail. No
+            // excess (every turn already 1, more members than `limit`): no share.
+            let share = (u128::from(*t - 1) * room).checked_div(excess).unwrap_or(0);
             *t = 1 + u64::try_from(share).unwrap_or(0);
         }
     }
@@ -308,6 +309,17 @@ mod tests {
                 "{what}: the heavy server keeps its share: {s:?}"
             );
         }
+    }
+
+    /// Found by the `lb_table` fuzz target in the scaling above: more equal weights than
+    /// table entries divided by zero.
+    #[test]
+    fn more_members_than_entries_take_one_each_in_turn() {
+        let names = names(3);
+        let m = members(&names, &[5, 5, 5]);
+        assert_eq!(sequence(&m, true, 2), vec![0, 1]);
+        assert_eq!(source_hash(&m, 2), vec![0, 1]);
+        assert_eq!(maglev(&m, 2).len(), 2);
     }
 
     #[test]
