@@ -34,7 +34,7 @@
 //! with every ARP counter and `adverts_seen` exact against the oracle, the advert outcome
 //! counters summing to `adverts_seen`, and the LB counters exact per verdict.
 //!
-//! Size: `VIPD_XDP_FUZZ_FRAMES` (default 250 000, 20–30 s on the 2-core development VM);
+//! Size: `VIPD_XDP_FUZZ_FRAMES` (default 600 000, about 25 s on the 2-core development VM);
 //! `cargo xtask fuzz --xdp --runs 1000000` for the campaign. `VIPD_XDP_FUZZ_SEED` picks
 //! another sequence. Needs root (CAP_BPF); frames arrive on loopback, ifindex 1.
 
@@ -981,7 +981,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 #[test]
 fn random_and_mutated_frames_get_only_the_answers_they_deserve() {
-    let frames = env_u64("VIPD_XDP_FUZZ_FRAMES", 250_000);
+    let frames = env_u64("VIPD_XDP_FUZZ_FRAMES", 600_000);
     let seed = env_u64("VIPD_XDP_FUZZ_SEED", 0x5eed_f00d_cafe_d00d).max(1);
     let mut lab = lab();
     let mut rng = Rng(seed);

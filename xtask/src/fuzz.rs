@@ -34,8 +34,9 @@ pub struct Plan<'a> {
     pub runs: Option<u64>,
     /// Only this target.
     pub only: Option<&'a str>,
-    /// Afterwards, merge what the run found into the committed corpus (`-merge=1`: only
-    /// inputs that add coverage).
+    /// Afterwards, merge what the run found into the committed corpus (`-merge=1
+    /// -use_counters=0`: only inputs that reach new edges, not new hit counts, so the
+    /// committed corpus stays small).
     pub merge: bool,
 }
 
@@ -188,7 +189,7 @@ pub fn cargo_fuzz(plan: &Plan<'_>) -> anyhow::Result<()> {
                 ])
                 .arg(&seeds)
                 .arg(&corpus)
-                .args(["--", "-merge=1"])
+                .args(["--", "-merge=1", "-use_counters=0"])
                 .env("AYA_BUILD_SKIP", "1"))
             .with_context(|| format!("merging the {target} corpus"))?;
         }
