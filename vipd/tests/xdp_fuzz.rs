@@ -34,7 +34,8 @@
 //! with every ARP counter and `adverts_seen` exact against the oracle, the advert outcome
 //! counters summing to `adverts_seen`, and the LB counters exact per verdict.
 //!
-//! Size: `VIPD_XDP_FUZZ_FRAMES` (default 600 000, about 25 s on the 2-core development VM);
+//! Size: `VIPD_XDP_FUZZ_FRAMES` (default 600 000: 20–40 s on the 2-core development VM,
+//! with its load);
 //! `cargo xtask fuzz --xdp --runs 1000000` for the campaign. `VIPD_XDP_FUZZ_SEED` picks
 //! another sequence. Needs root (CAP_BPF); frames arrive on loopback, ifindex 1.
 

@@ -19,14 +19,26 @@ fuzz_target!(|payload: &[u8]| {
         return;
     };
     // After new_checked no accessor may panic.
-    let _ = (packet.diagnostic(), packet.state(), packet.poll(), packet.final_());
-    let _ = (packet.control_plane_independent(), packet.demand(), packet.auth_type());
+    let _ = (
+        packet.diagnostic(),
+        packet.state(),
+        packet.poll(),
+        packet.final_(),
+    );
+    let _ = (
+        packet.control_plane_independent(),
+        packet.demand(),
+        packet.auth_type(),
+    );
     let _ = (packet.desired_min_tx(), packet.required_min_rx());
     let _ = packet.required_min_echo_rx();
     let Ok(repr) = decoded else {
         return;
     };
-    assert_eq!(repr, ControlRepr::parse(&packet).expect("same bytes, same verdict"));
+    assert_eq!(
+        repr,
+        ControlRepr::parse(&packet).expect("same bytes, same verdict")
+    );
     let emitted = repr.to_bytes();
     let mut expected = [0u8; HEADER_LEN];
     expected.copy_from_slice(&payload[..HEADER_LEN]);

@@ -39,7 +39,11 @@ fn pool(u: &mut Unstructured<'_>) -> Result<Pool> {
         // repeated or odd one.
         let name = match u.arbitrary::<u8>()? % 8 {
             0 => u.arbitrary::<&str>()?.to_owned(),
-            _ => format!("198.51.100.{}:{}", u.arbitrary::<u8>()?, u.arbitrary::<u16>()?),
+            _ => format!(
+                "198.51.100.{}:{}",
+                u.arbitrary::<u8>()?,
+                u.arbitrary::<u16>()?
+            ),
         };
         names.push(name);
         weights.push(match u.arbitrary::<u8>()? % 4 {
@@ -111,5 +115,10 @@ fuzz_target!(|data: &[u8]| {
 
     let wrr = table::sequence(&members, true, pool.limit);
     check_members(&wrr, &members, pool.limit, "wrr");
-    assert!(wrr.len() <= pool.limit, "wrr: {} > limit {}", wrr.len(), pool.limit);
+    assert!(
+        wrr.len() <= pool.limit,
+        "wrr: {} > limit {}",
+        wrr.len(),
+        pool.limit
+    );
 });

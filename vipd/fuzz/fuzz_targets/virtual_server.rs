@@ -53,7 +53,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let size = LB_TABLE_SIZE as usize;
     for vs in &loaded.config.virtual_servers {
-        let names: Vec<String> = vs.real_servers.iter().map(|rs| rs.address.to_string()).collect();
+        let names: Vec<String> = vs
+            .real_servers
+            .iter()
+            .map(|rs| rs.address.to_string())
+            .collect();
         let members: Vec<Member<'_>> = vs
             .real_servers
             .iter()
