@@ -260,7 +260,8 @@ pub enum LbStat {
     DroppedUnknownFlow = 4,
     /// IPv4 fragments (or an IPv6 fragment header) to a service address: dropped.
     DroppedFragment = 5,
-    /// Headers cut short (IP, TCP, UDP) to a service address: dropped.
+    /// Headers cut short (IP, TCP, UDP) to a service address, or (to a service) an IP
+    /// length field that does not cover the headers or runs past the frame: dropped.
     DroppedTruncated = 6,
     /// No backend can take a new flow and there is no sorry server: dropped.
     DroppedNoBackend = 7,

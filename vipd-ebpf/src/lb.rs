@@ -163,7 +163,15 @@ pub fn ipv4(ctx: &XdpContext) -> Option<u32> {
     scratch.flow.src[..4].copy_from_slice(&src);
     scratch.flow.family = FAMILY_IPV4;
     scratch.flow.proto = proto;
-    transport(ctx, ETH_HLEN + (header_len & 0x3c), scratch)
+    // SAFETY: bytes 2..4 are inside the checked header.
+    let total_len = unsafe { read_u16(ip.add(2)) } as usize;
+    // A Total Length shorter than the header reads as 0 bytes after it: not whole.
+    let l4_len = if total_len > header_len {
+        total_len - header_len
+    } else {
+        0
+    };
+    transport(ctx, ETH_HLEN + (header_len & 0x3c), l4_len, scratch)
 }
 
 /// An IPv6 frame: as [`ipv4`]. Only a fixed header directly followed by TCP or UDP is
@@ -196,7 +204,9 @@ pub fn ipv6(ctx: &XdpContext) -> Option<u32> {
     copy16(&mut scratch.flow.src, unsafe { ip.add(8) });
     scratch.flow.family = FAMILY_IPV6;
     scratch.flow.proto = next_header;
-    transport(ctx, ETH_HLEN + IPV6_HLEN, scratch)
+    // SAFETY: bytes 4..6 are inside the checked header.
+    let payload_len = unsafe { read_u16(ip.add(4)) } as usize;
+    transport(ctx, ETH_HLEN + IPV6_HLEN, payload_len, scratch)
 }
 
 /// Copies 16 bytes at `p` into `out` without a stack temporary.
@@ -213,8 +223,15 @@ fn copy16(out: &mut [u8; 16], p: *const u8) {
 }
 
 /// Reads the ports (and TCP flags) into the flow key, finds the service and forwards.
+/// `l4_len` is what the IP header says follows it (Total Length − header, or Payload
+/// Length).
 #[inline(always)]
-fn transport(ctx: &XdpContext, l4_offset: usize, scratch: &mut Scratch) -> Option<u32> {
+fn transport(
+    ctx: &XdpContext,
+    l4_offset: usize,
+    l4_len: usize,
+    scratch: &mut Scratch,
+) -> Option<u32> {
     let key = &mut scratch.flow;
     let is_tcp = key.proto == PROTO_TCP;
     let need = if is_tcp { TCP_MIN_HLEN } else { UDP_HLEN };
@@ -243,6 +260,17 @@ fn transport(ctx: &XdpContext, l4_offset: usize, scratch: &mut Scratch) -> Optio
             unsafe { LB_SERVICES.get(&*service_key) }?
         }
     };
+    // RFC 791 (Total Length) / RFC 8200 §3 (Payload Length): forward only a whole
+    // datagram, whose length field covers the transport header and whose bytes all
+    // arrived (Ethernet may pad a frame, never cut one). Found by xdp_fuzz: a length
+    // field mutated below the headers or past the frame was forwarded, where the real
+    // server's stack (ip_rcv / ipv6_rcv) would only drop it, as IPVS's host does before
+    // balancing. Checked after the service lookup: other traffic to the address
+    // is the kernel's, whatever its shape.
+    if l4_len < need || bytes_at(ctx, l4_offset, l4_len).is_none() {
+        bump(LbStat::DroppedTruncated);
+        return Some(xdp_action::XDP_DROP);
+    }
     Some(forward(ctx, scratch, tcp_flags, service))
 }
 

@@ -5,6 +5,8 @@
 //! - `test`: setup, lint, then every test (unit, XDP, netns integration, the .deb) as root.
 //! - `demo`: setup, build, then a small lab in network namespaces.
 //! - `bench`: vipd against keepalived in network-namespace labs; table, JSON and plots.
+//! - `fuzz [--seconds N] [--runs N] [--target T] [--merge] [--xdp]`: the cargo-fuzz
+//!   campaign (execs, time, coverage, crashes per target), or the XDP frame fuzzing.
 //! - `install [--prefix] [--destdir]`: release binary, systemd unit, example config, docs.
 //! - `dashboard`: docs/img/dashboard.png, the Grafana dashboard's panels from a real run.
 //! - `deb`: a Debian package (binary, unit, conffile, man pages, completions), linted.
@@ -13,6 +15,7 @@ mod dashboard;
 mod deb;
 mod debroot;
 mod demo;
+mod fuzz;
 mod install;
 mod man;
 mod setup;
@@ -99,14 +102,26 @@ enum Task {
         #[arg(long)]
         test: bool,
     },
-    /// Run the cargo-fuzz targets (wire codec, keepalived.conf, TOML) for a while each.
+    /// Run the cargo-fuzz targets for a time and/or an exec count each, and print execs,
+    /// wall time, coverage and crashes per target; or (`--xdp`) the XDP program's frame
+    /// fuzzing through BPF_PROG_TEST_RUN (needs root).
     Fuzz {
-        /// Seconds per target.
-        #[arg(long, default_value_t = 60)]
-        seconds: u64,
-        /// Only this target (advert_parse, keepalived_conf, toml_config).
+        /// Seconds per target (default 60 when --runs is not given either).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Execs per target (libFuzzer -runs); with --xdp, the number of frames.
+        #[arg(long)]
+        runs: Option<u64>,
+        /// Only this target (advert_parse, keepalived_conf, toml_config, bfd_packet,
+        /// virtual_server, lb_table).
         #[arg(long)]
         target: Option<String>,
+        /// Afterwards merge the inputs that add coverage into vipd/fuzz/corpus/TARGET.
+        #[arg(long)]
+        merge: bool,
+        /// Fuzz the XDP program (vipd/tests/xdp_fuzz.rs) instead.
+        #[arg(long)]
+        xdp: bool,
     },
     /// Measure vipd against keepalived 2.2.7 in network-namespace labs (needs root).
     ///
@@ -133,9 +148,6 @@ enum Task {
     },
 }
 
-/// The cargo-fuzz targets in vipd/fuzz.
-const FUZZ_TARGETS: [&str; 3] = ["advert_parse", "keepalived_conf", "toml_config"];
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.task {
@@ -157,7 +169,24 @@ fn main() -> anyhow::Result<()> {
             no_lint,
             cargo_test_args,
         } => test(no_lint, &cargo_test_args),
-        Task::Fuzz { seconds, target } => fuzz(seconds, target.as_deref()),
+        Task::Fuzz {
+            seconds,
+            runs,
+            target,
+            merge,
+            xdp,
+        } => {
+            if xdp {
+                fuzz::xdp(runs)
+            } else {
+                fuzz::cargo_fuzz(&fuzz::Plan {
+                    seconds,
+                    runs,
+                    only: target.as_deref(),
+                    merge,
+                })
+            }
+        }
         Task::Install {
             prefix,
             destdir,
@@ -358,34 +387,6 @@ fn test(no_lint: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
     .context("building the Debian package failed")?;
     debroot::test_package(&built.deb, &target_dir().join("deb-test"))
         .context("the Debian package test failed")?;
-    Ok(())
-}
-
-/// `cargo xtask fuzz`: installs cargo-fuzz if needed and runs each target for `seconds`.
-fn fuzz(seconds: u64, only: Option<&str>) -> anyhow::Result<()> {
-    setup::setup()?;
-    if which::which("cargo-fuzz").is_err() {
-        println!("fuzz: installing cargo-fuzz");
-        run(Command::new("cargo").args(["install", "cargo-fuzz"]))
-            .context("installing cargo-fuzz failed")?;
-    }
-    let targets: Vec<&str> = match only {
-        Some(t) if FUZZ_TARGETS.contains(&t) => vec![t],
-        Some(t) => bail!(
-            "no fuzz target {t:?}; the targets are {}",
-            FUZZ_TARGETS.join(", ")
-        ),
-        None => FUZZ_TARGETS.to_vec(),
-    };
-    for target in targets {
-        println!("fuzz: {target} for {seconds} s");
-        run(nightly_cargo()
-            .current_dir(workspace_root().join("vipd"))
-            .args(["fuzz", "run", target, "--"])
-            .arg(format!("-max_total_time={seconds}"))
-            .env("AYA_BUILD_SKIP", "1"))
-        .with_context(|| format!("fuzz target {target} found a crash (see above; the input is in vipd/fuzz/artifacts/{target}/)"))?;
-    }
     Ok(())
 }
 

@@ -38,16 +38,29 @@ fn weight_gcd(members: &[Member<'_>]) -> u32 {
         .max(1)
 }
 
-/// Per-member turns per round: `weight / gcd`, scaled down (keeping every non-zero
-/// weight at least 1) so that one round fits in `limit` entries.
+/// Per-member turns per round: `weight / gcd`, scaled down so that one round fits in
+/// `limit` entries while every non-zero weight keeps at least 1 turn.
+///
+/// Scaling is `1 + (t − 1) × (limit − n) / (total − n)` over the n weighted members: the
+/// n guaranteed turns plus a proportional share of the rest, so the round is at most
+/// `limit` and no member is squeezed out by rounding (a plain `t × limit / total` raised
+/// to 1 overshot the limit, and the builders, which stop at the limit, then left the
+/// last light members out: a weight-1 real server beside one of 65535 got no flows).
+/// With more weighted members than `limit` each gets 1 and the builders truncate.
 fn turns(members: &[Member<'_>], limit: usize) -> Vec<u64> {
     let g = weight_gcd(members);
     let mut turns: Vec<u64> = members.iter().map(|m| u64::from(m.weight / g)).collect();
     let total: u64 = turns.iter().sum();
+    let weighted = turns.iter().filter(|&&t| t > 0).count() as u64;
     let limit = limit.max(1) as u64;
     if total > limit {
+        let room = u128::from(limit.saturating_sub(weighted));
+        let excess = u128::from(total - weighted);
         for t in turns.iter_mut().filter(|t| **t > 0) {
-            *t = (*t * limit / total).max(1);
+            // (t − 1) × room / excess ≤ room < 2^64, so the conversion cannot fail. No
+            // excess (every turn already 1, more members than `limit`): no share.
+            let share = (u128::from(*t - 1) * room).checked_div(excess).unwrap_or(0);
+            *t = 1 + u64::try_from(share).unwrap_or(0);
         }
     }
     turns
@@ -259,6 +272,54 @@ mod tests {
         // Same servers listed in another order: each slot names the same server.
         let remapped: Vec<u32> = reversed.iter().map(|&i| 2 - i).collect();
         assert_eq!(forward, remapped);
+    }
+
+    /// Found by the `lb_table` fuzz target: weights [3604884499, 63, 3600040983, 0, 49]
+    /// in 7 buckets gave member 4 none (the scaled turns summed to 8).
+    #[test]
+    fn scaling_leaves_no_weighted_member_out() {
+        let names = names(5);
+        let m = members(&names, &[3_604_884_499, 63, 3_600_040_983, 0, 49]);
+        for table in [source_hash(&m, 7), maglev(&m, 7), sequence(&m, true, 7)] {
+            for i in [0, 1, 2, 4] {
+                assert!(table.contains(&i), "member {i} missing from {table:?}");
+            }
+            assert!(!table.contains(&3));
+        }
+    }
+
+    /// The same through a configuration keepalived accepts: one real server of weight
+    /// 65535 (the maximum) and 62 of weight 1 in the production table size. Before the
+    /// fix, 58 of the weight-1 servers got no bucket in sh/mh and no turn in wrr.
+    #[test]
+    fn light_servers_beside_a_maximum_weight_one_still_get_flows() {
+        let names = names(63);
+        let mut weights = vec![1; 63];
+        weights[0] = 65_535;
+        let m = members(&names, &weights);
+        for (what, table) in [
+            ("sh", source_hash(&m, M)),
+            ("mh", maglev(&m, M)),
+            ("wrr", sequence(&m, true, M)),
+        ] {
+            let s = shares(&table, 63);
+            assert!(s.iter().all(|&n| n > 0), "{what}: {s:?}");
+            assert!(
+                s[0] > M * 9 / 10,
+                "{what}: the heavy server keeps its share: {s:?}"
+            );
+        }
+    }
+
+    /// Found by the `lb_table` fuzz target in the scaling above: more equal weights than
+    /// table entries divided by zero.
+    #[test]
+    fn more_members_than_entries_take_one_each_in_turn() {
+        let names = names(3);
+        let m = members(&names, &[5, 5, 5]);
+        assert_eq!(sequence(&m, true, 2), vec![0, 1]);
+        assert_eq!(source_hash(&m, 2), vec![0, 1]);
+        assert_eq!(maglev(&m, 2).len(), 2);
     }
 
     #[test]
