@@ -568,6 +568,22 @@ fn vipd_pair_with_ipv6_vmac() -> anyhow::Result<()> {
     routers[1].wait_state("VI_1", "MASTER", ELECTION)?;
     wait_addr(lan.member(1), VMAC6_DEV, VIP6, true, ELECTION)?;
     wait_fdb_port(&lan, VMAC6, &Lan::port_name(1))?;
+    // The master's adverts themselves come from the virtual MAC (RFC 9568 §7.2), so the
+    // switch relearns it within an advert interval however it lost it (on a real LAN:
+    // the old master's MLD leave as it dropped the VIP, last seen from its port). With
+    // adverts from the parent's MAC only the announcements taught it, and a switch that
+    // heard the old master last kept sending clients there.
+    let adverts = client.exec_ok(&[
+        "timeout", "5", "tcpdump", "-i", "eth0", "-e", "-nn", "-c", "3", "ip6", "proto", "112",
+    ])?;
+    let lines: Vec<&str> = adverts.lines().filter(|l| l.contains(" > ")).collect();
+    ensure!(
+        lines.len() == 3
+            && lines
+                .iter()
+                .all(|l| l.contains(&format!("{VMAC6} > 33:33:00:00:00:12"))),
+        "the master's adverts must come from the virtual MAC:\n{adverts}"
+    );
     ping6()?;
     let after = neighbour_mac(client, VIP6)?;
     ensure!(

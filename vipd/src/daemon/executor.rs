@@ -407,7 +407,16 @@ impl Daemon {
                     slot.spec.v3_checksum,
                 )
                 .map_err(|e| std::io::Error::other(e.to_string()))
-                .and_then(|()| slot.tx.send(&buffer, destination));
+                .and_then(|()| match (slot.advert_via, slot.primary, destination) {
+                    (Some(via), IpAddr::V6(source), IpAddr::V6(group)) => self
+                        .arp
+                        .get(&via)
+                        .ok_or_else(|| std::io::Error::other("the VMAC has no packet socket"))
+                        .and_then(|sender| {
+                            sender.ipv6_multicast(source, group, wire::IP_PROTOCOL, &buffer)
+                        }),
+                    _ => slot.tx.send(&buffer, destination),
+                });
             match result {
                 Ok(()) => sent = true,
                 Err(e) => {

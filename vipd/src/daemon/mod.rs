@@ -207,6 +207,9 @@ struct Slot {
     primary: IpAddr,
     tx: TxSocket,
     destinations: Vec<IpAddr>,
+    /// IPv6 with a VMAC: the VMAC's ifindex, whose packet socket sends the adverts
+    /// (Ethernet source the virtual MAC, IPv6 source the parent's link-local address).
+    advert_via: Option<u32>,
     /// (ifindex of the VIP's dev, the VIP).
     vips: Vec<(u32, config::VirtualAddress)>,
     local_addresses: Vec<IpAddr>,

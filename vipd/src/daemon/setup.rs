@@ -243,7 +243,17 @@ impl Daemon {
         // the virtual MAC before a failover). Received adverts are read on the parent
         // either way: multicast reaches it whichever MAC sent it.
         // IPv6 adverts need a link-local source (RFC 9568 §5.1.2.1), which only the
-        // parent has: they leave from it.
+        // parent has, and the kernel sends a link-local source only from the interface
+        // holding it: they are written whole (Ethernet, IPv6, VRRP) to the VMAC's packet
+        // socket instead (`advert_via`). Without that the virtual MAC appeared on the
+        // wire only in announcements, and a switch that last saw it from the old master
+        // (its MLD leave as it dropped the VIP) kept sending clients there.
+        let advert_via = match (&spec.vmac, vmac_index) {
+            (Some(vmac), Some(index)) if !vmac.xmit_base && spec.family == AddressFamily::V6 => {
+                Some(index)
+            }
+            _ => None,
+        };
         let (tx_interface, tx_index) = match (&spec.vmac, vmac_index) {
             (Some(vmac), Some(index)) if !vmac.xmit_base && spec.family == AddressFamily::V4 => {
                 (vmac.name.as_str(), index)
@@ -284,6 +294,7 @@ impl Daemon {
             primary,
             tx,
             destinations,
+            advert_via,
             vips,
             local_addresses,
             rx: RxCounters::default(),

@@ -56,6 +56,39 @@ fn ethernet_frame<const N: usize>(
     frame
 }
 
+/// An Ethernet frame carrying one IPv6 datagram to a multicast `group` (RFC 2464 §7:
+/// destination 33:33 and the group's last four bytes) from `source`, hop limit 255:
+/// a VRRP advert leaving from a virtual MAC with the parent's link-local address, which
+/// no socket can send (the kernel wants a link-local source on the sending interface).
+pub fn ipv6_multicast_frame(
+    ethernet_source: [u8; 6],
+    source: Ipv6Addr,
+    group: Ipv6Addr,
+    next_header: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let octets = group.octets();
+    let destination = [0x33, 0x33, octets[12], octets[13], octets[14], octets[15]];
+    let mut frame = vec![0u8; 14 + 40 + payload.len()];
+    if let Some(mut eth) = MutableEthernetPacket::new(&mut frame) {
+        eth.set_destination(MacAddr::from(destination));
+        eth.set_source(MacAddr::from(ethernet_source));
+        eth.set_ethertype(EtherTypes::Ipv6);
+        if let Some(mut ip) = MutableIpv6Packet::new(eth.payload_mut()) {
+            ip.set_version(6);
+            // Internetwork control, as the kernel marks VRRP from vipd's sockets.
+            ip.set_traffic_class(0xc0);
+            ip.set_payload_length(u16::try_from(payload.len()).unwrap_or(u16::MAX));
+            ip.set_next_header(pnet_packet::ip::IpNextHeaderProtocol(next_header));
+            ip.set_hop_limit(255);
+            ip.set_source(source);
+            ip.set_destination(group);
+            ip.set_payload(payload);
+        }
+    }
+    frame
+}
+
 /// Builds an ARP request frame from `sender_mac`/`sender_ip` asking for `target_ip`,
 /// broadcast. With `target_ip == sender_ip` it is a gratuitous ARP announcement
 /// (RFC 5227 §2.3: target hardware address zero).
@@ -293,6 +326,24 @@ impl ArpSender {
         self.send(&neighbour_solicitation_frame(self.mac, vip, gateway))
     }
 
+    /// Sends `payload` (protocol `next_header`) to the IPv6 multicast `group` from
+    /// `source`, with this sender's MAC as the Ethernet source.
+    pub fn ipv6_multicast(
+        &self,
+        source: Ipv6Addr,
+        group: Ipv6Addr,
+        next_header: u8,
+        payload: &[u8],
+    ) -> io::Result<()> {
+        self.send(&ipv6_multicast_frame(
+            self.mac,
+            source,
+            group,
+            next_header,
+            payload,
+        ))
+    }
+
     /// Sends an unsolicited neighbour advertisement for `vip` (the IPv6 counterpart of
     /// [`ArpSender::gratuitous`]).
     pub fn neighbour_advert(&self, vip: Ipv6Addr) -> io::Result<()> {
@@ -315,6 +366,30 @@ impl ArpSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A VRRP advert from a VMAC: 33:33 + the group's last four bytes, the virtual MAC
+    /// as source, IPv6 with hop limit 255, protocol 112 and the payload as given.
+    #[test]
+    fn ipv6_multicast_frame_carries_the_advert_from_the_virtual_mac() {
+        let vmac = [0x00, 0x00, 0x5e, 0x00, 0x02, 0x07];
+        let source: Ipv6Addr = "fe80::1".parse().expect("literal");
+        let group: Ipv6Addr = "ff02::12".parse().expect("literal");
+        let payload = [0x31, 7, 200, 1, 0, 100, 0xab, 0xcd];
+        let frame = ipv6_multicast_frame(vmac, source, group, 112, &payload);
+        assert_eq!(frame.len(), 14 + 40 + payload.len());
+        assert_eq!(frame[0..6], [0x33, 0x33, 0, 0, 0, 0x12]);
+        assert_eq!(frame[6..12], vmac);
+        assert_eq!(frame[12..14], [0x86, 0xdd]);
+        assert_eq!(frame[14] >> 4, 6);
+        assert_eq!(
+            u16::from_be_bytes([frame[18], frame[19]]),
+            payload.len() as u16
+        );
+        assert_eq!((frame[20], frame[21]), (112, 255), "next header, hop limit");
+        assert_eq!(frame[22..38], source.octets());
+        assert_eq!(frame[38..54], group.octets());
+        assert_eq!(frame[54..], payload);
+    }
 
     #[test]
     fn gratuitous_arp_frame_bytes() {
