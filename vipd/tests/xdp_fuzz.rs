@@ -9,7 +9,9 @@
 //! with it:
 //! - the verdict is PASS, DROP, TX or REDIRECT, nothing else;
 //! - TX only for an ARP request for a VIP with a live lease (the output must be exactly
-//!   the RFC 826 reply), or for a whole TCP/UDP datagram to a configured service (its IP
+//!   the RFC 826 reply), for a neighbour solicitation for an IPv6 VIP with a live lease
+//!   that passes the RFC 4861 §7.1.1 checks (the output must be exactly the §7.2.4
+//!   advertisement), or for a whole TCP/UDP datagram to a configured service (its IP
 //!   length field covers the headers and the frame holds what it declares; the output
 //!   must be the input with only the Ethernet addresses rewritten to one of that
 //!   service's real servers; the IPv4 header checksum is the receiving stack's to check,
@@ -26,12 +28,13 @@
 //! outcome counter. The identity checked per batch is therefore
 //!
 //!   packets = Σ arp_{replies, dropped_expired, passed, malformed, gratuitous_passed}
+//!           + Σ ndp_{replies, dropped_expired, dropped_malformed, passed, no_room}
 //!           + adverts_seen
 //!           + Σ lb_{forwarded, redirected, redirect_failed, dropped_*}
 //!           + lb_passed_extension_headers
 //!           + (frames the oracle calls "uncounted")
 //!
-//! with every ARP counter and `adverts_seen` exact against the oracle, the advert outcome
+//! with every ARP and NDP counter and `adverts_seen` exact against the oracle, the advert outcome
 //! counters summing to `adverts_seen`, and the LB counters exact per verdict.
 //!
 //! Size: `VIPD_XDP_FUZZ_FRAMES` (default 600 000: 20–40 s on the 2-core development VM,
@@ -72,6 +75,10 @@ const VIP_EXPIRED: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 101);
 /// Not ours.
 const UNOWNED: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 99);
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+/// IPv6 VIP, leased, live: neighbour solicitations for it are answered.
+const VIP6_LIVE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
+/// IPv6 VIP, leased, expired: solicitations for it are dropped.
+const VIP6_EXPIRED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x201);
 
 const MASTER_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
@@ -252,15 +259,34 @@ fn bfd_control(your: u32) -> [u8; 24] {
     .to_bytes()
 }
 
-/// NDP Neighbor Solicitation for `target` (RFC 4861 §4.3), checksum not filled: the
-/// program has no NDP path, so the frame must pass whatever its contents.
+/// NDP Neighbor Solicitation for `target` (RFC 4861 §4.3) from the client, with a Source
+/// Link-Layer Address option, to the target's solicited-node group; checksum filled.
 fn ndp_ns(target: Ipv6Addr) -> Vec<u8> {
+    ndp_ns_from(CLIENT_V6, target, true)
+}
+
+/// [`ndp_ns`] from `source`; `slla`: with the Source Link-Layer Address option (a
+/// duplicate address detection probe, from ::, has none).
+fn ndp_ns_from(source: Ipv6Addr, target: Ipv6Addr, slla: bool) -> Vec<u8> {
     let mut icmp = vec![135, 0, 0, 0, 0, 0, 0, 0];
     icmp.extend_from_slice(&target.octets());
-    icmp.extend_from_slice(&[1, 1]);
-    icmp.extend_from_slice(&CLIENT_MAC);
-    let solicited = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 0x0100);
-    ipv6(CLIENT_V6, solicited, 255, 58, &icmp)
+    if slla {
+        icmp.extend_from_slice(&[1, 1]);
+        icmp.extend_from_slice(&CLIENT_MAC);
+    }
+    let t = target.octets();
+    let solicited = Ipv6Addr::from([
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13], t[14], t[15],
+    ]);
+    let checksum = !icmpv6_sum(&source.octets(), &solicited.octets(), &icmp);
+    icmp[2..4].copy_from_slice(&checksum.to_be_bytes());
+    ipv6(source, solicited, 255, 58, &icmp)
+}
+
+/// The RFC 4443 §2.3 sum over the RFC 8200 §8.1 pseudo-header and `message`.
+fn icmpv6_sum(src: &[u8], dst: &[u8], message: &[u8]) -> u16 {
+    let len = (message.len() as u32).to_be_bytes();
+    ones_complement_sum(&[src, dst, &len, &[0, 0, 0, 58], message])
 }
 
 /// The well-formed frames mutations start from.
@@ -328,6 +354,9 @@ fn fixtures(rng: &mut Rng) -> Vec<Vec<u8>> {
             PROTO_UDP,
             &udp(49152, 3784, &bfd_control(7)),
         ),
+        ndp_ns(VIP6_LIVE),
+        ndp_ns_from(Ipv6Addr::UNSPECIFIED, VIP6_LIVE, false),
+        ndp_ns(VIP6_EXPIRED),
     ]
 }
 
@@ -454,6 +483,8 @@ enum Class {
     Advert,
     /// A frame for a load-balanced address that the LB handles: one LB verdict counter.
     Lb(LbExpect),
+    /// One of the neighbour solicitation outcomes; the name says which.
+    Ndp(&'static str),
     /// `lb_passed_extension_headers`.
     LbExtensionHeaders,
     /// Passed with no outcome counter.
@@ -471,7 +502,7 @@ enum LbExpect {
 
 struct Expect {
     class: Class,
-    /// The exact output for an ARP frame (None: unchanged).
+    /// The exact output for an ARP or NDP frame (None: unchanged).
     arp_reply: Option<Vec<u8>>,
     /// Whether the BFD record of the watched session must count this frame.
     bfd_recorded: bool,
@@ -592,6 +623,11 @@ fn oracle_ipv6(f: &[u8], e: &mut Expect) {
         e.class = Class::Advert;
         return;
     }
+    // Neighbour solicitations (the fixed part whole) are the NDP responder's.
+    if next == 58 && f.get(54) == Some(&135) && f.len() >= 14 + 40 + 24 {
+        oracle_ndp(f, e);
+        return;
+    }
     let mut src = [0u8; 16];
     src.copy_from_slice(&ip[8..24]);
     let mut dst = [0u8; 16];
@@ -625,6 +661,95 @@ fn oracle_ipv6(f: &[u8], e: &mut Expect) {
         58 => Class::Uncounted,
         _ => Class::LbExtensionHeaders,
     };
+}
+
+/// RFC 4861: a solicitation for an IPv6 VIP with a live lease that passes the §7.1.1
+/// checks is answered with the §7.2.4 advertisement (R and O set, S unless it was a
+/// duplicate address detection probe, which is answered to all-nodes); an expired lease
+/// drops it; one that fails a check is dropped (the kernel would discard it); one for
+/// another target, or longer than the program checks (64 bytes of ICMPv6), is the
+/// kernel's.
+fn oracle_ndp(f: &[u8], e: &mut Expect) {
+    let target: [u8; 16] = f[62..78].try_into().expect("16 bytes");
+    let target = Ipv6Addr::from(target);
+    if target == VIP6_EXPIRED {
+        e.class = Class::Ndp("ndp_dropped_expired");
+        return;
+    }
+    if target != VIP6_LIVE {
+        e.class = Class::Ndp("ndp_passed");
+        return;
+    }
+    let malformed = Class::Ndp("ndp_dropped_malformed");
+    e.class = malformed;
+    // §7.1.1, in order: hop limit 255; ICMP length 24 or more (and whole words, which
+    // the sum below needs); valid checksum; code 0; options of nonzero length, inside the
+    // message; from :: only to a solicited-node group and without a source link-layer
+    // address option.
+    if f[21] != 255 {
+        return;
+    }
+    let icmp_len = usize::from(u16::from_be_bytes([f[18], f[19]]));
+    if icmp_len < 24 || icmp_len % 2 != 0 {
+        return;
+    }
+    if icmp_len > 64 {
+        e.class = Class::Ndp("ndp_passed");
+        return;
+    }
+    let Some(message) = f.get(54..54 + icmp_len) else {
+        return;
+    };
+    if icmpv6_sum(&f[22..38], &f[38..54], message) != 0xffff || message[1] != 0 {
+        return;
+    }
+    let (mut offset, mut options, mut slla) = (24, 0, false);
+    while options < (64 - 24) / 8 && offset < icmp_len {
+        let Some(&[kind, units]) = message.get(offset..offset + 2) else {
+            return;
+        };
+        if units == 0 {
+            return;
+        }
+        slla |= kind == 1;
+        offset += usize::from(units) * 8;
+        options += 1;
+    }
+    if offset > icmp_len {
+        return;
+    }
+    let dad = f[22..38].iter().all(|b| *b == 0);
+    if dad && (slla || f[38..51] != [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]) {
+        return;
+    }
+    e.class = Class::Ndp("ndp_replies");
+    // The advertisement: Ethernet to the asker (all-nodes for a probe) from the VIP's
+    // owner; IPv6 from the target to the asker's address (ff02::1 for a probe); ICMPv6
+    // type 136 with R/S/O, the target, and a Target Link-Layer Address option.
+    let mut out = Vec::with_capacity(86);
+    out.extend_from_slice(if dad {
+        &[0x33, 0x33, 0, 0, 0, 1][..]
+    } else {
+        &f[6..12]
+    });
+    out.extend_from_slice(&OWNER_MAC);
+    out.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 32, 58, 255]);
+    let dst = if dad {
+        Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets()
+    } else {
+        f[22..38].try_into().expect("16 bytes")
+    };
+    out.extend_from_slice(&target.octets());
+    out.extend_from_slice(&dst);
+    let flags = 0x80 | 0x20 | if dad { 0 } else { 0x40 };
+    let mut na = vec![136, 0, 0, 0, flags, 0, 0, 0];
+    na.extend_from_slice(&target.octets());
+    na.extend_from_slice(&[2, 1]);
+    na.extend_from_slice(&OWNER_MAC);
+    let checksum = !icmpv6_sum(&target.octets(), &dst, &na);
+    na[2..4].copy_from_slice(&checksum.to_be_bytes());
+    out.extend_from_slice(&na);
+    e.arp_reply = Some(out);
 }
 
 /// A transport header at `at`, of a datagram whose IP header says `l4_len` bytes follow
@@ -685,6 +810,10 @@ fn lab() -> Lab {
         .expect("lease");
     let a_second_ago = monotonic_now_ns().saturating_sub(1_000_000_000);
     xdp.set_vip_lease(LOOPBACK, VIP_EXPIRED, OWNER_MAC, a_second_ago)
+        .expect("lease");
+    xdp.set_vip_lease(LOOPBACK, VIP6_LIVE, OWNER_MAC, LEASE_FOREVER)
+        .expect("lease");
+    xdp.set_vip_lease(LOOPBACK, VIP6_EXPIRED, OWNER_MAC, a_second_ago)
         .expect("lease");
     let silence = Duration::from_secs(3);
     let v3 = WatchSpec {
@@ -757,6 +886,13 @@ const ARP_OUTCOMES: [&str; 5] = [
     "arp_malformed",
     "arp_gratuitous_passed",
 ];
+const NDP_OUTCOMES: [&str; 5] = [
+    "ndp_replies",
+    "ndp_dropped_expired",
+    "ndp_dropped_malformed",
+    "ndp_passed",
+    "ndp_no_room",
+];
 const ADVERT_OUTCOMES: [&str; 11] = [
     "adverts_accepted",
     "adverts_unwatched",
@@ -786,6 +922,7 @@ const LB_VERDICTS: [&str; 8] = [
 struct Tally {
     frames: u64,
     arp: BTreeMap<&'static str, u64>,
+    ndp: BTreeMap<&'static str, u64>,
     adverts: u64,
     lb_drops: BTreeMap<&'static str, u64>,
     /// Service frames the program dropped (as an unknown flow or for want of a backend).
@@ -807,6 +944,9 @@ fn check_batch(
     assert_eq!(d("packets"), tally.frames, "packets counts every frame");
     for name in ARP_OUTCOMES {
         assert_eq!(d(name), tally.arp.get(name).copied().unwrap_or(0), "{name}");
+    }
+    for name in NDP_OUTCOMES {
+        assert_eq!(d(name), tally.ndp.get(name).copied().unwrap_or(0), "{name}");
     }
     assert_eq!(d("adverts_seen"), tally.adverts, "adverts_seen");
     assert_eq!(
@@ -842,6 +982,7 @@ fn check_batch(
     assert_eq!(
         d("packets"),
         sum(&ARP_OUTCOMES)
+            + sum(&NDP_OUTCOMES)
             + d("adverts_seen")
             + sum(&LB_VERDICTS)
             + d("lb_passed_extension_headers")
@@ -879,6 +1020,20 @@ fn judge(lab: &mut Lab, frame: &[u8], tally: &mut Tally, bfd_count: &mut u64) ->
                 (out.action, &out.frame),
                 (verdict, &output),
                 "ARP ({name}): {}",
+                shown()
+            );
+        }
+        Class::Ndp(name) => {
+            *tally.ndp.entry(name).or_default() += 1;
+            let (verdict, output) = match name {
+                "ndp_replies" => (XDP_TX, e.arp_reply.clone().expect("advertisement")),
+                "ndp_passed" => (XDP_PASS, frame.to_vec()),
+                _ => (XDP_DROP, frame.to_vec()),
+            };
+            assert_eq!(
+                (out.action, &out.frame),
+                (verdict, &output),
+                "NDP ({name}): {}",
                 shown()
             );
         }
@@ -1000,7 +1155,7 @@ fn random_and_mutated_frames_get_only_the_answers_they_deserve() {
             let class = match oracle(&f).class {
                 Class::Lb(LbExpect::Drop(name)) => name.to_owned(),
                 Class::Lb(LbExpect::Service { service, .. }) => format!("lb_service_{service}"),
-                Class::Arp(name) => name.to_owned(),
+                Class::Arp(name) | Class::Ndp(name) => name.to_owned(),
                 other => format!("{other:?}"),
             };
             *classes.entry(class).or_default() += 1;
@@ -1070,6 +1225,12 @@ fn fixtures_get_their_exact_outcomes() {
     check_batch(&tally, &before, &counters(&lab));
     let c = counters(&lab);
     assert_eq!(c["adverts_accepted"], 3, "the three adverts are accepted");
+    assert_eq!(
+        (c["ndp_replies"], c["ndp_dropped_expired"], c["ndp_passed"]),
+        (2, 1, 1),
+        "solicitation and probe for the live VIP answered, the expired one dropped, the \
+         unmanaged one passed"
+    );
     assert_eq!(bfd_count, 1, "the BFD packet for our session is recorded");
 }
 
