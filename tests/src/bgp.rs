@@ -264,6 +264,20 @@ impl Flows {
         Ok((at, answers))
     }
 
+    /// Polls rounds until every flow is answered; returns that round.
+    pub fn wait_all_answered(&self, timeout: Duration, poll: Duration) -> anyhow::Result<Round> {
+        poll_until("every flow answered", timeout, poll, || {
+            let round = self
+                .round(Duration::from_millis(200))
+                .map_err(|e| format!("{e:#}"))?;
+            if round.1.iter().all(Option::is_some) {
+                Ok(round)
+            } else {
+                Err(format!("{:?}", round.1))
+            }
+        })
+    }
+
     /// Runs rounds every `period` for `duration`.
     pub fn run(&self, period: Duration, duration: Duration) -> anyhow::Result<Vec<Round>> {
         let end = Instant::now() + duration;
@@ -322,6 +336,19 @@ pub fn node_asn(i: usize) -> u32 {
 /// `extra` more hosts (real servers), all on 198.51.100.0/24 with a route to the
 /// client's 192.0.2.0/24 via the upstream; the client (192.0.2.2) hangs off the
 /// upstream on its own link. The upstream forwards and hashes ECMP flows by ports.
+/// Nodes 1..=n of an [`L3Lab`], each running FRR and vipd (and a responder on the VIP),
+/// as [`L3Lab::start_nodes`] starts them; index i − 1 is node i.
+pub struct L3Nodes<'a> {
+    /// vipd on each node.
+    pub routers: Vec<Router<'a>>,
+    /// FRR on each node.
+    pub bgps: Vec<Bgpd<'a>>,
+    /// The UDP responders on the VIP (empty when not asked for).
+    pub responders: Vec<Proc>,
+    /// Each node's vipd configuration.
+    pub configs: Vec<PathBuf>,
+}
+
 pub struct L3Lab {
     /// The LAN (member 0: upstream).
     pub lan: Lan,
@@ -433,6 +460,42 @@ impl L3Lab {
             socket.display().to_string()
         );
         self.scratch.write(&format!("n{i}.toml"), &text)
+    }
+
+    /// Starts nodes 1..=`n`: vipd at priority 100 with `extra` in its instance table,
+    /// FRR (with BFD to the upstream when `bfd`), and with `responders` a UDP responder
+    /// on [`VIP`]:[`PORT`] named `n<i>`.
+    pub fn start_nodes(
+        &self,
+        n: usize,
+        extra: &str,
+        bfd: bool,
+        responders: bool,
+    ) -> anyhow::Result<L3Nodes<'_>> {
+        let mut nodes = L3Nodes {
+            routers: Vec::new(),
+            bgps: Vec::new(),
+            responders: Vec::new(),
+            configs: Vec::new(),
+        };
+        for i in 1..=n {
+            let config = self.vipd_config(i, 100, extra, "")?;
+            nodes.bgps.push(self.start_node_bgp(i, &config, bfd)?);
+            let mut router = self.router(i, &config)?;
+            router.start()?;
+            nodes.routers.push(router);
+            if responders {
+                nodes.responders.push(start_responder(
+                    self.node(i),
+                    &self.scratch,
+                    &format!("n{i}"),
+                    VIP,
+                    PORT,
+                )?);
+            }
+            nodes.configs.push(config);
+        }
+        Ok(nodes)
     }
 
     /// A vipd guard for node `i` running `config` (not started).

@@ -38,7 +38,7 @@ use vipd_tests::bgp::{
     self, Flows, L3Lab, PORT, VIP, fib_nexthops, longest_outage, node_addr, wait_nexthops,
 };
 use vipd_tests::lb::{get_once, real_server_setup, server_script, start_http};
-use vipd_tests::{Proc, link_down, link_up, poll_until, require_root, vipd_bin};
+use vipd_tests::{link_down, link_up, poll_until, require_root, vipd_bin};
 
 const CONVERGE: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(20);
@@ -68,39 +68,15 @@ fn active_active_ecmp_spreads_flows_and_a_crashed_vipd_is_withdrawn() -> anyhow:
     }
     let lab = L3Lab::new("l3aa", 3, 0, vipd_bin())?;
     let upstream = lab.start_upstream(false)?;
-    let mut routers = Vec::new();
-    let mut bgps = Vec::new();
-    let mut responders: Vec<Proc> = Vec::new();
-    for i in 1..=3 {
-        let config = lab.vipd_config(i, 100, "announce_mode = \"active-active\"", "")?;
-        bgps.push(lab.start_node_bgp(i, &config, false)?);
-        let mut router = lab.router(i, &config)?;
-        router.start()?;
-        routers.push(router);
-        responders.push(bgp::start_responder(
-            lab.node(i),
-            &lab.scratch,
-            &format!("n{i}"),
-            VIP,
-            PORT,
-        )?);
-    }
+    let nodes = lab.start_nodes(3, "announce_mode = \"active-active\"", false, true)?;
+    let (mut routers, responders) = (nodes.routers, nodes.responders);
     upstream.wait_established(3, CONVERGE)?;
     let all: Vec<String> = (1..=3).map(node_addr).collect();
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     wait_nexthops(lab.up(), VIP, &all, CONVERGE)?;
 
     let flows = Flows::open(&lab.client, vip_port(), 24)?;
-    let (_, before) = poll_until("every flow answered", CONVERGE, POLL, || {
-        let round = flows
-            .round(Duration::from_millis(200))
-            .map_err(|e| format!("{e:#}"))?;
-        if round.1.iter().all(Option::is_some) {
-            Ok(round)
-        } else {
-            Err(format!("{:?}", round.1))
-        }
-    })?;
+    let (_, before) = flows.wait_all_answered(CONVERGE, POLL)?;
     ensure!(
         names(&before).len() == 3,
         "24 flows over an ECMP route of 3 nodes reached only {:?}",
@@ -299,17 +275,8 @@ fn restarted_frr_relearns_the_announcement_and_keeps_no_stale_one() -> anyhow::R
     }
     let lab = L3Lab::new("l3frr", 2, 0, vipd_bin())?;
     let upstream = lab.start_upstream(false)?;
-    let mut routers = Vec::new();
-    let mut bgps = Vec::new();
-    let mut configs = Vec::new();
-    for i in 1..=2 {
-        let config = lab.vipd_config(i, 100, "announce_mode = \"active-active\"", "")?;
-        bgps.push(lab.start_node_bgp(i, &config, false)?);
-        let mut router = lab.router(i, &config)?;
-        router.start()?;
-        routers.push(router);
-        configs.push(config);
-    }
+    let nodes = lab.start_nodes(2, "announce_mode = \"active-active\"", false, false)?;
+    let (mut routers, mut bgps, configs) = (nodes.routers, nodes.bgps, nodes.configs);
     upstream.wait_established(2, CONVERGE)?;
     let (n1, n2) = (node_addr(1), node_addr(2));
     wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)?;
@@ -355,23 +322,8 @@ fn restarted_frr_relearns_the_announcement_and_keeps_no_stale_one() -> anyhow::R
 fn silent_node_outage(tag: &str, bfd: bool) -> anyhow::Result<(Duration, Duration)> {
     let lab = L3Lab::new(tag, 2, 0, vipd_bin())?;
     let upstream = lab.start_upstream(bfd)?;
-    let mut routers = Vec::new();
-    let mut bgps = Vec::new();
-    let mut responders = Vec::new();
-    for i in 1..=2 {
-        let config = lab.vipd_config(i, 100, "", "")?;
-        bgps.push(lab.start_node_bgp(i, &config, bfd)?);
-        let mut router = lab.router(i, &config)?;
-        router.start()?;
-        routers.push(router);
-        responders.push(bgp::start_responder(
-            lab.node(i),
-            &lab.scratch,
-            &format!("n{i}"),
-            VIP,
-            PORT,
-        )?);
-    }
+    // Kept until the end: dropping them stops vipd, FRR and the responders.
+    let _nodes = lab.start_nodes(2, "", bfd, true)?;
     upstream.wait_established(2, CONVERGE)?;
     let (n1, n2) = (node_addr(1), node_addr(2));
     wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)?;
@@ -388,16 +340,7 @@ fn silent_node_outage(tag: &str, bfd: bool) -> anyhow::Result<(Duration, Duratio
         })?;
     }
     let flows = Flows::open(&lab.client, vip_port(), 16)?;
-    poll_until("every flow answered", CONVERGE, POLL, || {
-        let round = flows
-            .round(Duration::from_millis(200))
-            .map_err(|e| format!("{e:#}"))?;
-        if round.1.iter().all(Option::is_some) {
-            Ok(())
-        } else {
-            Err(format!("{:?}", round.1))
-        }
-    })?;
+    flows.wait_all_answered(CONVERGE, POLL)?;
     let (rounds, gone) = std::thread::scope(|s| -> anyhow::Result<_> {
         let runner = s.spawn(|| flows.run(Duration::from_millis(10), Duration::from_secs(5)));
         std::thread::sleep(Duration::from_millis(500));

@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use vipd_tests::bgp::{self, Flows, L3Lab, PORT, VIP, longest_outage, node_addr, wait_nexthops};
-use vipd_tests::poll_until;
+use vipd_tests::bgp::{Flows, L3Lab, PORT, VIP, longest_outage, node_addr, wait_nexthops};
 
 use super::Options;
 use super::failover::{phase_seed, random_phase};
@@ -87,25 +86,8 @@ fn variant(
         .collect();
     let lab = L3Lab::new(&format!("b{tag}"), 2, 0, bin.to_owned())?;
     let upstream = lab.start_upstream(bfd)?;
-    let mut routers = Vec::new();
-    let mut bgps = Vec::new();
-    let mut responders = Vec::new();
-    let mut configs = Vec::new();
-    for i in 1..=2 {
-        let config = lab.vipd_config(i, 100, "", "")?;
-        bgps.push(lab.start_node_bgp(i, &config, bfd)?);
-        let mut router = lab.router(i, &config)?;
-        router.start()?;
-        routers.push(router);
-        responders.push(bgp::start_responder(
-            lab.node(i),
-            &lab.scratch,
-            &format!("n{i}"),
-            VIP,
-            PORT,
-        )?);
-        configs.push(config);
-    }
+    let nodes = lab.start_nodes(2, "", bfd, true)?;
+    let (mut routers, bgps, responders) = (nodes.routers, nodes.bgps, nodes.responders);
     let (n1, n2) = (node_addr(1), node_addr(2));
     let to: SocketAddr = format!("{VIP}:{PORT}").parse()?;
     let flows = Flows::open(&lab.client, to, FLOWS)?;
@@ -115,21 +97,7 @@ fn variant(
         // Both nodes announce and answer (after a silence the session comes back).
         upstream.wait_established(2, CONVERGE)?;
         wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)?;
-        poll_until(
-            "every flow answered",
-            CONVERGE,
-            Duration::from_millis(50),
-            || {
-                let round = flows
-                    .round(Duration::from_millis(200))
-                    .map_err(|e| format!("{e:#}"))?;
-                if round.1.iter().all(Option::is_some) {
-                    Ok(())
-                } else {
-                    Err(format!("{:?}", round.1))
-                }
-            },
-        )?;
+        flows.wait_all_answered(CONVERGE, Duration::from_millis(50))?;
         let phase = random_phase(rng, Duration::from_secs(1));
         let run_for = match failure {
             Failure::Silent if !bfd => Duration::from_secs(6),
