@@ -129,9 +129,12 @@ impl Daemon {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
             uptime_seconds: now.duration_since(self.started).as_secs_f64(),
+            // A slot freed by a reload stays in `slots` for reuse; the instance it
+            // held is gone and must not be reported (nor exported as metrics).
             instances: self
                 .slots
                 .iter()
+                .filter(|s| !s.retired)
                 .map(|s| slot_status(s, now, wall))
                 .collect(),
             xdp: self

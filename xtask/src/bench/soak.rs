@@ -257,11 +257,7 @@ fn pins_below(dir: &Path) -> u64 {
         .flatten()
         .map(|e| {
             let path = e.path();
-            if path.is_dir() {
-                pins_below(&path)
-            } else {
-                1
-            }
+            if path.is_dir() { pins_below(&path) } else { 1 }
         })
         .sum()
 }
@@ -305,7 +301,12 @@ fn logged_changes(log: &str, start_of_day: f64) -> BTreeMap<String, Vec<Change>>
             (field("instance="), field("from="), field("to="))
         {
             let reason = field("reason=").unwrap_or_default();
-            out.entry(name).or_default().push(Change { t, from, to, reason });
+            out.entry(name).or_default().push(Change {
+                t,
+                from,
+                to,
+                reason,
+            });
         }
     }
     out
@@ -345,11 +346,7 @@ struct Verdict {
 /// Walks `got` against `want`: an expected change matches the next logged one with
 /// the same states within its window; a logged BACKUP→MASTER (MasterDown) followed by
 /// MASTER→BACKUP within a second is a false takeover, explained by `explain(t)`.
-fn judge(
-    want: &[Expected],
-    got: &[Change],
-    explain: &dyn Fn(f64) -> Option<String>,
-) -> Verdict {
+fn judge(want: &[Expected], got: &[Change], explain: &dyn Fn(f64) -> Option<String>) -> Verdict {
     let mut verdict = Verdict::default();
     let mut w = 0;
     let mut i = 0;
@@ -460,7 +457,12 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
     )];
     let plan = schedule(total);
     let expected = expected_changes(&plan);
-    const COUNTERS: [&str; 4] = ["transitions", "became_master", "adverts_sent", "adverts_late"];
+    const COUNTERS: [&str; 4] = [
+        "transitions",
+        "became_master",
+        "adverts_sent",
+        "adverts_late",
+    ];
     let counters_before: Vec<_> = nodes
         .iter()
         .map(|n| instance_counters(n, &COUNTERS))
@@ -603,7 +605,11 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
     let names: Vec<String> = (1..=INSTANCES).map(|v| format!("VI_{v}")).collect();
     // What grew in the samples around `t` (2 s before to 1 s after).
     let grew = |t: f64, f: &dyn Fn(&Sample) -> u64| -> u64 {
-        let before = samples.iter().rev().find(|s| s.t <= t - 2.0).or(samples.first());
+        let before = samples
+            .iter()
+            .rev()
+            .find(|s| s.t <= t - 2.0)
+            .or(samples.first());
         let after = samples.iter().find(|s| s.t >= t + 1.0).or(samples.last());
         match (before, after) {
             (Some(b), Some(a)) => f(a).saturating_sub(f(b)),
@@ -615,7 +621,10 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
     let mut false_takeovers = Vec::new();
     for (r, log) in logs.iter().enumerate() {
         let seen = logged_changes(
-            &log.lines().skip(log_before[r]).collect::<Vec<_>>().join("\n"),
+            &log.lines()
+                .skip(log_before[r])
+                .collect::<Vec<_>>()
+                .join("\n"),
             start_of_day,
         );
         let other = 1 - r;
@@ -671,7 +680,8 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
                 ));
             }
             for (t, why) in &verdict.false_takeovers {
-                false_takeovers.push(json!({"router": router, "instance": name, "t": t, "explained_by": why}));
+                false_takeovers
+                    .push(json!({"router": router, "instance": name, "t": t, "explained_by": why}));
             }
             per_instance.push(json!({
                 "router": router,
@@ -852,7 +862,11 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
         Err(e) => println!("no plot: {e:#}"),
     }
     if !failures.is_empty() {
-        bail!("the soak found {} problem(s):\n{}", failures.len(), failures.join("\n"));
+        bail!(
+            "the soak found {} problem(s):\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
     println!("soak passed");
     Ok(())
@@ -909,7 +923,11 @@ fn log_budget_per_minute() -> u64 {
 
 /// Per router and whole minute: how much `value` grew in that minute (from the samples
 /// nearest the minute's edges).
-fn per_minute(samples: &[Sample], minutes: u64, value: impl Fn(&Sample, usize) -> f64) -> Vec<Vec<f64>> {
+fn per_minute(
+    samples: &[Sample],
+    minutes: u64,
+    value: impl Fn(&Sample, usize) -> f64,
+) -> Vec<Vec<f64>> {
     let at = |t: f64, r: usize| -> f64 {
         samples
             .iter()
@@ -934,15 +952,27 @@ fn per_minute(samples: &[Sample], minutes: u64, value: impl Fn(&Sample, usize) -
 /// worker threads each have their own arena, so a few such steps are allocator noise;
 /// a leak per reload or per advert would be far above it over an hour (360 reloads and
 /// 360 000 adverts per instance: one byte per advert alone is 5.6 MiB).
-fn check_growth(samples: &[Sample], elapsed: f64, window: f64, failures: &mut Vec<String>) -> Value {
+fn check_growth(
+    samples: &[Sample],
+    elapsed: f64,
+    window: f64,
+    failures: &mut Vec<String>,
+) -> Value {
     let first: Vec<&Sample> = samples.iter().filter(|s| s.t <= window).collect();
     let last: Vec<&Sample> = samples.iter().filter(|s| s.t >= elapsed - window).collect();
-    let max = |set: &[&Sample], f: &dyn Fn(&Sample) -> u64| set.iter().map(|s| f(s)).max().unwrap_or(0);
+    let max =
+        |set: &[&Sample], f: &dyn Fn(&Sample) -> u64| set.iter().map(|s| f(s)).max().unwrap_or(0);
     let mut out = Vec::new();
     for r in 0..2 {
-        let rss = (max(&first, &|s| s.rss_kib[r]), max(&last, &|s| s.rss_kib[r]));
+        let rss = (
+            max(&first, &|s| s.rss_kib[r]),
+            max(&last, &|s| s.rss_kib[r]),
+        );
         let fds = (max(&first, &|s| s.fds[r]), max(&last, &|s| s.fds[r]));
-        let maps = (max(&first, &|s| s.bpf_maps[r]), max(&last, &|s| s.bpf_maps[r]));
+        let maps = (
+            max(&first, &|s| s.bpf_maps[r]),
+            max(&last, &|s| s.bpf_maps[r]),
+        );
         if rss.1 > rss.0 + RSS_SLACK_KIB {
             failures.push(format!(
                 "r{}: RSS grew from {} KiB (max of the first {window:.0} s) to {} KiB (max of the last), more than {RSS_SLACK_KIB} KiB",
@@ -983,13 +1013,17 @@ fn draw(path: &Path, samples: &[Sample], flaps: &[(f64, Side)]) -> anyhow::Resul
     let series: [(&str, &str, Pick); 3] = [
         ("RSS", "MiB", |s, r| s.rss_kib[r] as f64 / 1024.0),
         ("open file descriptors", "fds", |s, r| s.fds[r] as f64),
-        ("state changes since the start (16 instances)", "transitions", |s, r| {
-            s.transitions[r] as f64
-        }),
+        (
+            "state changes since the start (16 instances)",
+            "transitions",
+            |s, r| s.transitions[r] as f64,
+        ),
     ];
     for (panel, (title, unit, pick)) in panels.iter().zip(series) {
         let values = samples.iter().flat_map(|s| [pick(s, 0), pick(s, 1)]);
-        let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
         let lo = if lo.is_finite() { lo } else { 0.0 };
         let (y_min, y_max) = if unit == "transitions" {
             (0.0, hi.max(1.0) * 1.05)
@@ -1106,7 +1140,10 @@ mod tests {
         ];
         let verdict = judge(&r2, &got, &|t| (t < 30.0).then(|| "late".to_owned()));
         assert_eq!(verdict.matched, 2);
-        assert_eq!(verdict.false_takeovers, vec![(20.0, Some("late".to_owned()))]);
+        assert_eq!(
+            verdict.false_takeovers,
+            vec![(20.0, Some("late".to_owned()))]
+        );
         assert!(verdict.missing.is_empty() && verdict.unexpected.is_empty());
         // The flap's own pair, an hour late, is not the flap's.
         let late = vec![
