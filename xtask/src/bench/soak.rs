@@ -120,7 +120,11 @@ fn schedule(total: Duration) -> Vec<(Duration, Event)> {
         if down + LINK_DOWN_FOR > last {
             break;
         }
-        let side = if k % 2 == 0 { Side::R1 } else { Side::R2 };
+        let side = if k.is_multiple_of(2) {
+            Side::R1
+        } else {
+            Side::R2
+        };
         out.push((down, Event::LinkDown(side)));
         out.push((down + LINK_DOWN_FOR, Event::LinkUp(side)));
         k += 1;
@@ -1050,15 +1054,15 @@ fn draw(path: &Path, samples: &[Sample], flaps: &[(f64, Side)]) -> anyhow::Resul
                 PathElement::new(vec![(t / 60.0, y_min), (t / 60.0, y_max)], color)
             }))
             .map_err(err)?;
-        for r in 0..2 {
+        for (r, color) in PALETTE.iter().take(2).enumerate() {
             chart
                 .draw_series(LineSeries::new(
                     samples.iter().map(|s| (s.t / 60.0, pick(s, r))),
-                    PALETTE[r].stroke_width(2),
+                    color.stroke_width(2),
                 ))
                 .map_err(err)?
                 .label(format!("r{}", r + 1))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PALETTE[r]));
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], *color));
         }
         chart
             .configure_series_labels()
