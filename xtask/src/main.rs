@@ -9,6 +9,7 @@
 //!   campaign (execs, time, coverage, crashes per target), or the XDP frame fuzzing.
 //! - `install [--prefix] [--destdir]`: release binary, systemd unit, example config, docs.
 //! - `dashboard`: docs/img/dashboard.png, the Grafana dashboard's panels from a real run.
+//! - `soak --minutes N`: a vipd pair under a schedule of disturbances, checked and plotted.
 //! - `deb`: a Debian package (binary, unit, conffile, man pages, completions), linted.
 mod bench;
 mod dashboard;
@@ -142,6 +143,23 @@ enum Task {
         /// Seconds of each flood variant. Default 60 (45 within `all`, 5 with --quick).
         #[arg(long)]
         flood_secs: Option<u64>,
+        /// Use this vipd binary instead of building target/release/vipd.
+        #[arg(long)]
+        vipd_bin: Option<PathBuf>,
+    },
+    /// Run a vipd pair (16 instances, 10 ms adverts, XDP generic) for N minutes under a
+    /// schedule of reloads, stalls, floods, track-script and link flaps (needs root).
+    ///
+    /// Checks every state change against the schedule, and RSS, fds, BPF maps, pins,
+    /// adverts and log rate; writes target/soak/soak.json and the PNG; exits non-zero on
+    /// any mismatch. Not part of `cargo xtask test`. See docs/reliability.md.
+    Soak {
+        /// Length of the run.
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+        /// Where to draw RSS, fds and transitions over time.
+        #[arg(long, default_value = "docs/img/soak.png")]
+        png: PathBuf,
         /// Use this vipd binary instead of building target/release/vipd.
         #[arg(long)]
         vipd_bin: Option<PathBuf>,
@@ -291,6 +309,29 @@ fn main() -> anyhow::Result<()> {
                     flood_secs,
                 },
             );
+            cleanup_stale_namespaces();
+            result
+        }
+        Task::Soak {
+            minutes,
+            png,
+            vipd_bin,
+        } => {
+            require_root("cargo xtask soak")?;
+            let bin = match vipd_bin {
+                Some(bin) => bin,
+                None => {
+                    setup::setup()?;
+                    build(true)?
+                }
+            };
+            let png = if png.is_absolute() {
+                png
+            } else {
+                workspace_root().join(png)
+            };
+            cleanup_stale_namespaces();
+            let result = bench::soak::run(&bin, minutes, &target_dir().join("soak"), &png);
             cleanup_stale_namespaces();
             result
         }

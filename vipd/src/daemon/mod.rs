@@ -340,6 +340,11 @@ struct Daemon {
     unknown_vrid: HashMap<u32, RxCounters>,
     /// Datagrams on a VRRP socket that were not well-formed IPv4.
     malformed_ip: u64,
+    /// SIGHUPs handled whose configuration loaded and was applied (`reloads`), and
+    /// those whose configuration did not load (`reload_failures`): how a supervisor or
+    /// a test knows a reload it asked for is done.
+    reloads: u64,
+    reload_failures: u64,
     /// Datagrams dropped because the daemon loop fell behind.
     rx_queue_drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Settled status of each track script (absent until its first run).

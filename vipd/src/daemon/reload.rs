@@ -39,6 +39,7 @@ impl Daemon {
             Ok(loaded) => loaded,
             Err(e) => {
                 tracing::error!(file = %path.display(), "reload failed, keeping the running configuration:\n{e}");
+                self.reload_failures += 1;
                 return;
             }
         };
@@ -114,6 +115,7 @@ impl Daemon {
         // New sessions or new XDP attachments: register the sessions again.
         self.bfd_watch_xdp();
         self.reloading = false;
+        self.reloads += 1;
         tracing::info!(
             kept = plan.keep.len(),
             rebuilt = plan.rebuild.len(),

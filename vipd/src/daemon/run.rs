@@ -89,6 +89,8 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         started: Instant::now(),
         unknown_vrid: HashMap::new(),
         malformed_ip: 0,
+        reloads: 0,
+        reload_failures: 0,
         rx_queue_drops: rx_queue_drops.clone(),
         script_health: HashMap::new(),
         mail: config.global.mail.clone(),

@@ -108,6 +108,8 @@ impl Daemon {
             }
         }
         out.insert("rx_malformed_ip".into(), self.malformed_ip);
+        out.insert("reloads".into(), self.reloads);
+        out.insert("reload_failures".into(), self.reload_failures);
         out.insert(
             "rx_queue_drops".into(),
             self.rx_queue_drops
@@ -130,9 +132,12 @@ impl Daemon {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
             uptime_seconds: now.duration_since(self.started).as_secs_f64(),
+            // A slot freed by a reload stays in `slots` for reuse; the instance it
+            // held is gone and must not be reported (nor exported as metrics).
             instances: self
                 .slots
                 .iter()
+                .filter(|s| !s.retired)
                 .map(|s| slot_status(s, now, wall))
                 .collect(),
             xdp: self

@@ -65,6 +65,9 @@ pub struct Inst {
     pub notify: Option<PathBuf>,
     /// The other router, for a BFD session to it (used by [`Kind::Vipd`] with `bfd`).
     pub bfd_peer: Option<std::net::Ipv4Addr>,
+    /// Further vipd instance keys (`key`, TOML value as written), e.g. `track_interface`;
+    /// they replace what the lab would write for the same key (vipd only).
+    pub extra: Vec<(String, String)>,
 }
 
 /// BFD's Desired Min TX and Required Min RX in the `bfd` labs (issue 15: 3 ms × 3).
@@ -81,7 +84,14 @@ impl Inst {
             start_master: false,
             notify: None,
             bfd_peer: None,
+            extra: Vec::new(),
         }
+    }
+
+    /// The same instance with `key = value` in its vipd table (see [`Inst::extra`]).
+    pub fn with(mut self, key: &str, value: &str) -> Inst {
+        self.extra.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// The same instance with a BFD session to `peer` (see [`Inst::bfd_peer`]).
@@ -164,6 +174,35 @@ impl<'a> Node<'a> {
             instances: instances.to_vec(),
             proc: None,
         })
+    }
+
+    /// Appends `text` (whole TOML tables, e.g. `[script.NAME]`) to a vipd config file
+    /// before the node starts.
+    pub fn append_config(&self, text: &str) -> anyhow::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.config)
+            .with_context(|| format!("opening {}", self.config.display()))?;
+        file.write_all(text.as_bytes())
+            .with_context(|| format!("writing {}", self.config.display()))
+    }
+
+    /// The node's own bpffs directory (vipd's `--bpffs-dir`: its pins live below it).
+    pub fn bpffs(&self) -> &Path {
+        &self.bpffs
+    }
+
+    /// The daemon's main pid (None when it is not running).
+    pub fn pid(&self) -> Option<i32> {
+        self.proc.as_ref().map(Proc::pid)
+    }
+
+    /// Sends `signal` to the daemon (SIGHUP, SIGSTOP, SIGCONT).
+    pub fn signal(&self, signal: i32) -> anyhow::Result<()> {
+        self.proc
+            .as_ref()
+            .with_context(|| format!("{} is not running", self.name))?
+            .signal(signal)
     }
 
     /// The namespace.
@@ -545,6 +584,9 @@ fn vipd_config(name: &str, socket: &Path, instances: &[Inst], xdp: bool, bfd: bo
                     );
                 }
                 conf = conf.set("notify", &format!("[{script:?}]"));
+            }
+            for (key, value) in &inst.extra {
+                conf = conf.set(key, value);
             }
             if let (true, Some(peer)) = (bfd, inst.bfd_peer) {
                 let session = format!("peer{}", inst.vrid);

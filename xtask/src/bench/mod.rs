@@ -14,6 +14,7 @@ pub mod lab;
 pub mod lb;
 pub mod plot;
 pub mod scale;
+pub mod soak;
 pub mod stats;
 pub mod traffic;
 pub mod wire;
