@@ -476,3 +476,44 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cargo xtask test` and `cargo xtask demo` build xtask first and run `setup` from
+    /// it, so on a new machine xtask must build before anything is installed: nothing it
+    /// links may have vipd's build script (the XDP program needs nightly rust-src and
+    /// bpf-linker). A fresh machine's CI failed this way once.
+    #[test]
+    fn builds_before_setup() {
+        let out = cargo()
+            .args([
+                "tree",
+                "--package",
+                "xtask",
+                "--edges",
+                "normal,build",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+            ])
+            .output()
+            .expect("cargo tree runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tree = String::from_utf8_lossy(&out.stdout);
+        let linked: Vec<&str> = tree
+            .lines()
+            .filter(|line| {
+                let name = line.split_whitespace().next().unwrap_or("");
+                name == "vipd" || name == "vipd-ebpf"
+            })
+            .collect();
+        assert!(linked.is_empty(), "xtask links {linked:?}");
+    }
+}

@@ -17,7 +17,6 @@
 //! costs. The balancer namespace's own process CPU is shown beside it. The XDP
 //! program's own cost per packet comes from BPF_PROG_TEST_RUN.
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -227,59 +226,29 @@ fn wait_http(lan: &Lan, target: &str) -> anyhow::Result<()> {
 }
 
 /// BPF_PROG_TEST_RUN: the XDP program's own time for a packet of an established
-/// flow to a balanced service, and for a packet it passes (not to a service).
+/// flow to a balanced service, and for a packet it passes (not to a service). Measured
+/// by vipd's example `lb_xdp_time` (xtask does not link vipd: see that example's doc).
 fn xdp_ns_per_packet() -> anyhow::Result<Value> {
-    use vipd::config::lb::{LbAlgo, VirtualServer};
-    use vipd::io::bpf::{LoadOptions, LoadedXdp};
-    use vipd::lb::HealthSnapshot;
-    use vipd::lb::dataplane::{NextHop, plan};
-    let mut xdp = LoadedXdp::load_with(&LoadOptions {
-        lb: true,
-        ..LoadOptions::default()
-    })?;
-    let mut maps = xdp.take_lb_maps()?;
-    let servers = RS
-        .iter()
-        .map(|rs| format!("{rs}:80").parse())
-        .collect::<Result<Vec<_>, _>>()?;
-    let service = VirtualServer::direct_routing(format!("{VIP}:80").parse()?, LbAlgo::Mh, &servers);
-    let hops = RS
-        .iter()
-        .enumerate()
-        .map(|(i, rs)| -> anyhow::Result<(IpAddr, NextHop)> {
-            Ok((
-                rs.parse()?,
-                NextHop {
-                    ifindex: 1,
-                    mac: [2, 0, 0, 0, 1, i as u8],
-                    src_mac: [2, 0, 0, 0, 0, 1],
-                },
-            ))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    maps.apply(&plan(&[service], &HealthSnapshot::default(), &hops))?;
-    let frame = |dst: [u8; 4], flags: u8| {
-        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
-        f.extend_from_slice(&[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 203, 0, 113, 7]);
-        f.extend_from_slice(&dst);
-        f.extend_from_slice(&[
-            0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff,
-        ]);
-        f.extend_from_slice(&[0, 0, 0, 0]);
-        f
-    };
-    const REPEAT: u32 = 1_000_000;
-    let (syn_action, _) = xdp.time_run(&frame([192, 0, 2, 100], 0x02), 1)?;
-    let (flow_action, flow) = xdp.time_run(&frame([192, 0, 2, 100], 0x10), REPEAT)?;
-    let (pass_action, pass) = xdp.time_run(&frame([198, 51, 100, 9], 0x10), REPEAT)?;
-    if (syn_action, flow_action, pass_action) != (3, 3, 2) {
-        bail!("unexpected verdicts: SYN {syn_action}, flow {flow_action}, other {pass_action}");
+    let out = crate::cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "vipd",
+            "--example",
+            "lb_xdp_time",
+            "--",
+            VIP,
+        ])
+        .args(RS)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot start cargo")?;
+    if !out.status.success() {
+        bail!("lb_xdp_time failed ({})", out.status);
     }
-    Ok(json!({
-        "established_flow_ns": flow.as_nanos() as u64,
-        "not_a_service_ns": pass.as_nanos() as u64,
-        "repeat": REPEAT,
-    }))
+    serde_json::from_slice(&out.stdout).context("lb_xdp_time printed no JSON")
 }
 
 /// Runs the load-balancing bench.
