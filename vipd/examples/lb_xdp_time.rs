@@ -8,6 +8,7 @@
 //!
 //! Usage: `lb_xdp_time VIP RS…` (IPv4 addresses; needs CAP_BPF).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::{Context as _, bail};
@@ -45,7 +46,7 @@ fn main() -> anyhow::Result<()> {
         .map(|rs| format!("{rs}:80").parse())
         .collect::<Result<Vec<_>, _>>()?;
     let service = VirtualServer::direct_routing(format!("{vip}:80").parse()?, LbAlgo::Mh, &ports);
-    let hops: Vec<(IpAddr, NextHop)> = servers
+    let hops: HashMap<IpAddr, NextHop> = servers
         .iter()
         .zip(0u8..)
         .map(|(rs, i)| {
