@@ -110,6 +110,27 @@ pub const LEASE_FOREVER: u64 = u64::MAX;
 /// Largest number of (interface, VRID, family) triples the advert maps hold.
 pub const MAX_WATCHES: u32 = 4096;
 
+/// Unwatched adverts (VRIDs nobody here runs) the XDP program passes to the kernel per
+/// CPU and [`UNWATCHED_WINDOW_NS`]; beyond that it drops them
+/// ([`Stat::AdvertsUnwatchedDropped`]). 100 per 100 ms is 1 000 a second per CPU: a
+/// dozen other routers' VRIDs at 10 ms adverts on the same link pass whole, while a
+/// flood of them no longer reaches the raw sockets (whose wake-ups, on a veth or a
+/// busy NIC queue, run in whichever thread happens to send next: our adverts).
+pub const UNWATCHED_ADVERTS_PER_WINDOW: u64 = 100;
+/// The window of [`UNWATCHED_ADVERTS_PER_WINDOW`].
+pub const UNWATCHED_WINDOW_NS: u64 = 100_000_000;
+
+/// Per-CPU state of the unwatched-advert budget: when the current window started and
+/// how many passed in it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateWindow {
+    /// `bpf_ktime_get_ns` at the window's start.
+    pub start_ns: u64,
+    /// Adverts passed in the window.
+    pub passed: u64,
+}
+
 /// Size of the advert event ring buffer in bytes (a power of two, a multiple of the page
 /// size): room for about 3000 events between two reads of the daemon.
 pub const ADVERT_EVENTS_BYTES: u32 = 256 * 1024;
@@ -310,7 +331,8 @@ pub enum Stat {
     AdvertsSeen = 6,
     /// Adverts that passed every check and were recorded in `OBSERVED_ADVERTS`.
     AdvertsAccepted = 7,
-    /// Adverts for an (interface, VRID, family) nobody watches: passed untouched.
+    /// Adverts for an (interface, VRID, family) nobody watches: passed untouched, up to
+    /// [`UNWATCHED_ADVERTS_PER_WINDOW`] per CPU and window.
     AdvertsUnwatched = 8,
     /// Frame ends before the IP header, the VRRP fixed header, or the length the IP
     /// header claims.
@@ -352,11 +374,14 @@ pub enum Stat {
     /// advertisement in place (no tailroom to add the link-layer option): passed, so
     /// the kernel answers.
     NdpNoRoom = 24,
+    /// Unwatched adverts beyond [`UNWATCHED_ADVERTS_PER_WINDOW`] in a window, dropped
+    /// (a flood of VRIDs nobody here runs). Counted in `adverts_unwatched` as well.
+    AdvertsUnwatchedDropped = 25,
 }
 
 impl Stat {
     /// Every counter, in index order.
-    pub const ALL: [Stat; 25] = [
+    pub const ALL: [Stat; 26] = [
         Stat::Packets,
         Stat::ArpReplies,
         Stat::ArpDroppedExpired,
@@ -382,6 +407,7 @@ impl Stat {
         Stat::NdpDroppedMalformed,
         Stat::NdpPassed,
         Stat::NdpNoRoom,
+        Stat::AdvertsUnwatchedDropped,
     ];
     /// Number of slots in the stats array.
     pub const COUNT: u32 = Self::ALL.len() as u32;
@@ -414,6 +440,7 @@ impl Stat {
             Stat::NdpDroppedMalformed => "ndp_dropped_malformed",
             Stat::NdpPassed => "ndp_passed",
             Stat::NdpNoRoom => "ndp_no_room",
+            Stat::AdvertsUnwatchedDropped => "adverts_unwatched_dropped",
         }
     }
 }

@@ -4,9 +4,11 @@
 //! for a watched (interface, VRID, family) go through the cheap RFC 5798 §7.1 checks and,
 //! if they pass, are recorded in `OBSERVED_ADVERTS`; a change the election must act on
 //! (new master, priority change, priority 0, master back after silence, interval change)
-//! is pushed to the `ADVERT_EVENTS` ring buffer. Adverts always continue with XDP_PASS so
-//! the daemon's raw socket still receives them; the map is what keeps a Backup's
-//! Master_Down_Timer honest when that socket's queue overflows under a flood.
+//! is pushed to the `ADVERT_EVENTS` ring buffer. Watched adverts always continue with
+//! XDP_PASS so the daemon's raw socket still receives them; the map is what keeps a
+//! Backup's Master_Down_Timer honest when that socket's queue overflows under a flood.
+//! Unwatched adverts pass up to a per-CPU budget (`UNWATCHED_BUDGET`) and are dropped
+//! beyond it.
 //!
 //! ARP responder: an ARP request for a VIP present in `VIP_LEASES` for the receiving
 //! interface is rewritten in place into the reply and bounced out with XDP_TX while the
@@ -39,7 +41,8 @@ use aya_ebpf::{
 use vipd_common::{
     ADVERT_EVENTS_BYTES, AUTH_SIMPLE_TEXT, AdvertEvent, AdvertEventKind, FAMILY_IPV4, FAMILY_IPV6,
     MAX_CHECKED_ADVERT_LEN, MAX_LEASE_CLOCKS, MAX_VIPS, MAX_WATCHES, NO_LEASE_CLOCK,
-    ObservedAdvert, Stat, VipKey, VipLease, WatchEntry, WatchKey,
+    ObservedAdvert, RateWindow, Stat, UNWATCHED_ADVERTS_PER_WINDOW, UNWATCHED_WINDOW_NS, VipKey,
+    VipLease, WatchEntry, WatchKey,
 };
 
 #[map(name = "VIP_LEASES")]
@@ -57,6 +60,9 @@ static ADVERT_WATCHES: HashMap<WatchKey, WatchEntry> = HashMap::with_max_entries
 #[map(name = "OBSERVED_ADVERTS")]
 static OBSERVED_ADVERTS: HashMap<WatchKey, ObservedAdvert> =
     HashMap::with_max_entries(MAX_WATCHES, 0);
+
+#[map(name = "UNWATCHED_BUDGET")]
+static UNWATCHED_BUDGET: PerCpuArray<RateWindow> = PerCpuArray::with_max_entries(1, 0);
 
 #[map(name = "ADVERT_EVENTS")]
 static ADVERT_EVENTS: RingBuf = RingBuf::with_byte_size(ADVERT_EVENTS_BYTES, 0);
@@ -222,8 +228,8 @@ fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
                 bump(Stat::AdvertsSeen);
                 bump(outcome);
                 log_outcome(ctx, outcome);
-                // Always: the daemon's socket must still see every advert.
-                return Some(xdp_action::XDP_PASS);
+                // The daemon's socket must still see every advert for its VRIDs.
+                return Some(advert_verdict(outcome));
             }
             // Recorded, then passed: BFD goes to the routers' own addresses, never a VIP.
             bfd::record_ipv4(ctx);
@@ -234,7 +240,7 @@ fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
                 bump(Stat::AdvertsSeen);
                 bump(outcome);
                 log_outcome(ctx, outcome);
-                return Some(xdp_action::XDP_PASS);
+                return Some(advert_verdict(outcome));
             }
             match ndp::handle(ctx) {
                 ndp::Outcome::NotSolicitation => {}
@@ -249,6 +255,34 @@ fn try_vipd_xdp(ctx: &XdpContext) -> Option<u32> {
         }
         _ => Some(xdp_action::XDP_PASS),
     }
+}
+
+/// What happens to an advert after its checks: every advert for a watched VRID goes on
+/// to the daemon's socket (its own checks and counters decide); an unwatched one too,
+/// while this CPU's budget for the window lasts (`UNWATCHED_ADVERTS_PER_WINDOW`), and is
+/// dropped beyond it, so a flood of VRIDs nobody here runs never reaches a socket.
+#[inline(always)]
+fn advert_verdict(outcome: Stat) -> u32 {
+    if outcome as u32 != Stat::AdvertsUnwatched as u32 {
+        return xdp_action::XDP_PASS;
+    }
+    let Some(window) = UNWATCHED_BUDGET.get_ptr_mut(0) else {
+        return xdp_action::XDP_PASS;
+    };
+    // SAFETY: bpf_ktime_get_ns has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: this CPU's slot; nothing else runs on this CPU while the program does.
+    let window = unsafe { &mut *window };
+    if now.wrapping_sub(window.start_ns) >= UNWATCHED_WINDOW_NS {
+        window.start_ns = now;
+        window.passed = 0;
+    }
+    if window.passed < UNWATCHED_ADVERTS_PER_WINDOW {
+        window.passed += 1;
+        return xdp_action::XDP_PASS;
+    }
+    bump(Stat::AdvertsUnwatchedDropped);
+    xdp_action::XDP_DROP
 }
 
 #[inline(always)]

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod io;
 pub mod lb;
 pub mod log_limit;
+pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod proto;

@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(outcome.exit_code().into())
         }
         Command::Run(args) => {
-            init_logging(cli.log_format);
+            let _log = init_logging(cli.log_format);
             let (path, loaded) = match &args.keepalived_conf {
                 Some(path) => (path, vipd::config::load_keepalived(path)),
                 None => (&args.config, vipd::config::load(&args.config)),
@@ -80,12 +80,12 @@ fn main() -> anyhow::Result<ExitCode> {
                 runtime()?.block_on(vipd::lb::real_server::run(&args.vips, true))?;
                 return Ok(ExitCode::SUCCESS);
             }
-            init_logging(cli.log_format);
+            let _log = init_logging(cli.log_format);
             runtime()?.block_on(vipd::lb::real_server::run(&args.vips, false))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ArpResponder(args) => {
-            init_logging(cli.log_format);
+            let _log = init_logging(cli.log_format);
             runtime()?.block_on(vipd::tools::arp_responder(args))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -129,7 +129,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-fn init_logging(format: LogFormat) {
+/// Sets up the log; the guard, held until the command is done, writes out what is still
+/// queued (see `vipd::logging`).
+fn init_logging(format: LogFormat) -> Option<vipd::logging::FlushGuard> {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -155,7 +157,7 @@ fn init_logging(format: LogFormat) {
                     .with(filter)
                     .with(journald)
                     .init();
-                return;
+                return None;
             }
             Err(e) => eprintln!("vipd: cannot log to journald ({e}); logging to stderr"),
         }
@@ -165,14 +167,25 @@ fn init_logging(format: LogFormat) {
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         std::env::var_os("NO_COLOR").as_deref(),
     );
+    // Lines go through a queue to a writer thread, so a slow reader of stderr never
+    // holds up the real-time threads that log.
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let (writer, guard) = match vipd::logging::stderr() {
+        Ok((sink, guard)) => (BoxMakeWriter::new(sink), Some(guard)),
+        Err(e) => {
+            eprintln!("vipd: cannot start the log writer thread ({e}); writing to stderr directly");
+            (BoxMakeWriter::new(std::io::stderr), None)
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
 
 /// Whether our stderr is the journal stream systemd set up for the service.

@@ -671,6 +671,61 @@ async fn each_failed_check_moves_exactly_its_own_counter() {
     run_accepted(&mut xdp, &frame_of(&good), true);
 }
 
+/// A flood of adverts for a VRID nobody here runs: each CPU passes its budget
+/// (`UNWATCHED_ADVERTS_PER_WINDOW` per window: other routers' VRIDs on the link still
+/// reach the kernel) and drops the rest, counted; the watched VRID is not affected, and
+/// a new window passes unwatched adverts again.
+#[tokio::test]
+async fn unwatched_adverts_beyond_the_budget_are_dropped_and_counted() {
+    use vipd_common::{UNWATCHED_ADVERTS_PER_WINDOW, UNWATCHED_WINDOW_NS};
+    let (mut xdp, _events) = watched_v3_ipv4();
+    let foreign = advert::v4(
+        &Vrrp {
+            vrid: VRID + 1,
+            ..v3_advert(150)
+        },
+        MASTER_V4,
+    );
+    let before = xdp.stats().expect("stats");
+    let started = std::time::Instant::now();
+    let (mut passed, mut dropped) = (0u64, 0u64);
+    // Until the budget shows, bounded: a slow machine spreads the frames over more
+    // windows (and CPUs), each with a budget of its own.
+    for _ in 0..200_000 {
+        let out = xdp.test_run(&foreign).expect("test run");
+        assert_eq!(out.frame, foreign, "adverts are never modified");
+        match out.action {
+            XDP_PASS => passed += 1,
+            XDP_DROP => dropped += 1,
+            other => panic!("verdict {other} for an unwatched advert"),
+        }
+        if dropped >= 1000 {
+            break;
+        }
+    }
+    let elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let moved = delta(&before, &xdp.stats().expect("stats"));
+    assert!(
+        dropped >= 1000,
+        "passed {passed}, dropped {dropped}: no budget"
+    );
+    assert_eq!(moved.get("adverts_unwatched_dropped"), Some(&dropped));
+    assert_eq!(moved.get("adverts_unwatched"), Some(&(passed + dropped)));
+    // At least one window's budget, at most one per CPU and window the loop spanned.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let windows = elapsed_ns / UNWATCHED_WINDOW_NS + 2;
+    assert!(passed >= UNWATCHED_ADVERTS_PER_WINDOW, "passed {passed}");
+    assert!(
+        passed <= UNWATCHED_ADVERTS_PER_WINDOW * cpus * windows,
+        "passed {passed} in {elapsed_ns} ns on {cpus} CPUs"
+    );
+    // The flood costs the watched VRID nothing.
+    run_accepted(&mut xdp, &advert::v4(&v3_advert(150), MASTER_V4), true);
+    // A new window: unwatched adverts pass again.
+    std::thread::sleep(Duration::from_nanos(UNWATCHED_WINDOW_NS) + Duration::from_millis(10));
+    assert_eq!(run_rejected(&mut xdp, &foreign), vec!["adverts_unwatched"]);
+}
+
 /// RFC 9568 §5.2.8 sums a v3 IPv4 advert's checksum over the message alone; RFC 5798
 /// peers (keepalived, FRR by default) add the pseudo-header. Both are recorded, as the
 /// daemon's socket path accepts both; IPv6 keeps its pseudo-header.

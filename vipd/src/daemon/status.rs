@@ -110,6 +110,7 @@ impl Daemon {
         out.insert("rx_malformed_ip".into(), self.malformed_ip);
         out.insert("reloads".into(), self.reloads);
         out.insert("reload_failures".into(), self.reload_failures);
+        out.insert("log_lines_dropped".into(), crate::logging::dropped_lines());
         out.insert(
             "rx_queue_drops".into(),
             self.rx_queue_drops
