@@ -588,7 +588,7 @@ const STALL: Duration = Duration::from_millis(300);
 /// Scenario 5: The keepalived failure mode, reproduced: master (200) and backup (100) at 10 ms
 /// adverts; the backup's vipd is starved of CPU (SIGSTOP, standing in for a busy box or
 /// a scheduler hiccup) and, while it is stopped, a third host floods the LAN with VRRP
-/// adverts for VRID 200, which nobody here runs but which the kernel still queues on
+/// adverts for the routers' VRID with a wrong checksum, which the kernel still queues on
 /// every VRRP raw socket. Nothing drains the backup's socket, so the flood fills its
 /// queue up to SO_RCVBUF (vipd asks for a large one: read here, not assumed) and from
 /// then on the master's adverts are dropped at the socket (`sk_drops` in /proc/net/raw
@@ -624,14 +624,21 @@ fn flood_and_stall(tag: &str, xdp: &str, family: Family) -> anyhow::Result<Stall
     start_as(&mut routers[1], "BACKUP")?;
     let flooder = lan.member(3);
     let flooder_mac = mac_of(flooder, "eth0")?;
-    // Adverts for VRID 200, which nobody here runs.
-    let junk = match family {
-        Family::V4 => vrrp_v3_advert_frame(flooder_mac, FLOODER_IP, 200, 100, 10, &[FLOODER_IP]),
+    // Adverts for the routers' own VRID with a wrong checksum (the last address byte
+    // flipped): every one reaches the socket (the XDP program passes whatever is for a
+    // watched VRID, and records none of these) and is discarded by the daemon. A flood
+    // of a VRID nobody here runs would not do: the program drops those beyond a small
+    // budget, so they never fill a socket.
+    let mut junk = match family {
+        Family::V4 => vrrp_v3_advert_frame(flooder_mac, FLOODER_IP, VRID, 100, 10, &[FLOODER_IP]),
         Family::V6 => {
             let source: std::net::Ipv6Addr = link_local(flooder, "eth0")?.parse()?;
-            vrrp_v3_ipv6_advert_frame(flooder_mac, source, 200, 100, 10, &[source])
+            vrrp_v3_ipv6_advert_frame(flooder_mac, source, VRID, 100, 10, &[source])
         }
     };
+    if let Some(last) = junk.last_mut() {
+        *last ^= 0x01;
+    }
     // Protocol 0: this socket only sends, nothing is queued on it.
     let socket = in_netns(flooder, || PacketSocket::open("eth0", 0))??;
     // Settle: the backup has heard the master for a while.
