@@ -223,3 +223,51 @@ impl Drop for Proc {
         }
     }
 }
+
+/// VmRSS of `pid` in KiB (/proc/PID/status), `None` when it cannot be read.
+pub fn rss_kib(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// What a process's file descriptors are, from /proc/PID/fdinfo: all of them, and the
+/// BPF maps (`map_id:`) and programs (`prog_id:`) among them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FdCensus {
+    pub fds: u64,
+    pub bpf_maps: u64,
+    pub bpf_progs: u64,
+}
+
+/// Counts `pid`'s file descriptors (see [`FdCensus`]).
+pub fn fd_census(pid: i32) -> std::io::Result<FdCensus> {
+    let mut census = FdCensus::default();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
+        // An fd closed between the listing and the read counts, with no kind.
+        let text = std::fs::read_to_string(entry?.path()).unwrap_or_default();
+        census.fds += 1;
+        census.bpf_maps += u64::from(text.contains("map_id:"));
+        census.bpf_progs += u64::from(text.contains("prog_id:"));
+    }
+    Ok(census)
+}
+
+/// Files below `dir`, recursively (a daemon's bpffs pins); 0 if it cannot be read.
+pub fn files_below(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() { files_below(&path) } else { 1 }
+        })
+        .sum()
+}

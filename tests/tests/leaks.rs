@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use serde_json::Value;
+use vipd_tests::proc::{fd_census, files_below, rss_kib};
 use vipd_tests::vipd::{InstanceConf, Router, router_lab};
 use vipd_tests::{add_addr, link_up, require_root};
 
@@ -53,45 +54,13 @@ struct Held {
 }
 
 fn held(pid: i32, bpffs: &Path) -> anyhow::Result<Held> {
-    let mut held = Held {
-        fds: 0,
-        bpf_maps: 0,
-        bpf_progs: 0,
+    let census = fd_census(pid)?;
+    Ok(Held {
+        fds: census.fds,
+        bpf_maps: census.bpf_maps,
+        bpf_progs: census.bpf_progs,
         pins: files_below(bpffs),
-    };
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
-        let text = std::fs::read_to_string(entry?.path()).unwrap_or_default();
-        held.fds += 1;
-        if text.contains("map_id:") {
-            held.bpf_maps += 1;
-        }
-        if text.contains("prog_id:") {
-            held.bpf_progs += 1;
-        }
-    }
-    Ok(held)
-}
-
-fn files_below(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| {
-            let path = e.path();
-            if path.is_dir() { files_below(&path) } else { 1 }
-        })
-        .sum()
-}
-
-fn rss_kib(pid: i32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("no VmRSS")
+    })
 }
 
 /// Status straight from the control socket.
@@ -212,7 +181,7 @@ fn reloads_and_instance_restarts_leak_nothing() -> anyhow::Result<()> {
     }
     lab.settle()?;
     let before = held(lab.pid, &bpffs)?;
-    let rss_before = rss_kib(lab.pid)?;
+    let rss_before = rss_kib(lab.pid).context("no VmRSS")?;
     ensure!(
         before.bpf_maps > 0 && before.pins > 0,
         "XDP is not in use: {before:?}"
@@ -233,7 +202,7 @@ fn reloads_and_instance_restarts_leak_nothing() -> anyhow::Result<()> {
     let plain_took = started.elapsed();
     lab.settle()?;
     let after = held(lab.pid, &bpffs)?;
-    let rss_after = rss_kib(lab.pid)?;
+    let rss_after = rss_kib(lab.pid).context("no VmRSS")?;
     println!(
         "{cycles} cycles in {cycles_took:?}, {plain} reloads in {plain_took:?}; \
          before {before:?}, RSS {rss_before} KiB; after {after:?}, RSS {rss_after} KiB"

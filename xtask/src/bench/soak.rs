@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use plotters::prelude::*;
 use serde_json::{Value, json};
+use vipd_tests::proc::{fd_census, files_below, rss_kib};
 use vipd_tests::topo::{Lan, add_addr, link_down, link_up, mac_of};
 use vipd_tests::vipd::{Scratch, strip_ansi};
 
@@ -228,48 +229,6 @@ impl Sample {
     }
 }
 
-/// VmRSS of `pid` in KiB.
-fn rss_kib(pid: i32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Open file descriptors of `pid`, and how many of them are BPF maps (an fdinfo with a
-/// `map_id` line).
-fn fds_and_maps(pid: i32) -> (u64, u64) {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
-        return (0, 0);
-    };
-    let (mut fds, mut maps) = (0, 0);
-    for entry in dir.flatten() {
-        fds += 1;
-        if std::fs::read_to_string(entry.path()).is_ok_and(|t| t.contains("map_id:")) {
-            maps += 1;
-        }
-    }
-    (fds, maps)
-}
-
-/// Files below `dir` (vipd's pins), recursively.
-fn pins_below(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| {
-            let path = e.path();
-            if path.is_dir() { pins_below(&path) } else { 1 }
-        })
-        .sum()
-}
-
 /// Per instance name: the counters of `names` from one status answer.
 fn instance_counters(node: &Node<'_>, names: &[&str]) -> BTreeMap<String, Vec<u64>> {
     let mut out = BTreeMap::new();
@@ -454,7 +413,7 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
         .iter()
         .map(|n| n.pid().context("running"))
         .collect::<anyhow::Result<_>>()?;
-    let pins_before: Vec<u64> = nodes.iter().map(|n| pins_below(n.bpffs())).collect();
+    let pins_before: Vec<u64> = nodes.iter().map(|n| files_below(n.bpffs())).collect();
 
     let vrrp = vec![vrrp_advert(
         mac_of(client, "eth0")?,
@@ -486,7 +445,8 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
         };
         for (i, (node, pid)) in nodes.iter().zip(&pids).enumerate() {
             s.rss_kib[i] = rss_kib(*pid).unwrap_or(0);
-            (s.fds[i], s.bpf_maps[i]) = fds_and_maps(*pid);
+            let census = fd_census(*pid).unwrap_or_default();
+            (s.fds[i], s.bpf_maps[i]) = (census.fds, census.bpf_maps);
             s.cpu_seconds[i] = super::cpu_seconds(*pid).unwrap_or(0.0);
             let counters = instance_counters(node, &["transitions", "adverts_late"]);
             let transitions: u64 = counters.values().map(|v| v[0]).sum();
@@ -599,7 +559,7 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
         .map(|n| instance_counters(n, &COUNTERS))
         .collect();
     let reloads_after: Vec<u64> = nodes.iter().map(|n| daemon_counter(n, "reloads")).collect();
-    let pins_after: Vec<u64> = nodes.iter().map(|n| pins_below(n.bpffs())).collect();
+    let pins_after: Vec<u64> = nodes.iter().map(|n| files_below(n.bpffs())).collect();
     let logs: Vec<String> = nodes.iter().map(|n| strip_ansi(&n.log())).collect();
     for (r, log) in logs.iter().enumerate() {
         let path = out_dir.join(format!("r{}.log", r + 1));
