@@ -139,18 +139,7 @@ pub fn cargo_fuzz(plan: &Plan<'_>) -> anyhow::Result<()> {
             log_path.display()
         );
         let started = Instant::now();
-        // --sanitizer=none: the fuzzed code is safe Rust (no `unsafe` in the config and
-        // wire paths), so AddressSanitizer would only halve the exec rate; overflow
-        // checks and debug assertions stay on (-a).
-        let status = nightly_cargo()
-            .current_dir(root.join("vipd"))
-            .args([
-                "fuzz",
-                "run",
-                "--sanitizer=none",
-                "--debug-assertions",
-                target,
-            ])
+        let status = fuzz_run(&root, target)
             .arg(&corpus)
             .arg(&seeds)
             .arg("--")
@@ -178,15 +167,7 @@ pub fn cargo_fuzz(plan: &Plan<'_>) -> anyhow::Result<()> {
             crashed.push(target);
         }
         if plan.merge && status.success() {
-            run(nightly_cargo()
-                .current_dir(root.join("vipd"))
-                .args([
-                    "fuzz",
-                    "run",
-                    "--sanitizer=none",
-                    "--debug-assertions",
-                    target,
-                ])
+            run(fuzz_run(&root, target)
                 .arg(&seeds)
                 .arg(&corpus)
                 .args(["--", "-merge=1", "-use_counters=0"])
@@ -241,6 +222,22 @@ pub fn xdp(frames: Option<u64>) -> anyhow::Result<()> {
         cmd.env("VIPD_XDP_FUZZ_FRAMES", frames.to_string());
     }
     run(&mut cmd).context("XDP fuzzing failed (see above)")
+}
+
+/// `cargo fuzz run TARGET` in vipd/ on the nightly toolchain. `--sanitizer=none`: the
+/// fuzzed code is safe Rust (no `unsafe` in the config and wire paths), so
+/// AddressSanitizer would only halve the exec rate; overflow checks and debug
+/// assertions stay on.
+fn fuzz_run(root: &std::path::Path, target: &str) -> std::process::Command {
+    let mut cmd = nightly_cargo();
+    cmd.current_dir(root.join("vipd")).args([
+        "fuzz",
+        "run",
+        "--sanitizer=none",
+        "--debug-assertions",
+        target,
+    ]);
+    cmd
 }
 
 #[cfg(test)]
