@@ -26,6 +26,8 @@
 //! - [`pinger::PingRun`]: a client pinging a VIP across a failover.
 //! - [`sockets`]: another process's raw sockets (queue, drops, `SO_RCVBUF`) and whether
 //!   it is stopped.
+//! - [`stall::StallWatch`]: how long the hypervisor took each CPU away, to tell a
+//!   host stall from a daemon fault in timing-sensitive tests.
 //! - [`vipd_bin`], [`require_root`], [`cleanup_stale`].
 //!
 //! # Running
@@ -49,6 +51,7 @@ pub mod packet;
 pub mod pinger;
 pub mod proc;
 pub mod sockets;
+pub mod stall;
 pub mod topo;
 pub mod vipd;
 pub mod wait;

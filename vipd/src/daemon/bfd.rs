@@ -161,10 +161,14 @@ impl BfdRuntime {
             .discards
             .iter()
             .map(|(reason, n)| (format!("bfd_discarded_{reason}"), *n))
-            .chain(std::iter::once((
-                "bfd_rx_errors".to_owned(),
-                snapshot.rx_errors,
-            )))
+            .chain([
+                ("bfd_rx_errors".to_owned(), snapshot.rx_errors),
+                (
+                    "bfd_thread_wake_late_max_us".to_owned(),
+                    snapshot.wake_late_max_us,
+                ),
+                ("bfd_thread_turn_max_us".to_owned(), snapshot.turn_max_us),
+            ])
             .collect();
         (snapshot.sessions, counters)
     }

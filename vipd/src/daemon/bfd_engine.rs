@@ -30,9 +30,14 @@ use crate::io::bfd::{BfdDatagram, BfdRxSocket, BfdTxSocket};
 use crate::io::bpf::{BfdRecords, monotonic_now_ns};
 use crate::proto::bfd::{self as core_bfd, SessionKey, SessionState};
 
-/// Datagrams read from one socket per wake-up before timers get their turn: a flood of
-/// BFD packets cannot hold up our own transmissions.
+/// Datagrams read from one socket per wake-up before Detection Times are checked: the
+/// neighbour's packet may sit behind a few hundred junk ones.
 const RX_BURST: usize = 256;
+
+/// While draining, due transmissions go out every this many datagrams: a flood of BFD
+/// packets cannot hold up our own packets by more than a few dozen microseconds (about
+/// 0.5 ms in a debug build), even when a stall left hundreds queued.
+const TX_CHECK_EVERY: usize = 16;
 
 /// How long the daemon waits for the thread's status answer.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(200);
@@ -66,6 +71,11 @@ pub(super) struct Snapshot {
     pub(super) discards: BTreeMap<&'static str, u64>,
     /// Receive errors other than an empty queue.
     pub(super) rx_errors: u64,
+    /// Where a late deadline's time went (µs, worst since start): the thread woke
+    /// later than its `ppoll` timeout asked (the kernel or the host did not run it), or
+    /// one turn of its loop took that long (its own work).
+    pub(super) wake_late_max_us: u64,
+    pub(super) turn_max_us: u64,
 }
 
 enum Command {
@@ -112,6 +122,8 @@ impl BfdEngine {
                     records: Vec::new(),
                     discards: BTreeMap::new(),
                     rx_errors: 0,
+                    wake_late_max_us: 0,
+                    turn_max_us: 0,
                     events,
                     commands: commands_rx,
                     wake: wake_rx,
@@ -243,11 +255,28 @@ struct Engine {
     records: Vec<BfdRecords>,
     discards: BTreeMap<&'static str, u64>,
     rx_errors: u64,
+    wake_late_max_us: u64,
+    turn_max_us: u64,
     events: mpsc::UnboundedSender<BfdEvent>,
     commands: std::sync::mpsc::Receiver<Command>,
     wake: std::io::PipeReader,
     priority: Arc<AtomicU8>,
     applied_priority: Option<u8>,
+}
+
+/// Which due deadlines [`Engine::run_timers`] runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Transmissions only: before and while the sockets are drained, so our packets
+    /// never wait behind a queue of the neighbour's (or a flood's).
+    Transmit,
+    /// Everything, Detection Times included: after the sockets were drained, so a
+    /// packet of the neighbour's that was queued counts before its session expires.
+    All,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The counter name of a discard reason.
@@ -310,10 +339,16 @@ impl Engine {
                 .iter()
                 .filter_map(|s| s.session.poll_timeout())
                 .min();
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let asked = Instant::now();
+            let timeout = deadline.map(|d| d.saturating_duration_since(asked));
             let mut fds = vec![self.wake.as_raw_fd()];
             fds.extend(self.rx.iter().map(|r| r.as_raw_fd()));
             let readable = wait_readable(&fds, timeout);
+            let woke = Instant::now();
+            if let Some(timeout) = timeout {
+                let late = woke.saturating_duration_since(asked + timeout);
+                self.wake_late_max_us = self.wake_late_max_us.max(micros(late));
+            }
             if readable.first().copied().unwrap_or(false) {
                 let mut drain = [0u8; 64];
                 // At least one byte is there (poll said so): this read does not block.
@@ -322,10 +357,12 @@ impl Engine {
             if !self.run_commands() {
                 return;
             }
+            self.run_timers(Instant::now(), Pass::Transmit);
             for (index, _) in readable.iter().enumerate().skip(1).filter(|(_, r)| **r) {
                 self.drain_socket(index - 1, &mut buf);
             }
-            self.run_timers(Instant::now());
+            self.run_timers(Instant::now(), Pass::All);
+            self.turn_max_us = self.turn_max_us.max(micros(woke.elapsed()));
         }
     }
 
@@ -386,6 +423,8 @@ impl Engine {
                         sessions: self.slots.iter().map(Slot::status).collect(),
                         discards: self.discards.clone(),
                         rx_errors: self.rx_errors,
+                        wake_late_max_us: self.wake_late_max_us,
+                        turn_max_us: self.turn_max_us,
                     });
                 }
                 Ok(Command::Stop) | Err(std::sync::mpsc::TryRecvError::Disconnected) => {
@@ -403,7 +442,10 @@ impl Engine {
     }
 
     fn drain_socket(&mut self, socket: usize, buf: &mut [u8]) {
-        for _ in 0..RX_BURST {
+        for n in 1..=RX_BURST {
+            if n % TX_CHECK_EVERY == 0 {
+                self.run_timers(Instant::now(), Pass::Transmit);
+            }
             let datagram = match self.rx.get(socket).map(|s| s.try_recv(buf)) {
                 Some(Ok(Some(datagram))) => datagram,
                 Some(Ok(None)) | None => return,
@@ -438,16 +480,20 @@ impl Engine {
         }
     }
 
-    /// Runs every session whose deadline has passed.
-    fn run_timers(&mut self, now: Instant) {
+    /// Runs the sessions whose deadline has passed; with [`Pass::Transmit`] only those
+    /// whose Detection Time has not run out.
+    fn run_timers(&mut self, now: Instant, pass: Pass) {
         for index in 0..self.slots.len() {
             let slot = &mut self.slots[index];
             let Some(due) = slot.session.poll_timeout().filter(|due| *due <= now) else {
                 continue;
             };
-            let late_us = u64::try_from(now.duration_since(due).as_micros()).unwrap_or(u64::MAX);
-            slot.timer_late_max_us = slot.timer_late_max_us.max(late_us);
-            if slot.session.detect_deadline().is_some_and(|due| due <= now) {
+            let expired = slot.session.detect_deadline().is_some_and(|due| due <= now);
+            if expired && pass == Pass::Transmit {
+                continue;
+            }
+            slot.timer_late_max_us = slot.timer_late_max_us.max(micros(now.duration_since(due)));
+            if expired {
                 self.rescue_from_xdp(index, now);
             }
             self.handle(index, now, core_bfd::Input::Timeout);
