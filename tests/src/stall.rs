@@ -29,6 +29,8 @@ const RECORD_FROM: Duration = Duration::from_millis(2);
 #[derive(Debug, Clone, Copy)]
 pub struct Stall {
     pub cpu: usize,
+    /// When it ended (the watcher ran again).
+    pub ended: Instant,
     /// How long the watcher was late: a lower bound of the stall, within [`TICK`].
     pub length: Duration,
 }
@@ -115,6 +117,14 @@ impl Stalls {
         self.0.iter().filter(|s| s.length >= length).count()
     }
 
+    /// The longest stall at least `length` long that overlapped `from..=to`.
+    pub fn overlapping(&self, from: Instant, to: Instant, length: Duration) -> Option<Stall> {
+        self.0
+            .iter()
+            .find(|s| s.length >= length && s.ended >= from && s.ended - s.length <= to)
+            .copied()
+    }
+
     /// The stall a BFD sender must suffer before its neighbour rightly declares it
     /// Down: the neighbour waits `detection`, and the sender's last packet before the
     /// stall went out at most one `interval` earlier. Less one watcher tick, since the
@@ -178,7 +188,11 @@ fn watch(cpu: usize, stop: &AtomicBool) -> Vec<Stall> {
         let after = Instant::now();
         let late = after.saturating_duration_since(before + TICK);
         if late >= RECORD_FROM {
-            stalls.push(Stall { cpu, length: late });
+            stalls.push(Stall {
+                cpu,
+                ended: after,
+                length: late,
+            });
         }
     }
     stalls
@@ -202,8 +216,10 @@ mod tests {
 
     #[test]
     fn counts_and_orders() {
+        let now = Instant::now();
         let stall = |cpu, ms| Stall {
             cpu,
+            ended: now + Duration::from_millis(100),
             length: Duration::from_millis(ms),
         };
         let mut all = vec![stall(0, 3), stall(1, 25), stall(0, 12)];

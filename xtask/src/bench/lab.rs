@@ -22,7 +22,7 @@ use serde_json::Value;
 use vipd_tests::netns::Netns;
 use vipd_tests::proc::Proc;
 use vipd_tests::topo::{Lan, link_down, link_up, mac_of};
-use vipd_tests::vipd::{InstanceConf, Scratch, config_toml};
+use vipd_tests::vipd::{InstanceConf, Scratch, config_toml, ensure_bpffs, host_view};
 
 /// Which implementation a node runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +139,9 @@ impl<'a> Node<'a> {
         instances: &[Inst],
         bin: &Path,
     ) -> anyhow::Result<Node<'a>> {
+        if matches!(kind, Kind::Vipd { .. }) {
+            ensure_bpffs()?;
+        }
         let socket = scratch.path().join(format!("{name}.sock"));
         let state_dir = scratch.path().join(format!("{name}.d"));
         std::fs::create_dir_all(&state_dir)
@@ -219,7 +222,10 @@ impl<'a> Node<'a> {
         let proc = match self.kind {
             Kind::Vipd { .. } => {
                 let bin = self.bin.to_string_lossy().into_owned();
-                let bpffs = self.bpffs.to_string_lossy().into_owned();
+                // Through our root (`host_view`): `ip netns exec` gives vipd a fresh
+                // /sys where /sys/fs/bpf is empty, and vipd would pin into a private
+                // bpffs nobody else sees (the soak counted 0 pins before and after).
+                let bpffs = host_view(&self.bpffs).to_string_lossy().into_owned();
                 let run_dir = self.state_dir.to_string_lossy().into_owned();
                 self.ns.spawn(&[
                     &bin,
