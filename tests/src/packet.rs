@@ -279,23 +279,15 @@ pub fn vrrp_v3_advert_frame(
     interval_cs: u16,
     addresses: &[Ipv4Addr],
 ) -> Vec<u8> {
-    let vrrp_len = 8 + 4 * addresses.len();
-    let mut vrrp = Vec::with_capacity(vrrp_len);
-    vrrp.extend_from_slice(&[0x31, vrid, priority, addresses.len() as u8]);
-    vrrp.extend_from_slice(&(interval_cs & 0x0fff).to_be_bytes());
-    vrrp.extend_from_slice(&[0, 0]); // checksum, below
-    for a in addresses {
-        vrrp.extend_from_slice(&a.octets());
-    }
+    let octets: Vec<u8> = addresses.iter().flat_map(|a| a.octets()).collect();
+    let mut vrrp = vrrp_v3_message(vrid, priority, interval_cs, addresses.len(), &octets);
     // RFC 5798 §5.2.8: over the IPv4 pseudo-header and the VRRP message.
-    let mut pseudo = Vec::with_capacity(12 + vrrp_len);
+    let mut pseudo = Vec::with_capacity(12);
     pseudo.extend_from_slice(&src_ip.octets());
     pseudo.extend_from_slice(&VRRP_GROUP_V4.octets());
     pseudo.extend_from_slice(&[0, IPPROTO_VRRP]);
-    pseudo.extend_from_slice(&(vrrp_len as u16).to_be_bytes());
-    pseudo.extend_from_slice(&vrrp);
-    let checksum = internet_checksum(&pseudo);
-    vrrp[6..8].copy_from_slice(&checksum.to_be_bytes());
+    pseudo.extend_from_slice(&(vrrp.len() as u16).to_be_bytes());
+    set_checksum(&mut vrrp, &pseudo);
 
     ipv4_multicast_frame(src_mac, src_ip, &vrrp)
 }
@@ -314,22 +306,15 @@ pub fn vrrp_v3_ipv6_advert_frame(
     interval_cs: u16,
     addresses: &[Ipv6Addr],
 ) -> Vec<u8> {
-    let vrrp_len = 8 + 16 * addresses.len();
-    let mut vrrp = Vec::with_capacity(vrrp_len);
-    vrrp.extend_from_slice(&[0x31, vrid, priority, addresses.len() as u8]);
-    vrrp.extend_from_slice(&(interval_cs & 0x0fff).to_be_bytes());
-    vrrp.extend_from_slice(&[0, 0]); // checksum, below
-    for a in addresses {
-        vrrp.extend_from_slice(&a.octets());
-    }
-    let mut pseudo = Vec::with_capacity(40 + vrrp_len);
+    let octets: Vec<u8> = addresses.iter().flat_map(|a| a.octets()).collect();
+    let mut vrrp = vrrp_v3_message(vrid, priority, interval_cs, addresses.len(), &octets);
+    let vrrp_len = vrrp.len();
+    let mut pseudo = Vec::with_capacity(40);
     pseudo.extend_from_slice(&src_ip.octets());
     pseudo.extend_from_slice(&VRRP_GROUP_V6.octets());
     pseudo.extend_from_slice(&(vrrp_len as u32).to_be_bytes());
     pseudo.extend_from_slice(&[0, 0, 0, IPPROTO_VRRP]);
-    pseudo.extend_from_slice(&vrrp);
-    let checksum = internet_checksum(&pseudo);
-    vrrp[6..8].copy_from_slice(&checksum.to_be_bytes());
+    set_checksum(&mut vrrp, &pseudo);
 
     let mut frame = Vec::with_capacity(54 + vrrp_len);
     frame.extend_from_slice(&[0x33, 0x33, 0, 0, 0, 0x12]);
@@ -370,9 +355,35 @@ pub fn vrrp_v2_advert_frame(
     }
     vrrp.extend_from_slice(&[0; 8]); // authentication data
     // RFC 3768 §5.3.8: over the VRRP message only.
-    let checksum = internet_checksum(&vrrp);
-    vrrp[6..8].copy_from_slice(&checksum.to_be_bytes());
+    set_checksum(&mut vrrp, &[]);
     ipv4_multicast_frame(src_mac, src_ip, &vrrp)
+}
+
+/// A VRRPv3 message (RFC 5798 §5.2) for `count` addresses whose octets are
+/// `addresses`, its checksum zero (see [`set_checksum`]).
+fn vrrp_v3_message(
+    vrid: u8,
+    priority: u8,
+    interval_cs: u16,
+    count: usize,
+    addresses: &[u8],
+) -> Vec<u8> {
+    let mut vrrp = Vec::with_capacity(8 + addresses.len());
+    vrrp.extend_from_slice(&[0x31, vrid, priority, count as u8]);
+    vrrp.extend_from_slice(&(interval_cs & 0x0fff).to_be_bytes());
+    vrrp.extend_from_slice(&[0, 0]);
+    vrrp.extend_from_slice(addresses);
+    vrrp
+}
+
+/// Sets the checksum of the VRRP message `vrrp` (bytes 6..8, zero on entry): RFC 1071
+/// over `pseudo` (the pseudo-header, empty for v2) and the message.
+fn set_checksum(vrrp: &mut [u8], pseudo: &[u8]) {
+    let mut covered = Vec::with_capacity(pseudo.len() + vrrp.len());
+    covered.extend_from_slice(pseudo);
+    covered.extend_from_slice(vrrp);
+    let checksum = internet_checksum(&covered);
+    vrrp[6..8].copy_from_slice(&checksum.to_be_bytes());
 }
 
 /// `vrrp` in an IPv4 datagram (TTL 255, protocol 112) to 224.0.0.18, in an Ethernet
@@ -533,6 +544,30 @@ mod tests {
         pseudo.extend_from_slice(&frame[34..]);
         assert_eq!(internet_checksum(&pseudo), 0);
         assert_eq!(&frame[34..38], &[0x31, 200, 100, 1]);
+    }
+
+    #[test]
+    fn ipv6_and_v2_advert_checksums_verify() {
+        let src = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x32);
+        let vip = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+        let frame = vrrp_v3_ipv6_advert_frame([2, 0, 0, 0, 0, 0x32], src, 7, 150, 100, &[vip]);
+        assert_eq!(frame.len(), 14 + 40 + 8 + 16);
+        let mut pseudo = frame[22..54].to_vec();
+        pseudo.extend_from_slice(&[0, 0, 0, 24, 0, 0, 0, IPPROTO_VRRP]);
+        pseudo.extend_from_slice(&frame[54..]);
+        assert_eq!(internet_checksum(&pseudo), 0);
+        assert_eq!(&frame[54..58], &[0x31, 7, 150, 1]);
+
+        let v2 = vrrp_v2_advert_frame(
+            [2, 0, 0, 0, 0, 0x32],
+            Ipv4Addr::new(192, 0, 2, 50),
+            7,
+            150,
+            1,
+            &[Ipv4Addr::new(192, 0, 2, 200)],
+        );
+        assert_eq!(internet_checksum(&v2[34..]), 0);
+        assert_eq!(&v2[34..38], &[0x21, 7, 150, 1]);
     }
 
     #[test]

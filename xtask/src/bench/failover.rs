@@ -40,6 +40,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 use vipd_tests::netns::Netns;
 use vipd_tests::pinger::PingRun;
+use vipd_tests::stall::StallWatch;
 use vipd_tests::topo::{Lan, add_addr, mac_of};
 use vipd_tests::vipd::Scratch;
 
@@ -182,6 +183,11 @@ pub struct Outcome {
     pub timeline: Option<Timeline>,
     /// Why r2 took over in the crash reps, by reason (vipd only).
     pub crash_reasons: std::collections::BTreeMap<String, usize>,
+    /// Per crash / graceful sample, the longest host stall (ms; 0 for none of 2 ms or
+    /// more) that overlapped its outage: the hypervisor running none of a CPU's work
+    /// (`vipd_tests::stall`). Tells a tail the host made from one vipd made.
+    pub crash_stall_ms: Vec<f64>,
+    pub graceful_stall_ms: Vec<f64>,
     /// Wall time the configuration took.
     pub seconds: f64,
 }
@@ -201,6 +207,8 @@ impl Outcome {
             failures: Vec::new(),
             timeline: None,
             crash_reasons: std::collections::BTreeMap::new(),
+            crash_stall_ms: Vec::new(),
+            graceful_stall_ms: Vec::new(),
             seconds: 0.0,
         }
     }
@@ -233,6 +241,8 @@ impl Outcome {
             "notify_calls": self.notify_calls.map(|(a, b)| json!({ "r1": a, "r2": b })),
             "failures": self.failures,
             "crash_takeover_reasons": self.crash_reasons,
+            "crash_host_stall_ms": self.crash_stall_ms,
+            "graceful_host_stall_ms": self.graceful_stall_ms,
             "seconds": self.seconds,
         })
     }
@@ -288,6 +298,9 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
     }
 
     let mut outcome = Outcome::empty(plan, seed);
+    let watch = StallWatch::start().context("starting the host-stall watch")?;
+    // (event, outage) of each crash and graceful sample, for the stall watch.
+    let mut windows: [Vec<(Instant, Duration)>; 2] = [Vec::new(), Vec::new()];
     let mut failed_in_a_row = 0;
     'reps: for rep in 0..plan.reps {
         for event in [Event::Crash, Event::Graceful] {
@@ -308,6 +321,7 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
                     failed_in_a_row = 0;
                     match event {
                         Event::Crash => {
+                            windows[0].push((done.at, done.outage));
                             outcome.crash.push(done.outage_ms);
                             outcome.crash_phase.push(phase_ms);
                             if let Some(reason) = &done.reason {
@@ -315,6 +329,7 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
                             }
                         }
                         Event::Graceful => {
+                            windows[1].push((done.at, done.outage));
                             outcome.graceful.push(done.outage_ms);
                             outcome.graceful_phase.push(phase_ms);
                         }
@@ -358,6 +373,14 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
     }
     r1.stop();
     r2.stop();
+    let stalls = watch.finish()?;
+    let longest = |(at, outage): &(Instant, Duration)| {
+        stalls
+            .overlapping(*at, *at + *outage, Duration::ZERO)
+            .map_or(0.0, |s| s.length.as_secs_f64() * 1e3)
+    };
+    outcome.crash_stall_ms = windows[0].iter().map(longest).collect();
+    outcome.graceful_stall_ms = windows[1].iter().map(longest).collect();
     if plan.notify {
         let lines = |log: &PathBuf| {
             std::fs::read_to_string(log)
@@ -434,6 +457,9 @@ struct RepSetup<'a> {
 
 /// What one repetition measured.
 struct RepDone {
+    /// When the event (crash or SIGTERM) happened, and the outage from there.
+    at: Instant,
+    outage: Duration,
     outage_ms: f64,
     /// r2's takeover reason (vipd only).
     reason: Option<String>,
@@ -575,6 +601,8 @@ fn one_rep(
         }
     });
     Ok(RepDone {
+        at,
+        outage,
         outage_ms: outage.as_secs_f64() * 1e3,
         timeline,
         wire,

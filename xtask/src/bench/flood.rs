@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
+use vipd_tests::stall::{StallWatch, Stalls};
 use vipd_tests::topo::{Lan, add_addr, mac_of};
 use vipd_tests::vipd::Scratch;
 
@@ -180,6 +181,7 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
             .collect::<anyhow::Result<_>>()?;
         wait_listening(&captures.iter().collect::<Vec<_>>());
         let before = snapshot(&nodes);
+        let watch = StallWatch::start().context("starting the host-stall watch")?;
         let t = Instant::now();
         let mut sent = None;
         match frames {
@@ -205,8 +207,10 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
         }
         // Let a takeover that started at the very end show up in the counters.
         std::thread::sleep(Duration::from_millis(500));
+        let stalls = watch.finish()?;
         let after = snapshot(&nodes);
         let secs = t.elapsed().as_secs_f64();
+        let host = host_stalls(&stalls);
         let mut rows = Vec::new();
         for (i, (pair, capture)) in PAIRS.iter().zip(captures).enumerate() {
             let takeovers = after[i].0.saturating_sub(before[i].0);
@@ -247,6 +251,7 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
                 j["cpu_hog"] = json!(hog);
                 j
             }),
+            host,
         ));
         // Back to normal before the next phase (a pair may be mid-recovery).
         for (master, backup) in &nodes {
@@ -296,7 +301,14 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
             cell(3)
         );
     }
-    for (name, secs, _, sent) in &phases {
+    for (name, secs, _, sent, host) in &phases {
+        println!(
+            "  {name}: host stalls (no work of the VM's run on a CPU): {} of 2 ms or more, longest {:.1} ms; {} long enough to silence a 3 ms × 3 BFD sender, {} a 10 ms VRRP master",
+            host["at_least_2ms"],
+            host["longest_ms"].as_f64().unwrap_or(0.0),
+            host["silencing_bfd_3ms"],
+            host["silencing_vrrp_10ms"]
+        );
         match sent {
             Some(s) => println!(
                 "  {name}: {secs:.0} s, {} frames sent at {:.0}/s (cap {RATE_PPS}/s){}",
@@ -374,11 +386,26 @@ pub fn run(bin: &Path, duration: Duration, _opts: Options) -> anyhow::Result<Val
     }
     Ok(json!({
         "rate_pps": RATE_PPS,
-        "phases": phases.iter().map(|(name, secs, rows, sent)| json!({
-            "phase": name, "seconds": secs, "pairs": rows, "load": sent,
+        "phases": phases.iter().map(|(name, secs, rows, sent, host)| json!({
+            "phase": name, "seconds": secs, "pairs": rows, "load": sent, "host_stalls": host,
         })).collect::<Vec<_>>(),
         "vipd_xdp_backup_rescued_adverts": xdp_rescues,
     }))
+}
+
+/// A phase's host stalls (`vipd_tests::stall`): how many, the longest, and how many
+/// were long enough to silence a BFD sender at 3 ms × 3 (Detection Time 9 ms) or a
+/// VRRP master at 10 ms adverts for a backup at priority 100 (Master_Down_Interval
+/// 36.1 ms): a false Down or takeover needs one of those, or is vipd's.
+fn host_stalls(stalls: &Stalls) -> Value {
+    let bfd = Stalls::silencing(Duration::from_millis(9), Duration::from_millis(3));
+    let vrrp = Stalls::silencing(Duration::from_micros(36_094), Duration::from_millis(10));
+    json!({
+        "at_least_2ms": stalls.0.len(),
+        "longest_ms": stalls.longest().as_secs_f64() * 1e3,
+        "silencing_bfd_3ms": stalls.at_least(bfd),
+        "silencing_vrrp_10ms": stalls.at_least(vrrp),
+    })
 }
 
 /// Transitions out of Up of `node`'s BFD sessions since it started (0 without BFD).

@@ -372,6 +372,7 @@ fn run_failover(
          target graceful p99 <= {GRACEFUL_P99_TARGET_MS} ms at every interval, met / NOT met per row; v/k = vipd p50 / keepalived p50 at the same interval)"
     );
     print_wire_check(&outcomes);
+    print_host_stalls(&outcomes);
     for o in outcomes.iter().filter(|o| !o.crash_reasons.is_empty()) {
         if let Kind::Vipd { bfd: true, .. } = o.plan.kind {
             println!(
@@ -407,6 +408,35 @@ fn run_failover(
         json!({ "phase_seed": seed, "wire_check_reps": failover::WIRE_REPS, "configurations": rows, "timelines": timelines_json }),
         plots,
     ))
+}
+
+/// Per configuration, how many outages a host stall overlapped, and the p99 of those it
+/// did not: the headline stays the p99 of all, this tells which tail the host made.
+fn print_host_stalls(outcomes: &[failover::Outcome]) {
+    println!(
+        "host stalls (the hypervisor ran none of a CPU's work for 2 ms or more) overlapping an outage: reps with one / reps, longest (ms); p99 of the reps without"
+    );
+    for o in outcomes {
+        let line = |samples: &[f64], stalls: &[f64]| {
+            let hit = stalls.iter().filter(|s| **s > 0.0).count();
+            let longest = stalls.iter().copied().fold(0.0, f64::max);
+            let clean: Vec<f64> = samples
+                .iter()
+                .zip(stalls)
+                .filter(|(_, s)| **s == 0.0)
+                .map(|(v, _)| *v)
+                .collect();
+            let p99 = Summary::of(&clean).map_or("-".to_owned(), |s| format!("{:.1}", s.p99));
+            format!("{hit}/{}, {longest:.1}; {p99}", stalls.len())
+        };
+        println!(
+            "  {} at {} ms: crash {} | graceful {}",
+            o.plan.label(),
+            o.plan.interval.as_millis(),
+            line(&o.crash, &o.crash_stall_ms),
+            line(&o.graceful, &o.graceful_stall_ms)
+        );
+    }
 }
 
 /// The wire check: per configuration, the captured graceful reps measured by the

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::{Context as _, anyhow};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::failover::{Outcome, Timeline};
@@ -46,6 +47,30 @@ pub(crate) fn font() -> anyhow::Result<()> {
 
 pub(crate) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing: {e:?}")
+}
+
+/// The legend as every chart here draws it: framed, on a translucent white box.
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
+/// Writes the finished picture `root` to `path`.
+pub(crate) fn present<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    root.present()
+        .map_err(err)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub(crate) const PALETTE: [RGBColor; 6] = [
@@ -137,16 +162,8 @@ fn draw_cdf(
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
-        root.present()
-            .map_err(err)
-            .with_context(|| format!("writing {}", path.display()))?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        present(&root, path)?;
     }
     Ok(())
 }
@@ -229,16 +246,8 @@ pub fn timeline(path: &Path, timelines: &[Timeline]) -> anyhow::Result<PathBuf> 
             .map_err(err)?
             .label("client got a reply")
             .legend(|(x, y)| Circle::new((x + 10, y), 3, PALETTE[2].filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     }
-    root.present()
-        .map_err(err)
-        .with_context(|| format!("writing {}", path.display()))?;
+    present(&root, path)?;
     Ok(path.to_owned())
 }

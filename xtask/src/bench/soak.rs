@@ -38,7 +38,7 @@ use vipd_tests::topo::{Lan, add_addr, link_down, link_up, mac_of};
 use vipd_tests::vipd::{Scratch, strip_ansi};
 
 use super::lab::{Inst, Kind, Node};
-use super::plot::{PALETTE, err, font};
+use super::plot::{PALETTE, err, font, legend, present};
 use super::traffic::{Flood, FloodSpec, vrrp_advert};
 
 const INSTANCES: u8 = 16;
@@ -1113,17 +1113,9 @@ fn draw(path: &Path, samples: &[Sample], flaps: &[(f64, Side)]) -> anyhow::Resul
                 .label(format!("r{}", r + 1))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], *color));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
-    root.present()
-        .map_err(err)
-        .with_context(|| format!("writing {}", path.display()))?;
+    present(&root, path)?;
     Ok(path.to_owned())
 }
 
