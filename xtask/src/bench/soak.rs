@@ -455,7 +455,11 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
     let reloads_before: Vec<u64> = nodes.iter().map(|n| daemon_counter(n, "reloads")).collect();
     let log_before: Vec<usize> = nodes.iter().map(|n| n.log().lines().count()).collect();
     let transitions_before: Vec<u64> = nodes.iter().map(|n| n.transitions()).collect();
+    let watch = StallWatch::start().context("starting the host-stall watch")?;
+    // The log's clock and `start` must agree to a millisecond: takeovers (from the log)
+    // are matched against stalls (from `start`) within a 37 ms window.
     let start_of_day = now_seconds_of_day();
+    let start = Instant::now();
     let sample = |t0: Instant| -> Sample {
         let mut s = Sample {
             t: t0.elapsed().as_secs_f64(),
@@ -485,8 +489,6 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
         pids[0],
         pids[1]
     );
-    let watch = StallWatch::start().context("starting the host-stall watch")?;
-    let start = Instant::now();
     let mut samples = vec![sample(start)];
     let mut next_sample = start + SAMPLE_EVERY;
     let mut done: Vec<(f64, Event)> = Vec::new();
