@@ -125,6 +125,15 @@ impl Stalls {
             .copied()
     }
 
+    /// Every stall that overlapped `from..=to`, longest first.
+    pub fn all_overlapping(&self, from: Instant, to: Instant) -> Vec<Stall> {
+        self.0
+            .iter()
+            .filter(|s| s.ended >= from && s.ended - s.length <= to)
+            .copied()
+            .collect()
+    }
+
     /// The stall a BFD sender must suffer before its neighbour rightly declares it
     /// Down: the neighbour waits `detection`, and the sender's last packet before the
     /// stall went out at most one `interval` earlier. Less one watcher tick, since the

@@ -49,7 +49,7 @@ const MAX_SEND_TIME: Duration = Duration::from_secs(60);
 /// Bound on the v2 instance's first election (1 s adverts: 3 s + skew).
 const ELECTION: Duration = Duration::from_secs(8);
 /// RSS growth allowed over the barrage.
-const MAX_RSS_GROWTH_KB: i64 = 1024;
+const MAX_RSS_GROWTH_KB: u64 = 1024;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -291,15 +291,9 @@ fn barrage(socket: &PacketSocket, mac: [u8; 6], total: u64) -> BTreeMap<Kind, u6
     sent
 }
 
-/// VmRSS of `pid` in KiB.
-fn rss_kb(pid: i32) -> anyhow::Result<i64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("no VmRSS")
+/// `pid`'s resident set, KiB.
+fn rss(pid: i32) -> anyhow::Result<u64> {
+    vipd_tests::proc::rss_kib(pid).with_context(|| format!("no VmRSS for pid {pid}"))
 }
 
 /// Drops counted on the VRRP raw sockets (protocol 112) of `ns` (`/proc/net/raw`).
@@ -447,7 +441,7 @@ fn hostile_barrage(tag: &str, xdp_mode: &str) -> anyhow::Result<String> {
         routers[1].pid().context("r1 runs")?,
     ];
     let before = [snapshot(&routers[0], xdp)?, snapshot(&routers[1], xdp)?];
-    let rss0 = [rss_kb(pids[0])?, rss_kb(pids[1])?];
+    let rss0 = [rss(pids[0])?, rss(pids[1])?];
     let total = packets();
     let started = Instant::now();
     let sent = barrage(&socket, mac, total);
@@ -464,7 +458,7 @@ fn hostile_barrage(tag: &str, xdp_mode: &str) -> anyhow::Result<String> {
         );
     }
     let after = [snapshot(&routers[0], xdp)?, snapshot(&routers[1], xdp)?];
-    let rss1 = [rss_kb(pids[0])?, rss_kb(pids[1])?];
+    let rss1 = [rss(pids[0])?, rss(pids[1])?];
 
     let report = format!(
         "xdp={xdp_mode}: sent {} frames in {send_time:.2?}; rss kB r0 {}→{} r1 {}→{}",
@@ -593,7 +587,7 @@ fn hostile_barrage(tag: &str, xdp_mode: &str) -> anyhow::Result<String> {
         );
     }
     for i in 0..2 {
-        let growth = rss1[i] - rss0[i];
+        let growth = rss1[i].saturating_sub(rss0[i]);
         ensure!(
             growth < MAX_RSS_GROWTH_KB,
             "{}: RSS grew by {growth} kB over the barrage",

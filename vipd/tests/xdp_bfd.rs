@@ -5,36 +5,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use vipd::io::bpf::{LoadedXdp, monotonic_now_ns};
-use vipd::proto::bfd::wire::{ControlRepr, Diagnostic, Flags, SessionState};
+use vipd::io::bpf::monotonic_now_ns;
+use vipd::proto::bfd::wire::ControlRepr;
 
-const XDP_PASS: u32 = 2;
+mod common;
+use common::{XDP_PASS, bfd_control, load};
+
 const OURS: u32 = 0x1234_5678;
 const NEIGHBOR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const NEIGHBOR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
-
-fn load() -> LoadedXdp {
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "XDP program tests need root (CAP_BPF)"
-    );
-    LoadedXdp::load().expect("load vipd's XDP program")
-}
-
-fn control(your: u32) -> [u8; 24] {
-    ControlRepr {
-        diagnostic: Diagnostic::None,
-        state: SessionState::Up,
-        flags: Flags::default(),
-        detect_mult: 3,
-        my_discriminator: 0x0bad_cafe,
-        your_discriminator: your,
-        desired_min_tx: 10_000,
-        required_min_rx: 10_000,
-        required_min_echo_rx: 0,
-    }
-    .to_bytes()
-}
 
 /// Ethernet + IPv4 (no options) + UDP to `dst_port` with `payload`.
 fn udp4(src: Ipv4Addr, ttl: u8, dst_port: u16, payload: &[u8]) -> Vec<u8> {
@@ -76,7 +55,7 @@ fn packet_for_a_registered_session_is_recorded_and_passed() {
         .expect("watch");
     assert_eq!(xdp.bfd_record(OURS).expect("read"), None, "nothing yet");
     let before = monotonic_now_ns();
-    let packet = control(OURS);
+    let packet = bfd_control(OURS);
     let outcome = xdp
         .test_run(&udp4(NEIGHBOR, 255, 3784, &packet))
         .expect("run");
@@ -95,7 +74,7 @@ fn ipv6_packet_is_recorded() {
     let mut xdp = load();
     xdp.watch_bfd(OURS, IpAddr::V6(NEIGHBOR6), 255)
         .expect("watch");
-    let packet = control(OURS);
+    let packet = bfd_control(OURS);
     let outcome = xdp.test_run(&udp6(NEIGHBOR6, 255, &packet)).expect("run");
     assert_eq!(outcome.action, XDP_PASS);
     assert_eq!(
@@ -116,7 +95,7 @@ fn packets_failing_a_check_are_passed_and_not_recorded() {
     let mut xdp = load();
     xdp.watch_bfd(OURS, IpAddr::V4(NEIGHBOR), 255)
         .expect("watch");
-    let good = control(OURS);
+    let good = bfd_control(OURS);
     let mut bad_version = good;
     bad_version[0] = 0x40;
     let mut short_length = good;
@@ -128,9 +107,12 @@ fn packets_failing_a_check_are_passed_and_not_recorded() {
         ("other port", udp4(NEIGHBOR, 255, 4784, &good)),
         (
             "unknown discriminator",
-            udp4(NEIGHBOR, 255, 3784, &control(7)),
+            udp4(NEIGHBOR, 255, 3784, &bfd_control(7)),
         ),
-        ("discriminator 0", udp4(NEIGHBOR, 255, 3784, &control(0))),
+        (
+            "discriminator 0",
+            udp4(NEIGHBOR, 255, 3784, &bfd_control(0)),
+        ),
         ("version 2", udp4(NEIGHBOR, 255, 3784, &bad_version)),
         ("length 20", udp4(NEIGHBOR, 255, 3784, &short_length)),
         ("truncated", udp4(NEIGHBOR, 255, 3784, &good[..20])),

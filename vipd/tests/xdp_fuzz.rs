@@ -51,15 +51,12 @@ use vipd::config::lb::{LbAlgo, LbProtocol, VirtualServer};
 use vipd::io::bpf::{IpFamily, LbMaps, LoadOptions, LoadedXdp, WatchSpec, monotonic_now_ns};
 use vipd::lb::HealthSnapshot;
 use vipd::lb::dataplane::{NextHop, plan};
-use vipd::proto::bfd::wire::{ControlRepr, Diagnostic, Flags, SessionState};
 use vipd::proto::wire::{Auth, Version};
 use vipd_common::LEASE_FOREVER;
 
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
-const XDP_REDIRECT: u32 = 4;
-const LOOPBACK: u32 = 1;
+mod common;
+use common::{LOOPBACK, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, bfd_control};
+
 /// A real server "behind another interface": reached with XDP_REDIRECT.
 const OTHER_IFINDEX: u32 = 2;
 
@@ -243,21 +240,6 @@ fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     u.extend_from_slice(&[0, 0]);
     u.extend_from_slice(payload);
     u
-}
-
-fn bfd_control(your: u32) -> [u8; 24] {
-    ControlRepr {
-        diagnostic: Diagnostic::None,
-        state: SessionState::Up,
-        flags: Flags::default(),
-        detect_mult: 3,
-        my_discriminator: 0x0bad_cafe,
-        your_discriminator: your,
-        desired_min_tx: 10_000,
-        required_min_rx: 10_000,
-        required_min_echo_rx: 0,
-    }
-    .to_bytes()
 }
 
 /// NDP Neighbor Solicitation for `target` (RFC 4861 §4.3) from the client, with a Source

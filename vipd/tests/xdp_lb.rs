@@ -17,10 +17,9 @@ use vipd::lb::dataplane::{NextHop, backend_id, plan};
 use vipd::lb::{HealthSnapshot, ServiceHealth};
 use vipd::proto::lb::{PoolMember, ServicePool};
 
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
-const LOOPBACK: u32 = 1;
+mod common;
+use common::{LOOPBACK, XDP_DROP, XDP_PASS, XDP_TX};
+
 const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xcc];
 const RS: [&str; 3] = ["198.51.100.11:80", "198.51.100.12:80", "198.51.100.13:80"];

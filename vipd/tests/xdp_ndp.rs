@@ -14,10 +14,8 @@ use pnet_packet::icmpv6::{self, Icmpv6Packet};
 use vipd::io::bpf::{LoadedXdp, monotonic_now_ns};
 use vipd_common::LEASE_FOREVER;
 
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
-const LOOPBACK: u32 = 1;
+mod common;
+use common::{LOOPBACK, XDP_DROP, XDP_PASS, XDP_TX, load, run};
 
 const VIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
 const OWNER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x02, 0x07];
@@ -28,14 +26,6 @@ const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 const ETH_HLEN: usize = 14;
 const IP_HLEN: usize = 40;
 const ICMP: usize = ETH_HLEN + IP_HLEN;
-
-fn load() -> LoadedXdp {
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "XDP program tests need root (CAP_BPF): run `cargo xtask test`"
-    );
-    LoadedXdp::load().expect("load vipd's XDP program")
-}
 
 /// ff02::1:ffXX:XXXX for `target` (RFC 4291 §2.7.1).
 fn solicited_node(target: Ipv6Addr) -> Ipv6Addr {
@@ -129,24 +119,6 @@ fn expected_na(eth_dst: [u8; 6], dst: Ipv6Addr, flags: u8) -> Vec<u8> {
     m.extend_from_slice(&[2, 1]);
     m.extend_from_slice(&OWNER_MAC);
     frame(eth_dst, OWNER_MAC, VIP, dst, 255, m)
-}
-
-fn delta(
-    before: &BTreeMap<&'static str, u64>,
-    after: &BTreeMap<&'static str, u64>,
-) -> BTreeMap<&'static str, u64> {
-    after
-        .iter()
-        .map(|(name, value)| (*name, value - before.get(name).copied().unwrap_or(0)))
-        .filter(|(_, d)| *d > 0)
-        .collect()
-}
-
-fn run(xdp: &mut LoadedXdp, frame: &[u8]) -> (u32, Vec<u8>, BTreeMap<&'static str, u64>) {
-    let before = xdp.stats().expect("stats");
-    let outcome = xdp.test_run(frame).expect("test run");
-    let after = xdp.stats().expect("stats");
-    (outcome.action, outcome.frame, delta(&before, &after))
 }
 
 fn leased() -> LoadedXdp {

@@ -11,24 +11,14 @@ use std::net::Ipv4Addr;
 use vipd::io::bpf::{LoadedXdp, monotonic_now_ns};
 use vipd_common::LEASE_FOREVER;
 
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
-const LOOPBACK: u32 = 1;
+mod common;
+use common::{LOOPBACK, XDP_DROP, XDP_PASS, XDP_TX, delta, load, run};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 const OWNER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x01, 0x07];
 const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0x1e, 0x47, 0x00, 0x0a];
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 const BROADCAST: [u8; 6] = [0xff; 6];
-
-fn load() -> LoadedXdp {
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "XDP program tests need root (CAP_BPF): run `cargo xtask test`"
-    );
-    LoadedXdp::load().expect("load vipd's XDP program")
-}
 
 /// An Ethernet + ARP frame (RFC 826) with the given fields.
 fn arp_frame(oper: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
@@ -50,25 +40,6 @@ fn arp_frame(oper: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr
 
 fn request_for(target: Ipv4Addr) -> Vec<u8> {
     arp_frame(1, CLIENT_MAC, CLIENT_IP, [0; 6], target)
-}
-
-/// Counter changes between two snapshots, only the ones that moved.
-fn delta(
-    before: &BTreeMap<&'static str, u64>,
-    after: &BTreeMap<&'static str, u64>,
-) -> BTreeMap<&'static str, u64> {
-    after
-        .iter()
-        .map(|(name, value)| (*name, value - before.get(name).copied().unwrap_or(0)))
-        .filter(|(_, d)| *d > 0)
-        .collect()
-}
-
-fn run(xdp: &mut LoadedXdp, frame: &[u8]) -> (u32, Vec<u8>, BTreeMap<&'static str, u64>) {
-    let before = xdp.stats().expect("stats");
-    let outcome = xdp.test_run(frame).expect("test run");
-    let after = xdp.stats().expect("stats");
-    (outcome.action, outcome.frame, delta(&before, &after))
 }
 
 #[test]

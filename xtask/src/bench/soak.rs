@@ -684,8 +684,22 @@ pub fn run(bin: &Path, minutes: u64, out_dir: &Path, png: &Path) -> anyhow::Resu
                 ));
             }
             for (t, why) in &verdict.false_takeovers {
-                false_takeovers
-                    .push(json!({"router": router, "instance": name, "t": t, "explained_by": why}));
+                // Every stall in the 300 ms before (ms before the takeover, cpu,
+                // length): what an unexplained one came after, for the next analysis.
+                let at = start + Duration::from_secs_f64(t.max(0.0));
+                let before: Vec<Value> = host_stalls
+                    .all_overlapping(
+                        at.checked_sub(Duration::from_millis(300)).unwrap_or(start),
+                        at,
+                    )
+                    .iter()
+                    .map(|s| {
+                        let ago = at.saturating_duration_since(s.ended).as_secs_f64() * 1e3;
+                        json!([ago, s.cpu, s.length.as_secs_f64() * 1e3])
+                    })
+                    .collect();
+                false_takeovers.push(json!({"router": router, "instance": name, "t": t,
+                    "explained_by": why, "stalls_300ms_before": before}));
             }
             per_instance.push(json!({
                 "router": router,
