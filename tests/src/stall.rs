@@ -46,11 +46,12 @@ impl StallWatch {
     /// SCHED_FIFO (not root): without that its lateness would measure our scheduler,
     /// not the host.
     pub fn start() -> anyhow::Result<StallWatch> {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpus = allowed_cpus()?;
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let threads = (0..cpus)
-            .map(|cpu| {
+        let threads = cpus
+            .iter()
+            .map(|&cpu| {
                 let stop = Arc::clone(&stop);
                 let ready = ready_tx.clone();
                 std::thread::Builder::new()
@@ -67,7 +68,7 @@ impl StallWatch {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let watch = StallWatch { stop, threads };
-        for _ in 0..cpus {
+        for _ in &cpus {
             match ready_rx.recv_timeout(Duration::from_secs(5)) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -163,10 +164,27 @@ impl Stalls {
     }
 }
 
+/// The CPUs this process may run on (its affinity mask), each watched by one thread.
+fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set for sched_getaffinity to fill;
+    // CPU_ISSET reads within it for i < CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            anyhow::bail!(
+                "stall watch: sched_getaffinity: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let size = usize::try_from(libc::CPU_SETSIZE).unwrap_or(1024);
+        Ok((0..size).filter(|&i| libc::CPU_ISSET(i, &set)).collect())
+    }
+}
+
 /// Pins the calling thread to `cpu` and makes it SCHED_FIFO 99.
 fn pin_realtime(cpu: usize) -> Result<(), String> {
     // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes within it for
-    // cpu < CPU_SETSIZE (available_parallelism is far below 1024).
+    // cpu < CPU_SETSIZE (cpu came from the affinity mask).
     let rc = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
