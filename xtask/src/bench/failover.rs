@@ -27,10 +27,18 @@
 //!   [0, advert interval) from the moment the client's steady replies were confirmed,
 //!   so the event lands at a random point of the master's advert cycle. The PRNG is
 //!   seeded (printed; `VIPD_BENCH_SEED` replays it).
-//! - **Wire check**: the first [`WIRE_REPS`] graceful repetitions of each configuration
+//! - **Wire check**: the first [`wire_reps`] graceful repetitions of each configuration
 //!   also run tcpdump in the client's namespace ([`super::wire`]) and measure the same
 //!   outage from the captured echo replies, so a bug in the pinger cannot hide a real
-//!   outage; both figures go into the JSON and the table.
+//!   outage; both figures go into the JSON and the table. For each captured rep over the
+//!   target it also says where the longest gap was and how many echo requests the
+//!   client sent inside it, and to which router: a gap with one request in it is a
+//!   client that did not send, not a router that did not answer.
+//! - **The client's CPU**: the pinger runs at SCHED_FIFO 1 ([`PingRun::start_realtime`]),
+//!   as a client with a CPU of its own would: above the lab's ordinary processes (tcpdump,
+//!   notify scripts), below vipd's real-time threads, so a router that keeps a CPU busy
+//!   still shows. (With an ordinary pinger, 100 ms adverts: gaps of 2–5 ms during the old
+//!   master's 60 ms of Skew_Time, each with a single request in it.)
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -51,8 +59,14 @@ use super::wire::{Capture, Mac, WireOutage};
 /// The VIP, inside the routers' 192.0.2.0/24 (see the module doc).
 pub const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 
-/// Graceful repetitions per configuration that are also captured on the client.
-pub const WIRE_REPS: usize = 5;
+/// Graceful repetitions per configuration that are also captured on the client: 5, or
+/// `VIPD_BENCH_WIRE_REPS` (e.g. every rep, to see where each tail rep's gap was).
+pub fn wire_reps() -> usize {
+    std::env::var("VIPD_BENCH_WIRE_REPS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(5)
+}
 
 /// The seed of the phase PRNG: `VIPD_BENCH_SEED` if set (a decimal u64), else random.
 pub fn phase_seed() -> anyhow::Result<u64> {
@@ -144,16 +158,30 @@ pub struct WireRep {
     pub rep: usize,
     /// The pinger's outage (ms).
     pub pinger_ms: f64,
+    /// The longest host stall that overlapped the pinger's outage (ms, 0 for none).
+    pub host_stall_ms: f64,
     /// The capture's figures, or why there are none.
     pub wire: Result<WireOutage, String>,
+    /// Index of this rep's sample in [`Outcome::graceful`].
+    sample: usize,
 }
 
 impl WireRep {
     /// As JSON.
     pub fn to_json(&self) -> Value {
         match &self.wire {
-            Ok(w) => json!({ "rep": self.rep, "pinger_ms": self.pinger_ms, "wire": w.to_json() }),
-            Err(e) => json!({ "rep": self.rep, "pinger_ms": self.pinger_ms, "wire_error": e }),
+            Ok(w) => json!({
+                "rep": self.rep,
+                "pinger_ms": self.pinger_ms,
+                "host_stall_ms": self.host_stall_ms,
+                "wire": w.to_json(),
+            }),
+            Err(e) => json!({
+                "rep": self.rep,
+                "pinger_ms": self.pinger_ms,
+                "host_stall_ms": self.host_stall_ms,
+                "wire_error": e,
+            }),
         }
     }
 }
@@ -188,6 +216,11 @@ pub struct Outcome {
     /// (`vipd_tests::stall`). Tells a tail the host made from one vipd made.
     pub crash_stall_ms: Vec<f64>,
     pub graceful_stall_ms: Vec<f64>,
+    /// Per crash / graceful sample, the requests the client sent that were never
+    /// answered, and the longest loss span (ms; 0 for none): the outage without the
+    /// client's own scheduling in it ([`vipd_tests::pinger::PingLog::loss_between`]).
+    pub crash_lost: Vec<(usize, f64)>,
+    pub graceful_lost: Vec<(usize, f64)>,
     /// Wall time the configuration took.
     pub seconds: f64,
 }
@@ -209,6 +242,8 @@ impl Outcome {
             crash_reasons: std::collections::BTreeMap::new(),
             crash_stall_ms: Vec::new(),
             graceful_stall_ms: Vec::new(),
+            crash_lost: Vec::new(),
+            graceful_lost: Vec::new(),
             seconds: 0.0,
         }
     }
@@ -243,6 +278,8 @@ impl Outcome {
             "crash_takeover_reasons": self.crash_reasons,
             "crash_host_stall_ms": self.crash_stall_ms,
             "graceful_host_stall_ms": self.graceful_stall_ms,
+            "crash_lost_requests_and_span_ms": self.crash_lost,
+            "graceful_lost_requests_and_span_ms": self.graceful_lost,
             "seconds": self.seconds,
         })
     }
@@ -299,20 +336,29 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
 
     let mut outcome = Outcome::empty(plan, seed);
     let watch = StallWatch::start().context("starting the host-stall watch")?;
-    // (event, outage) of each crash and graceful sample, for the stall watch.
+    // (start, length) of the longest reply gap of each crash and graceful sample, for the
+    // stall watch.
     let mut windows: [Vec<(Instant, Duration)>; 2] = [Vec::new(), Vec::new()];
     let mut failed_in_a_row = 0;
+    let wire_reps = wire_reps();
     'reps: for rep in 0..plan.reps {
         for event in [Event::Crash, Event::Graceful] {
             let want_timeline = rep == 0 && event == Event::Crash && plan.notify;
-            let capture = event == Event::Graceful && rep < WIRE_REPS;
+            let capture = event == Event::Graceful && rep < wire_reps;
             let setup = RepSetup {
                 client,
                 scratch: &scratch,
                 interval: plan.interval,
                 macs,
                 phase: random_phase(&mut rng, plan.interval),
-                capture: capture.then(|| format!("graceful-{rep}")),
+                capture: capture.then(|| {
+                    format!(
+                        "graceful-{}-{}ms{}-{rep}",
+                        plan.label().replace([' ', '+'], ""),
+                        plan.interval.as_millis(),
+                        if plan.notify { "" } else { "-nonotify" }
+                    )
+                }),
                 want_timeline,
             };
             let phase_ms = setup.phase.as_secs_f64() * 1e3;
@@ -321,16 +367,18 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
                     failed_in_a_row = 0;
                     match event {
                         Event::Crash => {
-                            windows[0].push((done.at, done.outage));
+                            windows[0].push((done.gap_at, done.outage));
                             outcome.crash.push(done.outage_ms);
+                            outcome.crash_lost.push(done.lost);
                             outcome.crash_phase.push(phase_ms);
                             if let Some(reason) = &done.reason {
                                 *outcome.crash_reasons.entry(reason.clone()).or_default() += 1;
                             }
                         }
                         Event::Graceful => {
-                            windows[1].push((done.at, done.outage));
+                            windows[1].push((done.gap_at, done.outage));
                             outcome.graceful.push(done.outage_ms);
+                            outcome.graceful_lost.push(done.lost);
                             outcome.graceful_phase.push(phase_ms);
                         }
                     }
@@ -338,7 +386,9 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
                         outcome.wire.push(WireRep {
                             rep,
                             pinger_ms: done.outage_ms,
+                            host_stall_ms: 0.0,
                             wire,
+                            sample: outcome.graceful.len().saturating_sub(1),
                         });
                     }
                     if let Some(mut timeline) = done.timeline {
@@ -374,13 +424,24 @@ pub fn measure(bin: &Path, plan: Plan, seed: u64) -> anyhow::Result<Outcome> {
     r1.stop();
     r2.stop();
     let stalls = watch.finish()?;
-    let longest = |(at, outage): &(Instant, Duration)| {
+    // The longest stall that overlapped the gap itself (where the replies stopped, not
+    // the event: at 100 ms adverts a graceful gap comes ~60 ms after the SIGTERM).
+    let longest = |(from, gap): &(Instant, Duration)| {
         stalls
-            .overlapping(*at, *at + *outage, Duration::ZERO)
-            .map_or(0.0, |s| s.length.as_secs_f64() * 1e3)
+            .all_overlapping(*from, *from + *gap)
+            .iter()
+            .map(|s| s.length.as_secs_f64() * 1e3)
+            .fold(0.0, f64::max)
     };
     outcome.crash_stall_ms = windows[0].iter().map(longest).collect();
     outcome.graceful_stall_ms = windows[1].iter().map(longest).collect();
+    for w in &mut outcome.wire {
+        w.host_stall_ms = outcome
+            .graceful_stall_ms
+            .get(w.sample)
+            .copied()
+            .unwrap_or_default();
+    }
     if plan.notify {
         let lines = |log: &PathBuf| {
             std::fs::read_to_string(log)
@@ -457,9 +518,11 @@ struct RepSetup<'a> {
 
 /// What one repetition measured.
 struct RepDone {
-    /// When the event (crash or SIGTERM) happened, and the outage from there.
-    at: Instant,
+    /// The outage after the event (the longest gap between replies) and where it began.
     outage: Duration,
+    gap_at: Instant,
+    /// Requests lost and the longest loss span (ms).
+    lost: (usize, f64),
     outage_ms: f64,
     /// r2's takeover reason (vipd only).
     reason: Option<String>,
@@ -497,7 +560,7 @@ fn one_rep(
         )
         .map_err(|e| format!("{e:#}"))
     });
-    let ping = PingRun::start(setup.client, VIP, Duration::from_millis(1), limit)?;
+    let ping = PingRun::start_realtime(setup.client, VIP, Duration::from_millis(1), limit)?;
     ping.wait_for_more(30, Duration::from_secs(5), "before the event")?;
     let confirmed = Instant::now();
     let mut states = Vec::new();
@@ -578,9 +641,10 @@ fn one_rep(
     if event == Event::Graceful {
         r1.wait_exit(Duration::from_secs(10))?;
     }
-    let outage = log
-        .outage_between(at, took_over)
+    let (gap_at, outage) = log
+        .gap_between(at, took_over)
         .context("the client got no reply after the takeover")?;
+    let (lost, span) = log.loss_between(at, took_over);
     let timeline = want_timeline.then(|| {
         let rel = |t: Instant| {
             if t >= at {
@@ -601,8 +665,9 @@ fn one_rep(
         }
     });
     Ok(RepDone {
-        at,
         outage,
+        gap_at,
+        lost: (lost, span.as_secs_f64() * 1e3),
         outage_ms: outage.as_secs_f64() * 1e3,
         timeline,
         wire,

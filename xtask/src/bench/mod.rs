@@ -373,6 +373,7 @@ fn run_failover(
     );
     print_wire_check(&outcomes);
     print_host_stalls(&outcomes);
+    print_lost_requests(&outcomes);
     for o in outcomes.iter().filter(|o| !o.crash_reasons.is_empty()) {
         if let Kind::Vipd { bfd: true, .. } = o.plan.kind {
             println!(
@@ -405,9 +406,35 @@ fn run_failover(
         .map(|t| json!({ "label": t.label, "states": t.states, "replies_ms": t.replies }))
         .collect();
     Ok((
-        json!({ "phase_seed": seed, "wire_check_reps": failover::WIRE_REPS, "configurations": rows, "timelines": timelines_json }),
+        json!({ "phase_seed": seed, "wire_check_reps": failover::wire_reps(), "configurations": rows, "timelines": timelines_json }),
         plots,
     ))
+}
+
+/// Per configuration, the requests the client sent and never got an answer to: the
+/// outage without the client's own waits for a CPU in it.
+fn print_lost_requests(outcomes: &[failover::Outcome]) {
+    println!(
+        "requests lost (sent by the client, never answered): reps with a loss / reps, requests lost in all; p99 / max loss span (ms, 0 when none)"
+    );
+    for o in outcomes {
+        let line = |lost: &[(usize, f64)]| {
+            let hit = lost.iter().filter(|(n, _)| *n > 0).count();
+            let total: usize = lost.iter().map(|(n, _)| n).sum();
+            let spans: Vec<f64> = lost.iter().map(|(_, s)| *s).collect();
+            let s = Summary::of(&spans).map_or("-".to_owned(), |s| {
+                format!("{:.1} / {:.1}", s.p99, s.max)
+            });
+            format!("{hit}/{}, {total}; {s}", lost.len())
+        };
+        println!(
+            "  {} at {} ms: crash {} | graceful {}",
+            o.plan.label(),
+            o.plan.interval.as_millis(),
+            line(&o.crash_lost),
+            line(&o.graceful_lost)
+        );
+    }
 }
 
 /// Per configuration, how many outages a host stall overlapped, and the p99 of those it
@@ -445,7 +472,7 @@ fn print_wire_check(outcomes: &[failover::Outcome]) {
     println!();
     println!(
         "wire check, graceful (tcpdump on the client, first {} reps per configuration): outage p50 / max (ms), pinger vs wire",
-        failover::WIRE_REPS
+        failover::wire_reps()
     );
     for o in outcomes {
         if o.wire.is_empty() {
@@ -492,6 +519,32 @@ fn print_wire_check(outcomes: &[failover::Outcome]) {
                 String::new()
             },
         );
+        // Where each rep over the target lost its replies, and whether the client was
+        // sending then: a gap with no request in it is the pinger not running.
+        for w in &o.wire {
+            let Ok(x) = &w.wire else { continue };
+            if x.outage_ms > GRACEFUL_P99_TARGET_MS {
+                println!(
+                    "      rep {:>2}: gap {:.1} ms from {:+.1}, {} echo requests from the client inside it, {} to the old master's MAC; host stall {}{}",
+                    w.rep,
+                    x.outage_ms,
+                    x.gap_at_ms,
+                    x.requests_in_gap,
+                    x.requests_in_gap_to_old,
+                    if w.host_stall_ms > 0.0 {
+                        format!("{:.1} ms", w.host_stall_ms)
+                    } else {
+                        "none".to_owned()
+                    },
+                    // The reply that ends the gap answers the last request in it.
+                    if x.requests_in_gap <= 1 {
+                        " (no request lost: the client was not sending)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
     }
     println!(
         "(times after the event, ms; the wire outage is the longest gap between echo replies on the client's interface from r1's last before the event to r2's first)"

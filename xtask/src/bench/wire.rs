@@ -25,6 +25,9 @@ pub type Mac = [u8; 6];
 pub enum What {
     /// ICMP echo reply with the VIP as source.
     EchoReply,
+    /// ICMP echo request to the VIP, from the client: a gap in these is the client
+    /// (the bench's pinger) not sending, not the routers not answering.
+    EchoRequest,
     /// ARP with the VIP as sender: a gratuitous request ("who-has VIP tell VIP") or a
     /// reply ("VIP is-at MAC", gratuitous or answering the client).
     ArpForVip,
@@ -37,6 +40,8 @@ pub struct Frame {
     pub t: f64,
     /// Ethernet source.
     pub src: Mac,
+    /// Ethernet destination (all ones for a broadcast).
+    pub dst: Mac,
     /// What it is.
     pub what: What,
 }
@@ -125,6 +130,15 @@ impl Capture {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
+        // VIPD_BENCH_KEEP_PCAP=DIR keeps each capture there, to read a rep frame by frame.
+        if let Some(dir) = std::env::var_os("VIPD_BENCH_KEEP_PCAP") {
+            let dir = PathBuf::from(dir);
+            if let Some(name) = self.file.file_name() {
+                std::fs::create_dir_all(&dir)
+                    .and_then(|()| std::fs::copy(&self.file, dir.join(name)))
+                    .with_context(|| format!("keeping the capture in {}", dir.display()))?;
+            }
+        }
         let text = String::from_utf8_lossy(&out.stdout);
         let frames = parse(&text, vip);
         if frames.is_empty() {
@@ -142,6 +156,7 @@ impl Capture {
 /// The frames about `vip` in `tcpdump -n -e -tt` output; other lines are skipped.
 pub fn parse(text: &str, vip: Ipv4Addr) -> Vec<Frame> {
     let echo_reply = format!(": {vip} > ");
+    let echo_request = format!(" > {vip}: ");
     let garp = format!("Request who-has {vip} ");
     let garp_tell = format!(" tell {vip},");
     let reply = format!("Reply {vip} is-at ");
@@ -150,8 +165,13 @@ pub fn parse(text: &str, vip: Ipv4Addr) -> Vec<Frame> {
             let mut words = line.split_whitespace();
             let t: f64 = words.next()?.parse().ok()?;
             let src = parse_mac(words.next()?)?;
+            // "SRC > DST," as tcpdump -e prints it.
+            words.next().filter(|w| *w == ">")?;
+            let dst = parse_mac(words.next()?.trim_end_matches(','))?;
             let what = if line.contains("ICMP echo reply") && line.contains(&echo_reply) {
                 What::EchoReply
+            } else if line.contains("ICMP echo request") && line.contains(&echo_request) {
+                What::EchoRequest
             } else if line.contains("ethertype ARP")
                 && ((line.contains(&garp) && line.contains(&garp_tell)) || line.contains(&reply))
             {
@@ -159,7 +179,7 @@ pub fn parse(text: &str, vip: Ipv4Addr) -> Vec<Frame> {
             } else {
                 return None;
             };
-            Some(Frame { t, src, what })
+            Some(Frame { t, src, dst, what })
         })
         .collect()
 }
@@ -187,6 +207,15 @@ pub struct WireOutage {
     pub new_first_arp_ms: Option<f64>,
     /// The new master's first echo reply after the event.
     pub new_first_reply_ms: f64,
+    /// Where the longest gap between replies began.
+    pub gap_at_ms: f64,
+    /// Echo requests the client sent inside that gap: about one per ms when the routers
+    /// failed to answer; none when the client itself was not sending (a pinger that did
+    /// not run, which no router can fix).
+    pub requests_in_gap: usize,
+    /// Of those, the ones sent to the old master's MAC (the rest went to the new one's):
+    /// which router failed to answer.
+    pub requests_in_gap_to_old: usize,
 }
 
 impl WireOutage {
@@ -197,6 +226,9 @@ impl WireOutage {
             "old_last_reply_ms": self.old_last_reply_ms,
             "new_first_arp_ms": self.new_first_arp_ms,
             "new_first_reply_ms": self.new_first_reply_ms,
+            "gap_at_ms": self.gap_at_ms,
+            "requests_in_gap": self.requests_in_gap,
+            "requests_in_gap_to_old": self.requests_in_gap_to_old,
         })
     }
 }
@@ -214,20 +246,33 @@ pub fn outage(frames: &[Frame], event: f64, old: Mac, new: Mac) -> Option<WireOu
     if end <= start {
         return None;
     }
-    let gap = replies[start..=end]
+    let (gap_from, gap_to) = replies[start..=end]
         .windows(2)
-        .map(|w| w[1].t - w[0].t)
-        .fold(0.0f64, f64::max);
+        .map(|w| (w[0].t, w[1].t))
+        .fold((0.0f64, 0.0f64), |best, (a, b)| {
+            if b - a > best.1 - best.0 { (a, b) } else { best }
+        });
+    // Strictly inside: the requests answered by the gap's bounding replies went out
+    // before them.
+    let in_gap: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| f.what == What::EchoRequest && f.t > gap_from && f.t < gap_to)
+        .collect();
+    let requests_in_gap = in_gap.len();
+    let requests_in_gap_to_old = in_gap.iter().filter(|f| f.dst == old).count();
     let old_last = replies[..end].iter().rev().find(|f| f.src == old)?.t;
     let rel = |t: f64| (t - event) * 1e3;
     Some(WireOutage {
-        outage_ms: gap * 1e3,
+        outage_ms: (gap_to - gap_from) * 1e3,
         old_last_reply_ms: rel(old_last),
         new_first_arp_ms: frames
             .iter()
             .find(|f| f.t > event && f.src == new && f.what == What::ArpForVip)
             .map(|f| rel(f.t)),
         new_first_reply_ms: rel(replies[end].t),
+        gap_at_ms: rel(gap_from),
+        requests_in_gap,
+        requests_in_gap_to_old,
     })
 }
 
@@ -238,6 +283,7 @@ mod tests {
     const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
     const R1: Mac = [0x92, 0x33, 0x56, 0x83, 0x09, 0x62];
     const R2: Mac = [0x02, 0, 0, 0, 0, 0x02];
+    const CLIENT: Mac = [0x26, 0xe7, 0x8a, 0x1a, 0xaf, 0xb5];
 
     // Lines as tcpdump 4.99 prints them (captured in a namespace lab).
     const TEXT: &str = "\
@@ -246,6 +292,8 @@ mod tests {
 1000.001100 92:33:56:83:09:62 > 26:e7:8a:1a:af:b5, ethertype IPv4 (0x0800), length 58: 192.0.2.100 > 192.0.2.10: ICMP echo reply, id 3346, seq 2, length 24
 1000.002100 92:33:56:83:09:62 > 26:e7:8a:1a:af:b5, ethertype IPv4 (0x0800), length 58: 192.0.2.100 > 192.0.2.10: ICMP echo reply, id 3346, seq 3, length 24
 1000.002500 26:e7:8a:1a:af:b5 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Request who-has 192.0.2.100 tell 192.0.2.10, length 28
+1000.005000 26:e7:8a:1a:af:b5 > 92:33:56:83:09:62, ethertype IPv4 (0x0800), length 58: 192.0.2.10 > 192.0.2.100: ICMP echo request, id 3346, seq 5, length 24
+1000.010000 26:e7:8a:1a:af:b5 > 92:33:56:83:09:62, ethertype IPv4 (0x0800), length 58: 192.0.2.10 > 192.0.2.100: ICMP echo request, id 3346, seq 10, length 24
 1000.015000 02:00:00:00:00:02 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Request who-has 192.0.2.100 (ff:ff:ff:ff:ff:ff) tell 192.0.2.100, length 28
 1000.015200 02:00:00:00:00:02 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Reply 192.0.2.100 is-at 02:00:00:00:00:02, length 28
 1000.016100 02:00:00:00:00:02 > 26:e7:8a:1a:af:b5, ethertype IPv4 (0x0800), length 58: 192.0.2.100 > 192.0.2.10: ICMP echo reply, id 3346, seq 16, length 24
@@ -260,17 +308,20 @@ not a frame
         assert_eq!(
             kinds,
             vec![
+                (CLIENT, What::EchoRequest),
                 (R1, What::EchoReply),
                 (R1, What::EchoReply),
                 (R1, What::EchoReply),
+                (CLIENT, What::EchoRequest),
+                (CLIENT, What::EchoRequest),
                 (R2, What::ArpForVip),
                 (R2, What::ArpForVip),
                 (R2, What::EchoReply),
                 (R2, What::EchoReply),
             ],
-            "the request and the client's own ARP are left out"
+            "the client's own ARP is left out"
         );
-        assert_eq!(frames[0].t, 1000.0001);
+        assert_eq!(frames[1].t, 1000.0001);
     }
 
     #[test]
@@ -283,6 +334,9 @@ not a frame
         assert!(close(w.old_last_reply_ms, 0.6), "{w:?}");
         assert!(close(w.new_first_arp_ms.unwrap(), 13.5), "{w:?}");
         assert!(close(w.new_first_reply_ms, 14.6), "{w:?}");
+        assert!(close(w.gap_at_ms, 0.6), "{w:?}");
+        assert_eq!(w.requests_in_gap, 2, "{w:?}");
+        assert_eq!(w.requests_in_gap_to_old, 2, "{w:?}");
         // No reply from the new master after the event: no figure.
         assert_eq!(outage(&frames, 1000.0015, R1, [9; 6]), None);
         // No reply from the old master before the event: no figure.
