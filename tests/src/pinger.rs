@@ -380,8 +380,7 @@ impl PingRun {
                             sched_priority: priority,
                         };
                         // SAFETY: plain sched_setscheduler(2) on the calling thread.
-                        if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0
-                        {
+                        if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0 {
                             Ok(())
                         } else {
                             Err(io::Error::last_os_error())

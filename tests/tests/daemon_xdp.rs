@@ -993,3 +993,103 @@ fn guards_remove_the_bpffs_directories() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Make-before-break without a second claimant: a stopping master keeps its VIP for
+/// `SUCCESSOR_LINGER` (20 ms) after its successor answers for it, so traffic already on
+/// its way is still answered, but from that moment it no longer answers ARP for it (its
+/// XDP lease is void). Otherwise a neighbour asking during those 20 ms could take the
+/// old MAC last and, after the release, find nobody there until it asks again (seconds).
+/// The client asks who-has VIP every millisecond through the handover: after the new
+/// master's first reply, the old one may still answer for as long as it takes to learn
+/// that (its own ARP probe of the successor, well under the 10 ms allowed here), not for
+/// the linger.
+#[test]
+fn stopping_master_stops_answering_arp_once_its_successor_does() -> anyhow::Result<()> {
+    require_root();
+    let _serial = serial();
+    let (lan, scratch) = lab("dx_linger", 2, Extras::Client)?;
+    let ten_ms = |priority| conf(priority, "generic").set("advert_int", "\"10ms\"");
+    let mut routers = vec![
+        Router::new(lan.member(0), &scratch, "r0", &[ten_ms(200)])?,
+        Router::new(lan.member(1), &scratch, "r1", &[ten_ms(100)])?,
+    ];
+    start_as(&mut routers[0], "MASTER")?;
+    start_as(&mut routers[1], "BACKUP")?;
+    let old_mac = mac_of(routers[0].ns(), "eth0")?;
+    let new_mac = mac_of(routers[1].ns(), "eth0")?;
+    let client = ArpClient::open(lan.member(2))?;
+    let request = ArpFrame::request(client.mac, CLIENT_IP, VIP_ADDR).to_bytes();
+    let watch = vipd_tests::stall::StallWatch::start()?;
+    let asking = Duration::from_millis(600);
+    let (replies, stopped) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let asker = scope.spawn(|| -> anyhow::Result<Vec<(Instant, [u8; 6])>> {
+            let end = Instant::now() + asking;
+            let mut next = Instant::now();
+            let mut replies = Vec::new();
+            while Instant::now() < end {
+                if Instant::now() >= next {
+                    client.socket.send(&request)?;
+                    next += Duration::from_millis(1);
+                }
+                let until = next.min(end);
+                while let Some(frame) = client.socket.recv_until(until)? {
+                    if let Some(arp) = ArpFrame::parse(&frame)
+                        && arp.oper == ARP_REPLY
+                        && arp.spa == VIP_ADDR
+                    {
+                        replies.push((Instant::now(), arp.sha));
+                    }
+                }
+            }
+            Ok(replies)
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let done = routers[0].stop(Duration::from_secs(3));
+        let stopped = Instant::now();
+        let replies = asker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the ARP client thread panicked"))??;
+        done?;
+        Ok((replies, stopped))
+    })?;
+    let stalls = watch.finish()?;
+    routers[1].wait_state(INSTANCE, "MASTER", ELECTION)?;
+    ensure!(
+        replies.iter().any(|(_, mac)| *mac == old_mac),
+        "the old master never answered before its stop: {} replies",
+        replies.len()
+    );
+    let first_new = replies
+        .iter()
+        .find(|(_, mac)| *mac == new_mac)
+        .map(|(t, _)| *t)
+        .context("the new master never answered ARP for the VIP")?;
+    ensure!(
+        first_new < stopped,
+        "the new master answered only after the old one had exited"
+    );
+    let allowed = Duration::from_millis(10);
+    let late: Vec<Duration> = replies
+        .iter()
+        .filter(|(t, mac)| *mac == old_mac && *t > first_new + allowed)
+        .map(|(t, _)| t.duration_since(first_new))
+        .collect();
+    if !late.is_empty() {
+        // Only a host that took a CPU away for longer than the allowance, in that
+        // window, can explain a late answer (the old master did not run to void it).
+        let stall = stalls.overlapping(first_new, first_new + allowed * 3, allowed / 2);
+        ensure!(
+            stall.is_some(),
+            "the old master answered ARP for the VIP {} times more than {allowed:?} after the new master's first answer (at {late:?}), with no host stall to explain it",
+            late.len()
+        );
+    }
+    // And the new master is the last word.
+    let last = replies.last().map(|(_, mac)| *mac);
+    ensure!(
+        last == Some(new_mac),
+        "the last ARP reply for the VIP came from {:?}, not the new master",
+        last.map(format_mac)
+    );
+    stop_all(&mut routers)
+}

@@ -273,6 +273,7 @@ impl Daemon {
         // successor until a deadline: so does the ARP lease.
         if acted
             && self.slots[index].holds_vips
+            && !self.slots[index].core.successor_answers()
             && let Some(until) = self.slots[index].core.release_deadline()
         {
             self.hold_lease_until(index, until);
@@ -594,6 +595,15 @@ impl Daemon {
                 master: resolved.master,
             },
         );
+        // The successor answers ARP for the VIPs now; so must nobody else, or a
+        // neighbour asking during the linger could take our MAC, and after the release
+        // find nobody there. The kernel addresses stay (traffic still on its way to us is
+        // answered); the void lease makes the XDP program drop ARP requests for them.
+        if self.slots[resolved.index].core.successor_answers()
+            && self.slots[resolved.index].holds_vips
+        {
+            self.set_lease_clock(resolved.index, false);
+        }
         self.perform(resolved.index, now, actions).await;
     }
 

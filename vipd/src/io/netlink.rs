@@ -428,23 +428,26 @@ impl Netlink {
     /// what the kernel knew is forgotten first (a stale entry can name a router that no
     /// longer, or not yet, holds the address), the kernel is asked to resolve it afresh
     /// (`NTF_USE`, as `ip neigh replace .. use`: an ARP request or a neighbour
-    /// solicitation), and the table is read every 10 ms until an answer came or
-    /// `timeout`. `None` if nobody answered in time.
+    /// solicitation, asked again every 5 ms at first), and the table is read every
+    /// millisecond until an answer came or `timeout`. `None` if nobody answered in time.
     pub async fn resolve_neighbour(
         &self,
         ifindex: u32,
         address: IpAddr,
         timeout: std::time::Duration,
     ) -> Result<Option<[u8; 6]>, NetlinkError> {
-        self.forget_neighbour(ifindex, address).await?;
-        let end = tokio::time::Instant::now() + timeout;
-        let mut asked = false;
+        let start = tokio::time::Instant::now();
+        let end = start + timeout;
+        let mut next_ask = start;
         loop {
-            if let Some(mac) = self.neighbour(ifindex, address).await? {
-                return Ok(Some(mac));
-            }
-            if !asked {
-                asked = true;
+            let now = tokio::time::Instant::now();
+            if now >= next_ask {
+                // Forgotten and asked again, not left to the kernel's retransmission
+                // (1 s): a successor still adding the address does not answer the first
+                // request, and the former master keeps answering for it (XDP lease and
+                // all) until this returns. Every 5 ms for the first 100 ms, then every
+                // 100 ms.
+                self.forget_neighbour(ifindex, address).await?;
                 let request = self
                     .handle
                     .neighbours()
@@ -459,11 +462,23 @@ impl Netlink {
                         what: format!("resolving {address} on ifindex {ifindex}"),
                         source,
                     })?;
+                let early = now.duration_since(start) < std::time::Duration::from_millis(100);
+                next_ask = now
+                    + if early {
+                        std::time::Duration::from_millis(5)
+                    } else {
+                        std::time::Duration::from_millis(100)
+                    };
+            }
+            // Looked at every millisecond: a successor usually answers within
+            // milliseconds of its first advert.
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            if let Some(mac) = self.neighbour(ifindex, address).await? {
+                return Ok(Some(mac));
             }
             if tokio::time::Instant::now() >= end {
                 return Ok(None);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 

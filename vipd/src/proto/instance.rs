@@ -131,6 +131,15 @@ pub const SEND_FAILURES_TO_FAULT: u32 = 3;
 /// Master_Down_Interval is longer).
 pub const MAX_FAILURE_RETRY: Duration = Duration::from_secs(60);
 
+/// How long a former master keeps its addresses after its successor answers for them
+/// ([`Input::SuccessorHolds`]): the time its and the successor's announcements take to
+/// reach the neighbours and be acted on. Until then a neighbour still sends to the old
+/// MAC, and an old master that had already let go would drop it (a lost request). On
+/// a quiet LAN that is well under a millisecond; a neighbour whose CPU is busy or, on
+/// a virtual machine, taken away for a few milliseconds acts on it later. Never beyond
+/// the guard's own deadline (a Master_Down_Interval after the successor's first advert).
+pub const SUCCESSOR_LINGER: Duration = Duration::from_millis(20);
+
 /// The priority a stopping master advertises (RFC 5798 §5.2.4).
 pub const PRIORITY_STOP: u8 = 0;
 /// Largest advertisement interval the 12-bit v3 field can carry (RFC 5798 §5.2.7).
@@ -354,7 +363,8 @@ pub enum Input {
     },
     /// The router this instance handed its addresses to ([`Action::AnnounceFor`])
     /// answers for them now: the driver resolved who holds them and it was `master`. A
-    /// former master keeping them for it ([`Instance::release_deadline`]) lets go.
+    /// former master keeping them for it ([`Instance::release_deadline`]) lets go
+    /// [`SUCCESSOR_LINGER`] later, on the Timeout of its new deadline.
     SuccessorHolds {
         /// The successor's primary address, as in the `AnnounceFor`.
         master: IpAddr,
@@ -505,8 +515,9 @@ enum VipHolding {
 /// the new master has added the addresses and its gratuitous ARP has reached them. So the
 /// old master keeps answering until the new one answers for the addresses itself: on the
 /// successor's first advert it asks the driver ([`Action::AnnounceFor`]) to find out
-/// who answers for them and to point neighbours there, and lets go on
-/// [`Input::SuccessorHolds`]. At most a Master_Down_Interval after the successor's first
+/// who answers for them and to point neighbours there, and lets go
+/// [`SUCCESSOR_LINGER`] after [`Input::SuccessorHolds`] (requests already on their way
+/// to it are still answered). At most a Master_Down_Interval after the successor's first
 /// advert (the time a backup would have waited for a silent master anyway); a stopping
 /// master that hears no successor within an interval and a quarter (every backup's
 /// Skew_Time is shorter than an interval) has none and lets go then.
@@ -516,6 +527,9 @@ struct ReleaseGuard {
     deadline: Instant,
     /// The successor, once heard (its primary address).
     successor: Option<IpAddr>,
+    /// The successor answers for the addresses: the deadline is now at most
+    /// [`SUCCESSOR_LINGER`] away.
+    successor_holds: bool,
 }
 
 impl Instance {
@@ -569,11 +583,13 @@ impl Instance {
             }
             Input::AdvertSent { ok } => self.on_advert_sent(now, ok, &mut actions),
             Input::SuccessorHolds { master } => {
-                if self
-                    .release_guard
-                    .is_some_and(|g| g.successor == Some(master))
+                if let Some(guard) = self.release_guard.as_mut()
+                    && guard.successor == Some(master)
+                    && !guard.successor_holds
                 {
-                    self.release_vips(&mut actions);
+                    // Released on the Timeout at the new deadline (see SUCCESSOR_LINGER).
+                    guard.successor_holds = true;
+                    guard.deadline = guard.deadline.min(now + SUCCESSOR_LINGER);
                 }
             }
             Input::Follow(Follow::Master) if self.state == State::Backup => {
@@ -606,6 +622,13 @@ impl Instance {
     /// and ARP lease) until then, or until the core emits [`Action::ReleaseVips`].
     pub fn release_deadline(&self) -> Option<Instant> {
         self.release_guard.map(|g| g.deadline)
+    }
+
+    /// Whether a former master's successor answers for the addresses (it lingers with
+    /// them for [`SUCCESSOR_LINGER`]): the driver stops answering ARP and neighbour
+    /// solicitations for them (the successor does now), but still takes their traffic.
+    pub fn successor_answers(&self) -> bool {
+        self.release_guard.is_some_and(|g| g.successor_holds)
     }
 
     /// The advert this instance sends with `priority`, ready for `wire` to emit.
@@ -927,7 +950,8 @@ impl Instance {
         // After the protocol timers: a former master whose Master_Down_Timer fires at the
         // same moment takes over with its VIPs in place instead of dropping them first.
         if self.release_guard.is_some_and(|g| g.deadline <= now) {
-            // No successor announced within a Master_Down_Interval: let go anyway.
+            // The successor answers and the linger is over, or none announced within a
+            // Master_Down_Interval: let go.
             self.release_vips(actions);
         }
     }
@@ -1179,6 +1203,7 @@ impl Instance {
         self.release_guard = Some(ReleaseGuard {
             deadline,
             successor,
+            successor_holds: false,
         });
     }
 

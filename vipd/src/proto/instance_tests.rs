@@ -631,7 +631,13 @@ fn rfc5798_6_4_3_master_yields_to_higher_priority() {
     let holds = Input::SuccessorHolds {
         master: ip(MASTER_ADDRESS),
     };
-    assert_eq!(instance.handle(next, holds), vec![Action::ReleaseVips]);
+    assert!(instance.handle(next, holds).is_empty());
+    let linger = next + SUCCESSOR_LINGER;
+    assert_eq!(instance.poll_timeout(), Some(linger));
+    assert_eq!(
+        instance.handle(linger, Input::Timeout),
+        vec![Action::ReleaseVips]
+    );
 }
 
 fn announced_for(actions: &[Action]) -> Vec<IpAddr> {
@@ -966,13 +972,57 @@ fn beyond_rfc_stopping_master_releases_once_its_successor_answers_for_the_vips()
     let holds = Input::SuccessorHolds {
         master: ip(MASTER_ADDRESS),
     };
+    // It answers: we still answer what neighbours sent before they heard, for
+    // SUCCESSOR_LINGER, then let go.
+    let answers = first + SECOND;
+    assert!(instance.handle(answers, holds.clone()).is_empty());
+    let linger = answers + SUCCESSOR_LINGER;
+    assert_eq!(instance.release_deadline(), Some(linger));
+    assert_eq!(instance.poll_timeout(), Some(linger));
+    // Hearing it again does not move the deadline.
+    assert!(
+        instance
+            .handle(answers + SUCCESSOR_LINGER / 2, holds.clone())
+            .is_empty()
+    );
+    assert_eq!(instance.release_deadline(), Some(linger));
+    assert!(
+        instance
+            .handle(linger - Duration::from_micros(1), Input::Timeout)
+            .is_empty(),
+        "not before the linger is over"
+    );
     assert_eq!(
-        instance.handle(first + SECOND, holds.clone()),
+        instance.handle(linger, Input::Timeout),
         vec![Action::ReleaseVips]
     );
     assert_eq!(instance.release_deadline(), None);
     assert_eq!(instance.poll_timeout(), None);
-    assert!(instance.handle(first + SECOND, holds).is_empty());
+    assert!(instance.handle(linger, holds).is_empty());
+}
+
+/// The linger never outlasts the guard: a successor that answers just before the
+/// Master_Down_Interval ends does not keep the old master's addresses beyond it.
+#[test]
+fn beyond_rfc_the_linger_after_the_successor_answers_stays_within_the_guard() {
+    let base = Instant::now();
+    let mut config = config(200);
+    config.initial_state = InitialState::Master;
+    let (mut instance, _) = started(config, base);
+    let _ = instance.handle(base, Input::Shutdown);
+    let first = base + Duration::from_millis(7);
+    let _ = instance.handle(first, advert(100));
+    let guard = instance.release_deadline().expect("guard");
+    let late = guard - SUCCESSOR_LINGER / 4;
+    let holds = Input::SuccessorHolds {
+        master: ip(MASTER_ADDRESS),
+    };
+    assert!(instance.handle(late, holds).is_empty());
+    assert_eq!(instance.release_deadline(), Some(guard));
+    assert_eq!(
+        instance.handle(guard, Input::Timeout),
+        vec![Action::ReleaseVips]
+    );
 }
 
 #[test]

@@ -422,9 +422,8 @@ fn print_lost_requests(outcomes: &[failover::Outcome]) {
             let hit = lost.iter().filter(|(n, _)| *n > 0).count();
             let total: usize = lost.iter().map(|(n, _)| n).sum();
             let spans: Vec<f64> = lost.iter().map(|(_, s)| *s).collect();
-            let s = Summary::of(&spans).map_or("-".to_owned(), |s| {
-                format!("{:.1} / {:.1}", s.p99, s.max)
-            });
+            let s = Summary::of(&spans)
+                .map_or("-".to_owned(), |s| format!("{:.1} / {:.1}", s.p99, s.max));
             format!("{hit}/{}, {total}; {s}", lost.len())
         };
         println!(

@@ -250,7 +250,11 @@ pub fn outage(frames: &[Frame], event: f64, old: Mac, new: Mac) -> Option<WireOu
         .windows(2)
         .map(|w| (w[0].t, w[1].t))
         .fold((0.0f64, 0.0f64), |best, (a, b)| {
-            if b - a > best.1 - best.0 { (a, b) } else { best }
+            if b - a > best.1 - best.0 {
+                (a, b)
+            } else {
+                best
+            }
         });
     // Strictly inside: the requests answered by the gap's bounding replies went out
     // before them.
