@@ -14,16 +14,14 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use vipd_tests::netns::Netns;
-use vipd_tests::pinger::{PingLog, Pinger};
+use vipd_tests::pinger::{PingLog, PingRun};
+use vipd_tests::poll_until;
 use vipd_tests::proc::Proc;
 use vipd_tests::topo::{Lan, add_addr, link_down, link_up};
-use vipd_tests::{in_netns, poll_until};
 
 use crate::bench::failover::{notify_script, phase_seed, random_phase};
 
@@ -129,16 +127,16 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
         routers[2].state(bin).unwrap_or_default()
     ));
 
-    // The client pings the VIP every millisecond for the rest of the demo.
-    let pinger =
-        in_netns(client, || Pinger::open(VIP))?.context("opening the client's ICMP socket")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let ping_thread = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            pinger.run(Duration::from_millis(1), Duration::from_secs(50), &stop)
-        })
-    };
+    // The client pings the VIP every millisecond for the rest of the demo, at SCHED_FIFO
+    // 1 as the bench's does (a client with a CPU of its own does not wait for the lab's
+    // other processes).
+    let pings = PingRun::start_realtime(
+        client,
+        VIP,
+        Duration::from_millis(1),
+        Duration::from_secs(50),
+    )
+    .context("starting the client's pinger")?;
     std::thread::sleep(Duration::from_millis(500));
 
     // A crash is the master host dying: its vipd gets no chance to say goodbye and its
@@ -175,15 +173,15 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     let graceful_settled = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
 
-    stop.store(true, Ordering::Relaxed);
-    let log: PingLog = ping_thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("pinger thread panicked"))?;
+    let log: PingLog = pings.finish()?;
     // From the event until shortly after the new master showed in `vipd status`.
+    // And how many of the client's requests got no answer: a make-before-break handover
+    // loses none (the gap between replies also counts a client that was not scheduled).
     let show = |what: &str, at: Instant, settled: Instant| match log.outage_between(at, settled) {
         Some(outage) => say(&format!(
-            "{what:<28} client-visible outage {:>6.1} ms",
-            ms(outage)
+            "{what:<28} client-visible outage {:>6.1} ms, {} requests lost",
+            ms(outage),
+            log.loss_between(at, settled).0
         )),
         None => say(&format!(
             "{what:<28} the client did not get through after it"

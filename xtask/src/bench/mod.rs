@@ -247,6 +247,12 @@ fn run_failover(
     println!(
         "phase seed {seed} (VIPD_BENCH_SEED={seed} replays the same phases); notify scripts on unless the row says otherwise"
     );
+    if std::env::var_os("VIPD_BENCH_BFD_INTERVAL").is_some() {
+        println!(
+            "BFD rows at {} × 3 (VIPD_BENCH_BFD_INTERVAL), not the issue's 3 ms",
+            lab::bfd_interval()
+        );
+    }
     println!("reps per configuration (each of crash and graceful):");
     for p in &plans {
         println!(
