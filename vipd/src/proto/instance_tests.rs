@@ -941,13 +941,19 @@ fn rfc5798_6_4_3_master_shutdown_sends_priority_zero_and_releases() {
     assert_eq!(instance.state(), State::Initialize);
 }
 
-#[test]
-fn beyond_rfc_stopping_master_releases_once_its_successor_answers_for_the_vips() {
-    let base = Instant::now();
+/// A master (priority 200, by the initial state hint) that has just been told to stop.
+fn stopping_master(base: Instant) -> Instance {
     let mut config = config(200);
     config.initial_state = InitialState::Master;
     let (mut instance, _) = started(config, base);
     let _ = instance.handle(base, Input::Shutdown);
+    instance
+}
+
+#[test]
+fn beyond_rfc_stopping_master_releases_once_its_successor_answers_for_the_vips() {
+    let base = Instant::now();
+    let mut instance = stopping_master(base);
     // The successor's first advert: it may not have added the VIPs yet, so we go on
     // answering for them and ask the driver to find out when it answers.
     let first = base + Duration::from_millis(7);
@@ -1006,10 +1012,7 @@ fn beyond_rfc_stopping_master_releases_once_its_successor_answers_for_the_vips()
 #[test]
 fn beyond_rfc_the_linger_after_the_successor_answers_stays_within_the_guard() {
     let base = Instant::now();
-    let mut config = config(200);
-    config.initial_state = InitialState::Master;
-    let (mut instance, _) = started(config, base);
-    let _ = instance.handle(base, Input::Shutdown);
+    let mut instance = stopping_master(base);
     let first = base + Duration::from_millis(7);
     let _ = instance.handle(first, advert(100));
     let guard = instance.release_deadline().expect("guard");
