@@ -59,13 +59,14 @@ use super::wire::{Capture, Mac, WireOutage};
 /// The VIP, inside the routers' 192.0.2.0/24 (see the module doc).
 pub const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 
-/// Graceful repetitions per configuration that are also captured on the client: 5, or
-/// `VIPD_BENCH_WIRE_REPS` (e.g. every rep, to see where each tail rep's gap was).
+/// Graceful repetitions per configuration that are also captured on the client: every
+/// one (a rare rep that loses requests must leave its capture behind), or the first
+/// `VIPD_BENCH_WIRE_REPS`.
 pub fn wire_reps() -> usize {
     std::env::var("VIPD_BENCH_WIRE_REPS")
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(5)
+        .unwrap_or(usize::MAX)
 }
 
 /// The seed of the phase PRNG: `VIPD_BENCH_SEED` if set (a decimal u64), else random.
@@ -628,8 +629,15 @@ fn one_rep(
         }
     }
     let log = ping.finish()?;
+    // A graceful rep that lost requests keeps its capture in target/bench/pcap/, to be
+    // read frame by frame (make-before-break should lose none).
+    let (lost, span) = log.loss_between(at, took_over);
+    let keep = (event == Event::Graceful && lost > 0)
+        .then(|| crate::workspace_root().join("target/bench/pcap"));
     let wire = capture.map(|capture| {
-        let frames = capture?.finish(VIP).map_err(|e| format!("{e:#}"))?;
+        let frames = capture?
+            .finish(VIP, keep.as_deref())
+            .map_err(|e| format!("{e:#}"))?;
         super::wire::outage(&frames, at_wall, setup.macs.0, setup.macs.1).ok_or_else(|| {
             format!(
                 "the capture ({} frames) has no echo reply from r1 before the event or none from r2 after it",
@@ -644,7 +652,6 @@ fn one_rep(
     let (gap_at, outage) = log
         .gap_between(at, took_over)
         .context("the client got no reply after the takeover")?;
-    let (lost, span) = log.loss_between(at, took_over);
     let timeline = want_timeline.then(|| {
         let rel = |t: Instant| {
             if t >= at {

@@ -412,7 +412,7 @@ fn run_failover(
         .map(|t| json!({ "label": t.label, "states": t.states, "replies_ms": t.replies }))
         .collect();
     Ok((
-        json!({ "phase_seed": seed, "wire_check_reps": failover::wire_reps(), "configurations": rows, "timelines": timelines_json }),
+        json!({ "phase_seed": seed, "wire_check_reps": failover::wire_reps().min(u32::MAX as usize), "configurations": rows, "timelines": timelines_json }),
         plots,
     ))
 }
@@ -439,6 +439,11 @@ fn print_lost_requests(outcomes: &[failover::Outcome]) {
             line(&o.crash_lost),
             line(&o.graceful_lost)
         );
+        if o.graceful_lost.iter().any(|(n, _)| *n > 0) {
+            println!(
+                "    graceful reps that lost requests keep their capture in target/bench/pcap/ (when captured)"
+            );
+        }
     }
 }
 
@@ -475,9 +480,14 @@ fn print_host_stalls(outcomes: &[failover::Outcome]) {
 /// pinger and from the capture, and when the old and new master's frames came.
 fn print_wire_check(outcomes: &[failover::Outcome]) {
     println!();
+    let reps = failover::wire_reps();
     println!(
-        "wire check, graceful (tcpdump on the client, first {} reps per configuration): outage p50 / max (ms), pinger vs wire",
-        failover::wire_reps()
+        "wire check, graceful (tcpdump on the client, {}): outage p50 / max (ms), pinger vs wire",
+        if reps == usize::MAX {
+            "every rep".to_owned()
+        } else {
+            format!("first {reps} reps per configuration")
+        }
     );
     for o in outcomes {
         if o.wire.is_empty() {

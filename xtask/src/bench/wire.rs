@@ -100,8 +100,8 @@ impl Capture {
     }
 
     /// Stops the capture (SIGINT, which `timeout` passes on) and decodes the frames
-    /// about `vip`.
-    pub fn finish(mut self, vip: Ipv4Addr) -> anyhow::Result<Vec<Frame>> {
+    /// about `vip`. With `keep`, the pcap is also copied to `keep` (a directory).
+    pub fn finish(mut self, vip: Ipv4Addr, keep: Option<&Path>) -> anyhow::Result<Vec<Frame>> {
         self.proc.signal(libc::SIGINT)?;
         let done = self
             .proc
@@ -130,9 +130,12 @@ impl Capture {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        // VIPD_BENCH_KEEP_PCAP=DIR keeps each capture there, to read a rep frame by frame.
-        if let Some(dir) = std::env::var_os("VIPD_BENCH_KEEP_PCAP") {
-            let dir = PathBuf::from(dir);
+        // VIPD_BENCH_KEEP_PCAP=DIR keeps every capture there, to read a rep frame by
+        // frame; `keep` keeps this one.
+        let keep = keep
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("VIPD_BENCH_KEEP_PCAP").map(PathBuf::from));
+        if let Some(dir) = keep {
             if let Some(name) = self.file.file_name() {
                 std::fs::create_dir_all(&dir)
                     .and_then(|()| std::fs::copy(&self.file, dir.join(name)))
