@@ -135,12 +135,12 @@ impl Capture {
         let keep = keep
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("VIPD_BENCH_KEEP_PCAP").map(PathBuf::from));
-        if let Some(dir) = keep {
-            if let Some(name) = self.file.file_name() {
-                std::fs::create_dir_all(&dir)
-                    .and_then(|()| std::fs::copy(&self.file, dir.join(name)))
-                    .with_context(|| format!("keeping the capture in {}", dir.display()))?;
-            }
+        if let Some(dir) = keep
+            && let Some(name) = self.file.file_name()
+        {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::copy(&self.file, dir.join(name)))
+                .with_context(|| format!("keeping the capture in {}", dir.display()))?;
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let frames = parse(&text, vip);
