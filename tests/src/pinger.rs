@@ -375,17 +375,7 @@ impl PingRun {
             let thread = std::thread::Builder::new()
                 .name("pinger".into())
                 .spawn(move || {
-                    let set = fifo.map_or(Ok(()), |priority| {
-                        let param = libc::sched_param {
-                            sched_priority: priority,
-                        };
-                        // SAFETY: plain sched_setscheduler(2) on the calling thread.
-                        if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0 {
-                            Ok(())
-                        } else {
-                            Err(io::Error::last_os_error())
-                        }
-                    });
+                    let set = fifo.map_or(Ok(()), crate::stall::fifo);
                     let failed = set.is_err();
                     let _ = ready_tx.send(set);
                     if failed {

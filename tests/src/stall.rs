@@ -196,13 +196,17 @@ fn pin_realtime(cpu: usize) -> Result<(), String> {
             std::io::Error::last_os_error()
         ));
     }
-    let param = libc::sched_param { sched_priority: 99 };
+    fifo(99).map_err(|e| format!("SCHED_FIFO on cpu{cpu}: {e}"))
+}
+
+/// Makes the calling thread SCHED_FIFO at `priority`.
+pub fn fifo(priority: i32) -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
     // SAFETY: valid sched_param; pid 0 is the calling thread.
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
-        return Err(format!(
-            "SCHED_FIFO on cpu{cpu}: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

@@ -15,8 +15,9 @@
 //! **LB CPU per request** is the machine's busy CPU (every process, and the kernel's
 //! softirq work, which on veth runs on the sending CPU and cannot be charged to one
 //! namespace) per request, minus `direct`'s of the same round: what putting the
-//! balancer in the path costs. The vipd / HAProxy ratio is the median of the rounds'. The balancer namespace's own process CPU is shown beside it. The XDP
-//! program's own cost per packet comes from BPF_PROG_TEST_RUN.
+//! balancer in the path costs. The vipd / HAProxy ratio is the median of the rounds'.
+//! The balancer namespace's own process CPU is shown beside it. The XDP program's own
+//! cost per packet comes from BPF_PROG_TEST_RUN.
 
 use std::path::Path;
 use std::time::Duration;
@@ -98,8 +99,7 @@ fn vipd_conf() -> String {
 struct Run {
     requests: u64,
     errors: u64,
-    /// wrk's own lines about them (`Socket errors: connect …, read …, write …, timeout
-    /// …`, non-2xx responses), to tell a lost SYN from a reset.
+    /// wrk's own lines about them ([`WrkOutput::error_lines`]).
     error_lines: Vec<String>,
     rps: f64,
     p99_ms: f64,
@@ -113,12 +113,25 @@ impl Run {
     }
 }
 
-/// Parses wrk's `--latency` output: requests, errors, requests/s, p99 (ms).
-fn parse_wrk(text: &str) -> anyhow::Result<(u64, u64, f64, f64)> {
+/// What wrk printed: requests, errors, requests/s, p99 (ms), and its own lines about
+/// the errors (`Socket errors: connect …, read …, write …, timeout …`, non-2xx
+/// responses), to tell a lost SYN from a reset.
+#[derive(Debug)]
+struct WrkOutput {
+    requests: u64,
+    errors: u64,
+    error_lines: Vec<String>,
+    rps: f64,
+    p99_ms: f64,
+}
+
+/// Parses wrk's `--latency` output.
+fn parse_wrk(text: &str) -> anyhow::Result<WrkOutput> {
     let mut requests = None;
     let mut rps = None;
     let mut p99 = None;
     let mut errors = 0u64;
+    let mut error_lines = Vec::new();
     for line in text.lines() {
         let line = line.trim();
         if line.contains("requests in") {
@@ -132,12 +145,20 @@ fn parse_wrk(text: &str) -> anyhow::Result<(u64, u64, f64, f64)> {
                 .split(|c: char| !c.is_ascii_digit())
                 .filter_map(|n| n.parse::<u64>().ok())
                 .sum::<u64>();
+            error_lines.push(line.to_owned());
         } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
             errors += v.trim().parse::<u64>().unwrap_or(0);
+            error_lines.push(line.to_owned());
         }
     }
     match (requests, rps, p99) {
-        (Some(r), Some(s), Some(p)) => Ok((r, errors, s, p)),
+        (Some(requests), Some(rps), Some(p99_ms)) => Ok(WrkOutput {
+            requests,
+            errors,
+            error_lines,
+            rps,
+            p99_ms,
+        }),
         _ => bail!("could not read wrk's output:\n{text}"),
     }
 }
@@ -197,13 +218,13 @@ fn wrk(lan: &Lan, target: &str, secs: u64, close: bool) -> anyhow::Result<Run> {
     let out = lan.member(CLIENT_NS).exec(&argv)?;
     let (cpu_after, lb_after) = (machine_cpu(), namespace_cpu_s(lb_ns));
     let text = String::from_utf8_lossy(&out.stdout);
-    let (requests, errors, rps, p99_ms) = parse_wrk(&text)?;
-    let error_lines = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("Socket errors:") || l.starts_with("Non-2xx"))
-        .map(str::to_owned)
-        .collect();
+    let WrkOutput {
+        requests,
+        errors,
+        error_lines,
+        rps,
+        p99_ms,
+    } = parse_wrk(&text)?;
     Ok(Run {
         requests,
         errors,
@@ -229,7 +250,7 @@ fn wait_http(lan: &Lan, target: &str) -> anyhow::Result<()> {
                 .map_err(|e| e.to_string())?;
             let text = String::from_utf8_lossy(&out.stdout).to_string();
             match parse_wrk(&format!("{text}\n99% 0us")) {
-                Ok((n, 0, _, _)) if n > 0 => Ok(()),
+                Ok(w) if w.requests > 0 && w.errors == 0 => Ok(()),
                 other => Err(format!("{other:?}")),
             }
         },
@@ -458,4 +479,38 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         "runs": table,
         "vipd_over_haproxy_lb_cpu": ratios,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // As wrk 4.1 prints it with --latency (shortened).
+    const OUTPUT: &str = "\
+Running 10s test @ http://192.0.2.100/
+  Latency Distribution
+     50%  150.00us
+     99%    2.27ms
+  90991 requests in 10.00s, 13.45MB read
+  Socket errors: connect 0, read 0, write 0, timeout 2
+  Non-2xx or 3xx responses: 1
+Requests/sec:   9099.10
+";
+
+    #[test]
+    fn wrk_output_with_errors_keeps_their_lines() {
+        let w = parse_wrk(OUTPUT).unwrap();
+        assert_eq!(w.requests, 90991);
+        assert_eq!(w.errors, 3);
+        assert_eq!(
+            w.error_lines,
+            vec![
+                "Socket errors: connect 0, read 0, write 0, timeout 2".to_owned(),
+                "Non-2xx or 3xx responses: 1".to_owned(),
+            ]
+        );
+        assert!((w.rps - 9099.1).abs() < 1e-6);
+        assert!((w.p99_ms - 2.27).abs() < 1e-6);
+        assert!(parse_wrk("no numbers").is_err());
+    }
 }
