@@ -171,6 +171,19 @@ pub struct RouteTo {
     pub gateway: Option<IpAddr>,
 }
 
+/// One address's entry in the kernel's neighbour table ([`Netlink::neighbour_recheck`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeighbourEntry {
+    /// Confirmed by an answer lately (reachable) or set by hand (permanent).
+    Confirmed([u8; 6]),
+    /// Answered once, not re-confirmed since (stale, delay, probe).
+    Unconfirmed([u8; 6]),
+    /// Asked, and nobody answered (failed).
+    Failed,
+    /// No entry, or one still waiting for its first answer (incomplete).
+    Unknown,
+}
+
 /// [`Netlink::link_details`] for code that cannot wait asynchronously: one RTM_GETLINK
 /// on a blocking socket of its own, in the calling thread's network namespace.
 pub fn link_details_blocking(name: &str) -> Result<LinkDetails, NetlinkError> {
@@ -530,17 +543,24 @@ impl Netlink {
         Ok((out.ifindex != 0).then_some(out))
     }
 
-    /// The answered link-layer address of `address` on `ifindex`, if the table has one;
-    /// otherwise asks the kernel to resolve it (`NTF_USE`) and returns `None`, so a
-    /// later call finds it. Unlike [`Self::resolve_neighbour`] it forgets nothing and
-    /// never waits.
-    pub async fn neighbour_or_ask(
+    /// What the neighbour table says about `address` on `ifindex`, and, unless the
+    /// entry is confirmed, asks the kernel to (re-)check it (`NTF_USE`): an entry
+    /// nobody answered yet is resolved, a stale one goes through delay and probe to
+    /// reachable again (or to failed, if its owner is gone or changed its address).
+    /// Unlike [`Self::resolve_neighbour`] it forgets nothing and never waits.
+    ///
+    /// For the load balancer's real servers: XDP sends them frames the kernel never
+    /// sees, so their entries go stale after `base_reachable_time` (15 to 45 s) and
+    /// stay so until something asks. A stale address is still the right one until a
+    /// probe proves otherwise (the kernel itself sends on it meanwhile).
+    pub async fn neighbour_recheck(
         &self,
         ifindex: u32,
         address: IpAddr,
-    ) -> Result<Option<[u8; 6]>, NetlinkError> {
-        if let Some(mac) = self.neighbour(ifindex, address).await? {
-            return Ok(Some(mac));
+    ) -> Result<NeighbourEntry, NetlinkError> {
+        let entry = self.neighbour_entry(ifindex, address).await?;
+        if matches!(entry, NeighbourEntry::Confirmed(_)) {
+            return Ok(entry);
         }
         self.handle
             .neighbours()
@@ -554,7 +574,7 @@ impl Netlink {
                 what: format!("resolving {address} on ifindex {ifindex}"),
                 source,
             })?;
-        Ok(None)
+        Ok(entry)
     }
 
     /// Removes the kernel's neighbour entry for `address` on `ifindex`; none is fine.
@@ -592,6 +612,18 @@ impl Netlink {
         ifindex: u32,
         address: IpAddr,
     ) -> Result<Option<[u8; 6]>, NetlinkError> {
+        Ok(match self.neighbour_entry(ifindex, address).await? {
+            NeighbourEntry::Confirmed(mac) => Some(mac),
+            _ => None,
+        })
+    }
+
+    /// The neighbour table's entry for `address` on `ifindex`.
+    async fn neighbour_entry(
+        &self,
+        ifindex: u32,
+        address: IpAddr,
+    ) -> Result<NeighbourEntry, NetlinkError> {
         let family = match address {
             IpAddr::V4(_) => AddressFamily::Inet,
             IpAddr::V6(_) => AddressFamily::Inet6,
@@ -605,7 +637,7 @@ impl Netlink {
         loop {
             let entry = match entries.try_next().await {
                 Ok(Some(entry)) => entry,
-                Ok(None) => return Ok(None),
+                Ok(None) => return Ok(NeighbourEntry::Unknown),
                 Err(source) => {
                     return Err(NetlinkError::Request {
                         what: format!("reading the neighbour table for {address}"),
@@ -613,12 +645,7 @@ impl Netlink {
                     });
                 }
             };
-            // Incomplete and failed entries have no (or no trusted) address.
-            let usable = matches!(
-                entry.header.state,
-                NeighbourState::Reachable | NeighbourState::Permanent
-            );
-            if entry.header.ifindex != ifindex || !usable {
+            if entry.header.ifindex != ifindex {
                 continue;
             }
             let mut destination = None;
@@ -637,9 +664,21 @@ impl Netlink {
                     _ => {}
                 }
             }
-            if destination == Some(address) && mac.is_some() {
-                return Ok(mac);
+            if destination != Some(address) {
+                continue;
             }
+            // Incomplete and failed entries have no (or no trusted) address.
+            return Ok(match (entry.header.state, mac) {
+                (NeighbourState::Failed, _) => NeighbourEntry::Failed,
+                (NeighbourState::Reachable | NeighbourState::Permanent, Some(mac)) => {
+                    NeighbourEntry::Confirmed(mac)
+                }
+                (
+                    NeighbourState::Stale | NeighbourState::Delay | NeighbourState::Probe,
+                    Some(mac),
+                ) => NeighbourEntry::Unconfirmed(mac),
+                _ => NeighbourEntry::Unknown,
+            });
         }
     }
 

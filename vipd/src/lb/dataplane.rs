@@ -20,7 +20,7 @@ use vipd_common::{FAMILY_IPV4, FAMILY_IPV6};
 use super::HealthSnapshot;
 use crate::config::lb::{LbAlgo, LbProtocol, VirtualServer};
 use crate::io::bpf::{LbMaps, LbTables, ServiceTables, monotonic_now_ns};
-use crate::io::netlink::Netlink;
+use crate::io::netlink::{NeighbourEntry, Netlink};
 use crate::proto::lb::table::{self, Member};
 use crate::proto::lb::{PoolMember, ServicePool};
 
@@ -460,9 +460,24 @@ impl Task {
                 "routed via {gateway}: direct routing needs the real server on a connected network"
             ));
         }
-        let mac = match self.netlink.neighbour_or_ask(route.ifindex, address).await {
-            Ok(Some(mac)) => mac,
-            Ok(None) => return Err("neighbour not resolved yet".into()),
+        // A real server stays in the pool while the kernel re-checks its address:
+        // dropping it then would take every server out for the kernel's
+        // delay_first_probe_time (5 s) whenever their entries go stale (every 15 to
+        // 45 s), new flows finding no backend and established ones moving. It leaves
+        // when the kernel's probes go unanswered.
+        let known = self
+            .hops
+            .get(&address)
+            .filter(|hop| hop.ifindex == route.ifindex)
+            .map(|hop| hop.mac);
+        let mac = match self.netlink.neighbour_recheck(route.ifindex, address).await {
+            Ok(NeighbourEntry::Confirmed(mac) | NeighbourEntry::Unconfirmed(mac)) => mac,
+            // The entry was garbage-collected (or is being asked again): the address
+            // we had stands until an answer or a failure replaces it.
+            Ok(NeighbourEntry::Unknown) => known.ok_or("neighbour not resolved yet")?,
+            Ok(NeighbourEntry::Failed) => {
+                return Err("no answer to ARP / neighbour solicitation".into());
+            }
             Err(e) => return Err(e.to_string()),
         };
         let src_mac = match self.macs.get(&route.ifindex) {
