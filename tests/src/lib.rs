@@ -58,7 +58,7 @@ pub mod wait;
 
 use std::path::PathBuf;
 
-pub use netns::{Netns, cleanup_stale, in_netns};
+pub use netns::{Netns, cleanup_owned_by, cleanup_stale, in_netns};
 pub use proc::{Finished, Proc};
 pub use topo::{
     Lan, add_addr, addrs, ifindex_of, link_down, link_local, link_up, mac_of, parse_mac,

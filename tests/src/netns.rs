@@ -204,13 +204,24 @@ where
 /// killed vipd left attached). Returns what it deleted. What belongs to live test
 /// processes is left alone.
 pub fn cleanup_stale() -> anyhow::Result<Vec<String>> {
-    let mut deleted = cleanup_stale_namespaces()?;
-    deleted.extend(cleanup_stale_bpffs());
+    cleanup_where(|owner| !process_alive(owner))
+}
+
+/// Deletes what process `pid` created, as [`cleanup_stale`] does for dead owners: for
+/// a run that is interrupted (SIGINT, SIGTERM) and will not unwind its guards.
+pub fn cleanup_owned_by(pid: u32) -> anyhow::Result<Vec<String>> {
+    cleanup_where(|owner| i64::from(owner) == i64::from(pid))
+}
+
+/// Deletes the namespaces, then the bpffs directories, whose owner pid `doomed` picks.
+fn cleanup_where(doomed: impl Fn(i32) -> bool) -> anyhow::Result<Vec<String>> {
+    let mut deleted = cleanup_namespaces(&doomed)?;
+    deleted.extend(cleanup_bpffs(&doomed));
     Ok(deleted)
 }
 
-/// Removes `/sys/fs/bpf/vipd-t-*` directories of test processes that no longer exist.
-fn cleanup_stale_bpffs() -> Vec<String> {
+/// Removes `/sys/fs/bpf/vipd-t-*` directories whose owner `doomed` picks.
+fn cleanup_bpffs(doomed: &impl Fn(i32) -> bool) -> Vec<String> {
     let root = Path::new(crate::vipd::BPFFS_ROOT);
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
@@ -218,8 +229,7 @@ fn cleanup_stale_bpffs() -> Vec<String> {
     let mut deleted = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if owner_pid(&name).is_some_and(|owner| !process_alive(owner))
-            && std::fs::remove_dir_all(root.join(&name)).is_ok()
+        if owner_pid(&name).is_some_and(doomed) && std::fs::remove_dir_all(root.join(&name)).is_ok()
         {
             deleted.push(root.join(&name).display().to_string());
         }
@@ -227,7 +237,7 @@ fn cleanup_stale_bpffs() -> Vec<String> {
     deleted
 }
 
-fn cleanup_stale_namespaces() -> anyhow::Result<Vec<String>> {
+fn cleanup_namespaces(doomed: &impl Fn(i32) -> bool) -> anyhow::Result<Vec<String>> {
     let entries = match std::fs::read_dir(NETNS_RUN_DIR) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -236,10 +246,7 @@ fn cleanup_stale_namespaces() -> anyhow::Result<Vec<String>> {
     let mut deleted = Vec::new();
     for entry in entries {
         let name = entry?.file_name().to_string_lossy().into_owned();
-        let Some(owner) = owner_pid(&name) else {
-            continue;
-        };
-        if process_alive(owner) {
+        if !owner_pid(&name).is_some_and(doomed) {
             continue;
         }
         match delete_namespace(&name) {

@@ -18,6 +18,7 @@ mod debroot;
 mod demo;
 mod fuzz;
 mod install;
+mod interrupt;
 mod man;
 mod setup;
 
@@ -168,6 +169,10 @@ enum Task {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // `run` is vipd in the foreground: its own Ctrl-C handling is the one that counts.
+    if !matches!(cli.task, Task::Run { .. }) {
+        interrupt::clean_up_on_signal()?;
+    }
     match cli.task {
         Task::Setup => setup::setup(),
         Task::Build { release } => {

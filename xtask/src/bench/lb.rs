@@ -103,6 +103,9 @@ struct Run {
     error_lines: Vec<String>,
     rps: f64,
     p99_ms: f64,
+    /// Segments the client retransmitted (its namespace's `Tcp: RetransSegs`): what
+    /// the path lost on the way to the real servers, as the client saw it.
+    retransmits: u64,
     machine_cpu_s: f64,
     lb_cpu_s: f64,
 }
@@ -194,6 +197,25 @@ fn namespace_cpu_s(ns: &Netns) -> f64 {
         .sum()
 }
 
+/// `Tcp: RetransSegs` of `ns` (`/proc/net/snmp` is per network namespace).
+fn tcp_retransmits(ns: &Netns) -> anyhow::Result<u64> {
+    let out = ns.exec(&["cat", "/proc/net/snmp"])?;
+    snmp_field(&String::from_utf8_lossy(&out.stdout), "Tcp", "RetransSegs")
+        .context("no Tcp: RetransSegs in /proc/net/snmp")
+}
+
+/// One field of `/proc/net/snmp`'s `PROTO:` header / value line pair.
+fn snmp_field(text: &str, proto: &str, field: &str) -> Option<u64> {
+    let prefix = format!("{proto}:");
+    let mut lines = text.lines().filter(|l| l.starts_with(&prefix));
+    let names = lines.next()?.split_whitespace();
+    let values = lines.next()?.split_whitespace();
+    names
+        .zip(values)
+        .find(|(name, _)| *name == field)
+        .and_then(|(_, value)| value.parse().ok())
+}
+
 fn wrk(lan: &Lan, target: &str, secs: u64, close: bool) -> anyhow::Result<Run> {
     let url = format!("http://{target}/");
     let duration = format!("{secs}s");
@@ -214,9 +236,12 @@ fn wrk(lan: &Lan, target: &str, secs: u64, close: bool) -> anyhow::Result<Run> {
     }
     argv.push(&url);
     let lb_ns = lan.member(LB_NS);
+    let client = lan.member(CLIENT_NS);
+    let retrans_before = tcp_retransmits(client)?;
     let (cpu_before, lb_before) = (machine_cpu(), namespace_cpu_s(lb_ns));
-    let out = lan.member(CLIENT_NS).exec(&argv)?;
+    let out = client.exec(&argv)?;
     let (cpu_after, lb_after) = (machine_cpu(), namespace_cpu_s(lb_ns));
+    let retransmits = tcp_retransmits(client)?.saturating_sub(retrans_before);
     let text = String::from_utf8_lossy(&out.stdout);
     let WrkOutput {
         requests,
@@ -231,6 +256,7 @@ fn wrk(lan: &Lan, target: &str, secs: u64, close: bool) -> anyhow::Result<Run> {
         error_lines,
         rps,
         p99_ms,
+        retransmits,
         machine_cpu_s: cpu_after.0 - cpu_before.0,
         lb_cpu_s: lb_after - lb_before,
     })
@@ -366,6 +392,33 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
             },
         )?;
         measure(rows, round, label, VIP)?;
+        // The data path's own account of these runs: a request wrk lost shows here
+        // as a drop counter (e.g. a packet of a flow the table did not know).
+        if let Ok(status) = router.status() {
+            let counters: Vec<String> = status["lb_counters"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, v)| v.as_u64().is_some_and(|n| n > 0))
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let link = lb_ns
+                .ip(&["-s", "-j", "link", "show", "eth0"])
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .map(|v| {
+                    let s = &v[0]["stats64"];
+                    format!(
+                        "; eth0 rx dropped {}, tx dropped {}",
+                        s["rx"]["dropped"], s["tx"]["dropped"]
+                    )
+                })
+                .unwrap_or_default();
+            println!(
+                "      vipd data path, round {round}: {}{link}",
+                counters.join(", ")
+            );
+        }
         router.stop(Duration::from_secs(5))?;
         Ok(())
     };
@@ -392,13 +445,14 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     drop(servers);
 
     println!(
-        "{:<5} {:<10} {:<11} {:>10} {:>9} {:>8} {:>14} {:>14} {:>14}",
+        "{:<5} {:<10} {:<11} {:>10} {:>9} {:>8} {:>8} {:>14} {:>14} {:>14}",
         "round",
         "balancer",
         "connections",
         "req/s",
         "p99 ms",
         "errors",
+        "retrans",
         "CPU µs/req",
         "LB CPU µs/req",
         "LB proc µs/req"
@@ -415,10 +469,11 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         let proc_cpu = run.lb_cpu_s / run.requests.max(1) as f64 * 1e6;
         let kind = if *close { "new/request" } else { "keep-alive" };
         println!(
-            "{round:<5} {label:<10} {kind:<11} {:>10.0} {:>9.2} {:>8} {:>14.1} {:>14.1} {:>14.1}",
+            "{round:<5} {label:<10} {kind:<11} {:>10.0} {:>9.2} {:>8} {:>8} {:>14.1} {:>14.1} {:>14.1}",
             run.rps,
             run.p99_ms,
             run.errors,
+            run.retransmits,
             run.cpu_us_per_request(),
             if label == "direct" { 0.0 } else { lb_cpu },
             proc_cpu
@@ -435,6 +490,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
             "p99_ms": run.p99_ms,
             "errors": run.errors,
             "error_lines": run.error_lines,
+            "client_retransmits": run.retransmits,
             "machine_cpu_us_per_request": run.cpu_us_per_request(),
             "lb_cpu_us_per_request": if label == "direct" { 0.0 } else { lb_cpu },
             "lb_process_cpu_us_per_request": proc_cpu,
@@ -496,6 +552,16 @@ Running 10s test @ http://192.0.2.100/
   Non-2xx or 3xx responses: 1
 Requests/sec:   9099.10
 ";
+
+    #[test]
+    fn snmp_fields_are_read_from_their_protocol_pair() {
+        let text = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+                    Tcp: RtoAlgorithm ActiveOpens RetransSegs InErrs\nTcp: 1 17 42 0\n";
+        assert_eq!(snmp_field(text, "Tcp", "RetransSegs"), Some(42));
+        assert_eq!(snmp_field(text, "Tcp", "ActiveOpens"), Some(17));
+        assert_eq!(snmp_field(text, "Ip", "RetransSegs"), None);
+        assert_eq!(snmp_field(text, "Udp", "InDatagrams"), None);
+    }
 
     #[test]
     fn wrk_output_with_errors_keeps_their_lines() {
