@@ -87,6 +87,16 @@ impl Lan {
         };
         let switch = Netns::new(&format!("{tag}_sw"))?;
         prepare(&switch)?;
+        // The lab's switch forwards frames as a switch does. With br_netfilter loaded
+        // (as on this machine and on Docker hosts) a bridge hands every IPv4, IPv6 and
+        // ARP frame to netfilter: that drops the malformed IP packets a test sends on
+        // purpose, and costs CPU per frame that `bench lb` would charge to whichever
+        // balancer adds bridge passes (direct routing adds one per client packet).
+        if std::path::Path::new("/proc/sys/net/bridge").exists() {
+            for table in ["iptables", "ip6tables", "arptables"] {
+                switch.sysctl(&format!("net.bridge.bridge-nf-call-{table}"), "0")?;
+            }
+        }
         switch.ip(&[
             "link",
             "add",

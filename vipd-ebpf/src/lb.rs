@@ -21,10 +21,7 @@
 use aya_ebpf::{
     bindings::xdp_action,
     cty::c_void,
-    helpers::{
-        bpf_ktime_get_ns,
-        generated::{bpf_loop, bpf_redirect},
-    },
+    helpers::generated::{bpf_ktime_get_coarse_ns, bpf_loop, bpf_redirect},
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
     programs::XdpContext,
@@ -277,8 +274,11 @@ fn transport(
 #[inline(never)]
 fn forward(ctx: &XdpContext, scratch: &mut Scratch, tcp_flags: u8, service: &LbService) -> u32 {
     let packet = &scratch.flow;
+    // The coarse clock (CLOCK_MONOTONIC as of the last tick, kernel ≥ 5.11): what it
+    // stamps (a flow's idleness, a client's persistence) counts in seconds, and it
+    // costs a fraction of the precise clock's read of the clock source (a VM's kvm-clock).
     // SAFETY: a BPF helper with no arguments.
-    let now_ns = unsafe { bpf_ktime_get_ns() };
+    let now_ns = unsafe { bpf_ktime_get_coarse_ns() };
     let is_tcp = packet.proto == PROTO_TCP;
     let closing = is_tcp && tcp_flags & (TCP_FIN | TCP_RST) != 0;
     let mut chosen = NO_BACKEND;

@@ -34,8 +34,26 @@ const VIP: &str = "192.0.2.100";
 const LB: &str = "192.0.2.1";
 const CLIENT: &str = "192.0.2.50";
 const RS: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
-/// wrk connections: enough to keep one core of servers busy, few enough for 2 cores.
-const CONNECTIONS: u32 = 16;
+/// wrk connections: enough to keep one core of servers busy, few enough for 2 cores;
+/// five per thread.
+const CONNECTIONS: u32 = 15;
+/// wrk threads: one per real server in the `direct-all` run, the same in every run so
+/// the client costs the same.
+const THREADS: u32 = 3;
+/// The run each balancer's cost is the difference from.
+const BASELINE: &str = "direct-all";
+
+/// wrk script for `direct-all`: each thread (five connections) to its own real server,
+/// as a client that balances by itself (DNS round robin) would.
+fn spread_script() -> String {
+    let servers: Vec<String> = RS.iter().map(|rs| format!("\"{rs}\"")).collect();
+    format!(
+        "local servers = {{{}}}\nlocal n = 0\n\
+         function setup(thread)\n  n = n % #servers + 1\n  \
+         thread.addr = wrk.lookup(servers[n], \"80\")[1]\nend\n",
+        servers.join(", ")
+    )
+}
 
 /// LAN members.
 const CLIENT_NS: usize = 0;
@@ -216,13 +234,23 @@ fn snmp_field(text: &str, proto: &str, field: &str) -> Option<u64> {
         .and_then(|(_, value)| value.parse().ok())
 }
 
-fn wrk(lan: &Lan, target: &str, secs: u64, close: bool) -> anyhow::Result<Run> {
+/// One wrk run against `target` (with `script`, which may send threads elsewhere).
+fn wrk(
+    lan: &Lan,
+    target: &str,
+    script: Option<&Path>,
+    secs: u64,
+    close: bool,
+) -> anyhow::Result<Run> {
     let url = format!("http://{target}/");
     let duration = format!("{secs}s");
     let connections = CONNECTIONS.to_string();
+    let threads = THREADS.to_string();
+    let script = script.map(|p| p.display().to_string());
     let mut argv = vec![
         "wrk",
-        "-t1",
+        "-t",
+        &threads,
         "-c",
         &connections,
         "-d",
@@ -233,6 +261,9 @@ fn wrk(lan: &Lan, target: &str, secs: u64, close: bool) -> anyhow::Result<Run> {
     ];
     if close {
         argv.extend(["-H", "Connection: close"]);
+    }
+    if let Some(script) = &script {
+        argv.extend(["-s", script]);
     }
     argv.push(&url);
     let lb_ns = lan.member(LB_NS);
@@ -353,14 +384,16 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     let rounds = if opts.quick { 1 } else { 3 };
     let mut rows: Vec<(usize, String, bool, Run)> = Vec::new();
     let lb_ns = lan.member(LB_NS);
+    let spread = scratch.write("spread.lua", &spread_script())?;
     let measure = |rows: &mut Vec<(usize, String, bool, Run)>,
                    round: usize,
                    label: &str,
                    target: &str|
      -> anyhow::Result<()> {
         wait_http(&lan, target)?;
+        let script = (label == BASELINE).then_some(spread.as_path());
         for close in [false, true] {
-            let run = wrk(&lan, target, secs, close)?;
+            let run = wrk(&lan, target, script, secs, close)?;
             rows.push((round, label.to_owned(), close, run));
         }
         Ok(())
@@ -425,6 +458,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     let vip_cidr = format!("{VIP}/24");
     for round in 0..rounds {
         measure(&mut rows, round, "direct", RS[0])?;
+        measure(&mut rows, round, BASELINE, RS[0])?;
         // vipd adds the VIP itself (the proxies' rounds added it by hand).
         if round > 0 {
             lb_ns.exec_ok(&["ip", "addr", "del", &vip_cidr, "dev", "eth0"])?;
@@ -457,15 +491,19 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         "LB CPU µs/req",
         "LB proc µs/req"
     );
-    let baseline = |round: usize, close: bool| {
+    let cpu = |round: usize, label: &str, close: bool| {
         rows.iter()
-            .find(|(r, l, c, _)| *r == round && l == "direct" && *c == close)
+            .find(|(r, l, c, _)| *r == round && l == label && *c == close)
             .map(|(_, _, _, run)| run.cpu_us_per_request())
-            .unwrap_or(0.0)
     };
+    let is_direct = |label: &str| label == "direct" || label == BASELINE;
     let mut table = Vec::new();
     for (round, label, close, run) in &rows {
-        let lb_cpu = run.cpu_us_per_request() - baseline(*round, *close);
+        let lb_cpu = if is_direct(label) {
+            0.0
+        } else {
+            run.cpu_us_per_request() - cpu(*round, BASELINE, *close).unwrap_or(0.0)
+        };
         let proc_cpu = run.lb_cpu_s / run.requests.max(1) as f64 * 1e6;
         let kind = if *close { "new/request" } else { "keep-alive" };
         println!(
@@ -475,7 +513,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
             run.errors,
             run.retransmits,
             run.cpu_us_per_request(),
-            if label == "direct" { 0.0 } else { lb_cpu },
+            lb_cpu,
             proc_cpu
         );
         for line in &run.error_lines {
@@ -492,49 +530,75 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
             "error_lines": run.error_lines,
             "client_retransmits": run.retransmits,
             "machine_cpu_us_per_request": run.cpu_us_per_request(),
-            "lb_cpu_us_per_request": if label == "direct" { 0.0 } else { lb_cpu },
+            "lb_cpu_us_per_request": lb_cpu,
             "lb_process_cpu_us_per_request": proc_cpu,
         }));
     }
+    // The ratio against `direct-all` is the result; against `direct` (one server: the
+    // method until 2026-12) it also charges the balancer for the servers sharing the
+    // load (three nginx processes woken for fewer requests each, not one), which is
+    // the servers' cost, not the balancer's.
     let mut ratios = serde_json::Map::new();
-    for close in [false, true] {
-        let lb = |round: usize, name: &str| {
-            rows.iter()
-                .find(|(r, l, c, _)| *r == round && l == name && *c == close)
-                .map(|(_, _, _, run)| run.cpu_us_per_request() - baseline(round, close))
-        };
-        let per_round: Vec<f64> = (0..rounds)
-            .filter_map(|round| match (lb(round, "vipd"), lb(round, "haproxy")) {
-                (Some(v), Some(h)) if h > 0.0 => Some(v.max(0.0) / h),
-                _ => None,
-            })
-            .collect();
-        let Some(median) = super::stats::Summary::of(&per_round).map(|s| s.p50) else {
-            continue;
-        };
-        let kind = if close {
-            "new connection per request"
-        } else {
-            "keep-alive"
-        };
-        let each: Vec<String> = per_round.iter().map(|r| format!("{r:.2}")).collect();
-        println!(
-            "  vipd LB CPU per request / HAProxy's ({kind}): {median:.2}, the median of the rounds' {} (target ≤ 0.25)",
-            each.join(", ")
-        );
-        ratios.insert(
-            if close { "close" } else { "keep_alive" }.into(),
-            json!({ "median": median, "per_round": per_round }),
-        );
+    for (baseline, key, what) in [
+        (
+            BASELINE,
+            "vipd_over_haproxy_lb_cpu",
+            "against direct to all three servers",
+        ),
+        (
+            "direct",
+            "vipd_over_haproxy_lb_cpu_one_server_baseline",
+            "against direct to one server",
+        ),
+    ] {
+        let mut by_kind = serde_json::Map::new();
+        for close in [false, true] {
+            let lb = |round: usize, name: &str| {
+                Some(cpu(round, name, close)? - cpu(round, baseline, close)?)
+            };
+            let per_round: Vec<f64> = (0..rounds)
+                .filter_map(|round| match (lb(round, "vipd"), lb(round, "haproxy")) {
+                    (Some(v), Some(h)) if h > 0.0 => Some(v.max(0.0) / h),
+                    _ => None,
+                })
+                .collect();
+            let Some(median) = super::stats::Summary::of(&per_round).map(|s| s.p50) else {
+                continue;
+            };
+            let kind = if close {
+                "new connection per request"
+            } else {
+                "keep-alive"
+            };
+            let each: Vec<String> = per_round.iter().map(|r| format!("{r:.2}")).collect();
+            let target = if baseline == BASELINE {
+                " (target ≤ 0.25)"
+            } else {
+                ""
+            };
+            println!(
+                "  vipd LB CPU per request / HAProxy's ({kind}, {what}): {median:.2}, the median of the rounds' {}{target}",
+                each.join(", ")
+            );
+            by_kind.insert(
+                if close { "close" } else { "keep_alive" }.into(),
+                json!({ "median": median, "per_round": per_round }),
+            );
+        }
+        ratios.insert(key.into(), by_kind.into());
     }
-    Ok(json!({
+    let mut out = json!({
         "seconds_per_run": secs,
         "rounds": rounds,
         "connections": CONNECTIONS,
+        "threads": THREADS,
         "xdp_program": xdp,
         "runs": table,
-        "vipd_over_haproxy_lb_cpu": ratios,
-    }))
+    });
+    if let Some(map) = out.as_object_mut() {
+        map.extend(ratios);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
