@@ -7,15 +7,21 @@
 //! own addresses instead). Runs, each `secs` long, with keep-alive connections and with
 //! a new connection per request (`Connection: close`), in three rounds (one with
 //! `--quick`) of:
-//! - `direct`: wrk straight to one real server: what client, bridge and server cost;
+//! - `direct`: wrk straight to one real server;
+//! - `direct-all`: wrk straight to all three, a thread each: what client, bridge and
+//!   servers cost without a balancer, the baseline;
 //! - `vipd`: vipd (VRRP holding the VIP + `virtual_server … lb_kind DR`, XDP generic);
 //! - `haproxy`: HAProxy 2.6, `mode tcp`, one thread, round robin;
 //! - `nginx`: nginx 1.22 `stream`, one worker, round robin.
 //!
 //! **LB CPU per request** is the machine's busy CPU (every process, and the kernel's
 //! softirq work, which on veth runs on the sending CPU and cannot be charged to one
-//! namespace) per request, minus `direct`'s of the same round: what putting the
-//! balancer in the path costs. The vipd / HAProxy ratio is the median of the rounds'.
+//! namespace) per request, minus `direct-all`'s of the same round: what putting the
+//! balancer in the path costs. The vipd / HAProxy ratio is the median of the rounds';
+//! the ratio against `direct` (the method until 2026-12-05) is printed too. wrk runs
+//! 3 threads × 5 connections every time, and the lab's switch does not hand frames to
+//! netfilter ([`vipd_tests::topo::Lan`]), so the client and the switch cost the same
+//! in every run.
 //! The balancer namespace's own process CPU is shown beside it. The XDP program's own
 //! cost per packet comes from BPF_PROG_TEST_RUN.
 
