@@ -534,6 +534,21 @@ fn print_wire_check(outcomes: &[failover::Outcome]) {
                 String::new()
             },
         );
+        // The handover itself, from the old master's last reply to the new master's
+        // first. The outage above is the longest gap anywhere from the event to the new
+        // master's first reply, client pauses included: a window of ~7 ms at 10 ms
+        // adverts and ~62 ms at 100 ms (Skew_Time, then the yield), so slower adverts
+        // catch more of the client's own pauses.
+        let handover: Vec<f64> = ok
+            .iter()
+            .map(|w| w.new_first_reply_ms - w.old_last_reply_ms)
+            .collect();
+        if let Some(h) = Summary::of(&handover) {
+            println!(
+                "      handover gap (old master's last reply to the new master's first): p50 / p99 / max {:.1} / {:.1} / {:.1}",
+                h.p50, h.p99, h.max
+            );
+        }
         // Where each rep over the target lost its replies, and whether the client was
         // sending then: a gap with no request in it is the pinger not running.
         for w in &o.wire {
