@@ -77,15 +77,10 @@ pub fn clean_up_on_signal() -> anyhow::Result<()> {
 /// What this process made, then what test processes that died of the same Ctrl-C
 /// made (`cargo xtask test` runs them as children; give them a moment to exit).
 fn clean_up() {
-    let report = |result: anyhow::Result<Vec<String>>| match result {
-        Ok(removed) => {
-            for name in removed {
-                eprintln!("xtask: removed {name}");
-            }
-        }
-        Err(e) => eprintln!("xtask: could not remove everything: {e:#}"),
-    };
-    report(vipd_tests::cleanup_owned_by(std::process::id()));
+    crate::report_cleanup(
+        "this run's",
+        vipd_tests::cleanup_owned_by(std::process::id()),
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
-    report(vipd_tests::cleanup_stale());
+    crate::report_cleanup("stale", vipd_tests::cleanup_stale());
 }

@@ -438,13 +438,18 @@ fn test(no_lint: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
 
 /// Deletes namespaces (and what runs in them) left by earlier runs that died.
 fn cleanup_stale_namespaces() {
-    match vipd_tests::cleanup_stale() {
+    report_cleanup("stale", vipd_tests::cleanup_stale());
+}
+
+/// Prints what a sweep of `whose` namespaces and pins removed, or why it could not.
+pub(crate) fn report_cleanup(whose: &str, result: anyhow::Result<Vec<String>>) {
+    match result {
         Ok(removed) => {
             for name in removed {
-                println!("xtask: removed stale network namespace {name}");
+                println!("xtask: removed {whose} {name}");
             }
         }
-        Err(e) => println!("xtask: could not sweep stale namespaces: {e:#}"),
+        Err(e) => println!("xtask: could not sweep {whose} namespaces: {e:#}"),
     }
 }
 
