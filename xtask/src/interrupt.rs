@@ -5,11 +5,14 @@
 //! vipd) and their XDP pins would stay until the next run's sweep. One thread takes
 //! those signals instead and removes what this run made before exiting.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use anyhow::bail;
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Set once a signal arrived: the signal thread is sweeping and will exit.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Write end of the pipe the signal handler writes the signal's number to.
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
@@ -44,6 +47,7 @@ pub fn clean_up_on_signal() -> anyhow::Result<()> {
             if n != 1 {
                 return;
             }
+            INTERRUPTED.store(true, Ordering::SeqCst);
             let signal = libc::c_int::from(byte);
             let name = match signal {
                 libc::SIGINT => "SIGINT",
@@ -72,6 +76,14 @@ pub fn clean_up_on_signal() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Never returns once a signal arrived: the run's main thread, failing because the
+/// sweep killed its processes, must not exit before the sweep has (with 128 + signal).
+pub fn wait_if_interrupted() {
+    while INTERRUPTED.load(Ordering::SeqCst) {
+        std::thread::park();
+    }
 }
 
 /// What this process made, then what test processes that died of the same Ctrl-C

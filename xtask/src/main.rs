@@ -173,7 +173,14 @@ fn main() -> anyhow::Result<()> {
     if !matches!(cli.task, Task::Run { .. }) {
         interrupt::clean_up_on_signal()?;
     }
-    match cli.task {
+    let result = run_task(cli.task);
+    // The run fails as its processes are killed under it; the sweep decides the exit.
+    interrupt::wait_if_interrupted();
+    result
+}
+
+fn run_task(task: Task) -> anyhow::Result<()> {
+    match task {
         Task::Setup => setup::setup(),
         Task::Build { release } => {
             setup::setup()?;
