@@ -45,6 +45,24 @@ pub struct PingLog {
 }
 
 impl PingLog {
+    /// One log of several pingers' runs at the same target (each with its own ident):
+    /// what one client sending all their requests saw.
+    pub fn merged(logs: Vec<PingLog>) -> PingLog {
+        let mut all = PingLog::default();
+        for log in logs {
+            all.start = match (all.start, log.start) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            all.sent += log.sent;
+            all.replies.extend(log.replies);
+            all.requests.extend(log.requests);
+        }
+        all.replies.sort_unstable();
+        all.requests.sort_by_key(|(at, _)| *at);
+        all
+    }
+
     /// The outage around `event`: from the last reply at or before it to the first reply
     /// after it. `None` if there was no reply on one side.
     pub fn outage_around(&self, event: Instant) -> Option<Duration> {
@@ -179,6 +197,16 @@ impl Pinger {
         })
     }
 
+    /// [`Pinger::open`] with its own ICMP identifier, so several pingers in one process
+    /// each see their own replies (every raw ICMP socket gets a copy of each).
+    pub fn open_with_ident(target: impl Into<IpAddr>, ident: u16) -> io::Result<Self> {
+        // Not `..Self::open(target)?`: that copies the descriptor out of a temporary
+        // whose Drop then closes it.
+        let mut pinger = Self::open(target)?;
+        pinger.ident = ident;
+        Ok(pinger)
+    }
+
     fn send(&self, seq: u16) -> io::Result<()> {
         let mut packet = [0u8; 16];
         packet[4..6].copy_from_slice(&self.ident.to_be_bytes());
@@ -276,7 +304,28 @@ impl Pinger {
         stop: &Arc<AtomicBool>,
         replies: &AtomicU64,
     ) -> PingLog {
-        let start = Instant::now();
+        self.run_phased(
+            Instant::now(),
+            Duration::ZERO,
+            interval,
+            limit,
+            stop,
+            replies,
+        )
+    }
+
+    /// [`Pinger::run_counting`], sending first at `start + offset` and then every
+    /// `interval`: pingers sharing `start` with offsets spread over the interval
+    /// interleave their requests.
+    pub fn run_phased(
+        &self,
+        start: Instant,
+        offset: Duration,
+        interval: Duration,
+        limit: Duration,
+        stop: &Arc<AtomicBool>,
+        replies: &AtomicU64,
+    ) -> PingLog {
         let mut log = PingLog {
             start: Some(start),
             ..PingLog::default()
@@ -285,7 +334,7 @@ impl Pinger {
         // Index into `log.requests` of each sequence number's request.
         let mut request_of = std::collections::HashMap::new();
         let mut seqs = Vec::new();
-        let mut next_send = start;
+        let mut next_send = start + offset;
         let mut seq: u16 = 0;
         while !stop.load(Ordering::Relaxed) && start.elapsed() < limit {
             let now = Instant::now();
@@ -319,12 +368,22 @@ impl Pinger {
 }
 
 /// A [`Pinger`] running on its own thread from a client namespace until
-/// [`PingRun::finish`] (or drop) stops it.
+/// [`PingRun::finish`] (or drop) stops it; or, from [`PingRun::start_realtime`], one
+/// pinger per CPU taking turns.
 #[derive(Debug)]
 pub struct PingRun {
     stop: Arc<AtomicBool>,
     replies: Arc<AtomicU64>,
-    thread: Option<std::thread::JoinHandle<PingLog>>,
+    threads: Vec<std::thread::JoinHandle<PingLog>>,
+}
+
+/// How the pinger threads of a [`PingRun`] are scheduled.
+#[derive(Clone, Copy, Debug)]
+enum Sched {
+    /// One thread, ordinary priority.
+    Ordinary,
+    /// One thread per allowed CPU, pinned there, at SCHED_FIFO 1.
+    RealtimePerCpu,
 }
 
 impl PingRun {
@@ -336,25 +395,30 @@ impl PingRun {
         interval: Duration,
         limit: Duration,
     ) -> anyhow::Result<PingRun> {
-        Self::start_with(client, target, interval, limit, None)
+        Self::start_with(client, target, interval, limit, Sched::Ordinary)
     }
 
-    /// [`PingRun::start`], with the pinger thread at SCHED_FIFO 1: above every ordinary
-    /// process, below vipd's own real-time threads (SCHED_RR 10 by default).
+    /// [`PingRun::start`] as a client with a CPU of its own: one pinger per CPU, each
+    /// pinned to its CPU at SCHED_FIFO 1 (above every ordinary process, below vipd's own
+    /// real-time threads, SCHED_RR 10 by default), taking turns so that together they
+    /// still send one request every `interval`.
     ///
-    /// A real client has a CPU of its own. In a lab on two CPUs, an ordinary pinger
-    /// waits behind whatever else is runnable (tcpdump, two daemons' notify scripts):
-    /// the bench saw 3–5 ms gaps with the client sending a single request in them, while
-    /// the router answered every request it got. Real-time priority 1 takes away that
-    /// wait and nothing else: a router that keeps a CPU busy at real-time priority still
-    /// delays it, and that delay still counts.
+    /// In a lab on two CPUs, an ordinary pinger waits behind whatever else is runnable
+    /// (tcpdump, two daemons' notify scripts): the bench saw 3–5 ms gaps with the client
+    /// sending a single request in them, while the router answered every request it got.
+    /// Real-time priority 1 takes away that wait. A single pinger still stops sending
+    /// when the hypervisor takes its vCPU away, or while interrupt work holds that CPU
+    /// (3.2 ms once, with 1 s adverts, in the old master's Skew_Time wait when nothing
+    /// changes hands); its twin on the other CPU keeps the requests going. A router that
+    /// keeps every CPU busy at real-time priority still delays them, and that delay
+    /// still counts.
     pub fn start_realtime(
         client: &crate::Netns,
         target: impl Into<IpAddr>,
         interval: Duration,
         limit: Duration,
     ) -> anyhow::Result<PingRun> {
-        Self::start_with(client, target, interval, limit, Some(1))
+        Self::start_with(client, target, interval, limit, Sched::RealtimePerCpu)
     }
 
     fn start_with(
@@ -362,42 +426,70 @@ impl PingRun {
         target: impl Into<IpAddr>,
         interval: Duration,
         limit: Duration,
-        fifo: Option<i32>,
+        sched: Sched,
     ) -> anyhow::Result<PingRun> {
         let target = target.into();
-        let pinger = crate::in_netns(client, || Pinger::open(target))??;
+        let cpus: Vec<Option<usize>> = match sched {
+            Sched::Ordinary => vec![None],
+            Sched::RealtimePerCpu => crate::stall::allowed_cpus()?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        };
+        let turns = u32::try_from(cpus.len().max(1)).unwrap_or(1);
+        let base = (std::process::id() & 0xffff) as u16;
+        let mut pingers = Vec::new();
+        for i in 0..turns {
+            let ident = base.wrapping_add(i as u16);
+            pingers.push(crate::in_netns(client, || {
+                Pinger::open_with_ident(target, ident)
+            })??);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let replies = Arc::new(AtomicU64::new(0));
-        let thread = {
+        let mut run = PingRun {
+            stop: stop.clone(),
+            replies: replies.clone(),
+            threads: Vec::new(),
+        };
+        let start = Instant::now();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        for (turn, (pinger, cpu)) in pingers.into_iter().zip(cpus).enumerate() {
             let stop = stop.clone();
             let replies = replies.clone();
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let ready = ready_tx.clone();
+            let offset = interval * turn as u32;
             let thread = std::thread::Builder::new()
-                .name("pinger".into())
+                .name(format!("pinger-{turn}"))
                 .spawn(move || {
-                    let set = fifo.map_or(Ok(()), crate::stall::fifo);
+                    let set = match cpu {
+                        None => Ok(()),
+                        Some(cpu) => crate::stall::pin(cpu)
+                            .map_err(|e| format!("pinning the pinger to cpu{cpu}: {e}"))
+                            .and_then(|()| {
+                                crate::stall::fifo(1)
+                                    .map_err(|e| format!("making the pinger SCHED_FIFO: {e}"))
+                            }),
+                    };
                     let failed = set.is_err();
-                    let _ = ready_tx.send(set);
+                    let _ = ready.send(set);
                     if failed {
                         return PingLog::default();
                     }
-                    pinger.run_counting(interval, limit, &stop, &replies)
+                    pinger.run_phased(start, offset, interval * turns, limit, &stop, &replies)
                 })?;
+            // Pushed at once: a failure below stops and joins it (Drop).
+            run.threads.push(thread);
+        }
+        drop(ready_tx);
+        for _ in 0..turns {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    let _ = thread.join();
-                    anyhow::bail!("making the pinger SCHED_FIFO: {e}");
-                }
-                Err(_) => anyhow::bail!("the pinger thread exited before it started"),
+                Ok(Err(e)) => anyhow::bail!("{e}"),
+                Err(_) => anyhow::bail!("a pinger thread exited before it started"),
             }
-            thread
-        };
-        Ok(PingRun {
-            stop,
-            replies,
-            thread: Some(thread),
-        })
+        }
+        Ok(run)
     }
 
     /// Replies received so far.
@@ -420,23 +512,29 @@ impl PingRun {
         )
     }
 
-    /// Stops pinging and returns what was seen.
+    /// Stops pinging and returns what was seen (every pinger's requests and replies in
+    /// one log).
     pub fn finish(mut self) -> anyhow::Result<PingLog> {
         self.stop.store(true, Ordering::Relaxed);
-        let thread = self
-            .thread
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("finished twice"))?;
-        thread
-            .join()
-            .map_err(|_| anyhow::anyhow!("the pinger thread panicked"))
+        let threads = std::mem::take(&mut self.threads);
+        if threads.is_empty() {
+            anyhow::bail!("finished twice");
+        }
+        let logs = threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .map_err(|_| anyhow::anyhow!("a pinger thread panicked"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(PingLog::merged(logs))
     }
 }
 
 impl Drop for PingRun {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -474,6 +572,35 @@ mod tests {
         // Echo request id 1 seq 1, no payload: checksum 0xf7fd.
         let packet = [8, 0, 0, 0, 0, 1, 0, 1];
         assert_eq!(checksum(&packet), 0xf7fd);
+    }
+
+    #[test]
+    fn merged_logs_interleave_two_pingers_by_time() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Pinger 0 sends at 0, 2, 4; pinger 1 at 1, 3 and its vCPU stalls until 9.
+        let zero = PingLog {
+            start: Some(t0),
+            sent: 3,
+            replies: vec![t0 + ms(0), t0 + ms(2), t0 + ms(4)],
+            requests: vec![(t0, true), (t0 + ms(2), true), (t0 + ms(4), true)],
+        };
+        let one = PingLog {
+            start: Some(t0 + ms(1)),
+            sent: 3,
+            replies: vec![t0 + ms(1), t0 + ms(3), t0 + ms(9)],
+            requests: vec![(t0 + ms(1), true), (t0 + ms(3), true), (t0 + ms(9), false)],
+        };
+        assert_eq!(one.longest_gap(), ms(6));
+        let both = PingLog::merged(vec![zero, one]);
+        assert_eq!(both.start, Some(t0));
+        assert_eq!(both.sent, 6);
+        assert_eq!(both.replies.len(), 6);
+        assert!(both.replies.windows(2).all(|w| w[0] <= w[1]));
+        assert!(both.requests.windows(2).all(|w| w[0].0 <= w[1].0));
+        // The other pinger's replies fill the stalled one's gap, but not past its end.
+        assert_eq!(both.longest_gap(), ms(5));
+        assert_eq!(both.unanswered_between(t0, t0 + ms(10)), vec![t0 + ms(9)]);
     }
 
     #[test]

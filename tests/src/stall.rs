@@ -165,7 +165,7 @@ impl Stalls {
 }
 
 /// The CPUs this process may run on (its affinity mask), each watched by one thread.
-fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
+pub fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set for sched_getaffinity to fill;
     // CPU_ISSET reads within it for i < CPU_SETSIZE.
     unsafe {
@@ -183,20 +183,26 @@ fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
 
 /// Pins the calling thread to `cpu` and makes it SCHED_FIFO 99.
 fn pin_realtime(cpu: usize) -> Result<(), String> {
+    pin(cpu).map_err(|e| format!("pinning to cpu{cpu}: {e}"))?;
+    fifo(99).map_err(|e| format!("SCHED_FIFO on cpu{cpu}: {e}"))
+}
+
+/// Pins the calling thread to `cpu` (one of [`allowed_cpus`]).
+pub fn pin(cpu: usize) -> std::io::Result<()> {
+    if cpu >= usize::try_from(libc::CPU_SETSIZE).unwrap_or(1024) {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
     // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes within it for
-    // cpu < CPU_SETSIZE (cpu came from the affinity mask).
+    // cpu < CPU_SETSIZE (checked above).
     let rc = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
     };
     if rc != 0 {
-        return Err(format!(
-            "pinning to cpu{cpu}: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(std::io::Error::last_os_error());
     }
-    fifo(99).map_err(|e| format!("SCHED_FIFO on cpu{cpu}: {e}"))
+    Ok(())
 }
 
 /// Makes the calling thread SCHED_FIFO at `priority`.

@@ -95,12 +95,23 @@ fn session(router: &Router<'_>) -> anyhow::Result<Value> {
 }
 
 fn wait_session(router: &Router<'_>, state: &str, timeout: Duration) -> anyhow::Result<Value> {
+    wait_session_where(router, state, timeout, |s| s["state"] == state)
+}
+
+/// Polls until `condition` holds for `router`'s BFD session status and returns it;
+/// `what` names the condition in the error.
+fn wait_session_where(
+    router: &Router<'_>,
+    what: &str,
+    timeout: Duration,
+    condition: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
     poll_until(
-        &format!("{}'s BFD session to be {state}", router.name()),
+        &format!("{}'s BFD session to be {what}", router.name()),
         timeout,
         POLL,
         || match session(router) {
-            Ok(s) if s["state"] == state => Ok(s),
+            Ok(s) if condition(&s) => Ok(s),
             Ok(s) => Err(s.to_string()),
             Err(e) => Err(format!("{e:#}")),
         },
@@ -142,10 +153,16 @@ fn backup_takes_over_when_bfd_finds_the_master_dead() -> anyhow::Result<()> {
     require_root();
     let lan = Lan::new("bfdpair", 2)?;
     let scratch = Scratch::new("bfdpair")?;
-    let (mut a, mut b, up) = started_pair(&lan, &scratch)?;
-    // Negotiated to the configured 10 ms once Up (Poll Sequence, RFC 5880 §6.8.3).
-    ensure!(up["transmit_interval_us"] == 10_000, "{up}");
-    ensure!(up["detection_time_us"] == 30_000, "{up}");
+    let (mut a, mut b, _) = started_pair(&lan, &scratch)?;
+    // Negotiated to the configured 10 ms once Up (Poll Sequence, RFC 5880 §6.8.3). The
+    // first Up snapshot can predate the Poll Sequence that leaves the slow start-up
+    // rates (a busy host only has to delay it a little), so wait for the negotiated
+    // rates; a session that never gets there still fails.
+    wait_session_where(&b, "Up at 10 ms × 3", SESSION_UP, |s| {
+        s["state"] == "Up"
+            && s["transmit_interval_us"] == 10_000
+            && s["detection_time_us"] == 30_000
+    })?;
 
     a.kill()?;
     let taken = b.wait_state("VI_1", "MASTER", ELECTION)?;
@@ -259,15 +276,18 @@ fn frr_interop(
         passive: frr_passive,
     };
     let (mut vipd, mut frr) = frr_lab(&lan, &scratch, vipd_timers, peer)?;
-    let up = wait_session(&vipd, "Up", SESSION_UP)?;
+    wait_session(&vipd, "Up", SESSION_UP)?;
     let frr_up = frr.wait_state("up", SESSION_UP)?;
-    // Let the Poll Sequences settle, then read the negotiated rates.
-    std::thread::sleep(Duration::from_millis(300));
-    let up = session(&vipd).unwrap_or(up);
-    ensure!(
-        up["transmit_interval_us"] == expected_tx_us,
-        "vipd sends at the larger of its min_tx and FRR's receive-interval: {up}"
-    );
+    // The negotiated rates come with the Poll Sequences after Up, which a busy host
+    // (FRR's bfdd runs at ordinary priority) can delay past any fixed sleep: wait for
+    // them. vipd sends at the larger of its min_tx and FRR's receive-interval; a session
+    // that settles at another rate fails, showing it.
+    let up = wait_session_where(
+        &vipd,
+        &format!("Up sending every {expected_tx_us} µs"),
+        SESSION_UP,
+        |s| s["state"] == "Up" && s["transmit_interval_us"] == expected_tx_us,
+    )?;
     ensure!(
         up["remote_discriminator"] == frr_up["id"],
         "{up} vs {frr_up}"

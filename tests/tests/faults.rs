@@ -318,8 +318,12 @@ fn partition_and_heal(tag: &str, xdp: &str) -> anyhow::Result<()> {
          after {garp_after:?}"
     );
     ensure!(master == 0, "r0 (priority 200) must win");
+    // Healing takes about one advert interval (r1 yields to r0's first advert), but
+    // `healed_after` is measured by a poll that starts two `vipd status` and two `ip`
+    // processes per round, each of which a busy host can slow down: this bound only
+    // catches a heal that hangs, it does not time the protocol.
     ensure!(
-        healed_after <= 3 * ADVERT + Duration::from_secs(1),
+        healed_after <= Duration::from_secs(3),
         "one master only after {healed_after:?}"
     );
     ensure!(

@@ -120,8 +120,11 @@ fn v3_keepalived_master_vipd_backup() -> anyhow::Result<()> {
             vipd.counter("VI_1", "priority_zero_received")? >= 1,
             "vipd took over without hearing keepalived's priority 0"
         );
+        // `took` includes keepalived's own SIGTERM handling, which a busy host can slow
+        // down. It never told priority 0 from Master_Down_Interval (340 ms, below any
+        // bound here): the counter above does. It only catches a takeover that hangs.
         ensure!(
-            took < Duration::from_millis(900),
+            took < Duration::from_secs(3),
             "vipd took {took:?} to take over after keepalived's priority 0"
         );
         Ok(())

@@ -56,9 +56,19 @@ fn metrics_follow_the_state_over_http() -> anyhow::Result<()> {
     )?;
     let bin = vipd_bin().to_string_lossy().into_owned();
     let config = config.to_string_lossy().into_owned();
-    let mut r1 = lan
-        .member(0)
-        .spawn(&[&bin, "run", "-c", &config, "--metrics-listen", LISTEN])?;
+    // Its own lock directory: other tests' routers also call their interface eth0, and
+    // the default /run/vipd is shared by every namespace.
+    let run_dir = scratch.path().join("r1.run").to_string_lossy().into_owned();
+    let mut r1 = lan.member(0).spawn(&[
+        &bin,
+        "run",
+        "-c",
+        &config,
+        "--metrics-listen",
+        LISTEN,
+        "--run-dir",
+        &run_dir,
+    ])?;
     let master = poll_until(
         "r1 MASTER in the metrics",
         Duration::from_secs(5),

@@ -67,8 +67,13 @@ fn notify_commands_get_the_right_arguments() -> anyhow::Result<()> {
         if i == 0 {
             let path = router.config_path().to_owned();
             let mut text = std::fs::read_to_string(&path)?;
+            // The timeout defaults to the interval and fall to 1: one `test` run slowed
+            // past 100 ms by a busy host would be a FAULT the test did not cause, and an
+            // extra line in the logs checked below. Timeouts are not what this test is
+            // about, so give the runs plenty.
             text.push_str(&format!(
-                "\n[script.up]\nscript = {}\ninterval = \"100ms\"\nweight = 0\n",
+                "\n[script.up]\nscript = {}\ninterval = \"100ms\"\ntimeout = \"2s\"\n\
+                 weight = 0\n",
                 argv(&["/usr/bin/test", "-e", &path_str(&healthy)])
             ));
             std::fs::write(&path, text)?;
@@ -418,6 +423,9 @@ fn sync_group_with_smtp_alert_mails_its_transitions() -> anyhow::Result<()> {
 /// `smtp_connect_timeout`.
 #[test]
 fn unreachable_smtp_server_does_not_delay_the_election() -> anyhow::Result<()> {
+    // Both mails fail 5 s (the smtp_connect_timeout below) after they were sent, at the
+    // latest 10 s (the bound on the whole exchange); plus slack.
+    const MAIL_FAILURES: Duration = Duration::from_secs(15);
     require_root();
     let (lan, scratch) = lab("mailbad", 2)?;
     let ns = lan.member(0);
@@ -433,9 +441,14 @@ fn unreachable_smtp_server_does_not_delay_the_election() -> anyhow::Result<()> {
          time.sleep(120)\n",
     ])?;
     silent.wait_for_line(Duration::from_secs(10), |l| l == "ready")?;
-    let mut globals = mail_globals("2526", "1s");
-    // The STOP mail to the silent server would take its 2 s limit at shutdown; this test
-    // is about the election, so shutdown waits for notifications only briefly.
+    // The mails must still be hanging when r1 is seen MASTER (else the check below
+    // proves nothing), and the BACKUP mail has been hanging since start-up: give them a
+    // timeout no slow start or status poll on a busy host comes near. Each mail fails
+    // after it (at the latest after twice it, the bound on the whole exchange); the
+    // test waits for both failures below.
+    let mut globals = mail_globals("2526", "5s");
+    // The STOP mail to the silent server would take its 10 s limit at shutdown; this
+    // test is about the election, so shutdown waits for notifications only briefly.
     globals.push(("notify_shutdown_timeout", "\"300ms\"".to_owned()));
     let globals: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut r1 = Router::with_global(
@@ -460,7 +473,7 @@ fn unreachable_smtp_server_does_not_delay_the_election() -> anyhow::Result<()> {
     r2.start()?;
     r2.wait_state("VI_1", "BACKUP", ELECTION)?;
     r2.assert_state_holds("VI_1", "BACKUP", Duration::from_millis(500))?;
-    let status = r1.wait_instance("2 mail failures", "VI_1", ELECTION, |i| {
+    let status = r1.wait_instance("2 mail failures", "VI_1", MAIL_FAILURES, |i| {
         i["counters"]["mail_failures"] == 2
     })?;
     ensure!(status["counters"]["mails_sent"] == 0, "{status}");

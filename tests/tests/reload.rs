@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use vipd_tests::stall::{StallWatch, Stalls};
 use vipd_tests::vipd::{InstanceConf, Router, Scratch, has_addr, stop_all};
 use vipd_tests::{Lan, Netns, require_root};
 
@@ -242,6 +243,7 @@ fn a_hundred_sighups_keep_tracked_priorities() -> anyhow::Result<()> {
         .iter()
         .map(|r| r.counter("VI_1", "transitions"))
         .collect::<anyhow::Result<_>>()?;
+    let watch = StallWatch::start()?;
     for _ in 0..100 {
         routers[0].signal(libc::SIGHUP)?;
         routers[1].signal(libc::SIGHUP)?;
@@ -249,8 +251,15 @@ fn a_hundred_sighups_keep_tracked_priorities() -> anyhow::Result<()> {
     }
     // Longer than a takeover and a script run, so a lost result would show.
     std::thread::sleep(Duration::from_millis(400));
-    // At 10 ms a master starved of CPU for ~35 ms loses its role whatever the reloads
-    // do; say so when that is what happened.
+    let stalls = watch.finish()?;
+    // At 10 ms a master whose vCPU the host takes away for long enough loses its role
+    // whatever the reloads do (Master_Down_Interval 3 × 10 ms + 3.75 ms of skew): each
+    // such stall may cost a takeover and the preemption back, one transition each per
+    // router. Nothing else may move, and the end state is checked either way.
+    let silencing = stalls.at_least(Stalls::silencing(
+        Duration::from_micros(33_750),
+        Duration::from_millis(10),
+    )) as u64;
     let late_max_us = routers[0].counter("VI_1", "advert_late_max_us")?;
     for ((router, (state, priority)), before) in routers
         .iter()
@@ -271,14 +280,26 @@ fn a_hundred_sighups_keep_tracked_priorities() -> anyhow::Result<()> {
             .filter(|l| l.contains("state change") || l.contains("priority changed"))
             .map(str::to_owned)
             .collect();
-        assert_eq!(
-            instance["counters"]["transitions"],
-            before,
-            "{} changed state during the reloads (the master's latest advert was {late_max_us} µs \
-             late):\n{}",
+        let after = instance["counters"]["transitions"]
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        assert!(
+            after.saturating_sub(before) <= 2 * silencing,
+            "{} changed state during the reloads ({before} → {after} transitions; the master's \
+             latest advert was {late_max_us} µs late; {silencing} host stalls long enough to \
+             silence it: {}):\n{}",
             router.name(),
+            stalls.summary(),
             changes.join("\n")
         );
+        if after != before {
+            eprintln!(
+                "{}: {} transitions after host stalls ({})",
+                router.name(),
+                after.saturating_sub(before),
+                stalls.summary()
+            );
+        }
     }
     assert!(routers[0].logs().contains("configuration reloaded"));
     stop_all(&mut routers)

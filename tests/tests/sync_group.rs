@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use vipd_tests::vipd::{
-    InstanceConf, Router, Scratch, config_toml, has_addr, notify_recorder, recorded, stop_all,
-    wait_recorded,
+    InstanceConf, Router, STOP_ALL_TIMEOUT, Scratch, config_toml, has_addr, notify_recorder,
+    recorded, stop_all, wait_recorded,
 };
 use vipd_tests::{Lan, require_root};
 
@@ -198,13 +198,24 @@ fn group_notify_commands_run_on_every_group_change_and_at_stop() -> anyhow::Resu
         );
     }
 
+    // r1 first, and r2 only once its takeover is on record: its MASTER and STOP notify
+    // commands are separate processes, and spawned tens of milliseconds apart on a busy
+    // host they could append to the log out of order.
+    let done = routers[0].stop(STOP_ALL_TIMEOUT)?;
+    assert!(
+        done.status.success(),
+        "r1 exited {} on SIGTERM\n{}",
+        done.status,
+        done.stderr
+    );
+    // r2 took the group over when r1 stopped, then stopped itself.
+    wait_recorded(&logs[1].1, &["backup", "master", "backup", "master"], wait)?;
     stop_all(&mut routers)?;
     wait_recorded(
         &logs[0].1,
         &["backup", "master", "fault", "backup", "master", "stop"],
         wait,
     )?;
-    // r2 took the group over when r1 stopped, then stopped itself.
     wait_recorded(
         &logs[1].1,
         &["backup", "master", "backup", "master", "stop"],

@@ -24,6 +24,13 @@ fn lab(tag: &str, routers: usize) -> anyhow::Result<(Lan, Scratch)> {
     vipd_tests::vipd::router_lab(tag, routers, false)
 }
 
+/// A generous `timeout` for the `test -e` scripts of the tests that are not about
+/// timeouts: it defaults to the interval (100 ms) and `fall` to 1, so a single run slowed
+/// past 100 ms by a busy host would count as a failure the test did not cause (a false
+/// FAULT, or a priority change). A timeout longer than the interval is allowed: the
+/// next run waits for the current one.
+const SCRIPT_TIMEOUT: &str = "\"2s\"";
+
 /// A `[script.NAME]` table as extra TOML after the instances.
 fn script_table(name: &str, argv: &[&str], settings: &[(&str, &str)]) -> String {
     let argv = argv
@@ -69,7 +76,11 @@ fn positive_weight_adds_priority_while_healthy() -> anyhow::Result<()> {
         &script_table(
             "bonus",
             &["/usr/bin/test", "-e", &path_str(&bonus)],
-            &[("interval", "\"100ms\""), ("weight", "20")],
+            &[
+                ("interval", "\"100ms\""),
+                ("timeout", SCRIPT_TIMEOUT),
+                ("weight", "20"),
+            ],
         ),
     )?;
     let mut r2 = Router::new(
@@ -117,7 +128,11 @@ fn weight_zero_failure_is_fault() -> anyhow::Result<()> {
         &script_table(
             "up",
             &["/usr/bin/test", "-e", &path_str(&healthy)],
-            &[("interval", "\"100ms\""), ("weight", "0")],
+            &[
+                ("interval", "\"100ms\""),
+                ("timeout", SCRIPT_TIMEOUT),
+                ("weight", "0"),
+            ],
         ),
     )?;
     let mut r2 = Router::new(
@@ -292,6 +307,7 @@ fn rise_and_fall_hold_back_changes() -> anyhow::Result<()> {
             &["/usr/bin/test", "!", "-e", &path_str(&broken)],
             &[
                 ("interval", "\"100ms\""),
+                ("timeout", SCRIPT_TIMEOUT),
                 ("weight", "-50"),
                 ("rise", "5"),
                 ("fall", "5"),

@@ -140,9 +140,9 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
         shown[1]
     ));
 
-    // The client pings the VIP every millisecond for the rest of the demo, at SCHED_FIFO
-    // 1 as the bench's does (a client with a CPU of its own does not wait for the lab's
-    // other processes).
+    // The client pings the VIP every millisecond for the rest of the demo, as the
+    // bench's does: a pinger per CPU at SCHED_FIFO 1 taking turns (a client with a CPU
+    // of its own does not wait for the lab's other processes, nor for one stalled vCPU).
     let pings = PingRun::start_realtime(
         client,
         VIP,

@@ -34,11 +34,14 @@
 //!   target it also says where the longest gap was and how many echo requests the
 //!   client sent inside it, and to which router: a gap with one request in it is a
 //!   client that did not send, not a router that did not answer.
-//! - **The client's CPU**: the pinger runs at SCHED_FIFO 1 ([`PingRun::start_realtime`]),
-//!   as a client with a CPU of its own would: above the lab's ordinary processes (tcpdump,
-//!   notify scripts), below vipd's real-time threads, so a router that keeps a CPU busy
-//!   still shows. (With an ordinary pinger, 100 ms adverts: gaps of 2–5 ms during the old
-//!   master's 60 ms of Skew_Time, each with a single request in it.)
+//! - **The client's CPU**: the client is one pinger per CPU, each pinned to its CPU at
+//!   SCHED_FIFO 1, taking turns so that together they send a request every millisecond
+//!   ([`PingRun::start_realtime`]), as a client with a CPU of its own would: above the
+//!   lab's ordinary processes (tcpdump, notify scripts), below vipd's real-time threads,
+//!   so a router that keeps the CPUs busy still shows. (With an ordinary pinger, 100 ms
+//!   adverts: gaps of 2–5 ms during the old master's 60 ms of Skew_Time, each with a
+//!   single request in it; with one real-time pinger, gaps of 2.7–3.2 ms when its vCPU
+//!   stalled, 1 s adverts included.)
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
