@@ -3,10 +3,11 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use vipd_tests::vipd::{InstanceConf, Router, Scratch, config_toml, stop_all};
-use vipd_tests::{Lan, Netns, add_addr, in_netns, poll_until, require_root, vipd_bin};
+use vipd_tests::{Lan, Netns, Proc, add_addr, in_netns, poll_until, require_root, vipd_bin};
 
 const VIP_CIDR: &str = "192.0.2.100/24";
 const LISTEN: &str = "127.0.0.1:9641";
@@ -36,15 +37,9 @@ fn sample(body: &str, prefix: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-#[test]
-fn metrics_follow_the_state_over_http() -> anyhow::Result<()> {
-    require_root();
-    let lan = Lan::new("metrics", 2)?;
-    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
-    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
-    let scratch = Scratch::new("metrics")?;
-
-    // r1 with metrics, started by hand to pass --metrics-listen.
+/// r1 (VI_1, priority 200) in `ns`, started by hand to pass `--metrics-listen`; and its
+/// control socket.
+fn spawn_with_metrics(ns: &Netns, scratch: &Scratch) -> anyhow::Result<(Proc, PathBuf)> {
     let socket = scratch.path().join("r1.sock");
     let config = scratch.write(
         "r1.toml",
@@ -59,7 +54,7 @@ fn metrics_follow_the_state_over_http() -> anyhow::Result<()> {
     // Its own lock directory: other tests' routers also call their interface eth0, and
     // the default /run/vipd is shared by every namespace.
     let run_dir = scratch.path().join("r1.run").to_string_lossy().into_owned();
-    let mut r1 = lan.member(0).spawn(&[
+    let r1 = ns.spawn(&[
         &bin,
         "run",
         "-c",
@@ -69,6 +64,18 @@ fn metrics_follow_the_state_over_http() -> anyhow::Result<()> {
         "--run-dir",
         &run_dir,
     ])?;
+    Ok((r1, socket))
+}
+
+#[test]
+fn metrics_follow_the_state_over_http() -> anyhow::Result<()> {
+    require_root();
+    let lan = Lan::new("metrics", 2)?;
+    add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
+    add_addr(lan.member(1), "eth0", "192.0.2.2/24")?;
+    let scratch = Scratch::new("metrics")?;
+
+    let (mut r1, _) = spawn_with_metrics(lan.member(0), &scratch)?;
     let master = poll_until(
         "r1 MASTER in the metrics",
         Duration::from_secs(5),
@@ -212,29 +219,8 @@ fn status_api_serves_what_vipd_status_json_prints() -> anyhow::Result<()> {
     let lan = Lan::new("statusapi", 1)?;
     add_addr(lan.member(0), "eth0", "192.0.2.1/24")?;
     let scratch = Scratch::new("statusapi")?;
-    let socket = scratch.path().join("r1.sock");
-    let config = scratch.write(
-        "r1.toml",
-        &config_toml(
-            "r1",
-            &socket,
-            &[InstanceConf::new("VI_1", 7, 200, VIP_CIDR)],
-        ),
-    )?;
+    let (mut r1, socket) = spawn_with_metrics(lan.member(0), &scratch)?;
     let bin = vipd_bin().to_string_lossy().into_owned();
-    let config = config.to_string_lossy().into_owned();
-    // Its own lock directory: other tests' routers also call their interface eth0.
-    let run_dir = scratch.path().join("r1.run").to_string_lossy().into_owned();
-    let mut r1 = lan.member(0).spawn(&[
-        &bin,
-        "run",
-        "-c",
-        &config,
-        "--metrics-listen",
-        LISTEN,
-        "--run-dir",
-        &run_dir,
-    ])?;
     let over_http = poll_until(
         "VI_1 MASTER in GET /status",
         Duration::from_secs(5),
