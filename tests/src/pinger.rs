@@ -369,7 +369,7 @@ impl Pinger {
 
 /// A [`Pinger`] running on its own thread from a client namespace until
 /// [`PingRun::finish`] (or drop) stops it; or, from [`PingRun::start_realtime`], one
-/// pinger per CPU taking turns.
+/// pinger per CPU, all sending at the same instants.
 #[derive(Debug)]
 pub struct PingRun {
     stop: Arc<AtomicBool>,
@@ -400,8 +400,10 @@ impl PingRun {
 
     /// [`PingRun::start`] as a client with a CPU of its own: one pinger per CPU, each
     /// pinned to its CPU at SCHED_FIFO 1 (above every ordinary process, below vipd's own
-    /// real-time threads, SCHED_RR 10 by default), taking turns so that together they
-    /// still send one request every `interval`.
+    /// real-time threads, SCHED_RR 10 by default), each sending a request every
+    /// `interval` at the same instants as the others: one client at the same 1 ms
+    /// resolution, sent from every CPU, so the merged log's reply gap is what the
+    /// best-placed of them saw.
     ///
     /// In a lab on two CPUs, an ordinary pinger waits behind whatever else is runnable
     /// (tcpdump, two daemons' notify scripts): the bench saw 3–5 ms gaps with the client
@@ -409,9 +411,11 @@ impl PingRun {
     /// Real-time priority 1 takes away that wait. A single pinger still stops sending
     /// when the hypervisor takes its vCPU away, or while interrupt work holds that CPU
     /// (3.2 ms once, with 1 s adverts, in the old master's Skew_Time wait when nothing
-    /// changes hands); its twin on the other CPU keeps the requests going. A router that
-    /// keeps every CPU busy at real-time priority still delays them, and that delay
-    /// still counts.
+    /// changes hands); so did pingers taking turns (2.2 ms once, one request in the gap,
+    /// answered). With every pinger sending every `interval`, its twin on the other CPU
+    /// keeps the requests going at full rate. A router that keeps every CPU busy at
+    /// real-time priority still delays them all, and that delay still counts. Each
+    /// request is counted: a lost interval loses one request per pinger.
     pub fn start_realtime(
         client: &crate::Netns,
         target: impl Into<IpAddr>,
@@ -458,7 +462,6 @@ impl PingRun {
             let stop = stop.clone();
             let replies = replies.clone();
             let ready = ready_tx.clone();
-            let offset = interval * turn as u32;
             let thread = std::thread::Builder::new()
                 .name(format!("pinger-{turn}"))
                 .spawn(move || {
@@ -476,7 +479,7 @@ impl PingRun {
                     if failed {
                         return PingLog::default();
                     }
-                    pinger.run_phased(start, offset, interval * turns, limit, &stop, &replies)
+                    pinger.run_phased(start, Duration::ZERO, interval, limit, &stop, &replies)
                 })?;
             // Pushed at once: a failure below stops and joins it (Drop).
             run.threads.push(thread);

@@ -141,8 +141,9 @@ pub fn demo(bin: &Path) -> anyhow::Result<()> {
     ));
 
     // The client pings the VIP every millisecond for the rest of the demo, as the
-    // bench's does: a pinger per CPU at SCHED_FIFO 1 taking turns (a client with a CPU
-    // of its own does not wait for the lab's other processes, nor for one stalled vCPU).
+    // bench's does: a pinger per CPU at SCHED_FIFO 1, all sending every millisecond (a
+    // client with a CPU of its own does not wait for the lab's other processes, nor for
+    // one stalled vCPU).
     let pings = PingRun::start_realtime(
         client,
         VIP,

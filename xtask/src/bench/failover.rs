@@ -32,16 +32,21 @@
 //!   outage from the captured echo replies, so a bug in the pinger cannot hide a real
 //!   outage; both figures go into the JSON and the table. For each captured rep over the
 //!   target it also says where the longest gap was and how many echo requests the
-//!   client sent inside it, and to which router: a gap with one request in it is a
-//!   client that did not send, not a router that did not answer.
+//!   client sent inside it, to which router, and how many of them were never
+//!   answered: a gap whose requests were all answered is a client that did not send,
+//!   not a router that did not answer.
 //! - **The client's CPU**: the client is one pinger per CPU, each pinned to its CPU at
-//!   SCHED_FIFO 1, taking turns so that together they send a request every millisecond
+//!   SCHED_FIFO 1, each sending a request every millisecond at the same instants
 //!   ([`PingRun::start_realtime`]), as a client with a CPU of its own would: above the
 //!   lab's ordinary processes (tcpdump, notify scripts), below vipd's real-time threads,
-//!   so a router that keeps the CPUs busy still shows. (With an ordinary pinger, 100 ms
-//!   adverts: gaps of 2–5 ms during the old master's 60 ms of Skew_Time, each with a
-//!   single request in it; with one real-time pinger, gaps of 2.7–3.2 ms when its vCPU
-//!   stalled, 1 s adverts included.)
+//!   so a router that keeps the CPUs busy still shows. The outage is the longest gap in
+//!   their merged replies: the same 1 ms resolution as one pinger, without one vCPU's
+//!   stall counting as the router's. (With an ordinary pinger, 100 ms adverts: gaps of
+//!   2–5 ms during the old master's 60 ms of Skew_Time, each with a single request in
+//!   it; with one real-time pinger, gaps of 2.7–3.2 ms when its vCPU stalled, 1 s
+//!   adverts included; with pingers taking turns, each every 2 ms, 2.2 ms once with
+//!   one request in it, answered.) Lost requests count every pinger's: one lost
+//!   millisecond is one request per CPU.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

@@ -550,24 +550,27 @@ fn print_wire_check(outcomes: &[failover::Outcome]) {
             );
         }
         // Where each rep over the target lost its replies, and whether the client was
-        // sending then: a gap with no request in it is the pinger not running.
+        // sending then: a gap whose requests were all answered is the pinger not
+        // running.
         for w in &o.wire {
             let Ok(x) = &w.wire else { continue };
             if x.outage_ms > GRACEFUL_P99_TARGET_MS {
                 println!(
-                    "      rep {:>2}: gap {:.1} ms from {:+.1}, {} echo requests from the client inside it, {} to the old master's MAC; host stall {}{}",
+                    "      rep {:>2}: gap {:.1} ms from {:+.1}, {} echo requests from the client inside it, {} to the old master's MAC, {} never answered; host stall {}{}",
                     w.rep,
                     x.outage_ms,
                     x.gap_at_ms,
                     x.requests_in_gap,
                     x.requests_in_gap_to_old,
+                    x.requests_in_gap_unanswered,
                     if w.host_stall_ms > 0.0 {
                         format!("{:.1} ms", w.host_stall_ms)
                     } else {
                         "none".to_owned()
                     },
-                    // The reply that ends the gap answers the last request in it.
-                    if x.requests_in_gap <= 1 {
+                    // Every request in the gap answered: the routers answered all
+                    // they were asked; the gap is the client's.
+                    if x.requests_in_gap_unanswered == 0 {
                         " (no request lost: the client was not sending)"
                     } else {
                         ""

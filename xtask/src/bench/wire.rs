@@ -44,6 +44,8 @@ pub struct Frame {
     pub dst: Mac,
     /// What it is.
     pub what: What,
+    /// An echo request's or reply's (id, seq): which reply answers which request.
+    pub echo: Option<(u16, u16)>,
 }
 
 /// tcpdump writing `arp or icmp` on the client's `eth0` to a pcap file.
@@ -182,9 +184,31 @@ pub fn parse(text: &str, vip: Ipv4Addr) -> Vec<Frame> {
             } else {
                 return None;
             };
-            Some(Frame { t, src, dst, what })
+            let echo = match what {
+                What::EchoRequest | What::EchoReply => echo_id_seq(line),
+                What::ArpForVip => None,
+            };
+            Some(Frame {
+                t,
+                src,
+                dst,
+                what,
+                echo,
+            })
         })
         .collect()
+}
+
+/// "id 3346, seq 1," in an ICMP echo line.
+fn echo_id_seq(line: &str) -> Option<(u16, u16)> {
+    let field = |name: &str| -> Option<u16> {
+        let rest = &line[line.find(name)? + name.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((field(", id ")?, field(", seq ")?))
 }
 
 fn parse_mac(text: &str) -> Option<Mac> {
@@ -219,6 +243,9 @@ pub struct WireOutage {
     /// Of those, the ones sent to the old master's MAC (the rest went to the new one's):
     /// which router failed to answer.
     pub requests_in_gap_to_old: usize,
+    /// Of those, the ones no reply on the capture answers: zero means the gap was the
+    /// client not sending (each request in it was answered, just late or at its end).
+    pub requests_in_gap_unanswered: usize,
 }
 
 impl WireOutage {
@@ -232,6 +259,7 @@ impl WireOutage {
             "gap_at_ms": self.gap_at_ms,
             "requests_in_gap": self.requests_in_gap,
             "requests_in_gap_to_old": self.requests_in_gap_to_old,
+            "requests_in_gap_unanswered": self.requests_in_gap_unanswered,
         })
     }
 }
@@ -267,6 +295,12 @@ pub fn outage(frames: &[Frame], event: f64, old: Mac, new: Mac) -> Option<WireOu
         .collect();
     let requests_in_gap = in_gap.len();
     let requests_in_gap_to_old = in_gap.iter().filter(|f| f.dst == old).count();
+    let answered: std::collections::HashSet<(u16, u16)> =
+        replies.iter().filter_map(|f| f.echo).collect();
+    let requests_in_gap_unanswered = in_gap
+        .iter()
+        .filter(|f| f.echo.is_none_or(|e| !answered.contains(&e)))
+        .count();
     let old_last = replies[..end].iter().rev().find(|f| f.src == old)?.t;
     let rel = |t: f64| (t - event) * 1e3;
     Some(WireOutage {
@@ -280,6 +314,7 @@ pub fn outage(frames: &[Frame], event: f64, old: Mac, new: Mac) -> Option<WireOu
         gap_at_ms: rel(gap_from),
         requests_in_gap,
         requests_in_gap_to_old,
+        requests_in_gap_unanswered,
     })
 }
 
@@ -329,6 +364,9 @@ not a frame
             "the client's own ARP is left out"
         );
         assert_eq!(frames[1].t, 1000.0001);
+        assert_eq!(frames[0].echo, Some((3346, 1)));
+        assert_eq!(frames[1].echo, Some((3346, 1)));
+        assert_eq!(frames[6].echo, None);
     }
 
     #[test]
@@ -344,9 +382,21 @@ not a frame
         assert!(close(w.gap_at_ms, 0.6), "{w:?}");
         assert_eq!(w.requests_in_gap, 2, "{w:?}");
         assert_eq!(w.requests_in_gap_to_old, 2, "{w:?}");
+        assert_eq!(w.requests_in_gap_unanswered, 2, "{w:?}");
         // No reply from the new master after the event: no figure.
         assert_eq!(outage(&frames, 1000.0015, R1, [9; 6]), None);
         // No reply from the old master before the event: no figure.
         assert_eq!(outage(&frames, 999.0, R1, R2), None);
+    }
+
+    #[test]
+    fn a_request_answered_at_the_gaps_end_is_not_unanswered() {
+        // The new master's first reply answers a request sent just before it, inside
+        // the gap: three requests in the gap, two never answered.
+        let late = "1000.016000 26:e7:8a:1a:af:b5 > 02:00:00:00:00:02, ethertype IPv4 (0x0800), length 58: 192.0.2.10 > 192.0.2.100: ICMP echo request, id 3346, seq 16, length 24\n";
+        let text = TEXT.replacen("1000.016100", &format!("{late}1000.016100"), 1);
+        let w = outage(&parse(&text, VIP), 1000.0015, R1, R2).unwrap();
+        assert_eq!(w.requests_in_gap, 3, "{w:?}");
+        assert_eq!(w.requests_in_gap_unanswered, 2, "{w:?}");
     }
 }
