@@ -304,23 +304,14 @@ impl Pinger {
         stop: &Arc<AtomicBool>,
         replies: &AtomicU64,
     ) -> PingLog {
-        self.run_phased(
-            Instant::now(),
-            Duration::ZERO,
-            interval,
-            limit,
-            stop,
-            replies,
-        )
+        self.run_from(Instant::now(), interval, limit, stop, replies)
     }
 
-    /// [`Pinger::run_counting`], sending first at `start + offset` and then every
-    /// `interval`: pingers sharing `start` with offsets spread over the interval
-    /// interleave their requests.
-    pub fn run_phased(
+    /// [`Pinger::run_counting`], sending first at `start` and then every `interval`:
+    /// pingers sharing `start` send at the same instants.
+    pub fn run_from(
         &self,
         start: Instant,
-        offset: Duration,
         interval: Duration,
         limit: Duration,
         stop: &Arc<AtomicBool>,
@@ -334,7 +325,7 @@ impl Pinger {
         // Index into `log.requests` of each sequence number's request.
         let mut request_of = std::collections::HashMap::new();
         let mut seqs = Vec::new();
-        let mut next_send = start + offset;
+        let mut next_send = start;
         let mut seq: u16 = 0;
         while !stop.load(Ordering::Relaxed) && start.elapsed() < limit {
             let now = Instant::now();
@@ -479,7 +470,7 @@ impl PingRun {
                     if failed {
                         return PingLog::default();
                     }
-                    pinger.run_phased(start, Duration::ZERO, interval, limit, &stop, &replies)
+                    pinger.run_from(start, interval, limit, &stop, &replies)
                 })?;
             // Pushed at once: a failure below stops and joins it (Drop).
             run.threads.push(thread);
