@@ -11,6 +11,8 @@
 //! - `direct-all`: wrk straight to all three, a thread each: what client, bridge and
 //!   servers cost without a balancer, the baseline;
 //! - `vipd`: vipd (VRRP holding the VIP + `virtual_server … lb_kind DR`, XDP generic);
+//! - `vipd-native`, only with `VIPD_BENCH_LB_NATIVE=1` (needs ethtool): the same in
+//!   native (driver) XDP, with what a veth lab needs for it ([`NativeWire`]);
 //! - `haproxy`: HAProxy 2.6, `mode tcp`, one thread, round robin;
 //! - `nginx`: nginx 1.22 `stream`, one worker, round robin.
 //!
@@ -115,6 +117,24 @@ fn vipd_conf() -> String {
          vrrp_instance VI_1 {{\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  \
          priority 200\n  advert_int 1\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n\
          virtual_server {VIP} 80 {{\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n{servers}}}\n"
+    )
+}
+
+/// [`vipd_conf`] in vipd's TOML, with the XDP attach mode set: `native` for the
+/// `vipd-native` row (`VIPD_BENCH_LB_NATIVE=1`). keepalived's syntax has no key for it.
+fn vipd_toml(xdp: &str) -> String {
+    let servers: String = RS
+        .iter()
+        .map(|rs| {
+            format!("\n[[virtual_server.real_server]]\naddress = \"{rs}\"\nport = 80\nweight = 1\n")
+        })
+        .collect();
+    format!(
+        "[global]\nrouter_id = \"lb\"\n\n[instance.VI_1]\ninterface = \"eth0\"\n\
+         virtual_router_id = 51\npriority = 200\nadvert_int = \"1s\"\nstate = \"MASTER\"\n\
+         version = 3\nvirtual_ipaddress = [\"{VIP}/24\"]\nxdp = \"{xdp}\"\n\n\
+         [[virtual_server]]\naddress = \"{VIP}\"\nport = 80\nlb_algo = \"rr\"\n\
+         lb_kind = \"DR\"\nprotocol = \"TCP\"\n{servers}"
     )
 }
 
@@ -346,6 +366,66 @@ fn xdp_ns_per_packet() -> anyhow::Result<Value> {
     serde_json::from_slice(&out.stdout).context("lb_xdp_time printed no JSON")
 }
 
+/// What a veth lab needs for native (driver) XDP to stand for a NIC's, set for the
+/// `vipd-native` row and undone on drop:
+/// - an XDP program (`XDP_PASS`, [`PASS_C`]) on the balancer's switch-side port: a veth
+///   delivers its peer's XDP_TX frames only to a veth that runs XDP itself (it wakes
+///   no other receiver for them);
+/// - the client computes its checksums (tx checksum offload off): a veth hands the
+///   packet on with the checksum left to do (CHECKSUM_PARTIAL), an XDP_TX frame loses
+///   that mark, and the real server drops the packet as corrupt (`TcpInCsumErrors`).
+///   A NIC on a real wire carries full checksums. The client's extra work counts
+///   against vipd: the baseline runs have the offload on.
+struct NativeWire<'a> {
+    lan: &'a Lan,
+}
+
+/// The switch port's program: pass everything.
+const PASS_C: &str = "__attribute__((section(\"xdp\"), used)) int pass(void *ctx) { return 2; }\n\
+                      char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";\n";
+
+impl<'a> NativeWire<'a> {
+    fn set(lan: &'a Lan, scratch: &Scratch) -> anyhow::Result<NativeWire<'a>> {
+        let source = scratch.write("xdp-pass.c", PASS_C)?;
+        let object = scratch.path().join("xdp-pass.o");
+        crate::run(
+            std::process::Command::new("clang-22")
+                .args(["-O2", "-target", "bpf", "-c"])
+                .arg(&source)
+                .arg("-o")
+                .arg(&object),
+        )
+        .context("compiling the switch port's XDP_PASS program (clang-22: `cargo xtask setup`)")?;
+        let wire = NativeWire { lan };
+        let port = Lan::port_name(LB_NS);
+        let object = object.display().to_string();
+        lan.switch().exec_ok(&[
+            "ip", "link", "set", "dev", &port, "xdpdrv", "obj", &object, "sec", "xdp",
+        ])?;
+        lan.member(CLIENT_NS)
+            .exec_ok(&["ethtool", "-K", "eth0", "tx", "off"])?;
+        Ok(wire)
+    }
+}
+
+impl Drop for NativeWire<'_> {
+    fn drop(&mut self) {
+        let port = Lan::port_name(LB_NS);
+        let undo = self
+            .lan
+            .switch()
+            .exec_ok(&["ip", "link", "set", "dev", &port, "xdpdrv", "off"])
+            .and_then(|_| {
+                self.lan
+                    .member(CLIENT_NS)
+                    .exec_ok(&["ethtool", "-K", "eth0", "tx", "on"])
+            });
+        if let Err(e) = undo {
+            eprintln!("bench lb: cannot undo the native-XDP wire settings: {e:#}");
+        }
+    }
+}
+
 /// Runs the load-balancing bench.
 pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     for tool in ["wrk", "nginx", "haproxy"] {
@@ -462,6 +542,12 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         Ok(())
     };
     let vip_cidr = format!("{VIP}/24");
+    let native = std::env::var_os("VIPD_BENCH_LB_NATIVE").is_some();
+    if native && which::which("ethtool").is_err() {
+        bail!(
+            "VIPD_BENCH_LB_NATIVE needs ethtool (not installed by setup: only this row uses it): apt-get install ethtool"
+        );
+    }
     for round in 0..rounds {
         measure(&mut rows, round, "direct", RS[0])?;
         measure(&mut rows, round, BASELINE, RS[0])?;
@@ -470,6 +556,16 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
             lb_ns.exec_ok(&["ip", "addr", "del", &vip_cidr, "dev", "eth0"])?;
         }
         run_vipd(&mut rows, round, "vipd", "lb-vipd.conf", &vipd_conf())?;
+        if native {
+            let _wire = NativeWire::set(&lan, &scratch)?;
+            run_vipd(
+                &mut rows,
+                round,
+                "vipd-native",
+                "lb-vipd-native.toml",
+                &vipd_toml("native"),
+            )?;
+        }
         add_addr(lb_ns, "eth0", &vip_cidr)?;
         {
             let conf = scratch.write("haproxy.cfg", &haproxy_conf())?;
@@ -485,7 +581,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     drop(servers);
 
     println!(
-        "{:<5} {:<10} {:<11} {:>10} {:>9} {:>8} {:>8} {:>14} {:>14} {:>14}",
+        "{:<5} {:<11} {:<11} {:>10} {:>9} {:>8} {:>8} {:>14} {:>14} {:>14}",
         "round",
         "balancer",
         "connections",
@@ -513,7 +609,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
         let proc_cpu = run.lb_cpu_s / run.requests.max(1) as f64 * 1e6;
         let kind = if *close { "new/request" } else { "keep-alive" };
         println!(
-            "{round:<5} {label:<10} {kind:<11} {:>10.0} {:>9.2} {:>8} {:>8} {:>14.1} {:>14.1} {:>14.1}",
+            "{round:<5} {label:<11} {kind:<11} {:>10.0} {:>9.2} {:>8} {:>8} {:>14.1} {:>14.1} {:>14.1}",
             run.rps,
             run.p99_ms,
             run.errors,
@@ -545,25 +641,27 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
     // load (three nginx processes woken for fewer requests each, not one), which is
     // the servers' cost, not the balancer's.
     let mut ratios = serde_json::Map::new();
-    for (baseline, key, what) in [
-        (
-            BASELINE,
-            "vipd_over_haproxy_lb_cpu",
-            "against direct to all three servers",
-        ),
-        (
-            "direct",
-            "vipd_over_haproxy_lb_cpu_one_server_baseline",
-            "against direct to one server",
-        ),
-    ] {
+    let labels = ["vipd", "vipd-native"]
+        .into_iter()
+        .filter(|name| rows.iter().any(|(_, label, _, _)| label == name));
+    for (name, (baseline, suffix, what)) in labels.flat_map(|name| {
+        [
+            (BASELINE, "", "against direct to all three servers"),
+            (
+                "direct",
+                "_one_server_baseline",
+                "against direct to one server",
+            ),
+        ]
+        .map(|b| (name, b))
+    }) {
         let mut by_kind = serde_json::Map::new();
         for close in [false, true] {
             let lb = |round: usize, name: &str| {
                 Some(cpu(round, name, close)? - cpu(round, baseline, close)?)
             };
             let per_round: Vec<f64> = (0..rounds)
-                .filter_map(|round| match (lb(round, "vipd"), lb(round, "haproxy")) {
+                .filter_map(|round| match (lb(round, name), lb(round, "haproxy")) {
                     (Some(v), Some(h)) if h > 0.0 => Some(v.max(0.0) / h),
                     _ => None,
                 })
@@ -583,7 +681,7 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
                 ""
             };
             println!(
-                "  vipd LB CPU per request / HAProxy's ({kind}, {what}): {median:.2}, the median of the rounds' {}{target}",
+                "  {name} LB CPU per request / HAProxy's ({kind}, {what}): {median:.2}, the median of the rounds' {}{target}",
                 each.join(", ")
             );
             by_kind.insert(
@@ -591,7 +689,8 @@ pub fn run(bin: &Path, opts: Options) -> anyhow::Result<Value> {
                 json!({ "median": median, "per_round": per_round }),
             );
         }
-        ratios.insert(key.into(), by_kind.into());
+        let key = format!("{}_over_haproxy_lb_cpu{suffix}", name.replace('-', "_"));
+        ratios.insert(key, by_kind.into());
     }
     let mut out = json!({
         "seconds_per_run": secs,
