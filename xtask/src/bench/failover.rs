@@ -234,6 +234,25 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
+/// Whether a configuration met a target ([`Outcome::graceful_verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Met,
+    MetWithoutHostStalls,
+    NotMet,
+}
+
+impl Verdict {
+    /// As the bench's table prints it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::MetWithoutHostStalls => "met*",
+            Verdict::NotMet => "NOT met",
+        }
+    }
+}
+
 impl Outcome {
     /// An outcome with no samples yet.
     pub fn empty(plan: Plan, seed: u64) -> Outcome {
@@ -255,6 +274,37 @@ impl Outcome {
             graceful_lost: Vec::new(),
             seconds: 0.0,
         }
+    }
+
+    /// The graceful target (p99 ≤ `target_ms`) for this configuration:
+    /// - `Met` when the p99 of every rep is within it;
+    /// - `MetWithoutHostStalls` when it is not, but every rep over it overlapped a host
+    ///   stall and lost no request (the client sent nothing while the hypervisor ran
+    ///   none of its work), and the p99 of the reps no stall overlapped is within it;
+    /// - `NotMet` otherwise; None without graceful samples.
+    pub fn graceful_verdict(&self, target_ms: f64) -> Option<Verdict> {
+        let all = Summary::of(&self.graceful)?;
+        if all.p99 <= target_ms {
+            return Some(Verdict::Met);
+        }
+        let stall = |i: usize| self.graceful_stall_ms.get(i).copied().unwrap_or(0.0);
+        let lost = |i: usize| self.graceful_lost.get(i).map_or(0, |(n, _)| *n);
+        let over_explained = self
+            .graceful
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v > target_ms)
+            .all(|(i, _)| stall(i) > 0.0 && lost(i) == 0);
+        let clean: Vec<f64> = (0..self.graceful.len())
+            .filter(|&i| stall(i) == 0.0)
+            .map(|i| self.graceful[i])
+            .collect();
+        let clean_met = Summary::of(&clean).is_some_and(|s| s.p99 <= target_ms);
+        Some(if over_explained && clean_met {
+            Verdict::MetWithoutHostStalls
+        } else {
+            Verdict::NotMet
+        })
     }
 
     /// The wire outages of the captured reps that have one.
@@ -688,4 +738,55 @@ fn one_rep(
         wire,
         reason,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(graceful: &[f64], stalls: &[f64], lost: &[usize]) -> Outcome {
+        let plan = Plan {
+            kind: Kind::Keepalived,
+            interval: Duration::from_millis(100),
+            reps: graceful.len(),
+            notify: true,
+        };
+        let mut o = Outcome::empty(plan, 0);
+        o.graceful = graceful.to_vec();
+        o.graceful_stall_ms = stalls.to_vec();
+        o.graceful_lost = lost.iter().map(|n| (*n, 0.0)).collect();
+        o
+    }
+
+    #[test]
+    fn a_tail_only_host_stalls_made_is_told_apart_from_one_the_routers_made() {
+        let ok = [1.0, 1.1, 1.2, 1.0];
+        assert_eq!(
+            outcome(&ok, &[0.0; 4], &[0; 4]).graceful_verdict(2.0),
+            Some(Verdict::Met)
+        );
+        // One rep over the target, a host stall over it, nothing lost: met*.
+        let tail = [1.0, 4.5, 1.2, 1.0];
+        let stall = [0.0, 4.5, 0.0, 0.0];
+        assert_eq!(
+            outcome(&tail, &stall, &[0; 4]).graceful_verdict(2.0),
+            Some(Verdict::MetWithoutHostStalls)
+        );
+        // The same rep lost requests: the routers' outage, whatever the host did.
+        assert_eq!(
+            outcome(&tail, &stall, &[0, 3, 0, 0]).graceful_verdict(2.0),
+            Some(Verdict::NotMet)
+        );
+        // Over the target with no stall.
+        assert_eq!(
+            outcome(&tail, &[0.0; 4], &[0; 4]).graceful_verdict(2.0),
+            Some(Verdict::NotMet)
+        );
+        // The stall-free reps miss it too.
+        assert_eq!(
+            outcome(&[3.0, 4.5, 3.0], &[0.0, 4.5, 0.0], &[0; 3]).graceful_verdict(2.0),
+            Some(Verdict::NotMet)
+        );
+        assert_eq!(outcome(&[], &[], &[]).graceful_verdict(2.0), None);
+    }
 }
