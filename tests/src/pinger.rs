@@ -327,7 +327,31 @@ impl Pinger {
         let mut seqs = Vec::new();
         let mut next_send = start;
         let mut seq: u16 = 0;
+        let mut receive =
+            |pinger: &Pinger,
+             log: &mut PingLog,
+             request_of: &std::collections::HashMap<u16, usize>| {
+                seqs.clear();
+                pinger.drain(&mut seqs);
+                let arrived = Instant::now();
+                for s in &seqs {
+                    if seen.insert(*s) {
+                        log.replies.push(arrived);
+                        replies.fetch_add(1, Ordering::Relaxed);
+                        if let Some((_, answered)) =
+                            request_of.get(s).and_then(|&i| log.requests.get_mut(i))
+                        {
+                            *answered = true;
+                        }
+                    }
+                }
+            };
         while !stop.load(Ordering::Relaxed) && start.elapsed() < limit {
+            // Empty the socket before sending: it gets a copy of every ICMP packet in
+            // the namespace (the other pingers' replies too), so after this thread was
+            // held off its CPU for a while the queue is full, and the reply to the
+            // request sent next would be dropped there and count as lost.
+            receive(self, &mut log, &request_of);
             let now = Instant::now();
             if now >= next_send {
                 if self.send(seq).is_ok() {
@@ -338,22 +362,11 @@ impl Pinger {
                 seq = seq.wrapping_add(1);
                 next_send += interval;
             }
-            seqs.clear();
-            self.drain(&mut seqs);
-            let arrived = Instant::now();
-            for s in &seqs {
-                if seen.insert(*s) {
-                    log.replies.push(arrived);
-                    replies.fetch_add(1, Ordering::Relaxed);
-                    if let Some((_, answered)) =
-                        request_of.get(s).and_then(|&i| log.requests.get_mut(i))
-                    {
-                        *answered = true;
-                    }
-                }
-            }
             std::thread::sleep(Duration::from_micros(100));
         }
+        // Replies to the last requests.
+        std::thread::sleep(Duration::from_millis(1));
+        receive(self, &mut log, &request_of);
         log
     }
 }
@@ -566,6 +579,39 @@ mod tests {
         // Echo request id 1 seq 1, no payload: checksum 0xf7fd.
         let packet = [8, 0, 0, 0, 0, 1, 0, 1];
         assert_eq!(checksum(&packet), 0xf7fd);
+    }
+
+    /// A pinger held off its CPU while another one kept going finds its socket full of
+    /// the other's traffic (a raw ICMP socket gets a copy of every ICMP packet); the
+    /// reply to the first request it sends afterwards must still count.
+    #[test]
+    fn a_pinger_whose_socket_filled_while_it_waited_counts_its_next_reply() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root (network namespace)");
+            return;
+        }
+        let ns = crate::Netns::new("pinger_backlog").expect("a namespace");
+        ns.ip(&["link", "set", "lo", "up"]).expect("lo up");
+        let log = crate::in_netns(&ns, || {
+            let target = Ipv4Addr::LOCALHOST;
+            let waited = Pinger::open_with_ident(target, 0x7001).expect("raw socket");
+            let other = Pinger::open_with_ident(target, 0x7002).expect("raw socket");
+            // Far more than a default receive buffer holds: every request and reply
+            // of the other pinger lands in `waited`'s queue too.
+            for seq in 0..4000u16 {
+                let _ = other.send(seq);
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            waited.run(Duration::from_millis(1), Duration::from_millis(5), &stop)
+        })
+        .expect("ran in the namespace");
+        assert!(log.sent >= 1, "{log:?}");
+        let lost: Vec<_> = log
+            .requests
+            .iter()
+            .filter(|(_, answered)| !answered)
+            .collect();
+        assert!(lost.is_empty(), "unanswered: {lost:?} of {}", log.sent);
     }
 
     #[test]
