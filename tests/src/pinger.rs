@@ -586,10 +586,7 @@ mod tests {
     /// reply to the first request it sends afterwards must still count.
     #[test]
     fn a_pinger_whose_socket_filled_while_it_waited_counts_its_next_reply() {
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: needs root (network namespace)");
-            return;
-        }
+        crate::require_root();
         let ns = crate::Netns::new("pinger_backlog").expect("a namespace");
         ns.ip(&["link", "set", "lo", "up"]).expect("lo up");
         let log = crate::in_netns(&ns, || {
