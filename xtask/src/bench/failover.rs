@@ -234,6 +234,17 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
+/// The samples no host stall overlapped (`stalls[i]`: the longest stall over sample
+/// `i`, 0 for none).
+pub fn without_host_stalls(samples: &[f64], stalls: &[f64]) -> Vec<f64> {
+    samples
+        .iter()
+        .zip(stalls)
+        .filter(|(_, s)| **s == 0.0)
+        .map(|(v, _)| *v)
+        .collect()
+}
+
 /// Whether a configuration met a target ([`Outcome::graceful_verdict`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -295,10 +306,7 @@ impl Outcome {
             .enumerate()
             .filter(|(_, v)| **v > target_ms)
             .all(|(i, _)| stall(i) > 0.0 && lost(i) == 0);
-        let clean: Vec<f64> = (0..self.graceful.len())
-            .filter(|&i| stall(i) == 0.0)
-            .map(|i| self.graceful[i])
-            .collect();
+        let clean = without_host_stalls(&self.graceful, &self.graceful_stall_ms);
         let clean_met = Summary::of(&clean).is_some_and(|s| s.p99 <= target_ms);
         Some(if over_explained && clean_met {
             Verdict::MetWithoutHostStalls

@@ -335,8 +335,8 @@ fn run_failover(
             ),
             _ => (None, None),
         };
-        let target_met = grace.map(|g| g.p99 <= GRACEFUL_P99_TARGET_MS);
         let verdict = o.graceful_verdict(GRACEFUL_P99_TARGET_MS);
+        let target_met = verdict.map(|v| v == failover::Verdict::Met);
         let f = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.1}"));
         let r = |x: Option<f64>| x.map_or("".to_owned(), |v| format!("{v:.2}"));
         println!(
@@ -460,12 +460,7 @@ fn print_host_stalls(outcomes: &[failover::Outcome]) {
         let line = |samples: &[f64], stalls: &[f64]| {
             let hit = stalls.iter().filter(|s| **s > 0.0).count();
             let longest = stalls.iter().copied().fold(0.0, f64::max);
-            let clean: Vec<f64> = samples
-                .iter()
-                .zip(stalls)
-                .filter(|(_, s)| **s == 0.0)
-                .map(|(v, _)| *v)
-                .collect();
+            let clean = failover::without_host_stalls(samples, stalls);
             let p99 = Summary::of(&clean).map_or("-".to_owned(), |s| format!("{:.1}", s.p99));
             format!("{hit}/{}, {longest:.1}; {p99}", stalls.len())
         };
