@@ -283,12 +283,17 @@ fn forward(ctx: &XdpContext, scratch: &mut Scratch, tcp_flags: u8, service: &LbS
     let closing = is_tcp && tcp_flags & (TCP_FIN | TCP_RST) != 0;
     let mut chosen = NO_BACKEND;
     let mut known = false;
+    let opens = is_tcp && tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
     if let Some(flow) = LB_FLOWS.get_ptr_mut(packet) {
         known = true;
         // SAFETY: a valid map value pointer; this CPU's update races only with another
         // packet of the same flow, and either write is a valid flow.
-        let backend = unsafe { (*flow).backend };
-        if in_pool(backend) {
+        let (backend, closed) = unsafe { ((*flow).backend, (*flow).closing != 0) };
+        // A SYN on a flow whose client already sent FIN or RST is a new connection
+        // that reuses the client's port (a busy client reuses them all within a
+        // minute), not a retransmission: it is scheduled anew, as IPVS does
+        // (conn_reuse_mode), so a drained server stops getting new connections.
+        if in_pool(backend) && !(opens && closed) {
             chosen = backend;
             unsafe {
                 (*flow).last_ns = now_ns;
@@ -300,7 +305,7 @@ fn forward(ctx: &XdpContext, scratch: &mut Scratch, tcp_flags: u8, service: &LbS
         }
     }
     if chosen == NO_BACKEND {
-        let starts_flow = !is_tcp || tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
+        let starts_flow = !is_tcp || opens;
         if !starts_flow && !known {
             if service.algo != algo::HASH {
                 bump(LbStat::DroppedUnknownFlow);

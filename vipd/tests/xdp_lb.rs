@@ -251,6 +251,38 @@ fn an_established_flow_stays_on_its_server_through_a_drain_and_new_flows_avoid_i
 }
 
 #[test]
+fn a_new_connection_on_a_closed_flows_ports_is_scheduled_anew() {
+    let mut lb = Lb::new(vec![service(LbAlgo::Rr, VIP, &RS)], &RS);
+    let frame = |flags| ipv4_tcp("203.0.113.7", 43100, "192.0.2.100", 80, flags);
+    let (_, first) = lb.run(&frame(SYN));
+    let first = first.unwrap();
+    assert_eq!(
+        lb.run(&frame(SYN)),
+        (XDP_TX, Some(first)),
+        "a retransmitted SYN stays with its server"
+    );
+    let mut members = vec![(true, 1); 3];
+    members[first].1 = 0; // weight 0: drain
+    lb.set_health(&pool(&members));
+    assert_eq!(lb.run(&frame(ACK)), (XDP_TX, Some(first)));
+    assert_eq!(lb.run(&frame(FIN_ACK)), (XDP_TX, Some(first)));
+    // The client reuses the port for its next connection (as a busy one does).
+    let (action, next) = lb.run(&frame(SYN));
+    assert_eq!(action, XDP_TX);
+    assert_ne!(
+        next,
+        Some(first),
+        "a new connection went to the drained server"
+    );
+    assert_eq!(
+        lb.run(&frame(ACK)),
+        (XDP_TX, next),
+        "the new connection's packets follow it"
+    );
+    assert_eq!(lb.counters()["lb_new_flows"], 2);
+}
+
+#[test]
 fn a_failed_servers_flows_are_rescheduled() {
     let mut lb = Lb::new(vec![service(LbAlgo::Mh, VIP, &RS)], &RS);
     let (_, first) = lb.run(&syn(45000));

@@ -651,21 +651,30 @@ pub fn clock_ticks() -> f64 {
 /// (busy, total) CPU seconds of the whole machine so far, from /proc/stat.
 pub fn machine_cpu() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let fields: Vec<f64> = stat
+    let (busy, total) = stat
         .lines()
         .find(|l| l.starts_with("cpu "))
-        .map(|l| {
-            l.split_whitespace()
-                .skip(1)
-                .map(|x| x.parse().unwrap_or(0.0))
-                .collect()
-        })
+        .map(cpu_ticks)
         .unwrap_or_default();
-    let total: f64 = fields.iter().take(8).sum();
-    // idle + iowait are not busy.
-    let idle = fields.get(3).copied().unwrap_or(0.0) + fields.get(4).copied().unwrap_or(0.0);
     let hz = clock_ticks();
-    ((total - idle) / hz, total / hz)
+    (busy / hz, total / hz)
+}
+
+/// (busy, total) ticks of a /proc/stat `cpu` line (user nice system idle iowait irq
+/// softirq steal guest guest_nice; guest time is already inside user and nice). Idle and
+/// iowait are not busy. Steal is left out of both: it is time the hypervisor ran
+/// something else while this VM wanted the CPU, which no run here spent, and on a shared
+/// VM it comes in bursts that would be charged to whichever run they hit.
+fn cpu_ticks(line: &str) -> (f64, f64) {
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(7)
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let total: f64 = fields.iter().sum();
+    let idle = fields.get(3).copied().unwrap_or(0.0) + fields.get(4).copied().unwrap_or(0.0);
+    (total - idle, total)
 }
 
 /// Busy share of all CPUs between two [`machine_cpu`] readings, in percent.
@@ -709,5 +718,18 @@ fn sweep_stale_bpffs() {
             println!("bench: removing stale {}", entry.path().display());
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_ticks;
+
+    #[test]
+    fn steal_is_neither_busy_nor_total_and_idle_is_not_busy() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let line = "cpu  100 10 50 800 20 0 30 400 5 0";
+        assert_eq!(cpu_ticks(line), (190.0, 1010.0));
+        assert_eq!(cpu_ticks("cpu"), (0.0, 0.0));
     }
 }
