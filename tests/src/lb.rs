@@ -7,7 +7,7 @@
 //! its server.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -104,6 +104,24 @@ impl Client {
         })
     }
 
+    /// Connects from `ns` to `to` with source address `from` (one of the namespace's
+    /// own IPv4 addresses), as one of many clients would: what source hashing sees.
+    pub fn connect_from(
+        ns: &Netns,
+        from: Ipv4Addr,
+        to: SocketAddrV4,
+        timeout: Duration,
+    ) -> anyhow::Result<Client> {
+        let stream = in_netns(ns, move || connect_bound(from, to, timeout))?
+            .with_context(|| format!("connecting from {from} to {to}"))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            reader: BufReader::new(stream),
+        })
+    }
+
     /// One `GET /` on this connection; the body's first line (the server's name).
     pub fn get(&mut self) -> anyhow::Result<String> {
         self.reader
@@ -139,6 +157,63 @@ impl Client {
         self.reader.read_exact(&mut body)?;
         Ok(String::from_utf8_lossy(&body).trim().to_owned())
     }
+}
+
+/// A TCP connection from `from` (bound before connecting, which std's `TcpStream`
+/// cannot do) to `to`; the connect waits at most `timeout` (SO_SNDTIMEO).
+fn connect_bound(
+    from: Ipv4Addr,
+    to: SocketAddrV4,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    let sockaddr = |addr: SocketAddrV4| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: addr.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(addr.ip().octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    let check = |rc: libc::c_int| {
+        if rc < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(rc)
+        }
+    };
+    // SAFETY: plain socket(2); the fd is owned by `stream` from here on, which closes
+    // it on every return.
+    let fd =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
+    let stream = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    let len = |size: usize| size as libc::socklen_t;
+    // SAFETY: each pointer is to a live value of the size passed with it.
+    unsafe {
+        check(libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            len(std::mem::size_of::<libc::timeval>()),
+        ))?;
+        let local = sockaddr(SocketAddrV4::new(from, 0));
+        check(libc::bind(
+            fd,
+            (&local as *const libc::sockaddr_in).cast(),
+            len(std::mem::size_of::<libc::sockaddr_in>()),
+        ))?;
+        let remote = sockaddr(to);
+        check(libc::connect(
+            fd,
+            (&remote as *const libc::sockaddr_in).cast(),
+            len(std::mem::size_of::<libc::sockaddr_in>()),
+        ))?;
+    }
+    Ok(stream)
 }
 
 /// One request on a fresh connection: the serving real server's name.

@@ -312,6 +312,219 @@ fn mh_keeps_a_live_connection_on_its_server_through_a_crash_failover() -> anyhow
     stop_all(&mut [lb2])
 }
 
+/// One balancer with a virtual server per scheduler, each on its own port of the VIP,
+/// over the same three real servers (each serving every port).
+const SCHEDULERS: [(u16, &str, [u32; 3]); 6] = [
+    (80, "rr", [1, 1, 1]),
+    (81, "wrr", [3, 1, 1]),
+    (82, "sh", [1, 1, 1]),
+    (83, "mh", [1, 1, 1]),
+    (84, "lc", [1, 1, 1]),
+    (85, "wlc", [2, 1, 1]),
+];
+
+/// keepalived.conf with a virtual server per [`SCHEDULERS`] entry; `weights` overrides
+/// the weights of the service on port 80.
+fn schedulers_conf(rr_weights: [u32; 3]) -> String {
+    let mut conf = format!(
+        "global_defs {{\n    router_id lb1\n    vrrp_version 3\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority 200\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
+    );
+    for (port, algo, weights) in SCHEDULERS {
+        let weights = if port == 80 { rr_weights } else { weights };
+        conf += &format!(
+            "virtual_server {VIP} {port} {{\n    delay_loop 1\n    lb_algo {algo}\n    lb_kind DR\n    protocol TCP\n"
+        );
+        for (rs, weight) in RS_ADDRS.iter().zip(weights) {
+            conf += &format!("    real_server {rs} {port} {{\n        weight {weight}\n    }}\n");
+        }
+        conf += "}\n";
+    }
+    conf
+}
+
+/// Count per server name, as ("rs1", n)… in name order.
+fn tally(names: impl IntoIterator<Item = String>) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for name in names {
+        *counts.entry(name).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn count(counts: &std::collections::BTreeMap<String, usize>, name: &str) -> usize {
+    counts.get(name).copied().unwrap_or(0)
+}
+
+/// Every scheduler, end to end: what a client sees from each, within a tolerance for
+/// the per-CPU state (rr/wrr cursors, the lc count the daemon recounts every second).
+/// Then a drain: weight 0 by reload keeps an open connection on its server and sends
+/// no new connection there.
+#[test]
+fn each_scheduler_spreads_requests_and_weight_0_drains() -> anyhow::Result<()> {
+    let lab = Lab::new("lb_algos")?;
+    let script = server_script(&lab.scratch)?;
+    let mut more_ports = Vec::new();
+    for (i, (port, _, _)) in (0..3).flat_map(|i| SCHEDULERS[1..].iter().map(move |s| (i, s))) {
+        let name = format!("rs{}", i + 1);
+        more_ports.push(start_http(lab.lan.member(2 + i), &script, &name, *port)?);
+    }
+    // Sixteen more client addresses, for the source hashes.
+    let sources: Vec<std::net::Ipv4Addr> = (60..76).map(|h| [192, 0, 2, h].into()).collect();
+    for source in &sources {
+        add_addr(lab.client(), "eth0", &format!("{source}/24"))?;
+    }
+    let mut lb1 = lab.router(0, &schedulers_conf([1, 1, 1]))?;
+    lb1.start()?;
+    lb1.wait_state("VI_1", "MASTER", ELECTION)?;
+    let pool_is = |weights: [u64; 3]| {
+        poll_until(
+            &format!("every pool alive and reachable, port 80 weighted {weights:?}"),
+            Duration::from_secs(15),
+            Duration::from_millis(100),
+            || -> Result<(), String> {
+                let status = lb1.status().map_err(|e| e.to_string())?;
+                let services = status["virtual_servers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if services.len() != SCHEDULERS.len() {
+                    return Err(format!("{} virtual servers", services.len()));
+                }
+                for vs in &services {
+                    let list = vs["real_servers"].as_array().cloned().unwrap_or_default();
+                    let ready = list.len() == 3
+                        && list
+                            .iter()
+                            .all(|r| r["state"] == "alive" && r["unreachable"].is_null());
+                    let on_80 = vs["name"].as_str().is_some_and(|n| n.contains(":80/"));
+                    let weighted = !on_80
+                        || list
+                            .iter()
+                            .zip(weights)
+                            .all(|(r, w)| r["weight"].as_u64() == Some(w));
+                    if !ready || !weighted {
+                        return Err(vs.to_string());
+                    }
+                }
+                Ok(())
+            },
+        )
+    };
+    pool_is([1, 1, 1])?;
+    let at = |port: u16| SocketAddr::from(([192, 0, 2, 100], port));
+
+    // wrr 3:1:1, a new connection per request.
+    let wrr = tally(
+        (0..50)
+            .map(|i| {
+                get_once(lab.client(), at(81), REQUEST_TIMEOUT)
+                    .with_context(|| format!("wrr request {i}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    ensure!(
+        (22..=38).contains(&count(&wrr, "rs1"))
+            && count(&wrr, "rs2") >= 4
+            && count(&wrr, "rs3") >= 4,
+        "wrr 3:1:1 over 50 requests: {wrr:?}"
+    );
+    eprintln!("wrr 3:1:1: {wrr:?}");
+
+    // sh and mh: each client address always to one server, the clients over all three.
+    for port in [82, 83] {
+        let mut clients_per_server = Vec::new();
+        for &source in &sources {
+            let to = std::net::SocketAddrV4::new([192, 0, 2, 100].into(), port);
+            let answers = (0..3)
+                .map(|_| Client::connect_from(lab.client(), source, to, REQUEST_TIMEOUT)?.get())
+                .collect::<anyhow::Result<Vec<String>>>()
+                .with_context(|| format!("port {port} from {source}"))?;
+            ensure!(
+                answers.iter().all(|a| *a == answers[0]),
+                "port {port}: {source} moved between servers: {answers:?}"
+            );
+            clients_per_server.push(answers[0].clone());
+        }
+        let spread = tally(clients_per_server);
+        ensure!(
+            spread.len() == 3,
+            "port {port}: {} clients over the servers: {spread:?}",
+            sources.len()
+        );
+        eprintln!("port {port}: clients per server {spread:?}");
+    }
+
+    // lc and wlc: connections held open, so each new one sees the others' counts.
+    for (port, total, want) in [(84, 9, [3, 3, 3]), (85, 8, [4, 2, 2])] {
+        let mut held = Vec::new();
+        let mut names = Vec::new();
+        for i in 0..total {
+            let mut conn = Client::connect(lab.client(), at(port), REQUEST_TIMEOUT)?;
+            names.push(
+                conn.get()
+                    .with_context(|| format!("port {port}, connection {i}"))?,
+            );
+            held.push(conn);
+        }
+        let spread = tally(names.clone());
+        for (i, want) in want.iter().enumerate() {
+            let got = count(&spread, &format!("rs{}", i + 1));
+            ensure!(
+                got.abs_diff(*want) <= 1,
+                "port {port} ({total} open connections): {spread:?}, want about {want:?}"
+            );
+        }
+        eprintln!("port {port}: {total} open connections {spread:?}");
+        for (conn, name) in held.iter_mut().zip(&names) {
+            ensure!(
+                conn.get()? == *name,
+                "port {port}: an open connection moved"
+            );
+        }
+    }
+
+    // Drain: a kept-alive connection on port 80; its server goes to weight 0.
+    let mut kept = Client::connect(lab.client(), at(80), REQUEST_TIMEOUT)?;
+    let server = kept.get()?;
+    let drained: usize = server
+        .strip_prefix("rs")
+        .and_then(|n| n.parse::<usize>().ok())
+        .context("server name")?
+        - 1;
+    let mut weights = [1u32; 3];
+    weights[drained] = 0;
+    lab.scratch
+        .write("lb1-keepalived.conf", &schedulers_conf(weights))?;
+    lb1.signal(libc::SIGHUP)?;
+    pool_is(weights.map(u64::from))?;
+    let fresh = tally(
+        (0..30)
+            .map(|i| {
+                get_once(lab.client(), at(80), REQUEST_TIMEOUT)
+                    .with_context(|| format!("request {i} after the drain"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    ensure!(
+        count(&fresh, &server) == 0 && fresh.values().sum::<usize>() == 30,
+        "no new connection to the drained {server}: {fresh:?}"
+    );
+    eprintln!("after draining {server}: {fresh:?}");
+    for i in 0..5 {
+        let answer = kept
+            .get()
+            .with_context(|| format!("request {i} on the kept-alive connection"))?;
+        ensure!(
+            answer == server,
+            "the open connection moved from {server} to {answer}"
+        );
+    }
+    drop(more_ports);
+    stop_all(&mut [lb1])
+}
+
 #[test]
 fn sorry_server_serves_when_every_real_server_is_down() -> anyhow::Result<()> {
     let lab = Lab::new("lb_sorry")?;
