@@ -96,12 +96,7 @@ impl Client {
     pub fn connect(ns: &Netns, to: SocketAddr, timeout: Duration) -> anyhow::Result<Client> {
         let stream = in_netns(ns, move || TcpStream::connect_timeout(&to, timeout))?
             .with_context(|| format!("connecting to {to}"))?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        stream.set_nodelay(true)?;
-        Ok(Client {
-            reader: BufReader::new(stream),
-        })
+        Client::over(stream, timeout)
     }
 
     /// Connects from `ns` to `to` with source address `from` (one of the namespace's
@@ -114,6 +109,11 @@ impl Client {
     ) -> anyhow::Result<Client> {
         let stream = in_netns(ns, move || connect_bound(from, to, timeout))?
             .with_context(|| format!("connecting from {from} to {to}"))?;
+        Client::over(stream, timeout)
+    }
+
+    /// A client on a connected `stream`, each read and write bounded by `timeout`.
+    fn over(stream: TcpStream, timeout: Duration) -> anyhow::Result<Client> {
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         stream.set_nodelay(true)?;

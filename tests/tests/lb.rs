@@ -124,15 +124,21 @@ impl Lab {
         )
     }
 
-    /// `n` requests, each on a new connection; the count per real server name.
-    fn spread(&self, n: usize) -> anyhow::Result<std::collections::BTreeMap<String, usize>> {
-        let mut counts = std::collections::BTreeMap::new();
-        for i in 0..n {
-            let name = get_once(self.client(), vip_port(), REQUEST_TIMEOUT)
-                .with_context(|| format!("request {i} of {n}"))?;
-            *counts.entry(name).or_insert(0) += 1;
-        }
-        Ok(counts)
+    /// `n` requests to `port` of the VIP, each on a new connection; the count per real
+    /// server name.
+    fn spread(
+        &self,
+        port: u16,
+        n: usize,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, usize>> {
+        let to = SocketAddr::new(vip_port().ip(), port);
+        let names = (0..n)
+            .map(|i| {
+                get_once(self.client(), to, REQUEST_TIMEOUT)
+                    .with_context(|| format!("request {i} of {n} to port {port}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(tally(names))
     }
 }
 
@@ -146,7 +152,7 @@ fn rr_spreads_requests_and_a_killed_real_server_leaves_the_pool() -> anyhow::Res
     lb1.wait_state("VI_1", "MASTER", ELECTION)?;
     lab.wait_pool(&lb1, &RS_ADDRS)?;
 
-    let counts = lab.spread(60)?;
+    let counts = lab.spread(80, 60)?;
     ensure!(counts.len() == 3, "every real server serves: {counts:?}");
     // rr per CPU: each server gets its third, give or take the CPUs' interleaving.
     ensure!(counts.values().all(|&c| c >= 12), "rr spread: {counts:?}");
@@ -175,7 +181,7 @@ fn rr_spreads_requests_and_a_killed_real_server_leaves_the_pool() -> anyhow::Res
     drop(lab.servers.borrow_mut()[1].take());
     lab.wait_pool(&lb1, &[RS_ADDRS[0], RS_ADDRS[2]])?;
     eprintln!("rs2 left the pool {:?} after it died", killed.elapsed());
-    let counts = lab.spread(40)?;
+    let counts = lab.spread(80, 40)?;
     ensure!(!counts.contains_key("rs2"), "rs2 is out: {counts:?}");
     ensure!(counts.values().sum::<usize>() == 40);
 
@@ -183,7 +189,7 @@ fn rr_spreads_requests_and_a_killed_real_server_leaves_the_pool() -> anyhow::Res
     let script = server_script(&lab.scratch)?;
     lab.servers.borrow_mut()[1] = Some(start_http(lab.lan.member(3), &script, "rs2", 80)?);
     lab.wait_pool(&lb1, &RS_ADDRS)?;
-    let counts = lab.spread(30)?;
+    let counts = lab.spread(80, 30)?;
     ensure!(
         counts.get("rs2").copied().unwrap_or(0) > 0,
         "rs2 is back: {counts:?}"
@@ -413,17 +419,10 @@ fn each_scheduler_spreads_requests_and_weight_0_drains() -> anyhow::Result<()> {
         )
     };
     pool_is([1, 1, 1])?;
-    let at = |port: u16| SocketAddr::from(([192, 0, 2, 100], port));
+    let at = |port: u16| SocketAddr::new(vip_port().ip(), port);
 
     // wrr 3:1:1, a new connection per request.
-    let wrr = tally(
-        (0..50)
-            .map(|i| {
-                get_once(lab.client(), at(81), REQUEST_TIMEOUT)
-                    .with_context(|| format!("wrr request {i}"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?,
-    );
+    let wrr = lab.spread(81, 50)?;
     ensure!(
         (22..=38).contains(&count(&wrr, "rs1"))
             && count(&wrr, "rs2") >= 4
@@ -436,7 +435,7 @@ fn each_scheduler_spreads_requests_and_weight_0_drains() -> anyhow::Result<()> {
     for port in [82, 83] {
         let mut clients_per_server = Vec::new();
         for &source in &sources {
-            let to = std::net::SocketAddrV4::new([192, 0, 2, 100].into(), port);
+            let to = std::net::SocketAddrV4::new(VIP.parse()?, port);
             let answers = (0..3)
                 .map(|_| Client::connect_from(lab.client(), source, to, REQUEST_TIMEOUT)?.get())
                 .collect::<anyhow::Result<Vec<String>>>()
@@ -499,14 +498,7 @@ fn each_scheduler_spreads_requests_and_weight_0_drains() -> anyhow::Result<()> {
         .write("lb1-keepalived.conf", &schedulers_conf(weights))?;
     lb1.signal(libc::SIGHUP)?;
     pool_is(weights.map(u64::from))?;
-    let fresh = tally(
-        (0..30)
-            .map(|i| {
-                get_once(lab.client(), at(80), REQUEST_TIMEOUT)
-                    .with_context(|| format!("request {i} after the drain"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?,
-    );
+    let fresh = lab.spread(80, 30).context("after the drain")?;
     ensure!(
         count(&fresh, &server) == 0 && fresh.values().sum::<usize>() == 30,
         "no new connection to the drained {server}: {fresh:?}"
@@ -558,7 +550,7 @@ fn persistence_keeps_a_client_on_one_server() -> anyhow::Result<()> {
     lb1.start()?;
     lb1.wait_state("VI_1", "MASTER", ELECTION)?;
     lab.wait_pool(&lb1, &RS_ADDRS)?;
-    let counts = lab.spread(20)?;
+    let counts = lab.spread(80, 20)?;
     ensure!(counts.len() == 1, "one client, one server: {counts:?}");
     stop_all(&mut [lb1])
 }
