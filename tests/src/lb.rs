@@ -112,6 +112,20 @@ impl Client {
         Client::over(stream, timeout)
     }
 
+    /// `n` requests on this connection, `pause` apart, each answered by `server`.
+    pub fn stays_on(&mut self, server: &str, n: usize, pause: Duration) -> anyhow::Result<()> {
+        for i in 0..n {
+            let answer = self
+                .get()
+                .with_context(|| format!("request {i} of {n} on the open connection"))?;
+            if answer != server {
+                bail!("the open connection moved from {server} to {answer} (request {i})");
+            }
+            std::thread::sleep(pause);
+        }
+        Ok(())
+    }
+
     /// A client on a connected `stream`, each read and write bounded by `timeout`.
     fn over(stream: TcpStream, timeout: Duration) -> anyhow::Result<Client> {
         stream.set_read_timeout(Some(timeout))?;

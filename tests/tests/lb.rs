@@ -282,12 +282,7 @@ fn mh_keeps_a_live_connection_on_its_server_through_a_crash_failover() -> anyhow
 
     let mut conn = Client::connect(lab.client(), vip_port(), REQUEST_TIMEOUT)?;
     let server = conn.get()?;
-    for _ in 0..5 {
-        ensure!(
-            conn.get()? == server,
-            "a kept-alive connection stays on its server"
-        );
-    }
+    conn.stays_on(&server, 5, Duration::ZERO)?;
     let before = lb2.status()?["lb_counters"]["lb_flows_recovered"]
         .as_u64()
         .unwrap_or(0);
@@ -298,16 +293,8 @@ fn mh_keeps_a_live_connection_on_its_server_through_a_crash_failover() -> anyhow
     lb2.wait_state("VI_1", "MASTER", ELECTION)?;
     // The client's requests go on on the same TCP connection (TCP retransmits
     // whatever fell into the takeover gap).
-    for i in 0..20 {
-        let answer = conn
-            .get()
-            .with_context(|| format!("request {i} after the failover on the live connection"))?;
-        ensure!(
-            answer == server,
-            "the connection moved from {server} to {answer}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    conn.stays_on(&server, 20, Duration::from_millis(20))
+        .context("after the failover")?;
     let after = lb2.status()?["lb_counters"]["lb_flows_recovered"]
         .as_u64()
         .unwrap_or(0);
@@ -504,15 +491,8 @@ fn each_scheduler_spreads_requests_and_weight_0_drains() -> anyhow::Result<()> {
         "no new connection to the drained {server}: {fresh:?}"
     );
     eprintln!("after draining {server}: {fresh:?}");
-    for i in 0..5 {
-        let answer = kept
-            .get()
-            .with_context(|| format!("request {i} on the kept-alive connection"))?;
-        ensure!(
-            answer == server,
-            "the open connection moved from {server} to {answer}"
-        );
-    }
+    kept.stays_on(&server, 5, Duration::ZERO)
+        .context("on the drained server")?;
     drop(more_ports);
     stop_all(&mut [lb1])
 }
