@@ -42,15 +42,22 @@ fn vip_port() -> SocketAddr {
 /// keepalived.conf for one balancer: a VRRPv3 instance holding the VIP, and a
 /// virtual_server with the three real servers and `checker` in each.
 fn lb_conf(router: &str, priority: u8, algo: &str, extra: &str, checker: &str) -> String {
+    format!(
+        "global_defs {{\n    router_id {router}\n    vrrp_version 3\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n{}",
+        virtual_server_conf(algo, extra, checker)
+    )
+}
+
+/// The `virtual_server` block of [`lb_conf`].
+fn virtual_server_conf(algo: &str, extra: &str, checker: &str) -> String {
     let real_servers: String = RS_ADDRS
         .iter()
         .map(|rs| format!("    real_server {rs} 80 {{\n        weight 1\n{checker}    }}\n"))
         .collect();
     format!(
-        "global_defs {{\n    router_id {router}\n    vrrp_version 3\n}}\n\
-         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
-         priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n\
-         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo {algo}\n    lb_kind DR\n    \
+        "virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo {algo}\n    lb_kind DR\n    \
          protocol TCP\n{extra}{real_servers}}}\n"
     )
 }
@@ -494,6 +501,42 @@ fn each_scheduler_spreads_requests_and_weight_0_drains() -> anyhow::Result<()> {
     kept.stays_on(&server, 5, Duration::ZERO)
         .context("on the drained server")?;
     drop(more_ports);
+    stop_all(&mut [lb1])
+}
+
+/// keepalived's LVS-only director: virtual servers and no vrrp_instance. The VIP reaches
+/// the director by a route (here the client's own, as from an upstream router), and vipd
+/// runs its program where the real servers are (the one-armed director's interface).
+#[test]
+fn a_director_without_vrrp_balances_and_fails_a_dead_server() -> anyhow::Result<()> {
+    let lab = Lab::new("lb_director")?;
+    let conf = format!(
+        "global_defs {{\n    router_id lvs1\n}}\n{}",
+        virtual_server_conf("rr", "", TCP_CHECK)
+    );
+    let mut lb1 = lab.router(0, &conf)?;
+    lb1.start()?;
+    lab.wait_pool(&lb1, &RS_ADDRS)?;
+    let xdp = lb1.status()?["xdp"].to_string();
+    ensure!(xdp.contains("eth0"), "the program on eth0: {xdp}");
+    lab.client().exec_ok(&[
+        "ip",
+        "route",
+        "add",
+        &format!("{VIP}/32"),
+        "via",
+        LB_ADDRS[0],
+    ])?;
+
+    let counts = lab.spread(80, 30)?;
+    ensure!(
+        counts.len() == 3 && counts.values().all(|&c| c >= 5),
+        "rr over three servers: {counts:?}"
+    );
+    drop(lab.servers.borrow_mut()[2].take());
+    lab.wait_pool(&lb1, &RS_ADDRS[..2])?;
+    let counts = lab.spread(80, 20)?;
+    ensure!(!counts.contains_key("rs3"), "rs3 is out: {counts:?}");
     stop_all(&mut [lb1])
 }
 

@@ -415,11 +415,15 @@ pub fn status_json(status: &DaemonStatus) -> serde_json::Result<String> {
 pub fn render_table(status: &DaemonStatus) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<12} {:<10} {:>4} {:<7} {:>8} {:<16} {:<24} VIPS",
-        "INSTANCE", "INTERFACE", "VRID", "STATE", "PRIORITY", "MASTER", "LAST CHANGE"
-    );
+    // A director without VRRP has no instance table to show.
+    let instances = !status.instances.is_empty() || status.virtual_servers.is_empty();
+    if instances {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<10} {:>4} {:<7} {:>8} {:<16} {:<24} VIPS",
+            "INSTANCE", "INTERFACE", "VRID", "STATE", "PRIORITY", "MASTER", "LAST CHANGE"
+        );
+    }
     for i in &status.instances {
         let priority = if i.priority == i.effective_priority {
             i.priority.to_string()
@@ -445,9 +449,12 @@ pub fn render_table(status: &DaemonStatus) -> String {
         );
     }
     if !status.virtual_servers.is_empty() {
+        if instances {
+            out.push('\n');
+        }
         let _ = writeln!(
             out,
-            "\n{:<24} {:<26} {:<9} {:>6} {:>8} {:>12} LAST CHECK",
+            "{:<24} {:<26} {:<9} {:>6} {:>8} {:>12} LAST CHECK",
             "VIRTUAL SERVER", "REAL SERVER", "STATE", "WEIGHT", "FLOWS", "PACKETS"
         );
         for vs in &status.virtual_servers {
@@ -510,6 +517,21 @@ mod tests {
             table.contains("203.0.113.10") && table.contains("standby"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn a_director_without_instances_shows_only_its_virtual_servers() {
+        let mut status = DaemonStatus::default();
+        assert!(render_table(&status).starts_with("INSTANCE"));
+        status.virtual_servers.push(super::VirtualServerStatus {
+            name: "192.0.2.100:80/tcp".into(),
+            algo: "rr".into(),
+            quorum_up: true,
+            ..Default::default()
+        });
+        let table = render_table(&status);
+        assert!(table.starts_with("VIRTUAL SERVER"), "{table}");
+        assert!(!table.contains("INSTANCE"), "{table}");
     }
 
     #[test]

@@ -500,17 +500,18 @@ fn a_virtual_server_needs_xdp_where_its_traffic_arrives() {
         kinds(&format!("{}{}", instance("off"), service(""))),
         [LbError::NoXdp.to_string()]
     );
-    assert_eq!(
-        kinds(&format!(
-            "{}{}",
-            instance("auto"),
-            service("interface = \"eth1\"\n")
-        )),
-        [LbError::InterfaceWithoutXdp {
-            interface: "eth1".into()
-        }
-        .to_string()]
-    );
+    // A named interface gets the program for the balancer, whatever the instances do.
+    for xdp in ["off", "auto"] {
+        let loaded = parse_toml(
+            &format!("{}{}", instance(xdp), service("interface = \"eth1\"\n")),
+            "vipd.toml",
+        )
+        .expect("XDP for the balancer on eth1");
+        assert_eq!(
+            loaded.config.virtual_servers[0].interface.as_deref(),
+            Some("eth1")
+        );
+    }
     let loaded = parse_toml(
         &format!(
             "{}{}",
@@ -523,5 +524,25 @@ fn a_virtual_server_needs_xdp_where_its_traffic_arrives() {
     assert_eq!(
         loaded.config.virtual_servers[0].interface.as_deref(),
         Some("eth0")
+    );
+}
+
+/// keepalived's LVS-only director: virtual servers and no vrrp_instance. The addresses
+/// reach it by routing, so not owning them is no warning; a file with neither is still
+/// "no instance".
+#[test]
+fn a_director_without_vrrp_needs_no_instance() {
+    let loaded = ok("global_defs {\n    router_id lvs1\n}\n\
+         virtual_server 192.0.2.100 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    \
+         real_server 192.0.2.11 80 {\n        TCP_CHECK {\n            connect_timeout 3\n        }\n    }\n}\n");
+    assert!(loaded.config.instances.is_empty());
+    assert_eq!(loaded.config.virtual_servers.len(), 1);
+    assert!(lb_warnings(&loaded).is_empty(), "{:#?}", loaded.warnings);
+    round_trip(&loaded);
+
+    let none = errors("global_defs {\n    router_id lvs1\n}\n");
+    assert!(
+        none.errors.iter().any(|e| e.kind == ErrorKind::NoInstances),
+        "{none:#?}"
     );
 }

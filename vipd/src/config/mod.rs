@@ -693,8 +693,11 @@ pub enum ErrorKind {
         /// The key.
         key: &'static str,
     },
-    /// The file defines no instance.
-    #[error("no instance defined; add an [instance.NAME] table")]
+    /// The file defines neither an instance nor a virtual server.
+    #[error(
+        "no instance defined; add an [instance.NAME] table (or a [[virtual_server]] for a \
+         load balancer without VRRP)"
+    )]
     NoInstances,
     /// `use_vmac` with unicast peers but adverts on the macvlan: unicast adverts leave
     /// from the instance's own interface address (keepalived has the same rule).

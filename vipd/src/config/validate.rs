@@ -370,7 +370,8 @@ impl Checker {
     fn config(&mut self, draft: &Draft) -> Option<Config> {
         let global = self.global(&draft.global);
         let scripts = self.scripts(&draft.scripts);
-        if draft.instances.is_empty() {
+        // A load balancer alone (keepalived's LVS-only director) needs no instance.
+        if draft.instances.is_empty() && draft.virtual_servers.is_empty() {
             self.error(draft.end, "", ErrorKind::NoInstances);
         }
         // Out-of-range weights were reported above; 0 keeps the lookup total.

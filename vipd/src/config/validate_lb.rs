@@ -41,20 +41,12 @@ pub enum LbError {
          replies to rewrite; use DR (with `vipd real-server` on each real server)"
     )]
     NatNotSupported,
-    /// The service names an interface vipd runs no XDP program on.
-    #[error(
-        "interface {interface:?}: vipd runs its XDP program (the data plane) only on the \
-         interfaces of its vrrp_instances with XDP on, and none uses this one"
-    )]
-    InterfaceWithoutXdp {
-        /// The interface.
-        interface: String,
-    },
     /// Virtual servers, but XDP is off everywhere.
     #[error(
         "virtual_server needs vipd's XDP program, which forwards the traffic, but every \
          vrrp_instance has `xdp off`: set `xdp` to auto, native or generic on the instance \
-         that holds the virtual address"
+         that holds the virtual address, or name the interface the service's traffic \
+         arrives on (`interface`)"
     )]
     NoXdp,
     /// `lb_kind TUN`.
@@ -339,27 +331,24 @@ impl Checker {
             .filter(|i| i.xdp != crate::config::XdpMode::Off)
             .map(|i| i.interface.as_str())
             .collect();
+        // Where the program runs: the instances' XDP interfaces and every service's
+        // `interface`; with neither, the daemon attaches it where the real servers are
+        // (a director without VRRP). Instances that all turned XDP off, with no service
+        // naming an interface, are a contradiction to point out.
+        let named = out.iter().any(|(vs, _, _)| vs.interface.is_some());
         if xdp_interfaces.is_empty()
             && !instances.is_empty()
+            && !named
             && let Some((_, draft, key)) = out.first()
         {
             self.lb_error(draft.at, key, LbError::NoXdp);
         }
         for (vs, draft, key) in &out {
-            if let Some(interface) = &vs.interface
-                && !xdp_interfaces.contains(interface.as_str())
-            {
-                self.lb_error(
-                    draft.at,
-                    key,
-                    LbError::InterfaceWithoutXdp {
-                        interface: interface.clone(),
-                    },
-                );
-            }
             let mut warned = HashSet::new();
-            // An announced service's addresses reach this host by routing (L3 mode).
-            let owned_elsewhere = vs.announce.is_some();
+            // An announced service's addresses reach this host by routing (L3 mode), as
+            // every address of a director without VRRP does (a static address or route,
+            // ECMP from a router upstream).
+            let owned_elsewhere = vs.announce.is_some() || instances.is_empty();
             for address in &vs.addresses {
                 if !owned_elsewhere
                     && !vips.contains_key(&address.ip())

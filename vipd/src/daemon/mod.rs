@@ -120,6 +120,12 @@ pub enum DaemonError {
         #[source]
         source: Box<BpfError>,
     },
+    /// The load balancer cannot run its data plane.
+    #[error("load balancer: {message}")]
+    LoadBalancer {
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// L3 mode's announcement devices could not be created.
     #[error(transparent)]
     L3(#[from] crate::io::l3::L3Error),

@@ -107,6 +107,10 @@ impl Daemon {
             Err(e) => tracing::error!(error = %e, "reload: starting new instances failed"),
         }
         self.build_groups(&new);
+        // A virtual server's new `interface` (or a director's first): the program there.
+        if let Err(e) = self.attach_lb(&new.virtual_servers).await {
+            tracing::error!(error = %e, "reload: attaching the load balancer failed");
+        }
         // A kept instance's settings are unchanged, but a track file's default weight
         // it uses may not be.
         for &index in &plan.keep {

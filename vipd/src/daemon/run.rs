@@ -119,6 +119,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         l3,
     };
     let prepared = daemon.prepare_all(&config.instances, true).await?;
+    daemon.attach_lb(&config.virtual_servers).await?;
     for file in &config.track_files {
         track::init_track_file(file);
     }

@@ -416,6 +416,101 @@ impl Daemon {
         Ok(())
     }
 
+    /// The load balancer's own attachments, after the instances' (which carry it too):
+    /// XDP on each virtual server's `interface`, and, when no instance runs XDP anywhere
+    /// (keepalived's LVS-only director), on the interfaces the real servers are reached
+    /// through, where a one-armed direct-routing director also receives its clients.
+    /// Interfaces already attached are left as they are. The balancer cannot work
+    /// without the program, so a failure here stops the daemon.
+    pub(super) async fn attach_lb(
+        &mut self,
+        services: &[crate::config::lb::VirtualServer],
+    ) -> Result<(), DaemonError> {
+        if self.lb.is_none() {
+            return Ok(());
+        }
+        let mut wanted: Vec<String> = Vec::new();
+        for name in services.iter().filter_map(|vs| vs.interface.clone()) {
+            if !wanted.contains(&name) {
+                wanted.push(name);
+            }
+        }
+        if wanted.is_empty() && self.xdp.is_empty() {
+            let servers = services.iter().flat_map(|vs| {
+                vs.real_servers
+                    .iter()
+                    .map(|r| r.address.ip())
+                    .chain(vs.sorry_server.map(|s| s.ip()))
+            });
+            for address in servers {
+                let route = match self.netlink.route_to(address).await {
+                    Ok(Some(route)) => route,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(%address, error = %e, "load balancer: no route to the real server");
+                        continue;
+                    }
+                };
+                if let Some(name) = crate::lb::dataplane::interface_name(route.ifindex)
+                    && !wanted.contains(&name)
+                {
+                    wanted.push(name);
+                }
+            }
+            if wanted.is_empty() {
+                return Err(DaemonError::LoadBalancer {
+                    message: "no vrrp_instance runs XDP and no real server has a route, so \
+                              there is no interface to run the data plane on: connect the \
+                              real servers' network, or name it with `interface` in the \
+                              virtual server"
+                        .into(),
+                });
+            }
+        }
+        for interface in wanted {
+            let ifindex = self.netlink.link_index(&interface).await?;
+            if self.xdp.contains_key(&ifindex) {
+                continue;
+            }
+            let options = AttachOptions {
+                mode: AttachMode::Auto,
+                log: self.xdp_log,
+                pin: Some(self.pin.clone()),
+                lb: true,
+            };
+            let mut attachment = match XdpAttachment::attach_with(&interface, &options) {
+                Ok(attachment) => attachment,
+                Err(BpfError::InterfaceLocked {
+                    interface,
+                    lock_path,
+                    holder,
+                }) => {
+                    return Err(DaemonError::InterfaceBusy {
+                        interface,
+                        holder,
+                        lock: lock_path,
+                    });
+                }
+                Err(e) => {
+                    return Err(DaemonError::LoadBalancer {
+                        message: format!("attaching XDP to {interface}: {e}"),
+                    });
+                }
+            };
+            tracing::info!(%interface, mode = %attachment.mode(), "XDP attached for the load balancer");
+            if let Some(lb) = &self.lb {
+                let maps = attachment
+                    .take_lb_maps()
+                    .map_err(|e| DaemonError::LoadBalancer {
+                        message: format!("the program's maps on {interface}: {e}"),
+                    })?;
+                lb.dataplane().add_maps(maps);
+            }
+            self.xdp.insert(ifindex, attachment);
+        }
+        Ok(())
+    }
+
     /// Attaches XDP to the instance's VMAC, if it has one: the VIPs live there, so their
     /// ARP leases are looked up by the program that sees requests arrive on it (the
     /// parent's passes them on, as they are not its VIPs). A macvlan has no driver

@@ -541,7 +541,7 @@ impl Task {
 }
 
 /// The name of interface `ifindex`, if it exists.
-fn interface_name(ifindex: u32) -> Option<String> {
+pub(crate) fn interface_name(ifindex: u32) -> Option<String> {
     let mut buf = [0u8; libc::IF_NAMESIZE];
     // SAFETY: `buf` has IF_NAMESIZE bytes, as if_indextoname requires.
     let name = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr().cast()) };
