@@ -2,10 +2,12 @@
 //! servers in a namespace: a stopped server fails within delay_loop plus its retries and
 //! comes back, the sorry server and the quorum follow, notify commands run, status code
 //! and digest mismatches fail with their reason, SSL_GET talks TLS to a self-signed
-//! server, TCP_CHECK honours bindto, and MISC_CHECK's exit status sets the weight.
+//! server, TCP_CHECK honours bindto, MISC_CHECK's exit status sets the weight, and
+//! UDP_CHECK, PING_CHECK and DNS_CHECK pass and fail as keepalived's do.
 //!
 //! Lab: namespace `lb` (192.0.2.1/24, runs the supervisor on a tokio runtime in a thread
-//! that entered it) and `rs` (192.0.2.11-13/24, Python HTTP servers), joined by a veth.
+//! that entered it) and `rs` (192.0.2.11-13/24, Python HTTP and UDP servers), joined by a
+//! veth.
 
 use std::path::Path;
 use std::time::Duration;
@@ -29,6 +31,23 @@ context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(cert, key)
 server.socket = context.wrap_socket(server.socket, server_side=True)
 server.serve_forever()
+";
+
+/// A UDP server: address, port, and `echo` (send each datagram back) or `rcode:N` (answer
+/// each DNS query with its ID and question, QR set and RCODE N, no records).
+const UDP_SERVER: &str = "\
+import socket, sys
+addr, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((addr, port))
+while True:
+    data, peer = s.recvfrom(4096)
+    if mode == 'echo':
+        s.sendto(data, peer)
+    elif len(data) >= 12:
+        rcode = int(mode.split(':')[1])
+        flags = bytes([0x80 | (data[2] & 0x01), 0x80 | rcode])
+        s.sendto(data[:2] + flags + data[4:6] + bytes(6) + data[12:], peer)
 ";
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -76,7 +95,21 @@ impl Lab {
         Ok(server)
     }
 
+    /// [`UDP_SERVER`] on `address`:`port` in `mode`; returns once it is bound.
+    fn udp_server(&self, address: &str, port: u16, mode: &str) -> anyhow::Result<Proc> {
+        let server =
+            self.rs
+                .spawn(&[PYTHON, "-c", UDP_SERVER, address, &port.to_string(), mode])?;
+        self.wait_bound("-Huln", address, port)?;
+        Ok(server)
+    }
+
     fn wait_listening(&self, address: &str, port: u16) -> anyhow::Result<()> {
+        self.wait_bound("-Hltn", address, port)
+    }
+
+    /// Waits until `ss FLAGS src ADDRESS:PORT` lists a socket.
+    fn wait_bound(&self, flags: &str, address: &str, port: u16) -> anyhow::Result<()> {
         let target = format!("{address}:{port}");
         vipd_tests::poll_until(
             &format!("a server listening on {target}"),
@@ -85,7 +118,7 @@ impl Lab {
             || {
                 let out = self
                     .rs
-                    .exec_ok(&["ss", "-Hltn", "src", &target])
+                    .exec_ok(&["ss", flags, "src", &target])
                     .unwrap_or_default();
                 if out.trim().is_empty() {
                     Err(out)
@@ -361,14 +394,8 @@ fn checks_report_status_digest_tls_and_bind_results() {
         .unwrap()
         .to_owned();
     let wrong = "0123456789abcdef0123456789abcdef";
-    // One service per check, each with one real server, so each has its own state.
     let check = |n: u8, address: &str, port: u16, body: &str| {
-        format!(
-            "\n[[virtual_server]]\naddress = \"192.0.2.{n}\"\nport = {port}\n\
-             delay_loop = \"300ms\"\n\n[[virtual_server.real_server]]\naddress = \"{address}\"\n\
-             port = {port}\n\n[[virtual_server.real_server.check]]\nconnect_timeout = \"2s\"\n\
-             retry = 0\n{body}\n"
-        )
+        one_check(&format!("192.0.2.{n}"), address, port, "", "2s", body)
     };
     let toml = [
         check(101, "192.0.2.11", 80, "type = \"HTTP_GET\"\nurl = [{ path = \"/missing\", status_code = [200] }]"),
@@ -380,35 +407,9 @@ fn checks_report_status_digest_tls_and_bind_results() {
     ]
     .concat();
     let services = services(&toml).unwrap();
-    let snapshot = on_runtime_in(&lab.lb, async {
-        let (supervisor, mut snapshots) = Supervisor::start(services);
-        let all_checked = |s: &HealthSnapshot| {
-            s.services
-                .iter()
-                .all(|s| s.real_servers[0].last_check.is_some())
-        };
-        let snapshot = wait_for(
-            &mut snapshots,
-            "every check's first result",
-            Duration::from_secs(10),
-            all_checked,
-        )
-        .await?;
-        supervisor.shutdown().await;
-        Ok(snapshot)
-    })
-    .unwrap();
+    let snapshot = first_results(&lab.lb, services).unwrap();
     let expect = |service: usize, state: RealServerState, reason: &str| {
-        let got = last_reason(&snapshot, service, 0);
-        assert_eq!(
-            super_state(&snapshot, service),
-            Some(state),
-            "service {service}: {got}"
-        );
-        assert!(
-            got.contains(reason),
-            "service {service}: {got:?} should contain {reason:?}"
-        );
+        expect_result(&snapshot, service, state, reason)
     };
     expect(0, RealServerState::Failed, "HTTP status 404, expected 200");
     expect(
@@ -420,6 +421,118 @@ fn checks_report_status_digest_tls_and_bind_results() {
     expect(3, RealServerState::Alive, "HTTP 200");
     expect(4, RealServerState::Alive, "connected");
     expect(5, RealServerState::Failed, "bind to 198.51.100.1");
+}
+
+/// UDP_CHECK (silence or a reply passes, port unreachable fails; a required reply's
+/// pattern, with wildcards), PING_CHECK (a host that answers, one that is not there) and
+/// DNS_CHECK (NOERROR passes, SERVFAIL fails), each with its reason.
+#[test]
+fn udp_ping_and_dns_checks_report_their_results() {
+    require_root();
+    let lab = lab("lbudp").unwrap();
+    let _echo = lab.udp_server("192.0.2.11", 7, "echo").unwrap();
+    let _dns = lab.udp_server("192.0.2.11", 53, "rcode:0").unwrap();
+    let _servfail = lab.udp_server("192.0.2.12", 53, "rcode:2").unwrap();
+    for (ns, address) in [(&lab.lb, "2001:db8::1/64"), (&lab.rs, "2001:db8::11/64")] {
+        ns.sysctl("net.ipv6.conf.eth0.accept_dad", "0").unwrap();
+        add_addr(ns, "eth0", address).unwrap();
+    }
+    let udp = "protocol = \"UDP\"\n";
+    let check = |n: u8, address: &str, port: u16, body: &str| {
+        one_check(&format!("192.0.2.{n}"), address, port, udp, "1s", body)
+    };
+    let toml = [
+        check(101, "192.0.2.11", 7, "type = \"UDP_CHECK\"\npayload = \"76697064\""),
+        check(102, "192.0.2.11", 9, "type = \"UDP_CHECK\""),
+        check(103, "192.0.2.11", 7, "type = \"UDP_CHECK\"\npayload = \"76697064\"\nreply = \"76 69 70 64\"\nmin_reply_length = 4"),
+        check(104, "192.0.2.11", 7, "type = \"UDP_CHECK\"\npayload = \"76697064\"\nreply = \"7669xx65\""),
+        check(105, "192.0.2.11", 7, "type = \"UDP_CHECK\"\npayload = \"76697064\"\nrequire_reply = true\nmax_reply_length = 3"),
+        check(106, "192.0.2.11", 7, "type = \"PING_CHECK\""),
+        check(107, "192.0.2.99", 7, "type = \"PING_CHECK\""),
+        check(108, "192.0.2.11", 53, "type = \"DNS_CHECK\"\nquery_type = \"A\"\nquery_name = \"www.example\""),
+        check(109, "192.0.2.12", 53, "type = \"DNS_CHECK\""),
+    ]
+    .concat()
+        + &one_check(
+            "2001:db8::100",
+            "2001:db8::11",
+            7,
+            "",
+            "2s",
+            "type = \"PING_CHECK\"",
+        );
+    let services = services(&toml).unwrap();
+    let snapshot = first_results(&lab.lb, services).unwrap();
+    let expect = |service: usize, state: RealServerState, reason: &str| {
+        expect_result(&snapshot, service, state, reason)
+    };
+    expect(0, RealServerState::Alive, "a 4-byte reply");
+    expect(1, RealServerState::Failed, "refused");
+    expect(2, RealServerState::Alive, "a 4-byte reply");
+    expect(3, RealServerState::Failed, "does not match");
+    expect(4, RealServerState::Failed, "not 0 to 3");
+    expect(5, RealServerState::Alive, "echo reply");
+    expect(6, RealServerState::Failed, "no echo reply");
+    expect(7, RealServerState::Alive, "NOERROR");
+    expect(8, RealServerState::Failed, "RCODE 2 (SERVFAIL)");
+    expect(9, RealServerState::Alive, "echo reply");
+}
+
+/// A TOML virtual server on `vip`:`port` (plus `extra` service keys) with one real
+/// server and one check of `body`, run every 300 ms without retries: one service per
+/// check, so each has its own state.
+fn one_check(
+    vip: &str,
+    address: &str,
+    port: u16,
+    extra: &str,
+    timeout: &str,
+    body: &str,
+) -> String {
+    format!(
+        "\n[[virtual_server]]\naddress = \"{vip}\"\nport = {port}\n{extra}delay_loop = \"300ms\"\n\n\
+         [[virtual_server.real_server]]\naddress = \"{address}\"\nport = {port}\n\n\
+         [[virtual_server.real_server.check]]\nconnect_timeout = \"{timeout}\"\nretry = 0\n{body}\n"
+    )
+}
+
+/// Runs the checks of `services` in `ns` until each real server has a first result.
+fn first_results(
+    ns: &Netns,
+    services: Vec<vipd::config::lb::VirtualServer>,
+) -> anyhow::Result<HealthSnapshot> {
+    on_runtime_in(ns, async {
+        let (supervisor, mut snapshots) = Supervisor::start(services);
+        let all_checked = |s: &HealthSnapshot| {
+            s.services
+                .iter()
+                .all(|s| s.real_servers.iter().all(|r| r.last_check.is_some()))
+        };
+        let snapshot = wait_for(
+            &mut snapshots,
+            "every check's first result",
+            Duration::from_secs(10),
+            all_checked,
+        )
+        .await?;
+        supervisor.shutdown().await;
+        Ok(snapshot)
+    })
+}
+
+/// Service `service`'s (first) real server is in `state`, its last check's reason
+/// containing `reason`.
+fn expect_result(snapshot: &HealthSnapshot, service: usize, state: RealServerState, reason: &str) {
+    let got = last_reason(snapshot, service, 0);
+    assert_eq!(
+        super_state(snapshot, service),
+        Some(state),
+        "service {service}: {got}"
+    );
+    assert!(
+        got.contains(reason),
+        "service {service}: {got:?} should contain {reason:?}"
+    );
 }
 
 fn super_state(snapshot: &HealthSnapshot, service: usize) -> Option<RealServerState> {

@@ -413,7 +413,8 @@ pub struct DraftRealServer {
     pub checkers: Vec<DraftChecker>,
 }
 
-/// A checker (`HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `MISC_CHECK`) as written.
+/// A checker (`HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `MISC_CHECK`, `UDP_CHECK`,
+/// `PING_CHECK`, `DNS_CHECK`) as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
 pub struct DraftChecker {
@@ -433,6 +434,16 @@ pub struct DraftChecker {
     pub misc_path: Option<Sourced<DraftCommand>>,
     pub misc_timeout: Option<Sourced<String>>,
     pub misc_dynamic: Option<Sourced<bool>>,
+    pub payload: Option<Sourced<String>>,
+    pub require_reply: Option<Sourced<bool>>,
+    /// The data of keepalived's `require_reply HEX`; vipd's `reply`.
+    pub reply: Option<Sourced<String>>,
+    pub min_reply_length: Option<Sourced<i64>>,
+    pub max_reply_length: Option<Sourced<i64>>,
+    /// DNS_CHECK `type`; vipd's `query_type`.
+    pub query_type: Option<Sourced<String>>,
+    /// DNS_CHECK `name`; vipd's `query_name`.
+    pub query_name: Option<Sourced<String>>,
 }
 
 impl DraftChecker {
@@ -453,6 +464,13 @@ impl DraftChecker {
             misc_path: None,
             misc_timeout: None,
             misc_dynamic: None,
+            payload: None,
+            require_reply: None,
+            reply: None,
+            min_reply_length: None,
+            max_reply_length: None,
+            query_type: None,
+            query_name: None,
         }
     }
 }

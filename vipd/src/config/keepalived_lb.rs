@@ -45,23 +45,11 @@ const REAL_SERVER_UNSUPPORTED: &[(&str, &str)] = &[
         "; the real server has no check from this block (add a TCP_CHECK on port 25?)",
     ),
     (
-        "DNS_CHECK",
-        "; the real server has no check from this block",
-    ),
-    (
         "BFD_CHECK",
         "; the real server has no check from this block",
     ),
     (
         "FILE_CHECK",
-        "; the real server has no check from this block",
-    ),
-    (
-        "UDP_CHECK",
-        "; the real server has no check from this block",
-    ),
-    (
-        "PING_CHECK",
         "; the real server has no check from this block",
     ),
     (
@@ -236,7 +224,8 @@ impl Mapper<'_> {
                 "inhibit_on_failure" => real.inhibit_on_failure = self.flag(entry),
                 "notify_up" => real.notify_up = self.command(entry, &context, false),
                 "notify_down" => real.notify_down = self.command(entry, &context, false),
-                "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" => {
+                "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK"
+                | "PING_CHECK" | "DNS_CHECK" => {
                     if let Some(block) = self.block(entry) {
                         let checker = self.checker(entry, block, &context);
                         real.checkers.push(checker);
@@ -272,10 +261,34 @@ impl Mapper<'_> {
                 "misc_path" => checker.misc_path = self.command(entry, &context, false),
                 "misc_timeout" => checker.misc_timeout = self.text(entry),
                 "misc_dynamic" => checker.misc_dynamic = self.flag(entry),
+                // Hex strings may have spaces: every word after the keyword.
+                "payload" => checker.payload = self.joined(entry),
+                "require_reply" => {
+                    checker.require_reply = Some(Sourced::new(true, Some(entry.at())));
+                    if !entry.args().is_empty() {
+                        checker.reply = self.joined(entry);
+                    }
+                }
+                "min_reply_length" => checker.min_reply_length = self.int(entry),
+                "max_reply_length" => checker.max_reply_length = self.int(entry),
+                "type" => checker.query_type = self.text(entry),
+                "name" => checker.query_name = self.text(entry),
                 _ => self.ignored(entry, &context, CHECKER_UNSUPPORTED),
             }
         }
         checker
+    }
+
+    /// Every argument of `node`, joined by single spaces (a hex string written in
+    /// groups); at least one.
+    fn joined(&mut self, node: &Node) -> Option<Sourced<String>> {
+        if node.args().is_empty() || node.block.is_some() {
+            self.args(node, 1, "one or more words");
+            return None;
+        }
+        let at = node.args().first().map(|w| w.at);
+        let text: Vec<&str> = node.args().iter().map(|w| w.text.as_str()).collect();
+        Some(Sourced::new(text.join(" "), at))
     }
 
     fn url(&mut self, node: &Node, block: &[Node], context: &str) -> DraftUrl {

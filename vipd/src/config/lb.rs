@@ -183,6 +183,171 @@ pub enum CheckKind {
     Tcp,
     /// `MISC_CHECK`: a command.
     Misc(MiscCheck),
+    /// `UDP_CHECK`: a datagram to the port.
+    Udp(UdpCheck),
+    /// `PING_CHECK`: an ICMP (ICMPv6) echo answered within `connect_timeout`.
+    Ping,
+    /// `DNS_CHECK`: a query answered without error within `connect_timeout`.
+    Dns(DnsCheck),
+}
+
+/// A UDP_CHECK, with keepalived's rules: the `payload` datagram (empty by default) goes
+/// to the port. Without `require_reply` the check passes unless the host answers that
+/// the port is unreachable (ICMP) within `connect_timeout`; with it, a reply must come
+/// within that time, `min_reply_length..=max_reply_length` bytes long, whose first bytes
+/// match `reply` where one is given (as far as the reply goes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpCheck {
+    /// `payload`: what to send.
+    pub payload: Vec<u8>,
+    /// `require_reply`.
+    pub require_reply: bool,
+    /// The data after `require_reply` (vipd's TOML: `reply`).
+    pub reply: Option<HexPattern>,
+    /// `min_reply_length` (default 0).
+    pub min_reply_length: u16,
+    /// `max_reply_length` (default 255, as keepalived).
+    pub max_reply_length: u16,
+}
+
+/// keepalived's hex strings (`payload`, `require_reply`): pairs of hex digits, spaces
+/// between groups ignored, a lone digit before a space one byte; in a reply, `x`
+/// matches any nibble.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HexPattern {
+    /// The bytes (0 where a nibble is a wildcard).
+    pub bytes: Vec<u8>,
+    /// Per byte, the bits that match anything.
+    pub wildcard: Vec<u8>,
+}
+
+impl HexPattern {
+    /// Parses `text`; `wildcards` allows `x`. Hand-written: keepalived's own format
+    /// (`read_hex_str`), which no hex crate reads (lone digits, wildcards).
+    pub fn parse(text: &str, wildcards: bool) -> Result<HexPattern, String> {
+        let mut pattern = HexPattern {
+            bytes: Vec::new(),
+            wildcard: Vec::new(),
+        };
+        for group in text.split_ascii_whitespace() {
+            let digits: Vec<char> = group.chars().collect();
+            for pair in digits.chunks(2) {
+                let (mut byte, mut mask) = (0u8, 0u8);
+                for &c in pair {
+                    let (value, any) = match c.to_digit(16) {
+                        Some(v) => (v as u8, 0),
+                        None if wildcards && c.eq_ignore_ascii_case(&'x') => (0, 0x0f),
+                        None => return Err(format!("{c:?} is not a hex digit")),
+                    };
+                    byte = byte << 4 | value;
+                    mask = mask << 4 | any;
+                }
+                pattern.bytes.push(byte);
+                pattern.wildcard.push(mask);
+            }
+        }
+        if pattern.bytes.is_empty() {
+            return Err("no hex digits".into());
+        }
+        if pattern.bytes.len() > usize::from(u16::MAX) {
+            return Err("longer than 65535 bytes".into());
+        }
+        Ok(pattern)
+    }
+
+    /// Whether `data` matches, byte by byte, as far as both go (keepalived compares
+    /// only the shorter length).
+    pub fn matches(&self, data: &[u8]) -> bool {
+        self.bytes
+            .iter()
+            .zip(&self.wildcard)
+            .zip(data)
+            .all(|((want, any), got)| (want ^ got) & !any == 0)
+    }
+
+    /// The pattern as keepalived and vipd write it: two digits a byte, `x` for a
+    /// wildcard nibble.
+    pub fn render(&self) -> String {
+        let nibble = |value: u8, any: bool| {
+            if any {
+                'x'
+            } else {
+                char::from_digit(u32::from(value), 16).unwrap_or('0')
+            }
+        };
+        self.bytes
+            .iter()
+            .zip(&self.wildcard)
+            .flat_map(|(b, w)| [nibble(b >> 4, w >> 4 != 0), nibble(b & 0x0f, w & 0x0f != 0)])
+            .collect()
+    }
+}
+
+/// A DNS_CHECK: a recursive query for `name` (type `query_type`, class IN) to the
+/// server's port over UDP; it passes on a response with the query's ID and RCODE 0
+/// (NOERROR), as keepalived's. Any other RCODE fails it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsCheck {
+    /// `type` (vipd's TOML: `query_type`; default SOA).
+    pub query_type: DnsType,
+    /// `name` (vipd's TOML: `query_name`; default `.`, the root).
+    pub name: String,
+}
+
+/// The query types keepalived's DNS_CHECK knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsType {
+    /// A (1).
+    A,
+    /// NS (2).
+    Ns,
+    /// CNAME (5).
+    Cname,
+    /// SOA (6).
+    Soa,
+    /// MX (15).
+    Mx,
+    /// TXT (16).
+    Txt,
+    /// AAAA (28).
+    Aaaa,
+}
+
+impl DnsType {
+    /// Every type, with its name and its number (RFC 1035 §3.2.2, RFC 3596).
+    pub const ALL: [(DnsType, &'static str, u16); 7] = [
+        (DnsType::A, "A", 1),
+        (DnsType::Ns, "NS", 2),
+        (DnsType::Cname, "CNAME", 5),
+        (DnsType::Soa, "SOA", 6),
+        (DnsType::Mx, "MX", 15),
+        (DnsType::Txt, "TXT", 16),
+        (DnsType::Aaaa, "AAAA", 28),
+    ];
+
+    /// The type named `text` (any case).
+    pub fn from_name(text: &str) -> Option<DnsType> {
+        Self::ALL
+            .iter()
+            .find(|(_, name, _)| name.eq_ignore_ascii_case(text))
+            .map(|(t, _, _)| *t)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map_or("SOA", |(_, name, _)| name)
+    }
+
+    /// Its number on the wire.
+    pub fn code(self) -> u16 {
+        Self::ALL
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map_or(6, |(_, _, code)| *code)
+    }
 }
 
 /// An HTTP_GET / SSL_GET check.

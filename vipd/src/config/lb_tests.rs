@@ -546,3 +546,86 @@ fn a_director_without_vrrp_needs_no_instance() {
         "{none:#?}"
     );
 }
+
+/// UDP_CHECK, PING_CHECK and DNS_CHECK with every keyword keepalived gives them, their
+/// defaults, and the round trip through `vipd convert`.
+#[test]
+fn udp_ping_and_dns_checks_are_read_with_keepalived_defaults() {
+    use super::lb::{DnsType, HexPattern};
+    let text = format!(
+        "{INSTANCES}virtual_server 192.0.2.100 53 {{\n  protocol UDP\n  \
+         real_server 192.0.2.11 53 {{\n    \
+         UDP_CHECK {{\n      payload 00 01 0a\n      require_reply 0001 xa\n      \
+         min_reply_length 2\n      max_reply_length 512\n      connect_timeout 2\n    }}\n    \
+         UDP_CHECK {{\n    }}\n    \
+         PING_CHECK {{\n      bindto 192.0.2.2\n    }}\n    \
+         DNS_CHECK {{\n      type aaaa\n      name www.example.com.\n    }}\n    \
+         DNS_CHECK {{\n    }}\n  }}\n}}\n"
+    );
+    let loaded = ok(&text);
+    let checkers = &loaded.config.virtual_servers[0].real_servers[0].checkers;
+    let CheckKind::Udp(udp) = &checkers[0].kind else {
+        panic!("UDP_CHECK: {:?}", checkers[0].kind);
+    };
+    assert_eq!(udp.payload, [0x00, 0x01, 0x0a]);
+    assert!(udp.require_reply);
+    let reply = udp.reply.as_ref().expect("reply data");
+    assert_eq!(reply.render(), "0001xa");
+    assert!(reply.matches(&[0x00, 0x01, 0x5a, 0xff]) && !reply.matches(&[0x00, 0x02]));
+    assert_eq!((udp.min_reply_length, udp.max_reply_length), (2, 512));
+    let CheckKind::Udp(plain) = &checkers[1].kind else {
+        panic!("UDP_CHECK: {:?}", checkers[1].kind);
+    };
+    assert!(plain.payload.is_empty() && !plain.require_reply && plain.reply.is_none());
+    assert_eq!((plain.min_reply_length, plain.max_reply_length), (0, 255));
+    assert_eq!(checkers[2].kind, CheckKind::Ping);
+    assert_eq!(checkers[2].bind_to, Some("192.0.2.2".parse().unwrap()));
+    let CheckKind::Dns(dns) = &checkers[3].kind else {
+        panic!("DNS_CHECK: {:?}", checkers[3].kind);
+    };
+    assert_eq!(
+        (dns.query_type, dns.name.as_str()),
+        (DnsType::Aaaa, "www.example.com.")
+    );
+    let CheckKind::Dns(default) = &checkers[4].kind else {
+        panic!("DNS_CHECK: {:?}", checkers[4].kind);
+    };
+    assert_eq!(
+        (default.query_type, default.name.as_str()),
+        (DnsType::Soa, ".")
+    );
+    assert_eq!(checkers[4].retry, 3, "DNS_CHECK's keepalived default");
+    assert_eq!(checkers[1].retry, 1);
+    assert!(lb_warnings(&loaded).is_empty(), "{:#?}", loaded.warnings);
+    let toml = round_trip(&loaded);
+    assert!(toml.contains("query_type = \"AAAA\""), "{toml}");
+
+    // keepalived's hex format: a lone digit before a space is a byte.
+    let lone = HexPattern::parse("1 23 4", false).expect("hex");
+    assert_eq!(lone.bytes, [0x01, 0x23, 0x04]);
+    assert!(HexPattern::parse("0x", false).is_err(), "x only in a reply");
+}
+
+#[test]
+fn bad_udp_and_dns_check_values_are_errors_with_their_place() {
+    let text = "virtual_server 192.0.2.100 53 {\n  real_server 192.0.2.11 53 {\n    \
+                UDP_CHECK {\n      payload 0g\n      min_reply_length 9\n      \
+                max_reply_length 4\n    }\n    DNS_CHECK {\n      type PTR\n      \
+                name a..b\n      payload 00\n    }\n    TCP_CHECK {\n      type A\n    }\n  }\n}\n";
+    let got = lb_errors(text);
+    let want = [
+        "8:5: `payload` does not apply to DNS_CHECK",
+        "13:5: `type` does not apply to TCP_CHECK",
+        "4:15: \"0g\" is not a hex string ('g' is not a hex digit)",
+        "5:24: min_reply_length 9 is above max_reply_length 4: no reply could pass",
+        "9:12: DNS query type \"PTR\" is not one of A, NS, CNAME, SOA, MX, TXT, AAAA",
+        "10:12: \"a..b\" is not a DNS name: each label (between dots) is 1 to 63 characters",
+    ];
+    for line in want {
+        assert!(
+            got.iter().any(|g| g == line),
+            "missing {line:?} in {got:#?}"
+        );
+    }
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+}

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::Ipv4Checksum;
-use super::lb::{CheckKind, LbAlgo, LbKind, RealServer, UrlCheck, VirtualServer};
+use super::lb::{CheckKind, HexPattern, LbAlgo, LbKind, RealServer, UrlCheck, VirtualServer};
 use super::validate::protocol_name;
 use super::{
     Authentication, Command, Config, ConfigWarning, InitialState, NotifyCommands, SyncGroup,
@@ -346,6 +346,9 @@ fn render_real_server(out: &mut String, real: &RealServer) {
             CheckKind::Http(_) => "HTTP_GET",
             CheckKind::Tcp => "TCP_CHECK",
             CheckKind::Misc(_) => "MISC_CHECK",
+            CheckKind::Udp(_) => "UDP_CHECK",
+            CheckKind::Ping => "PING_CHECK",
+            CheckKind::Dns(_) => "DNS_CHECK",
         };
         kv(out, "type", &string(name));
         if let Some(ip) = checker.connect_ip {
@@ -377,11 +380,30 @@ fn render_real_server(out: &mut String, real: &RealServer) {
                 }
                 out.push_str("]\n");
             }
-            CheckKind::Tcp => {}
+            CheckKind::Tcp | CheckKind::Ping => {}
             CheckKind::Misc(misc) => {
                 kv(out, "misc_path", &argv(&misc.command));
                 kv(out, "misc_timeout", &dur(misc.timeout));
                 kv(out, "misc_dynamic", &misc.dynamic.to_string());
+            }
+            CheckKind::Udp(udp) => {
+                if !udp.payload.is_empty() {
+                    let payload = HexPattern {
+                        bytes: udp.payload.clone(),
+                        wildcard: vec![0; udp.payload.len()],
+                    };
+                    kv(out, "payload", &string(&payload.render()));
+                }
+                kv(out, "require_reply", &udp.require_reply.to_string());
+                if let Some(reply) = &udp.reply {
+                    kv(out, "reply", &string(&reply.render()));
+                }
+                kv(out, "min_reply_length", &udp.min_reply_length.to_string());
+                kv(out, "max_reply_length", &udp.max_reply_length.to_string());
+            }
+            CheckKind::Dns(dns) => {
+                kv(out, "query_type", &string(dns.query_type.name()));
+                kv(out, "query_name", &string(&dns.name));
             }
         }
     }

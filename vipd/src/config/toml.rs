@@ -678,6 +678,13 @@ impl Converter<'_> {
         checker.misc_path = self.command(raw.misc_path);
         checker.misc_timeout = self.duration(raw.misc_timeout);
         checker.misc_dynamic = self.opt(raw.misc_dynamic);
+        checker.payload = self.opt(raw.payload);
+        checker.require_reply = self.opt(raw.require_reply);
+        checker.reply = self.opt(raw.reply);
+        checker.min_reply_length = self.opt(raw.min_reply_length);
+        checker.max_reply_length = self.opt(raw.max_reply_length);
+        checker.query_type = self.opt(raw.query_type);
+        checker.query_name = self.opt(raw.query_name);
         checker
     }
 
@@ -880,6 +887,13 @@ struct RawChecker {
     misc_path: Option<Spanned<RawCommand>>,
     misc_timeout: Option<Spanned<RawDuration>>,
     misc_dynamic: Option<Spanned<bool>>,
+    payload: Option<Spanned<String>>,
+    require_reply: Option<Spanned<bool>>,
+    reply: Option<Spanned<String>>,
+    min_reply_length: Option<Spanned<i64>>,
+    max_reply_length: Option<Spanned<i64>>,
+    query_type: Option<Spanned<String>>,
+    query_name: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -66,6 +66,10 @@ pub mod defaults {
     pub const LB_RETRY: u32 = 1;
     /// `retry` of MISC_CHECK (keepalived's default).
     pub const LB_MISC_RETRY: u32 = 0;
+    /// `retry` of DNS_CHECK (keepalived's default).
+    pub const LB_DNS_RETRY: u32 = 3;
+    /// UDP_CHECK `max_reply_length` (keepalived's default).
+    pub const LB_UDP_MAX_REPLY: u16 = 255;
     /// Checkers' `delay_before_retry` (keepalived's default).
     pub const LB_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
     /// `real_server.weight` (keepalived's default).

@@ -12,9 +12,9 @@ use super::super::draft::{
     DraftVsTarget, Sourced,
 };
 use super::super::lb::{
-    CheckKind, Checker as HealthChecker, HashFlags, HttpCheck, LbAlgo, LbKind, LbProtocol,
-    MAX_REAL_SERVERS_PER_SERVICE, MAX_VIRTUAL_SERVERS, MiscCheck, RealServer, UrlCheck,
-    VirtualServer,
+    CheckKind, Checker as HealthChecker, DnsCheck, DnsType, HashFlags, HexPattern, HttpCheck,
+    LbAlgo, LbKind, LbProtocol, MAX_REAL_SERVERS_PER_SERVICE, MAX_VIRTUAL_SERVERS, MiscCheck,
+    RealServer, UdpCheck, UrlCheck, VirtualServer,
 };
 use super::super::{AddressFamily, ErrorKind, InstanceSpec, WarningKind};
 use super::{Checker, MAX_TIMER, defaults};
@@ -152,7 +152,10 @@ pub enum LbError {
         expected: AddressFamily,
     },
     /// A checker kind that is not one of the four.
-    #[error("{kind:?} is not a checker vipd runs; use HTTP_GET, SSL_GET, TCP_CHECK or MISC_CHECK")]
+    #[error(
+        "{kind:?} is not a checker vipd runs; use HTTP_GET, SSL_GET, TCP_CHECK, MISC_CHECK, \
+         UDP_CHECK, PING_CHECK or DNS_CHECK"
+    )]
     UnknownChecker {
         /// The kind as written.
         kind: String,
@@ -196,6 +199,38 @@ pub enum LbError {
     BadPath {
         /// The path as written.
         path: String,
+    },
+    /// A bad UDP_CHECK hex string.
+    #[error("{text:?} is not a hex string ({why}){}", if *.wildcards { "; x matches any digit" } else { "" })]
+    BadHex {
+        /// The text as written.
+        text: String,
+        /// What is wrong.
+        why: String,
+        /// Whether `x` wildcards are allowed here.
+        wildcards: bool,
+    },
+    /// `min_reply_length` above `max_reply_length`.
+    #[error("min_reply_length {min} is above max_reply_length {max}: no reply could pass")]
+    ReplyLengths {
+        /// `min_reply_length`.
+        min: u16,
+        /// `max_reply_length`.
+        max: u16,
+    },
+    /// A DNS_CHECK type vipd does not know.
+    #[error("DNS query type {text:?} is not one of A, NS, CNAME, SOA, MX, TXT, AAAA")]
+    BadDnsType {
+        /// The text as written.
+        text: String,
+    },
+    /// A DNS_CHECK name that cannot be put in a query.
+    #[error("{name:?} is not a DNS name: {why}")]
+    BadDnsName {
+        /// The name as written.
+        name: String,
+        /// What is wrong.
+        why: &'static str,
     },
 }
 
@@ -245,6 +280,31 @@ pub enum LbWarning {
     NoRealServers,
 }
 
+/// Why `name` cannot be a query's QNAME (RFC 1035 §2.3.4: labels of 1 to 63 octets, 255
+/// octets in all), if it cannot. `.` is the root; a final dot is optional.
+fn dns_name_problem(name: &str) -> Option<&'static str> {
+    if name == "." {
+        return None;
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() {
+        return Some("empty");
+    }
+    if name.len() > 253 {
+        return Some("longer than 255 octets on the wire");
+    }
+    if name
+        .split('.')
+        .any(|label| label.is_empty() || label.len() > 63)
+    {
+        return Some("each label (between dots) is 1 to 63 characters");
+    }
+    if !name.is_ascii() {
+        return Some("not ASCII (write an IDN in its xn-- form)");
+    }
+    None
+}
+
 /// keepalived's checker keywords, as written, → (kind name, what it is).
 fn checker_kind(text: &str) -> Option<(&'static str, Kind)> {
     [
@@ -252,6 +312,9 @@ fn checker_kind(text: &str) -> Option<(&'static str, Kind)> {
         ("SSL_GET", Kind::Http { tls: true }),
         ("TCP_CHECK", Kind::Tcp),
         ("MISC_CHECK", Kind::Misc),
+        ("UDP_CHECK", Kind::Udp),
+        ("PING_CHECK", Kind::Ping),
+        ("DNS_CHECK", Kind::Dns),
     ]
     .into_iter()
     .find(|(name, _)| name.eq_ignore_ascii_case(text.trim()))
@@ -262,6 +325,9 @@ enum Kind {
     Http { tls: bool },
     Tcp,
     Misc,
+    Udp,
+    Ping,
+    Dns,
 }
 
 impl Checker {
@@ -917,6 +983,7 @@ impl Checker {
         );
         let default_retry = match kind {
             Kind::Misc => defaults::LB_MISC_RETRY,
+            Kind::Dns => defaults::LB_DNS_RETRY,
             _ => defaults::LB_RETRY,
         };
         let retry = self.int(
@@ -947,7 +1014,20 @@ impl Checker {
             .map(|d| (!d.is_zero()).then_some(d));
         let virtualhost = self.virtualhost(draft.virtualhost.as_ref(), &key);
         // Keys of one kind written in another: say so rather than ignore them.
-        let misplaced: [(&'static str, bool); 5] = [
+        let udp = matches!(kind, Kind::Udp);
+        let dns = matches!(kind, Kind::Dns);
+        let misplaced: [(&'static str, bool); 13] = [
+            ("payload", draft.payload.is_some() && !udp),
+            ("require_reply", draft.require_reply.is_some() && !udp),
+            ("reply", draft.reply.is_some() && !udp),
+            ("min_reply_length", draft.min_reply_length.is_some() && !udp),
+            ("max_reply_length", draft.max_reply_length.is_some() && !udp),
+            ("type", draft.query_type.is_some() && !dns),
+            ("name", draft.query_name.is_some() && !dns),
+            (
+                "connect_port",
+                draft.connect_port.is_some() && matches!(kind, Kind::Ping | Kind::Misc),
+            ),
             (
                 "url",
                 !draft.urls.is_empty() && !matches!(kind, Kind::Http { .. }),
@@ -998,6 +1078,9 @@ impl Checker {
                 }))
             }
             Kind::Tcp => Some(CheckKind::Tcp),
+            Kind::Ping => Some(CheckKind::Ping),
+            Kind::Udp => self.udp_check(draft, &key).map(CheckKind::Udp),
+            Kind::Dns => self.dns_check(draft, &key).map(CheckKind::Dns),
             Kind::Misc => {
                 let command = match &draft.misc_path {
                     Some(command) => self.command(command, &sub("misc_path")),
@@ -1037,6 +1120,98 @@ impl Checker {
             delay_before_retry: delay_before_retry?,
             delay_loop: own_delay_loop?,
             warmup: warmup?,
+        })
+    }
+
+    fn udp_check(&mut self, draft: &DraftChecker, key: &str) -> Option<UdpCheck> {
+        let mut hex = |value: &Option<Sourced<String>>, name: &str, wildcards: bool| match value {
+            None => Some(None),
+            Some(text) => match HexPattern::parse(&text.value, wildcards) {
+                Ok(pattern) => Some(Some(pattern)),
+                Err(why) => {
+                    self.lb_error(
+                        text.at,
+                        &format!("{key}.{name}"),
+                        LbError::BadHex {
+                            text: text.value.clone(),
+                            why,
+                            wildcards,
+                        },
+                    );
+                    None
+                }
+            },
+        };
+        let payload = hex(&draft.payload, "payload", false);
+        let reply = hex(&draft.reply, "reply", true);
+        let min = self.int::<u16>(
+            draft.min_reply_length.as_ref(),
+            &format!("{key}.min_reply_length"),
+            (0, 65535),
+            Some(0),
+        );
+        let max = self.int::<u16>(
+            draft.max_reply_length.as_ref(),
+            &format!("{key}.max_reply_length"),
+            (0, 65535),
+            Some(defaults::LB_UDP_MAX_REPLY),
+        );
+        if let (Some(min), Some(max)) = (min, max)
+            && min > max
+        {
+            let at = draft.min_reply_length.as_ref().and_then(|m| m.at);
+            self.lb_error(at, key, LbError::ReplyLengths { min, max });
+            return None;
+        }
+        // A reply to match implies waiting for one (vipd's TOML writes both).
+        let require_reply =
+            draft.require_reply.as_ref().is_some_and(|r| r.value) || draft.reply.is_some();
+        Some(UdpCheck {
+            payload: payload?.map(|p| p.bytes).unwrap_or_default(),
+            require_reply,
+            reply: reply?,
+            min_reply_length: min?,
+            max_reply_length: max?,
+        })
+    }
+
+    fn dns_check(&mut self, draft: &DraftChecker, key: &str) -> Option<DnsCheck> {
+        let query_type = match &draft.query_type {
+            None => Some(DnsType::Soa),
+            Some(text) => {
+                let found = DnsType::from_name(text.value.trim());
+                if found.is_none() {
+                    self.lb_error(
+                        text.at,
+                        &format!("{key}.type"),
+                        LbError::BadDnsType {
+                            text: text.value.clone(),
+                        },
+                    );
+                }
+                found
+            }
+        };
+        let name = match &draft.query_name {
+            None => Some(".".to_owned()),
+            Some(text) => match dns_name_problem(&text.value) {
+                None => Some(text.value.clone()),
+                Some(why) => {
+                    self.lb_error(
+                        text.at,
+                        &format!("{key}.name"),
+                        LbError::BadDnsName {
+                            name: text.value.clone(),
+                            why,
+                        },
+                    );
+                    None
+                }
+            },
+        };
+        Some(DnsCheck {
+            query_type: query_type?,
+            name: name?,
         })
     }
 

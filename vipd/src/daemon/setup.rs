@@ -372,26 +372,15 @@ impl Daemon {
                         }
                         entry.insert(attachment);
                     }
-                    // A second vipd on this interface must not be papered over.
-                    Err(BpfError::InterfaceLocked {
-                        interface,
-                        lock_path,
-                        holder,
-                    }) => {
-                        return Err(DaemonError::InterfaceBusy {
-                            interface,
-                            holder,
-                            lock: lock_path,
-                        });
-                    }
-                    Err(e) if mode == AttachMode::Auto => {
-                        tracing::warn!(%interface, error = %e, "XDP unavailable, running without it (adverts from the socket only, ARP answered by the kernel)");
-                        continue;
-                    }
-                    Err(source) => {
+                    Err(e) => {
+                        let e = unless_busy(e)?;
+                        if mode == AttachMode::Auto {
+                            tracing::warn!(%interface, error = %e, "XDP unavailable, running without it (adverts from the socket only, ARP answered by the kernel)");
+                            continue;
+                        }
                         return Err(DaemonError::Xdp {
                             interface,
-                            source: Box::new(source),
+                            source: Box::new(e),
                         });
                     }
                 }
@@ -478,25 +467,15 @@ impl Daemon {
                 pin: Some(self.pin.clone()),
                 lb: true,
             };
-            let mut attachment = match XdpAttachment::attach_with(&interface, &options) {
-                Ok(attachment) => attachment,
-                Err(BpfError::InterfaceLocked {
-                    interface,
-                    lock_path,
-                    holder,
-                }) => {
-                    return Err(DaemonError::InterfaceBusy {
-                        interface,
-                        holder,
-                        lock: lock_path,
-                    });
-                }
-                Err(e) => {
-                    return Err(DaemonError::LoadBalancer {
-                        message: format!("attaching XDP to {interface}: {e}"),
-                    });
-                }
-            };
+            let mut attachment =
+                XdpAttachment::attach_with(&interface, &options).map_err(
+                    |e| match unless_busy(e) {
+                        Err(busy) => busy,
+                        Ok(e) => DaemonError::LoadBalancer {
+                            message: format!("attaching XDP to {interface}: {e}"),
+                        },
+                    },
+                )?;
             tracing::info!(%interface, mode = %attachment.mode(), "XDP attached for the load balancer");
             if let Some(lb) = &self.lb {
                 let maps = attachment
@@ -750,5 +729,22 @@ impl Daemon {
                 self.run_group_notify(&gone.spec, state);
             }
         }
+    }
+}
+
+/// Another live vipd's lock on the interface is an error of its own, never papered over
+/// by `xdp = "auto"`; any other attach error is handed back for the caller to judge.
+fn unless_busy(error: BpfError) -> Result<BpfError, DaemonError> {
+    match error {
+        BpfError::InterfaceLocked {
+            interface,
+            lock_path,
+            holder,
+        } => Err(DaemonError::InterfaceBusy {
+            interface,
+            holder,
+            lock: lock_path,
+        }),
+        other => Ok(other),
     }
 }

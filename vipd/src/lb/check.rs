@@ -11,6 +11,10 @@
 //!   of the service, not of its PKI), but still checks the handshake's signatures.
 //! - MISC_CHECK: the command, killed after `misc_timeout`; exit status per
 //!   [`misc_exit_status`].
+//! - UDP_CHECK: the payload datagram; an ICMP port unreachable fails it, a required
+//!   reply must have the allowed length and match.
+//! - PING_CHECK: an ICMP / ICMPv6 echo answered.
+//! - DNS_CHECK: a query answered with its ID and RCODE 0.
 //!
 //! Sockets are opened in the caller's network namespace (the thread that built the
 //! runtime), which is what the tests rely on.
@@ -24,14 +28,16 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use md5::{Digest as _, Md5};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{HealthSnapshot, RealServerState};
 use crate::config::Command;
-use crate::config::lb::{CheckKind, Checker, HttpCheck, RealServer, UrlCheck, VirtualServer};
+use crate::config::lb::{
+    CheckKind, Checker, DnsCheck, HttpCheck, RealServer, UdpCheck, UrlCheck, VirtualServer,
+};
 use crate::notify::{NOTIFY_NICENESS, NOTIFY_TIMEOUT};
 use crate::proto::lb::health::{CheckId, CheckResult, Health, LbAction, misc_exit_status};
 use crate::track::{RunOutcome, run_once, run_once_niced};
@@ -237,6 +243,18 @@ pub async fn run_check(
             Ok(reason) => (true, reason, None),
             Err(reason) => (false, reason, None),
         },
+        CheckKind::Udp(udp) => match udp_check(target(real, checker), checker, udp).await {
+            Ok(reason) => (true, reason, None),
+            Err(reason) => (false, reason, None),
+        },
+        CheckKind::Ping => match ping(target(real, checker).ip(), checker).await {
+            Ok(reason) => (true, reason, None),
+            Err(reason) => (false, reason, None),
+        },
+        CheckKind::Dns(dns) => match dns_check(target(real, checker), checker, dns).await {
+            Ok(reason) => (true, reason, None),
+            Err(reason) => (false, reason, None),
+        },
         CheckKind::Misc(misc) => {
             let outcome = run_once(&misc.command, misc.timeout).await;
             let status = match outcome {
@@ -278,6 +296,227 @@ async fn tcp_connect(to: SocketAddr, checker: &Checker) -> Result<TcpStream, Str
             "connect to {to}: no answer within {}",
             humantime::format_duration(checker.connect_timeout)
         )),
+    }
+}
+
+/// A UDP socket (from `bindto`) connected to `to`: only `to`'s datagrams, and its ICMP
+/// errors, come back on it.
+async fn udp_connected(to: SocketAddr, checker: &Checker) -> Result<UdpSocket, String> {
+    let local = match (checker.bind_to, to) {
+        (Some(source), _) => SocketAddr::new(source, 0),
+        (None, SocketAddr::V4(_)) => SocketAddr::from(([0u8; 4], 0)),
+        (None, SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
+    };
+    let socket = UdpSocket::bind(local)
+        .await
+        .map_err(|e| format!("bind to {local}: {e}"))?;
+    socket
+        .connect(to)
+        .await
+        .map_err(|e| format!("connect to {to}: {e}"))?;
+    Ok(socket)
+}
+
+/// UDP_CHECK, as keepalived: the payload goes out; an ICMP port unreachable (the
+/// connected socket's ECONNREFUSED) fails the check, silence passes it unless a reply
+/// is required, and a reply must have the allowed length and match the pattern.
+async fn udp_check(to: SocketAddr, checker: &Checker, udp: &UdpCheck) -> Result<String, String> {
+    let socket = udp_connected(to, checker).await?;
+    socket
+        .send(&udp.payload)
+        .await
+        .map_err(|e| format!("send to {to}: {e}"))?;
+    // One byte over the longest reply allowed, to see a longer one.
+    let mut buf = vec![0u8; usize::from(udp.max_reply_length) + 1];
+    let waited = humantime::format_duration(checker.connect_timeout);
+    let len = match tokio::time::timeout(checker.connect_timeout, socket.recv(&mut buf)).await {
+        Err(_) if udp.require_reply => return Err(format!("{to}: no reply within {waited}")),
+        Err(_) => return Ok(format!("no port unreachable within {waited}")),
+        Ok(Err(e)) => return Err(format!("{to}: {e}")),
+        Ok(Ok(len)) => len,
+    };
+    if !udp.require_reply {
+        return Ok(format!("a {len}-byte reply"));
+    }
+    let (min, max) = (
+        usize::from(udp.min_reply_length),
+        usize::from(udp.max_reply_length),
+    );
+    if !(min..=max).contains(&len) {
+        return Err(format!(
+            "{to}: a reply of {} bytes, not {min} to {max}",
+            if len > max {
+                format!("over {max}")
+            } else {
+                len.to_string()
+            }
+        ));
+    }
+    let data = buf.get(..len).unwrap_or_default();
+    if let Some(pattern) = &udp.reply
+        && !pattern.matches(data)
+    {
+        return Err(format!("{to}: the {len}-byte reply does not match"));
+    }
+    Ok(format!("a {len}-byte reply"))
+}
+
+/// PING_CHECK: one ICMP (ICMPv6) echo request with a random identifier and sequence;
+/// passes on the matching echo reply within `connect_timeout`. A raw socket (vipd has
+/// CAP_NET_RAW), connected so that only the target's packets arrive on it.
+async fn ping(to: IpAddr, checker: &Checker) -> Result<String, String> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let (domain, protocol, request, reply) = match to {
+        IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4, 8u8, 0u8),
+        IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6, 128, 129),
+    };
+    let os = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    let socket =
+        Socket::new(domain, Type::RAW, Some(protocol)).map_err(|e| os("raw ICMP socket", e))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| os("non-blocking", e))?;
+    if let Some(source) = checker.bind_to {
+        socket
+            .bind(&SocketAddr::new(source, 0).into())
+            .map_err(|e| os(&format!("bind to {source}"), e))?;
+    }
+    socket
+        .connect(&SocketAddr::new(to, 0).into())
+        .map_err(|e| os(&format!("connect to {to}"), e))?;
+    // SAFETY: the AsyncFd owns the socket from here on, so its fd stays open and the
+    // same for the AsyncFd's whole life.
+    let socket = unsafe { tokio::io::unix::AsyncFd::register(socket) }
+        .map_err(|e| os("registering", e.into()))?;
+    let (id, seq) = (fastrand::u16(..), fastrand::u16(..));
+    let mut echo = vec![request, 0, 0, 0];
+    echo.extend_from_slice(&id.to_be_bytes());
+    echo.extend_from_slice(&seq.to_be_bytes());
+    echo.extend_from_slice(b"vipd PING_CHECK");
+    if to.is_ipv4() {
+        // ICMPv6's checksum (with its pseudo-header) is the kernel's on a raw socket.
+        let sum = pnet_packet::util::checksum(&echo, 1);
+        echo[2..4].copy_from_slice(&sum.to_be_bytes());
+    }
+    let sent = Instant::now();
+    let exchange = async {
+        loop {
+            let mut guard = socket.writable().await.map_err(|e| os("wait", e))?;
+            match guard.try_io(|s| s.get_ref().send(&echo)) {
+                Ok(result) => {
+                    break result
+                        .map(|_| ())
+                        .map_err(|e| os(&format!("send to {to}"), e))?;
+                }
+                Err(_would_block) => continue,
+            }
+        }
+        let mut buf = [0u8; 1500];
+        loop {
+            let mut guard = socket.readable().await.map_err(|e| os("wait", e))?;
+            let len = match guard.try_io(|s| std::io::Read::read(&mut s.get_ref(), &mut buf)) {
+                Ok(result) => result.map_err(|e| os(&format!("receive from {to}"), e))?,
+                Err(_would_block) => continue,
+            };
+            let packet = buf.get(..len).unwrap_or_default();
+            // A raw IPv4 socket gets the IP header too; ICMPv6 starts at once.
+            let icmp = match to {
+                IpAddr::V4(_) => {
+                    let header = usize::from(packet.first().map_or(0, |b| b & 0x0f)) * 4;
+                    packet.get(header..).unwrap_or_default()
+                }
+                IpAddr::V6(_) => packet,
+            };
+            if icmp.len() >= 8
+                && icmp[0] == reply
+                && icmp[4..6] == id.to_be_bytes()
+                && icmp[6..8] == seq.to_be_bytes()
+            {
+                return Ok::<_, String>(());
+            }
+        }
+    };
+    match tokio::time::timeout(checker.connect_timeout, exchange).await {
+        Ok(Ok(())) => Ok(format!(
+            "echo reply in {:.1} ms",
+            sent.elapsed().as_secs_f64() * 1e3
+        )),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!(
+            "{to}: no echo reply within {}",
+            humantime::format_duration(checker.connect_timeout)
+        )),
+    }
+}
+
+/// The DNS query of a DNS_CHECK: header (`id`, RD set, one question) and the question
+/// (RFC 1035 §4.1). Hand-written: a dozen bytes around the name, where a DNS crate would
+/// bring a resolver's worth of code; the name was checked by the configuration.
+fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut query = Vec::with_capacity(18 + name.len());
+    query.extend_from_slice(&id.to_be_bytes());
+    query.extend_from_slice(&0x0100u16.to_be_bytes());
+    query.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        query.push(u8::try_from(label.len()).unwrap_or(63));
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.push(0);
+    query.extend_from_slice(&qtype.to_be_bytes());
+    query.extend_from_slice(&1u16.to_be_bytes());
+    query
+}
+
+/// DNS_CHECK, as keepalived: the query, then a response with its ID must come within
+/// `connect_timeout`, with RCODE 0. Datagrams with another ID, or not responses, are
+/// skipped.
+async fn dns_check(to: SocketAddr, checker: &Checker, dns: &DnsCheck) -> Result<String, String> {
+    let socket = udp_connected(to, checker).await?;
+    let id = fastrand::u16(..);
+    socket
+        .send(&dns_query(id, &dns.name, dns.query_type.code()))
+        .await
+        .map_err(|e| format!("send to {to}: {e}"))?;
+    let exchange = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let len = socket
+                .recv(&mut buf)
+                .await
+                .map_err(|e| format!("{to}: {e}"))?;
+            let Some(header) = buf.get(..len.min(12)).filter(|h| h.len() == 12) else {
+                continue;
+            };
+            let is_response = header[2] & 0x80 != 0;
+            if header[..2] != id.to_be_bytes() || !is_response {
+                continue;
+            }
+            let rcode = header[3] & 0x0f;
+            let answers = u16::from_be_bytes([header[6], header[7]]);
+            return match rcode {
+                0 => Ok(format!("NOERROR, {answers} answers")),
+                code => Err(format!("{to}: RCODE {code} ({})", rcode_name(code))),
+            };
+        }
+    };
+    match tokio::time::timeout(checker.connect_timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "{to}: no response within {}",
+            humantime::format_duration(checker.connect_timeout)
+        )),
+    }
+}
+
+/// RFC 1035 §4.1.1's response codes (and RFC 2136's first).
+fn rcode_name(code: u8) -> &'static str {
+    match code {
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        _ => "error",
     }
 }
 
