@@ -3,7 +3,7 @@
 //! comes back, the sorry server and the quorum follow, notify commands run, status code
 //! and digest mismatches fail with their reason, SSL_GET talks TLS to a self-signed
 //! server, TCP_CHECK honours bindto, MISC_CHECK's exit status sets the weight, and
-//! UDP_CHECK, PING_CHECK and DNS_CHECK pass and fail as keepalived's do.
+//! UDP_CHECK, PING_CHECK, DNS_CHECK and SMTP_CHECK pass and fail as keepalived's do.
 //!
 //! Lab: namespace `lb` (192.0.2.1/24, runs the supervisor on a tokio runtime in a thread
 //! that entered it) and `rs` (192.0.2.11-13/24, Python HTTP and UDP servers), joined by a
@@ -50,6 +50,31 @@ while True:
         s.sendto(data[:2] + flags + data[4:6] + bytes(6) + data[12:], peer)
 ";
 
+/// An SMTP server that knows HELO and QUIT: address, port, and `ok` (a two-line 220
+/// greeting) or `busy` (554 at once).
+const SMTP_SERVER: &str = "\
+import socketserver, sys
+addr, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+class Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        if mode == 'busy':
+            self.wfile.write(b'554 rs.test no service\\r\\n')
+            return
+        self.wfile.write(b'220-rs.test ESMTP\\r\\n220 ready\\r\\n')
+        for line in self.rfile:
+            if line.upper().startswith(b'HELO '):
+                self.wfile.write(b'250 rs.test\\r\\n')
+            elif line.upper().startswith(b'QUIT'):
+                self.wfile.write(b'221 bye\\r\\n')
+                return
+            else:
+                self.wfile.write(b'500 what\\r\\n')
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+Server((addr, port), Handler).serve_forever()
+";
+
 const PYTHON: &str = "/usr/bin/python3";
 const PAGE: &str = "<html>vipd real server</html>\n";
 
@@ -92,6 +117,15 @@ impl Lab {
             "80",
         ])?;
         self.wait_listening(address, 80)?;
+        Ok(server)
+    }
+
+    /// [`SMTP_SERVER`] on `address`:`port` in `mode`; returns once it listens.
+    fn smtp_server(&self, address: &str, port: u16, mode: &str) -> anyhow::Result<Proc> {
+        let server =
+            self.rs
+                .spawn(&[PYTHON, "-c", SMTP_SERVER, address, &port.to_string(), mode])?;
+        self.wait_listening(address, port)?;
         Ok(server)
     }
 
@@ -424,15 +458,18 @@ fn checks_report_status_digest_tls_and_bind_results() {
 }
 
 /// UDP_CHECK (silence or a reply passes, port unreachable fails; a required reply's
-/// pattern, with wildcards), PING_CHECK (a host that answers, one that is not there) and
-/// DNS_CHECK (NOERROR passes, SERVFAIL fails), each with its reason.
+/// pattern, with wildcards), PING_CHECK (a host that answers, one that is not there, an
+/// IPv6 one), DNS_CHECK (NOERROR passes, SERVFAIL fails) and SMTP_CHECK (a multi-line
+/// greeting and HELO pass, a 554 greeting fails), each with its reason.
 #[test]
-fn udp_ping_and_dns_checks_report_their_results() {
+fn udp_ping_dns_and_smtp_checks_report_their_results() {
     require_root();
     let lab = lab("lbudp").unwrap();
     let _echo = lab.udp_server("192.0.2.11", 7, "echo").unwrap();
     let _dns = lab.udp_server("192.0.2.11", 53, "rcode:0").unwrap();
     let _servfail = lab.udp_server("192.0.2.12", 53, "rcode:2").unwrap();
+    let _smtp = lab.smtp_server("192.0.2.11", 25, "ok").unwrap();
+    let _busy = lab.smtp_server("192.0.2.12", 25, "busy").unwrap();
     for (ns, address) in [(&lab.lb, "2001:db8::1/64"), (&lab.rs, "2001:db8::11/64")] {
         ns.sysctl("net.ipv6.conf.eth0.accept_dad", "0").unwrap();
         add_addr(ns, "eth0", address).unwrap();
@@ -451,6 +488,8 @@ fn udp_ping_and_dns_checks_report_their_results() {
         check(107, "192.0.2.99", 7, "type = \"PING_CHECK\""),
         check(108, "192.0.2.11", 53, "type = \"DNS_CHECK\"\nquery_type = \"A\"\nquery_name = \"www.example\""),
         check(109, "192.0.2.12", 53, "type = \"DNS_CHECK\""),
+        check(110, "192.0.2.11", 25, "type = \"SMTP_CHECK\"\nhelo_name = \"lb.test\""),
+        check(111, "192.0.2.12", 25, "type = \"SMTP_CHECK\""),
     ]
     .concat()
         + &one_check(
@@ -475,7 +514,13 @@ fn udp_ping_and_dns_checks_report_their_results() {
     expect(6, RealServerState::Failed, "no echo reply");
     expect(7, RealServerState::Alive, "NOERROR");
     expect(8, RealServerState::Failed, "RCODE 2 (SERVFAIL)");
-    expect(9, RealServerState::Alive, "echo reply");
+    expect(9, RealServerState::Alive, "SMTP 220, HELO 250");
+    expect(
+        10,
+        RealServerState::Failed,
+        "greeting \"554 rs.test no service\", expected 220",
+    );
+    expect(11, RealServerState::Alive, "echo reply");
 }
 
 /// A TOML virtual server on `vip`:`port` (plus `extra` service keys) with one real

@@ -414,7 +414,7 @@ pub struct DraftRealServer {
 }
 
 /// A checker (`HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `MISC_CHECK`, `UDP_CHECK`,
-/// `PING_CHECK`, `DNS_CHECK`) as written.
+/// `PING_CHECK`, `DNS_CHECK`, `SMTP_CHECK`) as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
 pub struct DraftChecker {
@@ -444,6 +444,7 @@ pub struct DraftChecker {
     pub query_type: Option<Sourced<String>>,
     /// DNS_CHECK `name`; vipd's `query_name`.
     pub query_name: Option<Sourced<String>>,
+    pub helo_name: Option<Sourced<String>>,
 }
 
 impl DraftChecker {
@@ -471,6 +472,7 @@ impl DraftChecker {
             max_reply_length: None,
             query_type: None,
             query_name: None,
+            helo_name: None,
         }
     }
 }

@@ -41,10 +41,6 @@ const VIRTUAL_SERVER_UNSUPPORTED: &[(&str, &str)] = &[
 /// keepalived `real_server` keywords vipd does not implement.
 const REAL_SERVER_UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "SMTP_CHECK",
-        "; the real server has no check from this block (add a TCP_CHECK on port 25?)",
-    ),
-    (
         "BFD_CHECK",
         "; the real server has no check from this block",
     ),
@@ -96,6 +92,10 @@ const CHECKER_UNSUPPORTED: &[(&str, &str)] = &[
     ("alpha", "; write it in the virtual_server"),
     ("log_all_failures", "; every failure is logged"),
     ("dynamic", ""),
+    (
+        "host",
+        "; keepalived deprecates SMTP_CHECK host blocks: write one SMTP_CHECK per host (with connect_ip)",
+    ),
 ];
 
 /// keepalived `url` keywords vipd does not implement.
@@ -225,7 +225,7 @@ impl Mapper<'_> {
                 "notify_up" => real.notify_up = self.command(entry, &context, false),
                 "notify_down" => real.notify_down = self.command(entry, &context, false),
                 "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK"
-                | "PING_CHECK" | "DNS_CHECK" => {
+                | "PING_CHECK" | "DNS_CHECK" | "SMTP_CHECK" => {
                     if let Some(block) = self.block(entry) {
                         let checker = self.checker(entry, block, &context);
                         real.checkers.push(checker);
@@ -273,6 +273,7 @@ impl Mapper<'_> {
                 "max_reply_length" => checker.max_reply_length = self.int(entry),
                 "type" => checker.query_type = self.text(entry),
                 "name" => checker.query_name = self.text(entry),
+                "helo_name" => checker.helo_name = self.text(entry),
                 _ => self.ignored(entry, &context, CHECKER_UNSUPPORTED),
             }
         }

@@ -189,6 +189,16 @@ pub enum CheckKind {
     Ping,
     /// `DNS_CHECK`: a query answered without error within `connect_timeout`.
     Dns(DnsCheck),
+    /// `SMTP_CHECK`: greeting 220, `HELO` answered 250, then `QUIT`, all within
+    /// `connect_timeout`.
+    Smtp(SmtpCheck),
+}
+
+/// An SMTP_CHECK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpCheck {
+    /// `helo_name` (default `localhost`).
+    pub helo_name: String,
 }
 
 /// A UDP_CHECK, with keepalived's rules: the `payload` datagram (empty by default) goes

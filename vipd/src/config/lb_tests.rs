@@ -181,10 +181,15 @@ fn every_lb_keyword_is_read_and_round_trips() {
     assert_eq!(rs1.weight, 5);
     assert!(rs1.inhibit_on_failure);
     assert!(rs1.notify_up.is_some() && rs1.notify_down.is_some());
-    // SMTP_CHECK is warned about and dropped; the three others are read.
-    let [ssl, tcp, misc] = rs1.checkers.as_slice() else {
-        panic!("three checkers: {:#?}", rs1.checkers);
+    let [ssl, tcp, misc, smtp] = rs1.checkers.as_slice() else {
+        panic!("four checkers: {:#?}", rs1.checkers);
     };
+    assert_eq!(
+        smtp.kind,
+        CheckKind::Smtp(super::lb::SmtpCheck {
+            helo_name: "x".into()
+        })
+    );
     let CheckKind::Http(http) = &ssl.kind else {
         panic!("SSL_GET is an HTTP check");
     };
@@ -232,19 +237,13 @@ fn every_lb_keyword_is_read_and_round_trips() {
     // misc_timeout defaults to the delay_loop in force, as in keepalived.
     assert_eq!(m.timeout, Duration::from_secs(60));
 
-    // The fwmark group entry and the SMTP_CHECK are warned about; 192.0.2.11 and .12
-    // are not VIPs of this node.
+    // The fwmark group entry is warned about; 192.0.2.11 and .12 are not VIPs of this
+    // node.
     let texts: Vec<String> = loaded.warnings.iter().map(|w| w.kind.to_string()).collect();
     assert!(
         texts
             .iter()
             .any(|t| t.starts_with("`fwmark 7` is not implemented")),
-        "{texts:#?}"
-    );
-    assert!(
-        texts
-            .iter()
-            .any(|t| t.starts_with("`SMTP_CHECK` is not implemented")),
         "{texts:#?}"
     );
     assert_eq!(
@@ -547,10 +546,10 @@ fn a_director_without_vrrp_needs_no_instance() {
     );
 }
 
-/// UDP_CHECK, PING_CHECK and DNS_CHECK with every keyword keepalived gives them, their
-/// defaults, and the round trip through `vipd convert`.
+/// UDP_CHECK, PING_CHECK, DNS_CHECK and SMTP_CHECK with every keyword keepalived gives
+/// them, their defaults, and the round trip through `vipd convert`.
 #[test]
-fn udp_ping_and_dns_checks_are_read_with_keepalived_defaults() {
+fn udp_ping_dns_and_smtp_checks_are_read_with_keepalived_defaults() {
     use super::lb::{DnsType, HexPattern};
     let text = format!(
         "{INSTANCES}virtual_server 192.0.2.100 53 {{\n  protocol UDP\n  \
@@ -560,7 +559,9 @@ fn udp_ping_and_dns_checks_are_read_with_keepalived_defaults() {
          UDP_CHECK {{\n    }}\n    \
          PING_CHECK {{\n      bindto 192.0.2.2\n    }}\n    \
          DNS_CHECK {{\n      type aaaa\n      name www.example.com.\n    }}\n    \
-         DNS_CHECK {{\n    }}\n  }}\n}}\n"
+         DNS_CHECK {{\n    }}\n    \
+         SMTP_CHECK {{\n      helo_name lb1.example.com\n      connect_port 25\n    }}\n    \
+         SMTP_CHECK {{\n    }}\n  }}\n}}\n"
     );
     let loaded = ok(&text);
     let checkers = &loaded.config.virtual_servers[0].real_servers[0].checkers;
@@ -596,6 +597,15 @@ fn udp_ping_and_dns_checks_are_read_with_keepalived_defaults() {
     );
     assert_eq!(checkers[4].retry, 3, "DNS_CHECK's keepalived default");
     assert_eq!(checkers[1].retry, 1);
+    let helo = |i: usize| match &checkers[i].kind {
+        CheckKind::Smtp(smtp) => smtp.helo_name.clone(),
+        other => panic!("SMTP_CHECK: {other:?}"),
+    };
+    assert_eq!(
+        (helo(5).as_str(), helo(6).as_str()),
+        ("lb1.example.com", "localhost")
+    );
+    assert_eq!(checkers[5].connect_port, Some(25));
     assert!(lb_warnings(&loaded).is_empty(), "{:#?}", loaded.warnings);
     let toml = round_trip(&loaded);
     assert!(toml.contains("query_type = \"AAAA\""), "{toml}");

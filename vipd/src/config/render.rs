@@ -349,6 +349,7 @@ fn render_real_server(out: &mut String, real: &RealServer) {
             CheckKind::Udp(_) => "UDP_CHECK",
             CheckKind::Ping => "PING_CHECK",
             CheckKind::Dns(_) => "DNS_CHECK",
+            CheckKind::Smtp(_) => "SMTP_CHECK",
         };
         kv(out, "type", &string(name));
         if let Some(ip) = checker.connect_ip {
@@ -405,6 +406,7 @@ fn render_real_server(out: &mut String, real: &RealServer) {
                 kv(out, "query_type", &string(dns.query_type.name()));
                 kv(out, "query_name", &string(&dns.name));
             }
+            CheckKind::Smtp(smtp) => kv(out, "helo_name", &string(&smtp.helo_name)),
         }
     }
 }

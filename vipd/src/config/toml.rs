@@ -685,6 +685,7 @@ impl Converter<'_> {
         checker.max_reply_length = self.opt(raw.max_reply_length);
         checker.query_type = self.opt(raw.query_type);
         checker.query_name = self.opt(raw.query_name);
+        checker.helo_name = self.opt(raw.helo_name);
         checker
     }
 
@@ -894,6 +895,7 @@ struct RawChecker {
     max_reply_length: Option<Spanned<i64>>,
     query_type: Option<Spanned<String>>,
     query_name: Option<Spanned<String>>,
+    helo_name: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -68,6 +68,8 @@ pub mod defaults {
     pub const LB_MISC_RETRY: u32 = 0;
     /// `retry` of DNS_CHECK (keepalived's default).
     pub const LB_DNS_RETRY: u32 = 3;
+    /// SMTP_CHECK `helo_name` (keepalived's is its own domain's name).
+    pub const LB_SMTP_HELO: &str = "localhost";
     /// UDP_CHECK `max_reply_length` (keepalived's default).
     pub const LB_UDP_MAX_REPLY: u16 = 255;
     /// Checkers' `delay_before_retry` (keepalived's default).

@@ -14,7 +14,7 @@ use super::super::draft::{
 use super::super::lb::{
     CheckKind, Checker as HealthChecker, DnsCheck, DnsType, HashFlags, HexPattern, HttpCheck,
     LbAlgo, LbKind, LbProtocol, MAX_REAL_SERVERS_PER_SERVICE, MAX_VIRTUAL_SERVERS, MiscCheck,
-    RealServer, UdpCheck, UrlCheck, VirtualServer,
+    RealServer, SmtpCheck, UdpCheck, UrlCheck, VirtualServer,
 };
 use super::super::{AddressFamily, ErrorKind, InstanceSpec, WarningKind};
 use super::{Checker, MAX_TIMER, defaults};
@@ -154,7 +154,7 @@ pub enum LbError {
     /// A checker kind that is not one of the four.
     #[error(
         "{kind:?} is not a checker vipd runs; use HTTP_GET, SSL_GET, TCP_CHECK, MISC_CHECK, \
-         UDP_CHECK, PING_CHECK or DNS_CHECK"
+         UDP_CHECK, PING_CHECK, DNS_CHECK or SMTP_CHECK"
     )]
     UnknownChecker {
         /// The kind as written.
@@ -223,6 +223,12 @@ pub enum LbError {
     BadDnsType {
         /// The text as written.
         text: String,
+    },
+    /// An empty SMTP_CHECK `helo_name`, or one with a line break.
+    #[error("{name:?} is not a HELO name: one line, not empty")]
+    BadHeloName {
+        /// The name as written.
+        name: String,
     },
     /// A DNS_CHECK name that cannot be put in a query.
     #[error("{name:?} is not a DNS name: {why}")]
@@ -315,6 +321,7 @@ fn checker_kind(text: &str) -> Option<(&'static str, Kind)> {
         ("UDP_CHECK", Kind::Udp),
         ("PING_CHECK", Kind::Ping),
         ("DNS_CHECK", Kind::Dns),
+        ("SMTP_CHECK", Kind::Smtp),
     ]
     .into_iter()
     .find(|(name, _)| name.eq_ignore_ascii_case(text.trim()))
@@ -328,6 +335,7 @@ enum Kind {
     Udp,
     Ping,
     Dns,
+    Smtp,
 }
 
 impl Checker {
@@ -1016,7 +1024,11 @@ impl Checker {
         // Keys of one kind written in another: say so rather than ignore them.
         let udp = matches!(kind, Kind::Udp);
         let dns = matches!(kind, Kind::Dns);
-        let misplaced: [(&'static str, bool); 13] = [
+        let misplaced: [(&'static str, bool); 14] = [
+            (
+                "helo_name",
+                draft.helo_name.is_some() && !matches!(kind, Kind::Smtp),
+            ),
             ("payload", draft.payload.is_some() && !udp),
             ("require_reply", draft.require_reply.is_some() && !udp),
             ("reply", draft.reply.is_some() && !udp),
@@ -1081,6 +1093,25 @@ impl Checker {
             Kind::Ping => Some(CheckKind::Ping),
             Kind::Udp => self.udp_check(draft, &key).map(CheckKind::Udp),
             Kind::Dns => self.dns_check(draft, &key).map(CheckKind::Dns),
+            Kind::Smtp => {
+                let helo_name = match &draft.helo_name {
+                    None => Some(defaults::LB_SMTP_HELO.to_owned()),
+                    Some(name)
+                        if name.value.trim().is_empty() || name.value.contains(['\r', '\n']) =>
+                    {
+                        self.lb_error(
+                            name.at,
+                            &sub("helo_name"),
+                            LbError::BadHeloName {
+                                name: name.value.clone(),
+                            },
+                        );
+                        None
+                    }
+                    Some(name) => Some(name.value.clone()),
+                };
+                helo_name.map(|helo_name| CheckKind::Smtp(SmtpCheck { helo_name }))
+            }
             Kind::Misc => {
                 let command = match &draft.misc_path {
                     Some(command) => self.command(command, &sub("misc_path")),

@@ -15,6 +15,7 @@
 //!   reply must have the allowed length and match.
 //! - PING_CHECK: an ICMP / ICMPv6 echo answered.
 //! - DNS_CHECK: a query answered with its ID and RCODE 0.
+//! - SMTP_CHECK: greeting 220, HELO 250, QUIT.
 //!
 //! Sockets are opened in the caller's network namespace (the thread that built the
 //! runtime), which is what the tests rely on.
@@ -36,7 +37,8 @@ use tokio::time::Instant;
 use super::{HealthSnapshot, RealServerState};
 use crate::config::Command;
 use crate::config::lb::{
-    CheckKind, Checker, DnsCheck, HttpCheck, RealServer, UdpCheck, UrlCheck, VirtualServer,
+    CheckKind, Checker, DnsCheck, HttpCheck, RealServer, SmtpCheck, UdpCheck, UrlCheck,
+    VirtualServer,
 };
 use crate::notify::{NOTIFY_NICENESS, NOTIFY_TIMEOUT};
 use crate::proto::lb::health::{CheckId, CheckResult, Health, LbAction, misc_exit_status};
@@ -255,6 +257,21 @@ pub async fn run_check(
             Ok(reason) => (true, reason, None),
             Err(reason) => (false, reason, None),
         },
+        CheckKind::Smtp(smtp) => {
+            let exchange = smtp_check(target(real, checker), checker, smtp);
+            match tokio::time::timeout(checker.connect_timeout, exchange).await {
+                Ok(Ok(reason)) => (true, reason, None),
+                Ok(Err(reason)) => (false, reason, None),
+                Err(_) => (
+                    false,
+                    format!(
+                        "no complete SMTP exchange within {}",
+                        humantime::format_duration(checker.connect_timeout)
+                    ),
+                    None,
+                ),
+            }
+        }
         CheckKind::Misc(misc) => {
             let outcome = run_once(&misc.command, misc.timeout).await;
             let status = match outcome {
@@ -506,6 +523,62 @@ async fn dns_check(to: SocketAddr, checker: &Checker, dns: &DnsCheck) -> Result<
             humantime::format_duration(checker.connect_timeout)
         )),
     }
+}
+
+/// SMTP_CHECK, as keepalived: the greeting must be 220, `HELO name` must get 250, then
+/// `QUIT` (any answer). Unlike keepalived, a multi-line reply (`220-…` lines, RFC 5321
+/// §4.2.1) is read to its last line before the next command.
+async fn smtp_check(to: SocketAddr, checker: &Checker, smtp: &SmtpCheck) -> Result<String, String> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+    let stream = tcp_connect(to, checker).await?;
+    let mut stream = BufReader::new(stream);
+    // The reply's code, from its last line; a line over 1000 octets (RFC 5321's limit)
+    // or a closed connection is a failure.
+    async fn reply(
+        stream: &mut BufReader<TcpStream>,
+        to: SocketAddr,
+    ) -> Result<(u16, String), String> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = (&mut *stream)
+                .take(1001)
+                .read_line(&mut line)
+                .await
+                .map_err(|e| format!("{to}: {e}"))?;
+            if read == 0 {
+                return Err(format!("{to}: connection closed"));
+            }
+            let code = line.get(..3).and_then(|c| c.parse::<u16>().ok());
+            let Some(code) = code else {
+                return Err(format!("{to}: not an SMTP reply: {:?}", line.trim_end()));
+            };
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok((code, line.trim_end().to_owned()));
+            }
+        }
+    }
+    let (code, greeting) = reply(&mut stream, to).await?;
+    if code != 220 {
+        return Err(format!("{to}: greeting {greeting:?}, expected 220"));
+    }
+    let helo = format!("HELO {}\r\n", smtp.helo_name);
+    stream
+        .get_mut()
+        .write_all(helo.as_bytes())
+        .await
+        .map_err(|e| format!("{to}: {e}"))?;
+    let (code, answer) = reply(&mut stream, to).await?;
+    if code != 250 {
+        return Err(format!("{to}: HELO answered {answer:?}, expected 250"));
+    }
+    stream
+        .get_mut()
+        .write_all(b"QUIT\r\n")
+        .await
+        .map_err(|e| format!("{to}: {e}"))?;
+    reply(&mut stream, to).await?;
+    Ok("SMTP 220, HELO 250".into())
 }
 
 /// RFC 1035 §4.1.1's response codes (and RFC 2136's first).
