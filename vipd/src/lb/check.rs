@@ -236,41 +236,33 @@ pub async fn run_check(
     real: &RealServer,
     checker: &Checker,
 ) -> CheckResult {
+    let passed = |result: Result<String, String>| match result {
+        Ok(reason) => (true, reason, None),
+        Err(reason) => (false, reason, None),
+    };
+    let to = target(real, checker);
     let (ok, reason, weight) = match &checker.kind {
-        CheckKind::Tcp => match tcp_connect(target(real, checker), checker).await {
-            Ok(_) => (true, "connected".to_owned(), None),
-            Err(reason) => (false, reason, None),
-        },
-        CheckKind::Http(http) => match http_check(service, real, checker, http).await {
-            Ok(reason) => (true, reason, None),
-            Err(reason) => (false, reason, None),
-        },
-        CheckKind::Udp(udp) => match udp_check(target(real, checker), checker, udp).await {
-            Ok(reason) => (true, reason, None),
-            Err(reason) => (false, reason, None),
-        },
-        CheckKind::Ping => match ping(target(real, checker).ip(), checker).await {
-            Ok(reason) => (true, reason, None),
-            Err(reason) => (false, reason, None),
-        },
-        CheckKind::Dns(dns) => match dns_check(target(real, checker), checker, dns).await {
-            Ok(reason) => (true, reason, None),
-            Err(reason) => (false, reason, None),
-        },
+        CheckKind::Tcp => passed(
+            tcp_connect(to, checker)
+                .await
+                .map(|_| "connected".to_owned()),
+        ),
+        CheckKind::Http(http) => passed(http_check(service, real, checker, http).await),
+        CheckKind::Udp(udp) => passed(udp_check(to, checker, udp).await),
+        CheckKind::Ping => passed(ping(to.ip(), checker).await),
+        CheckKind::Dns(dns) => passed(dns_check(to, checker, dns).await),
         CheckKind::Smtp(smtp) => {
-            let exchange = smtp_check(target(real, checker), checker, smtp);
-            match tokio::time::timeout(checker.connect_timeout, exchange).await {
-                Ok(Ok(reason)) => (true, reason, None),
-                Ok(Err(reason)) => (false, reason, None),
-                Err(_) => (
-                    false,
-                    format!(
-                        "no complete SMTP exchange within {}",
-                        humantime::format_duration(checker.connect_timeout)
-                    ),
-                    None,
-                ),
-            }
+            let exchange = smtp_check(to, checker, smtp);
+            passed(
+                tokio::time::timeout(checker.connect_timeout, exchange)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "{to}: no complete SMTP exchange within {}",
+                            humantime::format_duration(checker.connect_timeout)
+                        ))
+                    }),
+            )
         }
         CheckKind::Misc(misc) => {
             let outcome = run_once(&misc.command, misc.timeout).await;
