@@ -414,7 +414,7 @@ pub struct DraftRealServer {
 }
 
 /// A checker (`HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `MISC_CHECK`, `UDP_CHECK`,
-/// `PING_CHECK`, `DNS_CHECK`, `SMTP_CHECK`) as written.
+/// `PING_CHECK`, `DNS_CHECK`, `SMTP_CHECK`, `FILE_CHECK`) as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
 pub struct DraftChecker {
@@ -445,6 +445,12 @@ pub struct DraftChecker {
     /// DNS_CHECK `name`; vipd's `query_name`.
     pub query_name: Option<Sourced<String>>,
     pub helo_name: Option<Sourced<String>>,
+    /// FILE_CHECK `track_file NAME`.
+    pub track_file: Option<Sourced<String>>,
+    /// FILE_CHECK `weight W`.
+    pub file_weight: Option<Sourced<i64>>,
+    /// FILE_CHECK `weight W reverse`.
+    pub file_reverse: Option<Sourced<bool>>,
 }
 
 impl DraftChecker {
@@ -473,6 +479,9 @@ impl DraftChecker {
             query_type: None,
             query_name: None,
             helo_name: None,
+            track_file: None,
+            file_weight: None,
+            file_reverse: None,
         }
     }
 }

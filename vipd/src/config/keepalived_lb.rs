@@ -45,10 +45,6 @@ const REAL_SERVER_UNSUPPORTED: &[(&str, &str)] = &[
         "; the real server has no check from this block",
     ),
     (
-        "FILE_CHECK",
-        "; the real server has no check from this block",
-    ),
-    (
         "uthreshold",
         "; a DR balancer does not count connections per server",
     ),
@@ -225,7 +221,7 @@ impl Mapper<'_> {
                 "notify_up" => real.notify_up = self.command(entry, &context, false),
                 "notify_down" => real.notify_down = self.command(entry, &context, false),
                 "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK"
-                | "PING_CHECK" | "DNS_CHECK" | "SMTP_CHECK" => {
+                | "PING_CHECK" | "DNS_CHECK" | "SMTP_CHECK" | "FILE_CHECK" => {
                     if let Some(block) = self.block(entry) {
                         let checker = self.checker(entry, block, &context);
                         real.checkers.push(checker);
@@ -274,6 +270,19 @@ impl Mapper<'_> {
                 "type" => checker.query_type = self.text(entry),
                 "name" => checker.query_name = self.text(entry),
                 "helo_name" => checker.helo_name = self.text(entry),
+                "track_file" => checker.track_file = self.text(entry),
+                // FILE_CHECK `weight W [reverse|noreverse]`.
+                "weight" => match entry.args() {
+                    [w] => checker.file_weight = self.int_word("weight", w),
+                    [w, flag] if matches!(flag.text.as_str(), "reverse" | "noreverse") => {
+                        checker.file_weight = self.int_word("weight", w);
+                        checker.file_reverse =
+                            Some(Sourced::new(flag.text == "reverse", Some(flag.at)));
+                    }
+                    _ => {
+                        self.args(entry, 1, "a weight, then reverse or noreverse");
+                    }
+                },
                 _ => self.ignored(entry, &context, CHECKER_UNSUPPORTED),
             }
         }

@@ -192,6 +192,40 @@ pub enum CheckKind {
     /// `SMTP_CHECK`: greeting 220, `HELO` answered 250, then `QUIT`, all within
     /// `connect_timeout`.
     Smtp(SmtpCheck),
+    /// `FILE_CHECK`: a track file's value, as keepalived reads it.
+    File(FileCheck),
+}
+
+/// A FILE_CHECK, keepalived's rules: with `weight` 0 a non-zero value fails the server
+/// (with `reverse`, a zero value does); with a weight W the server stays up and its
+/// weight becomes its configured weight + value × W (− with `reverse`), kept within
+/// 0..=65535. A missing file reads as 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCheck {
+    /// The `track_file` block's name.
+    pub name: String,
+    /// Its file.
+    pub path: std::path::PathBuf,
+    /// `weight` (default: the track file's).
+    pub weight: i32,
+    /// `weight W reverse`.
+    pub reverse: bool,
+}
+
+impl FileCheck {
+    /// Whether the server is up, and its weight when this check sets one, for a file
+    /// value `value` and the server's configured `weight`.
+    pub fn effect(&self, value: i64, weight: u32) -> (bool, Option<u32>) {
+        if self.weight == 0 {
+            return ((value != 0) == self.reverse, None);
+        }
+        let sign = if self.reverse { -1 } else { 1 };
+        let delta = value
+            .saturating_mul(i64::from(self.weight))
+            .saturating_mul(sign);
+        let adjusted = i64::from(weight).saturating_add(delta).clamp(0, 65535);
+        (true, Some(u32::try_from(adjusted).unwrap_or(0)))
+    }
 }
 
 /// An SMTP_CHECK.

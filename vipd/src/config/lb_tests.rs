@@ -639,3 +639,60 @@ fn bad_udp_and_dns_check_values_are_errors_with_their_place() {
     }
     assert_eq!(got.len(), want.len(), "{got:#?}");
 }
+
+/// FILE_CHECK: its track_file block by name (counted as used), the weight and reverse
+/// flag, keepalived's effect of a value, and the errors for a missing or unknown file.
+#[test]
+fn file_check_follows_a_track_file_with_keepalived_weights() {
+    let text = format!(
+        "{INSTANCES}track_file maint {{\n  file /run/vipd-test/maint\n  weight 0\n}}\n\
+         track_file load {{\n  file /run/vipd-test/load\n}}\n\
+         virtual_server 192.0.2.100 80 {{\n  real_server 192.0.2.11 80 {{\n    weight 10\n    \
+         FILE_CHECK {{\n      track_file maint\n    }}\n    \
+         FILE_CHECK {{\n      track_file load\n      weight 2 reverse\n    }}\n  }}\n}}\n"
+    );
+    let loaded = ok(&text);
+    let checkers = &loaded.config.virtual_servers[0].real_servers[0].checkers;
+    let file = |i: usize| match &checkers[i].kind {
+        CheckKind::File(file) => file.clone(),
+        other => panic!("FILE_CHECK: {other:?}"),
+    };
+    let (maint, load) = (file(0), file(1));
+    assert_eq!(
+        (maint.name.as_str(), maint.weight, maint.reverse),
+        ("maint", 0, false)
+    );
+    assert_eq!(maint.path, std::path::Path::new("/run/vipd-test/maint"));
+    assert_eq!((load.weight, load.reverse), (2, true));
+    assert_eq!(checkers[0].delay_loop, Some(Duration::from_secs(1)));
+    assert_eq!(checkers[0].retry, 0);
+    // Weight 0: any non-zero value fails the server. A weight: value × weight off the
+    // server's weight (reverse), within 0..=65535.
+    assert_eq!(maint.effect(0, 10), (true, None));
+    assert_eq!(maint.effect(-3, 10), (false, None));
+    assert_eq!(load.effect(3, 10), (true, Some(4)));
+    assert_eq!(load.effect(9, 10), (true, Some(0)));
+    assert_eq!(load.effect(-40_000, 10), (true, Some(65535)));
+    let texts: Vec<String> = loaded.warnings.iter().map(|w| w.kind.to_string()).collect();
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("maint") || t.contains("load")),
+        "the FILE_CHECKs use both track files: {texts:#?}"
+    );
+    round_trip(&loaded);
+
+    let got = lb_errors(
+        "virtual_server 192.0.2.100 80 {\n  real_server 192.0.2.11 80 {\n    \
+         FILE_CHECK {\n      track_file nowhere\n    }\n    FILE_CHECK {\n    }\n  }\n}\n",
+    );
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(
+        got[0].starts_with("4:18: ") && got[0].contains("nowhere"),
+        "{got:#?}"
+    );
+    assert!(
+        got[1].contains("missing required key `track_file`"),
+        "{got:#?}"
+    );
+}

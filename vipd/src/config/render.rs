@@ -350,6 +350,7 @@ fn render_real_server(out: &mut String, real: &RealServer) {
             CheckKind::Ping => "PING_CHECK",
             CheckKind::Dns(_) => "DNS_CHECK",
             CheckKind::Smtp(_) => "SMTP_CHECK",
+            CheckKind::File(_) => "FILE_CHECK",
         };
         kv(out, "type", &string(name));
         if let Some(ip) = checker.connect_ip {
@@ -407,6 +408,11 @@ fn render_real_server(out: &mut String, real: &RealServer) {
                 kv(out, "query_name", &string(&dns.name));
             }
             CheckKind::Smtp(smtp) => kv(out, "helo_name", &string(&smtp.helo_name)),
+            CheckKind::File(file) => {
+                kv(out, "track_file", &string(&file.name));
+                kv(out, "weight", &file.weight.to_string());
+                kv(out, "reverse", &file.reverse.to_string());
+            }
         }
     }
 }

@@ -686,6 +686,9 @@ impl Converter<'_> {
         checker.query_type = self.opt(raw.query_type);
         checker.query_name = self.opt(raw.query_name);
         checker.helo_name = self.opt(raw.helo_name);
+        checker.track_file = self.opt(raw.track_file);
+        checker.file_weight = self.opt(raw.weight);
+        checker.file_reverse = self.opt(raw.reverse);
         checker
     }
 
@@ -896,6 +899,9 @@ struct RawChecker {
     query_type: Option<Spanned<String>>,
     query_name: Option<Spanned<String>>,
     helo_name: Option<Spanned<String>>,
+    track_file: Option<Spanned<String>>,
+    weight: Option<Spanned<i64>>,
+    reverse: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]

@@ -68,6 +68,8 @@ pub mod defaults {
     pub const LB_MISC_RETRY: u32 = 0;
     /// `retry` of DNS_CHECK (keepalived's default).
     pub const LB_DNS_RETRY: u32 = 3;
+    /// FILE_CHECK's `delay_loop`: how often the track file is re-read.
+    pub const LB_FILE_CHECK_LOOP: Duration = Duration::from_secs(1);
     /// SMTP_CHECK `helo_name` (keepalived's is its own domain's name).
     pub const LB_SMTP_HELO: &str = "localhost";
     /// UDP_CHECK `max_reply_length` (keepalived's default).
@@ -108,6 +110,7 @@ pub fn validate(draft: &Draft) -> Result<Loaded, ConfigErrors> {
         file: draft.file.clone(),
         errors: Vec::new(),
         warnings: Vec::new(),
+        track_files: Vec::new(),
     };
     let config = checker.config(draft);
     match config {
@@ -154,6 +157,8 @@ struct Checker {
     file: String,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigWarning>,
+    /// The valid `track_file` blocks, for the virtual servers' FILE_CHECKs.
+    track_files: Vec<TrackFile>,
 }
 
 impl Checker {
@@ -424,6 +429,7 @@ impl Checker {
         self.cross_instance(&instances);
         let bfd_instances = self.bfd(&draft.bfd_instances, &mut instances);
         let specs: Vec<InstanceSpec> = instances.iter().map(|(spec, _)| spec.clone()).collect();
+        self.track_files = track_files.clone().unwrap_or_default();
         let virtual_servers =
             self.virtual_servers(&draft.virtual_servers, &draft.virtual_server_groups, &specs);
         let sync_groups = self.sync_groups(&draft.sync_groups, &draft.instances, &draft.global);
@@ -450,6 +456,14 @@ impl Checker {
             .instances
             .iter()
             .flat_map(|i| i.track_file.iter().map(|t| t.name.value.as_str()))
+            .chain(
+                draft
+                    .virtual_servers
+                    .iter()
+                    .flat_map(|vs| &vs.real_servers)
+                    .flat_map(|rs| &rs.checkers)
+                    .filter_map(|c| c.track_file.as_ref().map(|t| t.value.as_str())),
+            )
             .collect();
         for file in &draft.track_files {
             if !tracked_files.contains(file.name.value.as_str()) {

@@ -12,9 +12,9 @@ use super::super::draft::{
     DraftVsTarget, Sourced,
 };
 use super::super::lb::{
-    CheckKind, Checker as HealthChecker, DnsCheck, DnsType, HashFlags, HexPattern, HttpCheck,
-    LbAlgo, LbKind, LbProtocol, MAX_REAL_SERVERS_PER_SERVICE, MAX_VIRTUAL_SERVERS, MiscCheck,
-    RealServer, SmtpCheck, UdpCheck, UrlCheck, VirtualServer,
+    CheckKind, Checker as HealthChecker, DnsCheck, DnsType, FileCheck, HashFlags, HexPattern,
+    HttpCheck, LbAlgo, LbKind, LbProtocol, MAX_REAL_SERVERS_PER_SERVICE, MAX_VIRTUAL_SERVERS,
+    MiscCheck, RealServer, SmtpCheck, UdpCheck, UrlCheck, VirtualServer,
 };
 use super::super::{AddressFamily, ErrorKind, InstanceSpec, WarningKind};
 use super::{Checker, MAX_TIMER, defaults};
@@ -154,7 +154,7 @@ pub enum LbError {
     /// A checker kind that is not one of the four.
     #[error(
         "{kind:?} is not a checker vipd runs; use HTTP_GET, SSL_GET, TCP_CHECK, MISC_CHECK, \
-         UDP_CHECK, PING_CHECK, DNS_CHECK or SMTP_CHECK"
+         UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK or FILE_CHECK"
     )]
     UnknownChecker {
         /// The kind as written.
@@ -322,6 +322,7 @@ fn checker_kind(text: &str) -> Option<(&'static str, Kind)> {
         ("PING_CHECK", Kind::Ping),
         ("DNS_CHECK", Kind::Dns),
         ("SMTP_CHECK", Kind::Smtp),
+        ("FILE_CHECK", Kind::File),
     ]
     .into_iter()
     .find(|(name, _)| name.eq_ignore_ascii_case(text.trim()))
@@ -336,6 +337,7 @@ enum Kind {
     Ping,
     Dns,
     Smtp,
+    File,
 }
 
 impl Checker {
@@ -992,6 +994,7 @@ impl Checker {
         let default_retry = match kind {
             Kind::Misc => defaults::LB_MISC_RETRY,
             Kind::Dns => defaults::LB_DNS_RETRY,
+            Kind::File => 0,
             _ => defaults::LB_RETRY,
         };
         let retry = self.int(
@@ -1010,6 +1013,8 @@ impl Checker {
             Some(value) => self
                 .positive_duration(Some(value), &sub("delay_loop"), defaults::LB_DELAY_LOOP)
                 .map(Some),
+            // keepalived sees a track file change at once (inotify); vipd re-reads it.
+            None if matches!(kind, Kind::File) => Some(Some(defaults::LB_FILE_CHECK_LOOP)),
             None => Some(None),
         };
         let warmup = self
@@ -1024,7 +1029,11 @@ impl Checker {
         // Keys of one kind written in another: say so rather than ignore them.
         let udp = matches!(kind, Kind::Udp);
         let dns = matches!(kind, Kind::Dns);
-        let misplaced: [(&'static str, bool); 14] = [
+        let file = matches!(kind, Kind::File);
+        let misplaced: [(&'static str, bool); 17] = [
+            ("track_file", draft.track_file.is_some() && !file),
+            ("weight", draft.file_weight.is_some() && !file),
+            ("reverse", draft.file_reverse.is_some() && !file),
             (
                 "helo_name",
                 draft.helo_name.is_some() && !matches!(kind, Kind::Smtp),
@@ -1093,6 +1102,7 @@ impl Checker {
             Kind::Ping => Some(CheckKind::Ping),
             Kind::Udp => self.udp_check(draft, &key).map(CheckKind::Udp),
             Kind::Dns => self.dns_check(draft, &key).map(CheckKind::Dns),
+            Kind::File => self.file_check(draft, &key).map(CheckKind::File),
             Kind::Smtp => {
                 let helo_name = match &draft.helo_name {
                     None => Some(defaults::LB_SMTP_HELO.to_owned()),
@@ -1203,6 +1213,41 @@ impl Checker {
             reply: reply?,
             min_reply_length: min?,
             max_reply_length: max?,
+        })
+    }
+
+    fn file_check(&mut self, draft: &DraftChecker, key: &str) -> Option<FileCheck> {
+        let Some(name) = &draft.track_file else {
+            self.error(draft.kind.at, key, ErrorKind::Missing { key: "track_file" });
+            return None;
+        };
+        let Some(file) = self
+            .track_files
+            .iter()
+            .find(|f| f.name == name.value)
+            .cloned()
+        else {
+            self.error(
+                name.at,
+                &format!("{key}.track_file"),
+                ErrorKind::UnknownTrackFile {
+                    name: name.value.clone(),
+                },
+            );
+            return None;
+        };
+        // keepalived's range for a real server's track-file weight.
+        let weight = self.int::<i32>(
+            draft.file_weight.as_ref(),
+            &format!("{key}.weight"),
+            (-65535, 65535),
+            Some(file.weight),
+        )?;
+        Some(FileCheck {
+            name: file.name,
+            path: file.path,
+            weight,
+            reverse: draft.file_reverse.as_ref().is_some_and(|r| r.value),
         })
     }
 

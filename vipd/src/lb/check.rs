@@ -16,6 +16,7 @@
 //! - PING_CHECK: an ICMP / ICMPv6 echo answered.
 //! - DNS_CHECK: a query answered with its ID and RCODE 0.
 //! - SMTP_CHECK: greeting 220, HELO 250, QUIT.
+//! - FILE_CHECK: a track file's value, re-read every `delay_loop` (default 1 s).
 //!
 //! Sockets are opened in the caller's network namespace (the thread that built the
 //! runtime), which is what the tests rely on.
@@ -37,7 +38,7 @@ use tokio::time::Instant;
 use super::{HealthSnapshot, RealServerState};
 use crate::config::Command;
 use crate::config::lb::{
-    CheckKind, Checker, DnsCheck, HttpCheck, RealServer, SmtpCheck, UdpCheck, UrlCheck,
+    CheckKind, Checker, DnsCheck, FileCheck, HttpCheck, RealServer, SmtpCheck, UdpCheck, UrlCheck,
     VirtualServer,
 };
 use crate::notify::{NOTIFY_NICENESS, NOTIFY_TIMEOUT};
@@ -264,6 +265,7 @@ pub async fn run_check(
                     }),
             )
         }
+        CheckKind::File(file) => file_check(file, real.weight),
         CheckKind::Misc(misc) => {
             let outcome = run_once(&misc.command, misc.timeout).await;
             let status = match outcome {
@@ -573,6 +575,32 @@ async fn smtp_check(to: SocketAddr, checker: &Checker, smtp: &SmtpCheck) -> Resu
     Ok("SMTP 220, HELO 250".into())
 }
 
+/// FILE_CHECK: the track file's value now (missing: 0, as keepalived), and what it
+/// means for the server ([`FileCheck::effect`]). A value keepalived would ignore (out of
+/// range) fails the attempt, since a check keeps no earlier value.
+fn file_check(file: &FileCheck, weight: u32) -> (bool, String, Option<u32>) {
+    let value = match std::fs::read(&file.path) {
+        Ok(bytes) => match crate::config::TrackFile::parse_value(&bytes) {
+            Some(value) => value,
+            None => {
+                return (
+                    false,
+                    format!("{}: a value out of range", file.path.display()),
+                    None,
+                );
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return (false, format!("{}: {e}", file.path.display()), None),
+    };
+    let (ok, weight) = file.effect(value, weight);
+    let mut reason = format!("{} = {value}", file.name);
+    if let Some(weight) = weight {
+        reason.push_str(&format!(", weight {weight}"));
+    }
+    (ok, reason, weight)
+}
+
 /// RFC 1035 §4.1.1's response codes (and RFC 2136's first).
 fn rcode_name(code: u8) -> &'static str {
     match code {
@@ -783,5 +811,40 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// FILE_CHECK reads the file at each attempt: missing is 0, a value applies at once,
+    /// one keepalived would ignore fails the attempt.
+    #[test]
+    fn file_check_reads_the_track_file_each_time() {
+        let dir = std::env::temp_dir().join(format!("vipd-file-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let check = FileCheck {
+            name: "maint".into(),
+            path: dir.join("maint"),
+            weight: 0,
+            reverse: false,
+        };
+        let _ = std::fs::remove_file(&check.path);
+        assert_eq!(file_check(&check, 1), (true, "maint = 0".into(), None));
+        std::fs::write(&check.path, "1\n").unwrap();
+        assert_eq!(file_check(&check, 1), (false, "maint = 1".into(), None));
+        let weighted = FileCheck {
+            weight: 5,
+            ..check.clone()
+        };
+        std::fs::write(&check.path, "0x2").unwrap();
+        assert_eq!(
+            file_check(&weighted, 1),
+            (true, "maint = 2, weight 11".into(), Some(11))
+        );
+        std::fs::write(&check.path, "99999999999").unwrap();
+        assert!(!file_check(&check, 1).0, "out of range fails");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
