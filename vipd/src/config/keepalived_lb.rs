@@ -235,8 +235,8 @@ impl Mapper<'_> {
 
     fn checker(&mut self, node: &Node, block: &[Node], context: &str) -> DraftChecker {
         let context = format!("{context}.{}", node.keyword());
-        let kind = Sourced::new(node.keyword().to_owned(), Some(node.at()));
-        let mut checker = DraftChecker::new(kind);
+        let kind = node.keyword();
+        let mut checker = DraftChecker::new(Sourced::new(kind.to_owned(), Some(node.at())));
         for entry in block {
             match entry.keyword() {
                 "connect_ip" => checker.connect_ip = self.text(entry),
@@ -257,22 +257,27 @@ impl Mapper<'_> {
                 "misc_path" => checker.misc_path = self.command(entry, &context, false),
                 "misc_timeout" => checker.misc_timeout = self.text(entry),
                 "misc_dynamic" => checker.misc_dynamic = self.flag(entry),
-                // Hex strings may have spaces: every word after the keyword.
-                "payload" => checker.payload = self.joined(entry),
-                "require_reply" => {
+                // Each kind's own keys; elsewhere they are warned about as keepalived
+                // ignores them. Hex strings may have spaces: every word after the keyword.
+                "payload" if kind == "UDP_CHECK" => checker.payload = self.joined(entry),
+                "require_reply" if kind == "UDP_CHECK" => {
                     checker.require_reply = Some(Sourced::new(true, Some(entry.at())));
                     if !entry.args().is_empty() {
                         checker.reply = self.joined(entry);
                     }
                 }
-                "min_reply_length" => checker.min_reply_length = self.int(entry),
-                "max_reply_length" => checker.max_reply_length = self.int(entry),
-                "type" => checker.query_type = self.text(entry),
-                "name" => checker.query_name = self.text(entry),
-                "helo_name" => checker.helo_name = self.text(entry),
-                "track_file" => checker.track_file = self.text(entry),
+                "min_reply_length" if kind == "UDP_CHECK" => {
+                    checker.min_reply_length = self.int(entry)
+                }
+                "max_reply_length" if kind == "UDP_CHECK" => {
+                    checker.max_reply_length = self.int(entry)
+                }
+                "type" if kind == "DNS_CHECK" => checker.query_type = self.text(entry),
+                "name" if kind == "DNS_CHECK" => checker.query_name = self.text(entry),
+                "helo_name" if kind == "SMTP_CHECK" => checker.helo_name = self.text(entry),
+                "track_file" if kind == "FILE_CHECK" => checker.track_file = self.text(entry),
                 // FILE_CHECK `weight W [reverse|noreverse]`.
-                "weight" => match entry.args() {
+                "weight" if kind == "FILE_CHECK" => match entry.args() {
                     [w] => checker.file_weight = self.int_word("weight", w),
                     [w, flag] if matches!(flag.text.as_str(), "reverse" | "noreverse") => {
                         checker.file_weight = self.int_word("weight", w);

@@ -1030,7 +1030,7 @@ impl Checker {
         let udp = matches!(kind, Kind::Udp);
         let dns = matches!(kind, Kind::Dns);
         let file = matches!(kind, Kind::File);
-        let misplaced: [(&'static str, bool); 17] = [
+        let misplaced: [(&'static str, bool); 16] = [
             ("track_file", draft.track_file.is_some() && !file),
             ("weight", draft.file_weight.is_some() && !file),
             ("reverse", draft.file_reverse.is_some() && !file),
@@ -1045,10 +1045,6 @@ impl Checker {
             ("max_reply_length", draft.max_reply_length.is_some() && !udp),
             ("type", draft.query_type.is_some() && !dns),
             ("name", draft.query_name.is_some() && !dns),
-            (
-                "connect_port",
-                draft.connect_port.is_some() && matches!(kind, Kind::Ping | Kind::Misc),
-            ),
             (
                 "url",
                 !draft.urls.is_empty() && !matches!(kind, Kind::Http { .. }),
