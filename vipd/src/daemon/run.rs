@@ -119,7 +119,14 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         l3,
     };
     let prepared = daemon.prepare_all(&config.instances, true).await?;
-    daemon.attach_lb(&config.virtual_servers).await?;
+    // Without its program the balancer forwards nothing: fatal for a director without
+    // VRRP, while a VRRP router goes on holding its addresses (and says so).
+    if let Err(e) = daemon.attach_lb(&config.virtual_servers).await {
+        if config.instances.is_empty() {
+            return Err(e);
+        }
+        tracing::error!(error = %e, "the load balancer has no data plane; VRRP runs on without it");
+    }
     for file in &config.track_files {
         track::init_track_file(file);
     }

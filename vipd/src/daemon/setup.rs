@@ -409,8 +409,8 @@ impl Daemon {
     /// XDP on each virtual server's `interface`, and, when no instance runs XDP anywhere
     /// (keepalived's LVS-only director), on the interfaces the real servers are reached
     /// through, where a one-armed direct-routing director also receives its clients.
-    /// Interfaces already attached are left as they are. The balancer cannot work
-    /// without the program, so a failure here stops the daemon.
+    /// Interfaces already attached are left as they are. The first failure is returned
+    /// (the caller decides whether it stops the daemon).
     pub(super) async fn attach_lb(
         &mut self,
         services: &[crate::config::lb::VirtualServer],
