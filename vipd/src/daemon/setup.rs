@@ -418,10 +418,13 @@ impl Daemon {
         if self.lb.is_none() {
             return Ok(());
         }
-        let mut wanted: Vec<String> = Vec::new();
-        for name in services.iter().filter_map(|vs| vs.interface.clone()) {
-            if !wanted.contains(&name) {
-                wanted.push(name);
+        // (name, index) of each interface, once; a route gives the index, a name needs
+        // a lookup.
+        let mut wanted: Vec<(String, u32)> = Vec::new();
+        for name in services.iter().filter_map(|vs| vs.interface.as_deref()) {
+            if !wanted.iter().any(|(n, _)| n == name) {
+                let ifindex = self.netlink.link_index(name).await?;
+                wanted.push((name.to_owned(), ifindex));
             }
         }
         if wanted.is_empty() && self.xdp.is_empty() {
@@ -440,10 +443,10 @@ impl Daemon {
                         continue;
                     }
                 };
-                if let Some(name) = crate::lb::dataplane::interface_name(route.ifindex)
-                    && !wanted.contains(&name)
+                if !wanted.iter().any(|(_, i)| *i == route.ifindex)
+                    && let Some(name) = crate::lb::dataplane::interface_name(route.ifindex)
                 {
-                    wanted.push(name);
+                    wanted.push((name, route.ifindex));
                 }
             }
             if wanted.is_empty() {
@@ -456,8 +459,7 @@ impl Daemon {
                 });
             }
         }
-        for interface in wanted {
-            let ifindex = self.netlink.link_index(&interface).await?;
+        for (interface, ifindex) in wanted {
             if self.xdp.contains_key(&ifindex) {
                 continue;
             }
@@ -477,12 +479,12 @@ impl Daemon {
                     },
                 )?;
             tracing::info!(%interface, mode = %attachment.mode(), "XDP attached for the load balancer");
+            let maps = attachment
+                .take_lb_maps()
+                .map_err(|e| DaemonError::LoadBalancer {
+                    message: format!("the program's maps on {interface}: {e}"),
+                })?;
             if let Some(lb) = &self.lb {
-                let maps = attachment
-                    .take_lb_maps()
-                    .map_err(|e| DaemonError::LoadBalancer {
-                        message: format!("the program's maps on {interface}: {e}"),
-                    })?;
                 lb.dataplane().add_maps(maps);
             }
             self.xdp.insert(ifindex, attachment);
