@@ -377,9 +377,9 @@ async fn udp_check(to: SocketAddr, checker: &Checker, udp: &UdpCheck) -> Result<
 /// CAP_NET_RAW), connected so that only the target's packets arrive on it.
 async fn ping(to: IpAddr, checker: &Checker) -> Result<String, String> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let (domain, protocol, request, reply) = match to {
-        IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4, 8u8, 0u8),
-        IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6, 128, 129),
+    let (domain, protocol) = match to {
+        IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4),
+        IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6),
     };
     let os = |what: &str, e: std::io::Error| format!("{what}: {e}");
     let socket =
@@ -400,15 +400,7 @@ async fn ping(to: IpAddr, checker: &Checker) -> Result<String, String> {
     let socket = unsafe { tokio::io::unix::AsyncFd::register(socket) }
         .map_err(|e| os("registering", e.into()))?;
     let (id, seq) = (fastrand::u16(..), fastrand::u16(..));
-    let mut echo = vec![request, 0, 0, 0];
-    echo.extend_from_slice(&id.to_be_bytes());
-    echo.extend_from_slice(&seq.to_be_bytes());
-    echo.extend_from_slice(b"vipd PING_CHECK");
-    if to.is_ipv4() {
-        // ICMPv6's checksum (with its pseudo-header) is the kernel's on a raw socket.
-        let sum = pnet_packet::util::checksum(&echo, 1);
-        echo[2..4].copy_from_slice(&sum.to_be_bytes());
-    }
+    let echo = echo_request(to, id, seq);
     let sent = Instant::now();
     let exchange = async {
         loop {
@@ -429,20 +421,7 @@ async fn ping(to: IpAddr, checker: &Checker) -> Result<String, String> {
                 Ok(result) => result.map_err(|e| os(&format!("receive from {to}"), e))?,
                 Err(_would_block) => continue,
             };
-            let packet = buf.get(..len).unwrap_or_default();
-            // A raw IPv4 socket gets the IP header too; ICMPv6 starts at once.
-            let icmp = match to {
-                IpAddr::V4(_) => {
-                    let header = usize::from(packet.first().map_or(0, |b| b & 0x0f)) * 4;
-                    packet.get(header..).unwrap_or_default()
-                }
-                IpAddr::V6(_) => packet,
-            };
-            if icmp.len() >= 8
-                && icmp[0] == reply
-                && icmp[4..6] == id.to_be_bytes()
-                && icmp[6..8] == seq.to_be_bytes()
-            {
+            if is_echo_reply(to, buf.get(..len).unwrap_or_default(), id, seq) {
                 return Ok::<_, String>(());
             }
         }
@@ -457,6 +436,66 @@ async fn ping(to: IpAddr, checker: &Checker) -> Result<String, String> {
             "{to}: no echo reply within {}",
             humantime::format_duration(checker.connect_timeout)
         )),
+    }
+}
+
+/// An ICMP (ICMPv6) echo request to `to` with `id` and `seq`, built with pnet_packet as
+/// io::arp builds its packets. ICMPv6's checksum (pseudo-header included) is the
+/// kernel's on a raw socket; ICMP's is ours.
+fn echo_request(to: IpAddr, id: u16, seq: u16) -> Vec<u8> {
+    use pnet_packet::Packet as _;
+    const PAYLOAD: &[u8] = b"vipd PING_CHECK";
+    let mut buf = vec![0u8; 8 + PAYLOAD.len()];
+    match to {
+        IpAddr::V4(_) => {
+            use pnet_packet::icmp::{IcmpPacket, IcmpTypes, checksum, echo_request};
+            if let Some(mut echo) = echo_request::MutableEchoRequestPacket::new(&mut buf) {
+                echo.set_icmp_type(IcmpTypes::EchoRequest);
+                echo.set_identifier(id);
+                echo.set_sequence_number(seq);
+                echo.set_payload(PAYLOAD);
+                if let Some(sum) = IcmpPacket::new(echo.packet()).map(|p| checksum(&p)) {
+                    echo.set_checksum(sum);
+                }
+            }
+        }
+        IpAddr::V6(_) => {
+            use pnet_packet::icmpv6::{Icmpv6Types, echo_request};
+            if let Some(mut echo) = echo_request::MutableEchoRequestPacket::new(&mut buf) {
+                echo.set_icmpv6_type(Icmpv6Types::EchoRequest);
+                echo.set_identifier(id);
+                echo.set_sequence_number(seq);
+                echo.set_payload(PAYLOAD);
+            }
+        }
+    }
+    buf
+}
+
+/// Whether `packet`, as a raw socket for `to`'s family hands it over (IPv4: with its IP
+/// header; ICMPv6: without), is the echo reply to `id` and `seq`.
+fn is_echo_reply(to: IpAddr, packet: &[u8], id: u16, seq: u16) -> bool {
+    use pnet_packet::Packet as _;
+    match to {
+        IpAddr::V4(_) => {
+            use pnet_packet::icmp::{IcmpTypes, echo_reply::EchoReplyPacket};
+            let Some(ip) = pnet_packet::ipv4::Ipv4Packet::new(packet) else {
+                return false;
+            };
+            EchoReplyPacket::new(ip.payload()).is_some_and(|reply| {
+                reply.get_icmp_type() == IcmpTypes::EchoReply
+                    && reply.get_identifier() == id
+                    && reply.get_sequence_number() == seq
+            })
+        }
+        IpAddr::V6(_) => {
+            use pnet_packet::icmpv6::{Icmpv6Types, echo_reply::EchoReplyPacket};
+            EchoReplyPacket::new(packet).is_some_and(|reply| {
+                reply.get_icmpv6_type() == Icmpv6Types::EchoReply
+                    && reply.get_identifier() == id
+                    && reply.get_sequence_number() == seq
+            })
+        }
     }
 }
 
@@ -817,6 +856,21 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An ICMPv6 echo request turned into its reply (type 129) is recognised only with
+    /// the same identifier and sequence; an IPv4 request's checksum verifies.
+    #[test]
+    fn echo_replies_are_matched_by_identifier_and_sequence() {
+        let v6: IpAddr = "2001:db8::11".parse().unwrap();
+        let mut reply = echo_request(v6, 7, 9);
+        assert!(!is_echo_reply(v6, &reply, 7, 9), "a request is not a reply");
+        reply[0] = 129;
+        assert!(is_echo_reply(v6, &reply, 7, 9));
+        assert!(!is_echo_reply(v6, &reply, 7, 10));
+        assert!(!is_echo_reply(v6, &reply[..4], 7, 9), "cut short");
+        let v4 = echo_request("192.0.2.11".parse().unwrap(), 7, 9);
+        assert_eq!((v4[0], pnet_packet::util::checksum(&v4, 99)), (8, 0));
+    }
 
     /// FILE_CHECK reads the file at each attempt: missing is 0, a value applies at once,
     /// one keepalived would ignore fails the attempt.
