@@ -16,6 +16,7 @@ mod dashboard;
 mod deb;
 mod debroot;
 mod demo;
+mod disk;
 mod fuzz;
 mod install;
 mod interrupt;
@@ -401,8 +402,9 @@ fn build(release: bool) -> anyhow::Result<PathBuf> {
 }
 
 fn test(no_lint: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
-    setup::setup()?;
     require_root("cargo xtask test")?;
+    disk::ensure_room("cargo xtask test", &target_dir(), disk::TEST_BUILD)?;
+    setup::setup()?;
     if !no_lint {
         run(cargo().args(["fmt", "--all", "--", "--check"]))
             .context("code is not formatted: run `cargo fmt --all`")?;
