@@ -647,3 +647,75 @@ fn an_ipv6_service_is_balanced_by_direct_routing() -> anyhow::Result<()> {
     drop(servers);
     stop_all(&mut [lb])
 }
+
+/// BFD_CHECK: rs1's health is its BFD session with FRR bfdd (10 ms × 3), while rs2 and
+/// rs3 have TCP checks. rs1's HTTP server stays up throughout, so only the session can
+/// take it out; the check's `delay_loop` is a minute, so only the session's change can
+/// do it within the test's waits.
+#[test]
+fn a_bfd_check_takes_a_real_server_out_when_its_session_fails() -> anyhow::Result<()> {
+    if !vipd_tests::bfdd::available() {
+        eprintln!("skipping: FRR bfdd is not installed");
+        return Ok(());
+    }
+    let lab = Lab::new("lb_bfd")?;
+    let bfd_check =
+        "        BFD_CHECK {\n            name rs1\n            delay_loop 60\n        }\n";
+    let real_servers: String = RS_ADDRS
+        .iter()
+        .enumerate()
+        .map(|(i, rs)| {
+            let checker = if i == 0 { bfd_check } else { TCP_CHECK };
+            format!("    real_server {rs} 80 {{\n        weight 1\n{checker}    }}\n")
+        })
+        .collect();
+    let conf = format!(
+        "global_defs {{\n    router_id lvs1\n}}\n\
+         bfd_instance rs1 {{\n    neighbor_ip {}\n    min_rx 10\n    min_tx 10\n    multiplier 3\n}}\n\
+         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    \
+         protocol TCP\n{real_servers}}}\n",
+        RS_ADDRS[0]
+    );
+    let peer = vipd_tests::bfdd::BfddPeer {
+        peer: LB_ADDRS[0],
+        receive_ms: 10,
+        transmit_ms: 10,
+        multiplier: 3,
+        passive: false,
+    };
+    let mut bfdd = vipd_tests::bfdd::Bfdd::start(lab.lan.member(2), &lab.scratch, "rs1", peer)?;
+    let mut lb1 = lab.router(0, &conf)?;
+    lb1.start()?;
+    bfdd.wait_state("up", Duration::from_secs(15))?;
+    lab.wait_pool(&lb1, &RS_ADDRS)?;
+    lab.client().exec_ok(&[
+        "ip",
+        "route",
+        "add",
+        &format!("{VIP}/32"),
+        "via",
+        LB_ADDRS[0],
+    ])?;
+    let counts = lab.spread(80, 15)?;
+    ensure!(counts.len() == 3, "rr over three servers: {counts:?}");
+
+    bfdd.kill_bfdd()?;
+    lab.wait_pool(&lb1, &RS_ADDRS[1..])?;
+    let status = lb1.status()?;
+    let rs1 = &status["virtual_servers"][0]["real_servers"][0];
+    ensure!(
+        rs1["last_check"]
+            .as_str()
+            .is_some_and(|r| r.contains("BFD session rs1 is no longer Up")),
+        "rs1's reason names the session: {rs1}"
+    );
+    let counts = lab.spread(80, 15)?;
+    ensure!(!counts.contains_key("rs1"), "rs1 is out: {counts:?}");
+
+    bfdd.start_bfdd()?;
+    bfdd.wait_state("up", Duration::from_secs(15))?;
+    lab.wait_pool(&lb1, &RS_ADDRS)?;
+    let counts = lab.spread(80, 15)?;
+    ensure!(counts.contains_key("rs1"), "rs1 is back: {counts:?}");
+    stop_all(&mut [lb1])
+}

@@ -414,7 +414,7 @@ pub struct DraftRealServer {
 }
 
 /// A checker (`HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `MISC_CHECK`, `UDP_CHECK`,
-/// `PING_CHECK`, `DNS_CHECK`, `SMTP_CHECK`, `FILE_CHECK`) as written.
+/// `PING_CHECK`, `DNS_CHECK`, `SMTP_CHECK`, `FILE_CHECK`, `BFD_CHECK`) as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // Each field is the key of the same name; docs/configuration.md.
 pub struct DraftChecker {
@@ -451,6 +451,8 @@ pub struct DraftChecker {
     pub file_weight: Option<Sourced<i64>>,
     /// FILE_CHECK `weight W reverse`.
     pub file_reverse: Option<Sourced<bool>>,
+    /// BFD_CHECK `name NAME`; vipd's `bfd`.
+    pub bfd: Option<Sourced<String>>,
 }
 
 impl DraftChecker {
@@ -482,6 +484,7 @@ impl DraftChecker {
             track_file: None,
             file_weight: None,
             file_reverse: None,
+            bfd: None,
         }
     }
 }

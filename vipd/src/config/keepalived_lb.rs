@@ -41,10 +41,6 @@ const VIRTUAL_SERVER_UNSUPPORTED: &[(&str, &str)] = &[
 /// keepalived `real_server` keywords vipd does not implement.
 const REAL_SERVER_UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "BFD_CHECK",
-        "; the real server has no check from this block",
-    ),
-    (
         "uthreshold",
         "; a DR balancer does not count connections per server",
     ),
@@ -221,7 +217,7 @@ impl Mapper<'_> {
                 "notify_up" => real.notify_up = self.command(entry, &context, false),
                 "notify_down" => real.notify_down = self.command(entry, &context, false),
                 "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK"
-                | "PING_CHECK" | "DNS_CHECK" | "SMTP_CHECK" | "FILE_CHECK" => {
+                | "PING_CHECK" | "DNS_CHECK" | "SMTP_CHECK" | "FILE_CHECK" | "BFD_CHECK" => {
                     if let Some(block) = self.block(entry) {
                         let checker = self.checker(entry, block, &context);
                         real.checkers.push(checker);
@@ -274,6 +270,7 @@ impl Mapper<'_> {
                 }
                 "type" if kind == "DNS_CHECK" => checker.query_type = self.text(entry),
                 "name" if kind == "DNS_CHECK" => checker.query_name = self.text(entry),
+                "name" if kind == "BFD_CHECK" => checker.bfd = self.text(entry),
                 "helo_name" if kind == "SMTP_CHECK" => checker.helo_name = self.text(entry),
                 "track_file" if kind == "FILE_CHECK" => checker.track_file = self.text(entry),
                 // FILE_CHECK `weight W [reverse|noreverse]`.

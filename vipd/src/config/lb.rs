@@ -194,6 +194,8 @@ pub enum CheckKind {
     Smtp(SmtpCheck),
     /// `FILE_CHECK`: a track file's value, as keepalived reads it.
     File(FileCheck),
+    /// `BFD_CHECK`: the BFD session of this name (a `bfd_instance`) is Up.
+    Bfd(String),
 }
 
 /// A FILE_CHECK, keepalived's rules: with `weight` 0 a non-zero value fails the server

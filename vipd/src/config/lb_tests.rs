@@ -707,3 +707,62 @@ fn file_check_follows_a_track_file_with_keepalived_weights() {
         "{got:#?}"
     );
 }
+
+/// BFD_CHECK: a bfd_instance by name (keepalived `name`, TOML `bfd`), event-driven
+/// defaults (retry 0, a 1 s re-read), and the errors for a missing or unknown session.
+#[test]
+fn bfd_check_names_a_bfd_session() {
+    let text = format!(
+        "{INSTANCES}bfd_instance rs11 {{\n  neighbor_ip 192.0.2.11\n}}\n\
+         virtual_server 192.0.2.100 80 {{\n  real_server 192.0.2.11 80 {{\n    \
+         BFD_CHECK {{\n      name rs11\n    }}\n    \
+         BFD_CHECK {{\n      name rs11\n      retry 2\n      delay_loop 30\n    }}\n  }}\n}}\n"
+    );
+    let loaded = ok(&text);
+    let checkers = &loaded.config.virtual_servers[0].real_servers[0].checkers;
+    assert_eq!(checkers[0].kind, CheckKind::Bfd("rs11".into()));
+    assert_eq!(
+        (checkers[0].retry, checkers[0].delay_loop),
+        (0, Some(Duration::from_secs(1)))
+    );
+    assert_eq!(
+        (checkers[1].retry, checkers[1].delay_loop),
+        (2, Some(Duration::from_secs(30)))
+    );
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.kind.to_string().contains("BFD_CHECK")),
+        "BFD_CHECK is no longer skipped: {:#?}",
+        loaded.warnings
+    );
+    let toml = round_trip(&loaded);
+    assert!(toml.contains("bfd = \"rs11\""), "{toml}");
+
+    let got = lb_errors(
+        "virtual_server 192.0.2.100 80 {\n  real_server 192.0.2.11 80 {\n    \
+         BFD_CHECK {\n      name nowhere\n    }\n    BFD_CHECK {\n    }\n  }\n}\n",
+    );
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(
+        got[0].starts_with("4:12: ") && got[0].contains("no BFD session named \"nowhere\""),
+        "{got:#?}"
+    );
+    assert!(
+        got[1].starts_with("6:5: ") && got[1].contains("add `name NAME`"),
+        "{got:#?}"
+    );
+    let toml = "[bfd.rs11]\nneighbor_ip = \"192.0.2.11\"\n\
+                [[virtual_server]]\naddress = \"192.0.2.100\"\nport = 80\n\
+                [[virtual_server.real_server]]\naddress = \"192.0.2.11\"\nport = 80\n\
+                [[virtual_server.real_server.check]]\ntype = \"TCP_CHECK\"\nbfd = \"rs11\"\n";
+    let errors = parse_toml(toml, "vipd.toml").expect_err("bfd in a TCP_CHECK");
+    assert!(
+        errors
+            .errors
+            .iter()
+            .any(|e| e.kind.to_string() == "`bfd` does not apply to TCP_CHECK"),
+        "{errors}"
+    );
+}

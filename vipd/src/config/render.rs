@@ -351,6 +351,7 @@ fn render_real_server(out: &mut String, real: &RealServer) {
             CheckKind::Dns(_) => "DNS_CHECK",
             CheckKind::Smtp(_) => "SMTP_CHECK",
             CheckKind::File(_) => "FILE_CHECK",
+            CheckKind::Bfd(_) => "BFD_CHECK",
         };
         kv(out, "type", &string(name));
         if let Some(ip) = checker.connect_ip {
@@ -413,6 +414,7 @@ fn render_real_server(out: &mut String, real: &RealServer) {
                 kv(out, "weight", &file.weight.to_string());
                 kv(out, "reverse", &file.reverse.to_string());
             }
+            CheckKind::Bfd(name) => kv(out, "bfd", &string(name)),
         }
     }
 }

@@ -689,6 +689,7 @@ impl Converter<'_> {
         checker.track_file = self.opt(raw.track_file);
         checker.file_weight = self.opt(raw.weight);
         checker.file_reverse = self.opt(raw.reverse);
+        checker.bfd = self.opt(raw.bfd);
         checker
     }
 
@@ -902,6 +903,7 @@ struct RawChecker {
     track_file: Option<Spanned<String>>,
     weight: Option<Spanned<i64>>,
     reverse: Option<Spanned<bool>>,
+    bfd: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -70,6 +70,9 @@ pub mod defaults {
     pub const LB_DNS_RETRY: u32 = 3;
     /// FILE_CHECK's `delay_loop`: how often the track file is re-read.
     pub const LB_FILE_CHECK_LOOP: Duration = Duration::from_secs(1);
+    /// BFD_CHECK's `delay_loop`: how often the session's state is re-read (a change
+    /// is applied when it happens).
+    pub const LB_BFD_CHECK_LOOP: Duration = Duration::from_secs(1);
     /// SMTP_CHECK `helo_name` (keepalived's is its own domain's name).
     pub const LB_SMTP_HELO: &str = "localhost";
     /// UDP_CHECK `max_reply_length` (keepalived's default).
@@ -111,6 +114,7 @@ pub fn validate(draft: &Draft) -> Result<Loaded, ConfigErrors> {
         errors: Vec::new(),
         warnings: Vec::new(),
         track_files: Vec::new(),
+        bfd_names: Vec::new(),
     };
     let config = checker.config(draft);
     match config {
@@ -159,6 +163,9 @@ struct Checker {
     warnings: Vec<ConfigWarning>,
     /// The valid `track_file` blocks, for the virtual servers' FILE_CHECKs.
     track_files: Vec<TrackFile>,
+    /// The names of the BFD sessions, for the virtual servers' BFD_CHECKs (those that
+    /// failed validation too: their own errors say why).
+    bfd_names: Vec<String>,
 }
 
 impl Checker {
@@ -430,6 +437,11 @@ impl Checker {
         let bfd_instances = self.bfd(&draft.bfd_instances, &mut instances);
         let specs: Vec<InstanceSpec> = instances.iter().map(|(spec, _)| spec.clone()).collect();
         self.track_files = track_files.clone().unwrap_or_default();
+        self.bfd_names = draft
+            .bfd_instances
+            .iter()
+            .map(|b| b.name.value.clone())
+            .collect();
         let virtual_servers =
             self.virtual_servers(&draft.virtual_servers, &draft.virtual_server_groups, &specs);
         let sync_groups = self.sync_groups(&draft.sync_groups, &draft.instances, &draft.global);

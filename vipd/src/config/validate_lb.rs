@@ -154,12 +154,18 @@ pub enum LbError {
     /// A checker kind that is not one of the four.
     #[error(
         "{kind:?} is not a checker vipd runs; use HTTP_GET, SSL_GET, TCP_CHECK, MISC_CHECK, \
-         UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK or FILE_CHECK"
+         UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK, FILE_CHECK or BFD_CHECK"
     )]
     UnknownChecker {
         /// The kind as written.
         kind: String,
     },
+    /// A BFD_CHECK without the session's name.
+    #[error(
+        "BFD_CHECK names no BFD session: add `name NAME` (keepalived.conf) or `bfd = \"NAME\"` \
+         (TOML), NAME a bfd_instance / [bfd.NAME]"
+    )]
+    BfdCheckWithoutSession,
     /// A key of one checker kind in another.
     #[error("`{key}` does not apply to {kind}")]
     KeyNotForChecker {
@@ -323,6 +329,7 @@ fn checker_kind(text: &str) -> Option<(&'static str, Kind)> {
         ("DNS_CHECK", Kind::Dns),
         ("SMTP_CHECK", Kind::Smtp),
         ("FILE_CHECK", Kind::File),
+        ("BFD_CHECK", Kind::Bfd),
     ]
     .into_iter()
     .find(|(name, _)| name.eq_ignore_ascii_case(text.trim()))
@@ -338,6 +345,7 @@ enum Kind {
     Dns,
     Smtp,
     File,
+    Bfd,
 }
 
 impl Checker {
@@ -994,7 +1002,8 @@ impl Checker {
         let default_retry = match kind {
             Kind::Misc => defaults::LB_MISC_RETRY,
             Kind::Dns => defaults::LB_DNS_RETRY,
-            Kind::File => 0,
+            // The session's own detection time is its retry.
+            Kind::File | Kind::Bfd => 0,
             _ => defaults::LB_RETRY,
         };
         let retry = self.int(
@@ -1015,6 +1024,8 @@ impl Checker {
                 .map(Some),
             // keepalived sees a track file change at once (inotify); vipd re-reads it.
             None if matches!(kind, Kind::File) => Some(Some(defaults::LB_FILE_CHECK_LOOP)),
+            // A session's change is applied at once; the loop only re-reads its state.
+            None if matches!(kind, Kind::Bfd) => Some(Some(defaults::LB_BFD_CHECK_LOOP)),
             None => Some(None),
         };
         let warmup = self
@@ -1030,7 +1041,8 @@ impl Checker {
         let udp = matches!(kind, Kind::Udp);
         let dns = matches!(kind, Kind::Dns);
         let file = matches!(kind, Kind::File);
-        let misplaced: [(&'static str, bool); 16] = [
+        let misplaced: [(&'static str, bool); 17] = [
+            ("bfd", draft.bfd.is_some() && !matches!(kind, Kind::Bfd)),
             ("track_file", draft.track_file.is_some() && !file),
             ("weight", draft.file_weight.is_some() && !file),
             ("reverse", draft.file_reverse.is_some() && !file),
@@ -1099,6 +1111,7 @@ impl Checker {
             Kind::Udp => self.udp_check(draft, &key).map(CheckKind::Udp),
             Kind::Dns => self.dns_check(draft, &key).map(CheckKind::Dns),
             Kind::File => self.file_check(draft, &key).map(CheckKind::File),
+            Kind::Bfd => self.bfd_check(draft, &key).map(CheckKind::Bfd),
             Kind::Smtp => {
                 let helo_name = match &draft.helo_name {
                     None => Some(defaults::LB_SMTP_HELO.to_owned()),
@@ -1245,6 +1258,25 @@ impl Checker {
             weight,
             reverse: draft.file_reverse.as_ref().is_some_and(|r| r.value),
         })
+    }
+
+    /// BFD_CHECK: the name of a BFD session (keepalived `bfd_instance`, TOML `[bfd.NAME]`).
+    fn bfd_check(&mut self, draft: &DraftChecker, key: &str) -> Option<String> {
+        let Some(name) = &draft.bfd else {
+            self.lb_error(draft.kind.at, key, LbError::BfdCheckWithoutSession);
+            return None;
+        };
+        if !self.bfd_names.contains(&name.value) {
+            self.error(
+                name.at,
+                &format!("{key}.bfd"),
+                ErrorKind::UnknownBfd {
+                    name: name.value.clone(),
+                },
+            );
+            return None;
+        }
+        Some(name.value.clone())
     }
 
     fn dns_check(&mut self, draft: &DraftChecker, key: &str) -> Option<DnsCheck> {

@@ -4,7 +4,7 @@
 //! the rules for instances are `proto::health::add_bfd` (weight / FAULT) and
 //! `Input::PeerDown` (a peer's session Down is Master_Down).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher as _, Hasher as _};
 
 use super::bfd_engine::{BfdEngine, BfdEvent, NewSession};
@@ -18,8 +18,9 @@ pub(super) struct BfdRuntime {
     /// The configured sessions, in the engine's order.
     specs: Vec<config::BfdInstance>,
     keys: Vec<SessionKey>,
-    /// Which sessions the engine last reported Up (by name).
-    up: HashSet<String>,
+    /// Which sessions the engine last reported Up (true) or no longer Up (false), by
+    /// name; absent: not Up since created. Published to the load balancer's BFD_CHECKs.
+    up: tokio::sync::watch::Sender<BTreeMap<String, bool>>,
     /// Bumped on every replacement; events of older sessions are ignored.
     generation: u64,
     /// Families with a receive socket (false: IPv4, true: IPv6).
@@ -40,12 +41,16 @@ fn random_u64(salt: u64) -> u64 {
 }
 
 impl BfdRuntime {
-    pub(super) fn new(engine: BfdEngine) -> Self {
+    /// `up` publishes the names of the Up sessions.
+    pub(super) fn new(
+        engine: BfdEngine,
+        up: tokio::sync::watch::Sender<BTreeMap<String, bool>>,
+    ) -> Self {
         BfdRuntime {
             engine,
             specs: Vec::new(),
             keys: Vec::new(),
-            up: HashSet::new(),
+            up,
             generation: 0,
             receiving: HashSet::new(),
         }
@@ -143,7 +148,11 @@ impl BfdRuntime {
         self.generation += 1;
         self.specs = sessions.to_vec();
         self.keys = prepared.iter().map(|p| p.key).collect();
-        self.up.clear();
+        self.up.send_if_modified(|up| {
+            let changed = !up.is_empty();
+            up.clear();
+            changed
+        });
         self.engine
             .replace(self.generation, admin_down_old, prepared, rx);
         Ok(())
@@ -151,7 +160,7 @@ impl BfdRuntime {
 
     /// Whether `name`'s session is Up.
     pub(super) fn is_up(&self, name: &str) -> bool {
-        self.up.contains(name)
+        self.up.borrow().get(name) == Some(&true)
     }
 
     /// Status lines for `vipd status` and the daemon-wide BFD counters.
@@ -185,11 +194,10 @@ impl Daemon {
         if event.generation != self.bfd.generation {
             return;
         }
-        if event.to == SessionState::Up {
-            self.bfd.up.insert(event.name.clone());
-        } else {
-            self.bfd.up.remove(&event.name);
-        }
+        let up = event.to == SessionState::Up;
+        self.bfd
+            .up
+            .send_if_modified(|states| states.insert(event.name.clone(), up) != Some(up));
         // RFC 5882 §3.2: a neighbour that took the session administratively down (a
         // reload, a stop that also sends priority 0) has not failed.
         let failed = event.to != SessionState::Up && !event.remote_admin_down;

@@ -74,8 +74,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         })?;
     let vip_worker_thread = spawn_vip_worker(realtime_priority.clone(), vip_jobs_rx, vip_done_tx)?;
     // The load balancer (virtual_server): its data plane follows the checkers' health.
-    let lb = (!config.virtual_servers.is_empty())
-        .then(|| crate::lb::LbRuntime::start(config.virtual_servers.clone(), netlink.clone()));
+    // BFD sessions Up, for the VRRP instances and the load balancer's BFD_CHECKs.
+    let (bfd_up, bfd_up_rx) = tokio::sync::watch::channel(std::collections::BTreeMap::new());
+    let lb = (!config.virtual_servers.is_empty()).then(|| {
+        crate::lb::LbRuntime::start(config.virtual_servers.clone(), netlink.clone(), bfd_up_rx)
+    });
     let mut lb_health = lb.as_ref().map(crate::lb::LbRuntime::health_changes);
     let l3 = l3::L3Runtime::start(&config, &netlink).await?;
     let mut daemon = Daemon {
@@ -115,7 +118,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         follow_queue: Vec::new(),
         resolved_tx,
         warnings: LogLimiter::new(REPEATED_WARNING_PERIOD),
-        bfd: bfd::BfdRuntime::new(bfd_engine),
+        bfd: bfd::BfdRuntime::new(bfd_engine, bfd_up),
         l3,
     };
     let prepared = daemon.prepare_all(&config.instances, true).await?;

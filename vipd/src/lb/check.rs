@@ -17,10 +17,16 @@
 //! - DNS_CHECK: a query answered with its ID and RCODE 0.
 //! - SMTP_CHECK: greeting 220, HELO 250, QUIT.
 //! - FILE_CHECK: a track file's value, re-read every `delay_loop` (default 1 s).
+//! - BFD_CHECK: the named BFD session is Up. The daemon's BFD side publishes the
+//!   sessions' states ([`BfdStates`]); each change re-checks every BFD_CHECK at once, so
+//!   a real server leaves the pool within the session's detection time. Until a session
+//!   has first come Up, its checks keep their initial state (passing; failing with
+//!   `alpha`), as keepalived's, which only hears of changes.
 //!
 //! Sockets are opened in the caller's network namespace (the thread that built the
 //! runtime), which is what the tests rely on.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -49,6 +55,11 @@ use crate::track::{RunOutcome, run_once, run_once_niced};
 /// small, and a runaway one must not eat the daemon's memory).
 const MAX_BODY: usize = 8 << 20;
 
+/// The BFD sessions' states as the daemon's BFD side publishes them, by name: Up (true)
+/// or no longer Up (false); a session that has not been Up since it was (re)created is
+/// absent.
+pub type BfdStates = watch::Receiver<BTreeMap<String, bool>>;
+
 /// What the supervisor's task is asked to do.
 enum Control {
     Reload(Vec<VirtualServer>),
@@ -66,13 +77,22 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Starts checking `services` (on the current tokio runtime). The receiver holds the
-    /// current snapshot at once and sees every change.
+    /// Starts checking `services` (on the current tokio runtime), without BFD sessions
+    /// (a BFD_CHECK fails). The receiver holds the current snapshot at once and sees
+    /// every change.
     pub fn start(services: Vec<VirtualServer>) -> (Supervisor, watch::Receiver<HealthSnapshot>) {
+        Self::start_with_bfd(services, watch::channel(BTreeMap::new()).1)
+    }
+
+    /// [`Supervisor::start`], with BFD_CHECKs following `bfd`.
+    pub fn start_with_bfd(
+        services: Vec<VirtualServer>,
+        bfd: BfdStates,
+    ) -> (Supervisor, watch::Receiver<HealthSnapshot>) {
         let health = Health::new(services, Instant::now().into_std(), &mut random_warmup);
         let (snapshots, receiver) = watch::channel(health.snapshot());
         let (control, requests) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(health, snapshots, requests));
+        let task = tokio::spawn(run(health, snapshots, requests, bfd));
         (Supervisor { control, task }, receiver)
     }
 
@@ -111,15 +131,31 @@ async fn run(
     mut health: Health,
     snapshots: watch::Sender<HealthSnapshot>,
     mut requests: mpsc::UnboundedReceiver<Control>,
+    mut bfd: BfdStates,
 ) {
     let mut checks: JoinSet<(CheckId, CheckResult)> = JoinSet::new();
     let mut commands: JoinSet<()> = JoinSet::new();
+    let mut bfd_open = true;
     loop {
-        for due in health.poll_due(Instant::now().into_std()) {
-            if let Some((service, real, checker)) = health.check_config(due.id) {
+        let now = Instant::now().into_std();
+        let mut actions = Vec::new();
+        for due in health.poll_due(now) {
+            let Some((service, real, checker)) = health.check_config(due.id) else {
+                continue;
+            };
+            if let CheckKind::Bfd(name) = &checker.kind {
+                // The session's state is known now: no task, never in flight, so a
+                // change cannot slip past a check that read the state before it.
+                let result = bfd_check(name, bfd.borrow().get(name).copied(), !service.alpha);
+                actions.extend(health.handle_result(now, due.id, result));
+            } else {
                 let (service, real, checker) = (service.clone(), real.clone(), checker.clone());
                 checks.spawn(async move { (due.id, run_check(&service, &real, &checker).await) });
             }
+        }
+        if !actions.is_empty() {
+            perform(actions, &mut commands);
+            publish(&health, &snapshots);
         }
         let deadline = health.poll_timeout().map(Instant::from_std);
         let actions = tokio::select! {
@@ -134,6 +170,16 @@ async fn run(
             },
             Some(_) = commands.join_next(), if !commands.is_empty() => Vec::new(),
             () = sleep_until(deadline) => Vec::new(),
+            changed = bfd.changed(), if bfd_open => {
+                match changed {
+                    Ok(()) => health.due_now(Instant::now().into_std(), |checker| {
+                        matches!(checker.kind, CheckKind::Bfd(_))
+                    }),
+                    // The daemon's BFD side is gone (shutdown): the last state stays.
+                    Err(_) => bfd_open = false,
+                }
+                Vec::new()
+            },
             request = requests.recv() => match request {
                 Some(Control::Reload(services)) => {
                     health.reload(services, Instant::now().into_std(), &mut random_warmup)
@@ -151,14 +197,35 @@ async fn run(
             },
         };
         perform(actions, &mut commands);
-        let snapshot = health.snapshot();
-        snapshots.send_if_modified(|current| {
-            let changed = *current != snapshot;
-            if changed {
-                *current = snapshot;
-            }
-            changed
-        });
+        publish(&health, &snapshots);
+    }
+}
+
+/// Publishes `health`'s snapshot if it changed.
+fn publish(health: &Health, snapshots: &watch::Sender<HealthSnapshot>) {
+    let snapshot = health.snapshot();
+    snapshots.send_if_modified(|current| {
+        let changed = *current != snapshot;
+        if changed {
+            *current = snapshot;
+        }
+        changed
+    });
+}
+
+/// A BFD_CHECK's result for session `name` in state `up` (see [`BfdStates`]); a session
+/// not yet Up gives `initial`, the checker's starting state.
+fn bfd_check(name: &str, up: Option<bool>, initial: bool) -> CheckResult {
+    let (ok, state) = match up {
+        Some(true) => (true, "is Up"),
+        Some(false) => (false, "is no longer Up"),
+        None => (initial, "has not been Up yet"),
+    };
+    CheckResult {
+        ok,
+        reason: format!("BFD session {name} {state}"),
+        weight: None,
+        at: SystemTime::now(),
     }
 }
 
@@ -266,6 +333,11 @@ pub async fn run_check(
             )
         }
         CheckKind::File(file) => file_check(file, real.weight),
+        // The supervisor answers these from the sessions' state without a task.
+        CheckKind::Bfd(name) => {
+            let result = bfd_check(name, None, !service.alpha);
+            (result.ok, result.reason, None)
+        }
         CheckKind::Misc(misc) => {
             let outcome = run_once(&misc.command, misc.timeout).await;
             let status = match outcome {

@@ -107,8 +107,9 @@ impl LbRuntime {
     pub fn start(
         services: Vec<crate::config::lb::VirtualServer>,
         netlink: crate::io::netlink::Netlink,
+        bfd: check::BfdStates,
     ) -> Self {
-        let (checkers, health) = check::Supervisor::start(services.clone());
+        let (checkers, health) = check::Supervisor::start_with_bfd(services.clone(), bfd);
         let dataplane = dataplane::spawn(services.clone(), health.clone(), netlink);
         LbRuntime {
             services,

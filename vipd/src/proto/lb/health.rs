@@ -388,6 +388,20 @@ impl Health {
         due
     }
 
+    /// Makes every check whose checker matches `which` due at `now`, unless it is in
+    /// flight (BFD_CHECKs when a session changes: their state is news, not a poll).
+    pub fn due_now(&mut self, now: Instant, which: impl Fn(&Checker) -> bool) {
+        for service in &mut self.services {
+            for real in &mut service.reals {
+                for (check, checker) in real.checks.iter_mut().zip(&real.config.checkers) {
+                    if check.deadline.is_some() && which(checker) {
+                        check.deadline = Some(now);
+                    }
+                }
+            }
+        }
+    }
+
     /// What a check runs against: its virtual server, real server and checker.
     pub fn check_config(&self, id: CheckId) -> Option<(&VirtualServer, &RealServer, &Checker)> {
         let &(s, r, c) = self.index.get(&id)?;

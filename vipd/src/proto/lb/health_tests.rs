@@ -500,3 +500,41 @@ fn a_result_for_a_removed_check_is_ignored() {
     assert_eq!(states(&health), [RealServerState::Alive]);
     assert!(health.check_config(due[0].id).is_none());
 }
+
+#[test]
+fn due_now_brings_matching_checks_forward_but_not_those_in_flight() {
+    let t0 = Instant::now();
+    let mut bfd = real(12, 1);
+    bfd.checkers[0].kind = CheckKind::Bfd("rs12".into());
+    let mut health = Health::new(
+        vec![service(vec![real(11, 1), bfd, real(13, 1)])],
+        t0,
+        &mut no_warmup,
+    );
+    run(&mut health, t0, &|_, _| result(true));
+    assert_eq!(health.poll_timeout(), Some(t0 + DELAY_LOOP));
+    // A session changed: the BFD check alone is due now, the others keep their loop.
+    let t1 = t0 + Duration::from_millis(20);
+    health.due_now(t1, |c| matches!(c.kind, CheckKind::Bfd(_)));
+    let due = health.poll_due(t1);
+    assert_eq!(due.iter().map(|d| d.real).collect::<Vec<_>>(), vec![1]);
+    // In flight, it is not made due again: its result comes first.
+    health.due_now(t1, |c| matches!(c.kind, CheckKind::Bfd(_)));
+    assert!(health.poll_due(t1).is_empty());
+    // The BFD check has retry 0 in a real configuration: one failure takes it out.
+    let mut failing = checker(0);
+    failing.kind = CheckKind::Bfd("rs12".into());
+    let mut health = Health::new(
+        vec![service(vec![RealServer {
+            checkers: vec![failing],
+            ..real(12, 1)
+        }])],
+        t0,
+        &mut no_warmup,
+    );
+    run(&mut health, t0, &|_, _| result(true));
+    health.due_now(t1, |c| matches!(c.kind, CheckKind::Bfd(_)));
+    let actions = run(&mut health, t1, &|_, _| result(false));
+    assert_eq!(states(&health), vec![RealServerState::Failed]);
+    assert_eq!(commands(&actions), vec!["/bin/down12", "/bin/qdown"]);
+}
