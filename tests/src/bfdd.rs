@@ -79,7 +79,7 @@ impl<'a> Bfdd<'a> {
             POLL,
             || self.peer_status().map_err(|e| format!("{e:#}")),
         )?;
-        Ok(())
+        self.home.wait_clients(&["bfd"])
     }
 
     /// Runs vtysh commands against this bfdd/zebra.

@@ -67,6 +67,8 @@ impl<'a> Bgpd<'a> {
             || bgp.summary().map_err(|e| format!("{e:#}")),
         )
         .with_context(|| format!("bgpd logged:\n{}", bgp.logs()))?;
+        bgp.home()?
+            .wait_clients(if bfd { &["bgp", "bfd"] } else { &["bgp"] })?;
         Ok(bgp)
     }
 
@@ -123,6 +125,23 @@ impl<'a> Bgpd<'a> {
     /// What bgpd logged.
     pub fn logs(&self) -> String {
         self.bgpd.as_ref().map(Proc::stdout).unwrap_or_default()
+    }
+
+    /// Everything that says why a route is missing: the namespace's addresses, zebra's
+    /// interfaces and RIB, bgpd's sessions and tables, and both daemons' logs.
+    pub fn diagnose(&self) -> String {
+        let Some(home) = self.home.as_ref() else {
+            return "FRR was killed".to_owned();
+        };
+        format!(
+            "{}\nbgpd logged:\n{}",
+            home.diagnose(&[
+                "show bgp summary",
+                "show bgp ipv4 unicast",
+                "show bgp ipv6 unicast",
+            ]),
+            self.logs()
+        )
     }
 
     /// SIGKILLs every daemon (bgpd, bfdd, zebra): part of a crashed node.
@@ -332,10 +351,6 @@ pub fn node_asn(i: usize) -> u32 {
     64510 + i as u32
 }
 
-/// The L3 lab: LAN member 0 is the upstream router, 1..=`nodes` the vipd nodes, then
-/// `extra` more hosts (real servers), all on 198.51.100.0/24 with a route to the
-/// client's 192.0.2.0/24 via the upstream; the client (192.0.2.2) hangs off the
-/// upstream on its own link. The upstream forwards and hashes ECMP flows by ports.
 /// Nodes 1..=n of an [`L3Lab`], each running FRR and vipd (and a responder on the VIP),
 /// as [`L3Lab::start_nodes`] starts them; index i − 1 is node i.
 pub struct L3Nodes<'a> {
@@ -349,6 +364,25 @@ pub struct L3Nodes<'a> {
     pub configs: Vec<PathBuf>,
 }
 
+impl L3Nodes<'_> {
+    /// Each node's FRR state and logs and its vipd's log: the context of a wait for a
+    /// route that timed out.
+    pub fn diagnose(&self) -> String {
+        let mut text = String::new();
+        for (i, bgp) in self.bgps.iter().enumerate() {
+            text.push_str(&format!("=== n{}\n{}\n", i + 1, bgp.diagnose()));
+            if let Some(router) = self.routers.get(i) {
+                text.push_str(&format!("vipd logged:\n{}\n", router.logs()));
+            }
+        }
+        text
+    }
+}
+
+/// The L3 lab: LAN member 0 is the upstream router, 1..=`nodes` the vipd nodes, then
+/// `extra` more hosts (real servers), all on 198.51.100.0/24 with a route to the
+/// client's 192.0.2.0/24 via the upstream; the client (192.0.2.2) hangs off the
+/// upstream on its own link. The upstream forwards and hashes ECMP flows by ports.
 pub struct L3Lab {
     /// The LAN (member 0: upstream).
     pub lan: Lan,

@@ -64,15 +64,50 @@ impl<'a> FrrHome<'a> {
             zebra: None,
         };
         home.zebra = Some(home.spawn(ZEBRA, "zebra", &[])?);
+        // Connectable, not merely present: zebra binds the socket (creating the file)
+        // before it listens, and a daemon whose first connect falls in between is
+        // refused and retries only 10 s later (FRR's zclient), long after the test has
+        // started waiting for the routes it would carry.
         let zserv = home.dir.join("zserv.api");
-        poll_until("zebra's socket", Duration::from_secs(10), POLL, || {
-            if zserv.exists() {
-                Ok(())
-            } else {
-                Err("absent")
-            }
-        })?;
+        poll_until(
+            "zebra's socket to accept",
+            Duration::from_secs(10),
+            POLL,
+            || {
+                std::os::unix::net::UnixStream::connect(&zserv)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .with_context(|| format!("zebra logged:\n{}", home.zebra_logs()))?;
         Ok(home)
+    }
+
+    /// Polls until zebra lists each of `clients` (`bgp`, `bfd`, `vrrp`: the names
+    /// `show zebra client summary` prints) as connected: a daemon that answers vtysh
+    /// may not have reached zebra yet, and without zebra it knows no interface,
+    /// address or route.
+    pub(crate) fn wait_clients(&self, clients: &[&str]) -> anyhow::Result<()> {
+        poll_until(
+            &format!("zebra to list {clients:?} as its clients"),
+            Duration::from_secs(15),
+            POLL,
+            || {
+                let text = self
+                    .vtysh(&["show zebra client summary"])
+                    .map_err(|e| format!("{e:#}"))?;
+                let connected: Vec<&str> = text
+                    .lines()
+                    .filter_map(|l| l.split_whitespace().next())
+                    .collect();
+                if clients.iter().all(|c| connected.contains(c)) {
+                    Ok(())
+                } else {
+                    Err(text)
+                }
+            },
+        )
+        .with_context(|| self.diagnose(&[]))
     }
 
     /// A file in the home directory.
@@ -122,6 +157,30 @@ impl<'a> FrrHome<'a> {
             argv.push(c);
         }
         self.ns.exec_ok(&argv)
+    }
+
+    /// What zebra logged.
+    pub(crate) fn zebra_logs(&self) -> String {
+        self.zebra.as_ref().map(Proc::stdout).unwrap_or_default()
+    }
+
+    /// The namespace's addresses (`ip addr`) and what zebra knows (interfaces, RIB),
+    /// then zebra's log: for the error of a wait that timed out.
+    pub(crate) fn diagnose(&self, extra: &[&str]) -> String {
+        let mut text = format!(
+            "ip addr:\n{}\n",
+            self.ns
+                .ip(&["-br", "addr"])
+                .unwrap_or_else(|e| format!("{e:#}"))
+        );
+        let mut commands = vec!["show interface brief", "show ip route", "show ipv6 route"];
+        commands.extend_from_slice(extra);
+        for c in commands {
+            let out = self.vtysh(&[c]).unwrap_or_else(|e| format!("{e:#}"));
+            text.push_str(&format!("{c}:\n{out}\n"));
+        }
+        text.push_str(&format!("zebra logged:\n{}", self.zebra_logs()));
+        text
     }
 
     /// SIGTERM zebra.
@@ -192,6 +251,7 @@ impl<'a> Frr<'a> {
             POLL,
             || frr.router().map_err(|e| format!("{e:#}")),
         )?;
+        frr.home.wait_clients(&["vrrp"])?;
         Ok(frr)
     }
 

@@ -61,6 +61,15 @@ fn names(round: &[Option<String>]) -> std::collections::BTreeSet<String> {
     round.iter().flatten().cloned().collect()
 }
 
+/// The state of every daemon of the lab, for the error of a route that did not come.
+fn why(upstream: &vipd_tests::bgp::Bgpd<'_>, nodes: &vipd_tests::bgp::L3Nodes<'_>) -> String {
+    format!(
+        "=== upstream\n{}\n{}",
+        upstream.diagnose(),
+        nodes.diagnose()
+    )
+}
+
 #[test]
 fn active_active_ecmp_spreads_flows_and_a_crashed_vipd_is_withdrawn() -> anyhow::Result<()> {
     if skip() {
@@ -69,11 +78,11 @@ fn active_active_ecmp_spreads_flows_and_a_crashed_vipd_is_withdrawn() -> anyhow:
     let lab = L3Lab::new("l3aa", 3, 0, vipd_bin())?;
     let upstream = lab.start_upstream(false)?;
     let nodes = lab.start_nodes(3, "announce_mode = \"active-active\"", false, true)?;
-    let (mut routers, responders) = (nodes.routers, nodes.responders);
     upstream.wait_established(3, CONVERGE)?;
     let all: Vec<String> = (1..=3).map(node_addr).collect();
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    wait_nexthops(lab.up(), VIP, &all, CONVERGE)?;
+    wait_nexthops(lab.up(), VIP, &all, CONVERGE).with_context(|| why(&upstream, &nodes))?;
+    let (mut routers, responders) = (nodes.routers, nodes.responders);
 
     let flows = Flows::open(&lab.client, vip_port(), 24)?;
     let (_, before) = flows.wait_all_answered(CONVERGE, POLL)?;
@@ -281,10 +290,10 @@ fn restarted_frr_relearns_the_announcement_and_keeps_no_stale_one() -> anyhow::R
     let lab = L3Lab::new("l3frr", 2, 0, vipd_bin())?;
     let upstream = lab.start_upstream(false)?;
     let nodes = lab.start_nodes(2, "announce_mode = \"active-active\"", false, false)?;
-    let (mut routers, mut bgps, configs) = (nodes.routers, nodes.bgps, nodes.configs);
     upstream.wait_established(2, CONVERGE)?;
     let (n1, n2) = (node_addr(1), node_addr(2));
-    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)?;
+    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE).with_context(|| why(&upstream, &nodes))?;
+    let (mut routers, mut bgps, configs) = (nodes.routers, nodes.bgps, nodes.configs);
 
     // FRR on n1 dies and comes back while vipd keeps running.
     bgps[0].kill();
@@ -328,10 +337,10 @@ fn silent_node_outage(tag: &str, bfd: bool) -> anyhow::Result<(Duration, Duratio
     let lab = L3Lab::new(tag, 2, 0, vipd_bin())?;
     let upstream = lab.start_upstream(bfd)?;
     // Kept until the end: dropping them stops vipd, FRR and the responders.
-    let _nodes = lab.start_nodes(2, "", bfd, true)?;
+    let nodes = lab.start_nodes(2, "", bfd, true)?;
     upstream.wait_established(2, CONVERGE)?;
     let (n1, n2) = (node_addr(1), node_addr(2));
-    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)?;
+    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE).with_context(|| why(&upstream, &nodes))?;
     if bfd {
         poll_until("BFD sessions up", CONVERGE, POLL, || {
             let text = upstream
@@ -526,7 +535,8 @@ fn ipv6_vip_is_redistributed_by_the_node_and_gone_with_vipd() -> anyhow::Result<
             .and_then(|p| p.first())
             .cloned()
             .ok_or(text)
-    })?;
+    })
+    .with_context(|| format!("{}\nvipd logged:\n{}", bgp.diagnose(), router.logs()))?;
     ensure!(
         path["community"]["string"]
             .as_str()

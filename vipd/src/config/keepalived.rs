@@ -20,7 +20,7 @@
 //! 2. **Parse** ([`parse_nodes`]): tokens → a tree of [`Node`]s, `keyword args… [{ … }]`.
 //! 3. **Map** ([`Mapper`]; the load balancer's blocks in `keepalived_lb.rs`): nodes →
 //!    [`Draft`], plus a warning for every keyword vipd does not implement (one per block,
-//!    so an unsupported `BFD_CHECK` is one warning).
+//!    so an unsupported SMTP_CHECK `host` block is one warning).
 //!    keepalived's defaults that differ from vipd's (VRRP version 2; the `vrrp_garp_*`
 //!    globals) are applied here, as values with no location.
 //! 4. **Validate**, then translate virtual locations back to `file:line:col`.
