@@ -364,19 +364,17 @@ pub struct L3Nodes<'a> {
     pub configs: Vec<PathBuf>,
 }
 
-impl L3Nodes<'_> {
-    /// Each node's FRR state and logs and its vipd's log: the context of a wait for a
-    /// route that timed out.
-    pub fn diagnose(&self) -> String {
-        let mut text = String::new();
-        for (i, bgp) in self.bgps.iter().enumerate() {
-            text.push_str(&format!("=== n{}\n{}\n", i + 1, bgp.diagnose()));
-            if let Some(router) = self.routers.get(i) {
-                text.push_str(&format!("vipd logged:\n{}\n", router.logs()));
-            }
+/// Each node's FRR state and logs and its vipd's log (`bgps[i]` and `routers[i]` are
+/// node i + 1): the context of a wait for a route that timed out.
+pub fn diagnose(bgps: &[Bgpd<'_>], routers: &[Router<'_>]) -> String {
+    let mut text = String::new();
+    for (i, bgp) in bgps.iter().enumerate() {
+        text.push_str(&format!("=== n{}\n{}\n", i + 1, bgp.diagnose()));
+        if let Some(router) = routers.get(i) {
+            text.push_str(&format!("vipd logged:\n{}\n", router.logs()));
         }
-        text
     }
+    text
 }
 
 /// The L3 lab: LAN member 0 is the upstream router, 1..=`nodes` the vipd nodes, then

@@ -61,12 +61,17 @@ fn names(round: &[Option<String>]) -> std::collections::BTreeSet<String> {
     round.iter().flatten().cloned().collect()
 }
 
-/// The state of every daemon of the lab, for the error of a route that did not come.
-fn why(upstream: &vipd_tests::bgp::Bgpd<'_>, nodes: &vipd_tests::bgp::L3Nodes<'_>) -> String {
+/// The state of every daemon of the lab (`bgps[i]` and `routers[i]` are node i + 1),
+/// for the error of a route that did not come.
+fn why(
+    upstream: &vipd_tests::bgp::Bgpd<'_>,
+    bgps: &[vipd_tests::bgp::Bgpd<'_>],
+    routers: &[vipd_tests::vipd::Router<'_>],
+) -> String {
     format!(
         "=== upstream\n{}\n{}",
         upstream.diagnose(),
-        nodes.diagnose()
+        vipd_tests::bgp::diagnose(bgps, routers)
     )
 }
 
@@ -81,7 +86,8 @@ fn active_active_ecmp_spreads_flows_and_a_crashed_vipd_is_withdrawn() -> anyhow:
     upstream.wait_established(3, CONVERGE)?;
     let all: Vec<String> = (1..=3).map(node_addr).collect();
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    wait_nexthops(lab.up(), VIP, &all, CONVERGE).with_context(|| why(&upstream, &nodes))?;
+    wait_nexthops(lab.up(), VIP, &all, CONVERGE)
+        .with_context(|| why(&upstream, &nodes.bgps, &nodes.routers))?;
     let (mut routers, responders) = (nodes.routers, nodes.responders);
 
     let flows = Flows::open(&lab.client, vip_port(), 24)?;
@@ -166,7 +172,8 @@ fn active_standby_only_the_master_path_is_best() -> anyhow::Result<()> {
     // Both paths reach the upstream; only the master's is best and in the FIB. (The
     // second path can show before bgpd has run best-path selection over both: poll for
     // the settled table, not the first one with two paths.)
-    wait_nexthops(lab.up(), VIP, &[&node_addr(1)], CONVERGE)?;
+    let state = || why(&upstream, &bgps, &routers);
+    wait_nexthops(lab.up(), VIP, &[&node_addr(1)], CONVERGE).with_context(state)?;
     let paths = poll_until("two paths to the VIP, one best", CONVERGE, POLL, || {
         let paths = upstream
             .paths(&format!("{VIP}/32"))
@@ -180,7 +187,8 @@ fn active_standby_only_the_master_path_is_best() -> anyhow::Result<()> {
         } else {
             Err(format!("{paths:?}"))
         }
-    })?;
+    })
+    .with_context(state)?;
     let best: Vec<&serde_json::Value> = paths
         .iter()
         .filter(|p| p["bestpath"]["overall"] == true)
@@ -255,12 +263,18 @@ fn withdrawn_on_failing_script_fault_and_stop() -> anyhow::Result<()> {
         healthy.display().to_string()
     );
     let config = lab.vipd_config(1, 100, &extra, "")?;
-    let _bgp = lab.start_node_bgp(1, &config, false)?;
+    let bgp = lab.start_node_bgp(1, &config, false)?;
     let mut router = lab.router(1, &config)?;
     router.start()?;
     upstream.wait_established(1, CONVERGE)?;
     let node = node_addr(1);
-    wait_nexthops(lab.up(), VIP, &[&node], CONVERGE)?;
+    wait_nexthops(lab.up(), VIP, &[&node], CONVERGE).with_context(|| {
+        why(
+            &upstream,
+            std::slice::from_ref(&bgp),
+            std::slice::from_ref(&router),
+        )
+    })?;
 
     std::fs::remove_file(&healthy)?;
     wait_nexthops(lab.up(), VIP, &[], Duration::from_secs(5)).context("failing script")?;
@@ -292,7 +306,8 @@ fn restarted_frr_relearns_the_announcement_and_keeps_no_stale_one() -> anyhow::R
     let nodes = lab.start_nodes(2, "announce_mode = \"active-active\"", false, false)?;
     upstream.wait_established(2, CONVERGE)?;
     let (n1, n2) = (node_addr(1), node_addr(2));
-    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE).with_context(|| why(&upstream, &nodes))?;
+    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)
+        .with_context(|| why(&upstream, &nodes.bgps, &nodes.routers))?;
     let (mut routers, mut bgps, configs) = (nodes.routers, nodes.bgps, nodes.configs);
 
     // FRR on n1 dies and comes back while vipd keeps running.
@@ -340,7 +355,8 @@ fn silent_node_outage(tag: &str, bfd: bool) -> anyhow::Result<(Duration, Duratio
     let nodes = lab.start_nodes(2, "", bfd, true)?;
     upstream.wait_established(2, CONVERGE)?;
     let (n1, n2) = (node_addr(1), node_addr(2));
-    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE).with_context(|| why(&upstream, &nodes))?;
+    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)
+        .with_context(|| why(&upstream, &nodes.bgps, &nodes.routers))?;
     if bfd {
         poll_until("BFD sessions up", CONVERGE, POLL, || {
             let text = upstream
@@ -447,7 +463,8 @@ fn scale_out_load_balancer_tier_behind_ecmp() -> anyhow::Result<()> {
     }
     upstream.wait_established(2, CONVERGE)?;
     let (n1, n2) = (node_addr(1), node_addr(2));
-    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)?;
+    wait_nexthops(lab.up(), VIP, &[&n1, &n2], CONVERGE)
+        .with_context(|| why(&upstream, &bgps, &routers))?;
     let to: SocketAddr = format!("{VIP}:80").parse()?;
     let mut served = std::collections::BTreeSet::new();
     for _ in 0..20 {

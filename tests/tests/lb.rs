@@ -95,6 +95,14 @@ impl Lab {
         })
     }
 
+    /// The client reaches the VIP through lb1 (no VRRP: lb1 is the only balancer).
+    fn route_vip_via_lb1(&self) -> anyhow::Result<()> {
+        let vip = format!("{VIP}/32");
+        self.client()
+            .exec_ok(&["ip", "route", "add", &vip, "via", LB_ADDRS[0]])
+            .map(drop)
+    }
+
     fn client(&self) -> &Netns {
         self.lan.member(CLIENT_INDEX)
     }
@@ -519,14 +527,7 @@ fn a_director_without_vrrp_balances_and_fails_a_dead_server() -> anyhow::Result<
     lab.wait_pool(&lb1, &RS_ADDRS)?;
     let xdp = lb1.status()?["xdp"].to_string();
     ensure!(xdp.contains("eth0"), "the program on eth0: {xdp}");
-    lab.client().exec_ok(&[
-        "ip",
-        "route",
-        "add",
-        &format!("{VIP}/32"),
-        "via",
-        LB_ADDRS[0],
-    ])?;
+    lab.route_vip_via_lb1()?;
 
     let counts = lab.spread(80, 30)?;
     ensure!(
@@ -688,14 +689,7 @@ fn a_bfd_check_takes_a_real_server_out_when_its_session_fails() -> anyhow::Resul
     lb1.start()?;
     bfdd.wait_state("up", Duration::from_secs(15))?;
     lab.wait_pool(&lb1, &RS_ADDRS)?;
-    lab.client().exec_ok(&[
-        "ip",
-        "route",
-        "add",
-        &format!("{VIP}/32"),
-        "via",
-        LB_ADDRS[0],
-    ])?;
+    lab.route_vip_via_lb1()?;
     let counts = lab.spread(80, 15)?;
     ensure!(counts.len() == 3, "rr over three servers: {counts:?}");
 
