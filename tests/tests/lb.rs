@@ -706,6 +706,32 @@ fn a_bfd_check_takes_a_real_server_out_when_its_session_fails() -> anyhow::Resul
     let counts = lab.spread(80, 15)?;
     ensure!(!counts.contains_key("rs1"), "rs1 is out: {counts:?}");
 
+    // A reload that changes the session recreates it; the new session never comes Up
+    // (no bfdd), and rs1 must stay out rather than fall back to the initial state.
+    std::fs::write(lb1.config_path(), conf.replace("min_rx 10", "min_rx 20"))?;
+    lb1.signal(libc::SIGHUP)?;
+    poll_until(
+        "the reload to restart the BFD session",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            if lb1.logs().contains("BFD sessions changed") {
+                Ok(())
+            } else {
+                Err("not yet")
+            }
+        },
+    )?;
+    // Longer than the check's 1 s re-read: it has run against the new session.
+    std::thread::sleep(Duration::from_millis(2500));
+    lab.wait_pool(&lb1, &RS_ADDRS[1..])
+        .context("rs1 must stay out across a reload")?;
+    let counts = lab.spread(80, 15)?;
+    ensure!(
+        !counts.contains_key("rs1"),
+        "rs1 stays out after the reload: {counts:?}"
+    );
+
     bfdd.start_bfdd()?;
     bfdd.wait_state("up", Duration::from_secs(15))?;
     lab.wait_pool(&lb1, &RS_ADDRS)?;

@@ -18,9 +18,15 @@ pub(super) struct BfdRuntime {
     /// The configured sessions, in the engine's order.
     specs: Vec<config::BfdInstance>,
     keys: Vec<SessionKey>,
-    /// Which sessions the engine last reported Up (true) or no longer Up (false), by
-    /// name; absent: not Up since created. Published to the load balancer's BFD_CHECKs.
-    up: tokio::sync::watch::Sender<BTreeMap<String, bool>>,
+    /// Which sessions the engine last reported Up (by name); emptied when the sessions
+    /// are replaced, so a tracking instance waits for the new session.
+    up: HashSet<String>,
+    /// The last state the engine reported for each session, Up (true) or no longer Up
+    /// (false), by name; absent: never reported. Published to the load balancer's
+    /// BFD_CHECKs. A replacement keeps the entries of the names that remain: a real
+    /// server whose session was down must not rejoin the pool because a reload
+    /// recreated the session (a dead server's new session never reports anything).
+    published: tokio::sync::watch::Sender<BTreeMap<String, bool>>,
     /// Bumped on every replacement; events of older sessions are ignored.
     generation: u64,
     /// Families with a receive socket (false: IPv4, true: IPv6).
@@ -41,16 +47,17 @@ fn random_u64(salt: u64) -> u64 {
 }
 
 impl BfdRuntime {
-    /// `up` publishes the names of the Up sessions.
+    /// `published` carries each session's last reported state to the load balancer.
     pub(super) fn new(
         engine: BfdEngine,
-        up: tokio::sync::watch::Sender<BTreeMap<String, bool>>,
+        published: tokio::sync::watch::Sender<BTreeMap<String, bool>>,
     ) -> Self {
         BfdRuntime {
             engine,
             specs: Vec::new(),
             keys: Vec::new(),
-            up,
+            up: HashSet::new(),
+            published,
             generation: 0,
             receiving: HashSet::new(),
         }
@@ -148,10 +155,11 @@ impl BfdRuntime {
         self.generation += 1;
         self.specs = sessions.to_vec();
         self.keys = prepared.iter().map(|p| p.key).collect();
-        self.up.send_if_modified(|up| {
-            let changed = !up.is_empty();
-            up.clear();
-            changed
+        self.up.clear();
+        self.published.send_if_modified(|states| {
+            let before = states.len();
+            states.retain(|name, _| sessions.iter().any(|s| &s.name == name));
+            states.len() != before
         });
         self.engine
             .replace(self.generation, admin_down_old, prepared, rx);
@@ -160,7 +168,7 @@ impl BfdRuntime {
 
     /// Whether `name`'s session is Up.
     pub(super) fn is_up(&self, name: &str) -> bool {
-        self.up.borrow().get(name) == Some(&true)
+        self.up.contains(name)
     }
 
     /// Status lines for `vipd status` and the daemon-wide BFD counters.
@@ -195,8 +203,13 @@ impl Daemon {
             return;
         }
         let up = event.to == SessionState::Up;
+        if up {
+            self.bfd.up.insert(event.name.clone());
+        } else {
+            self.bfd.up.remove(&event.name);
+        }
         self.bfd
-            .up
+            .published
             .send_if_modified(|states| states.insert(event.name.clone(), up) != Some(up));
         // RFC 5882 §3.2: a neighbour that took the session administratively down (a
         // reload, a stop that also sends priority 0) has not failed.

@@ -21,7 +21,9 @@
 //!   sessions' states ([`BfdStates`]); each change re-checks every BFD_CHECK at once, so
 //!   a real server leaves the pool within the session's detection time. Until a session
 //!   has first come Up, its checks keep their initial state (passing; failing with
-//!   `alpha`), as keepalived's, which only hears of changes.
+//!   `alpha`), as keepalived's, which only hears of changes. A reload that recreates the
+//!   sessions does not reset that: a server whose session was down stays out until the
+//!   new session comes Up.
 //!
 //! Sockets are opened in the caller's network namespace (the thread that built the
 //! runtime), which is what the tests rely on.
@@ -56,8 +58,8 @@ use crate::track::{RunOutcome, run_once, run_once_niced};
 const MAX_BODY: usize = 8 << 20;
 
 /// The BFD sessions' states as the daemon's BFD side publishes them, by name: Up (true)
-/// or no longer Up (false); a session that has not been Up since it was (re)created is
-/// absent.
+/// or no longer Up (false); a session whose state was never reported is absent. A
+/// reload that recreates the sessions keeps the last state of each name that remains.
 pub type BfdStates = watch::Receiver<BTreeMap<String, bool>>;
 
 /// What the supervisor's task is asked to do.
