@@ -1002,7 +1002,8 @@ impl Checker {
         let default_retry = match kind {
             Kind::Misc => defaults::LB_MISC_RETRY,
             Kind::Dns => defaults::LB_DNS_RETRY,
-            // The session's own detection time is its retry.
+            // A file's value and a session's state are read, not probed: nothing to
+            // retry (a session's own Detection Time is its retry).
             Kind::File | Kind::Bfd => 0,
             _ => defaults::LB_RETRY,
         };

@@ -80,8 +80,8 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Starts checking `services` (on the current tokio runtime), without BFD sessions
-    /// (a BFD_CHECK keeps its initial state: no session ever reports). The receiver holds the current snapshot at once and sees
-    /// every change.
+    /// (a BFD_CHECK keeps its initial state: no session ever reports). The receiver
+    /// holds the current snapshot at once and sees every change.
     pub fn start(services: Vec<VirtualServer>) -> (Supervisor, watch::Receiver<HealthSnapshot>) {
         Self::start_with_bfd(services, watch::channel(BTreeMap::new()).1)
     }
